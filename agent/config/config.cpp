@@ -1,0 +1,409 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <functional>
+#include <regex>
+#include <set>
+
+#include "core/files.h"
+
+extern char** environ;
+
+namespace photorig::config {
+namespace {
+
+Error bad(const std::string& key, const std::string& why) {
+    return make_error("bad_config", key + ": " + why);
+}
+
+// How one dotted key is parsed into the struct. Values arrive as text from YAML scalars
+// or environment variables alike, so both paths share the same checks and messages.
+using Setter = std::function<Status(Config&, const std::string& key, const std::string& value)>;
+
+struct Field {
+    std::string key;
+    Setter set;
+    bool is_list = false;
+};
+
+Setter str(std::string Config::*member) {
+    return [member](Config& c, const std::string&, const std::string& v) {
+        c.*member = v;
+        return ok();
+    };
+}
+
+template <typename Section>
+Setter str_in(std::function<Section&(Config&)> section, std::string Section::*member) {
+    return [section, member](Config& c, const std::string&, const std::string& v) {
+        section(c).*member = v;
+        return ok();
+    };
+}
+
+Expected<long long> parse_int(const std::string& key, const std::string& v, long long lo,
+                              long long hi) {
+    if (v.empty()) return bad(key, "must be a whole number, got an empty value");
+    errno = 0;
+    char* end = nullptr;
+    long long n = std::strtoll(v.c_str(), &end, 10);
+    if (errno != 0 || end == v.c_str() || *end != '\0') {
+        return bad(key, "must be a whole number, got '" + v + "'");
+    }
+    if (n < lo || n > hi) {
+        return bad(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                            ", got " + v);
+    }
+    return n;
+}
+
+template <typename Section, typename Int>
+Setter int_in(std::function<Section&(Config&)> section, Int Section::*member, long long lo,
+              long long hi) {
+    return [section, member, lo, hi](Config& c, const std::string& key, const std::string& v) -> Status {
+        auto n = parse_int(key, v, lo, hi);
+        if (!n) return n.error();
+        section(c).*member = static_cast<Int>(*n);
+        return ok();
+    };
+}
+
+template <typename Section>
+Setter bool_in(std::function<Section&(Config&)> section, bool Section::*member) {
+    return [section, member](Config& c, const std::string& key, const std::string& v) -> Status {
+        std::string l = v;
+        std::transform(l.begin(), l.end(), l.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (l == "true" || l == "yes" || l == "on" || l == "1") {
+            section(c).*member = true;
+        } else if (l == "false" || l == "no" || l == "off" || l == "0") {
+            section(c).*member = false;
+        } else {
+            return bad(key, "must be true or false, got '" + v + "'");
+        }
+        return ok();
+    };
+}
+
+Config& root(Config& c) { return c; }
+MqttConfig& mqtt(Config& c) { return c.mqtt; }
+TlsConfig& tls(Config& c) { return c.mqtt.tls; }
+CameraConfig& camera(Config& c) { return c.camera; }
+SpoolConfig& spool(Config& c) { return c.spool; }
+UploadConfig& upload(Config& c) { return c.upload; }
+LocalTargetConfig& local(Config& c) { return c.upload.local; }
+GdriveConfig& gdrive(Config& c) { return c.upload.gdrive; }
+S3Config& s3(Config& c) { return c.upload.s3; }
+WebdavConfig& webdav(Config& c) { return c.upload.webdav; }
+LimitsConfig& limits(Config& c) { return c.limits; }
+
+const std::vector<Field>& fields() {
+    static const std::vector<Field> table = [] {
+        std::vector<Field> f;
+        auto add = [&](std::string key, Setter s, bool list = false) {
+            f.push_back(Field{std::move(key), std::move(s), list});
+        };
+        add("rig_id", str(&Config::rig_id));
+        add("topic_prefix", str(&Config::topic_prefix));
+        add("log_level", str(&Config::log_level));
+        add("groups",
+            [](Config& c, const std::string&, const std::string& v) {
+                // YAML lists arrive joined by ','; env values are written that way too.
+                c.groups.clear();
+                size_t start = 0;
+                while (start <= v.size()) {
+                    size_t comma = v.find(',', start);
+                    std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                    item.erase(0, item.find_first_not_of(" \t"));
+                    item.erase(item.find_last_not_of(" \t") + 1);
+                    if (!item.empty()) c.groups.push_back(item);
+                    if (comma == std::string::npos) break;
+                    start = comma + 1;
+                }
+                return ok();
+            },
+            true);
+        add("telemetry_interval_s", int_in<Config>(root, &Config::telemetry_interval_s, 1, 86400));
+
+        add("mqtt.host", str_in<MqttConfig>(mqtt, &MqttConfig::host));
+        add("mqtt.port", int_in<MqttConfig>(mqtt, &MqttConfig::port, 1, 65535));
+        add("mqtt.username", str_in<MqttConfig>(mqtt, &MqttConfig::username));
+        add("mqtt.password_file", str_in<MqttConfig>(mqtt, &MqttConfig::password_file));
+        add("mqtt.keepalive_s", int_in<MqttConfig>(mqtt, &MqttConfig::keepalive_s, 5, 3600));
+        add("mqtt.client_id", str_in<MqttConfig>(mqtt, &MqttConfig::client_id));
+        add("mqtt.tls.ca_file", str_in<TlsConfig>(tls, &TlsConfig::ca_file));
+        add("mqtt.tls.cert_file", str_in<TlsConfig>(tls, &TlsConfig::cert_file));
+        add("mqtt.tls.key_file", str_in<TlsConfig>(tls, &TlsConfig::key_file));
+
+        add("camera.port", str_in<CameraConfig>(camera, &CameraConfig::port));
+        add("camera.model", str_in<CameraConfig>(camera, &CameraConfig::model));
+        add("camera.capture_timeout_ms",
+            int_in<CameraConfig>(camera, &CameraConfig::capture_timeout_ms, 1000, 600000));
+        add("camera.delete_from_camera", bool_in<CameraConfig>(camera, &CameraConfig::delete_from_camera));
+
+        add("spool.dir", str_in<SpoolConfig>(spool, &SpoolConfig::dir));
+        add("spool.reoffer_after_s", int_in<SpoolConfig>(spool, &SpoolConfig::reoffer_after_s, 1, 7 * 86400));
+        add("spool.reconcile_interval_s",
+            int_in<SpoolConfig>(spool, &SpoolConfig::reconcile_interval_s, 1, 86400));
+        add("spool.min_free_bytes",
+            int_in<SpoolConfig>(spool, &SpoolConfig::min_free_bytes, 0, (1LL << 50)));
+
+        add("upload.target", str_in<UploadConfig>(upload, &UploadConfig::target));
+        add("upload.journal", str_in<UploadConfig>(upload, &UploadConfig::journal));
+        add("upload.concurrency", int_in<UploadConfig>(upload, &UploadConfig::concurrency, 1, 32));
+        add("upload.bandwidth_limit_bytes_per_s",
+            int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0, (1LL << 40)));
+        add("upload.retry_max_backoff_s",
+            int_in<UploadConfig>(upload, &UploadConfig::retry_max_backoff_s, 1, 3600));
+        add("upload.delete_after_upload", bool_in<UploadConfig>(upload, &UploadConfig::delete_after_upload));
+        add("upload.local.dir", str_in<LocalTargetConfig>(local, &LocalTargetConfig::dir));
+        add("upload.local.path_template",
+            str_in<LocalTargetConfig>(local, &LocalTargetConfig::path_template));
+        add("upload.gdrive.client_id", str_in<GdriveConfig>(gdrive, &GdriveConfig::client_id));
+        add("upload.gdrive.client_secret_file",
+            str_in<GdriveConfig>(gdrive, &GdriveConfig::client_secret_file));
+        add("upload.gdrive.refresh_token_file",
+            str_in<GdriveConfig>(gdrive, &GdriveConfig::refresh_token_file));
+        add("upload.gdrive.folder", str_in<GdriveConfig>(gdrive, &GdriveConfig::folder));
+        add("upload.gdrive.token_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::token_url));
+        add("upload.gdrive.api_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::api_url));
+        add("upload.s3.endpoint", str_in<S3Config>(s3, &S3Config::endpoint));
+        add("upload.s3.region", str_in<S3Config>(s3, &S3Config::region));
+        add("upload.s3.bucket", str_in<S3Config>(s3, &S3Config::bucket));
+        add("upload.s3.path_style", bool_in<S3Config>(s3, &S3Config::path_style));
+        add("upload.s3.access_key_id_file", str_in<S3Config>(s3, &S3Config::access_key_id_file));
+        add("upload.s3.secret_access_key_file",
+            str_in<S3Config>(s3, &S3Config::secret_access_key_file));
+        add("upload.s3.key_template", str_in<S3Config>(s3, &S3Config::key_template));
+        add("upload.webdav.url", str_in<WebdavConfig>(webdav, &WebdavConfig::url));
+        add("upload.webdav.username", str_in<WebdavConfig>(webdav, &WebdavConfig::username));
+        add("upload.webdav.password_file", str_in<WebdavConfig>(webdav, &WebdavConfig::password_file));
+
+        add("limits.max_payload_bytes",
+            int_in<LimitsConfig>(limits, &LimitsConfig::max_payload_bytes, 256, 1 << 20));
+        add("limits.max_count", int_in<LimitsConfig>(limits, &LimitsConfig::max_count, 1, 100000));
+        add("limits.max_interval_ms",
+            int_in<LimitsConfig>(limits, &LimitsConfig::max_interval_ms, 0, 86400000));
+        return f;
+    }();
+    return table;
+}
+
+const Field* find_field(const std::string& key) {
+    for (const auto& f : fields()) {
+        if (f.key == key) return &f;
+    }
+    return nullptr;
+}
+
+bool is_section(const std::string& key) {
+    std::string prefix = key + ".";
+    for (const auto& f : fields()) {
+        if (f.key.compare(0, prefix.size(), prefix) == 0) return true;
+    }
+    return false;
+}
+
+std::string scalar_text(const YAML::Node& node) {
+    if (!node || node.IsNull()) return "";
+    return node.Scalar();
+}
+
+// Flattens the YAML mapping into dotted keys, rejecting anything the schema does not know:
+// a typo ("mqtt.prot") must stop the daemon, not silently fall back to a default.
+Status flatten(const YAML::Node& node, const std::string& prefix,
+               std::map<std::string, std::string>& out) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        std::string name = it->first.Scalar();
+        std::string key = prefix.empty() ? name : prefix + "." + name;
+        const YAML::Node& value = it->second;
+        if (const Field* field = find_field(key)) {
+            if (field->is_list) {
+                if (value.IsSequence()) {
+                    std::string joined;
+                    for (const auto& item : value) {
+                        if (!item.IsScalar()) return bad(key, "must be a list of names");
+                        if (!joined.empty()) joined += ",";
+                        joined += item.Scalar();
+                    }
+                    out[key] = joined;
+                } else if (value.IsNull()) {
+                    out[key] = "";
+                } else {
+                    return bad(key, "must be a list, e.g. [front, back]");
+                }
+            } else {
+                if (value.IsMap() || value.IsSequence()) return bad(key, "must be a single value");
+                out[key] = scalar_text(value);
+            }
+        } else if (is_section(key)) {
+            if (value.IsNull()) continue;
+            if (!value.IsMap()) return bad(key, "must be a mapping of keys");
+            auto st = flatten(value, key, out);
+            if (!st) return st;
+        } else {
+            return bad(key, "unknown key (check the spelling; see rig-agent --help for all keys)");
+        }
+    }
+    return ok();
+}
+
+bool valid_rig_id(const std::string& s) {
+    static const std::regex re("^[a-z0-9_-]{1,64}$");
+    return std::regex_match(s, re);
+}
+
+bool valid_topic_level_text(const std::string& s) {
+    if (s.empty()) return false;
+    for (char ch : s) {
+        if (ch == '#' || ch == '+' || ch == '\0') return false;
+    }
+    return true;
+}
+
+Status validate(const Config& c) {
+    if (!valid_rig_id(c.rig_id)) {
+        return bad("rig_id", "must match [a-z0-9_-]{1,64}, got '" + c.rig_id + "'");
+    }
+    if (!valid_topic_level_text(c.topic_prefix) || c.topic_prefix.front() == '/' ||
+        c.topic_prefix.back() == '/') {
+        return bad("topic_prefix", "must be a topic without wildcards (+ #) or leading/trailing '/', got '" +
+                                       c.topic_prefix + "'");
+    }
+    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+        c.log_level != "error") {
+        return bad("log_level", "must be one of debug, info, warn, error; got '" + c.log_level + "'");
+    }
+    for (const auto& g : c.groups) {
+        if (!valid_rig_id(g)) return bad("groups", "group names must match [a-z0-9_-]{1,64}, got '" + g + "'");
+    }
+    if (c.mqtt.host.empty()) return bad("mqtt.host", "must not be empty");
+    if (!c.mqtt.tls.ca_file.empty() && c.mqtt.tls.cert_file.empty() != c.mqtt.tls.key_file.empty()) {
+        return bad("mqtt.tls.key_file", "cert_file and key_file go together");
+    }
+    const std::string& port = c.camera.port;
+    if (port.empty()) return bad("camera.port", "must be auto, usb:BUS,DEV, ptpip:HOST[:PORT:PORT] or a serial number");
+    if (port.rfind("ptpip:", 0) == 0 && port.size() == 6) {
+        return bad("camera.port", "ptpip: needs a host, e.g. ptpip:192.168.1.20");
+    }
+    if (c.spool.dir.empty() || c.spool.dir.front() != '/') {
+        return bad("spool.dir", "must be an absolute path, got '" + c.spool.dir + "'");
+    }
+    const std::string& t = c.upload.target;
+    if (t != "local" && t != "gdrive" && t != "s3" && t != "webdav") {
+        return bad("upload.target", "must be one of local, gdrive, s3, webdav; got '" + t + "'");
+    }
+    if (c.upload.journal.empty() || c.upload.journal.front() != '/') {
+        return bad("upload.journal", "must be an absolute path, got '" + c.upload.journal + "'");
+    }
+    if (t == "local" && (c.upload.local.dir.empty() || c.upload.local.dir.front() != '/')) {
+        return bad("upload.local.dir", "must be an absolute path, got '" + c.upload.local.dir + "'");
+    }
+    if (t == "gdrive") {
+        if (c.upload.gdrive.client_id.empty()) return bad("upload.gdrive.client_id", "is required for target gdrive");
+        if (c.upload.gdrive.refresh_token_file.empty())
+            return bad("upload.gdrive.refresh_token_file", "is required for target gdrive");
+        if (c.upload.gdrive.client_secret_file.empty())
+            return bad("upload.gdrive.client_secret_file", "is required for target gdrive");
+    }
+    if (t == "s3") {
+        if (c.upload.s3.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
+        if (c.upload.s3.access_key_id_file.empty())
+            return bad("upload.s3.access_key_id_file", "is required for target s3");
+        if (c.upload.s3.secret_access_key_file.empty())
+            return bad("upload.s3.secret_access_key_file", "is required for target s3");
+    }
+    if (t == "webdav" && c.upload.webdav.url.empty()) return bad("upload.webdav.url", "is required for target webdav");
+    return ok();
+}
+
+}  // namespace
+
+std::string env_name_for(const std::string& dotted_key) {
+    std::string name = "PHOTORIG_";
+    for (char ch : dotted_key) {
+        name.push_back(ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+    }
+    return name;
+}
+
+std::vector<std::string> all_keys() {
+    std::vector<std::string> keys;
+    for (const auto& f : fields()) keys.push_back(f.key);
+    return keys;
+}
+
+Expected<Config> parse(const std::string& yaml_text, const std::map<std::string, std::string>& env) {
+    std::map<std::string, std::string> values;
+    try {
+        YAML::Node doc = YAML::Load(yaml_text);
+        if (doc && !doc.IsNull()) {
+            if (!doc.IsMap()) return bad("(top level)", "the config file must be a YAML mapping of keys");
+            auto st = flatten(doc, "", values);
+            if (!st) return st.error();
+        }
+    } catch (const YAML::Exception& e) {
+        return make_error("bad_config", std::string("YAML syntax error: ") + e.what());
+    }
+    for (const auto& f : fields()) {
+        auto it = env.find(env_name_for(f.key));
+        if (it != env.end()) values[f.key] = it->second;
+    }
+    Config c;
+    for (const auto& [key, value] : values) {
+        const Field* f = find_field(key);
+        auto st = f->set(c, key, value);
+        if (!st) {
+            auto env_it = env.find(env_name_for(key));
+            if (env_it != env.end()) return st.error().with_context("from " + env_name_for(key));
+            return st.error();
+        }
+    }
+    auto st = validate(c);
+    if (!st) return st.error();
+    return c;
+}
+
+Expected<Config> load(const std::string& path) {
+    auto text = files::read_all(path);
+    if (!text) return make_error("bad_config", "cannot read config file: " + text.error().message);
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string kv = *e;
+        if (kv.rfind("PHOTORIG_", 0) != 0) continue;
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    auto parsed = parse(*text, env);
+    if (!parsed) return parsed.error().with_context(path);
+    return parsed;
+}
+
+Status check_secret_files(const Config& c, bool for_uploader) {
+    std::vector<std::pair<std::string, std::string>> secrets;  // key, path
+    if (!c.mqtt.password_file.empty()) secrets.emplace_back("mqtt.password_file", c.mqtt.password_file);
+    if (!c.mqtt.tls.key_file.empty()) secrets.emplace_back("mqtt.tls.key_file", c.mqtt.tls.key_file);
+    if (for_uploader) {
+        const auto& u = c.upload;
+        if (u.target == "gdrive") {
+            secrets.emplace_back("upload.gdrive.client_secret_file", u.gdrive.client_secret_file);
+            secrets.emplace_back("upload.gdrive.refresh_token_file", u.gdrive.refresh_token_file);
+        } else if (u.target == "s3") {
+            secrets.emplace_back("upload.s3.access_key_id_file", u.s3.access_key_id_file);
+            secrets.emplace_back("upload.s3.secret_access_key_file", u.s3.secret_access_key_file);
+        } else if (u.target == "webdav" && !u.webdav.password_file.empty()) {
+            secrets.emplace_back("upload.webdav.password_file", u.webdav.password_file);
+        }
+    }
+    for (const auto& [key, path] : secrets) {
+        auto secret = files::read_secret(path);
+        if (!secret) return bad(key, secret.error().message);
+    }
+    return ok();
+}
+
+}  // namespace photorig::config

@@ -1,0 +1,117 @@
+// The one place that reads YAML. Both daemons load the same file; PHOTORIG_<SECTION>_<KEY>
+// environment variables override file values (PHOTORIG_MQTT_PORT, PHOTORIG_UPLOAD_S3_BUCKET).
+// Every error names the key and why, so a bad config exits with a message a user can act on.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/expected.h"
+
+namespace photorig::config {
+
+struct TlsConfig {
+    std::string ca_file, cert_file, key_file;  // TLS when ca_file is set
+};
+
+struct MqttConfig {
+    std::string host = "127.0.0.1";
+    int port = 1883;
+    std::string username;
+    std::string password_file;
+    TlsConfig tls;
+    int keepalive_s = 30;
+    std::string client_id;  // empty: photorig-<rig_id>-agent / -uploader
+};
+
+struct CameraConfig {
+    std::string port = "auto";  // auto | usb:BUS,DEV | ptpip:HOST[:PORT:PORT] | serial number
+    std::string model;          // libgphoto2 model name; empty = detect
+    int capture_timeout_ms = 30000;
+    bool delete_from_camera = true;
+};
+
+struct SpoolConfig {
+    std::string dir = "/var/spool/photorig";
+    int reoffer_after_s = 120;       // a spooled file older than this is offered again
+    int reconcile_interval_s = 30;   // how often the agent looks for such files
+    uint64_t min_free_bytes = 200ull * 1024 * 1024;  // below: capture answers disk_full
+};
+
+struct LocalTargetConfig {
+    std::string dir = "/var/lib/photorig/uploads";
+    std::string path_template = "{rig_id}/{batch}/{name}";
+};
+
+struct GdriveConfig {
+    std::string client_id, client_secret_file, refresh_token_file;
+    std::string folder = "photorig";
+    std::string token_url = "https://oauth2.googleapis.com/token";
+    std::string api_url = "https://www.googleapis.com";
+};
+
+struct S3Config {
+    std::string endpoint = "https://s3.amazonaws.com";
+    std::string region = "us-east-1";
+    std::string bucket;
+    bool path_style = false;
+    std::string access_key_id_file, secret_access_key_file;
+    std::string key_template = "{rig_id}/{batch}/{name}";
+};
+
+struct WebdavConfig {
+    std::string url, username, password_file;
+};
+
+struct UploadConfig {
+    std::string target = "local";  // local | gdrive | s3 | webdav
+    std::string journal = "/var/lib/photorig/uploader.sqlite";
+    int concurrency = 2;
+    uint64_t bandwidth_limit_bytes_per_s = 0;  // 0 = unlimited
+    int retry_max_backoff_s = 300;
+    bool delete_after_upload = true;
+    LocalTargetConfig local;
+    GdriveConfig gdrive;
+    S3Config s3;
+    WebdavConfig webdav;
+};
+
+struct LimitsConfig {
+    int max_payload_bytes = 16384;
+    int max_count = 1000;
+    int max_interval_ms = 3600000;
+};
+
+struct Config {
+    std::string rig_id = "rig1";
+    std::string topic_prefix = "photorig";
+    std::string log_level = "info";
+    std::vector<std::string> groups;  // <topic_prefix>/group/<name>/request/<verb>
+    int telemetry_interval_s = 30;
+    MqttConfig mqtt;
+    CameraConfig camera;
+    SpoolConfig spool;
+    UploadConfig upload;
+    LimitsConfig limits;
+
+    std::string base_topic() const { return topic_prefix + "/" + rig_id; }
+};
+
+// Parses YAML text, applies overrides from `env` (name -> value) and validates.
+// Error code "bad_config"; message starts with the dotted key: "mqtt.port: must be 1..65535".
+Expected<Config> parse(const std::string& yaml_text, const std::map<std::string, std::string>& env);
+
+// Reads the file and the process environment (PHOTORIG_* variables).
+Expected<Config> load(const std::string& path);
+
+// Checks that every secret file the chosen settings name exists and is not world-readable.
+// `for_uploader` adds the upload target's secrets.
+Status check_secret_files(const Config& config, bool for_uploader);
+
+// The environment variable that overrides a dotted key: "upload.s3.bucket" -> PHOTORIG_UPLOAD_S3_BUCKET.
+std::string env_name_for(const std::string& dotted_key);
+std::vector<std::string> all_keys();  // every dotted key, for --help and docs
+
+}  // namespace photorig::config

@@ -1,0 +1,26 @@
+// File-system helpers with the durability rules the product relies on: a file that
+// exists under its final name is complete and on disk (temp -> fsync -> rename -> fsync dir).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/expected.h"
+
+namespace photorig::files {
+
+// Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
+Status write_atomic(const std::string& path, const std::string& data);
+Status fsync_dir(const std::string& dir);
+Status make_dirs(const std::string& dir);  // mkdir -p
+Expected<std::string> read_all(const std::string& path);
+
+// Reads a one-secret file (password, token, key). Refuses a file that other users can
+// read. A single trailing newline (as `echo` writes it) is not part of the secret.
+// Error messages name the path, never the contents.
+Expected<std::string> read_secret(const std::string& path);
+
+// Free bytes for an unprivileged user on the file system holding `path`.
+Expected<uint64_t> disk_free_bytes(const std::string& path);
+
+}  // namespace photorig::files

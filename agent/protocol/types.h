@@ -1,0 +1,95 @@
+// Plain data types that cross module boundaries. No JSON here: wire.h converts them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace photorig::protocol {
+
+// A reference to one spooled photo that must reach the upload target exactly once.
+// Travels agent -> uploader on base/upload/jobs; the uploader journals it by job_id.
+struct UploadJob {
+    std::string job_id;       // stable per spooled file: a re-offer carries the same id
+    std::string capture_id;
+    std::string rig_id;
+    std::string batch;
+    std::string path;         // absolute path of the spooled file
+    std::string remote_name;  // file name at the target (the spool file's name)
+    std::string mime;
+    std::string sha256;       // hex, of the spooled file
+    uint64_t size = 0;
+    int64_t captured_at_ms = 0;  // epoch ms; gives {date} in templates
+};
+
+}  // namespace photorig::protocol
+
+#include <optional>
+#include <vector>
+
+namespace photorig::protocol {
+
+struct CameraRef {
+    std::string model, serial, port;
+    bool connected = false;
+};
+
+struct ExifFields {
+    std::optional<int> iso;
+    std::optional<double> exposure_time;  // seconds
+    std::optional<std::string> exposure_time_text;  // "1/125"
+    std::optional<double> f_number;
+    std::optional<double> focal_length;  // mm
+    std::optional<std::string> make, model, body_serial, datetime_original;
+    std::optional<int> width, height;
+};
+
+// One photo, as published on base/capture and kept in the spool's sidecar file.
+struct CaptureMetadata {
+    std::string capture_id, rig_id, batch;
+    int seq = 0;
+    CameraRef camera;
+    int64_t captured_at_ms = 0;
+    std::string file_name, file_path, sha256, mime;
+    uint64_t size = 0;
+    ExifFields exif;
+    int64_t trigger_ms = 0, download_ms = 0;
+    std::string job_id;
+};
+
+struct CaptureRequest {
+    std::string camera = "all";  // serial or "all"
+    int count = 1;
+    int interval_ms = 0;
+    std::string batch;  // empty: the agent makes one
+    std::optional<int64_t> capture_at_ms;
+};
+
+struct UploadEvent {
+    std::string type;  // started | progress | done | failed
+    std::string job_id, capture_id, batch, name;
+    uint64_t bytes_done = 0, bytes_total = 0;
+    double rate_bytes_per_s = 0;
+    std::string remote_ref;
+    std::string error_code, error_message;
+    bool retrying = false;
+    int64_t next_attempt_in_ms = 0;
+    int attempt = 0;
+};
+
+struct AgentState {
+    std::vector<CameraRef> cameras;
+    bool busy = false;
+    uint64_t spool_files = 0;
+    uint64_t disk_free_bytes = 0;
+    std::string version;
+    int pending_requests = 0;
+    std::string last_error;
+};
+
+struct UploaderState {
+    uint64_t queued = 0, uploading = 0, done = 0, failed = 0;
+    std::string target, last_error;
+    std::string version;
+};
+
+}  // namespace photorig::protocol

@@ -1,0 +1,460 @@
+#include "protocol/wire.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <set>
+
+#include "core/clock.h"
+
+namespace photorig::protocol {
+using nlohmann::json;
+
+namespace {
+
+Error field_error(const char* code, const std::string& field, const std::string& why) {
+    return make_error(code, field + ": " + why);
+}
+
+// Parses without exceptions; nlohmann's parse errors become bad_json.
+Expected<json> parse_json(const std::string& text) {
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return make_error(codes::bad_json, "payload is not valid JSON");
+    return j;
+}
+
+Status check_known_fields(const json& obj, const std::set<std::string>& allowed) {
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+        if (!allowed.count(it.key())) {
+            return field_error(codes::bad_request, it.key(), "unknown field");
+        }
+    }
+    return ok();
+}
+
+Expected<int64_t> get_int(const json& obj, const char* field, int64_t lo, int64_t hi) {
+    const json& v = obj.at(field);
+    if (!v.is_number_integer()) {
+        if (v.is_number_float()) {
+            double d = v.get<double>();
+            if (std::floor(d) != d) return field_error(codes::bad_request, field, "must be a whole number");
+            if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
+                return field_error(codes::out_of_range, field,
+                                   "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+            }
+            return static_cast<int64_t>(d);
+        }
+        return field_error(codes::bad_request, field, std::string("must be a number, got ") + v.type_name());
+    }
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        return field_error(codes::out_of_range, field, "is too large");
+    }
+    int64_t n = v.get<int64_t>();
+    if (n < lo || n > hi) {
+        return field_error(codes::out_of_range, field,
+                           "must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                               ", got " + std::to_string(n));
+    }
+    return n;
+}
+
+Expected<std::string> get_string(const json& obj, const char* field, size_t max_len) {
+    const json& v = obj.at(field);
+    if (!v.is_string()) {
+        return field_error(codes::bad_request, field, std::string("must be a string, got ") + v.type_name());
+    }
+    std::string s = v.get<std::string>();
+    if (s.empty()) return field_error(codes::bad_request, field, "must not be empty");
+    if (s.size() > max_len) {
+        return field_error(codes::out_of_range, field, "is longer than " + std::to_string(max_len) + " characters");
+    }
+    return s;
+}
+
+Expected<json> parse_object(const std::string& payload) {
+    if (payload.empty()) return json::object();
+    auto j = parse_json(payload);
+    if (!j) return j.error();
+    if (!j->is_object()) {
+        return make_error(codes::bad_request, std::string("payload must be a JSON object, got ") + j->type_name());
+    }
+    return j;
+}
+
+int64_t parse_rfc3339_ms(const std::string& s) {
+    // 2026-11-25T04:10:15.123Z
+    std::tm tm{};
+    int ms = 0;
+    if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6) {
+        return 0;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+}
+
+template <typename T>
+void put_opt(json& j, const char* key, const std::optional<T>& v) {
+    if (v) j[key] = *v;
+}
+
+template <typename T>
+void get_opt(const json& j, const char* key, std::optional<T>& out) {
+    auto it = j.find(key);
+    if (it != j.end() && !it->is_null()) out = it->get<T>();
+}
+
+std::string str_or(const json& j, const char* key, const std::string& fallback = "") {
+    auto it = j.find(key);
+    return (it != j.end() && it->is_string()) ? it->get<std::string>() : fallback;
+}
+
+bool is_hex64(const std::string& s) {
+    if (s.size() != 64) return false;
+    for (char c : s) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+const std::vector<std::string>& known_verbs() {
+    static const std::vector<std::string> verbs = {"capture", "cameras", "status", "config/get",
+                                                   "config/set", "preview", "scan"};
+    return verbs;
+}
+
+bool is_safe_name(const std::string& name) {
+    if (name.empty() || name.size() > 64 || name[0] == '.') return false;
+    for (char c : name) {
+        bool okc = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '-' || c == '.';
+        if (!okc) return false;
+    }
+    return name.find("..") == std::string::npos;
+}
+
+Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limits, Envelope* partial_out) {
+    Envelope env;
+    if (payload.size() > limits.max_payload_bytes) {
+        return make_error(codes::payload_too_large, "payload has " + std::to_string(payload.size()) +
+                                                        " bytes; the limit is " +
+                                                        std::to_string(limits.max_payload_bytes));
+    }
+    auto obj = parse_object(payload);
+    if (!obj) return obj.error();
+    auto it = obj->find("transaction");
+    if (it != obj->end()) {
+        // Echo what the client sent, as long as it is something a client can match on.
+        if (it->is_string() || it->is_number() || it->is_null()) {
+            if (it->is_string() && it->get_ref<const std::string&>().size() > 256) {
+                return field_error(codes::out_of_range, "transaction", "is longer than 256 characters");
+            }
+            env.transaction_json = it->dump();
+            if (partial_out) *partial_out = env;
+        } else {
+            return field_error(codes::bad_request, "transaction", "must be a string or a number");
+        }
+    }
+    return env;
+}
+
+Status parse_no_fields(const std::string& payload) {
+    auto obj = parse_object(payload);
+    if (!obj) return obj.error();
+    return check_known_fields(*obj, {"transaction"});
+}
+
+Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits& limits) {
+    auto obj_or = parse_object(payload);
+    if (!obj_or) return obj_or.error();
+    const json& obj = *obj_or;
+    auto st = check_known_fields(obj, {"transaction", "camera", "count", "interval_ms", "batch", "capture_at"});
+    if (!st) return st.error();
+    CaptureRequest req;
+    if (obj.contains("camera")) {
+        auto v = get_string(obj, "camera", 128);
+        if (!v) return v.error();
+        req.camera = *v;
+    }
+    if (obj.contains("count")) {
+        auto v = get_int(obj, "count", 1, limits.max_count);
+        if (!v) return v.error();
+        req.count = static_cast<int>(*v);
+    }
+    if (obj.contains("interval_ms")) {
+        auto v = get_int(obj, "interval_ms", 0, limits.max_interval_ms);
+        if (!v) return v.error();
+        req.interval_ms = static_cast<int>(*v);
+    }
+    if (obj.contains("batch")) {
+        auto v = get_string(obj, "batch", 64);
+        if (!v) return v.error();
+        if (!is_safe_name(*v)) {
+            return field_error(codes::invalid_name, "batch",
+                               "may only hold letters, digits, '.', '_' and '-' (no '/', no '..', not "
+                               "starting with '.')");
+        }
+        req.batch = *v;
+    }
+    if (obj.contains("capture_at")) {
+        auto v = get_int(obj, "capture_at", 1, INT64_MAX / 2);
+        if (!v) return v.error();
+        req.capture_at_ms = *v;
+    }
+    return req;
+}
+
+std::string response_ok(const std::string& transaction_json, const std::string& data_json) {
+    json r;
+    r["status"] = "ok";
+    r["transaction"] = json::parse(transaction_json, nullptr, false);
+    r["data"] = data_json.empty() ? json::object() : json::parse(data_json, nullptr, false);
+    return r.dump();
+}
+
+std::string response_error(const std::string& transaction_json, const Error& error) {
+    json r;
+    r["status"] = "error";
+    r["transaction"] = json::parse(transaction_json, nullptr, false);
+    r["error"] = {{"code", error.code}, {"message", error.message}};
+    return r.dump();
+}
+
+namespace {
+json camera_json(const CameraRef& c) {
+    return json{{"model", c.model}, {"serial", c.serial}, {"port", c.port}};
+}
+
+json metadata_to_json(const CaptureMetadata& m) {
+    json exif = json::object();
+    put_opt(exif, "iso", m.exif.iso);
+    put_opt(exif, "exposure_time", m.exif.exposure_time);
+    put_opt(exif, "exposure_time_text", m.exif.exposure_time_text);
+    put_opt(exif, "f_number", m.exif.f_number);
+    put_opt(exif, "focal_length", m.exif.focal_length);
+    put_opt(exif, "make", m.exif.make);
+    put_opt(exif, "model", m.exif.model);
+    put_opt(exif, "body_serial", m.exif.body_serial);
+    put_opt(exif, "datetime_original", m.exif.datetime_original);
+    put_opt(exif, "width", m.exif.width);
+    put_opt(exif, "height", m.exif.height);
+    return json{
+        {"capture_id", m.capture_id},
+        {"rig_id", m.rig_id},
+        {"batch", m.batch},
+        {"seq", m.seq},
+        {"camera", camera_json(m.camera)},
+        {"captured_at", clock::rfc3339_utc_ms(m.captured_at_ms)},
+        {"file",
+         {{"name", m.file_name}, {"path", m.file_path}, {"size", m.size}, {"sha256", m.sha256}, {"mime", m.mime}}},
+        {"exif", exif},
+        {"timings_ms", {{"trigger", m.trigger_ms}, {"download", m.download_ms}}},
+        {"job_id", m.job_id},
+    };
+}
+}  // namespace
+
+std::string capture_metadata_json(const CaptureMetadata& m) { return metadata_to_json(m).dump(); }
+
+Expected<CaptureMetadata> parse_capture_metadata(const std::string& text) {
+    auto j = parse_json(text);
+    if (!j) return j.error();
+    try {
+        CaptureMetadata m;
+        m.capture_id = j->at("capture_id").get<std::string>();
+        m.rig_id = str_or(*j, "rig_id");
+        m.batch = str_or(*j, "batch");
+        m.seq = j->value("seq", 0);
+        const json& cam = j->at("camera");
+        m.camera.model = str_or(cam, "model");
+        m.camera.serial = str_or(cam, "serial");
+        m.camera.port = str_or(cam, "port");
+        m.captured_at_ms = parse_rfc3339_ms(str_or(*j, "captured_at"));
+        const json& f = j->at("file");
+        m.file_name = f.at("name").get<std::string>();
+        m.file_path = str_or(f, "path");
+        m.size = f.at("size").get<uint64_t>();
+        m.sha256 = f.at("sha256").get<std::string>();
+        m.mime = str_or(f, "mime");
+        if (j->contains("exif")) {
+            const json& e = j->at("exif");
+            get_opt(e, "iso", m.exif.iso);
+            get_opt(e, "exposure_time", m.exif.exposure_time);
+            get_opt(e, "exposure_time_text", m.exif.exposure_time_text);
+            get_opt(e, "f_number", m.exif.f_number);
+            get_opt(e, "focal_length", m.exif.focal_length);
+            get_opt(e, "make", m.exif.make);
+            get_opt(e, "model", m.exif.model);
+            get_opt(e, "body_serial", m.exif.body_serial);
+            get_opt(e, "datetime_original", m.exif.datetime_original);
+            get_opt(e, "width", m.exif.width);
+            get_opt(e, "height", m.exif.height);
+        }
+        if (j->contains("timings_ms")) {
+            m.trigger_ms = j->at("timings_ms").value("trigger", 0);
+            m.download_ms = j->at("timings_ms").value("download", 0);
+        }
+        m.job_id = str_or(*j, "job_id");
+        return m;
+    } catch (const json::exception& e) {
+        return make_error(codes::bad_request, std::string("capture metadata: ") + e.what());
+    }
+}
+
+std::string capture_result_json(const std::string& batch, const std::vector<CaptureMetadata>& photos,
+                                const std::vector<Error>& camera_errors) {
+    json list = json::array();
+    for (const auto& p : photos) {
+        list.push_back({{"capture_id", p.capture_id},
+                        {"seq", p.seq},
+                        {"camera", p.camera.serial},
+                        {"file", p.file_name},
+                        {"size", p.size},
+                        {"sha256", p.sha256},
+                        {"captured_at", clock::rfc3339_utc_ms(p.captured_at_ms)}});
+    }
+    json errors = json::array();
+    for (const auto& e : camera_errors) errors.push_back({{"code", e.code}, {"message", e.message}});
+    json data{{"batch", batch}, {"count", photos.size()}, {"photos", list}};
+    if (!camera_errors.empty()) data["errors"] = errors;
+    return data.dump();
+}
+
+std::string upload_job_json(const UploadJob& job) {
+    return json{{"job_id", job.job_id},
+                {"capture_id", job.capture_id},
+                {"rig_id", job.rig_id},
+                {"batch", job.batch},
+                {"path", job.path},
+                {"size", job.size},
+                {"sha256", job.sha256},
+                {"remote_name", job.remote_name},
+                {"mime", job.mime},
+                {"captured_at", clock::rfc3339_utc_ms(job.captured_at_ms)},
+                {"captured_at_ms", job.captured_at_ms}}
+        .dump();
+}
+
+Expected<UploadJob> parse_upload_job(const std::string& text) {
+    auto j = parse_json(text);
+    if (!j) return j.error();
+    if (!j->is_object()) return make_error(codes::bad_request, "upload job must be a JSON object");
+    UploadJob job;
+    try {
+        job.job_id = j->at("job_id").get<std::string>();
+        job.capture_id = str_or(*j, "capture_id");
+        job.rig_id = str_or(*j, "rig_id");
+        job.batch = str_or(*j, "batch");
+        job.path = j->at("path").get<std::string>();
+        job.size = j->at("size").get<uint64_t>();
+        job.sha256 = j->at("sha256").get<std::string>();
+        job.remote_name = j->at("remote_name").get<std::string>();
+        job.mime = str_or(*j, "mime", "application/octet-stream");
+        if (j->contains("captured_at_ms")) {
+            job.captured_at_ms = j->at("captured_at_ms").get<int64_t>();
+        } else {
+            job.captured_at_ms = parse_rfc3339_ms(str_or(*j, "captured_at"));
+        }
+    } catch (const json::exception& e) {
+        return make_error(codes::bad_request, std::string("upload job: missing or mistyped field: ") + e.what());
+    }
+    if (!is_safe_name(job.job_id)) return field_error(codes::invalid_name, "job_id", "is not a safe name");
+    if (!is_safe_name(job.remote_name)) return field_error(codes::invalid_name, "remote_name", "is not a safe file name");
+    if (!job.batch.empty() && !is_safe_name(job.batch)) return field_error(codes::invalid_name, "batch", "is not a safe name");
+    if (job.path.empty() || job.path[0] != '/' || job.path.find("/../") != std::string::npos) {
+        return field_error(codes::bad_request, "path", "must be an absolute path without '..'");
+    }
+    if (!is_hex64(job.sha256)) return field_error(codes::bad_request, "sha256", "must be 64 lowercase hex digits");
+    return job;
+}
+
+std::string upload_event_json(const UploadEvent& e) {
+    json j{{"type", e.type}, {"job_id", e.job_id}, {"capture_id", e.capture_id}, {"batch", e.batch},
+           {"name", e.name}, {"ts", clock::rfc3339_utc_ms(clock::now_ms())}};
+    if (e.type == "progress" || e.type == "done" || e.type == "started") {
+        j["bytes_done"] = e.bytes_done;
+        j["bytes_total"] = e.bytes_total;
+    }
+    if (e.type == "progress" || e.type == "done") j["rate_bytes_per_s"] = static_cast<uint64_t>(e.rate_bytes_per_s);
+    if (e.type == "done") j["remote"] = e.remote_ref;
+    if (e.attempt > 0) j["attempt"] = e.attempt;
+    if (e.type == "failed") {
+        j["error"] = {{"code", e.error_code}, {"message", e.error_message}};
+        j["retrying"] = e.retrying;
+        if (e.retrying) j["next_attempt_in_ms"] = e.next_attempt_in_ms;
+    }
+    return j.dump();
+}
+
+Expected<UploadEvent> parse_upload_event(const std::string& text) {
+    auto j = parse_json(text);
+    if (!j) return j.error();
+    try {
+        UploadEvent e;
+        e.type = j->at("type").get<std::string>();
+        e.job_id = j->at("job_id").get<std::string>();
+        e.capture_id = str_or(*j, "capture_id");
+        e.batch = str_or(*j, "batch");
+        e.name = str_or(*j, "name");
+        e.bytes_done = j->value("bytes_done", uint64_t{0});
+        e.bytes_total = j->value("bytes_total", uint64_t{0});
+        e.remote_ref = str_or(*j, "remote");
+        if (j->contains("error")) {
+            e.error_code = str_or(j->at("error"), "code");
+            e.error_message = str_or(j->at("error"), "message");
+        }
+        e.retrying = j->value("retrying", false);
+        e.attempt = j->value("attempt", 0);
+        return e;
+    } catch (const json::exception& ex) {
+        return make_error(codes::bad_request, std::string("upload event: ") + ex.what());
+    }
+}
+
+std::string cameras_json(const std::vector<CameraRef>& cameras) {
+    json list = json::array();
+    for (const auto& c : cameras) {
+        json cj = camera_json(c);
+        cj["connected"] = c.connected;
+        list.push_back(cj);
+    }
+    return json{{"cameras", list}}.dump();
+}
+
+std::string agent_state_json(const AgentState& s) {
+    json cams = json::array();
+    for (const auto& c : s.cameras) {
+        json cj = camera_json(c);
+        cj["connected"] = c.connected;
+        cams.push_back(cj);
+    }
+    json j{{"cameras", cams},
+           {"busy", s.busy},
+           {"spool_files", s.spool_files},
+           {"disk_free_bytes", s.disk_free_bytes},
+           {"version", s.version},
+           {"pending_requests", s.pending_requests}};
+    if (!s.last_error.empty()) j["last_error"] = s.last_error;
+    return j.dump();
+}
+
+std::string uploader_state_json(const UploaderState& s) {
+    json j{{"queued", s.queued}, {"uploading", s.uploading}, {"done", s.done}, {"failed", s.failed},
+           {"queue_depth", s.queued + s.uploading}, {"target", s.target}, {"version", s.version}};
+    if (!s.last_error.empty()) j["last_error"] = s.last_error;
+    return j.dump();
+}
+
+std::string counters_json(const std::vector<std::pair<std::string, uint64_t>>& counters) {
+    json j = json::object();
+    for (const auto& [name, value] : counters) j[name] = value;
+    j["ts"] = clock::rfc3339_utc_ms(clock::now_ms());
+    return j.dump();
+}
+
+}  // namespace photorig::protocol

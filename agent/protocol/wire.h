@@ -1,0 +1,79 @@
+// Wire format: JSON <-> the plain types in types.h, stable error codes, payload limits.
+// Nothing else in photorig builds or parses the JSON that crosses MQTT.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/expected.h"
+#include "protocol/types.h"
+
+namespace photorig::protocol {
+
+// Stable error codes sent in responses. Clients switch on these; never rename one.
+namespace codes {
+inline constexpr const char* bad_json = "bad_json";
+inline constexpr const char* bad_request = "bad_request";
+inline constexpr const char* out_of_range = "out_of_range";
+inline constexpr const char* invalid_name = "invalid_name";
+inline constexpr const char* payload_too_large = "payload_too_large";
+inline constexpr const char* unknown_verb = "unknown_verb";
+inline constexpr const char* camera_not_found = "camera_not_found";
+inline constexpr const char* camera_busy = "camera_busy";
+inline constexpr const char* disk_full = "disk_full";
+inline constexpr const char* timeout = "timeout";
+inline constexpr const char* not_supported = "not_supported";
+inline constexpr const char* internal_error = "internal_error";
+}  // namespace codes
+
+struct Limits {
+    size_t max_payload_bytes = 16384;
+    int max_count = 1000;
+    int max_interval_ms = 3600000;
+};
+
+// Verbs the agent answers. request/<verb> with anything else gets unknown_verb.
+const std::vector<std::string>& known_verbs();
+
+// The part every request shares. `transaction_json` is the client's transaction value as
+// JSON text ("null" when absent) so it can be echoed exactly as sent.
+struct Envelope {
+    std::string transaction_json = "null";
+};
+
+// Parses size, JSON syntax, object shape and transaction. An empty payload means {}
+// (so a Home Assistant button or `mosquitto_pub -n` works). On error the envelope still
+// carries whatever transaction could be read, for the error response.
+Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limits,
+                                  Envelope* partial_out);
+
+Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits& limits);
+// For verbs whose only field is the transaction (cameras, status).
+Status parse_no_fields(const std::string& payload);
+
+// A name that will become part of a file path or topic: [A-Za-z0-9._-]{1,64}, not "." or "..",
+// not starting with '.'.
+bool is_safe_name(const std::string& name);
+
+std::string response_ok(const std::string& transaction_json, const std::string& data_json);
+std::string response_error(const std::string& transaction_json, const Error& error);
+
+std::string capture_metadata_json(const CaptureMetadata& m);
+Expected<CaptureMetadata> parse_capture_metadata(const std::string& json);
+std::string capture_result_json(const std::string& batch, const std::vector<CaptureMetadata>& photos,
+                                const std::vector<Error>& camera_errors);
+
+std::string upload_job_json(const UploadJob& job);
+Expected<UploadJob> parse_upload_job(const std::string& json);
+
+std::string upload_event_json(const UploadEvent& e);
+Expected<UploadEvent> parse_upload_event(const std::string& json);
+
+std::string cameras_json(const std::vector<CameraRef>& cameras);
+std::string agent_state_json(const AgentState& s);
+std::string uploader_state_json(const UploaderState& s);
+// Telemetry: a flat object of named counters.
+std::string counters_json(const std::vector<std::pair<std::string, uint64_t>>& counters);
+
+}  // namespace photorig::protocol

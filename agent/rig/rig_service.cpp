@@ -1,0 +1,591 @@
+#include "rig/rig_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+
+#include "camera/camera.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "media/exif.h"
+#include "spool/spool.h"
+
+namespace photorig::rig {
+namespace {
+constexpr const char* kLog = "rig";
+constexpr auto kPublishTimeout = std::chrono::seconds(10);
+constexpr size_t kMaxPendingOrders = 16;
+
+// Bridges a camera download into a spool writer. The writer is shared so the capture
+// thread can commit it once the worker reports the download complete.
+class SpoolSink : public camera::DownloadSink {
+public:
+    explicit SpoolSink(std::shared_ptr<spool::SpoolWriter> writer) : writer_(std::move(writer)) {}
+    Status write(const char* data, size_t len) override { return writer_->write(data, len); }
+
+private:
+    std::shared_ptr<spool::SpoolWriter> writer_;
+};
+
+std::string new_batch_id(int64_t now_ms) {
+    std::string stamp = clock::rfc3339_utc_ms(now_ms);  // 2026-11-25T04:10:15.123Z
+    std::string compact;
+    for (char c : stamp.substr(0, 19)) {
+        if (c != '-' && c != ':') compact.push_back(c == 'T' ? '-' : c);
+    }
+    return compact + "-" + ids::random_hex(4);  // 20261125-041015-3fa2
+}
+
+std::string safe_part(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+        out.push_back(keep ? c : '_');
+    }
+    while (!out.empty() && out[0] == '.') out.erase(0, 1);
+    return out.empty() ? "x" : out;
+}
+
+protocol::ExifFields to_wire(const media::ExifInfo& e) {
+    protocol::ExifFields f;
+    f.iso = e.iso;
+    f.exposure_time = e.exposure_time;
+    f.exposure_time_text = e.exposure_time_text;
+    f.f_number = e.f_number;
+    f.focal_length = e.focal_length_mm;
+    f.make = e.make;
+    f.model = e.model;
+    f.body_serial = e.body_serial;
+    f.datetime_original = e.datetime_original;
+    f.width = e.width;
+    f.height = e.height;
+    return f;
+}
+}  // namespace
+
+RigService::RigService(config::Config config)
+    : config_(std::move(config)), base_(config_.base_topic()) {
+    limits_.max_payload_bytes = static_cast<size_t>(config_.limits.max_payload_bytes);
+    limits_.max_count = config_.limits.max_count;
+    limits_.max_interval_ms = config_.limits.max_interval_ms;
+}
+
+RigService::~RigService() {
+    stopping_ = true;
+    capture_orders_.close();
+    if (capture_thread_.joinable()) capture_thread_.join();
+    for (auto& cam : cameras_) cam->stop();
+}
+
+Status RigService::start() {
+    started_ms_ = clock::now_ms();
+    spool_ = std::make_unique<spool::Spool>(config_.spool.dir);
+    if (auto st = spool_->init(); !st) return st.error().with_context("spool.dir");
+
+    // Cameras: an explicit port opens that camera; "auto" or a serial number opens every
+    // detected camera (and, for a serial, keeps only the one that reports it).
+    std::vector<camera::CameraSpec> specs;
+    const std::string& port = config_.camera.port;
+    bool by_serial = port != "auto" && port.rfind("usb:", 0) != 0 && port.rfind("ptpip:", 0) != 0 &&
+                     port.rfind("serial:", 0) != 0;
+    if (port == "auto" || by_serial) {
+        auto detected = camera::detect_cameras();
+        if (!detected) {
+            LOG_WARN(kLog, "camera detection failed: " << detected.error().describe());
+        } else {
+            specs = *detected;
+        }
+        if (specs.empty()) LOG_WARN(kLog, "no camera detected (camera.port=" << port << ")");
+    } else {
+        specs.push_back(camera::CameraSpec{port, config_.camera.model});
+    }
+    camera::WorkerOptions opts;
+    opts.capture_timeout_ms = config_.camera.capture_timeout_ms;
+    opts.delete_after_download = config_.camera.delete_from_camera;
+    for (auto& spec : specs) {
+        if (spec.model.empty()) spec.model = config_.camera.model;
+        auto worker = std::make_unique<camera::CameraWorker>(spec, opts);
+        auto st = worker->start();
+        if (!st) LOG_WARN(kLog, "camera " << spec.port << ": " << st.error().describe() << " (will retry)");
+        if (by_serial && worker->connected() && worker->info().serial != port) {
+            worker->stop();
+            continue;
+        }
+        LOG_INFO(kLog, "camera " << spec.port << " model='" << worker->info().model << "' serial='"
+                                 << worker->info().serial << "'");
+        cameras_.push_back(std::move(worker));
+    }
+
+    mqtt::Options mo;
+    mo.host = config_.mqtt.host;
+    mo.port = config_.mqtt.port;
+    mo.client_id = config_.mqtt.client_id.empty() ? "photorig-" + config_.rig_id + "-agent"
+                                                  : config_.mqtt.client_id;
+    mo.username = config_.mqtt.username;
+    if (!config_.mqtt.password_file.empty()) {
+        auto pw = files::read_secret(config_.mqtt.password_file);
+        if (!pw) return make_error("bad_config", "mqtt.password_file: " + pw.error().message);
+        mo.password = *pw;
+    }
+    mo.tls.ca_file = config_.mqtt.tls.ca_file;
+    mo.tls.cert_file = config_.mqtt.tls.cert_file;
+    mo.tls.key_file = config_.mqtt.tls.key_file;
+    mo.keepalive_s = config_.mqtt.keepalive_s;
+    mo.will = mqtt::Will{base_ + "/availability", "offline", 1, true};
+    mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
+    std::vector<mqtt::Subscription> subs{{base_ + "/request/#", 1}};
+    for (const auto& group : config_.groups) {
+        subs.push_back({config_.topic_prefix + "/group/" + group + "/request/#", 1});
+    }
+    mqtt_->set_subscriptions(subs);
+    auto st = mqtt_->connect(std::chrono::seconds(5));
+    if (!st) {
+        if (st.error().code == "not_authorized") return st.error().with_context("mqtt");
+        LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe() << "); retrying in the background");
+    }
+    capture_thread_ = std::thread([this] { capture_loop(); });
+    return ok();
+}
+
+void RigService::run(const std::atomic<bool>& stop) {
+    reconcile_spool(/*at_startup=*/true);
+    int64_t next_reconcile = clock::monotonic_ms() + config_.spool.reconcile_interval_s * 1000LL;
+    int64_t next_telemetry = clock::monotonic_ms() + config_.telemetry_interval_s * 1000LL;
+    int64_t next_state = 0;
+    while (!stop) {
+        if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
+        int64_t now = clock::monotonic_ms();
+        if (now >= next_reconcile) {
+            reconcile_spool(false);
+            next_reconcile = now + config_.spool.reconcile_interval_s * 1000LL;
+        }
+        if (now >= next_telemetry) {
+            publish_telemetry();
+            next_telemetry = now + config_.telemetry_interval_s * 1000LL;
+            state_dirty_ = true;  // disk free and camera links drift without events
+        }
+        // State changes come from several threads; the service thread publishes them,
+        // at most every 250 ms, so a burst of photos gives a handful of messages.
+        if (state_dirty_ && now >= next_state && mqtt_->connected()) {
+            state_dirty_ = false;
+            publish_state();
+            next_state = now + 250;
+        }
+    }
+    LOG_INFO(kLog, "stopping");
+    stopping_ = true;
+    capture_orders_.close();
+    if (capture_thread_.joinable()) capture_thread_.join();
+    if (mqtt_->connected()) {
+        publish_availability(false);
+        mqtt_->disconnect(std::chrono::seconds(2));
+    }
+    for (auto& cam : cameras_) cam->stop();
+}
+
+void RigService::handle_event(const mqtt::Event& event) {
+    switch (event.kind) {
+        case mqtt::Event::Kind::connected:
+            LOG_INFO(kLog, "connected to broker " << config_.mqtt.host << ":" << config_.mqtt.port
+                                                  << (event.session_present ? " (session present)" : ""));
+            publish_availability(true);
+            publish_state();
+            break;
+        case mqtt::Event::Kind::connection_lost:
+            LOG_WARN(kLog, "lost the broker: " << event.reason);
+            break;
+        case mqtt::Event::Kind::message: {
+            const std::string& topic = event.message.topic;
+            auto pos = topic.find("/request/");
+            if (pos == std::string::npos) break;
+            handle_request(event.message, topic.substr(pos + 9));
+            break;
+        }
+    }
+}
+
+void RigService::respond(const std::string& verb, const mqtt::Message& request, const std::string& payload) {
+    respond_to(verb, request.response_topic, request.correlation_data, payload);
+}
+
+void RigService::respond_to(const std::string& verb, const std::string& response_topic,
+                            const std::string& correlation_data, const std::string& payload) {
+    mqtt::Message m;
+    // An MQTT v5 client names its own reply topic; everyone else reads response/<verb>.
+    m.topic = response_topic.empty() ? base_ + "/response/" + verb : response_topic;
+    m.payload = payload;
+    m.qos = 1;
+    m.correlation_data = correlation_data;
+    mqtt_->publish_nowait(m, false);
+}
+
+void RigService::handle_request(const mqtt::Message& message, const std::string& raw_verb) {
+    ++requests_total_;
+    // A verb too long or odd to be a topic level of ours still gets an answer, on a fixed topic.
+    std::string verb = raw_verb.size() <= 64 ? raw_verb : "unknown";
+    protocol::Envelope partial;
+    auto fail = [&](const Error& e) {
+        ++request_errors_total_;
+        LOG_INFO(kLog, "request/" << verb << " refused: " << e.describe());
+        respond(verb, message, protocol::response_error(partial.transaction_json, e));
+    };
+    auto env = protocol::parse_envelope(message.payload, limits_, &partial);
+    if (message.retained) {
+        // A retained request would fire again on every reconnect: refuse it, loudly.
+        return fail(make_error(protocol::codes::bad_request,
+                               "retained requests are refused; publish requests without the retain flag"));
+    }
+    const auto& verbs = protocol::known_verbs();
+    if (std::find(verbs.begin(), verbs.end(), raw_verb) == verbs.end()) {
+        return fail(make_error(protocol::codes::unknown_verb,
+                               "unknown verb '" + raw_verb.substr(0, 64) + "'; known: capture, cameras, status"));
+    }
+    if (!env) return fail(env.error());
+    const std::string& txn = env->transaction_json;
+
+    if (verb == "status" || verb == "cameras") {
+        auto st = protocol::parse_no_fields(message.payload);
+        if (!st) return fail(st.error());
+        if (verb == "cameras") {
+            respond(verb, message, protocol::response_ok(txn, protocol::cameras_json(camera_refs())));
+        } else {
+            protocol::AgentState s;
+            s.cameras = camera_refs();
+            s.busy = capture_busy_;
+            s.spool_files = spool_->file_count();
+            auto free_bytes = spool_->disk_free_bytes();
+            s.disk_free_bytes = free_bytes ? *free_bytes : 0;
+            s.version = PHOTORIG_VERSION;
+            s.pending_requests = pending_orders_;
+            respond(verb, message, protocol::response_ok(txn, protocol::agent_state_json(s)));
+        }
+        return;
+    }
+    if (verb == "capture") {
+        auto req = protocol::parse_capture(message.payload, limits_);
+        if (!req) return fail(req.error());
+        Error camera_error;
+        if (choose_cameras(req->camera, &camera_error).empty()) return fail(camera_error);
+        if (auto st = check_disk(); !st) return fail(st.error());
+        if (static_cast<size_t>(pending_orders_) >= kMaxPendingOrders) {
+            return fail(make_error(protocol::codes::camera_busy,
+                                   std::to_string(kMaxPendingOrders) + " capture requests already waiting"));
+        }
+        CaptureOrder order{*req, txn, verb, message.response_topic, message.correlation_data};
+        if (order.request.batch.empty()) order.request.batch = new_batch_id(clock::now_ms());
+        ++pending_orders_;
+        state_dirty_ = true;
+        capture_orders_.push(std::move(order));
+        return;
+    }
+    fail(make_error(protocol::codes::not_supported, "verb '" + verb + "' is not supported by this version yet"));
+}
+
+std::vector<camera::CameraWorker*> RigService::choose_cameras(const std::string& selector, Error* error) {
+    std::vector<camera::CameraWorker*> chosen;
+    for (auto& cam : cameras_) {
+        if (selector == "all" || cam->info().serial == selector) chosen.push_back(cam.get());
+    }
+    if (chosen.empty()) {
+        *error = make_error(protocol::codes::camera_not_found,
+                            cameras_.empty() ? "no camera is connected to this rig"
+                                             : "no camera with serial '" + selector + "'");
+    }
+    return chosen;
+}
+
+std::vector<protocol::CameraRef> RigService::camera_refs() const {
+    std::vector<protocol::CameraRef> refs;
+    for (const auto& cam : cameras_) {
+        auto info = cam->info();
+        refs.push_back(protocol::CameraRef{info.model, info.serial, info.port, cam->connected()});
+    }
+    return refs;
+}
+
+Status RigService::check_disk() {
+    auto free_bytes = spool_->disk_free_bytes();
+    if (free_bytes && *free_bytes < config_.spool.min_free_bytes) {
+        return make_error(protocol::codes::disk_full,
+                          "spool disk has " + std::to_string(*free_bytes / (1024 * 1024)) +
+                              " MiB free, below spool.min_free_bytes; captures pause until uploads free space");
+    }
+    return ok();
+}
+
+void RigService::capture_loop() {
+    while (auto order = capture_orders_.pop_for(std::chrono::hours(24))) {
+        capture_busy_ = true;
+        state_dirty_ = true;
+        run_capture(*order);
+        --pending_orders_;
+        capture_busy_ = pending_orders_ > 0;
+        state_dirty_ = true;
+    }
+}
+
+void RigService::run_capture(const CaptureOrder& order) {
+    const auto& req = order.request;
+    std::vector<protocol::CaptureMetadata> photos;
+    std::vector<Error> errors;
+    if (req.capture_at_ms) {
+        int64_t wait = *req.capture_at_ms - clock::now_ms();
+        if (wait > 0 && wait < 60000) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+    }
+    int64_t sequence_start = clock::monotonic_ms();
+    for (int shot = 1; shot <= req.count && !stopping_; ++shot) {
+        if (shot > 1 && req.interval_ms > 0) {
+            int64_t due = sequence_start + static_cast<int64_t>(shot - 1) * req.interval_ms;
+            int64_t wait = due - clock::monotonic_ms();
+            if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+        }
+        if (auto st = check_disk(); !st) {
+            errors.push_back(st.error());
+            break;
+        }
+        Error choose_error;
+        auto chosen = choose_cameras(req.camera, &choose_error);
+        if (chosen.empty()) {
+            errors.push_back(choose_error);
+            break;
+        }
+        // Trigger every chosen camera at once; each worker downloads into its own writers.
+        struct Pending {
+            protocol::CameraRef ref;
+            std::shared_ptr<std::vector<std::pair<std::string, std::shared_ptr<spool::SpoolWriter>>>> writers;
+            std::future<Expected<std::vector<camera::CapturedFile>>> result;
+        };
+        std::vector<Pending> pending;
+        for (auto* cam : chosen) {
+            auto info = cam->info();
+            Pending p;
+            p.ref = protocol::CameraRef{info.model, info.serial, info.port, true};
+            p.writers = std::make_shared<std::vector<std::pair<std::string, std::shared_ptr<spool::SpoolWriter>>>>();
+            auto writers = p.writers;
+            std::string prefix = safe_part(info.serial.empty() ? "cam" : info.serial);
+            char seq_text[16];
+            std::snprintf(seq_text, sizeof seq_text, "%04d", shot);
+            std::string batch = req.batch;
+            spool::Spool* spool = spool_.get();
+            camera::SinkFactory factory =
+                [writers, prefix, seq_text = std::string(seq_text), batch,
+                 spool](const camera::FileHeader& header) -> Expected<std::unique_ptr<camera::DownloadSink>> {
+                std::string name = prefix + "_" + seq_text + "_" + safe_part(header.camera_name);
+                std::string rel = batch + "/" + name;
+                if (spool->exists(rel)) {
+                    // The same batch id was used before: keep both photos, never overwrite.
+                    auto dot = name.rfind('.');
+                    std::string tag = "_" + ids::random_hex(6);
+                    name = dot == std::string::npos ? name + tag : name.substr(0, dot) + tag + name.substr(dot);
+                    rel = batch + "/" + name;
+                }
+                auto writer = spool->create_writer(rel);
+                if (!writer) return writer.error();
+                auto shared = std::shared_ptr<spool::SpoolWriter>(std::move(*writer));
+                writers->emplace_back(rel, shared);
+                return std::unique_ptr<camera::DownloadSink>(new SpoolSink(shared));
+            };
+            p.result = cam->capture(factory);
+            pending.push_back(std::move(p));
+        }
+        for (auto& p : pending) {
+            auto result = p.result.get();
+            if (!result) {
+                ++capture_errors_total_;
+                Error e = result.error().with_context("camera " + p.ref.serial);
+                {
+                    std::lock_guard<std::mutex> lock(last_error_mutex_);
+                    last_error_ = e.describe();
+                }
+                LOG_WARN(kLog, "capture failed: " << e.describe());
+                errors.push_back(e);
+                continue;  // the writers abort themselves when released
+            }
+            // Files and writers arrive in the same order: the worker asks for one sink per file.
+            for (size_t i = 0; i < result->size() && i < p.writers->size(); ++i) {
+                const auto& file = (*result)[i];
+                auto& [rel, writer] = (*p.writers)[i];
+                auto meta = finish_photo(req.batch, shot, p.ref, rel, file.triggered_at_ms, file.trigger_ms,
+                                         file.download_ms, writer.get());
+                if (!meta) {
+                    ++capture_errors_total_;
+                    errors.push_back(meta.error());
+                    continue;
+                }
+                photos.push_back(*meta);
+            }
+        }
+    }
+    std::string payload;
+    if (photos.empty() && !errors.empty()) {
+        payload = protocol::response_error(order.transaction_json, errors.front());
+    } else {
+        payload = protocol::response_ok(order.transaction_json,
+                                        protocol::capture_result_json(req.batch, photos, errors));
+    }
+    respond_to(order.verb, order.response_topic, order.correlation_data, payload);
+}
+
+Expected<protocol::CaptureMetadata> RigService::finish_photo(const std::string& batch, int seq,
+                                                             const protocol::CameraRef& camera,
+                                                             const std::string& relative_path,
+                                                             int64_t triggered_at_ms, int64_t trigger_ms,
+                                                             int64_t download_ms, spool::SpoolWriter* writer) {
+    auto spooled = writer->commit();
+    if (!spooled) return spooled.error().with_context("spool " + relative_path);
+    protocol::CaptureMetadata m;
+    m.capture_id = ids::time_ordered_id(triggered_at_ms);
+    m.job_id = m.capture_id;
+    m.rig_id = config_.rig_id;
+    m.batch = batch;
+    m.seq = seq;
+    m.camera = camera;
+    m.captured_at_ms = triggered_at_ms;
+    m.file_name = spooled->name;
+    m.file_path = spooled->path;
+    m.size = spooled->size;
+    m.sha256 = spooled->sha256;
+    m.mime = media::mime_for_name(spooled->name);
+    auto exif = media::read_exif(spooled->path);
+    if (exif) m.exif = to_wire(*exif);
+    m.trigger_ms = trigger_ms;
+    m.download_ms = download_ms;
+    // The sidecar makes the spool self-describing: after a crash the reconciler re-offers
+    // the file with the same job id, so the uploader recognises it.
+    auto st = spool_->write_sidecar(relative_path, protocol::capture_metadata_json(m));
+    if (!st) LOG_WARN(kLog, "sidecar for " << relative_path << ": " << st.error().describe());
+    ++photos_total_;
+    state_dirty_ = true;
+
+    mqtt::Message capture_msg{base_ + "/capture", protocol::capture_metadata_json(m), 1, false, "", ""};
+    if (auto pst = mqtt_->publish(capture_msg, false, kPublishTimeout); !pst) {
+        LOG_WARN(kLog, "publishing metadata of " << m.file_name << ": " << pst.error().describe());
+    }
+    publish_job(m);
+    return m;
+}
+
+void RigService::publish_job(const protocol::CaptureMetadata& m) {
+    protocol::UploadJob job;
+    job.job_id = m.job_id;
+    job.capture_id = m.capture_id;
+    job.rig_id = m.rig_id;
+    job.batch = m.batch;
+    job.path = m.file_path;
+    job.remote_name = m.file_name;
+    job.mime = m.mime;
+    job.sha256 = m.sha256;
+    job.size = m.size;
+    job.captured_at_ms = m.captured_at_ms;
+    mqtt::Message msg{base_ + "/upload/jobs", protocol::upload_job_json(job), 1, false, "", ""};
+    // Wait for the broker's PUBACK: only then is the job the broker's to keep. If it fails
+    // the file stays in the spool and the reconciler offers it again.
+    if (auto st = mqtt_->publish(msg, false, kPublishTimeout); !st) {
+        LOG_WARN(kLog, "upload job for " << m.file_name << " not acknowledged (" << st.error().describe()
+                                         << "); it will be offered again");
+        return;
+    }
+    ++jobs_published_;
+}
+
+void RigService::reconcile_spool(bool at_startup) {
+    auto entries = spool_->list();
+    if (!entries) {
+        LOG_WARN(kLog, "listing the spool: " << entries.error().describe());
+        return;
+    }
+    int64_t now = clock::now_ms();
+    int64_t age_limit = config_.spool.reoffer_after_s * 1000LL;
+    size_t offered = 0;
+    std::map<std::string, int64_t> still_there;
+    for (const auto& entry : *entries) {
+        if (!at_startup && now - entry.mtime_ms < age_limit) continue;
+        protocol::CaptureMetadata meta;
+        auto parsed = entry.sidecar.empty() ? Expected<protocol::CaptureMetadata>(make_error("missing", "no sidecar"))
+                                            : protocol::parse_capture_metadata(entry.sidecar);
+        if (parsed) {
+            meta = *parsed;
+            meta.file_path = entry.path;
+        } else {
+            // A crash between committing the photo and writing its sidecar: describe it
+            // from the file itself and write the sidecar now, so its job id stays stable.
+            auto sha = Sha256::of_file(entry.path);
+            if (!sha) continue;
+            meta.capture_id = ids::time_ordered_id(entry.mtime_ms);
+            meta.job_id = meta.capture_id;
+            meta.rig_id = config_.rig_id;
+            auto slash = entry.relative_path.find('/');
+            meta.batch = slash == std::string::npos ? "recovered" : entry.relative_path.substr(0, slash);
+            meta.captured_at_ms = entry.mtime_ms;
+            meta.file_name = entry.name;
+            meta.file_path = entry.path;
+            meta.size = entry.size;
+            meta.sha256 = *sha;
+            meta.mime = media::mime_for_name(entry.name);
+            (void)spool_->write_sidecar(entry.relative_path, protocol::capture_metadata_json(meta));
+        }
+        still_there[meta.job_id] = 0;
+        // Back off per file (doubling up to an hour) so a long uploader outage does not
+        // flood the broker's queue with the same jobs every few seconds.
+        auto next = next_offer_ms_.find(meta.job_id);
+        if (!at_startup && next != next_offer_ms_.end() && now < next->second) continue;
+        int64_t& backoff = offer_backoff_ms_[meta.job_id];
+        backoff = backoff == 0 ? age_limit : std::min<int64_t>(backoff * 2, 3600 * 1000);
+        next_offer_ms_[meta.job_id] = now + backoff;
+        if (!mqtt_->connected()) continue;
+        publish_job(meta);
+        ++jobs_reoffered_;
+        ++offered;
+    }
+    // Forget files that have gone (uploaded and deleted).
+    for (auto it = next_offer_ms_.begin(); it != next_offer_ms_.end();) {
+        if (!still_there.count(it->first)) {
+            offer_backoff_ms_.erase(it->first);
+            it = next_offer_ms_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    if (offered > 0) LOG_INFO(kLog, "re-offered " << offered << " spooled file(s) to the uploader");
+    state_dirty_ = true;
+}
+
+void RigService::publish_state() {
+    protocol::AgentState s;
+    s.cameras = camera_refs();
+    s.busy = capture_busy_;
+    s.spool_files = spool_->file_count();
+    auto free_bytes = spool_->disk_free_bytes();
+    s.disk_free_bytes = free_bytes ? *free_bytes : 0;
+    s.version = PHOTORIG_VERSION;
+    s.pending_requests = pending_orders_;
+    {
+        std::lock_guard<std::mutex> lock(last_error_mutex_);
+        s.last_error = last_error_;
+    }
+    mqtt_->publish_nowait(mqtt::Message{base_ + "/state", protocol::agent_state_json(s), 1, true, "", ""}, true);
+}
+
+void RigService::publish_availability(bool online) {
+    mqtt_->publish_nowait(
+        mqtt::Message{base_ + "/availability", online ? "online" : "offline", 1, true, "", ""}, true);
+}
+
+void RigService::publish_telemetry() {
+    std::vector<std::pair<std::string, uint64_t>> counters{
+        {"uptime_s", static_cast<uint64_t>((clock::now_ms() - started_ms_) / 1000)},
+        {"photos_total", photos_total_},
+        {"capture_errors_total", capture_errors_total_},
+        {"jobs_published_total", jobs_published_},
+        {"jobs_reoffered_total", jobs_reoffered_},
+        {"requests_total", requests_total_},
+        {"request_errors_total", request_errors_total_},
+        {"spool_files", spool_->file_count()},
+    };
+    mqtt_->publish_nowait(mqtt::Message{base_ + "/telemetry", protocol::counters_json(counters), 0, false, "", ""},
+                          false);
+}
+
+}  // namespace photorig::rig

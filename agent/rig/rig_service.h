@@ -1,0 +1,101 @@
+// The agent service: routes MQTT requests to camera workers, writes photos to the spool,
+// publishes their metadata and upload jobs, keeps `state` and `availability` current and
+// re-offers spooled files the uploader has not finished.
+//
+// Threads: Paho's callback thread only pushes onto `events_`; the service thread (run())
+// owns all state and answers requests; one capture thread runs capture orders in turn;
+// each camera has its own worker thread (camera::CameraWorker).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "core/expected.h"
+#include "core/queue.h"
+#include "mqtt/client.h"
+#include "protocol/types.h"
+#include "protocol/wire.h"
+
+namespace photorig::camera {
+class CameraWorker;
+}
+namespace photorig::spool {
+class Spool;
+class SpoolWriter;
+}
+
+namespace photorig::rig {
+
+class RigService {
+public:
+    explicit RigService(config::Config config);
+    ~RigService();
+
+    // Opens the spool and cameras and connects to the broker (retrying in the background).
+    Status start();
+    // Serves until `stop` becomes true; then publishes `offline` and disconnects.
+    void run(const std::atomic<bool>& stop);
+
+private:
+    struct CaptureOrder {
+        protocol::CaptureRequest request;
+        std::string transaction_json;
+        std::string verb;
+        std::string response_topic, correlation_data;
+    };
+
+    void handle_event(const mqtt::Event& event);
+    void handle_request(const mqtt::Message& message, const std::string& verb);
+    void respond(const std::string& verb, const mqtt::Message& request, const std::string& payload);
+    void respond_to(const std::string& verb, const std::string& response_topic,
+                    const std::string& correlation_data, const std::string& payload);
+    void capture_loop();
+    void run_capture(const CaptureOrder& order);
+    Expected<protocol::CaptureMetadata> finish_photo(const std::string& batch, int seq,
+                                                     const protocol::CameraRef& camera,
+                                                     const std::string& relative_path,
+                                                     int64_t triggered_at_ms, int64_t trigger_ms,
+                                                     int64_t download_ms, spool::SpoolWriter* writer);
+    void publish_job(const protocol::CaptureMetadata& meta);
+    void reconcile_spool(bool at_startup);
+    void publish_state();
+    void publish_telemetry();
+    void publish_availability(bool online);
+    std::vector<camera::CameraWorker*> choose_cameras(const std::string& selector, Error* error);
+    std::vector<protocol::CameraRef> camera_refs() const;
+    Status check_disk();
+
+    config::Config config_;
+    std::string base_;
+    protocol::Limits limits_;
+    MessageQueue<mqtt::Event> events_;
+    std::unique_ptr<mqtt::Client> mqtt_;
+    std::unique_ptr<spool::Spool> spool_;
+    std::vector<std::unique_ptr<camera::CameraWorker>> cameras_;
+
+    MessageQueue<CaptureOrder> capture_orders_;
+    std::thread capture_thread_;
+    std::atomic<bool> capture_busy_{false};
+    std::atomic<int> pending_orders_{0};
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> state_dirty_{true};
+
+    // Re-offer bookkeeping (service thread only): job id -> next time it may be offered.
+    std::map<std::string, int64_t> next_offer_ms_;
+    std::map<std::string, int64_t> offer_backoff_ms_;
+
+    // Counters for telemetry (written by the capture thread).
+    std::atomic<uint64_t> photos_total_{0}, capture_errors_total_{0}, jobs_published_{0},
+        jobs_reoffered_{0}, requests_total_{0}, request_errors_total_{0};
+    int64_t started_ms_ = 0;
+    mutable std::mutex last_error_mutex_;
+    std::string last_error_;
+};
+
+}  // namespace photorig::rig

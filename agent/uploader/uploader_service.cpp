@@ -1,0 +1,355 @@
+#include "uploader/uploader_service.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "core/clock.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "protocol/wire.h"
+#include "spool/spool.h"
+#include "upload/journal.h"
+#include "upload/local_target.h"
+#include "upload/target.h"
+
+namespace photorig::uploader {
+namespace {
+constexpr const char* kLog = "uploader";
+
+// Errors that retrying cannot fix: the photo on disk is not the photo the job names.
+bool is_permanent(const Error& e) {
+    return e.code == "checksum_mismatch" || e.code == "source_missing" || e.code == "bad_request" ||
+           e.code == "bad_template" || e.code == "invalid_name";
+}
+
+std::string real_dir(const std::string& dir) {
+    char buf[PATH_MAX];
+    if (::realpath(dir.c_str(), buf)) return buf;
+    return dir;
+}
+}  // namespace
+
+UploaderService::UploaderService(config::Config config)
+    : config_(std::move(config)), base_(config_.base_topic()) {}
+
+UploaderService::~UploaderService() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) {
+        if (t.joinable()) t.join();
+    }
+}
+
+Status UploaderService::start() {
+    spool_ = std::make_unique<spool::Spool>(config_.spool.dir);
+    if (auto st = files::make_dirs(config_.spool.dir); !st) return st.error().with_context("spool.dir");
+    spool_root_ = real_dir(config_.spool.dir);
+
+    auto slash = config_.upload.journal.find_last_of('/');
+    if (auto st = files::make_dirs(config_.upload.journal.substr(0, slash)); !st) {
+        return st.error().with_context("upload.journal");
+    }
+    auto journal = upload::Journal::open(config_.upload.journal);
+    if (!journal) return journal.error().with_context("upload.journal");
+    journal_ = std::move(*journal);
+
+    const auto& u = config_.upload;
+    if (u.target == "local") {
+        if (auto st = files::make_dirs(u.local.dir); !st) return st.error().with_context("upload.local.dir");
+        upload::LocalTarget::Options opts;
+        opts.bandwidth_limit_bytes_per_s = u.bandwidth_limit_bytes_per_s;
+        opts.path_template = u.local.path_template;
+        target_ = std::make_unique<upload::LocalTarget>(u.local.dir, opts);
+    } else {
+        return make_error("bad_config", "upload.target: '" + u.target +
+                                            "' is not available in this version of rig-uploader (use local)");
+    }
+
+    mqtt::Options mo;
+    mo.host = config_.mqtt.host;
+    mo.port = config_.mqtt.port;
+    mo.client_id = config_.mqtt.client_id.empty() ? "photorig-" + config_.rig_id + "-uploader"
+                                                  : config_.mqtt.client_id;
+    mo.username = config_.mqtt.username;
+    if (!config_.mqtt.password_file.empty()) {
+        auto pw = files::read_secret(config_.mqtt.password_file);
+        if (!pw) return make_error("bad_config", "mqtt.password_file: " + pw.error().message);
+        mo.password = *pw;
+    }
+    mo.tls.ca_file = config_.mqtt.tls.ca_file;
+    mo.tls.cert_file = config_.mqtt.tls.cert_file;
+    mo.tls.key_file = config_.mqtt.tls.key_file;
+    mo.keepalive_s = config_.mqtt.keepalive_s;
+    // A persistent session: jobs published while this process is down wait at the broker.
+    mo.clean_start = false;
+    mo.session_expiry_s = 14 * 24 * 3600;
+    mo.will = mqtt::Will{base_ + "/uploader/availability", "offline", 1, true};
+    mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
+    mqtt_->set_subscriptions({{base_ + "/upload/jobs", 1}});
+
+    // Jobs journaled before a crash or restart go first, in their original order.
+    auto pending = journal_->pending();
+    if (!pending) return pending.error().with_context("journal");
+    for (const auto& rec : *pending) schedule(rec.job, rec.attempts, 0);
+    if (!pending->empty()) LOG_INFO(kLog, "resuming " << pending->size() << " journaled job(s)");
+
+    int n = std::max(1, u.concurrency);
+    for (int i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+
+    auto st = mqtt_->connect(std::chrono::seconds(5));
+    if (!st) {
+        if (st.error().code == "not_authorized") return st.error().with_context("mqtt");
+        LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe() << "); retrying in the background");
+    }
+    return ok();
+}
+
+void UploaderService::run(const std::atomic<bool>& stop) {
+    int64_t next_state = 0;
+    while (!stop) {
+        if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
+        int64_t now = clock::monotonic_ms();
+        if (state_dirty_ && now >= next_state && mqtt_->connected()) {
+            state_dirty_ = false;
+            publish_state();
+            next_state = now + 500;
+        }
+    }
+    LOG_INFO(kLog, "stopping");
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) {
+        if (t.joinable()) t.join();
+    }
+    workers_.clear();
+    if (mqtt_->connected()) {
+        mqtt_->publish_nowait(mqtt::Message{base_ + "/uploader/availability", "offline", 1, true, "", ""}, true);
+        mqtt_->disconnect(std::chrono::seconds(2));
+    }
+}
+
+void UploaderService::handle_event(const mqtt::Event& event) {
+    switch (event.kind) {
+        case mqtt::Event::Kind::connected:
+            LOG_INFO(kLog, "connected to broker" << (event.session_present ? " (session present)" : ""));
+            mqtt_->publish_nowait(mqtt::Message{base_ + "/uploader/availability", "online", 1, true, "", ""}, true);
+            state_dirty_ = true;
+            break;
+        case mqtt::Event::Kind::connection_lost:
+            LOG_WARN(kLog, "lost the broker: " << event.reason);
+            break;
+        case mqtt::Event::Kind::message:
+            accept_job(event.message.payload);
+            break;
+    }
+}
+
+bool UploaderService::path_in_spool(const std::string& path) const {
+    std::string prefix = spool_root_ + "/";
+    return path.compare(0, prefix.size(), prefix) == 0 && path.find("/../") == std::string::npos;
+}
+
+void UploaderService::accept_job(const std::string& payload) {
+    auto job = protocol::parse_upload_job(payload);
+    if (!job) {
+        LOG_WARN(kLog, "ignoring a malformed upload job: " << job.error().describe());
+        return;
+    }
+    if (!path_in_spool(job->path)) {
+        // Only files the agent spooled are ours to upload and delete.
+        protocol::UploadEvent e;
+        e.type = "failed";
+        e.job_id = job->job_id;
+        e.capture_id = job->capture_id;
+        e.batch = job->batch;
+        e.name = job->remote_name;
+        e.error_code = "bad_request";
+        e.error_message = "path is outside spool.dir";
+        publish_event(e, false);
+        return;
+    }
+    // Durable before anything else happens: a crash from here on resumes from the journal.
+    auto rec = journal_->record(*job);
+    if (!rec) {
+        LOG_ERROR(kLog, "journal: " << rec.error().describe() << "; the agent will offer the job again");
+        return;
+    }
+    if (rec->state == upload::JobState::done) {
+        // Uploaded before; if its spool file is still there we crashed before deleting it.
+        if (::access(job->path.c_str(), F_OK) == 0) {
+            LOG_INFO(kLog, "job " << job->job_id << " was already uploaded; removing its spool file");
+            remove_spool_file(*job);
+        }
+        return;
+    }
+    if (rec->state == upload::JobState::failed_permanent) return;
+    schedule(rec->job, rec->attempts, 0);
+}
+
+void UploaderService::schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = scheduled_.find(job.job_id);
+        if (it != scheduled_.end()) return;  // already waiting or in flight: a repeat
+        Scheduled s;
+        s.job = job;
+        s.attempt = attempt;
+        s.not_before_ms = not_before_ms;
+        s.order = next_order_++;
+        scheduled_.emplace(job.job_id, std::move(s));
+    }
+    state_dirty_ = true;
+    cv_.notify_one();
+}
+
+void UploaderService::worker_loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+        int64_t now = clock::now_ms();
+        Scheduled* next = nullptr;
+        int64_t earliest = INT64_MAX;
+        for (auto& [id, s] : scheduled_) {
+            if (s.in_flight) continue;
+            if (s.not_before_ms <= now) {
+                if (!next || s.order < next->order) next = &s;
+            } else {
+                earliest = std::min(earliest, s.not_before_ms);
+            }
+        }
+        if (!next) {
+            auto wait = earliest == INT64_MAX ? std::chrono::milliseconds(1000)
+                                              : std::chrono::milliseconds(std::max<int64_t>(1, earliest - now));
+            cv_.wait_for(lock, wait);
+            continue;
+        }
+        next->in_flight = true;
+        Scheduled item = *next;
+        lock.unlock();
+        upload_one(item);
+        lock.lock();
+    }
+}
+
+void UploaderService::upload_one(Scheduled item) {
+    const auto& job = item.job;
+    int attempt = item.attempt + 1;
+    (void)journal_->mark_uploading(job.job_id);
+    protocol::UploadEvent ev;
+    ev.job_id = job.job_id;
+    ev.capture_id = job.capture_id;
+    ev.batch = job.batch;
+    ev.name = job.remote_name;
+    ev.bytes_total = job.size;
+    ev.attempt = attempt;
+    ev.type = "started";
+    publish_event(ev, false);
+
+    int64_t started = clock::monotonic_ms();
+    int64_t last_progress = started;
+    auto progress = [&](uint64_t done, uint64_t total) {
+        int64_t now = clock::monotonic_ms();
+        if (now - last_progress < 1000 || done >= total) return;  // at most once a second
+        last_progress = now;
+        protocol::UploadEvent p = ev;
+        p.type = "progress";
+        p.bytes_done = done;
+        p.bytes_total = total;
+        p.rate_bytes_per_s = static_cast<double>(done) * 1000.0 / std::max<int64_t>(1, now - started);
+        publish_event(p, false);
+    };
+    auto result = target_->upload(job, progress);
+    int64_t elapsed = std::max<int64_t>(1, clock::monotonic_ms() - started);
+
+    if (result) {
+        (void)journal_->mark_done(job.job_id, result->remote_ref);
+        ev.type = "done";
+        ev.bytes_done = job.size;
+        ev.rate_bytes_per_s = static_cast<double>(job.size) * 1000.0 / elapsed;
+        ev.remote_ref = result->remote_ref;
+        LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed << " ms)");
+        publish_event(ev, false);
+        if (config_.upload.delete_after_upload) remove_spool_file(job);
+        std::lock_guard<std::mutex> lock(mutex_);
+        scheduled_.erase(job.job_id);
+    } else {
+        const Error& err = result.error();
+        bool permanent = is_permanent(err);
+        // Exponential backoff with jitter, capped: an outage of any length just waits.
+        double base_ms = std::min<double>(config_.upload.retry_max_backoff_s * 1000.0,
+                                          1000.0 * std::pow(2.0, std::min(attempt - 1, 20)));
+        static thread_local std::mt19937 rng{std::random_device{}()};
+        int64_t delay = static_cast<int64_t>(base_ms * std::uniform_real_distribution<double>(0.5, 1.0)(rng));
+        (void)journal_->mark_failed(job.job_id, err.describe(), permanent, clock::now_ms() + delay);
+        LOG_WARN(kLog, "upload of " << job.remote_name << " failed (attempt " << attempt << "): " << err.describe()
+                                    << (permanent ? "; giving up" : "; retrying in " + std::to_string(delay) + " ms"));
+        ev.type = "failed";
+        ev.error_code = err.code;
+        ev.error_message = err.message;
+        ev.retrying = !permanent;
+        ev.next_attempt_in_ms = delay;
+        publish_event(ev, false);
+        std::lock_guard<std::mutex> lock(mutex_);
+        last_error_ = err.describe();
+        if (permanent) {
+            scheduled_.erase(job.job_id);
+        } else {
+            auto it = scheduled_.find(job.job_id);
+            if (it != scheduled_.end()) {
+                it->second.in_flight = false;
+                it->second.attempt = attempt;
+                it->second.not_before_ms = clock::now_ms() + delay;
+            }
+        }
+    }
+    state_dirty_ = true;
+    cv_.notify_all();
+}
+
+void UploaderService::remove_spool_file(const protocol::UploadJob& job) {
+    std::string relative = job.path.substr(spool_root_.size() + 1);
+    if (auto st = spool_->remove(relative); !st) {
+        LOG_WARN(kLog, "removing spool file " << relative << ": " << st.error().describe());
+    }
+}
+
+void UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {
+    mqtt::Message m{base_ + "/upload/events", protocol::upload_event_json(e), 1, false, "", ""};
+    if (wait) {
+        (void)mqtt_->publish(m, false, std::chrono::seconds(5));
+    } else {
+        mqtt_->publish_nowait(m, false);
+    }
+}
+
+void UploaderService::publish_state() {
+    protocol::UploaderState s;
+    auto counts = journal_->counts();
+    if (counts) {
+        s.queued = counts->queued;
+        s.uploading = counts->uploading;
+        s.done = counts->done;
+        s.failed = counts->failed_permanent;
+    }
+    s.target = config_.upload.target;
+    s.version = PHOTORIG_VERSION;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        s.last_error = last_error_;
+    }
+    mqtt_->publish_nowait(mqtt::Message{base_ + "/uploader/state", protocol::uploader_state_json(s), 1, true, "", ""},
+                          true);
+}
+
+}  // namespace photorig::uploader

@@ -1,0 +1,83 @@
+// The uploader service: consumes upload jobs over a persistent MQTT session, journals each
+// one durably (SQLite) before acting, uploads through the configured Target with bounded
+// concurrency and retries, publishes upload events, and deletes the spool file only after
+// a verified upload.
+//
+// Why the journal and not MQTT is the truth: Paho acknowledges a QoS1 message before the
+// application sees it, so a crash can lose a delivered job. The agent re-offers spooled
+// files; the journal turns every repeat into a no-op.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "core/expected.h"
+#include "core/queue.h"
+#include "mqtt/client.h"
+#include "protocol/types.h"
+
+namespace photorig::upload {
+class Journal;
+class Target;
+}  // namespace photorig::upload
+namespace photorig::spool {
+class Spool;
+}
+
+namespace photorig::uploader {
+
+class UploaderService {
+public:
+    explicit UploaderService(config::Config config);
+    ~UploaderService();
+
+    Status start();
+    void run(const std::atomic<bool>& stop);
+
+private:
+    struct Scheduled {
+        protocol::UploadJob job;
+        int64_t not_before_ms = 0;
+        int attempt = 0;
+        bool in_flight = false;
+        uint64_t order = 0;  // arrival order: the backlog drains oldest first
+    };
+
+    void handle_event(const mqtt::Event& event);
+    void accept_job(const std::string& payload);
+    void schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms);
+    void worker_loop();
+    void upload_one(Scheduled item);
+    void remove_spool_file(const protocol::UploadJob& job);
+    void publish_event(const protocol::UploadEvent& e, bool wait);
+    void publish_state();
+    bool path_in_spool(const std::string& path) const;
+
+    config::Config config_;
+    std::string base_;
+    MessageQueue<mqtt::Event> events_;
+    std::unique_ptr<mqtt::Client> mqtt_;
+    std::unique_ptr<upload::Journal> journal_;
+    std::unique_ptr<upload::Target> target_;
+    std::unique_ptr<spool::Spool> spool_;
+    std::string spool_root_;
+
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::map<std::string, Scheduled> scheduled_;  // job_id -> job waiting or in flight
+    uint64_t next_order_ = 0;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+    std::atomic<bool> state_dirty_{true};
+    std::string last_error_;  // guarded by mutex_
+};
+
+}  // namespace photorig::uploader

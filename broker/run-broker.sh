@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Starts mosquitto in the foreground with photorig's configuration.
+#
+#   broker/run-broker.sh --port 1883 --data-dir /var/lib/photorig/broker \
+#       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig]
+#
+# On first start it creates one password per user (photorig-agent, photorig-uploader,
+# photorig-dashboard) in <data-dir>/secrets/<user>.password, mode 0600: point
+# mqtt.password_file at the right one. Existing passwords are kept.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+port=1883
+bind=127.0.0.1
+data_dir=""
+ws_port=""
+prefix=photorig
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --port) port="$2"; shift 2 ;;
+    --bind) bind="$2"; shift 2 ;;
+    --data-dir) data_dir="$2"; shift 2 ;;
+    --ws-port) ws_port="$2"; shift 2 ;;
+    --prefix) prefix="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run-broker.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[ -n "$data_dir" ] || { echo "run-broker.sh: --data-dir is required" >&2; exit 2; }
+case "$port" in ''|*[!0-9]*) echo "run-broker.sh: --port must be a number" >&2; exit 2 ;; esac
+command -v mosquitto >/dev/null || { echo "run-broker.sh: mosquitto is not installed (run deploy/install-deps.sh)" >&2; exit 1; }
+
+mkdir -p "$data_dir/secrets"
+data_dir="$(cd "$data_dir" && pwd)"
+chmod 700 "$data_dir/secrets"
+
+passwd_file="$data_dir/passwd"
+touch "$passwd_file"
+chmod 600 "$passwd_file"
+for user in photorig-agent photorig-uploader photorig-dashboard; do
+  secret="$data_dir/secrets/$user.password"
+  if [ ! -s "$secret" ]; then
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$secret"; echo >> "$secret")
+  fi
+  chmod 600 "$secret"
+  if ! grep -q "^$user:" "$passwd_file"; then
+    mosquitto_passwd -b "$passwd_file" "$user" "$(head -n1 "$secret")"
+  fi
+done
+
+sed "s|@PREFIX@|$prefix|g" "$here/acl.in" > "$data_dir/acl"
+ws=""
+if [ -n "$ws_port" ]; then
+  ws="listener $ws_port $bind
+protocol websockets
+socket_domain ipv4"
+fi
+conf="$data_dir/mosquitto.conf"
+awk -v port="$port" -v bind="$bind" -v dir="$data_dir" -v ws="$ws" '
+  { gsub(/@PORT@/, port); gsub(/@BIND@/, bind); gsub(/@DATA_DIR@/, dir); gsub(/@WS_LISTENER@/, ws); print }
+' "$here/mosquitto.conf.in" > "$conf"
+
+# Run as root, mosquitto switches to user "mosquitto" before reading its files. Hand the
+# broker's own files to that user when it can reach them; when it cannot (a data dir under
+# a private 0700 parent, as in tests), keep running as root rather than fail to start.
+if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
+  chown mosquitto: "$data_dir" "$passwd_file" "$data_dir/acl" "$conf"
+  [ -f "$data_dir/mosquitto.db" ] && chown mosquitto: "$data_dir/mosquitto.db"
+  if ! runuser -u mosquitto -- test -r "$passwd_file" 2>/dev/null; then
+    echo "user root" >> "$conf"
+  fi
+fi
+
+exec mosquitto -c "$conf"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package photorig needs to build, run and test.
+# Idempotent: packages already present are left alone; safe to run again.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+RUNTIME_AND_BUILD=(
+  build-essential cmake pkg-config git ca-certificates
+  libgphoto2-dev gphoto2
+  libpaho-mqttpp-dev libpaho-mqtt-dev
+  libcurl4-openssl-dev libssl-dev
+  nlohmann-json3-dev libyaml-cpp-dev
+  libsqlite3-dev sqlite3 libexif-dev
+  mosquitto mosquitto-clients
+  python3
+)
+TEST_ONLY=(
+  libgtest-dev libgmock-dev googletest
+  procps psmisc
+)
+
+want=("${RUNTIME_AND_BUILD[@]}")
+if [ "${1:-}" = "--with-tests" ]; then want+=("${TEST_ONLY[@]}"); fi
+
+missing=()
+for pkg in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The broker is started by photorig's own script; don't leave Debian's
+# system-wide mosquitto service holding port 1883.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  $SUDO systemctl stop mosquitto || true
+  $SUDO systemctl disable mosquitto || true
+fi

@@ -1,0 +1,46 @@
+// Helpers shared by tests: temp dirs, free loopback ports, polling with a deadline,
+// running a command and capturing its output.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace photorig::test {
+
+// A fresh directory under $TMPDIR (or /tmp), removed recursively by the destructor.
+class TempDir {
+public:
+    explicit TempDir(const std::string& prefix = "photorig-test");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read, close).
+int free_tcp_port();
+
+// Polls `pred` every `step` until it is true or `timeout` passes; returns its last value.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds(20));
+
+struct CommandResult {
+    int exit_code = -1;  // -1: did not run / killed by a signal
+    std::string output;  // stdout and stderr together
+};
+// Runs argv (no shell) with an optional timeout; kills it when the timeout passes.
+CommandResult run_command(const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                          const std::vector<std::string>& extra_env = {});
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& content, int mode = 0644);
+std::vector<std::string> list_files(const std::string& dir, bool recursive = true);
+
+}  // namespace photorig::test

@@ -1,0 +1,146 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "support/test_util.h"
+
+using photorig::config::parse;
+using Env = std::map<std::string, std::string>;
+
+namespace {
+std::string error_of(const std::string& yaml, const Env& env = {}) {
+    auto c = parse(yaml, env);
+    EXPECT_FALSE(c.has_value()) << "expected an error for:\n" << yaml;
+    return c ? "" : c.error().message;
+}
+}  // namespace
+
+TEST(Config, DefaultsMatchTheInterface) {
+    auto c = parse("", {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->rig_id, "rig1");
+    EXPECT_EQ(c->topic_prefix, "photorig");
+    EXPECT_EQ(c->base_topic(), "photorig/rig1");
+    EXPECT_EQ(c->mqtt.host, "127.0.0.1");
+    EXPECT_EQ(c->mqtt.port, 1883);
+    EXPECT_EQ(c->camera.port, "auto");
+    EXPECT_EQ(c->spool.dir, "/var/spool/photorig");
+    EXPECT_EQ(c->upload.target, "local");
+    EXPECT_EQ(c->upload.local.dir, "/var/lib/photorig/uploads");
+    EXPECT_EQ(c->upload.gdrive.folder, "photorig");
+    EXPECT_EQ(c->upload.gdrive.token_url, "https://oauth2.googleapis.com/token");
+    EXPECT_EQ(c->upload.s3.key_template, "{rig_id}/{batch}/{name}");
+    EXPECT_FALSE(c->upload.s3.path_style);
+}
+
+TEST(Config, ReadsEveryInterfaceSection) {
+    auto c = parse(R"(
+rig_id: turntable-2
+topic_prefix: studio/photorig
+mqtt:
+  host: broker.local
+  port: 8883
+  username: agent
+  password_file: /etc/photorig/mqtt.pw
+  tls: {ca_file: /etc/ca.pem, cert_file: "", key_file: ""}
+camera:
+  port: ptpip:127.0.0.1:15740:15740
+  model: "PTP/IP Camera"
+spool:
+  dir: /data/spool
+upload:
+  target: s3
+  local: {dir: /data/up}
+  s3:
+    endpoint: http://127.0.0.1:9000
+    region: eu-west-1
+    bucket: scans
+    path_style: true
+    access_key_id_file: /etc/photorig/s3.id
+    secret_access_key_file: /etc/photorig/s3.secret
+    key_template: "{rig_id}/{date}/{batch}/{name}"
+groups: [front, all-rigs]
+)",
+                   {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->rig_id, "turntable-2");
+    EXPECT_EQ(c->base_topic(), "studio/photorig/turntable-2");
+    EXPECT_EQ(c->mqtt.port, 8883);
+    EXPECT_EQ(c->mqtt.tls.ca_file, "/etc/ca.pem");
+    EXPECT_EQ(c->camera.port, "ptpip:127.0.0.1:15740:15740");
+    EXPECT_EQ(c->camera.model, "PTP/IP Camera");
+    EXPECT_EQ(c->upload.s3.bucket, "scans");
+    EXPECT_TRUE(c->upload.s3.path_style);
+    EXPECT_EQ(c->upload.s3.key_template, "{rig_id}/{date}/{batch}/{name}");
+    ASSERT_EQ(c->groups.size(), 2u);
+    EXPECT_EQ(c->groups[1], "all-rigs");
+}
+
+TEST(Config, EnvironmentOverridesFileValuesIncludingNestedKeys) {
+    Env env{{"PHOTORIG_MQTT_PORT", "1884"},
+            {"PHOTORIG_UPLOAD_S3_BUCKET", "from-env"},
+            {"PHOTORIG_RIG_ID", "envrig"},
+            {"PHOTORIG_MQTT_PASSWORD_FILE", "/run/pw"},
+            {"PHOTORIG_UNRELATED_THING", "ignored"}};
+    auto c = parse("mqtt: {port: 1883}\nupload: {s3: {bucket: file}}\n", env);
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->mqtt.port, 1884);
+    EXPECT_EQ(c->upload.s3.bucket, "from-env");
+    EXPECT_EQ(c->rig_id, "envrig");
+    EXPECT_EQ(c->mqtt.password_file, "/run/pw");
+    EXPECT_EQ(photorig::config::env_name_for("upload.s3.bucket"), "PHOTORIG_UPLOAD_S3_BUCKET");
+}
+
+TEST(Config, BadValuesNameTheKey) {
+    EXPECT_EQ(error_of("mqtt: {port: 70000}").rfind("mqtt.port:", 0), 0u);
+    EXPECT_EQ(error_of("mqtt: {port: abc}").rfind("mqtt.port:", 0), 0u);
+    EXPECT_EQ(error_of("rig_id: Rig/1").rfind("rig_id:", 0), 0u);
+    EXPECT_EQ(error_of("topic_prefix: 'a/#'").rfind("topic_prefix:", 0), 0u);
+    EXPECT_EQ(error_of("upload: {target: ftp}").rfind("upload.target:", 0), 0u);
+    EXPECT_EQ(error_of("spool: {dir: relative/path}").rfind("spool.dir:", 0), 0u);
+    EXPECT_EQ(error_of("upload: {target: s3}").rfind("upload.s3.bucket:", 0), 0u);
+    EXPECT_EQ(error_of("upload: {delete_after_upload: maybe}").rfind("upload.delete_after_upload:", 0), 0u);
+    EXPECT_NE(error_of("mqtt: {port: 1}", {{"PHOTORIG_MQTT_PORT", "zero"}}).find("PHOTORIG_MQTT_PORT"),
+              std::string::npos);
+}
+
+TEST(Config, UnknownKeysAreRejectedSoTyposDoNotPassSilently) {
+    std::string e = error_of("mqtt:\n  prot: 1884\n");
+    EXPECT_EQ(e.rfind("mqtt.prot:", 0), 0u) << e;
+    EXPECT_NE(e.find("unknown key"), std::string::npos);
+    EXPECT_EQ(error_of("mqtt: 5").rfind("mqtt:", 0), 0u);
+}
+
+TEST(Config, YamlSyntaxErrorIsReported) {
+    auto c = parse("mqtt: {port: 1883\n", {});
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code, "bad_config");
+    EXPECT_NE(c.error().message.find("YAML"), std::string::npos);
+}
+
+TEST(Config, SecretFilesMustNotBeWorldReadable) {
+    photorig::test::TempDir dir;
+    std::string pw = dir.file("pw");
+    photorig::test::write_file(pw, "s3cret-value\n", 0644);
+    auto c = parse("mqtt: {password_file: " + pw + "}", {});
+    ASSERT_TRUE(c);
+    auto st = photorig::config::check_secret_files(*c, false);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().message.rfind("mqtt.password_file:", 0), 0u) << st.error().message;
+    EXPECT_NE(st.error().message.find("chmod 600"), std::string::npos);
+    EXPECT_EQ(st.error().message.find("s3cret-value"), std::string::npos) << "secret leaked into an error";
+    photorig::test::write_file(pw, "s3cret-value\n", 0600);
+    EXPECT_TRUE(photorig::config::check_secret_files(*c, false));
+}
+
+TEST(Config, LoadReadsTheFileAndNamesItOnError) {
+    photorig::test::TempDir dir;
+    std::string path = dir.file("photorig.yaml");
+    photorig::test::write_file(path, "mqtt: {port: 0}\n");
+    auto c = photorig::config::load(path);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find(path), std::string::npos);
+    EXPECT_NE(c.error().message.find("mqtt.port"), std::string::npos);
+    auto missing = photorig::config::load(dir.file("nope.yaml"));
+    ASSERT_FALSE(missing);
+}
