@@ -1,0 +1,181 @@
+// Benchmarks for the capture -> spool -> upload pipeline, each measured side by side in
+// one run against the real daemons, broker and the PTP/IP camera simulator:
+//   1. overlap: photos/s with capture delay C and upload time U, against the ideal
+//      1/max(C,U), beside a sequential run (capture, wait for upload, repeat) of the same rig;
+//   2. agent vs. gphoto2 CLI: captures/s of the agent vs. one `gphoto2` process per shot;
+//   3. peak RSS of rig-agent and rig-uploader while handling N photos of 8 MB.
+// --quick runs smaller sizes (CI); the full run is what the closing notes quote.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "harness/rig_harness.h"
+
+using namespace photorig::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+bool response_ok(RigHarness& h, const std::string& txn, std::chrono::milliseconds timeout) {
+    auto r = h.wait_for(h.base() + "/response/capture",
+                        [&](const Received& m) {
+                            json j = json::parse(m.payload, nullptr, false);
+                            return j.is_object() && j["transaction"] == txn;
+                        },
+                        timeout);
+    return !r.topic.empty() && json::parse(r.payload)["status"] == "ok";
+}
+
+size_t done_count(RigHarness& h) {
+    size_t n = 0;
+    for (const auto& m : h.received(h.base() + "/upload/events")) {
+        json j = json::parse(m.payload, nullptr, false);
+        if (j.is_object() && j["type"] == "done") ++n;
+    }
+    return n;
+}
+
+long vm_hwm_kb(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+}
+
+int bench_overlap(bool quick, bool* pass) {
+    const int photos = 30;
+    const int capture_ms = quick ? 100 : 300;
+    const int image = 2 * 1000 * 1000;
+    const int upload_ms = quick ? 120 : 350;
+    HarnessOptions o;
+    o.capture_delay_ms = capture_ms;
+    o.image_size = image;
+    o.concurrency = 1;
+    o.bandwidth_limit = static_cast<uint64_t>(image) * 1000 / upload_ms;
+    RigHarness h(o);
+    h.start_all();
+    // Warm-up shot so session set-up is not counted.
+    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"warm"})");
+    if (!response_ok(h, "warm", 30s) || !wait_until([&] { return done_count(h) >= 1; }, 30s)) return 1;
+
+    // Sequential: what a shell loop of `capture; upload` achieves.
+    const int seq_photos = quick ? 5 : 10;
+    auto t0 = Clock::now();
+    for (int i = 0; i < seq_photos; ++i) {
+        size_t before = done_count(h);
+        std::string txn = "seq" + std::to_string(i);
+        h.pub_cli(h.base() + "/request/capture", "{\"transaction\":\"" + txn + "\"}");
+        if (!response_ok(h, txn, 30s) || !wait_until([&] { return done_count(h) > before; }, 30s, 2ms)) return 1;
+    }
+    double seq_rate = seq_photos / seconds_since(t0);
+
+    // Overlapped: one request for 30 photos; the uploader works while the camera shoots.
+    size_t before = done_count(h);
+    t0 = Clock::now();
+    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"overlap","count":30})");
+    if (!wait_until([&] { return done_count(h) >= before + photos; }, 120s, 2ms)) return 1;
+    double elapsed = seconds_since(t0);
+    double rate = photos / elapsed;
+    double ideal = 1000.0 / std::max(capture_ms, upload_ms);
+    double sequential_ideal = 1000.0 / (capture_ms + upload_ms);
+    double ratio = rate / ideal;
+    std::printf("overlap: C=%d ms U=%d ms, %d photos of %d bytes in %.2f s\n", capture_ms, upload_ms, photos,
+                image, elapsed);
+    std::printf("overlap: achieved %.3f photos/s; ideal 1/max(C,U) = %.3f -> ratio %.3f (goal >= 0.95)\n", rate,
+                ideal, ratio);
+    std::printf("overlap: sequential measured %.3f photos/s (1/(C+U) = %.3f); overlap speed-up %.2fx\n", seq_rate,
+                sequential_ideal, rate / seq_rate);
+    *pass = *pass && ratio >= 0.95;
+    return 0;
+}
+
+int bench_agent_vs_cli(bool quick, bool* pass) {
+    const int agent_shots = quick ? 50 : 200;
+    const int cli_shots = quick ? 5 : 20;
+    HarnessOptions o;
+    o.image_size = 200000;
+    RigHarness h(o);
+    h.start_all();
+    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"warm"})");
+    if (!response_ok(h, "warm", 30s)) return 1;
+    auto t0 = Clock::now();
+    h.pub_cli(h.base() + "/request/capture",
+              "{\"transaction\":\"burst\",\"count\":" + std::to_string(agent_shots) + "}");
+    if (!response_ok(h, "burst", 120s)) return 1;
+    double agent_rate = agent_shots / seconds_since(t0);
+
+    // The CLI against an identical simulator instance: a new process, session and download per shot.
+    PtpipSim cli_sim(PHOTORIG_PTPIP_SIM_PATH, {"--image-size", "200000", "--serial", "SIM0002"});
+    cli_sim.start();
+    TempDir cli_dir("photorig-cli");
+    std::string home = cli_dir.path();
+    t0 = Clock::now();
+    for (int i = 0; i < cli_shots; ++i) {
+        auto r = run_command({"gphoto2", "--port", cli_sim.port_string(), "--camera", "PTP/IP Camera",
+                              "--capture-image-and-download", "--force-overwrite", "--filename",
+                              cli_dir.path() + "/shot" + std::to_string(i) + ".jpg"},
+                             30s, {"HOME=" + home});
+        if (r.exit_code != 0) {
+            std::fprintf(stderr, "gphoto2 failed: %s\n", r.output.c_str());
+            return 1;
+        }
+    }
+    double cli_rate = cli_shots / seconds_since(t0);
+    size_t downloaded = 0;
+    for (const auto& f : list_files(cli_dir.path())) downloaded += f.find("/shot") != std::string::npos;
+    std::printf("agent vs cli: agent %.1f captures/s (%d shots, spooled + hashed + published), "
+                "gphoto2 CLI %.1f captures/s (%d processes, %zu files) -> %.1fx (goal >= 10x)\n",
+                agent_rate, agent_shots, cli_rate, cli_shots, downloaded, agent_rate / cli_rate);
+    *pass = *pass && agent_rate / cli_rate >= 10.0 && downloaded == static_cast<size_t>(cli_shots);
+    return 0;
+}
+
+int bench_rss(bool quick, bool* pass) {
+    const int photos = quick ? 20 : 100;
+    HarnessOptions o;
+    o.image_size = 8 * 1000 * 1000;
+    RigHarness h(o);
+    h.start_all();
+    h.pub_cli(h.base() + "/request/capture", "{\"transaction\":\"rss\",\"count\":" + std::to_string(photos) + "}");
+    if (!response_ok(h, "rss", 300s)) return 1;
+    if (!wait_until([&] { return done_count(h) >= static_cast<size_t>(photos); }, 300s)) return 1;
+    long agent_kb = vm_hwm_kb(h.agent().pid());
+    long uploader_kb = vm_hwm_kb(h.uploader().pid());
+    std::printf("peak RSS over %d photos of 8 MB: rig-agent %.1f MB, rig-uploader %.1f MB (goal < 40 MB each)\n",
+                photos, agent_kb / 1024.0, uploader_kb / 1024.0);
+    *pass = *pass && agent_kb > 0 && agent_kb < 40 * 1024 && uploader_kb > 0 && uploader_kb < 40 * 1024;
+    return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    bool pass = true;
+    int rc = 0;
+    try {
+        rc |= bench_overlap(quick, &pass);
+        rc |= bench_agent_vs_cli(quick, &pass);
+        rc |= bench_rss(quick, &pass);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "benchmark failed: %s\n", e.what());
+        return 1;
+    }
+    if (rc != 0) {
+        std::fprintf(stderr, "benchmark could not complete\n");
+        return 1;
+    }
+    std::printf("pipeline benchmarks: %s\n", pass ? "all goals met" : "SOME GOALS MISSED");
+    return pass ? 0 : 3;
+}

@@ -1,0 +1,258 @@
+#include "harness/rig_harness.h"
+
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace photorig::test {
+namespace {
+std::string bin(const std::string& name) { return std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/" + name; }
+
+bool is_photo(const std::string& path) {
+    auto slash = path.find_last_of('/');
+    std::string name = path.substr(slash + 1);
+    if (name.empty() || name[0] == '.') return false;  // temp files are hidden
+    if (name.size() > 10 && name.compare(name.size() - 10, 10, ".meta.json") == 0) return false;
+    return name.find(".tmp-") == std::string::npos && name.find(".part") == std::string::npos;
+}
+}  // namespace
+
+RigHarness::RigHarness(HarnessOptions options) : options_(std::move(options)), root_("photorig-e2e") {
+    config_path_ = root_.path() + "/photorig.yaml";
+    ::mkdir((root_.path() + "/home").c_str(), 0700);
+}
+
+RigHarness::~RigHarness() {
+    observer_stop_ = true;
+    if (observer_thread_.joinable()) observer_thread_.join();
+    if (observer_) observer_->disconnect(std::chrono::milliseconds(500));
+    if (agent_) agent_->stop();
+    if (uploader_) uploader_->stop();
+    if (sim_) sim_->stop();
+    if (broker_) broker_->stop();
+}
+
+void RigHarness::start_all() {
+    start_broker();
+    start_sim();
+    write_config();
+    start_observer();
+    start_uploader();
+    start_agent();
+}
+
+void RigHarness::start_broker() {
+    if (broker_port_ == 0) broker_port_ = free_tcp_port();
+    broker_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{std::string(PHOTORIG_SOURCE_DIR) + "/broker/run-broker.sh", "--port",
+                                 std::to_string(broker_port_), "--data-dir", root_.path() + "/broker"},
+        root_.path() + "/broker.log");
+    broker_->start();
+    bool up = wait_until(
+        [&] {
+            auto r = run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_port_), "-u",
+                                  "photorig-dashboard", "-P", password("photorig-dashboard"), "-t",
+                                  "photorig/_probe", "-n"},
+                                 std::chrono::seconds(2));
+            return r.exit_code == 0;
+        },
+        std::chrono::seconds(10), std::chrono::milliseconds(50));
+    if (!up) throw std::runtime_error("broker did not start: " + broker_->log());
+}
+
+void RigHarness::stop_broker() { broker_->stop(); }
+void RigHarness::kill9_broker() { broker_->kill9(); }
+
+std::string RigHarness::password(const std::string& user) const {
+    std::string pw = read_file(root_.path() + "/broker/secrets/" + user + ".password");
+    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    return pw;
+}
+
+void RigHarness::start_sim() {
+    std::vector<std::string> args{"--capture-delay-ms", std::to_string(options_.capture_delay_ms), "--image-size",
+                                  std::to_string(options_.image_size), "--serial", "SIM0001"};
+    args.insert(args.end(), options_.sim_args.begin(), options_.sim_args.end());
+    sim_ = std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args);
+    sim_->start();
+}
+
+void RigHarness::write_config() {
+    // Passwords go in files the way a user would set them up: 0600, named from the YAML.
+    std::string secrets = root_.path() + "/secrets";
+    ::mkdir(secrets.c_str(), 0700);
+    write_file(secrets + "/agent.pw", password("photorig-agent") + "\n", 0600);
+    write_file(secrets + "/uploader.pw", password("photorig-uploader") + "\n", 0600);
+    std::ofstream y(config_path_);
+    y << "rig_id: " << options_.rig_id << "\n"
+      << "topic_prefix: photorig\n"
+      << "log_level: info\n"
+      << "mqtt:\n  host: 127.0.0.1\n  port: " << broker_port_ << "\n  keepalive_s: 5\n"
+      << "camera:\n  port: " << sim_->port_string() << "\n  model: \"PTP/IP Camera\"\n  capture_timeout_ms: 5000\n"
+      << "spool:\n  dir: " << spool_dir() << "\n  reoffer_after_s: " << options_.reoffer_after_s
+      << "\n  reconcile_interval_s: " << options_.reconcile_interval_s << "\n  min_free_bytes: 1048576\n"
+      << "upload:\n  target: local\n  journal: " << root_.path() << "/journal/uploader.sqlite\n"
+      << "  concurrency: " << options_.concurrency << "\n"
+      << "  bandwidth_limit_bytes_per_s: " << options_.bandwidth_limit << "\n"
+      << "  retry_max_backoff_s: 2\n"
+      << "  local:\n    dir: " << upload_dir() << "\n"
+      << options_.extra_yaml;
+}
+
+void RigHarness::start_agent(bool wait_online) {
+    if (!agent_) {
+        agent_ = std::make_unique<ChildProcess>(
+            std::vector<std::string>{bin("rig-agent"), "--config", config_path_}, root_.path() + "/agent.log",
+            std::vector<std::string>{"HOME=" + root_.path() + "/home",
+                                     "PHOTORIG_MQTT_USERNAME=photorig-agent",
+                                     "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/agent.pw"});
+    }
+    size_t before = received(base() + "/availability").size();
+    agent_->start();
+    if (wait_online) {
+        bool ok = wait_until(
+            [&] {
+                auto msgs = received(base() + "/availability");
+                return msgs.size() > before && msgs.back().payload == "online";
+            },
+            std::chrono::seconds(15));
+        if (!ok) throw std::runtime_error("rig-agent did not come online:\n" + agent_->log());
+    }
+}
+
+void RigHarness::start_uploader(bool wait_online) {
+    if (!uploader_) {
+        uploader_ = std::make_unique<ChildProcess>(
+            std::vector<std::string>{bin("rig-uploader"), "--config", config_path_},
+            root_.path() + "/uploader.log",
+            std::vector<std::string>{"PHOTORIG_MQTT_USERNAME=photorig-uploader",
+                                     "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"});
+    }
+    size_t before = received(base() + "/uploader/availability").size();
+    uploader_->start();
+    if (wait_online) {
+        bool ok = wait_until(
+            [&] {
+                auto msgs = received(base() + "/uploader/availability");
+                return msgs.size() > before && msgs.back().payload == "online";
+            },
+            std::chrono::seconds(15));
+        if (!ok) throw std::runtime_error("rig-uploader did not come online:\n" + uploader_->log());
+    }
+}
+
+void RigHarness::start_observer() {
+    mqtt::Options o;
+    o.host = "127.0.0.1";
+    o.port = broker_port_;
+    o.client_id = "photorig-test-observer-" + std::to_string(::getpid());
+    o.username = "photorig-dashboard";
+    o.password = password("photorig-dashboard");
+    o.reconnect_min_ms = 100;
+    o.reconnect_max_ms = 500;
+    observer_ = std::make_unique<mqtt::Client>(o, events_);
+    observer_->set_subscriptions({{base() + "/#", 1}});
+    auto st = observer_->connect(std::chrono::seconds(5));
+    if (!st) throw std::runtime_error("observer could not connect: " + st.error().describe());
+    observer_thread_ = std::thread([this] {
+        while (!observer_stop_) {
+            auto ev = events_.pop_for(std::chrono::milliseconds(50));
+            if (!ev || ev->kind != mqtt::Event::Kind::message) continue;
+            std::lock_guard<std::mutex> lock(mutex_);
+            received_.push_back(
+                Received{ev->message.topic, ev->message.payload, ev->message.correlation_data, ev->message.retained});
+        }
+    });
+    // The subscription is in place once our own probe comes back.
+    std::string probe = base() + "/_observer_probe";
+    wait_until(
+        [&] {
+            observer_->publish_nowait(mqtt::Message{probe, "x", 0, false, "", ""}, false);
+            return !received(probe).empty();
+        },
+        std::chrono::seconds(5), std::chrono::milliseconds(100));
+}
+
+void RigHarness::pub_cli(const std::string& topic, const std::string& payload) {
+    std::vector<std::string> argv{"mosquitto_pub", "-V",           "mqttv311", "-h", "127.0.0.1",
+                                  "-p",           std::to_string(broker_port_), "-u", "photorig-dashboard",
+                                  "-P",           password("photorig-dashboard"), "-q", "1", "-t", topic};
+    if (payload.empty()) {
+        argv.push_back("-n");
+    } else {
+        argv.push_back("-m");
+        argv.push_back(payload);
+    }
+    auto r = run_command(argv, std::chrono::seconds(10));
+    if (r.exit_code != 0) throw std::runtime_error("mosquitto_pub failed: " + r.output);
+}
+
+void RigHarness::pub_v5(const std::string& topic, const std::string& payload, const std::string& response_topic,
+                        const std::string& correlation) {
+    mqtt::Message m{topic, payload, 1, false, response_topic, correlation};
+    auto st = observer_->publish(m, false, std::chrono::seconds(5));
+    if (!st) throw std::runtime_error("publish failed: " + st.error().describe());
+}
+
+std::vector<Received> RigHarness::received(const std::string& topic) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<Received> out;
+    for (const auto& r : received_) {
+        if (r.topic == topic) out.push_back(r);
+    }
+    return out;
+}
+
+void RigHarness::clear_received() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    received_.clear();
+}
+
+Received RigHarness::wait_for(const std::string& topic, const std::function<bool(const Received&)>& pred,
+                              std::chrono::milliseconds timeout) {
+    Received found;
+    wait_until(
+        [&] {
+            for (const auto& r : received(topic)) {
+                if (pred(r)) {
+                    found = r;
+                    return true;
+                }
+            }
+            return false;
+        },
+        timeout);
+    return found;
+}
+
+bool RigHarness::wait_count(const std::string& topic, size_t n, const std::function<bool(const Received&)>& pred,
+                            std::chrono::milliseconds timeout) {
+    return wait_until(
+        [&] {
+            size_t count = 0;
+            for (const auto& r : received(topic)) count += pred(r) ? 1 : 0;
+            return count >= n;
+        },
+        timeout);
+}
+
+std::vector<std::string> RigHarness::uploaded_files() const {
+    std::vector<std::string> out;
+    for (const auto& f : list_files(upload_dir())) {
+        if (is_photo(f)) out.push_back(f);
+    }
+    return out;
+}
+
+std::vector<std::string> RigHarness::spooled_files() const {
+    std::vector<std::string> out;
+    for (const auto& f : list_files(spool_dir())) {
+        if (is_photo(f)) out.push_back(f);
+    }
+    return out;
+}
+
+}  // namespace photorig::test

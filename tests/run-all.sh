@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds once (plus once with ASan/UBSan), runs every test
+# and the short benchmarks. Exit code 0 only if all pass.
+#
+#   tests/run-all.sh            # everything CI runs
+#   PHOTORIG_SOAK=1 tests/run-all.sh   # also the long soak variants
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+jobs="$(nproc)"
+
+bash deploy/install-deps.sh --with-tests
+
+run_suite() {  # build dir, extra cmake flags...
+  local dir="$1"; shift
+  cmake -S "$repo" -B "$dir" -DPHOTORIG_BUILD_TESTS=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  # Each test starts its own broker, simulator and daemons on free ports, so they can run
+  # in parallel.
+  local label_filter=(-LE soak)
+  [ "${PHOTORIG_SOAK:-0}" = 1 ] && label_filter=()
+  ctest --test-dir "$dir" -j"$jobs" --output-on-failure --timeout 600 "${label_filter[@]}"
+}
+
+echo "=== build and test (RelWithDebInfo)"
+run_suite "$repo/build"
+echo "=== build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite "$repo/build-asan" -DPHOTORIG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+if [ -x "$repo/tests/bench/run-benchmarks.sh" ]; then
+  echo "=== benchmarks (short run; PHOTORIG_BENCH_FULL=1 for the full one)"
+  "$repo/tests/bench/run-benchmarks.sh" "$repo/build"
+fi
