@@ -1,0 +1,395 @@
+// The worker thread: owns one GphotoSession, runs capture orders in turn, polls events
+// when idle and re-opens the session after errors (rpicam-apps style: one owner thread,
+// callers only post messages).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "camera/camera.h"
+#include "camera/gphoto_session.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/queue.h"
+
+namespace photorig::camera {
+namespace {
+constexpr const char* kLog = "camera";
+constexpr int kPollMs = 100;           // one gp_camera_wait_for_event (PTP/IP returns after ~1 ms)
+constexpr int kDrainMaxEvents = 16;    // stale events read before a trigger
+constexpr int kIdleMaxEvents = 32;     // events read per keepalive tick
+constexpr int kReconnectInitialMs = 250;
+
+using CaptureResult = Expected<std::vector<CapturedFile>>;
+
+struct Order {
+    SinkFactory sink_factory;
+    std::promise<CaptureResult> promise;
+};
+
+struct AddedFile {
+    std::string folder, name;
+    int64_t announced_ms;  // monotonic
+};
+}  // namespace
+
+struct CameraWorker::Impl {
+    CameraSpec spec;
+    WorkerOptions opts;
+
+    MessageQueue<Order> orders;
+    std::thread thread;
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> is_connected{false};
+    bool started = false;  // guarded by lifecycle_mutex
+    std::mutex lifecycle_mutex;
+    std::mutex post_mutex;  // capture() posts and stop() closes under it: no order is lost
+
+    mutable std::mutex info_mutex;
+    CameraInfo info_value;
+
+    // Owned by the worker thread only.
+    std::unique_ptr<detail::GphotoSession> session;
+    int64_t next_tick_ms = 0;
+    int reconnect_backoff_ms = kReconnectInitialMs;
+    std::string last_connect_error;
+
+    Impl(CameraSpec s, WorkerOptions o) : spec(std::move(s)), opts(o) {
+        info_value.port = spec.port;
+        if (opts.keepalive_interval_ms < 10) opts.keepalive_interval_ms = 10;
+        if (opts.busy_retries < 0) opts.busy_retries = 0;
+        if (opts.capture_timeout_ms < 1) opts.capture_timeout_ms = 1;
+        if (opts.busy_backoff_ms < 0) opts.busy_backoff_ms = 0;
+        if (opts.file_grace_ms < 0) opts.file_grace_ms = 0;
+    }
+
+    std::string where() const { return "camera " + (spec.port.empty() ? std::string("auto") : spec.port); }
+
+    // --- session ---------------------------------------------------------------
+
+    Status connect() {
+        auto opened = detail::GphotoSession::open(spec);
+        if (!opened) {
+            is_connected = false;
+            if (opened.error().message != last_connect_error) {
+                LOG_WARN(kLog, where() << ": connect failed: " << opened.error().describe());
+                last_connect_error = opened.error().message;
+            }
+            return opened.error();
+        }
+        session = std::move(*opened);
+        last_connect_error.clear();
+        reconnect_backoff_ms = kReconnectInitialMs;
+        {
+            std::lock_guard<std::mutex> lock(info_mutex);
+            info_value = session->info();
+        }
+        is_connected = true;
+        LOG_INFO(kLog, where() << ": connected, model='" << session->info().model << "' serial='"
+                               << session->info().serial << "'");
+        return ok();
+    }
+
+    void disconnect(const Error& why) {
+        if (!session) return;
+        LOG_WARN(kLog, where() << ": closing session after " << why.describe());
+        is_connected = false;
+        session.reset();  // gp_camera_exit
+    }
+
+    // --- idle ------------------------------------------------------------------
+
+    // Idle: re-open a closed session (with backoff), or poll the open one's events, which
+    // is also how a dropped connection is noticed without an order.
+    void tick() {
+        if (!session) {
+            if (connect()) {
+                next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+            } else {
+                connect_failed_backoff();
+            }
+            return;
+        }
+        for (int i = 0; i < kIdleMaxEvents; ++i) {
+            auto ev = session->wait_event(10);
+            if (!ev) {
+                if (detail::error_breaks_session(ev.error())) {
+                    disconnect(ev.error());
+                    next_tick_ms = clock::monotonic_ms();  // try to re-open at once, then back off
+                    return;
+                }
+                break;
+            }
+            if (ev->kind == detail::EventKind::timeout) break;
+            if (ev->kind == detail::EventKind::file_added) {
+                LOG_INFO(kLog, where() << ": file added outside a capture, left on the camera: " << ev->folder << "/"
+                                       << ev->name);
+            } else if (ev->kind == detail::EventKind::storage_full) {
+                LOG_WARN(kLog, where() << ": camera reports its storage is full");
+            }
+        }
+        next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+    }
+
+    // --- capture ---------------------------------------------------------------
+
+    bool sleep_unless_stopping(int ms) {
+        int64_t until = clock::monotonic_ms() + ms;
+        while (!stopping) {
+            int64_t left = until - clock::monotonic_ms();
+            if (left <= 0) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 20)));
+        }
+        return false;
+    }
+
+    static Error stopped_error() { return Error(codes::camera_disconnected, "camera worker stopped"); }
+
+    void connect_failed_backoff() {
+        next_tick_ms = clock::monotonic_ms() + reconnect_backoff_ms;
+        reconnect_backoff_ms = std::min(reconnect_backoff_ms * 2, std::max(opts.reconnect_backoff_max_ms, 1));
+    }
+
+    // Reads events left from before (a late CaptureComplete, a file shot by hand) so they
+    // are not mistaken for this capture's.
+    Status drain_events() {
+        for (int i = 0; i < kDrainMaxEvents; ++i) {
+            auto ev = session->wait_event(1);
+            if (!ev) return ev.error();
+            if (ev->kind == detail::EventKind::timeout) break;
+            if (ev->kind == detail::EventKind::file_added) {
+                LOG_INFO(kLog, where() << ": file added outside a capture, left on the camera: " << ev->folder << "/"
+                                       << ev->name);
+            }
+        }
+        return ok();
+    }
+
+    CaptureResult capture(const SinkFactory& factory) {
+        if (!session) {
+            if (auto st = connect(); !st) {
+                connect_failed_backoff();
+                return st.error();
+            }
+        }
+        if (auto st = drain_events(); !st) {
+            if (!detail::error_breaks_session(st.error())) return st.error();
+            // The camera went away (or restarted) while idle. Nothing is triggered yet, so
+            // re-open once and carry on.
+            disconnect(st.error());
+            if (auto c = connect(); !c) {
+                connect_failed_backoff();
+                return c.error();
+            }
+            if (auto again = drain_events(); !again) return settle_error(again.error());
+        }
+        auto result = capture_on_session(factory);
+        if (!result) return settle_error(result.error());
+        return result;
+    }
+
+    // Closes the session after an error that leaves it out of step, and decides what the
+    // caller is told. A dead PTP/IP connection reads as "PTP General Error" (end of stream),
+    // like a camera's own GeneralError: re-opening at once tells the two apart.
+    Error settle_error(const Error& e) {
+        if (!detail::error_breaks_session(e)) return e;
+        disconnect(e);
+        if (e.code != codes::camera_error) {
+            next_tick_ms = clock::monotonic_ms();  // re-open as soon as the worker is idle
+            return e;
+        }
+        auto st = connect();
+        if (st) {
+            next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+            return e;
+        }
+        connect_failed_backoff();
+        if (st.error().code == codes::camera_disconnected) {
+            return Error(codes::camera_disconnected, e.message + "; re-opening: " + st.error().message);
+        }
+        return e;
+    }
+
+    CaptureResult capture_on_session(const SinkFactory& factory) {
+        const int64_t triggered_at = clock::now_ms();
+        const int64_t t0 = clock::monotonic_ms();
+        for (int attempt = 0;; ++attempt) {
+            auto st = session->trigger();
+            if (st) break;
+            if (st.error().code != codes::camera_busy || attempt >= opts.busy_retries) {
+                if (st.error().code == codes::camera_busy) {
+                    return Error(codes::camera_busy, st.error().message + " (after " + std::to_string(attempt + 1) +
+                                                         " attempts)");
+                }
+                return st.error();
+            }
+            int backoff = static_cast<int>(std::min<int64_t>(int64_t{opts.busy_backoff_ms} << std::min(attempt, 10), 60000));
+            LOG_DEBUG(kLog, where() << ": camera busy, retry in " << backoff << " ms");
+            if (!sleep_unless_stopping(backoff)) return stopped_error();
+        }
+
+        // Collect added files until CaptureComplete (having at least one file), or a short
+        // grace period after the last file when the camera sends no CaptureComplete.
+        const int64_t deadline = t0 + opts.capture_timeout_ms;
+        std::vector<AddedFile> added;
+        bool complete = false;
+        int64_t grace_until = 0;
+        for (;;) {
+            if (stopping) return stopped_error();
+            int64_t now = clock::monotonic_ms();
+            if (!added.empty() && (complete || now >= grace_until)) break;
+            if (added.empty() && now >= deadline) {
+                return Error(codes::timeout, "no file added within " + std::to_string(opts.capture_timeout_ms) +
+                                                 " ms of the trigger" +
+                                                 (complete ? " (the camera reported capture complete)" : ""));
+            }
+            int64_t limit = added.empty() ? deadline : grace_until;
+            int wait = static_cast<int>(std::clamp<int64_t>(limit - now, 1, kPollMs));
+            auto ev = session->wait_event(wait);
+            if (!ev) return ev.error();
+            switch (ev->kind) {
+                case detail::EventKind::file_added:
+                    added.push_back(AddedFile{ev->folder, ev->name, clock::monotonic_ms()});
+                    grace_until = clock::monotonic_ms() + opts.file_grace_ms;
+                    break;
+                case detail::EventKind::capture_complete:
+                    complete = true;
+                    break;
+                case detail::EventKind::storage_full:
+                    return Error(codes::camera_storage_full, "the camera reported its storage full during capture");
+                default:
+                    break;
+            }
+        }
+
+        // Download every file, then delete them: nothing leaves the camera unless all of
+        // this capture's files reached their sinks.
+        std::vector<CapturedFile> files;
+        for (const auto& f : added) {
+            auto header = session->file_info(f.folder, f.name);
+            if (!header) return header.error();
+            auto sink = factory(*header);
+            if (!sink) return sink.error();
+            if (!*sink) return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
+            int64_t d0 = clock::monotonic_ms();
+            auto got = session->download(f.folder, f.name, **sink);
+            if (!got) return got.error();
+            if (header->size && *got != header->size) {
+                return Error(codes::camera_error, "download " + f.folder + "/" + f.name + ": got " +
+                                                      std::to_string(*got) + " of " +
+                                                      std::to_string(header->size) + " bytes");
+            }
+            sink->reset();
+            CapturedFile cf;
+            cf.header = *header;
+            if (!header->size) cf.header.size = *got;
+            cf.triggered_at_ms = triggered_at;
+            cf.trigger_ms = f.announced_ms - t0;
+            cf.download_ms = clock::monotonic_ms() - d0;
+            files.push_back(std::move(cf));
+        }
+        if (opts.delete_after_download) {
+            for (const auto& f : added) {
+                auto st = session->remove(f.folder, f.name);
+                if (!st) {
+                    // The photos are safe in their sinks; a stale copy on the card is not a failure.
+                    LOG_WARN(kLog, where() << ": " << st.error().describe());
+                    if (detail::error_breaks_session(st.error())) {
+                        disconnect(st.error());
+                        next_tick_ms = clock::monotonic_ms();
+                    }
+                    break;
+                }
+            }
+        }
+        return files;
+    }
+
+    // --- thread ----------------------------------------------------------------
+
+    void run(std::promise<Status> first_connect) {
+        Status first = connect();
+        first_connect.set_value(first);
+        if (first) {
+            next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+        } else {
+            connect_failed_backoff();
+        }
+
+        while (!stopping) {
+            int64_t wait = std::clamp<int64_t>(next_tick_ms - clock::monotonic_ms(), 0, opts.keepalive_interval_ms);
+            auto order = orders.pop_for(std::chrono::milliseconds(wait));
+            if (stopping) {
+                if (order) order->promise.set_value(stopped_error());
+                break;
+            }
+            if (order) {
+                CaptureResult r = capture(order->sink_factory);
+                if (!r) {
+                    LOG_WARN(kLog, where() << ": capture failed: " << r.error().describe());
+                } else if (session) {
+                    next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+                }
+                order->promise.set_value(std::move(r));
+                continue;
+            }
+            if (clock::monotonic_ms() >= next_tick_ms) tick();
+        }
+        while (auto left = orders.pop_for(std::chrono::milliseconds(0))) left->promise.set_value(stopped_error());
+        is_connected = false;
+        session.reset();
+    }
+};
+
+CameraWorker::CameraWorker(CameraSpec spec, WorkerOptions opts)
+    : impl_(std::make_unique<Impl>(std::move(spec), opts)) {}
+
+CameraWorker::~CameraWorker() { stop(); }
+
+Status CameraWorker::start() {
+    std::lock_guard<std::mutex> lock(impl_->lifecycle_mutex);
+    if (impl_->started) return ok();
+    impl_->started = true;
+    std::promise<Status> first;
+    auto done = first.get_future();
+    impl_->thread = std::thread([impl = impl_.get(), p = std::move(first)]() mutable { impl->run(std::move(p)); });
+    return done.get();
+}
+
+void CameraWorker::stop() {
+    std::lock_guard<std::mutex> lock(impl_->lifecycle_mutex);
+    {
+        std::lock_guard<std::mutex> post_lock(impl_->post_mutex);
+        impl_->stopping = true;
+        impl_->orders.close();
+    }
+    if (impl_->thread.joinable()) impl_->thread.join();
+    // Orders posted before start() or after the thread ended.
+    while (auto left = impl_->orders.pop_for(std::chrono::milliseconds(0))) {
+        left->promise.set_value(Impl::stopped_error());
+    }
+}
+
+bool CameraWorker::connected() const { return impl_->is_connected; }
+
+CameraInfo CameraWorker::info() const {
+    std::lock_guard<std::mutex> lock(impl_->info_mutex);
+    return impl_->info_value;
+}
+
+std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFactory sink_factory) {
+    Order order;
+    order.sink_factory = std::move(sink_factory);
+    auto future = order.promise.get_future();
+    std::lock_guard<std::mutex> post_lock(impl_->post_mutex);
+    if (impl_->stopping) {
+        order.promise.set_value(Impl::stopped_error());
+        return future;
+    }
+    impl_->orders.push(std::move(order));  // answered by the thread, or by stop()'s drain
+    return future;
+}
+
+}  // namespace photorig::camera

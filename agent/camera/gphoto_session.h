@@ -1,0 +1,57 @@
+// Internal to the camera module: one open libgphoto2 camera session, used by exactly one
+// thread, and the mapping of libgphoto2 results onto photorig error codes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "camera/camera.h"
+#include "core/expected.h"
+
+namespace photorig::camera::detail {
+
+// Maps a libgphoto2 result (plus the text libgphoto2 reported through the context) onto
+// a stable code. `op` names what was attempted ("trigger", "download IMG_0001.JPG").
+Error classify_gphoto_error(int gp_result, const std::string& context_text, const std::string& op);
+
+// Whether the session must be closed and re-opened before the next use after this error:
+// everything except camera_busy and camera_storage_full (a PTP/IP read timeout or an
+// unexpected answer leaves the session out of step).
+bool error_breaks_session(const Error& error);
+
+enum class EventKind { timeout, file_added, folder_added, capture_complete, storage_full, other };
+
+struct Event {
+    EventKind kind = EventKind::timeout;
+    std::string folder, name;  // file_added / folder_added
+    std::string text;          // other: libgphoto2's description
+};
+
+class GphotoSession {
+public:
+    // Connects (gp_camera_init). Serialised process-wide with every other init/exit.
+    static Expected<std::unique_ptr<GphotoSession>> open(const CameraSpec& spec);
+    ~GphotoSession();  // gp_camera_exit + unref
+    GphotoSession(const GphotoSession&) = delete;
+    GphotoSession& operator=(const GphotoSession&) = delete;
+
+    const CameraInfo& info() const { return info_; }
+
+    Status trigger();
+    Expected<Event> wait_event(int timeout_ms);
+    Expected<FileHeader> file_info(const std::string& folder, const std::string& name);
+    // Streams the file into `sink` (CameraFileHandler: no whole-file buffer). Returns bytes.
+    Expected<uint64_t> download(const std::string& folder, const std::string& name, DownloadSink& sink);
+    Status remove(const std::string& folder, const std::string& name);
+
+    struct Impl;
+
+private:
+    explicit GphotoSession(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+    CameraInfo info_;
+};
+
+}  // namespace photorig::camera::detail

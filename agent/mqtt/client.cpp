@@ -1,0 +1,585 @@
+// Paho C++ 1.2.0 (over Paho C 1.3.11) wrapper. Threads:
+// - Paho's threads run the callbacks below; they only take `mu` briefly and push Events.
+// - The connection thread (`run`) owns connecting, subscribing and the backoff.
+// - Callers publish from any thread.
+// Lock rule: never call into Paho while holding `mu`. Paho calls our callbacks while
+// holding its own mutex, so holding `mu` across a Paho call could deadlock.
+#include "mqtt/client.h"
+
+#include <mqtt/async_client.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "core/log.h"
+
+namespace photorig::mqtt {
+namespace paho = ::mqtt;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const char* const kLog = "mqtt";
+// Paho C checks connect timeouts only every few seconds; this is its upper bound per attempt.
+constexpr int kConnectTimeoutS = 10;
+constexpr milliseconds kSubscribeTimeout(10000);
+constexpr milliseconds kWaitSlice(100);
+
+bool is_v5(int version) { return version == 5; }
+
+int paho_version(int version) {
+    switch (version) {
+        case 5: return MQTTVERSION_5;
+        case 3: return MQTTVERSION_3_1;
+        default: return MQTTVERSION_3_1_1;  // 4, 311
+    }
+}
+
+// CONNACK refusals: v3.1.1 4 (bad user name or password), 5 (not authorized);
+// v5 134 (bad user name or password), 135 (not authorized). Paho reports the CONNACK
+// code as the return code; PUBACK/SUBACK reasons arrive as the reason code.
+bool is_auth_code(int code) { return code == 4 || code == 5 || code == 134 || code == 135; }
+
+Error to_error(const paho::exception& e, const std::string& what) {
+    int rc = e.get_return_code();
+    int reason = e.get_reason_code();
+    std::string text = what + ": " + e.what();
+    if (rc == MQTTASYNC_DISCONNECTED) return make_error("not_connected", what + ": not connected to the broker");
+    if (is_auth_code(rc) || reason == 134 || reason == 135) return make_error("not_authorized", text);
+    return make_error("mqtt_error", text);
+}
+
+Error connect_error(const paho::exception& e, const std::string& server) {
+    int rc = e.get_return_code();
+    int reason = e.get_reason_code();
+    std::string text = "connect to " + server + ": " + e.what();
+    if (is_auth_code(rc) || reason == 134 || reason == 135) {
+        return make_error("not_authorized", "connect to " + server +
+                                                ": the broker refused the user name or password (or this client)");
+    }
+    if (rc > 0) return make_error("connection_refused", text);  // other CONNACK codes
+    if (rc == MQTTASYNC_FAILURE) return make_error("unreachable", text);  // "TCP/TLS connect failure"
+    return make_error("mqtt_error", text);
+}
+
+std::string server_uri(const Options& o) {
+    std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+    return (o.tls.ca_file.empty() ? "tcp://" : "ssl://") + host + ":" + std::to_string(o.port);
+}
+
+}  // namespace
+
+struct Client::Impl {
+    Options opts;
+    MessageQueue<Event>& events;
+    std::string uri;
+    std::unique_ptr<paho::async_client> cli;
+    paho::connect_options conn_opts;
+
+    mutable std::mutex mu;
+    std::condition_variable cv;
+    std::thread worker;
+    bool worker_running = false;
+    bool stop = false;
+    bool connected = false;     // CONNACK received, no loss seen since
+    bool announced = false;     // the `connected` Event went out for this connection
+    bool attempting = false;    // a CONNECT is in flight
+    bool lost_during_attempt = false;
+    bool ever_connected = false;
+    std::string last_lost_reason;
+    bool subs_dirty = false;
+    std::vector<Subscription> wanted;
+    std::map<std::string, int> in_session;  // filter -> qos the broker holds for us, as far as we know
+    bool first_done = false;
+    std::optional<Error> first_error;
+    paho::token_ptr pending_connect;
+    std::mt19937 rng{std::random_device{}()};
+
+    Impl(Options o, MessageQueue<Event>& ev) : opts(std::move(o)), events(ev), uri(server_uri(opts)) {}
+
+    Status init() {
+        if (opts.mqtt_version != 3 && opts.mqtt_version != 4 && opts.mqtt_version != 5 && opts.mqtt_version != 311) {
+            return make_error("bad_config", "mqtt version " + std::to_string(opts.mqtt_version) + ": use 5 or 4 (3.1.1)");
+        }
+        if (opts.client_id.empty() && !opts.clean_start) {
+            return make_error("bad_config", "a persistent session (clean_start false) needs a client id");
+        }
+        try {
+            paho::create_options create(paho_version(opts.mqtt_version));
+            cli = std::make_unique<paho::async_client>(uri, opts.client_id, create, nullptr);
+            cli->set_message_callback([this](paho::const_message_ptr msg) { on_message(msg); });
+            cli->set_connection_lost_handler([this](const std::string& cause) {
+                on_lost(cause.empty() ? "connection lost" : cause);
+            });
+            // A v5 broker may send DISCONNECT (shutdown, session taken over...). Paho C 1.3.11
+            // then does NOT call connection_lost, only this handler.
+            cli->set_disconnected_handler([this](const paho::properties&, paho::ReasonCode rc) {
+                on_lost("broker sent DISCONNECT, reason " + std::to_string(int(rc)) + " (" +
+                        paho::exception::reason_code_str(int(rc)) + ")");
+            });
+
+            // Built in place: Paho C++ 1.2.0's connect_options copy/move leave the C struct's
+            // connectProperties pointing at the source object's properties.
+            paho::connect_options& co = conn_opts;
+            co.set_mqtt_version(paho_version(opts.mqtt_version));
+            if (is_v5(opts.mqtt_version)) {
+                co.set_clean_start(opts.clean_start);
+                if (opts.session_expiry_s > 0) {
+                    co.set_properties(paho::properties{
+                        paho::property(paho::property::SESSION_EXPIRY_INTERVAL, int32_t(opts.session_expiry_s))});
+                }
+            } else {
+                co.set_clean_session(opts.clean_start);
+            }
+            co.set_keep_alive_interval(opts.keepalive_s);
+            co.set_connect_timeout(kConnectTimeoutS);
+            co.set_automatic_reconnect(false);
+            co.set_max_inflight(opts.max_inflight);
+            if (!opts.username.empty()) co.set_user_name(opts.username);
+            if (!opts.password.empty()) co.set_password(opts.password);
+            if (opts.will) {
+                co.set_will(paho::will_options(opts.will->topic, opts.will->payload.data(), opts.will->payload.size(),
+                                               opts.will->qos, opts.will->retain));
+            }
+            if (!opts.tls.ca_file.empty()) {
+                paho::ssl_options ssl;
+                ssl.set_trust_store(opts.tls.ca_file);
+                if (!opts.tls.cert_file.empty()) ssl.set_key_store(opts.tls.cert_file);
+                if (!opts.tls.key_file.empty()) ssl.set_private_key(opts.tls.key_file);
+                ssl.set_enable_server_cert_auth(true);
+                ssl.set_verify(true);  // the certificate must name the host we dialled
+                ssl.set_error_handler([](const std::string& msg) { LOG_WARN(kLog, "TLS: " << msg); });
+                co.set_ssl(std::move(ssl));
+            }
+        } catch (const paho::exception& e) {
+            return make_error("bad_config", "mqtt client for " + uri + ": " + e.what());
+        } catch (const std::exception& e) {
+            return make_error("bad_config", "mqtt client for " + uri + ": " + e.what());
+        }
+        return ok();
+    }
+
+    // ---- Paho callbacks: no blocking, no Paho calls, no exceptions out. -------------------
+
+    void on_message(const paho::const_message_ptr& msg) {
+        try {
+            Event ev{Event::Kind::message, false, "", {}};
+            ev.message.topic = msg->get_topic();
+            ev.message.payload = msg->get_payload();
+            ev.message.qos = msg->get_qos();
+            ev.message.retained = msg->is_retained();
+            const auto& props = msg->get_properties();
+            if (props.contains(paho::property::RESPONSE_TOPIC)) {
+                ev.message.response_topic = paho::get<std::string>(props, paho::property::RESPONSE_TOPIC);
+            }
+            if (props.contains(paho::property::CORRELATION_DATA)) {
+                ev.message.correlation_data = paho::get<std::string>(props, paho::property::CORRELATION_DATA);
+            }
+            events.push(std::move(ev));
+        } catch (const std::exception& e) {
+            LOG_ERROR(kLog, "dropping a received message: " << e.what());
+        }
+    }
+
+    void on_lost(const std::string& reason) {
+        try {
+            std::lock_guard<std::mutex> lock(mu);
+            if (attempting) lost_during_attempt = true;
+            if (!connected) return;  // already known (DISCONNECT then connection_lost)
+            connected = false;
+            last_lost_reason = reason;
+            if (announced) events.push(Event{Event::Kind::connection_lost, false, reason, {}});
+            announced = false;
+            cv.notify_all();
+        } catch (...) {
+        }
+    }
+
+    // ---- The connection thread. ---------------------------------------------------------
+
+    bool stopping() {
+        std::lock_guard<std::mutex> lock(mu);
+        return stop;
+    }
+
+    // One CONNECT; on success marks the client connected. Returns the session-present flag.
+    Expected<bool> attempt_connect() {
+        paho::token_ptr tok;
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            attempting = true;
+            lost_during_attempt = false;
+        }
+        auto finish = [&](Expected<bool> r) {
+            std::lock_guard<std::mutex> lock(mu);
+            attempting = false;
+            return r;
+        };
+        try {
+            tok = cli->connect(conn_opts);
+            {
+                std::lock_guard<std::mutex> lock(mu);
+                pending_connect = tok;
+            }
+            while (!tok->wait_for(kWaitSlice)) {
+                if (stopping()) return finish(make_error("not_connected", "stopped while connecting"));
+            }
+            bool session_present = tok->get_connect_response().is_session_present();
+            std::lock_guard<std::mutex> lock(mu);
+            attempting = false;
+            pending_connect.reset();
+            if (lost_during_attempt) return make_error("not_connected", "connection lost right after CONNACK");
+            connected = true;
+            announced = false;
+            cv.notify_all();
+            return session_present;
+        } catch (const paho::exception& e) {
+            {
+                std::lock_guard<std::mutex> lock(mu);
+                pending_connect.reset();
+            }
+            return finish(connect_error(e, uri));
+        } catch (const std::exception& e) {
+            return finish(make_error("mqtt_error", "connect to " + uri + ": " + e.what()));
+        }
+    }
+
+    // Brings the broker's subscriptions in line with `wanted`. `fresh`: the broker holds none.
+    Status apply_subscriptions(bool fresh) {
+        std::vector<Subscription> to_sub;
+        std::vector<std::string> to_unsub;
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            subs_dirty = false;
+            if (fresh) in_session.clear();
+            std::map<std::string, int> want;
+            for (const auto& s : wanted) want[s.filter] = s.qos;
+            for (const auto& [filter, qos] : want) {
+                auto it = in_session.find(filter);
+                if (it == in_session.end() || it->second != qos) to_sub.push_back({filter, qos});
+            }
+            for (const auto& [filter, qos] : in_session) {
+                if (!want.count(filter)) to_unsub.push_back(filter);
+            }
+        }
+        if (to_sub.empty() && to_unsub.empty()) return ok();
+
+        std::optional<Error> first_err;
+        auto note = [&](Error e) {
+            LOG_ERROR(kLog, e.describe());
+            if (!first_err) first_err = std::move(e);
+        };
+        std::vector<std::pair<Subscription, paho::token_ptr>> subs;
+        std::vector<std::pair<std::string, paho::token_ptr>> unsubs;
+        paho::subscribe_options sub_opts;  // no_local off, retain_as_published off, send retained
+        for (const auto& s : to_sub) {
+            try {
+                subs.emplace_back(s, cli->subscribe(s.filter, s.qos, sub_opts));
+            } catch (const paho::exception& e) {
+                note(to_error(e, "subscribe " + s.filter).with_context("mqtt"));
+            }
+        }
+        for (const auto& f : to_unsub) {
+            try {
+                unsubs.emplace_back(f, cli->unsubscribe(f));
+            } catch (const paho::exception& e) {
+                note(to_error(e, "unsubscribe " + f).with_context("mqtt"));
+            }
+        }
+        auto deadline = Clock::now() + kSubscribeTimeout;
+        auto wait = [&](const paho::token_ptr& tok) {
+            while (!tok->wait_until(std::min(deadline, Clock::now() + kWaitSlice))) {
+                if (Clock::now() >= deadline || stopping()) return false;
+            }
+            return true;
+        };
+        for (auto& [s, tok] : subs) {
+            try {
+                if (!wait(tok)) {
+                    note(make_error("timeout", "mqtt: subscribe " + s.filter + ": no SUBACK in time"));
+                    continue;
+                }
+                std::lock_guard<std::mutex> lock(mu);
+                in_session[s.filter] = s.qos;
+            } catch (const paho::exception& e) {
+                Error err = to_error(e, "subscribe " + s.filter + " refused").with_context("mqtt");
+                if (err.code == "mqtt_error") err.code = "subscribe_failed";
+                note(err);
+            }
+        }
+        for (auto& [f, tok] : unsubs) {
+            try {
+                if (wait(tok)) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    in_session.erase(f);
+                }
+            } catch (const paho::exception& e) {
+                LOG_WARN(kLog, "unsubscribe " << f << ": " << e.what());
+            }
+        }
+        // Filters that failed are not in `in_session`: the next connect or
+        // set_subscriptions() tries them again.
+        if (first_err) return *first_err;
+        return ok();
+    }
+
+    // Connect, subscribe, announce. `reached`: a CONNACK came back (the broker is there).
+    Status session_once(bool* reached) {
+        *reached = false;
+        auto sp = attempt_connect();
+        if (!sp) return sp.error();
+        *reached = true;
+        bool session_present = *sp;
+        bool first;
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            first = !ever_connected;
+            ever_connected = true;
+        }
+        LOG_INFO(kLog, "connected to " << uri << " as '" << opts.client_id << "'"
+                                       << (session_present ? " (session present)" : ""));
+        Status sub_status = apply_subscriptions(first || !session_present);
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            if (!connected) return make_error("not_connected", "connection lost while subscribing");
+            announced = true;
+            events.push(Event{Event::Kind::connected, session_present, "", {}});
+            cv.notify_all();
+        }
+        return sub_status;
+    }
+
+    void signal_first(const Status& st) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_done) return;
+        first_done = true;
+        if (!st) first_error = st.error();
+        cv.notify_all();
+    }
+
+    void run() {
+        const int min_delay = std::max(1, opts.reconnect_min_ms);
+        const int max_delay = std::max(min_delay, opts.reconnect_max_ms);
+        int delay = min_delay;
+        std::string last_failure;
+        for (;;) {
+            if (stopping()) break;
+            bool reached = false;
+            Status st = session_once(&reached);
+            signal_first(st);
+            auto up_since = Clock::now();
+            std::string lost_reason;
+            {
+                std::unique_lock<std::mutex> lock(mu);
+                while (connected && !stop) {
+                    cv.wait(lock, [&] { return stop || !connected || subs_dirty; });
+                    if (subs_dirty && connected && !stop) {
+                        lock.unlock();
+                        (void)apply_subscriptions(false);
+                        lock.lock();
+                    }
+                }
+                if (stop) break;
+                lost_reason = last_lost_reason;
+            }
+            if (reached) {
+                // Only a connection that lasted resets the backoff: a broker that accepts and
+                // then drops us at once (a duplicate client id, say) is not hammered.
+                if (Clock::now() - up_since >= std::chrono::seconds(10)) delay = min_delay;
+                last_failure.clear();
+                LOG_WARN(kLog, "lost the connection to " << uri << " (" << (st ? lost_reason : st.error().message)
+                                                         << "); reconnecting");
+            } else if (st.error().message != last_failure) {
+                last_failure = st.error().message;
+                LOG_WARN(kLog, st.error().describe() << " (retrying, backoff up to " << max_delay << " ms)");
+            } else {
+                LOG_DEBUG(kLog, st.error().describe());
+            }
+            // Exponential backoff with jitter: wait a uniform draw from [delay/2, delay], so
+            // clients that lost the same broker do not come back in lock-step.
+            int wait_ms = std::uniform_int_distribution<int>(delay / 2, delay)(rng);
+            {
+                std::unique_lock<std::mutex> lock(mu);
+                if (cv.wait_for(lock, milliseconds(wait_ms), [&] { return stop; })) break;
+            }
+            delay = std::min(max_delay, delay * 2);
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        worker_running = false;
+        cv.notify_all();
+    }
+
+    void stop_worker() {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            stop = true;
+            cv.notify_all();
+        }
+        if (worker.joinable()) worker.join();
+    }
+};
+
+Client::Client(Options opts, MessageQueue<Event>& events) : impl_(std::make_unique<Impl>(std::move(opts), events)) {
+    if (auto st = impl_->init(); !st) {
+        // Reported again by connect(); the constructor cannot return it.
+        LOG_ERROR(kLog, st.error().describe());
+        impl_->first_error = st.error();
+    }
+}
+
+Client::~Client() {
+    try {
+        disconnect(milliseconds(1000));
+    } catch (...) {
+    }
+    impl_->cli.reset();  // no Paho callback runs after this
+}
+
+Status Client::connect(milliseconds first_attempt_timeout) {
+    Impl& d = *impl_;
+    if (!d.cli) return d.first_error ? *d.first_error : make_error("bad_config", "mqtt client not created");
+    std::unique_lock<std::mutex> lock(d.mu);
+    if (d.worker_running) {
+        // Already started: just wait for the connection.
+        if (d.cv.wait_for(lock, first_attempt_timeout, [&] { return d.announced; })) return ok();
+        return make_error("timeout", "connect to " + d.uri + ": not connected within " +
+                                         std::to_string(first_attempt_timeout.count()) + " ms (still trying)");
+    }
+    if (d.worker.joinable()) {  // left over from a disconnect()
+        lock.unlock();
+        d.worker.join();
+        lock.lock();
+    }
+    d.stop = false;
+    d.first_done = false;
+    d.first_error.reset();
+    d.worker_running = true;
+    d.worker = std::thread([&d] { d.run(); });
+    if (!d.cv.wait_for(lock, first_attempt_timeout, [&] { return d.first_done; })) {
+        return make_error("timeout", "connect to " + d.uri + ": no answer within " +
+                                         std::to_string(first_attempt_timeout.count()) + " ms (still trying)");
+    }
+    if (d.first_error) return *d.first_error;
+    return ok();
+}
+
+void Client::set_subscriptions(std::vector<Subscription> subs) {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->wanted = std::move(subs);
+    impl_->subs_dirty = true;
+    impl_->cv.notify_all();
+}
+
+namespace {
+
+paho::message_ptr to_paho(const Message& m, bool retain, int version) {
+    auto msg = paho::message::create(m.topic, m.payload.data(), m.payload.size(), m.qos, retain);
+    if (is_v5(version) && (!m.response_topic.empty() || !m.correlation_data.empty())) {
+        paho::properties props;
+        if (!m.response_topic.empty()) props.add(paho::property(paho::property::RESPONSE_TOPIC, m.response_topic));
+        if (!m.correlation_data.empty()) {
+            props.add(paho::property(paho::property::CORRELATION_DATA, m.correlation_data));
+        }
+        msg->set_properties(std::move(props));
+    }
+    return msg;
+}
+
+}  // namespace
+
+Status Client::publish(const Message& m, bool retain, milliseconds timeout) {
+    Impl& d = *impl_;
+    const std::string what = "publish " + m.topic;
+    if (!d.cli) return make_error("not_connected", what + ": no client");
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(d.mu);
+            // Wait for `announced`, not just CONNACK: after a reconnect our subscriptions are back
+            // before anything we publish (a request's reply cannot slip past us).
+            if (!d.cv.wait_until(lock, deadline, [&] { return d.announced || (d.stop && !d.worker_running); })) {
+                return make_error("not_connected", what + ": not connected to " + d.uri + " within " +
+                                                       std::to_string(timeout.count()) + " ms");
+            }
+            if (!d.announced) return make_error("not_connected", what + ": the client is disconnected");
+        }
+        try {
+            auto tok = d.cli->publish(to_paho(m, retain, d.opts.mqtt_version));
+            if (!tok->wait_until(deadline)) {
+                return make_error("timeout",
+                                  what + ": no acknowledgement within " + std::to_string(timeout.count()) + " ms");
+            }
+            return ok();
+        } catch (const paho::exception& e) {
+            Error err = to_error(e, what);
+            // The connection dropped under us before our loss callback ran (wait for the next
+            // one), or max_inflight publishes are outstanding (wait for acks): retry in time.
+            bool retry = err.code == "not_connected" || e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT;
+            if (!retry || Clock::now() >= deadline) return err;
+        } catch (const std::exception& e) {
+            return make_error("mqtt_error", what + ": " + e.what());
+        }
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+}
+
+void Client::publish_nowait(const Message& m, bool retain) {
+    Impl& d = *impl_;
+    if (!d.cli || !connected()) {
+        LOG_DEBUG(kLog, "not connected: dropped a message for " << m.topic);
+        return;
+    }
+    try {
+        (void)d.cli->publish(to_paho(m, retain, d.opts.mqtt_version));
+    } catch (const std::exception& e) {
+        LOG_DEBUG(kLog, "dropped a message for " << m.topic << ": " << e.what());
+    }
+}
+
+bool Client::connected() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    return impl_->announced;
+}
+
+void Client::disconnect(milliseconds timeout) {
+    Impl& d = *impl_;
+    if (!d.cli) return;
+    auto deadline = Clock::now() + timeout;
+    d.stop_worker();
+    paho::token_ptr pending;
+    {
+        std::lock_guard<std::mutex> lock(d.mu);
+        pending = d.pending_connect;
+    }
+    // A CONNECT still in flight may yet succeed: let it finish (within the timeout) so the
+    // DISCONNECT below closes it instead of leaving a session nobody serves.
+    if (pending) {
+        try {
+            pending->wait_until(deadline);
+        } catch (const std::exception&) {
+        }
+    }
+    try {
+        auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+        auto tok = d.cli->disconnect(int(std::max<int64_t>(0, left.count())));
+        tok->wait_until(deadline + milliseconds(500));
+    } catch (const paho::exception& e) {
+        if (e.get_return_code() != MQTTASYNC_DISCONNECTED) LOG_DEBUG(kLog, "disconnect: " << e.what());
+    } catch (const std::exception& e) {
+        LOG_DEBUG(kLog, "disconnect: " << e.what());
+    }
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.connected) LOG_INFO(kLog, "disconnected from " << d.uri);
+    d.connected = false;
+    d.announced = false;
+    d.pending_connect.reset();
+    d.cv.notify_all();
+}
+
+}  // namespace photorig::mqtt

@@ -1,0 +1,123 @@
+// The MQTT connection of a photorig process (Paho C++ underneath, never in this header).
+//
+// - Events (connected, connection_lost, message) are pushed onto the caller's queue; no
+//   Paho callback ever blocks. Payloads and correlation data are bytes (binary-safe).
+// - connect() makes the first attempt; a background thread then keeps the session up:
+//   after any loss it reconnects with exponential backoff and jitter (our own loop, not
+//   Paho's automatic reconnect): d starts at reconnect_min_ms and doubles per failed
+//   attempt up to reconnect_max_ms; each wait is drawn from [d/2, d]; only a connection
+//   that lasted 10 s resets d.
+// - Subscriptions are (re)made on every connect where the broker has no session for us
+//   (and always on the first connect); with a session present only the differences are
+//   sent. The `connected` event is pushed after that, so a caller that publishes
+//   "online" on it is already subscribed.
+// - MQTT v5: subscriptions have no_local off (a client hears its own publishes);
+//   response_topic / correlation_data are sent and received as v5 properties.
+//   Under MQTT 3.1.1 they are ignored.
+// - publish() while disconnected waits for the reconnection (connected + resubscribed)
+//   within its timeout, then publishes and waits for PUBACK in what remains; at the
+//   deadline it fails with "not_connected" (never got a connection) or "timeout" (no ack
+//   in time). publish_nowait() while disconnected drops the message.
+//
+// Error codes: not_connected, timeout, not_authorized (bad credentials, ACL-refused
+// subscribe or v5 publish), unreachable (no TCP/TLS connection), connection_refused
+// (other CONNACK refusals), subscribe_failed, bad_config, mqtt_error.
+// Passwords never reach a log line or an Error.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/expected.h"
+#include "core/queue.h"
+
+namespace photorig::mqtt {
+
+struct Tls {
+    std::string ca_file, cert_file, key_file;  // TLS when ca_file is non-empty
+};
+
+struct Will {
+    std::string topic, payload;
+    int qos = 1;
+    bool retain = true;
+};
+
+struct Options {
+    std::string host = "127.0.0.1";
+    int port = 1883;
+    std::string client_id;
+    std::string username, password;  // password already read from its file; never logged
+    Tls tls;
+    std::optional<Will> will;
+    bool clean_start = true;         // false + session_expiry_s (v5) = persistent session
+    uint32_t session_expiry_s = 0;   // v5 only; v3.1.1 keeps a clean_session=false session forever
+    int keepalive_s = 30;
+    int reconnect_min_ms = 250;
+    int reconnect_max_ms = 30000;
+    int mqtt_version = 5;            // 5, or 4 / 311 for MQTT 3.1.1
+    int max_inflight = 64;
+};
+
+struct Message {
+    std::string topic, payload;
+    int qos = 0;
+    bool retained = false;
+    std::string response_topic, correlation_data;  // v5 properties; empty = absent
+};
+
+struct Event {
+    enum class Kind { connected, connection_lost, message } kind;
+    bool session_present = false;  // connected
+    std::string reason;            // connection_lost
+    Message message;               // message
+};
+
+struct Subscription {
+    std::string filter;
+    int qos = 1;
+};
+
+class Client {
+public:
+    // Callbacks only push Events onto `events`, which must outlive the Client.
+    Client(Options opts, MessageQueue<Event>& events);
+    // Without a prior disconnect(): stops reconnecting and closes the session with a
+    // normal DISCONNECT (so the will is not sent either).
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    // Starts the connection thread and waits up to `first_attempt_timeout` for the first
+    // attempt (connect + subscriptions). Returns its error or "timeout"; either way the
+    // thread keeps retrying in the background until disconnect() or destruction.
+    Status connect(std::chrono::milliseconds first_attempt_timeout);
+
+    // The full wanted set. Applied on the next connect, or right away when connected.
+    void set_subscriptions(std::vector<Subscription> subs);
+
+    // Publishes with m.qos and waits for the broker's ack (PUBACK for QoS 1, PUBCOMP for
+    // QoS 2; for QoS 0 until it is handed to the socket). See the header comment for how
+    // a disconnected client behaves.
+    Status publish(const Message& m, bool retain, std::chrono::milliseconds timeout);
+
+    // Fire-and-forget (telemetry, availability, state). Dropped (debug log) when not connected.
+    void publish_nowait(const Message& m, bool retain);
+
+    // True between the `connected` Event (subscriptions in place) and the next loss.
+    bool connected() const;
+
+    // Clean DISCONNECT (the will is NOT sent) after waiting up to `timeout` for in-flight
+    // messages; stops reconnecting. connect() may be called again afterwards.
+    void disconnect(std::chrono::milliseconds timeout);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace photorig::mqtt

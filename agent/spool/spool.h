@@ -1,0 +1,113 @@
+// The spool: captured photos on local disk until the uploader has them.
+//
+// A file under its final name is complete and durable: SpoolWriter writes a hidden temp
+// (".<name>.part-<random>") in the final directory, hashes while writing, and commit()
+// does fsync -> rename (never over an existing file) -> fsync dir. A crash leaves at most
+// a hidden temp, which Spool::init() deletes once it is stale. Each photo may have a
+// sidecar "<name>.meta.json" (opaque text; the agent keeps its metadata JSON there).
+//
+// Relative paths ("batch1/SIM0001_0001_IMG_0001.JPG") must not be absolute, contain "..",
+// "." or empty components, start a component with '.', or end in ".meta.json"
+// (error "bad_path"). Errors: "bad_path", "exists", "disk_full", "io_error", "not_found".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/expected.h"
+#include "core/files.h"  // callers use files:: next to the spool
+#include "core/sha256.h"
+
+namespace photorig::spool {
+
+// A committed photo.
+struct SpooledFile {
+    std::string path;           // absolute when the spool dir is (Spool makes it so)
+    std::string relative_path;  // "batch1/IMG_0001.JPG"
+    std::string name;           // "IMG_0001.JPG"
+    uint64_t size = 0;
+    std::string sha256;         // lowercase hex
+    int64_t mtime_ms = 0;
+};
+
+// One finished photo found by Spool::list().
+struct SpoolEntry {
+    std::string path, relative_path, name;
+    uint64_t size = 0;
+    int64_t mtime_ms = 0;
+    bool has_sidecar = false;
+    std::string sidecar;  // the sidecar's text; empty when there is none
+};
+
+// ok() or "bad_path" with the reason.
+Status validate_relative_path(const std::string& relative_path);
+
+class SpoolWriter {
+public:
+    // Makes the subdirectories and opens the hidden temp file.
+    static Expected<std::unique_ptr<SpoolWriter>> create(const std::string& spool_dir,
+                                                         const std::string& relative_path);
+    ~SpoolWriter();  // aborts unless committed
+    SpoolWriter(const SpoolWriter&) = delete;
+    SpoolWriter& operator=(const SpoolWriter&) = delete;
+
+    Status write(const void* data, size_t len);  // "disk_full" on ENOSPC/EDQUOT
+    // fsync, rename into place ("exists" if the final name is taken), fsync dir. On error
+    // the temp is removed and the writer is finished.
+    Expected<SpooledFile> commit();
+    void abort();  // removes the temp; idempotent; no-op after commit
+
+    uint64_t bytes_written() const;
+    const std::string& relative_path() const { return relative_path_; }
+    const std::string& final_path() const { return final_path_; }
+    const std::string& temp_path() const { return temp_path_; }
+
+private:
+    SpoolWriter() = default;
+    void abort_locked();
+
+    mutable std::mutex mutex_;
+    std::string spool_dir_, relative_path_, final_path_, temp_path_, dir_, name_;
+    int fd_ = -1;
+    bool finished_ = false;
+    uint64_t size_ = 0;
+    Sha256 hash_;
+};
+
+class Spool {
+public:
+    // `dir` is made absolute and symlink-free (realpath) as soon as it exists, so the
+    // paths this class returns compare equal to the uploader's realpath of spool.dir.
+    explicit Spool(std::string dir);
+
+    // Creates the directory, deletes crash leftovers (hidden writer temps and sidecar
+    // temps older than `stale_temp_age_s`, sidecars whose photo is gone).
+    Status init(int stale_temp_age_s = 300);
+    // The same clean-up alone, for periodic housekeeping. Returns how many were deleted.
+    uint64_t remove_stale_temps(int stale_temp_age_s);
+
+    Expected<std::unique_ptr<SpoolWriter>> create_writer(const std::string& relative_path) const;
+    bool exists(const std::string& relative_path) const;  // a finished photo by that name
+    std::string path_of(const std::string& relative_path) const { return dir_ + "/" + relative_path; }
+
+    Status write_sidecar(const std::string& relative_path, const std::string& text);  // atomic, replaces
+    Expected<std::string> read_sidecar(const std::string& relative_path) const;       // "not_found" if none
+
+    // Every finished photo (no temps, no sidecars), oldest mtime first (ties: by path).
+    Expected<std::vector<SpoolEntry>> list() const;
+    // Removes photo, then sidecar, then the batch directory if it is now empty.
+    // A photo that is already gone is not an error.
+    Status remove(const std::string& relative_path);
+    uint64_t file_count() const;  // finished photos; 0 if the dir cannot be read
+    Expected<uint64_t> disk_free_bytes() const;
+    const std::string& dir() const { return dir_; }
+
+private:
+    std::string dir_;
+};
+
+}  // namespace photorig::spool

@@ -1,0 +1,330 @@
+#include "upload/local_target.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/files.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/sha256.h"
+
+namespace photorig::upload {
+namespace {
+constexpr const char* kLog = "local-target";
+constexpr const char* kTempMarker = ".part-";
+constexpr int kMaxCandidates = 100;
+constexpr int64_t kStaleTempAgeS = 3600;
+
+// Errors writing to the destination: a full disk, a target that is not there or not
+// writable (unmounted, read-only), or another I/O error. All retryable.
+Error dest_error(const std::string& what, const std::string& path, int err) {
+    std::string code = "io_error";
+    if (err == ENOSPC || err == EDQUOT) code = "disk_full";
+    else if (err == EROFS || err == EACCES || err == EPERM || err == ENODEV || err == ENOTCONN || err == ESTALE ||
+             err == ENXIO || err == EIO || err == ENOENT)
+        code = "target_unavailable";
+    return make_error(code, "local target: " + what + " " + path + ": " + std::strerror(err));
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool is_hex64(const std::string& s) {
+    if (s.size() != 64) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+std::string dirname_of(const std::string& path) {
+    auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+std::string basename_of(const std::string& path) {
+    auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+int rename_noreplace(const std::string& from, const std::string& to) {
+#ifdef RENAME_NOREPLACE
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
+#endif
+    if (::link(from.c_str(), to.c_str()) != 0) return -1;
+    ::unlink(from.c_str());
+    return 0;
+}
+
+// "<stem>-<tail><ext>", "<stem>-<tail>-2<ext>", ... for collisions; index 0 is the name.
+std::string candidate_name(const std::string& name, const protocol::UploadJob& job, int i) {
+    if (i == 0) return name;
+    std::string id = !job.capture_id.empty() ? job.capture_id : !job.job_id.empty() ? job.job_id : lower(job.sha256);
+    std::string tail;
+    for (char c : id) {
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') tail.push_back(c);
+    }
+    // Time-ordered ids start with the time: their random end tells captures apart.
+    if (tail.size() > 8) tail = tail.substr(tail.size() - 8);
+    if (tail.empty()) tail = "dup";
+    auto dot = name.rfind('.');
+    std::string stem = (dot == std::string::npos || dot == 0) ? name : name.substr(0, dot);
+    std::string ext = (dot == std::string::npos || dot == 0) ? "" : name.substr(dot);
+    std::string suffix = "-" + tail + (i >= 2 ? "-" + std::to_string(i) : "");
+    return stem + suffix + ext;
+}
+
+enum class Existing { none, same, different };
+
+// What occupies `path`: nothing, the job's bytes (size and sha256), or something else.
+Expected<Existing> examine(const std::string& path, uint64_t size, const std::string& sha256_lower) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return Existing::none;
+        return dest_error("stat", path, errno);
+    }
+    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != size) return Existing::different;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return dest_error("open", path, errno);
+    Sha256 h;
+    std::vector<char> buf(LocalTarget::kChunkBytes);
+    for (;;) {
+        ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int err = errno;
+            ::close(fd);
+            return dest_error("read", path, err);
+        }
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return h.hex_digest() == sha256_lower ? Existing::same : Existing::different;
+}
+
+// Deletes hidden temps of crashed copies (older than an hour) in `dir`.
+void remove_stale_temps(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    time_t cutoff = ::time(nullptr) - kStaleTempAgeS;
+    std::vector<std::string> stale;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() < 2 || n[0] != '.' || n.find(kTempMarker) == std::string::npos) continue;
+        struct stat st {};
+        std::string p = dir + "/" + n;
+        if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < cutoff) stale.push_back(p);
+    }
+    ::closedir(d);
+    for (const auto& p : stale) {
+        if (::unlink(p.c_str()) == 0) LOG_INFO(kLog, "removed stale temp " << p);
+    }
+}
+
+int64_t steady_us() {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Closes a file descriptor and removes a temp file unless released.
+struct TempFile {
+    std::string path;
+    int fd = -1;
+    bool keep = false;
+    ~TempFile() {
+        if (fd >= 0) ::close(fd);
+        if (!keep && !path.empty()) ::unlink(path.c_str());
+    }
+};
+
+struct Fd {
+    int fd = -1;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+}  // namespace
+
+LocalTarget::LocalTarget(std::string dir, Options options) : dir_(std::move(dir)), options_(std::move(options)) {
+    while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+}
+
+Expected<std::string> LocalTarget::destination(const protocol::UploadJob& job) const {
+    auto rel = expand_template(options_.path_template, job);
+    if (!rel) return rel.error();
+    return dir_ + "/" + *rel;
+}
+
+void LocalTarget::pace(uint64_t bytes) {
+    uint64_t limit = options_.bandwidth_limit_bytes_per_s;
+    if (limit == 0 || bytes == 0) return;
+    int64_t until;
+    {
+        std::lock_guard<std::mutex> lock(pace_mutex_);
+        int64_t start = std::max(next_free_us_, steady_us());  // no credit for idle time
+        next_free_us_ = start + static_cast<int64_t>(static_cast<double>(bytes) * 1e6 / static_cast<double>(limit));
+        until = next_free_us_;
+    }
+    int64_t wait = until - steady_us();
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::microseconds(wait));
+}
+
+Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const ProgressFn& progress) {
+    const std::string what = "local target: job " + job.job_id;
+    if (!is_hex64(job.sha256)) return make_error("bad_request", what + ": the job has no valid sha256");
+    const std::string want = lower(job.sha256);
+
+    auto rel = expand_template(options_.path_template, job);
+    if (!rel) return rel.error().with_context(what);
+    struct stat root {};
+    if (::stat(dir_.c_str(), &root) != 0 || !S_ISDIR(root.st_mode)) {
+        return make_error("target_unavailable", "local target: directory " + dir_ + " is missing (not mounted?)");
+    }
+    const std::string dest = dir_ + "/" + *rel;
+    const std::string ddir = dirname_of(dest);
+    const std::string name = basename_of(dest);
+
+    // Subdirectories under dir_ (never dir_ itself: a missing mount must not be papered
+    // over). Remember which directories gained an entry, to fsync them.
+    std::vector<std::string> dirty_dirs{ddir};
+    {
+        std::string partial = dir_;
+        std::string rest = dirname_of(*rel);
+        size_t start = 0;
+        while (rest != "." && start <= rest.size()) {
+            size_t slash = rest.find('/', start);
+            std::string comp = rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+            std::string parent = partial;
+            partial += "/" + comp;
+            if (::mkdir(partial.c_str(), 0755) == 0) {
+                dirty_dirs.push_back(parent);
+            } else if (errno != EEXIST) {
+                return dest_error("mkdir", partial, errno);
+            }
+            if (slash == std::string::npos) break;
+            start = slash + 1;
+        }
+    }
+
+    // 1. Already there (a re-delivered job), or the first free name.
+    int first_free = -1;
+    for (int i = 0; i < kMaxCandidates; ++i) {
+        std::string path = ddir + "/" + candidate_name(name, job, i);
+        auto ex = examine(path, job.size, want);
+        if (!ex) return ex.error();
+        if (*ex == Existing::same) {
+            LOG_DEBUG(kLog, "job " << job.job_id << " already at " << path);
+            if (progress) progress(job.size, job.size);
+            return UploadResult{path, 0, want};
+        }
+        if (*ex == Existing::none) {
+            first_free = i;
+            break;
+        }
+    }
+    if (first_free < 0) return make_error("io_error", what + ": too many different files named " + name);
+
+    // 2. Copy into a hidden temp, hashing as it streams.
+    Fd src;
+    src.fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (src.fd < 0) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR) return make_error("source_missing", what + ": spool file " + job.path + " is gone");
+        return make_error("io_error", what + ": open " + job.path + ": " + std::strerror(err));
+    }
+    struct stat sst {};
+    if (::fstat(src.fd, &sst) != 0) return make_error("io_error", what + ": fstat " + job.path + ": " + std::strerror(errno));
+    uint64_t total = static_cast<uint64_t>(sst.st_size);
+    if (total != job.size) {
+        return make_error("checksum_mismatch", what + ": spool file " + job.path + " has " + std::to_string(total) +
+                                                   " bytes, the job says " + std::to_string(job.size));
+    }
+    (void)::posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    remove_stale_temps(ddir);
+    TempFile tmp;
+    tmp.path = ddir + "/." + name + kTempMarker + ids::random_hex(12);
+    tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (tmp.fd < 0) {
+        int err = errno;
+        tmp.path.clear();
+        return dest_error("create", ddir + "/." + name + kTempMarker + "*", err);
+    }
+
+    size_t step = kChunkBytes;
+    if (options_.bandwidth_limit_bytes_per_s > 0) {
+        // Smaller steps under a low limit keep the pace smooth; the buffer stays 256 KiB.
+        step = static_cast<size_t>(std::clamp<uint64_t>(options_.bandwidth_limit_bytes_per_s / 8, 16 * 1024, kChunkBytes));
+    }
+    std::vector<char> buf(kChunkBytes);
+    Sha256 hash;
+    uint64_t done = 0;
+    for (;;) {
+        ssize_t n = ::read(src.fd, buf.data(), step);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return make_error("io_error", what + ": read " + job.path + ": " + std::strerror(errno));
+        }
+        if (n == 0) break;
+        hash.update(buf.data(), static_cast<size_t>(n));
+        pace(static_cast<uint64_t>(n));
+        size_t off = 0;
+        while (off < static_cast<size_t>(n)) {
+            ssize_t w = ::write(tmp.fd, buf.data() + off, static_cast<size_t>(n) - off);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return dest_error("write", tmp.path, errno);
+            }
+            off += static_cast<size_t>(w);
+        }
+        done += static_cast<uint64_t>(n);
+        if (progress) progress(done, std::max(total, done));
+    }
+    std::string got = hash.hex_digest();
+    if (got != want || done != job.size) {
+        return make_error("checksum_mismatch", what + ": spool file " + job.path + " hashes to " + got +
+                                                   ", the job says " + want);
+    }
+    if (::fsync(tmp.fd) != 0) return dest_error("fsync", tmp.path, errno);
+    if (::close(tmp.fd) != 0) {
+        tmp.fd = -1;
+        return dest_error("close", tmp.path, errno);
+    }
+    tmp.fd = -1;
+
+    // 3. Into place without replacing anything; a name taken meanwhile by the same bytes
+    // is success, by other bytes moves on to the next name.
+    for (int i = first_free; i < kMaxCandidates; ++i) {
+        std::string path = ddir + "/" + candidate_name(name, job, i);
+        if (rename_noreplace(tmp.path, path) == 0) {
+            tmp.keep = true;
+            for (const auto& d : dirty_dirs) {
+                if (auto st = files::fsync_dir(d); !st) return st.error().with_context(what);
+            }
+            if (i > 0) LOG_INFO(kLog, name << " exists with other content; stored as " << basename_of(path));
+            return UploadResult{path, done, want};
+        }
+        int err = errno;
+        if (err != EEXIST) return dest_error("rename to", path, err);
+        auto ex = examine(path, job.size, want);
+        if (!ex) return ex.error();
+        if (*ex == Existing::same) return UploadResult{path, done, want};  // tmp removed by its guard
+    }
+    return make_error("io_error", what + ": too many different files named " + name);
+}
+
+}  // namespace photorig::upload

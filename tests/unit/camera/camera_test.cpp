@@ -1,0 +1,466 @@
+// The camera module against the real libgphoto2 (ptp2 camlib over PTP/IP) talking to the
+// ptpip-sim camera simulator on loopback. Each test is its own process under ctest, with
+// its own HOME (libgphoto2 keeps the PTP/IP GUID in $HOME/.gphoto).
+#include <gphoto2/gphoto2.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "camera/camera.h"
+#include "camera/gphoto_session.h"
+#include "core/clock.h"
+#include "support/ptpip_sim_fixture.h"
+#include "support/test_util.h"
+
+namespace photorig::camera {
+namespace {
+using namespace std::chrono_literals;
+using test::PtpipSim;
+using test::TempDir;
+using test::wait_until;
+
+constexpr const char* kSerial = "PRSIM-4711";
+
+// Process-wide set-up: libgphoto2 writes to sockets without MSG_NOSIGNAL, and stores its
+// PTP/IP GUID under $HOME.
+class ProcessEnv : public ::testing::Environment {
+public:
+    void SetUp() override {
+        std::signal(SIGPIPE, SIG_IGN);
+        home_ = std::make_unique<TempDir>("photorig-camera-home");
+        ::setenv("HOME", home_->path().c_str(), 1);
+    }
+    void TearDown() override { home_.reset(); }
+
+private:
+    std::unique_ptr<TempDir> home_;
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new ProcessEnv);
+
+// Keeps every byte and the size of each write() call.
+struct Received {
+    std::mutex mutex;
+    std::vector<std::string> files;
+    std::vector<std::vector<size_t>> chunks;
+};
+
+class MemorySink : public DownloadSink {
+public:
+    MemorySink(std::shared_ptr<Received> r, size_t index) : r_(std::move(r)), index_(index) {}
+    Status write(const char* data, size_t len) override {
+        std::lock_guard<std::mutex> lock(r_->mutex);
+        r_->files[index_].append(data, len);
+        r_->chunks[index_].push_back(len);
+        return ok();
+    }
+
+private:
+    std::shared_ptr<Received> r_;
+    size_t index_;
+};
+
+SinkFactory memory_sinks(std::shared_ptr<Received> r) {
+    return [r](const FileHeader&) -> Expected<std::unique_ptr<DownloadSink>> {
+        std::lock_guard<std::mutex> lock(r->mutex);
+        r->files.emplace_back();
+        r->chunks.emplace_back();
+        return std::unique_ptr<DownloadSink>(new MemorySink(r, r->files.size() - 1));
+    };
+}
+
+Expected<std::vector<CapturedFile>> capture_into(CameraWorker& worker, std::shared_ptr<Received> r,
+                                                 std::chrono::seconds limit = 60s) {
+    auto fut = worker.capture(memory_sinks(std::move(r)));
+    if (fut.wait_for(limit) != std::future_status::ready) {
+        return Error("test_timeout", "capture future not ready after " + std::to_string(limit.count()) + " s");
+    }
+    return fut.get();
+}
+
+bool is_jpeg(const std::string& data) {
+    return data.size() >= 4 && static_cast<unsigned char>(data[0]) == 0xFF &&
+           static_cast<unsigned char>(data[1]) == 0xD8;
+}
+
+class CameraWorkerTest : public ::testing::Test {
+protected:
+    void start_sim(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{"--serial", kSerial, "--image-size", "300000"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        sim_ = std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args);
+        sim_->start();
+    }
+
+    std::unique_ptr<CameraWorker> make_worker(WorkerOptions opts = fast_options()) {
+        return std::make_unique<CameraWorker>(CameraSpec{sim_->port_string(), ""}, opts);
+    }
+
+    static WorkerOptions fast_options() {
+        WorkerOptions o;
+        o.capture_timeout_ms = 5000;
+        o.busy_retries = 3;
+        o.busy_backoff_ms = 20;
+        o.keepalive_interval_ms = 200;
+        o.reconnect_backoff_max_ms = 1000;
+        return o;
+    }
+
+    // One capture that must succeed with exactly one JPEG whose bytes match its header.
+    void expect_one_good_capture(CameraWorker& worker, const char* when) {
+        auto r = std::make_shared<Received>();
+        auto result = capture_into(worker, r);
+        ASSERT_TRUE(result) << when << ": " << result.error().describe();
+        ASSERT_EQ(result->size(), 1u) << when;
+        ASSERT_EQ(r->files.size(), 1u) << when;
+        EXPECT_EQ(r->files[0].size(), (*result)[0].header.size) << when;
+        EXPECT_TRUE(is_jpeg(r->files[0])) << when;
+    }
+
+    std::unique_ptr<PtpipSim> sim_;
+};
+
+TEST_F(CameraWorkerTest, CapturesOneJpegWithExactSize) {
+    start_sim();
+    auto worker = make_worker();
+    auto st = worker->start();
+    ASSERT_TRUE(st) << st.error().describe();
+    ASSERT_TRUE(worker->connected());
+
+    auto r = std::make_shared<Received>();
+    int64_t before = clock::now_ms();
+    auto result = capture_into(*worker, r);
+    ASSERT_TRUE(result) << result.error().describe();
+    ASSERT_EQ(result->size(), 1u);
+    const CapturedFile& f = (*result)[0];
+    ASSERT_EQ(r->files.size(), 1u);
+    EXPECT_EQ(f.header.size, 300000u);
+    EXPECT_EQ(r->files[0].size(), f.header.size);
+    EXPECT_TRUE(is_jpeg(r->files[0]));
+    EXPECT_EQ(static_cast<unsigned char>(r->files[0][r->files[0].size() - 2]), 0xFF);  // EOI
+    EXPECT_EQ(static_cast<unsigned char>(r->files[0][r->files[0].size() - 1]), 0xD9);
+    EXPECT_EQ(f.header.mime, "image/jpeg");
+    EXPECT_FALSE(f.header.camera_name.empty());
+    EXPECT_FALSE(f.header.camera_folder.empty());
+    EXPECT_GE(f.triggered_at_ms, before);
+    EXPECT_GE(f.trigger_ms, 0);
+    EXPECT_GE(f.download_ms, 0);
+}
+
+TEST_F(CameraWorkerTest, ReportsSerialModelAndPort) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    CameraInfo info = worker->info();
+    EXPECT_EQ(info.serial, kSerial);
+    EXPECT_FALSE(info.model.empty());
+    EXPECT_FALSE(info.manufacturer.empty());
+    EXPECT_EQ(info.port, sim_->port_string());
+}
+
+TEST_F(CameraWorkerTest, DownloadStreamsInPiecesWithoutWholeFileBuffer) {
+    start_sim({"--image-size", "3000000"});  // later flag wins
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    auto r = std::make_shared<Received>();
+    auto result = capture_into(*worker, r);
+    ASSERT_TRUE(result) << result.error().describe();
+    ASSERT_EQ(r->files.size(), 1u);
+    EXPECT_EQ(r->files[0].size(), (*result)[0].header.size);
+    EXPECT_EQ(r->files[0].size(), 3000000u);
+    EXPECT_TRUE(is_jpeg(r->files[0]));
+    // Streamed: many writes, none holding the whole file.
+    size_t largest = 0;
+    for (size_t c : r->chunks[0]) largest = std::max(largest, c);
+    std::cout << "download of 3000000 bytes arrived in " << r->chunks[0].size() << " writes, largest " << largest
+              << " bytes\n";
+    EXPECT_GT(r->chunks[0].size(), 1u);
+    EXPECT_LE(largest, 1024u * 1024u);
+}
+
+TEST_F(CameraWorkerTest, TwentyCapturesInARow) {
+    start_sim({"--image-size", "100000"});
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    std::vector<std::string> names;
+    int64_t t0 = clock::monotonic_ms();
+    for (int i = 0; i < 20; ++i) {
+        auto r = std::make_shared<Received>();
+        auto result = capture_into(*worker, r);
+        ASSERT_TRUE(result) << "capture " << i << ": " << result.error().describe();
+        ASSERT_EQ(result->size(), 1u) << "capture " << i;
+        EXPECT_EQ(r->files[0].size(), 100000u) << "capture " << i;
+        EXPECT_TRUE(is_jpeg(r->files[0])) << "capture " << i;
+        names.push_back((*result)[0].header.camera_folder + "/" + (*result)[0].header.camera_name);
+    }
+    int64_t total = clock::monotonic_ms() - t0;
+    std::cout << "20 captures in " << total << " ms, " << (total / 20.0) << " ms per capture cycle\n";
+    RecordProperty("ms_per_capture", std::to_string(total / 20.0));
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(std::unique(names.begin(), names.end()), names.end()) << "a file was downloaded twice";
+}
+
+TEST_F(CameraWorkerTest, BusyWithinRetriesSucceeds) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    sim_->control("busy 2");
+    int64_t t0 = clock::monotonic_ms();
+    expect_one_good_capture(*worker, "after 2 busy answers");
+    // Backoff 20 ms then 40 ms.
+    EXPECT_GE(clock::monotonic_ms() - t0, 60);
+}
+
+TEST_F(CameraWorkerTest, BusyBeyondRetriesGivesCameraBusy) {
+    start_sim();
+    WorkerOptions o = fast_options();
+    o.busy_retries = 3;
+    auto worker = make_worker(o);
+    ASSERT_TRUE(worker->start());
+    sim_->control("busy 4");  // one first attempt + 3 retries, all busy
+    auto r = std::make_shared<Received>();
+    auto result = capture_into(*worker, r);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::camera_busy) << result.error().describe();
+    EXPECT_TRUE(r->files.empty());
+    EXPECT_TRUE(worker->connected()) << "busy must not drop the session";
+    expect_one_good_capture(*worker, "once the camera is no longer busy");
+}
+
+TEST_F(CameraWorkerTest, NoEventTimesOutThenCapturesAgain) {
+    start_sim();
+    WorkerOptions o = fast_options();
+    o.capture_timeout_ms = 1500;
+    auto worker = make_worker(o);
+    ASSERT_TRUE(worker->start());
+    sim_->control("noevent 1");
+    int64_t t0 = clock::monotonic_ms();
+    auto r = std::make_shared<Received>();
+    auto result = capture_into(*worker, r);
+    int64_t took = clock::monotonic_ms() - t0;
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::timeout) << result.error().describe();
+    EXPECT_GE(took, 1500);
+    EXPECT_LT(took, 1500 + 1000);
+    expect_one_good_capture(*worker, "after the timeout");
+}
+
+TEST_F(CameraWorkerTest, StorageFullIsReported) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    sim_->control("storagefull on");
+    auto r = std::make_shared<Received>();
+    auto result = capture_into(*worker, r);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::camera_storage_full) << result.error().describe();
+    sim_->control("storagefull off");
+    expect_one_good_capture(*worker, "after storage was freed");
+}
+
+TEST_F(CameraWorkerTest, StorageFullFromTheStart) {
+    start_sim({"--storage-full"});
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    auto result = capture_into(*worker, std::make_shared<Received>());
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::camera_storage_full) << result.error().describe();
+}
+
+TEST_F(CameraWorkerTest, CameraErrorCarriesGphotoText) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    sim_->control("error 1");
+    auto result = capture_into(*worker, std::make_shared<Received>());
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::camera_error) << result.error().describe();
+    EXPECT_NE(result.error().message.find("trigger"), std::string::npos) << result.error().message;
+    expect_one_good_capture(*worker, "after a camera error");
+}
+
+TEST_F(CameraWorkerTest, CameraSlowerThanReadTimeoutGivesTimeoutThenRecovers) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    sim_->control("slow 3000");  // above libgphoto2's fixed 2.5 s PTP/IP read timeout
+    int64_t t0 = clock::monotonic_ms();
+    auto result = capture_into(*worker, std::make_shared<Received>());
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::timeout) << result.error().describe();
+    EXPECT_LT(clock::monotonic_ms() - t0, 10000);
+    sim_->control("slow 0");
+    // The session was out of step: the worker re-opened it before this order.
+    expect_one_good_capture(*worker, "after the camera answered in time again");
+}
+
+TEST_F(CameraWorkerTest, KilledAndRestartedSimulatorRecovers) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    expect_one_good_capture(*worker, "before the kill");
+
+    sim_->kill9();
+    // The idle keepalive notices without any order.
+    EXPECT_TRUE(wait_until([&] { return !worker->connected(); }, 5s));
+    auto result = capture_into(*worker, std::make_shared<Received>());
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::camera_disconnected) << result.error().describe();
+    EXPECT_FALSE(worker->connected());
+
+    sim_->restart();
+    EXPECT_TRUE(wait_until([&] { return worker->connected(); }, 10s)) << "no reconnect in the background";
+    expect_one_good_capture(*worker, "after the restart");
+    EXPECT_EQ(worker->info().serial, kSerial);
+}
+
+TEST_F(CameraWorkerTest, RestartedWhileIdleIsTransparentToTheNextOrder) {
+    start_sim();
+    WorkerOptions o = fast_options();
+    o.keepalive_interval_ms = 60000;  // no keepalive: the order itself must notice and re-open
+    auto worker = make_worker(o);
+    ASSERT_TRUE(worker->start());
+    sim_->kill9();
+    sim_->restart();
+    // Nothing was triggered on the dead session, so the worker re-opens and captures.
+    expect_one_good_capture(*worker, "first order after the restart");
+    EXPECT_TRUE(worker->connected());
+}
+
+TEST_F(CameraWorkerTest, StartWithoutCameraFailsThenConnectsWhenItAppears) {
+    start_sim();
+    auto worker = make_worker();
+    sim_->kill9();
+    auto st = worker->start();
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, codes::camera_disconnected) << st.error().describe();
+    EXPECT_FALSE(worker->connected());
+    sim_->restart();
+    EXPECT_TRUE(wait_until([&] { return worker->connected(); }, 10s));
+    expect_one_good_capture(*worker, "after the camera appeared");
+}
+
+TEST_F(CameraWorkerTest, SinkErrorPassesThroughAndSessionStaysUsable) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    struct FailingSink : DownloadSink {
+        Status write(const char*, size_t) override { return Error("disk_full", "no space in spool"); }
+    };
+    auto result = worker->capture([](const FileHeader&) -> Expected<std::unique_ptr<DownloadSink>> {
+                             return std::unique_ptr<DownloadSink>(new FailingSink);
+                         }).get();
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, "disk_full");
+    EXPECT_TRUE(worker->connected());
+    auto refused = worker->capture([](const FileHeader&) -> Expected<std::unique_ptr<DownloadSink>> {
+                              return Error("disk_full", "spool refused");
+                          }).get();
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, "disk_full");
+    expect_one_good_capture(*worker, "after sink errors");
+}
+
+TEST_F(CameraWorkerTest, StopAnswersQueuedOrders) {
+    start_sim({"--capture-delay-ms", "300"});
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    std::vector<std::future<Expected<std::vector<CapturedFile>>>> futures;
+    for (int i = 0; i < 5; ++i) futures.push_back(worker->capture(memory_sinks(std::make_shared<Received>())));
+    worker->stop();
+    for (auto& f : futures) {
+        ASSERT_EQ(f.wait_for(0s), std::future_status::ready);
+        (void)f.get();  // each got an answer, success or camera_disconnected
+    }
+    auto after = worker->capture(memory_sinks(std::make_shared<Received>()));
+    ASSERT_EQ(after.wait_for(0s), std::future_status::ready);
+    auto r = after.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, codes::camera_disconnected);
+    EXPECT_FALSE(worker->connected());
+}
+
+TEST_F(CameraWorkerTest, TwoWorkersCaptureInParallel) {
+    start_sim();
+    auto second = std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH,
+                                             std::vector<std::string>{"--serial", "PRSIM-0002"});
+    second->start();
+    auto a = make_worker();
+    CameraWorker b(CameraSpec{second->port_string(), ""}, fast_options());
+    ASSERT_TRUE(a->start());
+    ASSERT_TRUE(b.start());
+    EXPECT_EQ(a->info().serial, kSerial);
+    EXPECT_EQ(b.info().serial, "PRSIM-0002");
+    for (int i = 0; i < 5; ++i) {
+        auto ra = std::make_shared<Received>();
+        auto rb = std::make_shared<Received>();
+        auto fa = a->capture(memory_sinks(ra));
+        auto fb = b.capture(memory_sinks(rb));
+        auto xa = fa.get();
+        auto xb = fb.get();
+        ASSERT_TRUE(xa) << xa.error().describe();
+        ASSERT_TRUE(xb) << xb.error().describe();
+        EXPECT_TRUE(is_jpeg(ra->files.at(0)));
+        EXPECT_TRUE(is_jpeg(rb->files.at(0)));
+    }
+}
+
+// Error mapping, without a camera.
+TEST(CameraErrors, MapsGphotoResultsToStableCodes) {
+    using detail::classify_gphoto_error;
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR_CAMERA_BUSY, "", "trigger").code, codes::camera_busy);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR_IO, "", "trigger").code, codes::camera_disconnected);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR_IO_READ, "", "x").code, codes::camera_disconnected);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR_IO_USB_FIND, "", "x").code, codes::camera_disconnected);
+    auto claim = classify_gphoto_error(GP_ERROR_IO_USB_CLAIM, "", "connect usb:001,004");
+    EXPECT_EQ(claim.code, codes::camera_disconnected);
+    EXPECT_NE(claim.message.find("another process"), std::string::npos);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR_TIMEOUT, "", "x").code, codes::timeout);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR_NO_SPACE, "", "x").code, codes::camera_storage_full);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR, "PTP Store Full", "trigger").code, codes::camera_storage_full);
+    auto other = classify_gphoto_error(GP_ERROR, "PTP General Error", "trigger");
+    EXPECT_EQ(other.code, codes::camera_error);
+    EXPECT_NE(other.message.find("PTP General Error"), std::string::npos);
+    EXPECT_NE(other.message.find("trigger"), std::string::npos);
+    EXPECT_TRUE(detail::error_breaks_session(classify_gphoto_error(GP_ERROR_IO, "", "x")));
+    EXPECT_TRUE(detail::error_breaks_session(classify_gphoto_error(GP_ERROR_TIMEOUT, "", "x")));
+    EXPECT_FALSE(detail::error_breaks_session(classify_gphoto_error(GP_ERROR_CAMERA_BUSY, "", "x")));
+    EXPECT_FALSE(detail::error_breaks_session(Error("disk_full", "sink")));
+}
+
+TEST(CameraErrors, UnreachablePortGivesDisconnected) {
+    int port = test::free_tcp_port();
+    std::string p = "ptpip:127.0.0.1:" + std::to_string(port) + ":" + std::to_string(port);
+    CameraWorker w(CameraSpec{p, ""}, WorkerOptions{});
+    auto st = w.start();
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, codes::camera_disconnected) << st.error().describe();
+    EXPECT_FALSE(w.connected());
+    EXPECT_EQ(w.info().port, p);
+    auto r = w.capture(memory_sinks(std::make_shared<Received>())).get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, codes::camera_disconnected);
+}
+
+TEST(CameraErrors, UnknownModelIsCameraError) {
+    CameraWorker w(CameraSpec{"ptpip:127.0.0.1:1:1", "No Such Camera 9000"}, WorkerOptions{});
+    auto st = w.start();
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, codes::camera_error);
+    EXPECT_NE(st.error().message.find("No Such Camera 9000"), std::string::npos);
+}
+
+TEST(CameraDetect, DetectsOnlyUsbCameras) {
+    auto found = detect_cameras();
+    ASSERT_TRUE(found) << found.error().describe();
+    for (const auto& spec : *found) EXPECT_EQ(spec.port.rfind("usb:", 0), 0u) << spec.port;
+}
+
+}  // namespace
+}  // namespace photorig::camera

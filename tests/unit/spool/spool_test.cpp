@@ -1,0 +1,246 @@
+#include "spool/spool.h"
+
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "core/sha256.h"
+#include "support/test_util.h"
+
+using photorig::Sha256;
+using photorig::spool::Spool;
+using photorig::spool::SpoolWriter;
+using photorig::spool::validate_relative_path;
+using photorig::test::list_files;
+using photorig::test::read_file;
+using photorig::test::TempDir;
+using photorig::test::write_file;
+
+namespace {
+std::string pattern(size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    uint32_t x = seed * 2654435761u + 1;
+    for (auto& c : s) {
+        x = x * 1664525u + 1013904223u;
+        c = static_cast<char>(x >> 24);
+    }
+    return s;
+}
+
+void set_mtime(const std::string& path, time_t secs_ago) {
+    struct timeval tv[2];
+    tv[0].tv_sec = tv[1].tv_sec = time(nullptr) - secs_ago;
+    tv[0].tv_usec = tv[1].tv_usec = 0;
+    ASSERT_EQ(::utimes(path.c_str(), tv), 0);
+}
+
+bool exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
+}  // namespace
+
+TEST(Spool, CommittedFileHasTheBytesAndSha256) {
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    auto w = spool.create_writer("batch1/SIM0001_0001_IMG_0001.JPG");
+    ASSERT_TRUE(w) << w.error().describe();
+    std::string data = pattern(3 * 1024 * 1024 + 17, 1);
+    // Hidden temp while writing; nothing under the final name, nothing listed.
+    for (size_t off = 0; off < data.size(); off += 100000) {
+        ASSERT_TRUE((*w)->write(data.data() + off, std::min<size_t>(100000, data.size() - off)));
+    }
+    EXPECT_FALSE(exists(spool.dir() + "/batch1/SIM0001_0001_IMG_0001.JPG"));
+    auto temps = list_files(tmp.path());
+    ASSERT_EQ(temps.size(), 1u);
+    EXPECT_NE(temps[0].find("/.SIM0001_0001_IMG_0001.JPG.part-"), std::string::npos) << temps[0];
+    EXPECT_EQ(spool.file_count(), 0u);
+
+    auto f = (*w)->commit();
+    ASSERT_TRUE(f) << f.error().describe();
+    EXPECT_EQ(f->relative_path, "batch1/SIM0001_0001_IMG_0001.JPG");
+    EXPECT_EQ(f->name, "SIM0001_0001_IMG_0001.JPG");
+    EXPECT_EQ(f->path, spool.dir() + "/batch1/SIM0001_0001_IMG_0001.JPG");
+    EXPECT_EQ(f->size, data.size());
+    EXPECT_EQ(f->sha256, Sha256::of(data));
+    EXPECT_GT(f->mtime_ms, 0);
+    EXPECT_EQ(read_file(f->path), data);
+    EXPECT_EQ(list_files(tmp.path()).size(), 1u) << "no temp left behind";
+    EXPECT_EQ(spool.file_count(), 1u);
+    EXPECT_TRUE(spool.exists("batch1/SIM0001_0001_IMG_0001.JPG"));
+    EXPECT_FALSE((*w)->write("x", 1)) << "write after commit refused";
+}
+
+TEST(Spool, AbortAndDestructorLeaveNothing) {
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    {
+        auto w = spool.create_writer("b/one.jpg");
+        ASSERT_TRUE(w);
+        ASSERT_TRUE((*w)->write("hello", 5));
+        (*w)->abort();
+        (*w)->abort();  // idempotent
+        EXPECT_FALSE((*w)->commit());
+    }
+    {
+        auto w = spool.create_writer("b/two.jpg");
+        ASSERT_TRUE(w);
+        ASSERT_TRUE((*w)->write("hello", 5));
+    }  // destroyed uncommitted
+    EXPECT_TRUE(list_files(tmp.path()).empty());
+    EXPECT_EQ(spool.file_count(), 0u);
+}
+
+TEST(Spool, CommitNeverOverwrites) {
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    auto a = spool.create_writer("b/x.jpg");
+    auto b = spool.create_writer("b/x.jpg");
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE((*a)->write("first", 5));
+    ASSERT_TRUE((*b)->write("second", 6));
+    ASSERT_TRUE((*a)->commit());
+    auto second = (*b)->commit();
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, "exists");
+    EXPECT_EQ(read_file(spool.dir() + "/b/x.jpg"), "first");
+    EXPECT_EQ(list_files(tmp.path()).size(), 1u) << "the refused temp is removed";
+}
+
+TEST(Spool, PathTraversalAndBadPathsRefused) {
+    TempDir tmp;
+    Spool spool(tmp.path() + "/spool");
+    ASSERT_TRUE(spool.init());
+    for (const char* bad : {"../evil.jpg", "b/../../evil.jpg", "/etc/passwd", "", "b//x.jpg", "b/", "./x.jpg",
+                            "b/./x.jpg", "b/..", ".hidden.jpg", "b/x.jpg.meta.json"}) {
+        auto st = validate_relative_path(bad);
+        EXPECT_FALSE(st) << bad;
+        if (!st) {
+            EXPECT_EQ(st.error().code, "bad_path") << bad;
+        }
+        auto w = spool.create_writer(bad);
+        EXPECT_FALSE(w) << bad;
+        if (!w) {
+            EXPECT_EQ(w.error().code, "bad_path");
+        }
+        EXPECT_FALSE(spool.write_sidecar(bad, "{}")) << bad;
+        EXPECT_FALSE(spool.remove(bad)) << bad;
+    }
+    EXPECT_TRUE(list_files(tmp.path()).empty()) << "nothing was created anywhere";
+    EXPECT_TRUE(validate_relative_path("batch1/SIM0001_0001_IMG_0001.JPG"));
+    EXPECT_TRUE(validate_relative_path("a.b..c.jpg"));
+}
+
+TEST(Spool, SidecarListAndRemove) {
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    std::vector<std::string> names = {"b1/c.jpg", "b1/a.jpg", "b2/b.cr2"};
+    time_t ago = 300;
+    for (const auto& n : names) {
+        auto w = spool.create_writer(n);
+        ASSERT_TRUE(w);
+        ASSERT_TRUE((*w)->write(n.data(), n.size()));
+        auto f = (*w)->commit();
+        ASSERT_TRUE(f);
+        set_mtime(f->path, ago);  // c oldest, then a, then b
+        ago -= 100;
+    }
+    ASSERT_TRUE(spool.write_sidecar("b1/a.jpg", R"({"job_id":"j-a"})"));
+    ASSERT_TRUE(spool.write_sidecar("b1/a.jpg", R"({"job_id":"j-a2"})")) << "a sidecar may be replaced";
+    auto side = spool.read_sidecar("b1/a.jpg");
+    ASSERT_TRUE(side);
+    EXPECT_EQ(*side, R"({"job_id":"j-a2"})");
+    auto none = spool.read_sidecar("b1/c.jpg");
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, "not_found");
+    // A leftover writer temp is not a photo.
+    write_file(spool.dir() + "/b2/.b.cr2.part-0123456789ab", "partial");
+
+    auto l = spool.list();
+    ASSERT_TRUE(l) << l.error().describe();
+    ASSERT_EQ(l->size(), 3u);
+    EXPECT_EQ((*l)[0].relative_path, "b1/c.jpg");
+    EXPECT_EQ((*l)[1].relative_path, "b1/a.jpg");
+    EXPECT_EQ((*l)[2].relative_path, "b2/b.cr2");
+    EXPECT_EQ((*l)[1].name, "a.jpg");
+    EXPECT_EQ((*l)[1].path, spool.dir() + "/b1/a.jpg");
+    EXPECT_EQ((*l)[1].size, 8u);
+    EXPECT_TRUE((*l)[1].has_sidecar);
+    EXPECT_EQ((*l)[1].sidecar, R"({"job_id":"j-a2"})");
+    EXPECT_FALSE((*l)[0].has_sidecar);
+    EXPECT_TRUE((*l)[0].sidecar.empty());
+    EXPECT_LT((*l)[0].mtime_ms, (*l)[1].mtime_ms);
+    EXPECT_EQ(spool.file_count(), 3u);
+
+    ASSERT_TRUE(spool.remove("b1/a.jpg"));
+    EXPECT_FALSE(exists(spool.dir() + "/b1/a.jpg"));
+    EXPECT_FALSE(exists(spool.dir() + "/b1/a.jpg.meta.json"));
+    EXPECT_TRUE(exists(spool.dir() + "/b1")) << "batch still holds c.jpg";
+    ASSERT_TRUE(spool.remove("b1/c.jpg"));
+    EXPECT_FALSE(exists(spool.dir() + "/b1")) << "empty batch dir removed";
+    EXPECT_TRUE(spool.remove("b1/c.jpg")) << "removing twice is fine";
+    EXPECT_EQ(spool.file_count(), 1u);
+    EXPECT_TRUE(exists(spool.dir())) << "the spool root stays";
+}
+
+TEST(Spool, InitRemovesStaleLeftoversOnly) {
+    TempDir tmp;
+    std::string dir = tmp.path() + "/spool";
+    {
+        Spool spool(dir);
+        ASSERT_TRUE(spool.init());
+        auto w = spool.create_writer("b/keep.jpg");
+        ASSERT_TRUE(w && (*w)->write("k", 1) && (*w)->commit());
+    }
+    write_file(dir + "/b/.old.jpg.part-aaaaaaaaaaaa", "crash leftover");
+    set_mtime(dir + "/b/.old.jpg.part-aaaaaaaaaaaa", 3600);
+    write_file(dir + "/b/.new.jpg.part-bbbbbbbbbbbb", "being written right now");
+    write_file(dir + "/b/gone.jpg.meta.json", "{}");  // photo removed, crash before sidecar
+    set_mtime(dir + "/b/gone.jpg.meta.json", 3600);
+    write_file(dir + "/b/keep.jpg.meta.json", "{}");
+    set_mtime(dir + "/b/keep.jpg.meta.json", 3600);
+
+    Spool spool(dir);
+    ASSERT_TRUE(spool.init(60));
+    EXPECT_FALSE(exists(dir + "/b/.old.jpg.part-aaaaaaaaaaaa"));
+    EXPECT_TRUE(exists(dir + "/b/.new.jpg.part-bbbbbbbbbbbb"));
+    EXPECT_FALSE(exists(dir + "/b/gone.jpg.meta.json"));
+    EXPECT_TRUE(exists(dir + "/b/keep.jpg.meta.json"));
+    EXPECT_TRUE(exists(dir + "/b/keep.jpg"));
+    EXPECT_EQ(spool.file_count(), 1u);
+}
+
+TEST(Spool, DirIsCanonicalAndDiskFreeReported) {
+    TempDir tmp;
+    ASSERT_EQ(::mkdir(tmp.file("real").c_str(), 0755), 0);
+    ASSERT_EQ(::symlink(tmp.file("real").c_str(), tmp.file("link").c_str()), 0);
+    Spool spool(tmp.path() + "/link/");
+    ASSERT_TRUE(spool.init());
+    char buf[4096];
+    ASSERT_NE(::realpath(tmp.file("real").c_str(), buf), nullptr);
+    EXPECT_EQ(spool.dir(), std::string(buf));
+    auto free_bytes = spool.disk_free_bytes();
+    ASSERT_TRUE(free_bytes);
+    EXPECT_GT(*free_bytes, 0u);
+}
+
+TEST(Spool, WriterSharedAcrossThreads) {
+    // The agent writes on the camera thread and commits on the capture thread.
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    auto w = spool.create_writer("b/t.jpg");
+    ASSERT_TRUE(w);
+    std::string data = pattern(1 << 20, 7);
+    std::thread t([&] { ASSERT_TRUE((*w)->write(data.data(), data.size())); });
+    t.join();
+    auto f = (*w)->commit();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->sha256, Sha256::of(data));
+}
