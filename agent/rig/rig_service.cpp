@@ -9,6 +9,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "media/exif.h"
+#include "mqtt/from_config.h"
 #include "spool/spool.h"
 
 namespace photorig::rig {
@@ -118,21 +119,9 @@ Status RigService::start() {
         cameras_.push_back(std::move(worker));
     }
 
-    mqtt::Options mo;
-    mo.host = config_.mqtt.host;
-    mo.port = config_.mqtt.port;
-    mo.client_id = config_.mqtt.client_id.empty() ? "photorig-" + config_.rig_id + "-agent"
-                                                  : config_.mqtt.client_id;
-    mo.username = config_.mqtt.username;
-    if (!config_.mqtt.password_file.empty()) {
-        auto pw = files::read_secret(config_.mqtt.password_file);
-        if (!pw) return make_error("bad_config", "mqtt.password_file: " + pw.error().message);
-        mo.password = *pw;
-    }
-    mo.tls.ca_file = config_.mqtt.tls.ca_file;
-    mo.tls.cert_file = config_.mqtt.tls.cert_file;
-    mo.tls.key_file = config_.mqtt.tls.key_file;
-    mo.keepalive_s = config_.mqtt.keepalive_s;
+    auto options = mqtt::options_from_config(config_, "agent");
+    if (!options) return options.error();
+    mqtt::Options mo = *options;
     mo.will = mqtt::Will{base_ + "/availability", "offline", 1, true};
     mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
     std::vector<mqtt::Subscription> subs{{base_ + "/request/#", 1}};
@@ -251,15 +240,7 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
         if (verb == "cameras") {
             respond(verb, message, protocol::response_ok(txn, protocol::cameras_json(camera_refs())));
         } else {
-            protocol::AgentState s;
-            s.cameras = camera_refs();
-            s.busy = capture_busy_;
-            s.spool_files = spool_->file_count();
-            auto free_bytes = spool_->disk_free_bytes();
-            s.disk_free_bytes = free_bytes ? *free_bytes : 0;
-            s.version = PHOTORIG_VERSION;
-            s.pending_requests = pending_orders_;
-            respond(verb, message, protocol::response_ok(txn, protocol::agent_state_json(s)));
+            respond(verb, message, protocol::response_ok(txn, protocol::agent_state_json(current_state())));
         }
         return;
     }
@@ -552,7 +533,7 @@ void RigService::reconcile_spool(bool at_startup) {
     state_dirty_ = true;
 }
 
-void RigService::publish_state() {
+protocol::AgentState RigService::current_state() {
     protocol::AgentState s;
     s.cameras = camera_refs();
     s.busy = capture_busy_;
@@ -561,10 +542,13 @@ void RigService::publish_state() {
     s.disk_free_bytes = free_bytes ? *free_bytes : 0;
     s.version = PHOTORIG_VERSION;
     s.pending_requests = pending_orders_;
-    {
-        std::lock_guard<std::mutex> lock(last_error_mutex_);
-        s.last_error = last_error_;
-    }
+    std::lock_guard<std::mutex> lock(last_error_mutex_);
+    s.last_error = last_error_;
+    return s;
+}
+
+void RigService::publish_state() {
+    protocol::AgentState s = current_state();
     mqtt_->publish_nowait(mqtt::Message{base_ + "/state", protocol::agent_state_json(s), 1, true, "", ""}, true);
 }
 

@@ -64,6 +64,7 @@ private:
                                                      int64_t download_ms, spool::SpoolWriter* writer);
     void publish_job(const protocol::CaptureMetadata& meta);
     void reconcile_spool(bool at_startup);
+    protocol::AgentState current_state();
     void publish_state();
     void publish_telemetry();
     void publish_availability(bool online);

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "mqtt/from_config.h"
 #include "protocol/wire.h"
 #include "spool/spool.h"
 #include "upload/journal.h"
@@ -74,21 +75,9 @@ Status UploaderService::start() {
                                             "' is not available in this version of rig-uploader (use local)");
     }
 
-    mqtt::Options mo;
-    mo.host = config_.mqtt.host;
-    mo.port = config_.mqtt.port;
-    mo.client_id = config_.mqtt.client_id.empty() ? "photorig-" + config_.rig_id + "-uploader"
-                                                  : config_.mqtt.client_id;
-    mo.username = config_.mqtt.username;
-    if (!config_.mqtt.password_file.empty()) {
-        auto pw = files::read_secret(config_.mqtt.password_file);
-        if (!pw) return make_error("bad_config", "mqtt.password_file: " + pw.error().message);
-        mo.password = *pw;
-    }
-    mo.tls.ca_file = config_.mqtt.tls.ca_file;
-    mo.tls.cert_file = config_.mqtt.tls.cert_file;
-    mo.tls.key_file = config_.mqtt.tls.key_file;
-    mo.keepalive_s = config_.mqtt.keepalive_s;
+    auto options = mqtt::options_from_config(config_, "uploader");
+    if (!options) return options.error();
+    mqtt::Options mo = *options;
     // A persistent session: jobs published while this process is down wait at the broker.
     mo.clean_start = false;
     mo.session_expiry_s = 14 * 24 * 3600;

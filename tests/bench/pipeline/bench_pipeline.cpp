@@ -56,9 +56,9 @@ long vm_hwm_kb(pid_t pid) {
 
 int bench_overlap(bool quick, bool* pass) {
     const int photos = 30;
-    const int capture_ms = quick ? 100 : 300;
+    const int capture_ms = quick ? 200 : 300;
     const int image = 2 * 1000 * 1000;
-    const int upload_ms = quick ? 120 : 350;
+    const int upload_ms = quick ? 250 : 350;
     HarnessOptions o;
     o.capture_delay_ms = capture_ms;
     o.image_size = image;
