@@ -19,6 +19,7 @@ RUNTIME_AND_BUILD=(
 TEST_ONLY=(
   libgtest-dev libgmock-dev googletest
   procps psmisc
+  rclone nodejs npm
 )
 
 want=("${RUNTIME_AND_BUILD[@]}")

@@ -218,9 +218,11 @@ std::string scalar_text(const YAML::Node& node) {
 Status flatten(const YAML::Node& node, const std::string& prefix,
                std::map<std::string, std::string>& out) {
     for (auto it = node.begin(); it != node.end(); ++it) {
-        std::string name = it->first.Scalar();
+        // Copies, not references: yaml-cpp's iterator hands out a temporary pair.
+        const YAML::Node name_node = it->first;
+        const YAML::Node value = it->second;
+        std::string name = name_node.Scalar();
         std::string key = prefix.empty() ? name : prefix + "." + name;
-        const YAML::Node& value = it->second;
         if (const Field* field = find_field(key)) {
             if (field->is_list) {
                 if (value.IsSequence()) {

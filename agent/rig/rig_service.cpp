@@ -6,6 +6,8 @@
 
 #include "camera/camera.h"
 #include "core/clock.h"
+#include "core/files.h"
+#include "core/sha256.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "media/exif.h"
@@ -472,6 +474,8 @@ void RigService::publish_job(const protocol::CaptureMetadata& m) {
 }
 
 void RigService::reconcile_spool(bool at_startup) {
+    // Half-written photos of a crash that happened after start-up's own clean-up.
+    if (!at_startup) spool_->remove_stale_temps(300);
     auto entries = spool_->list();
     if (!entries) {
         LOG_WARN(kLog, "listing the spool: " << entries.error().describe());

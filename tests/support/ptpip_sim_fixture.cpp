@@ -6,125 +6,231 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 
 namespace photorig::test {
+namespace {
 
-PtpipSim::PtpipSim(std::string path, std::vector<std::string> args) : path_(std::move(path)), args_(std::move(args)) {}
+using Clock = std::chrono::steady_clock;
 
-PtpipSim::~PtpipSim() { stop(); }
+int remaining_ms(Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+// Finds "KEY <number>" at the start of a line in `text`; 0 when absent.
+int find_port(const std::string& text, const std::string& key) {
+    size_t pos = 0;
+    while ((pos = text.find(key + " ", pos)) != std::string::npos) {
+        if (pos == 0 || text[pos - 1] == '\n') {
+            size_t end = text.find('\n', pos);
+            if (end == std::string::npos) return 0;  // line not complete yet
+            return std::atoi(text.c_str() + pos + key.size() + 1);
+        }
+        pos += key.size();
+    }
+    return 0;
+}
+
+}  // namespace
+
+PtpipSim::PtpipSim(std::string binary, std::vector<std::string> extra_args, std::string log_path)
+    : binary_(std::move(binary)), extra_args_(std::move(extra_args)), log_path_(std::move(log_path)) {}
+
+PtpipSim::~PtpipSim() {
+    try {
+        stop();
+    } catch (...) {
+    }
+}
 
 std::string PtpipSim::port_string() const {
     return "ptpip:127.0.0.1:" + std::to_string(port_) + ":" + std::to_string(port_);
 }
 
 void PtpipSim::start() {
-    if (pid_ > 0) return;
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-        ::dup2(fds[1], 1);
-        ::close(fds[0]);
-        ::close(fds[1]);
-        std::vector<std::string> argv{"python3", path_, "--port", std::to_string(port_), "--control-port",
-                                      std::to_string(control_port_)};
-        argv.insert(argv.end(), args_.begin(), args_.end());
-        std::vector<char*> v;
-        for (auto& s : argv) v.push_back(s.data());
-        v.push_back(nullptr);
-        ::execvp(v[0], v.data());
+    if (pid_ > 0) throw std::logic_error("ptpip-sim already running");
+    // A path ending in ".py" is run with python3 (a script simulator speaking the same CLI).
+    bool script = binary_.size() > 3 && binary_.compare(binary_.size() - 3, 3, ".py") == 0;
+    std::vector<std::string> args;
+    if (script) args.push_back("python3");
+    args.push_back(binary_);
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    // The simulator takes the last value of a repeated flag, so these win.
+    args.insert(args.end(), {"--port", std::to_string(port_), "--control-port", std::to_string(control_port_)});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+
+    int out[2];
+    if (::pipe(out) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    ::fcntl(out[0], F_SETFD, FD_CLOEXEC);
+    ::fcntl(out[1], F_SETFD, FD_CLOEXEC);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(out[0]);
+        ::close(out[1]);
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        ::dup2(out[1], 1);
+        if (!log_path_.empty()) {
+            int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd >= 0) ::dup2(fd, 2);
+        }
+        int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (devnull >= 0) ::dup2(devnull, 0);
+        if (script)
+            ::execvp(argv[0], argv.data());
+        else
+            ::execv(argv[0], argv.data());
+        const char msg[] = "ptpip-sim fixture: exec failed\n";
+        ssize_t w = ::write(2, msg, sizeof msg - 1);
+        (void)w;
         ::_exit(127);
     }
-    ::close(fds[1]);
-    // Read "LISTENING p\nCONTROL c\n" with a deadline.
-    std::string out;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (out.find("CONTROL") == std::string::npos || out.find('\n', out.find("CONTROL")) == std::string::npos) {
-        pollfd p{fds[0], POLLIN, 0};
-        int left = static_cast<int>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-        if (left <= 0 || ::poll(&p, 1, left) <= 0) break;
+    ::setpgid(pid, pid);  // also from the parent, so kill(-pid) works at once
+    ::close(out[1]);
+    pid_ = pid;
+
+    std::string text;
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    int port = 0, control = 0;
+    bool eof = false;
+    while (!(port && control) && !eof && remaining_ms(deadline) > 0) {
+        pollfd pfd{out[0], POLLIN, 0};
+        int r = ::poll(&pfd, 1, remaining_ms(deadline));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
         char buf[256];
-        ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n <= 0) break;
-        out.append(buf, static_cast<size_t>(n));
+        ssize_t n = ::read(out[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            eof = true;
+            break;
+        }
+        text.append(buf, static_cast<size_t>(n));
+        port = find_port(text, "LISTENING");
+        control = find_port(text, "CONTROL");
     }
-    ::close(fds[0]);
-    int p = 0, c = 0;
-    if (std::sscanf(out.c_str(), "LISTENING %d\nCONTROL %d", &p, &c) != 2) {
-        stop();
-        throw std::runtime_error("ptpip simulator did not start (" + path_ + "): " + out);
+    ::close(out[0]);
+    if (!(port && control)) {
+        int code = stop(std::chrono::milliseconds(500));
+        throw std::runtime_error("ptpip-sim did not start (" + binary_ + ", exit " + std::to_string(code) +
+                                 (log_path_.empty() ? "" : ", log " + log_path_) + "), output: " + text);
     }
-    port_ = p;
-    control_port_ = c;
+    port_ = port;
+    control_port_ = control;
 }
 
-void PtpipSim::stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-            pid_ = -1;
-            return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+int PtpipSim::reap(bool block) {
+    if (pid_ <= 0) return exit_code_;
+    int status = 0;
+    pid_t r;
+    do {
+        r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == pid_) {
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        pid_ = -1;
+    } else if (r < 0) {  // not our child any more (reaped elsewhere)
+        pid_ = -1;
+        exit_code_ = -1;
     }
-    kill9();
+    return exit_code_;
+}
+
+bool PtpipSim::running() {
+    reap(false);
+    return pid_ > 0;
+}
+
+int PtpipSim::stop(std::chrono::milliseconds grace) {
+    if (!running()) return 0;
+    ::kill(pid_, SIGTERM);
+    auto deadline = Clock::now() + grace;
+    while (running() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (pid_ > 0) {
+        ::kill(-pid_, SIGKILL);
+        ::kill(pid_, SIGKILL);
+        reap(true);
+    }
+    return exit_code_;
 }
 
 void PtpipSim::kill9() {
-    if (pid_ <= 0) return;
+    if (!running()) return;
+    ::kill(-pid_, SIGKILL);
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    reap(true);
 }
 
 void PtpipSim::restart() {
-    kill9();
-    // The port may linger briefly; the simulator sets SO_REUSEADDR, retry a few times.
+    stop();
+    // The simulator binds with SO_REUSEADDR, so the same ports are free at once; retry a
+    // little anyway in case something else grabbed one in between.
     for (int attempt = 0;; ++attempt) {
         try {
             start();
             return;
-        } catch (const std::exception&) {
-            if (attempt >= 20) throw;
+        } catch (const std::runtime_error&) {
+            if (attempt >= 10) throw;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
 }
 
-std::string PtpipSim::control(const std::string& command) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(control_port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+std::string PtpipSim::control(const std::string& cmd) {
+    if (control_port_ <= 0) throw std::runtime_error("ptpip-sim: no control port (not started)");
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(control_port_));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        int e = errno;
         ::close(fd);
-        throw std::runtime_error("cannot reach the simulator's control port");
+        throw std::runtime_error("ptpip-sim control connect: " + std::string(std::strerror(e)));
     }
-    std::string line = command + "\n";
-    if (::write(fd, line.data(), line.size()) < 0) {
-        ::close(fd);
-        return "";
+    std::string line = cmd + "\n";
+    size_t sent = 0;
+    while (sent < line.size()) {
+        ssize_t w = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            ::close(fd);
+            throw std::runtime_error("ptpip-sim control send failed");
+        }
+        sent += static_cast<size_t>(w);
     }
-    std::string reply;
+    std::string answer;
     char buf[512];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
-        reply.append(buf, static_cast<size_t>(n));
-        if (reply.find('\n') != std::string::npos) break;
+    while (answer.find('\n') == std::string::npos) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            ::close(fd);
+            throw std::runtime_error("ptpip-sim control: no answer to '" + cmd + "'");
+        }
+        answer.append(buf, static_cast<size_t>(n));
     }
     ::close(fd);
-    while (!reply.empty() && reply.back() == '\n') reply.pop_back();
-    return reply;
+    answer.erase(answer.find('\n'));
+    if (!answer.empty() && answer.back() == '\r') answer.pop_back();
+    return answer;
 }
 
 }  // namespace photorig::test

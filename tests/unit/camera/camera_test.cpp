@@ -84,6 +84,14 @@ Expected<std::vector<CapturedFile>> capture_into(CameraWorker& worker, std::shar
     return fut.get();
 }
 
+// A counter from the simulator's `stats` answer ({"captures": 3, "deletes": 3, ...}).
+long sim_stat(PtpipSim& sim, const std::string& key) {
+    std::string stats = sim.control("stats");
+    auto pos = stats.find("\"" + key + "\":");
+    if (pos == std::string::npos) return -1;
+    return std::strtol(stats.c_str() + pos + key.size() + 3, nullptr, 10);
+}
+
 bool is_jpeg(const std::string& data) {
     return data.size() >= 4 && static_cast<unsigned char>(data[0]) == 0xFF &&
            static_cast<unsigned char>(data[1]) == 0xD8;
@@ -190,6 +198,7 @@ TEST_F(CameraWorkerTest, TwentyCapturesInARow) {
     ASSERT_TRUE(worker->start());
     std::vector<std::string> names;
     int64_t t0 = clock::monotonic_ms();
+    int64_t trigger_total = 0, download_total = 0;
     for (int i = 0; i < 20; ++i) {
         auto r = std::make_shared<Received>();
         auto result = capture_into(*worker, r);
@@ -198,9 +207,14 @@ TEST_F(CameraWorkerTest, TwentyCapturesInARow) {
         EXPECT_EQ(r->files[0].size(), 100000u) << "capture " << i;
         EXPECT_TRUE(is_jpeg(r->files[0])) << "capture " << i;
         names.push_back((*result)[0].header.camera_folder + "/" + (*result)[0].header.camera_name);
+        trigger_total += (*result)[0].trigger_ms;
+        download_total += (*result)[0].download_ms;
     }
     int64_t total = clock::monotonic_ms() - t0;
-    std::cout << "20 captures in " << total << " ms, " << (total / 20.0) << " ms per capture cycle\n";
+    std::cout << "20 captures in " << total << " ms, " << (total / 20.0) << " ms per capture cycle (trigger->file "
+              << (trigger_total / 20.0) << " ms, download " << (download_total / 20.0) << " ms)\n";
+    EXPECT_EQ(sim_stat(*sim_, "captures"), 20);
+    EXPECT_EQ(sim_stat(*sim_, "deletes"), 20) << "every downloaded file is deleted from the camera";
     RecordProperty("ms_per_capture", std::to_string(total / 20.0));
     std::sort(names.begin(), names.end());
     EXPECT_EQ(std::unique(names.begin(), names.end()), names.end()) << "a file was downloaded twice";
@@ -264,6 +278,29 @@ TEST_F(CameraWorkerTest, StorageFullIsReported) {
     expect_one_good_capture(*worker, "after storage was freed");
 }
 
+TEST_F(CameraWorkerTest, StorageFullEventDuringCapture) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    sim_->control("evstorefull 1");  // the capture is accepted, then StoreFull arrives as an event
+    auto result = capture_into(*worker, std::make_shared<Received>());
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::camera_storage_full) << result.error().describe();
+    expect_one_good_capture(*worker, "after the storage-full event");
+}
+
+TEST_F(CameraWorkerTest, KeepsFilesOnCameraWhenAsked) {
+    start_sim();
+    WorkerOptions o = fast_options();
+    o.delete_after_download = false;
+    auto worker = make_worker(o);
+    ASSERT_TRUE(worker->start());
+    expect_one_good_capture(*worker, "first");
+    expect_one_good_capture(*worker, "second");
+    EXPECT_EQ(sim_stat(*sim_, "deletes"), 0);
+    EXPECT_EQ(sim_stat(*sim_, "downloads"), 2);
+}
+
 TEST_F(CameraWorkerTest, StorageFullFromTheStart) {
     start_sim({"--storage-full"});
     auto worker = make_worker();
@@ -318,6 +355,17 @@ TEST_F(CameraWorkerTest, KilledAndRestartedSimulatorRecovers) {
     EXPECT_TRUE(wait_until([&] { return worker->connected(); }, 10s)) << "no reconnect in the background";
     expect_one_good_capture(*worker, "after the restart");
     EXPECT_EQ(worker->info().serial, kSerial);
+}
+
+TEST_F(CameraWorkerTest, DroppedConnectionIsNoticedAndReopened) {
+    start_sim();
+    auto worker = make_worker();
+    ASSERT_TRUE(worker->start());
+    long connections = sim_stat(*sim_, "connections");
+    sim_->control("disconnect");  // the camera closes its sockets but keeps running
+    EXPECT_TRUE(wait_until([&] { return sim_stat(*sim_, "connections") > connections && worker->connected(); }, 10s))
+        << "the keepalive should notice the drop and re-open";
+    expect_one_good_capture(*worker, "after the drop");
 }
 
 TEST_F(CameraWorkerTest, RestartedWhileIdleIsTransparentToTheNextOrder) {

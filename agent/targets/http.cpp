@@ -1,0 +1,520 @@
+#include "targets/http.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "core/clock.h"
+#include "core/sha256.h"
+
+namespace photorig::targets::http {
+namespace {
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string trim(const std::string& s) {
+    size_t b = 0, e = s.size();
+    while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+    return s.substr(b, e - b);
+}
+
+// Splits "Name: value" into lower-case name and trimmed value; false if there is no colon.
+bool split_header(const std::string& line, std::string* name, std::string* value) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) return false;
+    *name = lower(trim(line.substr(0, colon)));
+    *value = trim(line.substr(colon + 1));
+    return true;
+}
+
+bool has_header(const std::vector<std::string>& headers, const std::string& lower_name) {
+    std::string n, v;
+    for (const auto& h : headers)
+        if (split_header(h, &n, &v) && n == lower_name) return true;
+    return false;
+}
+
+std::string header_value(const std::vector<std::string>& headers, const std::string& lower_name) {
+    std::string n, v;
+    for (const auto& h : headers)
+        if (split_header(h, &n, &v) && n == lower_name) return v;
+    return std::string();
+}
+
+int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string url_decode(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+std::string hex(const unsigned char* p, size_t n) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    out.reserve(n * 2);
+    for (size_t i = 0; i < n; ++i) {
+        out.push_back(digits[p[i] >> 4]);
+        out.push_back(digits[p[i] & 0xf]);
+    }
+    return out;
+}
+
+std::string hmac_sha256(const std::string& key, const std::string& data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+    return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+struct UrlParts {
+    std::string scheme, host, port, path, query;
+};
+
+Expected<UrlParts> parse_url(const std::string& url) {
+    std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+    if (!u) return make_error("io_error", "out of memory");
+    if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), CURLU_PATH_AS_IS | CURLU_NON_SUPPORT_SCHEME) !=
+        CURLUE_OK)
+        return make_error("bad_config", "malformed URL: " + redact_url(url));
+    auto get = [&](CURLUPart part, std::string* out) {
+        char* v = nullptr;
+        if (curl_url_get(u.get(), part, &v, 0) == CURLUE_OK && v) {
+            *out = v;
+            curl_free(v);
+        }
+    };
+    UrlParts p;
+    get(CURLUPART_SCHEME, &p.scheme);
+    get(CURLUPART_HOST, &p.host);
+    get(CURLUPART_PORT, &p.port);
+    get(CURLUPART_PATH, &p.path);
+    get(CURLUPART_QUERY, &p.query);
+    p.scheme = lower(p.scheme);
+    if (p.path.empty()) p.path = "/";
+    return p;
+}
+
+std::string utc_amz_date() {
+    int64_t ms = clock::now_ms();
+    time_t t = static_cast<time_t>(ms / 1000);
+    struct tm tm {};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    return buf;
+}
+
+void global_init() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// One easy handle per thread, reset before each use: keeps the connection cache (keep-alive)
+// and DNS cache across calls from the same thread.
+struct HandleDeleter {
+    void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+
+CURL* thread_handle() {
+    thread_local std::unique_ptr<CURL, HandleDeleter> handle;
+    if (!handle) {
+        global_init();
+        handle.reset(curl_easy_init());
+    } else {
+        curl_easy_reset(handle.get());
+    }
+    return handle.get();
+}
+
+struct Transfer {
+    const Request* req = nullptr;
+    Response* resp = nullptr;
+    // request body
+    const char* mem = nullptr;
+    int fd = -1;
+    uint64_t body_length = 0;
+    uint64_t pos = 0;  // bytes of the body handed to curl so far
+    bool source_short = false;
+    std::string source_error;
+    // response
+    bool sink_refused = false;
+    bool too_big = false;
+    bool cancelled = false;
+    uint64_t last_progress = UINT64_MAX;
+    ~Transfer() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+size_t read_cb(char* buffer, size_t size, size_t nitems, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(size) * nitems, t->body_length - t->pos);
+    if (want == 0) return 0;
+    if (t->mem) {
+        std::memcpy(buffer, t->mem + t->pos, want);
+        t->pos += want;
+        return static_cast<size_t>(want);
+    }
+    for (;;) {
+        ssize_t n = ::pread(t->fd, buffer, static_cast<size_t>(want),
+                            static_cast<off_t>(t->req->body_offset + t->pos));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            t->source_error = std::strerror(errno);
+            return CURL_READFUNC_ABORT;
+        }
+        if (n == 0) {  // the file is shorter than announced: never send a short body
+            t->source_short = true;
+            return CURL_READFUNC_ABORT;
+        }
+        t->pos += static_cast<uint64_t>(n);
+        return static_cast<size_t>(n);
+    }
+}
+
+int seek_cb(void* userp, curl_off_t offset, int origin) {
+    auto* t = static_cast<Transfer*>(userp);
+    if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->body_length)
+        return CURL_SEEKFUNC_CANTSEEK;
+    t->pos = static_cast<uint64_t>(offset);
+    return CURL_SEEKFUNC_OK;
+}
+
+size_t write_cb(char* data, size_t size, size_t nmemb, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    size_t n = size * nmemb;
+    if (t->req->body_sink) {
+        if (!t->req->body_sink(data, n)) {
+            t->sink_refused = true;
+            return 0;
+        }
+        return n;
+    }
+    if (t->resp->body.size() + n > t->req->max_response_body) {
+        t->too_big = true;
+        return 0;
+    }
+    t->resp->body.append(data, n);
+    return n;
+}
+
+size_t header_cb(char* data, size_t size, size_t nmemb, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    size_t n = size * nmemb;
+    std::string line(data, n);
+    if (line.compare(0, 5, "HTTP/") == 0) {
+        t->resp->headers.clear();  // a new response (after 100 Continue): forget the old one
+        return n;
+    }
+    std::string name, value;
+    if (split_header(line, &name, &value) && !name.empty()) {
+        auto it = t->resp->headers.find(name);
+        if (it == t->resp->headers.end())
+            t->resp->headers.emplace(name, value);
+        else
+            it->second += ", " + value;
+    }
+    return n;
+}
+
+int xferinfo_cb(void* userp, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_off_t ultotal, curl_off_t ulnow) {
+    auto* t = static_cast<Transfer*>(userp);
+    if (t->req->cancel && t->req->cancel->load(std::memory_order_relaxed)) {
+        t->cancelled = true;
+        return 1;
+    }
+    if (t->req->progress && ultotal > 0 && static_cast<uint64_t>(ulnow) != t->last_progress) {
+        t->last_progress = static_cast<uint64_t>(ulnow);
+        t->req->progress(static_cast<uint64_t>(ulnow), static_cast<uint64_t>(ultotal));
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::string url_encode(const std::string& text, bool keep_slash) {
+    static const char* digits = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size() * 3);
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(digits[c >> 4]);
+            out.push_back(digits[c & 0xf]);
+        }
+    }
+    return out;
+}
+
+std::string redact_url(const std::string& url) {
+    std::string u = url;
+    auto cut = u.find_first_of("?#");
+    if (cut != std::string::npos) u.resize(cut);
+    auto scheme = u.find("://");
+    size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+    auto slash = u.find('/', start);
+    auto at = u.rfind('@', slash == std::string::npos ? u.size() : slash);
+    if (at != std::string::npos && at >= start) u.erase(start, at + 1 - start);
+    return u;
+}
+
+bool is_retryable_status(long status) { return status == 408 || status == 429 || (status >= 500 && status <= 599); }
+
+Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& url,
+                                 const std::vector<std::string>& headers, const SigV4& key,
+                                 const std::string& amz_date) {
+    auto parts = parse_url(url);
+    if (!parts) return parts.error();
+    if (amz_date.size() != 16) return make_error("bad_request", "sigv4: bad date");
+    std::string payload_hash = header_value(headers, "x-amz-content-sha256");
+    if (payload_hash.empty()) return make_error("bad_request", "sigv4: x-amz-content-sha256 header missing");
+
+    SigV4Signed out;
+    out.headers = headers;
+    if (!has_header(headers, "host")) {
+        std::string host = parts->host;
+        bool default_port = parts->port.empty() || (parts->scheme == "http" && parts->port == "80") ||
+                            (parts->scheme == "https" && parts->port == "443");
+        if (!default_port) host += ":" + parts->port;
+        out.headers.push_back("Host: " + host);
+    }
+    if (!has_header(headers, "x-amz-date")) out.headers.push_back("x-amz-date: " + amz_date);
+
+    // Canonical headers: every header that has a value, lower-case names, sorted, inner runs
+    // of spaces collapsed. (A "Name:" with no value tells curl to drop a header: not sent.)
+    std::map<std::string, std::string> canon;
+    for (const auto& h : out.headers) {
+        std::string n, v;
+        if (!split_header(h, &n, &v) || v.empty()) continue;
+        std::string collapsed;
+        for (char c : v) {
+            if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
+            collapsed.push_back(c);
+        }
+        auto it = canon.find(n);
+        if (it == canon.end())
+            canon.emplace(n, collapsed);
+        else
+            it->second += "," + collapsed;
+    }
+    std::string canonical_headers, signed_headers;
+    for (const auto& [n, v] : canon) {
+        canonical_headers += n + ":" + v + "\n";
+        if (!signed_headers.empty()) signed_headers += ";";
+        signed_headers += n;
+    }
+
+    // Canonical query: each name and value decoded then encoded once, sorted.
+    std::vector<std::pair<std::string, std::string>> params;
+    size_t start = 0;
+    const std::string& q = parts->query;
+    while (start <= q.size() && !q.empty()) {
+        size_t amp = q.find('&', start);
+        std::string item = q.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+        if (!item.empty()) {
+            auto eq = item.find('=');
+            std::string k = eq == std::string::npos ? item : item.substr(0, eq);
+            std::string v = eq == std::string::npos ? std::string() : item.substr(eq + 1);
+            params.emplace_back(url_encode(url_decode(k)), url_encode(url_decode(v)));
+        }
+        if (amp == std::string::npos) break;
+        start = amp + 1;
+    }
+    std::sort(params.begin(), params.end());
+    std::string canonical_query;
+    for (const auto& [k, v] : params) {
+        if (!canonical_query.empty()) canonical_query += "&";
+        canonical_query += k + "=" + v;
+    }
+
+    std::string canonical_uri = url_encode(url_decode(parts->path), true);
+    out.canonical_request = method + "\n" + canonical_uri + "\n" + canonical_query + "\n" + canonical_headers +
+                            "\n" + signed_headers + "\n" + payload_hash;
+    std::string date = amz_date.substr(0, 8);
+    std::string scope = date + "/" + key.region + "/" + key.service + "/aws4_request";
+    out.string_to_sign = "AWS4-HMAC-SHA256\n" + header_value(out.headers, "x-amz-date") + "\n" + scope + "\n" +
+                         Sha256::of(out.canonical_request);
+    std::string k = hmac_sha256("AWS4" + key.secret_key, date);
+    k = hmac_sha256(k, key.region);
+    k = hmac_sha256(k, key.service);
+    k = hmac_sha256(k, "aws4_request");
+    std::string sig = hmac_sha256(k, out.string_to_sign);
+    out.signature = hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+    out.headers.push_back("Authorization: AWS4-HMAC-SHA256 Credential=" + key.access_key + "/" + scope +
+                          ", SignedHeaders=" + signed_headers + ", Signature=" + out.signature);
+    return out;
+}
+
+Expected<Response> perform(const Request& request) {
+    const std::string where = request.method + " " + redact_url(request.url);
+    Response resp;
+    Transfer t;
+    t.req = &request;
+    t.resp = &resp;
+
+    const bool file_body = !request.body_file.empty();
+    const bool has_body = file_body || !request.body.empty() || request.method == "PUT" || request.method == "POST";
+    if (file_body) {
+        t.fd = ::open(request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (t.fd < 0) {
+            int err = errno;
+            return make_error(err == ENOENT ? "source_missing" : "io_error",
+                              where + ": open " + request.body_file + ": " + std::strerror(err));
+        }
+        struct stat st {};
+        if (::fstat(t.fd, &st) != 0 ||
+            static_cast<uint64_t>(st.st_size) < request.body_offset + request.body_length)
+            return make_error("io_error", where + ": " + request.body_file + " is shorter than the range to send");
+        t.body_length = request.body_length;
+    } else {
+        t.mem = request.body.data();
+        t.body_length = request.body.size();
+    }
+
+    std::vector<std::string> headers = request.headers;
+    if (has_body && !has_header(headers, "expect")) headers.push_back("Expect:");  // no 100-continue stall
+    if (request.sigv4) {
+        if (!has_header(headers, "x-amz-content-sha256")) {
+            if (file_body)
+                return make_error("bad_request", where + ": sigv4 with a file body needs x-amz-content-sha256");
+            headers.push_back("x-amz-content-sha256: " + Sha256::of(request.body));
+        }
+        auto signed_req = sigv4_sign(request.method, request.url, headers, *request.sigv4, utc_amz_date());
+        if (!signed_req) return signed_req.error().with_context(where);
+        headers = std::move(signed_req->headers);
+    }
+
+    CURL* h = thread_handle();
+    if (!h) return make_error("io_error", where + ": curl_easy_init failed");
+
+    struct curl_slist* list = nullptr;
+    for (const auto& hdr : headers) {
+        auto* next = curl_slist_append(list, hdr.c_str());
+        if (!next) {
+            curl_slist_free_all(list);
+            return make_error("io_error", where + ": out of memory");
+        }
+        list = next;
+    }
+    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_guard(list, &curl_slist_free_all);
+
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, request.connect_timeout_s);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, request.low_speed_time_s);
+    if (request.timeout_s > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT, request.timeout_s);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (request.max_send_speed > 0)
+        curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE, static_cast<curl_off_t>(request.max_send_speed));
+    // Large socket buffers cost nothing on loopback and help on fast links.
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024L);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024L);
+
+    if (!request.basic_user.empty()) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+        curl_easy_setopt(h, CURLOPT_USERNAME, request.basic_user.c_str());
+        curl_easy_setopt(h, CURLOPT_PASSWORD, request.basic_password.c_str());
+    }
+
+    if (request.method == "HEAD") {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (has_body) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t.body_length));
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, &read_cb);
+        curl_easy_setopt(h, CURLOPT_READDATA, &t);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &seek_cb);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+        if (request.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    } else if (request.method == "GET") {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &header_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+
+    CURLcode rc = curl_easy_perform(h);
+
+    curl_off_t uploaded = 0;
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+    resp.bytes_sent = static_cast<uint64_t>(uploaded);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = status;
+    // Nothing of this request may leak into the next use of the thread's handle.
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+
+    if (rc == CURLE_OK) {
+        if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length && status < 300)
+            request.progress(resp.bytes_sent, t.body_length);
+        return resp;
+    }
+    if (t.cancelled) return make_error("cancelled", where + ": cancelled");
+    if (t.source_short)
+        return make_error("io_error", where + ": " + request.body_file + " shrank while it was being sent");
+    if (!t.source_error.empty())
+        return make_error("io_error", where + ": read " + request.body_file + ": " + t.source_error);
+    if (t.sink_refused) return make_error("io_error", where + ": response body refused by the receiver");
+    if (t.too_big) return make_error("io_error", where + ": response body larger than the limit");
+    std::string reason = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+    switch (rc) {
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            return make_error("bad_config", where + ": " + reason);
+        case CURLE_OUT_OF_MEMORY:
+            return make_error("io_error", where + ": " + reason);
+        default:
+            // Refused, reset, DNS, timeouts, TLS, a response cut short: the peer or the path
+            // to it is at fault; worth retrying later.
+            return make_error("target_unavailable", where + ": " + reason);
+    }
+}
+
+}  // namespace photorig::targets::http

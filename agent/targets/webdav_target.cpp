@@ -1,0 +1,400 @@
+#include "targets/webdav_target.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "core/log.h"
+#include "core/sha256.h"
+#include "targets/http.h"
+
+namespace photorig::targets {
+namespace {
+
+const char* kComponent = "webdav";
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Minimal XML scanning (no regex: GCC 12's <regex> trips -Wmaybe-uninitialized under the
+// sanitizers). A tag's local name drops any namespace prefix ("D:getcontentlength").
+struct Tag {
+    std::string local;  // lower-case
+    bool closing = false, self_closing = false;
+    size_t end = 0;  // index after '>'
+};
+
+bool next_tag(const std::string& xml, size_t from, size_t* at, Tag* tag) {
+    for (size_t lt = xml.find('<', from); lt != std::string::npos; lt = xml.find('<', lt + 1)) {
+        size_t gt = xml.find('>', lt);
+        if (gt == std::string::npos) return false;
+        size_t i = lt + 1;
+        tag->closing = i < gt && xml[i] == '/';
+        if (tag->closing) ++i;
+        if (i < gt && (xml[i] == '?' || xml[i] == '!')) continue;
+        size_t name_end = i;
+        while (name_end < gt && !std::isspace(static_cast<unsigned char>(xml[name_end])) && xml[name_end] != '/')
+            ++name_end;
+        std::string name = xml.substr(i, name_end - i);
+        auto colon = name.find(':');
+        tag->local = lower(colon == std::string::npos ? name : name.substr(colon + 1));
+        tag->self_closing = gt > lt && xml[gt - 1] == '/';
+        tag->end = gt + 1;
+        *at = lt;
+        return true;
+    }
+    return false;
+}
+
+// The text of the first element with this local name, or nullopt.
+std::optional<std::string> xml_element(const std::string& xml, const std::string& local) {
+    size_t pos = 0, at = 0;
+    Tag tag;
+    while (next_tag(xml, pos, &at, &tag)) {
+        pos = tag.end;
+        if (tag.closing || tag.local != local) continue;
+        if (tag.self_closing) return std::string();
+        size_t lt = xml.find('<', tag.end);
+        return xml.substr(tag.end, (lt == std::string::npos ? xml.size() : lt) - tag.end);
+    }
+    return std::nullopt;
+}
+
+bool xml_has_collection(const std::string& xml) {
+    size_t pos = 0, at = 0;
+    Tag tag;
+    while (next_tag(xml, pos, &at, &tag)) {
+        pos = tag.end;
+        if (!tag.closing && tag.local == "collection") return true;
+    }
+    return false;
+}
+
+// "SHA1:ab.. MD5:cd.. SHA256:ef.." (ownCloud/Nextcloud oc:checksums) -> the sha256, if any.
+std::string sha256_from_checksums(const std::string& text) {
+    const std::string t = lower(text);
+    for (const char* label : {"sha256:", "sha-256:"}) {
+        auto p = t.find(label);
+        if (p == std::string::npos) continue;
+        p += std::strlen(label);
+        if (p + 64 > t.size()) continue;
+        std::string hex = t.substr(p, 64);
+        if (hex.find_first_not_of("0123456789abcdef") == std::string::npos) return hex;
+    }
+    return std::string();
+}
+
+Error status_error(long status, const std::string& what) {
+    std::string s = what + ": HTTP " + std::to_string(status);
+    if (status == 401 || status == 403)
+        return make_error("target_auth", s + " (the WebDAV server refused the credentials or the path: check "
+                                             "upload.webdav.username and password_file)");
+    if (status == 507) return make_error("disk_full", s + " (the WebDAV server has no space left)");
+    // 423: a lock still held, e.g. by the server's handler of a PUT whose link was cut.
+    if (http::is_retryable_status(status) || status == 423) return make_error("target_unavailable", s);
+    return make_error("io_error", s);
+}
+
+// "name.jpg" + "-ab12cd34" -> "name-ab12cd34.jpg" (a leading dot is not an extension).
+std::string with_suffix(const std::string& name, const std::string& suffix) {
+    auto dot = name.rfind('.');
+    if (dot == std::string::npos || dot == 0) return name + suffix;
+    return name.substr(0, dot) + suffix + name.substr(dot);
+}
+
+const char* kPropfindBody =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+    "<D:propfind xmlns:D=\"DAV:\" xmlns:oc=\"http://owncloud.org/ns\"><D:prop>"
+    "<D:resourcetype/><D:getcontentlength/><oc:checksums/>"
+    "</D:prop></D:propfind>";
+
+}  // namespace
+
+WebdavTarget::WebdavTarget(Options options) : opt_(std::move(options)) {
+    base_ = opt_.url;
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+}
+
+WebdavTarget::~WebdavTarget() = default;
+
+Expected<WebdavTarget::Remote> WebdavTarget::stat(const std::string& url) const {
+    http::Request r;
+    r.method = "PROPFIND";
+    r.url = url;
+    r.headers = {"Depth: 0", "Content-Type: application/xml; charset=utf-8"};
+    r.body = kPropfindBody;
+    r.basic_user = opt_.username;
+    r.basic_password = opt_.password;
+    r.connect_timeout_s = opt_.connect_timeout_s;
+    r.low_speed_time_s = opt_.low_speed_time_s;
+    r.cancel = opt_.cancel;
+    auto resp = http::perform(r);
+    if (!resp) return resp.error();
+    Remote out;
+    if (resp->status == 404) return out;
+    if (resp->status != 207 && resp->status != 200)
+        return status_error(resp->status, "PROPFIND " + http::redact_url(url));
+    out.exists = true;
+    out.collection = xml_has_collection(resp->body);
+    if (auto len = xml_element(resp->body, "getcontentlength")) {
+        try {
+            out.size = std::stoull(*len);
+            out.has_size = true;
+        } catch (...) {
+        }
+    }
+    if (auto sums = xml_element(resp->body, "checksums")) out.sha256 = sha256_from_checksums(*sums);
+    if (out.sha256.empty())
+        if (auto sum = xml_element(resp->body, "checksum")) out.sha256 = sha256_from_checksums(*sum);
+    return out;
+}
+
+Expected<std::string> WebdavTarget::remote_sha256(const std::string& url) const {
+    http::Request r;
+    r.url = url;
+    r.basic_user = opt_.username;
+    r.basic_password = opt_.password;
+    r.connect_timeout_s = opt_.connect_timeout_s;
+    r.low_speed_time_s = opt_.low_speed_time_s;
+    r.cancel = opt_.cancel;
+    Sha256 hash;
+    r.body_sink = [&](const char* data, size_t len) {
+        hash.update(data, len);
+        return true;
+    };
+    auto resp = http::perform(r);
+    if (!resp) return resp.error();
+    if (resp->status != 200) return status_error(resp->status, "GET " + http::redact_url(url));
+    return hash.hex_digest();
+}
+
+Expected<WebdavTarget::Checked> WebdavTarget::compare(const std::string& url, const Remote& remote,
+                                                      const protocol::UploadJob& job) const {
+    Checked c;
+    if (!remote.exists || remote.collection) return c;
+    if (remote.has_size && remote.size != job.size) return c;
+    if (!remote.sha256.empty()) {
+        c.same = remote.sha256 == lower(job.sha256);
+        c.verified_hash = c.same;
+        return c;
+    }
+    if (job.size <= opt_.verify_download_max && !job.sha256.empty()) {
+        auto sha = remote_sha256(url);
+        if (!sha) return sha.error();
+        c.same = *sha == lower(job.sha256);
+        c.verified_hash = c.same;
+        return c;
+    }
+    // Too big to read back and no checksum from the server: the size is all we can check.
+    c.same = remote.has_size;
+    return c;
+}
+
+Status WebdavTarget::make_folders(const std::string& base, const std::vector<std::string>& folders) {
+    std::string url = base;
+    for (const auto& f : folders) {
+        url += "/" + http::url_encode(f);
+        const std::string coll = url + "/";
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (folders_.count(coll)) continue;
+        }
+        http::Request r;
+        r.method = "MKCOL";
+        r.url = coll;
+        r.basic_user = opt_.username;
+        r.basic_password = opt_.password;
+        r.connect_timeout_s = opt_.connect_timeout_s;
+        r.low_speed_time_s = opt_.low_speed_time_s;
+        r.cancel = opt_.cancel;
+        auto resp = http::perform(r);
+        if (!resp) return resp.error();
+        // 201 created; 405 "already there" (RFC 4918); rclone answers 201 for both. Some
+        // servers answer 301 to a collection URL without the slash: ours has one.
+        if (resp->status != 201 && resp->status != 405 && resp->status != 200 && resp->status != 204)
+            return status_error(resp->status, "MKCOL " + http::redact_url(coll));
+        std::lock_guard<std::mutex> lock(mutex_);
+        folders_.insert(coll);
+    }
+    return ok();
+}
+
+void WebdavTarget::forget_folders() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    folders_.clear();
+}
+
+Status WebdavTarget::remove(const std::string& url) const {
+    http::Request r;
+    r.method = "DELETE";
+    r.url = url;
+    r.basic_user = opt_.username;
+    r.basic_password = opt_.password;
+    r.connect_timeout_s = opt_.connect_timeout_s;
+    r.low_speed_time_s = opt_.low_speed_time_s;
+    auto resp = http::perform(r);
+    if (!resp) return resp.error();
+    if (resp->status >= 300 && resp->status != 404)
+        return status_error(resp->status, "DELETE " + http::redact_url(url));
+    return ok();
+}
+
+Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) {
+    const std::string what = "webdav upload " + job.job_id;
+    if (base_.empty()) return make_error("bad_config", what + ": upload.webdav.url is empty");
+
+    struct stat st {};
+    if (::stat(job.path.c_str(), &st) != 0) {
+        int err = errno;
+        return make_error(err == ENOENT ? "source_missing" : "io_error",
+                          what + ": " + job.path + ": " + std::strerror(err));
+    }
+    if (static_cast<uint64_t>(st.st_size) != job.size)
+        return make_error("checksum_mismatch", what + ": " + job.path + " holds " + std::to_string(st.st_size) +
+                                                   " bytes, the job says " + std::to_string(job.size));
+
+    auto rel = upload::expand_template(opt_.path_template, job);
+    if (!rel) return rel.error().with_context(what);
+    std::vector<std::string> parts;
+    {
+        size_t start = 0;
+        const std::string& p = *rel;
+        while (start <= p.size()) {
+            size_t slash = p.find('/', start);
+            std::string seg = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+            if (!seg.empty()) {
+                if (seg == "." || seg == "..")
+                    return make_error("bad_template", what + ": the path template gave '" + p + "'");
+                parts.push_back(seg);
+            }
+            if (slash == std::string::npos) break;
+            start = slash + 1;
+        }
+    }
+    if (parts.empty()) return make_error("bad_template", what + ": the path template gave an empty name");
+    const std::string file_name = parts.back();
+    parts.pop_back();
+    std::string folder_url = base_;
+    for (const auto& f : parts) folder_url += "/" + http::url_encode(f);
+
+    // 1. Is it there already (an earlier attempt that finished, or someone else's file)?
+    const std::string suffix = "-" + job.capture_id.substr(0, 8);
+    auto candidate = [&](int i) {
+        if (i == 0) return file_name;
+        if (i == 1 || job.capture_id.empty()) return with_suffix(file_name, i == 1 ? suffix : "-" + std::to_string(i));
+        return with_suffix(file_name, suffix + "-" + std::to_string(i));
+    };
+    int index = 0;
+    std::string final_url;
+    for (;; ++index) {
+        if (index > 20) return make_error("io_error", what + ": no free name for " + file_name);
+        final_url = folder_url + "/" + http::url_encode(candidate(index));
+        auto remote = stat(final_url);
+        if (!remote) return remote.error().with_context(what);
+        if (!remote->exists) break;
+        auto same = compare(final_url, *remote, job);
+        if (!same) return same.error().with_context(what);
+        if (same->same) {
+            LOG_INFO(kComponent, "job " << job.job_id << " already at " << http::redact_url(final_url));
+            if (progress) progress(job.size, job.size);
+            return upload::UploadResult{http::redact_url(final_url), 0, same->verified_hash ? lower(job.sha256) : ""};
+        }
+        LOG_INFO(kComponent, "job " << job.job_id << ": " << http::redact_url(final_url)
+                                    << " holds other content; trying another name");
+    }
+
+    // 2. Folders.
+    auto folders = make_folders(base_, parts);
+    if (!folders) return folders.error().with_context(what);
+
+    // 3. PUT under a temporary name next to the final one.
+    const std::string temp_url = folder_url + "/" + http::url_encode("." + file_name + ".part-" + job.job_id);
+    http::Request put;
+    put.method = "PUT";
+    put.url = temp_url;
+    put.headers = {"Content-Type: " + (job.mime.empty() ? std::string("application/octet-stream") : job.mime)};
+    put.body_file = job.path;
+    put.body_length = job.size;
+    put.max_send_speed = opt_.max_send_speed;
+    put.basic_user = opt_.username;
+    put.basic_password = opt_.password;
+    put.connect_timeout_s = opt_.connect_timeout_s;
+    put.low_speed_time_s = opt_.low_speed_time_s;
+    put.cancel = opt_.cancel;
+    if (progress) put.progress = [&](uint64_t sent, uint64_t total) { progress(sent, total); };
+    uint64_t bytes_sent = 0;
+    for (int attempt = 0;; ++attempt) {
+        auto resp = http::perform(put);
+        if (!resp) return resp.error().with_context(what);
+        bytes_sent += resp->bytes_sent;
+        if (resp->status == 200 || resp->status == 201 || resp->status == 204) break;
+        if ((resp->status == 404 || resp->status == 409) && attempt == 0) {
+            // The folder went away since we cached it (rclone answers 404, RFC 4918 409).
+            forget_folders();
+            auto again = make_folders(base_, parts);
+            if (!again) return again.error().with_context(what);
+            continue;
+        }
+        return status_error(resp->status, what + ": PUT " + http::redact_url(temp_url));
+    }
+
+    // 4. Verify the temporary file before it gets its real name.
+    auto temp = stat(temp_url);
+    if (!temp) return temp.error().with_context(what);
+    if (!temp->exists) return make_error("target_unavailable", what + ": the uploaded file vanished before MOVE");
+    auto same = compare(temp_url, *temp, job);
+    if (!same) return same.error().with_context(what);
+    if (!same->same) {
+        (void)remove(temp_url);
+        auto local = Sha256::of_file(job.path);
+        if (local && *local != lower(job.sha256))
+            return make_error("checksum_mismatch", what + ": " + job.path + " no longer hashes to the job's sha256");
+        return make_error("target_unavailable", what + ": the server holds other bytes than were sent (" +
+                                                    std::to_string(temp->size) + " of " +
+                                                    std::to_string(job.size) + " bytes); will retry");
+    }
+
+    // 5. MOVE into place without ever overwriting.
+    for (int moves = 0;; ++moves) {
+        if (moves > 20) return make_error("io_error", what + ": MOVE keeps failing with 412");
+        http::Request mv;
+        mv.method = "MOVE";
+        mv.url = temp_url;
+        mv.headers = {"Destination: " + http::redact_url(final_url), "Overwrite: F"};
+        mv.basic_user = opt_.username;
+        mv.basic_password = opt_.password;
+        mv.connect_timeout_s = opt_.connect_timeout_s;
+        mv.low_speed_time_s = opt_.low_speed_time_s;
+        mv.cancel = opt_.cancel;
+        auto resp = http::perform(mv);
+        if (!resp) return resp.error().with_context(what);
+        if (resp->status == 201 || resp->status == 204 || resp->status == 200) break;
+        if (resp->status != 412)
+            return status_error(resp->status, what + ": MOVE to " + http::redact_url(final_url));
+        // Taken since step 1: ours (a parallel duplicate) or another file.
+        auto remote = stat(final_url);
+        if (!remote) return remote.error().with_context(what);
+        if (remote->exists) {
+            auto cmp = compare(final_url, *remote, job);
+            if (!cmp) return cmp.error().with_context(what);
+            if (cmp->same) {
+                (void)remove(temp_url);
+                return upload::UploadResult{http::redact_url(final_url), bytes_sent,
+                                            cmp->verified_hash ? lower(job.sha256) : ""};
+            }
+            if (++index > 20) return make_error("io_error", what + ": no free name for " + file_name);
+            final_url = folder_url + "/" + http::url_encode(candidate(index));
+        }
+    }
+    LOG_DEBUG(kComponent, "job " << job.job_id << " stored at " << http::redact_url(final_url));
+    return upload::UploadResult{http::redact_url(final_url), bytes_sent, same->verified_hash ? lower(job.sha256) : ""};
+}
+
+}  // namespace photorig::targets
