@@ -10,8 +10,6 @@ cd "$repo"
 jobs="$(nproc)"
 
 bash deploy/install-deps.sh --with-tests
-# Storage servers the upload-target tests start as real peers (s3rver), pinned by the lockfile.
-npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
 run_suite() {  # build dir, extra cmake flags...
   local dir="$1"; shift

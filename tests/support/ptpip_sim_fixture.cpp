@@ -9,6 +9,9 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <cerrno>
 #include <cstdlib>
@@ -74,6 +77,7 @@ void PtpipSim::start() {
     if (::pipe(out) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
     ::fcntl(out[0], F_SETFD, FD_CLOEXEC);
     ::fcntl(out[1], F_SETFD, FD_CLOEXEC);
+    pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) {
         ::close(out[0]);
@@ -82,6 +86,15 @@ void PtpipSim::start() {
     }
     if (pid == 0) {
         ::setpgid(0, 0);
+#ifdef __linux__
+        // A test process that dies without running destructors must not leave the
+        // simulator behind (holding ctest's output pipe open): SIGTERM it when the thread
+        // that started it exits.
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() != parent) ::_exit(127);
+#else
+        (void)parent;
+#endif
         ::dup2(out[1], 1);
         if (!log_path_.empty()) {
             int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

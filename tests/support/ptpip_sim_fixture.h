@@ -31,7 +31,9 @@ public:
 
     // Spawns the simulator in its own process group and waits (5 s at most) for its
     // "LISTENING <port>" and "CONTROL <port>" lines. The first start picks free ports
-    // (--port 0 --control-port 0); later starts reuse them.
+    // (--port 0 --control-port 0); later starts reuse them. On Linux the simulator gets
+    // SIGTERM when the calling thread exits, so call start() from a thread that outlives
+    // the fixture (the test's own thread).
     void start();
     // SIGTERM, wait up to `grace`, then SIGKILL to the group. Returns the exit code
     // (-signal when killed; 0 when it was not running).
