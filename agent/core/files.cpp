@@ -16,13 +16,19 @@ namespace {
 Error io_error(const std::string& what, const std::string& path) {
     return make_error("io_error", what + " " + path + ": " + std::strerror(errno));
 }
+}  // namespace
+
 std::string dirname_of(const std::string& path) {
     auto slash = path.find_last_of('/');
     if (slash == std::string::npos) return ".";
     if (slash == 0) return "/";
     return path.substr(0, slash);
 }
-}  // namespace
+
+std::string basename_of(const std::string& path) {
+    auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
 
 Status fsync_dir(const std::string& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -11,6 +11,9 @@ namespace photorig::files {
 
 // Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
 Status write_atomic(const std::string& path, const std::string& data);
+// "a/b/c.jpg" -> "a/b" and "c.jpg" ("." and the whole path when there is no '/').
+std::string dirname_of(const std::string& path);
+std::string basename_of(const std::string& path);
 Status fsync_dir(const std::string& dir);
 Status make_dirs(const std::string& dir);  // mkdir -p
 Expected<std::string> read_all(const std::string& path);

@@ -19,6 +19,8 @@
 
 namespace photorig::spool {
 namespace {
+using files::basename_of;
+using files::dirname_of;
 constexpr const char* kLog = "spool";
 constexpr const char* kSidecarSuffix = ".meta.json";
 constexpr const char* kTempMarker = ".part-";
@@ -33,17 +35,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string dirname_of(const std::string& path) {
-    auto slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
 
-std::string basename_of(const std::string& path) {
-    auto slash = path.find_last_of('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 int64_t mtime_ms_of(const struct stat& st) {
     return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;

@@ -21,6 +21,8 @@
 
 namespace photorig::upload {
 namespace {
+using files::basename_of;
+using files::dirname_of;
 constexpr const char* kLog = "local-target";
 constexpr const char* kTempMarker = ".part-";
 constexpr int kMaxCandidates = 100;
@@ -47,17 +49,7 @@ bool is_hex64(const std::string& s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
-std::string dirname_of(const std::string& path) {
-    auto slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
 
-std::string basename_of(const std::string& path) {
-    auto slash = path.find_last_of('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 int rename_noreplace(const std::string& from, const std::string& to) {
 #ifdef RENAME_NOREPLACE
