@@ -26,7 +26,7 @@ bash "$repo/deploy/install-deps.sh"
 
 build="$repo/build-run"
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPHOTORIG_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target rig-agent rig-uploader
+cmake --build "$build" -j"$(nproc)" --target rig-agent rig-uploader ptpip-sim
 
 mkdir -p "$state"
 state="$(cd "$state" && pwd)"
@@ -65,7 +65,7 @@ if [ -z "$config" ]; then
     echo "photorig: using the USB camera(s) detected by libgphoto2"
   else
     echo "photorig: no camera detected; starting the PTP/IP camera simulator"
-    python3 "$repo/tests/simulator/ptpip_sim.py" --port 0 --capture-delay-ms 300 --image-size 4000000 \
+    "$build/tests/ptpip-sim/ptpip-sim" --port 0 --capture-delay-ms 300 --image-size 4000000 \
       > "$state/logs/camera-sim.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do
