@@ -61,11 +61,7 @@ std::string PtpipSim::port_string() const {
 
 void PtpipSim::start() {
     if (pid_ > 0) throw std::logic_error("ptpip-sim already running");
-    // A path ending in ".py" is run with python3 (a script simulator speaking the same CLI).
-    bool script = binary_.size() > 3 && binary_.compare(binary_.size() - 3, 3, ".py") == 0;
-    std::vector<std::string> args;
-    if (script) args.push_back("python3");
-    args.push_back(binary_);
+    std::vector<std::string> args{binary_};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     // The simulator takes the last value of a repeated flag, so these win.
     args.insert(args.end(), {"--port", std::to_string(port_), "--control-port", std::to_string(control_port_)});
