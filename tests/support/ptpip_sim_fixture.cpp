@@ -98,10 +98,7 @@ void PtpipSim::start() {
         }
         int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (devnull >= 0) ::dup2(devnull, 0);
-        if (script)
-            ::execvp(argv[0], argv.data());
-        else
-            ::execv(argv[0], argv.data());
+        ::execv(argv[0], argv.data());
         const char msg[] = "ptpip-sim fixture: exec failed\n";
         ssize_t w = ::write(2, msg, sizeof msg - 1);
         (void)w;
