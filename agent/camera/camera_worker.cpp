@@ -21,6 +21,7 @@ constexpr int kPollMs = 100;           // one gp_camera_wait_for_event (PTP/IP r
 constexpr int kDrainMaxEvents = 16;    // stale events read before a trigger
 constexpr int kIdleMaxEvents = 32;     // events read per keepalive tick
 constexpr int kReconnectInitialMs = 250;
+constexpr int64_t kSettledForMs = 1000;  // how long a clean capture end lets the next skip the drain
 
 using CaptureResult = Expected<std::vector<CapturedFile>>;
 
@@ -53,6 +54,10 @@ struct CameraWorker::Impl {
     // Owned by the worker thread only.
     std::unique_ptr<detail::GphotoSession> session;
     int64_t next_tick_ms = 0;
+    // When the last capture on this session ended on the camera's CaptureComplete, no late
+    // event of it can still arrive; a capture soon after (a burst) then skips the drain,
+    // which costs a full event-poll timeout. 0 = drain.
+    int64_t settled_at_ms = 0;
     int reconnect_backoff_ms = kReconnectInitialMs;
     std::string last_connect_error;
 
@@ -174,7 +179,9 @@ struct CameraWorker::Impl {
                 return st.error();
             }
         }
-        if (auto st = drain_events(); !st) {
+        const bool settled = settled_at_ms != 0 && clock::monotonic_ms() - settled_at_ms < kSettledForMs;
+        settled_at_ms = 0;
+        if (auto st = settled ? ok() : drain_events(); !st) {
             if (!detail::error_breaks_session(st.error())) return st.error();
             // The camera went away (or restarted) while idle. Nothing is triggered yet, so
             // re-open once and carry on.
@@ -185,8 +192,10 @@ struct CameraWorker::Impl {
             }
             if (auto again = drain_events(); !again) return settle_error(again.error());
         }
-        auto result = capture_on_session(factory);
+        bool ended_complete = false;
+        auto result = capture_on_session(factory, &ended_complete);
         if (!result) return settle_error(result.error());
+        if (ended_complete && session) settled_at_ms = clock::monotonic_ms();
         return result;
     }
 
@@ -212,7 +221,7 @@ struct CameraWorker::Impl {
         return e;
     }
 
-    CaptureResult capture_on_session(const SinkFactory& factory) {
+    CaptureResult capture_on_session(const SinkFactory& factory, bool* ended_complete) {
         const int64_t triggered_at = clock::now_ms();
         const int64_t t0 = clock::monotonic_ms();
         for (int attempt = 0;; ++attempt) {
@@ -239,7 +248,10 @@ struct CameraWorker::Impl {
         for (;;) {
             if (stopping) return stopped_error();
             int64_t now = clock::monotonic_ms();
-            if (!added.empty() && (complete || now >= grace_until)) break;
+            if (!added.empty() && (complete || now >= grace_until)) {
+                *ended_complete = complete;
+                break;
+            }
             if (added.empty() && now >= deadline) {
                 return Error(codes::timeout, "no file added within " + std::to_string(opts.capture_timeout_ms) +
                                                  " ms of the trigger" +

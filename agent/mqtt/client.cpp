@@ -494,6 +494,14 @@ paho::message_ptr to_paho(const Message& m, bool retain, int version) {
 }  // namespace
 
 Status Client::publish(const Message& m, bool retain, milliseconds timeout) {
+    return publish_within(m, retain, timeout, true);
+}
+
+Status Client::publish_queued(const Message& m, bool retain, milliseconds timeout) {
+    return publish_within(m, retain, timeout, false);
+}
+
+Status Client::publish_within(const Message& m, bool retain, milliseconds timeout, bool wait_for_ack) {
     Impl& d = *impl_;
     const std::string what = "publish " + m.topic;
     if (!d.cli) return make_error("not_connected", what + ": no client");
@@ -511,7 +519,7 @@ Status Client::publish(const Message& m, bool retain, milliseconds timeout) {
         }
         try {
             auto tok = d.cli->publish(to_paho(m, retain, d.opts.mqtt_version));
-            if (!tok->wait_until(deadline)) {
+            if (wait_for_ack && !tok->wait_until(deadline)) {
                 return make_error("timeout",
                                   what + ": no acknowledgement within " + std::to_string(timeout.count()) + " ms");
             }

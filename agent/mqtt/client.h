@@ -105,6 +105,11 @@ public:
     // a disconnected client behaves.
     Status publish(const Message& m, bool retain, std::chrono::milliseconds timeout);
 
+    // As publish(), but returns once Paho has taken the message, without waiting for its
+    // ack. Messages on one connection are delivered in order, so the ack of a later
+    // publish() on this client also vouches for this one (unless the connection dropped).
+    Status publish_queued(const Message& m, bool retain, std::chrono::milliseconds timeout);
+
     // Fire-and-forget (telemetry, availability, state). Dropped (debug log) when not connected.
     void publish_nowait(const Message& m, bool retain);
 
@@ -116,6 +121,7 @@ public:
     void disconnect(std::chrono::milliseconds timeout);
 
 private:
+    Status publish_within(const Message& m, bool retain, std::chrono::milliseconds timeout, bool wait_for_ack);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

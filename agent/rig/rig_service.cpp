@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <future>
 
 #include "camera/camera.h"
@@ -10,6 +11,7 @@
 #include "core/sha256.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/serial_executor.h"
 #include "media/exif.h"
 #include "mqtt/from_config.h"
 #include "spool/spool.h"
@@ -317,6 +319,27 @@ void RigService::run_capture(const CaptureOrder& order) {
         int64_t wait = *req.capture_at_ms - clock::now_ms();
         if (wait > 0 && wait < 60000) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
     }
+    // Committing, describing and publishing each photo (fsyncs, EXIF, the broker's PUBACK)
+    // runs on this finisher, in shot order, while the cameras already take the next shot.
+    // At most kMaxUnfinishedPhotos wait for it, so a slow disk or broker slows capture
+    // down instead of piling up open temp files.
+    // Publishing (metadata, then the upload job and its PUBACK) is a second stage, so the
+    // broker round trip overlaps the next photo's fsyncs. Declared first: the finisher,
+    // destroyed before it, may still hand it work.
+    constexpr size_t kMaxUnfinishedPhotos = 8;
+    SerialExecutor publisher;
+    SerialExecutor finisher;
+    std::deque<std::future<Expected<protocol::CaptureMetadata>>> unfinished;
+    auto collect_oldest = [&] {
+        auto meta = unfinished.front().get();
+        unfinished.pop_front();
+        if (meta) {
+            photos.push_back(std::move(*meta));
+        } else {
+            ++capture_errors_total_;
+            errors.push_back(meta.error());
+        }
+    };
     int64_t sequence_start = clock::monotonic_ms();
     for (int shot = 1; shot <= req.count && !stopping_; ++shot) {
         if (shot > 1 && req.interval_ms > 0) {
@@ -389,18 +412,21 @@ void RigService::run_capture(const CaptureOrder& order) {
             // Files and writers arrive in the same order: the worker asks for one sink per file.
             for (size_t i = 0; i < result->size() && i < p.writers->size(); ++i) {
                 const auto& file = (*result)[i];
-                auto& [rel, writer] = (*p.writers)[i];
-                auto meta = finish_photo(req.batch, shot, p.ref, rel, file.triggered_at_ms, file.trigger_ms,
-                                         file.download_ms, writer.get());
-                if (!meta) {
-                    ++capture_errors_total_;
-                    errors.push_back(meta.error());
-                    continue;
-                }
-                photos.push_back(*meta);
+                auto [rel, writer] = (*p.writers)[i];
+                while (unfinished.size() >= kMaxUnfinishedPhotos) collect_oldest();
+                unfinished.push_back(finisher.submit([this, &publisher, batch = req.batch, shot, ref = p.ref,
+                                                      rel = rel, writer = writer, file] {
+                    auto meta = spool_photo(batch, shot, ref, rel, file.triggered_at_ms, file.trigger_ms,
+                                            file.download_ms, writer.get());
+                    if (meta) publisher.submit([this, m = *meta] { publish_photo(m); });
+                    return meta;
+                }));
             }
         }
     }
+    while (!unfinished.empty()) collect_oldest();
+    // The response follows the last upload job's PUBACK (or its timeout).
+    publisher.submit([] {}).wait();
     std::string payload;
     if (photos.empty() && !errors.empty()) {
         payload = protocol::response_error(order.transaction_json, errors.front());
@@ -411,7 +437,7 @@ void RigService::run_capture(const CaptureOrder& order) {
     respond_to(order.verb, order.response_topic, order.correlation_data, payload);
 }
 
-Expected<protocol::CaptureMetadata> RigService::finish_photo(const std::string& batch, int seq,
+Expected<protocol::CaptureMetadata> RigService::spool_photo(const std::string& batch, int seq,
                                                              const protocol::CameraRef& camera,
                                                              const std::string& relative_path,
                                                              int64_t triggered_at_ms, int64_t trigger_ms,
@@ -441,13 +467,16 @@ Expected<protocol::CaptureMetadata> RigService::finish_photo(const std::string& 
     if (!st) LOG_WARN(kLog, "sidecar for " << relative_path << ": " << st.error().describe());
     ++photos_total_;
     state_dirty_ = true;
+    return m;
+}
 
+void RigService::publish_photo(const protocol::CaptureMetadata& m) {
+    // No wait for this ack: the job's PUBACK that follows on the same connection covers it.
     mqtt::Message capture_msg{base_ + "/capture", protocol::capture_metadata_json(m), 1, false, "", ""};
-    if (auto pst = mqtt_->publish(capture_msg, false, kPublishTimeout); !pst) {
+    if (auto pst = mqtt_->publish_queued(capture_msg, false, kPublishTimeout); !pst) {
         LOG_WARN(kLog, "publishing metadata of " << m.file_name << ": " << pst.error().describe());
     }
     publish_job(m);
-    return m;
 }
 
 void RigService::publish_job(const protocol::CaptureMetadata& m) {

@@ -57,11 +57,14 @@ private:
                     const std::string& correlation_data, const std::string& payload);
     void capture_loop();
     void run_capture(const CaptureOrder& order);
-    Expected<protocol::CaptureMetadata> finish_photo(const std::string& batch, int seq,
+    // Commits a downloaded photo to the spool and writes its sidecar; then publish_photo()
+    // sends its metadata and upload job.
+    Expected<protocol::CaptureMetadata> spool_photo(const std::string& batch, int seq,
                                                      const protocol::CameraRef& camera,
                                                      const std::string& relative_path,
                                                      int64_t triggered_at_ms, int64_t trigger_ms,
                                                      int64_t download_ms, spool::SpoolWriter* writer);
+    void publish_photo(const protocol::CaptureMetadata& meta);
     void publish_job(const protocol::CaptureMetadata& meta);
     void reconcile_spool(bool at_startup);
     protocol::AgentState current_state();
