@@ -100,6 +100,7 @@ GdriveConfig& gdrive(Config& c) { return c.upload.gdrive; }
 S3Config& s3(Config& c) { return c.upload.s3; }
 WebdavConfig& webdav(Config& c) { return c.upload.webdav; }
 LimitsConfig& limits(Config& c) { return c.limits; }
+HomeAssistantConfig& homeassistant(Config& c) { return c.homeassistant; }
 
 const std::vector<Field>& fields() {
     static const std::vector<Field> table = [] {
@@ -188,6 +189,10 @@ const std::vector<Field>& fields() {
         add("limits.max_count", int_in<LimitsConfig>(limits, &LimitsConfig::max_count, 1, 100000));
         add("limits.max_interval_ms",
             int_in<LimitsConfig>(limits, &LimitsConfig::max_interval_ms, 0, 86400000));
+
+        add("homeassistant.discovery",
+            bool_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::discovery));
+        add("homeassistant.prefix", str_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::prefix));
         return f;
     }();
     return table;
@@ -271,10 +276,16 @@ Status validate(const Config& c) {
     if (!valid_rig_id(c.rig_id)) {
         return bad("rig_id", "must match [a-z0-9_-]{1,64}, got '" + c.rig_id + "'");
     }
-    if (!valid_topic_level_text(c.topic_prefix) || c.topic_prefix.front() == '/' ||
-        c.topic_prefix.back() == '/') {
+    auto valid_prefix = [](const std::string& p) {
+        return valid_topic_level_text(p) && p.front() != '/' && p.back() != '/';
+    };
+    if (!valid_prefix(c.topic_prefix)) {
         return bad("topic_prefix", "must be a topic without wildcards (+ #) or leading/trailing '/', got '" +
                                        c.topic_prefix + "'");
+    }
+    if (!valid_prefix(c.homeassistant.prefix)) {
+        return bad("homeassistant.prefix", "must be a topic without wildcards (+ #) or leading/trailing '/', got '" +
+                                               c.homeassistant.prefix + "'");
     }
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
         c.log_level != "error") {
@@ -284,6 +295,7 @@ Status validate(const Config& c) {
         if (!valid_rig_id(g)) return bad("groups", "group names must match [a-z0-9_-]{1,64}, got '" + g + "'");
     }
     if (c.mqtt.host.empty()) return bad("mqtt.host", "must not be empty");
+
     if (!c.mqtt.tls.ca_file.empty() && c.mqtt.tls.cert_file.empty() != c.mqtt.tls.key_file.empty()) {
         return bad("mqtt.tls.key_file", "cert_file and key_file go together");
     }

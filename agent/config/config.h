@@ -84,6 +84,11 @@ struct LimitsConfig {
     int max_interval_ms = 3600000;
 };
 
+struct HomeAssistantConfig {
+    bool discovery = true;            // publish device-based MQTT discovery
+    std::string prefix = "homeassistant";  // Home Assistant's discovery prefix
+};
+
 struct Config {
     std::string rig_id = "rig1";
     std::string topic_prefix = "photorig";
@@ -95,6 +100,7 @@ struct Config {
     SpoolConfig spool;
     UploadConfig upload;
     LimitsConfig limits;
+    HomeAssistantConfig homeassistant;
 
     std::string base_topic() const { return topic_prefix + "/" + rig_id; }
 };

@@ -84,6 +84,8 @@ struct AgentState {
     std::string version;
     int pending_requests = 0;
     std::string last_error;
+    uint64_t photos_today = 0;       // since local midnight on the rig
+    int64_t last_capture_at_ms = 0;  // 0 = none yet
 };
 
 struct UploaderState {

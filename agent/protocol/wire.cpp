@@ -438,7 +438,9 @@ std::string agent_state_json(const AgentState& s) {
            {"spool_files", s.spool_files},
            {"disk_free_bytes", s.disk_free_bytes},
            {"version", s.version},
-           {"pending_requests", s.pending_requests}};
+           {"pending_requests", s.pending_requests},
+           {"photos_today", s.photos_today},
+           {"last_capture_at", s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)}};
     if (!s.last_error.empty()) j["last_error"] = s.last_error;
     return j.dump();
 }

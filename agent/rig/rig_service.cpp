@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <deque>
 #include <future>
 
@@ -14,6 +15,7 @@
 #include "core/serial_executor.h"
 #include "media/exif.h"
 #include "mqtt/from_config.h"
+#include "protocol/homeassistant.h"
 #include "spool/spool.h"
 
 namespace photorig::rig {
@@ -132,6 +134,7 @@ Status RigService::start() {
     for (const auto& group : config_.groups) {
         subs.push_back({config_.topic_prefix + "/group/" + group + "/request/#", 1});
     }
+    if (config_.homeassistant.discovery) subs.push_back({config_.homeassistant.prefix + "/status", 1});
     mqtt_->set_subscriptions(subs);
     auto st = mqtt_->connect(std::chrono::seconds(5));
     if (!st) {
@@ -184,6 +187,7 @@ void RigService::handle_event(const mqtt::Event& event) {
             LOG_INFO(kLog, "connected to broker " << config_.mqtt.host << ":" << config_.mqtt.port
                                                   << (event.session_present ? " (session present)" : ""));
             publish_availability(true);
+            publish_discovery();
             publish_state();
             break;
         case mqtt::Event::Kind::connection_lost:
@@ -191,6 +195,11 @@ void RigService::handle_event(const mqtt::Event& event) {
             break;
         case mqtt::Event::Kind::message: {
             const std::string& topic = event.message.topic;
+            if (topic == config_.homeassistant.prefix + "/status") {
+                // Home Assistant (re)started: it has forgotten non-retained discovery.
+                if (event.message.payload == protocol::ha_status_online) publish_discovery();
+                break;
+            }
             auto pos = topic.find("/request/");
             if (pos == std::string::npos) break;
             handle_request(event.message, topic.substr(pos + 9));
@@ -466,6 +475,7 @@ Expected<protocol::CaptureMetadata> RigService::spool_photo(const std::string& b
     auto st = spool_->write_sidecar(relative_path, protocol::capture_metadata_json(m));
     if (!st) LOG_WARN(kLog, "sidecar for " << relative_path << ": " << st.error().describe());
     ++photos_total_;
+    count_photo(m.captured_at_ms);
     state_dirty_ = true;
     return m;
 }
@@ -575,13 +585,62 @@ protocol::AgentState RigService::current_state() {
     s.disk_free_bytes = free_bytes ? *free_bytes : 0;
     s.version = PHOTORIG_VERSION;
     s.pending_requests = pending_orders_;
+    {
+        std::lock_guard<std::mutex> lock(photo_day_mutex_);
+        s.photos_today = photo_day_ == local_day(clock::now_ms()) ? photos_today_ : 0;
+        s.last_capture_at_ms = last_capture_at_ms_;
+    }
     std::lock_guard<std::mutex> lock(last_error_mutex_);
     s.last_error = last_error_;
     return s;
 }
 
+int RigService::local_day(int64_t epoch_ms) {
+    time_t t = static_cast<time_t>(epoch_ms / 1000);
+    struct tm local {};
+    localtime_r(&t, &local);
+    return (local.tm_year + 1900) * 10000 + (local.tm_mon + 1) * 100 + local.tm_mday;
+}
+
+void RigService::count_photo(int64_t captured_at_ms) {
+    std::lock_guard<std::mutex> lock(photo_day_mutex_);
+    int day = local_day(captured_at_ms);
+    if (day != photo_day_) {
+        photo_day_ = day;
+        photos_today_ = 0;
+    }
+    ++photos_today_;
+    last_capture_at_ms_ = std::max(last_capture_at_ms_, captured_at_ms);
+}
+
+void RigService::publish_discovery() {
+    const auto& ha = config_.homeassistant;
+    std::string topic = protocol::ha_discovery_topic(ha.prefix, config_.rig_id);
+    if (!ha.discovery) {
+        // Switched off: take back what an earlier run may have left retained.
+        if (discovery_cleared_) return;
+        discovery_cleared_ = true;
+        mqtt_->publish_nowait(mqtt::Message{topic, "", 1, true, "", ""}, true);
+        return;
+    }
+    protocol::DiscoveryInfo info;
+    info.rig_id = config_.rig_id;
+    info.base_topic = base_;
+    info.version = PHOTORIG_VERSION;
+    info.cameras = camera_refs();
+    discovered_serials_.clear();
+    for (const auto& c : info.cameras) discovered_serials_.push_back(c.serial);
+    mqtt_->publish_nowait(mqtt::Message{topic, protocol::ha_discovery_json(info), 1, true, "", ""}, true);
+}
+
 void RigService::publish_state() {
     protocol::AgentState s = current_state();
+    if (config_.homeassistant.discovery && mqtt_->connected()) {
+        // A camera found (or its serial learnt) after start-up needs its own entity.
+        std::vector<std::string> serials;
+        for (const auto& c : s.cameras) serials.push_back(c.serial);
+        if (serials != discovered_serials_) publish_discovery();
+    }
     mqtt_->publish_nowait(mqtt::Message{base_ + "/state", protocol::agent_state_json(s), 1, true, "", ""}, true);
 }
 

@@ -71,6 +71,9 @@ private:
     void publish_state();
     void publish_telemetry();
     void publish_availability(bool online);
+    void publish_discovery();  // Home Assistant device discovery (service thread)
+    void count_photo(int64_t captured_at_ms);
+    static int local_day(int64_t epoch_ms);  // YYYYMMDD in the rig's local time
     std::vector<camera::CameraWorker*> choose_cameras(const std::string& selector, Error* error);
     std::vector<protocol::CameraRef> camera_refs() const;
     Status check_disk();
@@ -98,6 +101,12 @@ private:
     std::atomic<uint64_t> photos_total_{0}, capture_errors_total_{0}, jobs_published_{0},
         jobs_reoffered_{0}, requests_total_{0}, request_errors_total_{0};
     int64_t started_ms_ = 0;
+    std::mutex photo_day_mutex_;
+    int photo_day_ = 0;
+    uint64_t photos_today_ = 0;
+    int64_t last_capture_at_ms_ = 0;
+    std::vector<std::string> discovered_serials_;  // service thread
+    bool discovery_cleared_ = false;
     mutable std::mutex last_error_mutex_;
     std::string last_error_;
 };

@@ -154,7 +154,9 @@ void RigHarness::start_observer() {
     o.reconnect_min_ms = 100;
     o.reconnect_max_ms = 500;
     observer_ = std::make_unique<mqtt::Client>(o, events_);
-    observer_->set_subscriptions({{base() + "/#", 1}});
+    std::vector<mqtt::Subscription> subs{{base() + "/#", 1}};
+    for (const auto& f : options_.extra_subscriptions) subs.push_back({f, 1});
+    observer_->set_subscriptions(subs);
     auto st = observer_->connect(std::chrono::seconds(5));
     if (!st) throw std::runtime_error("observer could not connect: " + st.error().describe());
     observer_thread_ = std::thread([this] {

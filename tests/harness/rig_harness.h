@@ -31,6 +31,7 @@ struct HarnessOptions {
     int concurrency = 2;
     std::vector<std::string> sim_args;
     std::string extra_yaml;
+    std::vector<std::string> extra_subscriptions;  // observer filters beyond <base>/#
 };
 
 struct Received {

@@ -1,0 +1,134 @@
+#include "protocol/homeassistant.h"
+
+#include <nlohmann/json.hpp>
+
+namespace photorig::protocol {
+namespace {
+using nlohmann::json;
+
+// Entity ids are derived from unique ids; keep them to what Home Assistant slugs cleanly.
+std::string slug(const std::string& s) {
+    std::string out;
+    for (char ch : s) {
+        bool keep = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+        if (ch >= 'A' && ch <= 'Z') {
+            out += static_cast<char>(ch - 'A' + 'a');
+        } else {
+            out += keep ? ch : '_';
+        }
+    }
+    return out.empty() ? "_" : out;
+}
+
+// Jinja string literal for a serial number inside a value template.
+std::string jinja_quoted(const std::string& s) {
+    std::string out = "'";
+    for (char ch : s) {
+        if (ch == '\'' || ch == '\\') out += '\\';
+        out += ch;
+    }
+    return out + "'";
+}
+}  // namespace
+
+std::string ha_discovery_topic(const std::string& discovery_prefix, const std::string& rig_id) {
+    return discovery_prefix + "/device/" + rig_id + "/config";
+}
+
+std::string ha_discovery_json(const DiscoveryInfo& info) {
+    const std::string& base = info.base_topic;
+    const std::string uid = "photorig_" + slug(info.rig_id);
+    // The uploader is a process of its own: its sensors follow its availability too.
+    const json uploader_availability = json::array({
+        json{{"topic", base + "/availability"}},
+        json{{"topic", base + "/uploader/availability"}},
+    });
+
+    json cmps = json::object();
+    cmps["capture"] = {{"p", "button"},
+                       {"unique_id", uid + "_capture"},
+                       {"name", "Capture"},
+                       {"icon", "mdi:camera"},
+                       {"command_topic", base + "/request/capture"},
+                       {"payload_press", R"({"transaction":"homeassistant"})"},
+                       {"qos", 1}};
+    cmps["photos_today"] = {{"p", "sensor"},
+                            {"unique_id", uid + "_photos_today"},
+                            {"name", "Photos today"},
+                            {"icon", "mdi:image-multiple"},
+                            {"state_topic", base + "/state"},
+                            {"value_template", "{{ value_json.photos_today }}"},
+                            {"unit_of_measurement", "photos"},
+                            {"state_class", "total_increasing"}};
+    cmps["last_capture"] = {{"p", "sensor"},
+                            {"unique_id", uid + "_last_capture"},
+                            {"name", "Last capture"},
+                            {"device_class", "timestamp"},
+                            {"state_topic", base + "/state"},
+                            // null before the first photo renders "None": Home Assistant shows unknown.
+                            {"value_template", "{{ value_json.last_capture_at }}"}};
+    cmps["disk_free"] = {{"p", "sensor"},
+                         {"unique_id", uid + "_disk_free"},
+                         {"name", "Spool disk free"},
+                         {"device_class", "data_size"},
+                         {"unit_of_measurement", "B"},
+                         {"suggested_display_precision", 0},
+                         {"state_class", "measurement"},
+                         {"entity_category", "diagnostic"},
+                         {"state_topic", base + "/state"},
+                         {"value_template", "{{ value_json.disk_free_bytes }}"}};
+    cmps["upload_queue"] = {{"p", "sensor"},
+                            {"unique_id", uid + "_upload_queue"},
+                            {"name", "Upload queue"},
+                            {"icon", "mdi:cloud-upload"},
+                            {"unit_of_measurement", "photos"},
+                            {"state_class", "measurement"},
+                            {"state_topic", base + "/uploader/state"},
+                            {"value_template", "{{ value_json.queue_depth }}"},
+                            {"availability", uploader_availability},
+                            {"availability_mode", "all"}};
+    cmps["upload_last_error"] = {{"p", "sensor"},
+                                 {"unique_id", uid + "_upload_last_error"},
+                                 {"name", "Upload last error"},
+                                 {"entity_category", "diagnostic"},
+                                 {"state_topic", base + "/uploader/state"},
+                                 {"value_template", "{{ value_json.last_error | default('') }}"},
+                                 {"availability", uploader_availability},
+                                 {"availability_mode", "all"}};
+    cmps["preview"] = {{"p", "image"},
+                       {"unique_id", uid + "_preview"},
+                       {"name", "Preview"},
+                       {"image_topic", base + "/preview"},
+                       {"content_type", "image/jpeg"}};
+    for (const auto& cam : info.cameras) {
+        if (cam.serial.empty()) continue;
+        std::string key = "camera_" + slug(cam.serial);
+        cmps[key] = {{"p", "binary_sensor"},
+                     {"unique_id", uid + "_" + key},
+                     {"name", "Camera " + cam.serial + (cam.model.empty() ? "" : " (" + cam.model + ")")},
+                     {"device_class", "connectivity"},
+                     {"state_topic", base + "/state"},
+                     {"value_template", "{% set c = value_json.cameras | selectattr('serial', 'eq', " +
+                                            jinja_quoted(cam.serial) +
+                                            ") | list %}{{ 'ON' if c and c[0].connected else 'OFF' }}"},
+                     {"payload_on", "ON"},
+                     {"payload_off", "OFF"}};
+    }
+
+    json j{{"dev",
+            {{"ids", json::array({uid})},
+             {"name", "photorig " + info.rig_id},
+             {"mf", "photorig"},
+             {"mdl", "Photogrammetry camera rig"},
+             {"sw", info.version}}},
+           {"o", {{"name", "photorig"}, {"sw", info.version}}},
+           {"cmps", cmps},
+           // A list, not availability_topic: shared options are merged into every component,
+           // and the uploader's sensors replace it with their own list (the two keys exclude
+           // each other in Home Assistant's schema).
+           {"availability", json::array({json{{"topic", base + "/availability"}}})},
+           {"qos", 1}};
+    return j.dump();
+}
+
+}  // namespace photorig::protocol
