@@ -8,11 +8,12 @@
 #include <set>
 
 #include "core/clock.h"
+#include "protocol/json_fields.h"
 
 namespace photorig::protocol {
 using nlohmann::json;
 
-namespace {
+namespace detail {
 
 Error field_error(const char* code, const std::string& field, const std::string& why) {
     return make_error(code, field + ": " + why);
@@ -120,7 +121,8 @@ bool is_hex64(const std::string& s) {
     return true;
 }
 
-}  // namespace
+}  // namespace detail
+using namespace detail;
 
 const std::vector<std::string>& known_verbs() {
     static const std::vector<std::string> verbs = {"capture", "cameras", "status", "config/get",

@@ -81,6 +81,7 @@ RigService::RigService(config::Config config)
 
 RigService::~RigService() {
     stopping_ = true;
+    if (scan_) scan_->stop();
     capture_orders_.close();
     if (capture_thread_.joinable()) capture_thread_.join();
     for (auto& cam : cameras_) cam->stop();
@@ -130,7 +131,7 @@ Status RigService::start() {
     mqtt::Options mo = *options;
     mo.will = mqtt::Will{base_ + "/availability", "offline", 1, true};
     mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
-    std::vector<mqtt::Subscription> subs{{base_ + "/request/#", 1}};
+    std::vector<mqtt::Subscription> subs{{base_ + "/request/#", 1}, {base_ + "/scan/ready", 1}};
     for (const auto& group : config_.groups) {
         subs.push_back({config_.topic_prefix + "/group/" + group + "/request/#", 1});
     }
@@ -142,6 +143,17 @@ Status RigService::start() {
         LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe() << "); retrying in the background");
     }
     capture_thread_ = std::thread([this] { capture_loop(); });
+
+    ScanRunner::Hooks hooks;
+    hooks.capture = [this](const protocol::CaptureRequest& r, int seq_offset) { return capture_for_scan(r, seq_offset); };
+    hooks.publish = [this](const std::string& subtopic, const std::string& payload, bool retain) {
+        mqtt_->publish_nowait(mqtt::Message{base_ + "/" + subtopic, payload, 1, retain, "", ""}, retain);
+    };
+    hooks.deliver_manifest = [this](const protocol::ScanRecord& r) { return deliver_manifest(r); };
+    // The record sits in the spool (hidden: never taken for a photo) so it lives and dies
+    // with the photos it describes.
+    scan_ = std::make_unique<ScanRunner>(config_.spool.dir + "/.scan-record.json", config_.rig_id, std::move(hooks));
+    scan_->start();
     return ok();
 }
 
@@ -172,6 +184,7 @@ void RigService::run(const std::atomic<bool>& stop) {
     }
     LOG_INFO(kLog, "stopping");
     stopping_ = true;
+    if (scan_) scan_->stop();
     capture_orders_.close();
     if (capture_thread_.joinable()) capture_thread_.join();
     if (mqtt_->connected()) {
@@ -198,6 +211,10 @@ void RigService::handle_event(const mqtt::Event& event) {
             if (topic == config_.homeassistant.prefix + "/status") {
                 // Home Assistant (re)started: it has forgotten non-retained discovery.
                 if (event.message.payload == protocol::ha_status_online) publish_discovery();
+                break;
+            }
+            if (topic == base_ + "/scan/ready") {
+                scan_->on_ready(event.message.payload);
                 break;
             }
             auto pos = topic.find("/request/");
@@ -242,7 +259,7 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
     const auto& verbs = protocol::known_verbs();
     if (std::find(verbs.begin(), verbs.end(), raw_verb) == verbs.end()) {
         return fail(make_error(protocol::codes::unknown_verb,
-                               "unknown verb '" + raw_verb.substr(0, 64) + "'; known: capture, cameras, status"));
+                               "unknown verb '" + raw_verb.substr(0, 64) + "'; known: capture, cameras, status, scan"));
     }
     if (!env) return fail(env.error());
     const std::string& txn = env->transaction_json;
@@ -257,6 +274,7 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
         }
         return;
     }
+    if (verb == "scan") return handle_scan(message, txn);
     if (verb == "capture") {
         auto req = protocol::parse_capture(message.payload, limits_);
         if (!req) return fail(req.error());
@@ -267,7 +285,12 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
             return fail(make_error(protocol::codes::camera_busy,
                                    std::to_string(kMaxPendingOrders) + " capture requests already waiting"));
         }
-        CaptureOrder order{*req, txn, verb, message.response_topic, message.correlation_data};
+        CaptureOrder order;
+        order.request = *req;
+        order.transaction_json = txn;
+        order.verb = verb;
+        order.response_topic = message.response_topic;
+        order.correlation_data = message.correlation_data;
         if (order.request.batch.empty()) order.request.batch = new_batch_id(clock::now_ms());
         ++pending_orders_;
         state_dirty_ = true;
@@ -423,9 +446,9 @@ void RigService::run_capture(const CaptureOrder& order) {
                 const auto& file = (*result)[i];
                 auto [rel, writer] = (*p.writers)[i];
                 while (unfinished.size() >= kMaxUnfinishedPhotos) collect_oldest();
-                unfinished.push_back(finisher.submit([this, &publisher, batch = req.batch, shot, ref = p.ref,
+                unfinished.push_back(finisher.submit([this, &publisher, batch = req.batch, seq = order.seq_offset + shot, ref = p.ref,
                                                       rel = rel, writer = writer, file] {
-                    auto meta = spool_photo(batch, shot, ref, rel, file.triggered_at_ms, file.trigger_ms,
+                    auto meta = spool_photo(batch, seq, ref, rel, file.triggered_at_ms, file.trigger_ms,
                                             file.download_ms, writer.get());
                     if (meta) publisher.submit([this, m = *meta] { publish_photo(m); });
                     return meta;
@@ -436,6 +459,10 @@ void RigService::run_capture(const CaptureOrder& order) {
     while (!unfinished.empty()) collect_oldest();
     // The response follows the last upload job's PUBACK (or its timeout).
     publisher.submit([] {}).wait();
+    if (order.done) {
+        order.done->set_value(ScanRunner::CaptureOutcome{std::move(photos), std::move(errors)});
+        return;
+    }
     std::string payload;
     if (photos.empty() && !errors.empty()) {
         payload = protocol::response_error(order.transaction_json, errors.front());
@@ -489,7 +516,72 @@ void RigService::publish_photo(const protocol::CaptureMetadata& m) {
     publish_job(m);
 }
 
-void RigService::publish_job(const protocol::CaptureMetadata& m) {
+void RigService::handle_scan(const mqtt::Message& message, const std::string& txn) {
+    auto fail = [&](const Error& e) {
+        ++request_errors_total_;
+        LOG_INFO(kLog, "request/scan refused: " << e.describe());
+        respond("scan", message, protocol::response_error(txn, e));
+    };
+    auto req = protocol::parse_scan(message.payload, limits_);
+    if (!req) return fail(req.error());
+    if (req->action == "start") {
+        Error camera_error;
+        if (choose_cameras(req->camera, &camera_error).empty()) return fail(camera_error);
+        if (auto st = check_disk(); !st) return fail(st.error());
+    }
+    auto progress = scan_->handle(*req, new_batch_id(clock::now_ms()));
+    if (!progress) return fail(progress.error());
+    respond("scan", message, protocol::response_ok(txn, *progress));
+}
+
+std::optional<ScanRunner::CaptureOutcome> RigService::capture_for_scan(const protocol::CaptureRequest& request,
+                                                                       int seq_offset) {
+    CaptureOrder order;
+    order.request = request;
+    order.transaction_json = "null";
+    order.verb = "scan";
+    order.seq_offset = seq_offset;
+    order.done = std::make_shared<std::promise<ScanRunner::CaptureOutcome>>();
+    auto outcome = order.done->get_future();
+    ++pending_orders_;
+    state_dirty_ = true;
+    capture_orders_.push(std::move(order));
+    // The capture thread may be gone when the agent stops: never wait past that.
+    while (outcome.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        if (stopping_) return std::nullopt;
+    }
+    return outcome.get();
+}
+
+Status RigService::deliver_manifest(const protocol::ScanRecord& record) {
+    const std::string rel = record.batch + "/" + record.scan_id + ".manifest.json";
+    if (spool_->exists(rel)) return ok();  // delivered before a restart; the reconciler offers it
+    const std::string text = protocol::scan_manifest_json(record, config_.rig_id);
+    auto writer = spool_->create_writer(rel);
+    if (!writer) return writer.error().with_context("scan manifest");
+    if (auto st = (*writer)->write(text.data(), text.size()); !st) return st.error().with_context("scan manifest");
+    auto spooled = (*writer)->commit();
+    if (!spooled) return spooled.error().with_context("scan manifest");
+    protocol::CaptureMetadata m;
+    m.capture_id = ids::time_ordered_id(record.finished_at_ms);
+    m.job_id = m.capture_id;
+    m.rig_id = config_.rig_id;
+    m.batch = record.batch;
+    m.captured_at_ms = record.finished_at_ms;
+    m.file_name = spooled->name;
+    m.file_path = spooled->path;
+    m.size = spooled->size;
+    m.sha256 = spooled->sha256;
+    m.mime = "application/json";
+    if (auto st = spool_->write_sidecar(rel, protocol::capture_metadata_json(m)); !st) {
+        LOG_WARN(kLog, "sidecar for " << rel << ": " << st.error().describe());
+    }
+    // No wait for the ack (the scan's lock is held): the reconciler re-offers it if lost.
+    publish_job(m, /*wait_for_ack=*/false);
+    return ok();
+}
+
+void RigService::publish_job(const protocol::CaptureMetadata& m, bool wait_for_ack) {
     protocol::UploadJob job;
     job.job_id = m.job_id;
     job.capture_id = m.capture_id;
@@ -504,7 +596,9 @@ void RigService::publish_job(const protocol::CaptureMetadata& m) {
     mqtt::Message msg{base_ + "/upload/jobs", protocol::upload_job_json(job), 1, false, "", ""};
     // Wait for the broker's PUBACK: only then is the job the broker's to keep. If it fails
     // the file stays in the spool and the reconciler offers it again.
-    if (auto st = mqtt_->publish(msg, false, kPublishTimeout); !st) {
+    auto st = wait_for_ack ? mqtt_->publish(msg, false, kPublishTimeout)
+                           : mqtt_->publish_queued(msg, false, std::chrono::milliseconds(0));
+    if (!st) {
         LOG_WARN(kLog, "upload job for " << m.file_name << " not acknowledged (" << st.error().describe()
                                          << "); it will be offered again");
         return;

@@ -12,6 +12,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "mqtt/client.h"
 #include "protocol/types.h"
 #include "protocol/wire.h"
+#include "rig/scan_runner.h"
 
 namespace photorig::camera {
 class CameraWorker;
@@ -48,6 +51,9 @@ private:
         std::string transaction_json;
         std::string verb;
         std::string response_topic, correlation_data;
+        int seq_offset = 0;  // photos get seq = seq_offset + shot (a scan numbers across steps)
+        // Set for a scan's capture: the outcome goes here instead of a response.
+        std::shared_ptr<std::promise<ScanRunner::CaptureOutcome>> done;
     };
 
     void handle_event(const mqtt::Event& event);
@@ -65,7 +71,10 @@ private:
                                                      int64_t triggered_at_ms, int64_t trigger_ms,
                                                      int64_t download_ms, spool::SpoolWriter* writer);
     void publish_photo(const protocol::CaptureMetadata& meta);
-    void publish_job(const protocol::CaptureMetadata& meta);
+    void publish_job(const protocol::CaptureMetadata& meta, bool wait_for_ack = true);
+    std::optional<ScanRunner::CaptureOutcome> capture_for_scan(const protocol::CaptureRequest& request, int seq_offset);
+    Status deliver_manifest(const protocol::ScanRecord& record);
+    void handle_scan(const mqtt::Message& message, const std::string& transaction_json);
     void reconcile_spool(bool at_startup);
     protocol::AgentState current_state();
     void publish_state();
@@ -86,6 +95,7 @@ private:
     std::unique_ptr<spool::Spool> spool_;
     std::vector<std::unique_ptr<camera::CameraWorker>> cameras_;
 
+    std::unique_ptr<ScanRunner> scan_;
     MessageQueue<CaptureOrder> capture_orders_;
     std::thread capture_thread_;
     std::atomic<bool> capture_busy_{false};

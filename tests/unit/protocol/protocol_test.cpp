@@ -150,3 +150,65 @@ TEST(Protocol, SafeNames) {
     EXPECT_FALSE(is_safe_name("a b"));
     EXPECT_FALSE(is_safe_name(std::string(65, 'a')));
 }
+
+#include "protocol/scan.h"
+
+TEST(ProtocolScan, StartDefaultsAndOtherActionsTakeNoFields) {
+    auto r = parse_scan(R"({"action":"start","positions":36})", limits);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->positions, 36);
+    EXPECT_EQ(r->camera, "all");
+    EXPECT_TRUE(r->turntable);
+    EXPECT_EQ(r->move_timeout_ms, 30000);
+    auto p = parse_scan(R"({"action":"pause","transaction":1})", limits);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->action, "pause");
+    auto bad = parse_scan(R"({"action":"pause","positions":3})", limits);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, "bad_request");
+}
+
+TEST(ProtocolScan, ReadyMustMatchTheStepAndScanWhenItNamesThem) {
+    ScanRecord r;
+    r.scan_id = "scan-1";
+    r.request.positions = 4;
+    EXPECT_TRUE(scan_ready_matches("ready", r, 2));
+    EXPECT_TRUE(scan_ready_matches(R"({"step":2})", r, 2));
+    EXPECT_TRUE(scan_ready_matches(R"({"scan_id":"scan-1","step":2})", r, 2));
+    EXPECT_FALSE(scan_ready_matches(R"({"step":1})", r, 2));
+    EXPECT_FALSE(scan_ready_matches(R"({"scan_id":"scan-0","step":2})", r, 2));
+    json move = json::parse(scan_move_json(r, 3));
+    EXPECT_EQ(move["position_deg"], 180.0);
+    EXPECT_EQ(move["degrees"], 90.0);
+}
+
+TEST(ProtocolScan, RecordRoundTripsWithItsCaptures) {
+    ScanRecord r;
+    r.scan_id = "scan-7";
+    r.batch = "vase";
+    r.state = "paused";
+    r.request.positions = 12;
+    r.request.settle_ms = 300;
+    r.request.turntable = false;
+    r.steps_done = 1;
+    r.error_code = "timeout";
+    CaptureMetadata m;
+    m.capture_id = m.job_id = "c1";
+    m.batch = "vase";
+    m.seq = 1;
+    m.file_name = "a.jpg";
+    m.size = 10;
+    m.sha256 = std::string(64, 'a');
+    r.captures.push_back(m);
+    auto back = parse_scan_record(scan_record_json(r));
+    ASSERT_TRUE(back) << back.error().describe();
+    EXPECT_EQ(back->scan_id, "scan-7");
+    EXPECT_EQ(back->state, "paused");
+    EXPECT_EQ(back->request.positions, 12);
+    EXPECT_EQ(back->request.settle_ms, 300);
+    EXPECT_FALSE(back->request.turntable);
+    EXPECT_EQ(back->error_code, "timeout");
+    ASSERT_EQ(back->captures.size(), 1u);
+    EXPECT_EQ(back->captures[0].file_name, "a.jpg");
+    EXPECT_FALSE(parse_scan_record("{}"));
+}

@@ -1,0 +1,21 @@
+// Internal to the protocol module: typed, exception-free reads of JSON request fields,
+// each failing with a stable error code that names the field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <string>
+
+#include "core/expected.h"
+
+namespace photorig::protocol::detail {
+
+Error field_error(const char* code, const std::string& field, const std::string& why);
+Expected<nlohmann::json> parse_json(const std::string& text);    // bad_json
+Expected<nlohmann::json> parse_object(const std::string& payload);  // "" = {}; bad_json / bad_request
+Status check_known_fields(const nlohmann::json& obj, const std::set<std::string>& allowed);
+Expected<int64_t> get_int(const nlohmann::json& obj, const char* field, int64_t lo, int64_t hi);
+Expected<std::string> get_string(const nlohmann::json& obj, const char* field, size_t max_len);
+
+}  // namespace photorig::protocol::detail

@@ -1,0 +1,199 @@
+#include "protocol/scan.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+#include "protocol/json_fields.h"
+
+namespace photorig::protocol {
+using nlohmann::json;
+using namespace detail;
+
+namespace {
+json request_json(const ScanRequest& q) {
+    return json{{"action", q.action},       {"positions", q.positions}, {"camera", q.camera},
+                {"count", q.count},         {"settle_ms", q.settle_ms}, {"interval_ms", q.interval_ms},
+                {"turntable", q.turntable}, {"move_timeout_ms", q.move_timeout_ms},
+                {"degrees", q.degrees},     {"batch", q.batch}};
+}
+
+double step_degrees(const ScanRecord& r) {
+    return r.request.degrees > 0 ? r.request.degrees : 360.0 / std::max(1, r.request.positions);
+}
+}  // namespace
+
+Expected<ScanRequest> parse_scan(const std::string& payload, const Limits& limits) {
+    auto obj_or = parse_object(payload);
+    if (!obj_or) return obj_or.error();
+    const json& obj = *obj_or;
+    auto st = check_known_fields(obj, {"transaction", "action", "positions", "camera", "count", "settle_ms",
+                                       "interval_ms", "turntable", "move_timeout_ms", "degrees", "batch"});
+    if (!st) return st.error();
+    ScanRequest q;
+    if (obj.contains("action")) {
+        auto v = get_string(obj, "action", 16);
+        if (!v) return v.error();
+        if (*v != "start" && *v != "pause" && *v != "resume" && *v != "abort" && *v != "status") {
+            return field_error(codes::bad_request, "action", "must be start, pause, resume, abort or status");
+        }
+        q.action = *v;
+    }
+    if (q.action != "start") {
+        if (obj.size() > (obj.contains("transaction") ? 2u : 1u)) {
+            return make_error(codes::bad_request, "scan " + q.action + " takes no other fields");
+        }
+        return q;
+    }
+    if (!obj.contains("positions")) return field_error(codes::bad_request, "positions", "is required to start a scan");
+    auto positions = get_int(obj, "positions", 1, 3600);
+    if (!positions) return positions.error();
+    q.positions = static_cast<int>(*positions);
+    if (obj.contains("camera")) {
+        auto v = get_string(obj, "camera", 128);
+        if (!v) return v.error();
+        q.camera = *v;
+    }
+    struct IntField {
+        const char* name;
+        int* out;
+        int64_t lo, hi;
+    };
+    for (const IntField& f : {IntField{"count", &q.count, 1, 100},
+                              IntField{"settle_ms", &q.settle_ms, 0, 600000},
+                              IntField{"interval_ms", &q.interval_ms, 0, limits.max_interval_ms},
+                              IntField{"move_timeout_ms", &q.move_timeout_ms, 100, 3600000}}) {
+        if (!obj.contains(f.name)) continue;
+        auto v = get_int(obj, f.name, f.lo, f.hi);
+        if (!v) return v.error();
+        *f.out = static_cast<int>(*v);
+    }
+    if (obj.contains("turntable")) {
+        if (!obj["turntable"].is_boolean()) return field_error(codes::bad_request, "turntable", "must be true or false");
+        q.turntable = obj["turntable"].get<bool>();
+    }
+    if (obj.contains("degrees")) {
+        const json& d = obj["degrees"];
+        if (!d.is_number()) return field_error(codes::bad_request, "degrees", "must be a number");
+        double deg = d.get<double>();
+        if (!(deg > 0 && deg <= 360)) return field_error(codes::out_of_range, "degrees", "must be in (0, 360]");
+        q.degrees = deg;
+    }
+    if (obj.contains("batch")) {
+        auto v = get_string(obj, "batch", 64);
+        if (!v) return v.error();
+        if (!is_safe_name(*v)) {
+            return field_error(codes::invalid_name, "batch",
+                               "may only hold letters, digits, '.', '_' and '-' (no '/', no '..', not "
+                               "starting with '.')");
+        }
+        q.batch = *v;
+    }
+    return q;
+}
+
+std::string scan_move_json(const ScanRecord& r, int step) {
+    double deg = step_degrees(r);
+    return json{{"scan_id", r.scan_id},
+                {"step", step},
+                {"of", r.request.positions},
+                {"degrees", deg},
+                {"position_deg", deg * (step - 1)}}
+        .dump();
+}
+
+bool scan_ready_matches(const std::string& payload, const ScanRecord& r, int step) {
+    json j = json::parse(payload, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return true;  // "ready", "OK", ... from simple controllers
+    if (j.contains("scan_id") && (!j["scan_id"].is_string() || j["scan_id"] != r.scan_id)) return false;
+    if (j.contains("step") && (!j["step"].is_number_integer() || j["step"].get<int64_t>() != step)) return false;
+    return true;
+}
+
+std::string scan_progress_json(const ScanRecord& r, const std::string& event, int64_t eta_s) {
+    json j{{"event", event},
+           {"scan_id", r.scan_id},
+           {"batch", r.batch},
+           {"state", r.state},
+           {"step", r.steps_done},
+           {"of", r.request.positions},
+           {"photos", r.captures.size()},
+           {"eta_s", eta_s >= 0 ? json(eta_s) : json(nullptr)},
+           {"waiting_for", r.waiting_for.empty() ? json(nullptr) : json(r.waiting_for)},
+           {"started_at", clock::rfc3339_utc_ms(r.started_at_ms)}};
+    if (!r.error_code.empty()) j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
+    return j.dump();
+}
+
+std::string scan_record_json(const ScanRecord& r) {
+    json captures = json::array();
+    for (const auto& c : r.captures) captures.push_back(json::parse(capture_metadata_json(c)));
+    return json{{"scan_id", r.scan_id},
+                {"batch", r.batch},
+                {"state", r.state},
+                {"request", request_json(r.request)},
+                {"steps_done", r.steps_done},
+                {"captures", captures},
+                {"started_at_ms", r.started_at_ms},
+                {"finished_at_ms", r.finished_at_ms},
+                {"busy_ms", r.busy_ms},
+                {"error_code", r.error_code},
+                {"error_message", r.error_message}}
+        .dump();
+}
+
+Expected<ScanRecord> parse_scan_record(const std::string& text) {
+    auto j = parse_json(text);
+    if (!j) return j.error();
+    try {
+        ScanRecord r;
+        r.scan_id = j->at("scan_id").get<std::string>();
+        r.batch = j->at("batch").get<std::string>();
+        r.state = j->at("state").get<std::string>();
+        const json& q = j->at("request");
+        r.request.action = q.value("action", "start");
+        r.request.positions = q.at("positions").get<int>();
+        r.request.camera = q.value("camera", "all");
+        r.request.count = q.value("count", 1);
+        r.request.settle_ms = q.value("settle_ms", 0);
+        r.request.interval_ms = q.value("interval_ms", 0);
+        r.request.turntable = q.value("turntable", true);
+        r.request.move_timeout_ms = q.value("move_timeout_ms", 30000);
+        r.request.degrees = q.value("degrees", 0.0);
+        r.request.batch = q.value("batch", "");
+        r.steps_done = j->at("steps_done").get<int>();
+        for (const auto& c : j->at("captures")) {
+            auto m = parse_capture_metadata(c.dump());
+            if (!m) return m.error().with_context("scan record capture");
+            r.captures.push_back(*m);
+        }
+        r.started_at_ms = j->value("started_at_ms", int64_t{0});
+        r.finished_at_ms = j->value("finished_at_ms", int64_t{0});
+        r.busy_ms = j->value("busy_ms", int64_t{0});
+        r.error_code = j->value("error_code", "");
+        r.error_message = j->value("error_message", "");
+        return r;
+    } catch (const json::exception& e) {
+        return make_error(codes::bad_request, std::string("scan record: ") + e.what());
+    }
+}
+
+std::string scan_manifest_json(const ScanRecord& r, const std::string& rig_id) {
+    json captures = json::array();
+    for (const auto& c : r.captures) captures.push_back(json::parse(capture_metadata_json(c)));
+    json j{{"scan_id", r.scan_id},
+           {"rig_id", rig_id},
+           {"batch", r.batch},
+           {"state", r.state},
+           {"positions", r.request.positions},
+           {"steps_done", r.steps_done},
+           {"degrees_per_step", step_degrees(r)},
+           {"cameras", r.request.camera},
+           {"photos_per_camera_per_step", r.request.count},
+           {"settle_ms", r.request.settle_ms},
+           {"started_at", clock::rfc3339_utc_ms(r.started_at_ms)},
+           {"finished_at", clock::rfc3339_utc_ms(r.finished_at_ms)},
+           {"captures", captures}};
+    return j.dump(2);
+}
+
+}  // namespace photorig::protocol
