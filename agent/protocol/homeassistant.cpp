@@ -52,6 +52,31 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
                        {"command_topic", base + "/request/capture"},
                        {"payload_press", R"({"transaction":"homeassistant"})"},
                        {"qos", 1}};
+    // A full turn of 36 positions; other scans are started from a script or automation
+    // (dashboards/home-assistant) with their own positions and settle time.
+    cmps["scan_start"] = {{"p", "button"},
+                          {"unique_id", uid + "_scan_start"},
+                          {"name", "Start scan"},
+                          {"icon", "mdi:rotate-3d-variant"},
+                          {"command_topic", base + "/request/scan"},
+                          {"payload_press", R"({"action":"start","positions":36,"transaction":"homeassistant"})"},
+                          {"qos", 1}};
+    cmps["scan_abort"] = {{"p", "button"},
+                          {"unique_id", uid + "_scan_abort"},
+                          {"name", "Abort scan"},
+                          {"icon", "mdi:stop-circle"},
+                          {"command_topic", base + "/request/scan"},
+                          {"payload_press", R"({"action":"abort","transaction":"homeassistant"})"},
+                          {"qos", 1}};
+    cmps["scan_progress"] = {{"p", "sensor"},
+                             {"unique_id", uid + "_scan_progress"},
+                             {"name", "Scan progress"},
+                             {"icon", "mdi:progress-clock"},
+                             {"unit_of_measurement", "%"},
+                             {"state_topic", base + "/scan/state"},
+                             {"value_template", "{{ (100 * value_json.step / value_json.of) | round(0) }}"},
+                             // state, photos, eta_s, batch... as attributes for cards and automations
+                             {"json_attributes_topic", base + "/scan/state"}};
     cmps["photos_today"] = {{"p", "sensor"},
                             {"unique_id", uid + "_photos_today"},
                             {"name", "Photos today"},

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "protocol/homeassistant.h"
+#include "protocol/scan.h"
 #include "protocol/wire.h"
 
 using namespace photorig::protocol;
@@ -34,7 +35,7 @@ bool valid_publish_topic(const std::string& t) {
 // the request topics the agent subscribes to.
 const std::set<std::string> kPublished = {"photorig/rig1/state", "photorig/rig1/uploader/state",
                                           "photorig/rig1/preview", "photorig/rig1/availability",
-                                          "photorig/rig1/uploader/availability"};
+                                          "photorig/rig1/uploader/availability", "photorig/rig1/scan/state"};
 
 std::set<std::string> fields_read(const std::string& tmpl) {
     std::set<std::string> out;
@@ -71,6 +72,9 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
     std::set<std::string> unique_ids;
     json agent_state = json::parse(agent_state_json(AgentState{}));
     json uploader_state = json::parse(uploader_state_json(UploaderState{}));
+    ScanRecord scan;
+    scan.request.positions = 36;
+    json scan_state = json::parse(scan_progress_json(scan, "step", 10));
     for (auto& [key, c] : j["cmps"].items()) {
         SCOPED_TRACE(key);
         ASSERT_TRUE(c.contains("p"));
@@ -104,13 +108,23 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
             }
         }
         if (p == "button") {
-            EXPECT_TRUE(c["command_topic"].is_string());
-            EXPECT_TRUE(json::parse(c["payload_press"].get<std::string>()).is_object());
+            // What the button sends must be a request the agent accepts.
+            std::string topic = c["command_topic"], press = c["payload_press"];
+            Limits limits;
+            if (topic == "photorig/rig1/request/capture") {
+                EXPECT_TRUE(parse_capture(press, limits)) << press;
+            } else if (topic == "photorig/rig1/request/scan") {
+                EXPECT_TRUE(parse_scan(press, limits)) << press;
+            } else {
+                ADD_FAILURE() << "button for an unexpected verb: " << topic;
+            }
         }
         if (p == "sensor" || p == "binary_sensor") {
             ASSERT_TRUE(c["state_topic"].is_string());
             ASSERT_TRUE(c["value_template"].is_string());
-            const json& source = c["state_topic"] == "photorig/rig1/uploader/state" ? uploader_state : agent_state;
+            const json& source = c["state_topic"] == "photorig/rig1/uploader/state" ? uploader_state
+                                 : c["state_topic"] == "photorig/rig1/scan/state"   ? scan_state
+                                                                                    : agent_state;
             for (const auto& f : fields_read(c["value_template"])) {
                 EXPECT_TRUE(source.contains(f)) << "template reads " << f << ", not in " << c["state_topic"];
             }
@@ -130,6 +144,8 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
     EXPECT_TRUE(j["cmps"].contains("capture"));
     EXPECT_TRUE(j["cmps"].contains("upload_queue"));
     EXPECT_TRUE(j["cmps"].contains("preview"));
+    EXPECT_EQ(json::parse(j["cmps"]["scan_start"]["payload_press"].get<std::string>())["action"], "start");
+    EXPECT_EQ(json::parse(j["cmps"]["scan_abort"]["payload_press"].get<std::string>())["action"], "abort");
 }
 
 TEST(HomeAssistantDiscovery, CameraTemplateQuotesTheSerial) {
