@@ -1,0 +1,64 @@
+// rigctl's side of the interface: an MQTT client of the dashboard kind that lists rigs from
+// their retained topics, sends requests and waits for the matching response (by a unique
+// transaction), and follows scan progress and upload events. The command-line front end
+// is agent/apps/rigctl.cpp.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/expected.h"
+#include "core/queue.h"
+#include "mqtt/client.h"
+
+namespace photorig::ctl {
+
+struct RigSummary {
+    std::string rig_id;
+    std::string availability;           // online | offline | "" (never seen)
+    std::string uploader_availability;  // same, for its uploader
+    std::string state_json;             // retained base/state ("" if none)
+    std::string uploader_state_json;    // retained base/uploader/state
+    std::string scan_state_json;        // retained base/scan/state
+};
+
+class RigClient {
+public:
+    RigClient(mqtt::Options options, std::string topic_prefix);
+    ~RigClient();
+
+    // Subscribes to `filters` as part of connecting, so nothing that follows can be missed
+    // (a response arriving before its subscription, retained messages).
+    Status connect(std::chrono::milliseconds timeout, const std::vector<std::string>& filters);
+
+    // What each command needs to be subscribed to.
+    std::vector<std::string> list_filters() const;
+    std::string topic(const std::string& rig, const std::string& suffix) const;  // <prefix>/<rig>/<suffix>
+
+    // (connect with list_filters()) Every rig with a retained message under <prefix>/<rig>/..., after the retained
+    // messages stopped arriving (or `wait` passed).
+    Expected<std::vector<RigSummary>> list(std::chrono::milliseconds wait);
+
+    // Publishes `payload` (a JSON object; a unique "transaction" is added) to
+    // <prefix>/<rig>/request/<verb> and returns the response's JSON text. An error
+    // response becomes an Error with the agent's code and message.
+    Expected<std::string> request(const std::string& rig, const std::string& verb, const std::string& payload,
+                                  std::chrono::milliseconds timeout);
+
+    // Calls `on_message(topic_suffix, payload)` for messages under <prefix>/<rig>/<suffix>
+    // for each of `suffixes` until it returns false or `timeout` passes (then "timeout").
+    Status follow(const std::string& rig, const std::vector<std::string>& suffixes,
+                  const std::function<bool(const std::string& suffix, const std::string& payload)>& on_message,
+                  std::chrono::milliseconds timeout);
+
+private:
+    mqtt::Options options_;
+    std::string prefix_;
+    MessageQueue<mqtt::Event> events_;
+    std::unique_ptr<mqtt::Client> client_;
+};
+
+}  // namespace photorig::ctl
