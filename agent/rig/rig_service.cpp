@@ -104,7 +104,7 @@ Status RigService::start() {
         }
         if (specs.empty()) LOG_WARN(kLog, "no camera detected (camera.port=" << port << ")");
     } else {
-        specs.push_back(camera::CameraSpec{port, config_.camera.model});
+        specs.push_back(camera::CameraSpec{port, config_.camera.model, ""});
     }
     camera::WorkerOptions opts;
     opts.capture_timeout_ms = config_.camera.capture_timeout_ms;
