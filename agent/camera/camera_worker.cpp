@@ -220,18 +220,15 @@ struct CameraWorker::Impl {
         return ok();
     }
 
-    // Sleeps to within 1 ms of the wall-clock instant, then spins: a sleep alone wakes up to
-    // a scheduler tick late, which would be the whole trigger spread between cameras.
+    // Sleeps until the wall-clock instant. No spinning: with 8 cameras on a small board,
+    // 8 spinning workers would starve the very threads (and, for PTP/IP, the network
+    // stack) that carry the triggers; a plain sleep wakes within ~0.1 ms (timer slack).
     bool wait_until_us(int64_t at_us) {
         for (;;) {
             if (stopping) return false;
             int64_t left = at_us - clock::now_us();
             if (left <= 0) return true;
-            if (left > 1500) {
-                std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(left - 1000, 20000)));
-            } else {
-                std::this_thread::yield();
-            }
+            std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(left, 20000)));
         }
     }
 
