@@ -13,7 +13,16 @@
 //   timeout              no file was added within capture_timeout_ms, or the camera
 //                        stopped answering mid-command (PTP/IP 2.5 s read timeout)
 //   camera_error         anything else; the message carries libgphoto2's error text
+//   unknown_setting      set_setting: the camera has no setting of that name
+//   bad_setting_value    set_setting: not one of the choices, outside the range, or refused
+//   setting_read_only    set_setting: the camera marks that setting read-only
+//   preview_unavailable  preview: no live view and no photo taken yet to show instead
 //   (a sink factory's or sink's own error is passed through unchanged)
+//
+// Identity: a camera is its serial number. A worker pins the serial it first sees (or the
+// one it is given); a different camera answering on the same port later is refused
+// (camera_disconnected), and a USB camera is looked for on every USB port by its serial
+// when its old port is gone (a replug renumbers it).
 #pragma once
 
 #include <cstddef>
@@ -22,6 +31,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/expected.h"
@@ -34,11 +44,16 @@ inline constexpr const char* camera_disconnected = "camera_disconnected";
 inline constexpr const char* camera_storage_full = "camera_storage_full";
 inline constexpr const char* timeout = "timeout";
 inline constexpr const char* camera_error = "camera_error";
+inline constexpr const char* unknown_setting = "unknown_setting";
+inline constexpr const char* bad_setting_value = "bad_setting_value";
+inline constexpr const char* setting_read_only = "setting_read_only";
+inline constexpr const char* preview_unavailable = "preview_unavailable";
 }  // namespace codes
 
 struct CameraSpec {
     std::string port;   // "ptpip:127.0.0.1:P:P", "usb:001,004", or "" for the first detected
     std::string model;  // libgphoto2 model name, "" = detect ("PTP/IP Camera" for ptpip:)
+    std::string serial;  // "" = whichever camera answers first (then pinned); else only this one
 };
 
 struct CameraInfo {
@@ -65,6 +80,7 @@ using SinkFactory = std::function<Expected<std::unique_ptr<DownloadSink>>(const 
 struct CapturedFile {
     FileHeader header;
     int64_t triggered_at_ms = 0;  // wall clock (epoch ms) when the trigger was sent
+    int64_t triggered_at_us = 0;  // the same in microseconds, for the spread between cameras
     int64_t trigger_ms = 0;       // trigger sent -> this file announced by the camera
     int64_t download_ms = 0;      // this file's download into its sink
 };
@@ -77,6 +93,38 @@ struct WorkerOptions {
     int keepalive_interval_ms = 5000;  // idle event poll; reconnect attempts when disconnected
     int file_grace_ms = 300;  // after a file without CaptureComplete: wait this long for more
     int reconnect_backoff_max_ms = 30000;
+    // Applied in order after every connect (presets); a failure is logged, not fatal.
+    std::vector<std::pair<std::string, std::string>> settings;
+    // "" = leave as is; "card" or "ram": set the camera's capturetarget setting where it
+    // has one (Canon, Nikon); generic PTP cameras store on their card either way.
+    std::string capture_target;
+    // Keep the camera's thumbnail of the last JPEG (one GetThumb per capture) so preview()
+    // has a picture on cameras without live view.
+    bool keep_last_thumbnail = true;
+};
+
+// One node of the camera's settings tree (libgphoto2's widget tree).
+struct Setting {
+    std::string name, label;
+    std::string type;   // window | section | text | range | toggle | radio | menu | button | date
+    std::string value;  // current value as text ("" for window, section, button)
+    std::vector<std::string> choices;  // radio, menu
+    double min = 0, max = 0, step = 0;  // range
+    bool read_only = false;
+    std::vector<Setting> children;  // window, section
+};
+
+struct Preview {
+    std::string jpeg;
+    std::string source;  // "live_view" | "last_photo" (the camera's thumbnail of it)
+    int64_t taken_at_ms = 0;
+};
+
+struct CaptureOptions {
+    // Wall clock (epoch us) at which to send the trigger; 0 = at once. Lets several workers
+    // (and several rigs) fire together: each waits on its own thread, so the spread is
+    // wake-up jitter rather than the order the triggers were posted in.
+    int64_t trigger_at_us = 0;
 };
 
 // Cameras libgphoto2 finds on USB (gp_abilities_list_detect); may be empty.
@@ -100,10 +148,19 @@ public:
 
     // Queues a capture. The future holds one CapturedFile per file the camera added
     // (RAW+JPEG gives two), or the first error.
-    std::future<Expected<std::vector<CapturedFile>>> capture(SinkFactory sink_factory);
+    std::future<Expected<std::vector<CapturedFile>>> capture(SinkFactory sink_factory, CaptureOptions opts = {});
+
+    // The whole settings tree, or the subtree `name` ("" = all).
+    std::future<Expected<Setting>> settings(std::string name = "");
+    // Validates against the tree, sets, and returns the value the camera reports back.
+    std::future<Expected<std::string>> set_setting(std::string name, std::string value);
+    // A live-view frame, or the thumbnail of the last photo where there is no live view.
+    std::future<Expected<Preview>> preview();
 
 private:
     struct Impl;
+    template <typename T>
+    std::future<Expected<T>> post(const char* what, std::function<Expected<T>()> work);
     std::unique_ptr<Impl> impl_;
 };
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -25,10 +26,20 @@ constexpr int64_t kSettledForMs = 1000;  // how long a clean capture end lets th
 
 using CaptureResult = Expected<std::vector<CapturedFile>>;
 
+// One unit of work for the worker thread: run() answers its promise; cancel() answers it
+// with "stopped" when the worker ends first.
 struct Order {
-    SinkFactory sink_factory;
-    std::promise<CaptureResult> promise;
+    std::function<void()> run;
+    std::function<void()> cancel;
 };
+
+bool is_jpeg(const FileHeader& h) {
+    if (h.mime == "image/jpeg") return true;
+    auto dot = h.camera_name.rfind('.');
+    if (dot == std::string::npos) return false;
+    std::string ext = h.camera_name.substr(dot + 1);
+    return ext == "JPG" || ext == "jpg" || ext == "JPEG" || ext == "jpeg";
+}
 
 struct AddedFile {
     std::string folder, name;
@@ -60,6 +71,7 @@ struct CameraWorker::Impl {
     int64_t settled_at_ms = 0;
     int reconnect_backoff_ms = kReconnectInitialMs;
     std::string last_connect_error;
+    Preview last_thumbnail;  // of the last JPEG captured, for preview() without live view
 
     Impl(CameraSpec s, WorkerOptions o) : spec(std::move(s)), opts(o) {
         info_value.port = spec.port;
@@ -70,7 +82,10 @@ struct CameraWorker::Impl {
         if (opts.file_grace_ms < 0) opts.file_grace_ms = 0;
     }
 
-    std::string where() const { return "camera " + (spec.port.empty() ? std::string("auto") : spec.port); }
+    std::string where() const {
+        std::string w = "camera " + (spec.port.empty() ? std::string("auto") : spec.port);
+        return spec.serial.empty() ? w : w + " (" + spec.serial + ")";
+    }
 
     // --- session ---------------------------------------------------------------
 
@@ -87,14 +102,47 @@ struct CameraWorker::Impl {
         session = std::move(*opened);
         last_connect_error.clear();
         reconnect_backoff_ms = kReconnectInitialMs;
+        // From now on this worker is this camera: another one on the same port is refused.
+        if (spec.serial.empty()) spec.serial = session->info().serial;
+        if (!session->info().port.empty()) spec.port = session->info().port;
         {
             std::lock_guard<std::mutex> lock(info_mutex);
             info_value = session->info();
         }
-        is_connected = true;
         LOG_INFO(kLog, where() << ": connected, model='" << session->info().model << "' serial='"
                                << session->info().serial << "'");
+        apply_configured_settings();
+        is_connected = true;
         return ok();
+    }
+
+    // Presets and the capture target, after every connect: a camera that was replugged or
+    // power-cycled has forgotten them. Failures are logged; the camera stays usable.
+    void apply_configured_settings() {
+        if (!opts.capture_target.empty()) {
+            auto target = session->settings("capturetarget");
+            if (!target) {
+                LOG_INFO(kLog, where() << ": camera.capture_target=" << opts.capture_target
+                                       << ": this camera has no capturetarget setting; it stores on its card");
+            } else {
+                const char* want = opts.capture_target == "ram" ? "RAM" : "card";
+                std::string choice;
+                for (const auto& c : target->choices) {
+                    if (c.find(want) != std::string::npos) choice = c;
+                }
+                auto st = choice.empty() ? Expected<std::string>(Error(codes::bad_setting_value, "no choice like " + std::string(want)))
+                                         : session->set_setting("capturetarget", choice);
+                if (!st) LOG_WARN(kLog, where() << ": capturetarget: " << st.error().describe());
+            }
+        }
+        for (const auto& [name, value] : opts.settings) {
+            auto st = session->set_setting(name, value);
+            if (!st) {
+                LOG_WARN(kLog, where() << ": preset " << name << "=" << value << ": " << st.error().describe());
+            } else {
+                LOG_DEBUG(kLog, where() << ": preset " << name << " = " << *st);
+            }
+        }
     }
 
     void disconnect(const Error& why) {
@@ -172,7 +220,34 @@ struct CameraWorker::Impl {
         return ok();
     }
 
-    CaptureResult capture(const SinkFactory& factory) {
+    // Sleeps until the wall-clock instant. No spinning: with 8 cameras on a small board,
+    // 8 spinning workers would starve the very threads (and, for PTP/IP, the network
+    // stack) that carry the triggers; a plain sleep wakes within ~0.1 ms (timer slack).
+    bool wait_until_us(int64_t at_us) {
+        for (;;) {
+            if (stopping) return false;
+            int64_t left = at_us - clock::now_us();
+            if (left <= 0) return true;
+            std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(left, 20000)));
+        }
+    }
+
+    // Runs `work` on an open session (opening it first), settling the session after an
+    // error that leaves it out of step.
+    template <typename T>
+    Expected<T> on_session(const std::function<Expected<T>()>& work) {
+        if (!session) {
+            if (auto st = connect(); !st) {
+                connect_failed_backoff();
+                return st.error();
+            }
+        }
+        auto result = work();
+        if (!result) return settle_error(result.error());
+        return result;
+    }
+
+    CaptureResult capture(const SinkFactory& factory, const CaptureOptions& copts) {
         if (!session) {
             if (auto st = connect(); !st) {
                 connect_failed_backoff();
@@ -192,6 +267,7 @@ struct CameraWorker::Impl {
             }
             if (auto again = drain_events(); !again) return settle_error(again.error());
         }
+        if (copts.trigger_at_us > 0 && !wait_until_us(copts.trigger_at_us)) return stopped_error();
         bool ended_complete = false;
         auto result = capture_on_session(factory, &ended_complete);
         if (!result) return settle_error(result.error());
@@ -222,7 +298,7 @@ struct CameraWorker::Impl {
     }
 
     CaptureResult capture_on_session(const SinkFactory& factory, bool* ended_complete) {
-        const int64_t triggered_at = clock::now_ms();
+        const int64_t triggered_at_us = clock::now_us();
         const int64_t t0 = clock::monotonic_ms();
         for (int attempt = 0;; ++attempt) {
             auto st = session->trigger();
@@ -297,11 +373,13 @@ struct CameraWorker::Impl {
             CapturedFile cf;
             cf.header = *header;
             if (!header->size) cf.header.size = *got;
-            cf.triggered_at_ms = triggered_at;
+            cf.triggered_at_us = triggered_at_us;
+            cf.triggered_at_ms = triggered_at_us / 1000;
             cf.trigger_ms = f.announced_ms - t0;
             cf.download_ms = clock::monotonic_ms() - d0;
             files.push_back(std::move(cf));
         }
+        if (opts.keep_last_thumbnail) remember_thumbnail(files);
         if (opts.delete_after_download) {
             for (const auto& f : added) {
                 auto st = session->remove(f.folder, f.name);
@@ -319,6 +397,32 @@ struct CameraWorker::Impl {
         return files;
     }
 
+    // The camera's own thumbnail of the first JPEG, fetched before the file is deleted:
+    // the preview of cameras without live view. Best effort.
+    void remember_thumbnail(const std::vector<CapturedFile>& files) {
+        for (const auto& f : files) {
+            if (!is_jpeg(f.header)) continue;
+            auto thumb = session->thumbnail(f.header.camera_folder, f.header.camera_name);
+            if (thumb && !thumb->empty()) {
+                last_thumbnail = Preview{std::move(*thumb), "last_photo", f.triggered_at_ms};
+            } else if (!thumb) {
+                LOG_DEBUG(kLog, where() << ": no thumbnail: " << thumb.error().describe());
+            }
+            return;
+        }
+    }
+
+    Expected<Preview> preview() {
+        auto frame = session->capture_preview();
+        if (frame) return Preview{std::move(*frame), "live_view", clock::now_ms()};
+        if (frame.error().code != codes::preview_unavailable) return frame.error();
+        if (last_thumbnail.jpeg.empty()) {
+            return Error(codes::preview_unavailable,
+                         "the camera has no live view and has taken no photo yet to show instead");
+        }
+        return last_thumbnail;
+    }
+
     // --- thread ----------------------------------------------------------------
 
     void run(std::promise<Status> first_connect) {
@@ -334,22 +438,17 @@ struct CameraWorker::Impl {
             int64_t wait = std::clamp<int64_t>(next_tick_ms - clock::monotonic_ms(), 0, opts.keepalive_interval_ms);
             auto order = orders.pop_for(std::chrono::milliseconds(wait));
             if (stopping) {
-                if (order) order->promise.set_value(stopped_error());
+                if (order) order->cancel();
                 break;
             }
             if (order) {
-                CaptureResult r = capture(order->sink_factory);
-                if (!r) {
-                    LOG_WARN(kLog, where() << ": capture failed: " << r.error().describe());
-                } else if (session) {
-                    next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
-                }
-                order->promise.set_value(std::move(r));
+                order->run();
+                if (session) next_tick_ms = std::max(next_tick_ms, clock::monotonic_ms() + opts.keepalive_interval_ms);
                 continue;
             }
             if (clock::monotonic_ms() >= next_tick_ms) tick();
         }
-        while (auto left = orders.pop_for(std::chrono::milliseconds(0))) left->promise.set_value(stopped_error());
+        while (auto left = orders.pop_for(std::chrono::milliseconds(0))) left->cancel();
         is_connected = false;
         session.reset();
     }
@@ -379,9 +478,7 @@ void CameraWorker::stop() {
     }
     if (impl_->thread.joinable()) impl_->thread.join();
     // Orders posted before start() or after the thread ended.
-    while (auto left = impl_->orders.pop_for(std::chrono::milliseconds(0))) {
-        left->promise.set_value(Impl::stopped_error());
-    }
+    while (auto left = impl_->orders.pop_for(std::chrono::milliseconds(0))) left->cancel();
 }
 
 bool CameraWorker::connected() const { return impl_->is_connected; }
@@ -391,17 +488,49 @@ CameraInfo CameraWorker::info() const {
     return impl_->info_value;
 }
 
-std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFactory sink_factory) {
-    Order order;
-    order.sink_factory = std::move(sink_factory);
-    auto future = order.promise.get_future();
+template <typename T>
+std::future<Expected<T>> CameraWorker::post(const char* what, std::function<Expected<T>()> work) {
+    auto promise = std::make_shared<std::promise<Expected<T>>>();
+    auto future = promise->get_future();
+    Impl* impl = impl_.get();
+    Order order{[promise, work = std::move(work), impl, what] {
+                    Expected<T> r = work();
+                    if (!r) LOG_WARN(kLog, impl->where() << ": " << what << " failed: " << r.error().describe());
+                    promise->set_value(std::move(r));
+                },
+                [promise] { promise->set_value(Impl::stopped_error()); }};
     std::lock_guard<std::mutex> post_lock(impl_->post_mutex);
     if (impl_->stopping) {
-        order.promise.set_value(Impl::stopped_error());
+        order.cancel();
         return future;
     }
     impl_->orders.push(std::move(order));  // answered by the thread, or by stop()'s drain
     return future;
+}
+
+std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFactory sink_factory, CaptureOptions opts) {
+    Impl* impl = impl_.get();
+    return post<std::vector<CapturedFile>>(
+        "capture", [impl, factory = std::move(sink_factory), opts] { return impl->capture(factory, opts); });
+}
+
+std::future<Expected<Setting>> CameraWorker::settings(std::string name) {
+    Impl* impl = impl_.get();
+    return post<Setting>("reading settings", [impl, name = std::move(name)] {
+        return impl->on_session<Setting>([impl, &name] { return impl->session->settings(name); });
+    });
+}
+
+std::future<Expected<std::string>> CameraWorker::set_setting(std::string name, std::string value) {
+    Impl* impl = impl_.get();
+    return post<std::string>("setting", [impl, name = std::move(name), value = std::move(value)] {
+        return impl->on_session<std::string>([&] { return impl->session->set_setting(name, value); });
+    });
+}
+
+std::future<Expected<Preview>> CameraWorker::preview() {
+    Impl* impl = impl_.get();
+    return post<Preview>("preview", [impl] { return impl->on_session<Preview>([impl] { return impl->preview(); }); });
 }
 
 }  // namespace photorig::camera

@@ -32,6 +32,9 @@ struct Event {
 class GphotoSession {
 public:
     // Connects (gp_camera_init). Serialised process-wide with every other init/exit.
+    // With spec.serial set, a camera reporting another serial is closed again
+    // (camera_disconnected), and a USB camera whose port is gone or empty is looked for on
+    // every detected USB port no other session holds.
     static Expected<std::unique_ptr<GphotoSession>> open(const CameraSpec& spec);
     ~GphotoSession();  // gp_camera_exit + unref
     GphotoSession(const GphotoSession&) = delete;
@@ -45,10 +48,18 @@ public:
     // Streams the file into `sink` (CameraFileHandler: no whole-file buffer). Returns bytes.
     Expected<uint64_t> download(const std::string& folder, const std::string& name, DownloadSink& sink);
     Status remove(const std::string& folder, const std::string& name);
+    // The camera's own thumbnail of a file (PTP GetThumb on PTP cameras).
+    Expected<std::string> thumbnail(const std::string& folder, const std::string& name);
+    // One live-view frame; preview_unavailable where the driver has none (generic PTP).
+    Expected<std::string> capture_preview();
+
+    Expected<Setting> settings(const std::string& name);
+    Expected<std::string> set_setting(const std::string& name, const std::string& value);
 
     struct Impl;
 
 private:
+    static Expected<std::unique_ptr<GphotoSession>> open_port(const CameraSpec& spec);
     explicit GphotoSession(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
     CameraInfo info_;

@@ -145,6 +145,11 @@ const std::vector<Field>& fields() {
         add("camera.capture_timeout_ms",
             int_in<CameraConfig>(camera, &CameraConfig::capture_timeout_ms, 1000, 600000));
         add("camera.delete_from_camera", bool_in<CameraConfig>(camera, &CameraConfig::delete_from_camera));
+        add("camera.serial", str_in<CameraConfig>(camera, &CameraConfig::serial));
+        add("camera.capture_target", str_in<CameraConfig>(camera, &CameraConfig::capture_target));
+        add("camera.preset", str_in<CameraConfig>(camera, &CameraConfig::preset));
+        add("camera.keepalive_ms", int_in<CameraConfig>(camera, &CameraConfig::keepalive_ms, 100, 600000));
+        add("camera.reconnect_max_ms", int_in<CameraConfig>(camera, &CameraConfig::reconnect_max_ms, 100, 600000));
 
         add("spool.dir", str_in<SpoolConfig>(spool, &SpoolConfig::dir));
         add("spool.reoffer_after_s", int_in<SpoolConfig>(spool, &SpoolConfig::reoffer_after_s, 1, 7 * 86400));
@@ -272,6 +277,59 @@ bool valid_topic_level_text(const std::string& s) {
     return true;
 }
 
+Status validate_camera(const CameraConfig& cam, const std::string& key, const Config& c) {
+    const std::string& port = cam.port;
+    if (port.empty()) return bad(key + ".port", "must be auto, usb:BUS,DEV, ptpip:HOST[:PORT:PORT] or a serial number");
+    if (port.rfind("ptpip:", 0) == 0 && port.size() == 6) {
+        return bad(key + ".port", "ptpip: needs a host, e.g. ptpip:192.168.1.20");
+    }
+    if (cam.capture_target != "" && cam.capture_target != "card" && cam.capture_target != "ram") {
+        return bad(key + ".capture_target", "must be card or ram, got '" + cam.capture_target + "'");
+    }
+    if (!cam.preset.empty() && !c.camera_presets.count(cam.preset)) {
+        return bad(key + ".preset", "no preset '" + cam.preset + "' under camera_presets");
+    }
+    return ok();
+}
+
+Status validate_cameras(const Config& c) {
+    if (c.cameras.size() == 1) return validate_camera(c.cameras[0], "camera", c);
+    std::set<std::string> ports, serials;
+    for (size_t i = 0; i < c.cameras.size(); ++i) {
+        const auto& cam = c.cameras[i];
+        std::string key = "camera[" + std::to_string(i) + "]";
+        if (auto st = validate_camera(cam, key, c); !st) return st;
+        // Two entries for one camera would open it twice; "auto" may repeat (it adds nothing).
+        if (cam.port != "auto" && !ports.insert(cam.port).second) return bad(key + ".port", "'" + cam.port + "' is listed twice");
+        if (!cam.serial.empty() && !serials.insert(cam.serial).second) {
+            return bad(key + ".serial", "'" + cam.serial + "' is listed twice");
+        }
+    }
+    return ok();
+}
+
+// camera_presets: {name: {setting: value, ...}, ...}
+Status parse_presets(const YAML::Node& node, Config& c) {
+    if (node.IsNull()) return ok();
+    if (!node.IsMap()) return bad("camera_presets", "must map preset names to settings, e.g. {studio: {iso: 400}}");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const YAML::Node name_node = it->first;
+        const YAML::Node settings = it->second;
+        std::string name = name_node.Scalar();
+        std::string key = "camera_presets." + name;
+        if (!settings.IsMap()) return bad(key, "must map setting names to values, e.g. {iso: 400, f-number: f/8}");
+        CameraPreset preset;
+        for (auto s = settings.begin(); s != settings.end(); ++s) {
+            const YAML::Node setting = s->first;
+            const YAML::Node value = s->second;
+            if (!value.IsScalar()) return bad(key + "." + setting.Scalar(), "must be a single value");
+            preset.emplace_back(setting.Scalar(), value.Scalar());
+        }
+        c.camera_presets[name] = std::move(preset);
+    }
+    return ok();
+}
+
 Status validate(const Config& c) {
     if (!valid_rig_id(c.rig_id)) {
         return bad("rig_id", "must match [a-z0-9_-]{1,64}, got '" + c.rig_id + "'");
@@ -299,11 +357,7 @@ Status validate(const Config& c) {
     if (!c.mqtt.tls.ca_file.empty() && c.mqtt.tls.cert_file.empty() != c.mqtt.tls.key_file.empty()) {
         return bad("mqtt.tls.key_file", "cert_file and key_file go together");
     }
-    const std::string& port = c.camera.port;
-    if (port.empty()) return bad("camera.port", "must be auto, usb:BUS,DEV, ptpip:HOST[:PORT:PORT] or a serial number");
-    if (port.rfind("ptpip:", 0) == 0 && port.size() == 6) {
-        return bad("camera.port", "ptpip: needs a host, e.g. ptpip:192.168.1.20");
-    }
+    if (auto st = validate_cameras(c); !st) return st;
     if (c.spool.dir.empty() || c.spool.dir.front() != '/') {
         return bad("spool.dir", "must be an absolute path, got '" + c.spool.dir + "'");
     }
@@ -351,31 +405,83 @@ std::vector<std::string> all_keys() {
     return keys;
 }
 
+namespace {
+// Sets flattened values (plus their environment overrides) on `c`; every key is known.
+Status apply_values(Config& c, const std::map<std::string, std::string>& values,
+                    const std::map<std::string, std::string>& env, const std::string& where = "") {
+    for (const auto& [key, value] : values) {
+        const Field* f = find_field(key);
+        auto st = f->set(c, key, value);
+        if (!st) {
+            auto env_it = env.find(env_name_for(key));
+            if (env_it != env.end() && env_it->second == value) return st.error().with_context("from " + env_name_for(key));
+            return where.empty() ? st.error() : st.error().with_context(where);
+        }
+    }
+    return ok();
+}
+
+bool is_camera_key(const std::string& key) { return key.rfind("camera.", 0) == 0; }
+}  // namespace
+
 Expected<Config> parse(const std::string& yaml_text, const std::map<std::string, std::string>& env) {
     std::map<std::string, std::string> values;
+    // The list form of `camera:`: one map of camera.* values per item.
+    std::vector<std::map<std::string, std::string>> camera_items;
+    bool camera_list = false;
+    Config c;
     try {
         YAML::Node doc = YAML::Load(yaml_text);
         if (doc && !doc.IsNull()) {
             if (!doc.IsMap()) return bad("(top level)", "the config file must be a YAML mapping of keys");
+            const YAML::Node& read_only = doc;  // operator[] on a const node never inserts
+            const YAML::Node cameras = read_only["camera"];
+            if (cameras && cameras.IsSequence()) {
+                camera_list = true;
+                for (size_t i = 0; i < cameras.size(); ++i) {
+                    const YAML::Node item = cameras[i];
+                    std::string key = "camera[" + std::to_string(i) + "]";
+                    if (!item.IsMap()) return bad(key, "must be a mapping of camera keys, e.g. {port: auto}");
+                    std::map<std::string, std::string> item_values;
+                    auto st = flatten(item, "camera", item_values);
+                    if (!st) return st.error().with_context(key);
+                    camera_items.push_back(std::move(item_values));
+                }
+                doc.remove("camera");
+            }
+            const YAML::Node presets = read_only["camera_presets"];
+            if (presets) {
+                if (auto st = parse_presets(presets, c); !st) return st.error();
+                doc.remove("camera_presets");
+            }
             auto st = flatten(doc, "", values);
             if (!st) return st.error();
         }
     } catch (const YAML::Exception& e) {
         return make_error("bad_config", std::string("YAML syntax error: ") + e.what());
     }
+    std::map<std::string, std::string> env_values;
     for (const auto& f : fields()) {
         auto it = env.find(env_name_for(f.key));
-        if (it != env.end()) values[f.key] = it->second;
+        if (it != env.end()) env_values[f.key] = it->second;
     }
-    Config c;
-    for (const auto& [key, value] : values) {
-        const Field* f = find_field(key);
-        auto st = f->set(c, key, value);
-        if (!st) {
-            auto env_it = env.find(env_name_for(key));
-            if (env_it != env.end()) return st.error().with_context("from " + env_name_for(key));
-            return st.error();
+    for (const auto& [key, value] : env_values) values[key] = value;
+    if (auto st = apply_values(c, values, env); !st) return st.error();
+    if (camera_list) {
+        if (camera_items.empty()) return bad("camera", "the list of cameras is empty");
+        // PHOTORIG_CAMERA_* overrides apply to every item of the list.
+        for (size_t i = 0; i < camera_items.size(); ++i) {
+            auto item_values = camera_items[i];
+            for (const auto& [key, value] : env_values) {
+                if (is_camera_key(key)) item_values[key] = value;
+            }
+            Config item;
+            if (auto st = apply_values(item, item_values, env, "camera[" + std::to_string(i) + "]"); !st) return st.error();
+            c.cameras.push_back(item.camera);
         }
+        c.camera = c.cameras.front();
+    } else {
+        c.cameras = {c.camera};
     }
     auto st = validate(c);
     if (!st) return st.error();

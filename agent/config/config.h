@@ -26,12 +26,23 @@ struct MqttConfig {
     std::string client_id;  // empty: photorig-<rig_id>-agent / -uploader
 };
 
+// One camera, or (port auto) every camera detected. `camera:` in the YAML is either one
+// mapping of these keys (the single-camera form) or a list of them.
 struct CameraConfig {
     std::string port = "auto";  // auto | usb:BUS,DEV | ptpip:HOST[:PORT:PORT] | serial number
     std::string model;          // libgphoto2 model name; empty = detect
+    std::string serial;         // only the camera reporting this serial (empty: whichever answers)
     int capture_timeout_ms = 30000;
-    bool delete_from_camera = true;
+    bool delete_from_camera = true;  // false = keep on card
+    std::string capture_target;      // "" (leave) | card | ram
+    std::string preset;              // a name under camera_presets, applied at every connect
+    int keepalive_ms = 2000;         // idle event poll: keeps the camera awake, notices a replug
+    int reconnect_max_ms = 2000;     // longest wait between reconnect attempts
 };
+
+// A named set of camera settings (libgphoto2 names: iso, f-number, shutterspeed, ...),
+// applied in the order written.
+using CameraPreset = std::vector<std::pair<std::string, std::string>>;
 
 struct SpoolConfig {
     std::string dir = "/var/spool/photorig";
@@ -96,7 +107,9 @@ struct Config {
     std::vector<std::string> groups;  // <topic_prefix>/group/<name>/request/<verb>
     int telemetry_interval_s = 30;
     MqttConfig mqtt;
-    CameraConfig camera;
+    CameraConfig camera;               // the single form, or the first item of the list
+    std::vector<CameraConfig> cameras;  // every configured camera (the single form gives one)
+    std::map<std::string, CameraPreset> camera_presets;
     SpoolConfig spool;
     UploadConfig upload;
     LimitsConfig limits;

@@ -64,6 +64,29 @@ struct CaptureRequest {
     std::optional<int64_t> capture_at_ms;
 };
 
+// config/get, config/set, preview: which camera, and for settings which one and the value.
+struct CameraRequest {
+    std::string camera;  // serial; "" = the rig's only camera
+    std::string name;    // config/get: subtree ("" = all); config/set: the setting
+    std::string value;   // config/set: as text (numbers and booleans arrive as their text)
+};
+
+// One node of a camera's settings tree, as config/get sends it.
+struct SettingNode {
+    std::string name, label, type, value;
+    std::vector<std::string> choices;
+    double min = 0, max = 0, step = 0;
+    bool read_only = false;
+    std::vector<SettingNode> children;
+};
+
+// When one camera fired for one shot of a capture request.
+struct TriggerTime {
+    std::string camera;  // serial
+    int seq = 0;
+    int64_t triggered_at_us = 0;  // epoch us
+};
+
 struct UploadEvent {
     std::string type;  // started | progress | done | failed
     std::string job_id, capture_id, batch, name;

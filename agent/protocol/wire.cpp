@@ -2,9 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <set>
 
 #include "core/clock.h"
@@ -211,6 +214,100 @@ Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits&
     return req;
 }
 
+namespace {
+Expected<CameraRequest> parse_camera_request(const std::string& payload, bool with_name, bool with_value) {
+    auto obj_or = parse_object(payload);
+    if (!obj_or) return obj_or.error();
+    const json& obj = *obj_or;
+    std::set<std::string> allowed{"transaction", "camera"};
+    if (with_name) allowed.insert("name");
+    if (with_value) allowed.insert("value");
+    if (auto st = check_known_fields(obj, allowed); !st) return st.error();
+    CameraRequest req;
+    if (obj.contains("camera")) {
+        auto v = get_string(obj, "camera", 128);
+        if (!v) return v.error();
+        req.camera = *v;
+    }
+    if (with_name && obj.contains("name")) {
+        auto v = get_string(obj, "name", 128);
+        if (!v) return v.error();
+        req.name = *v;
+    }
+    if (with_value) {
+        if (!obj.contains("name")) return field_error(codes::bad_request, "name", "is required");
+        if (!obj.contains("value")) return field_error(codes::bad_request, "value", "is required");
+        const json& v = obj.at("value");
+        if (v.is_string()) {
+            req.value = v.get<std::string>();
+            if (req.value.size() > 1024) return field_error(codes::out_of_range, "value", "is longer than 1024 characters");
+        } else if (v.is_boolean()) {
+            req.value = v.get<bool>() ? "1" : "0";
+        } else if (v.is_number_integer()) {
+            req.value = v.dump();
+        } else if (v.is_number_float()) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%g", v.get<double>());
+            req.value = buf;
+        } else {
+            return field_error(codes::bad_request, "value", std::string("must be a string, number or boolean, got ") + v.type_name());
+        }
+    }
+    return req;
+}
+
+json setting_to_json(const SettingNode& s) {
+    json j{{"name", s.name}, {"label", s.label}, {"type", s.type}, {"read_only", s.read_only}};
+    if (s.type == "range") {
+        j["value"] = std::strtod(s.value.c_str(), nullptr);
+        j["min"] = s.min;
+        j["max"] = s.max;
+        j["step"] = s.step;
+    } else if (s.type == "toggle" || s.type == "date") {
+        j["value"] = std::strtoll(s.value.c_str(), nullptr, 10);
+    } else if (s.type != "window" && s.type != "section" && s.type != "button") {
+        j["value"] = s.value;
+    }
+    if (s.type == "radio" || s.type == "menu") j["choices"] = s.choices;
+    if (!s.children.empty()) {
+        json children = json::array();
+        for (const auto& c : s.children) children.push_back(setting_to_json(c));
+        j["children"] = children;
+    }
+    return j;
+}
+}  // namespace
+
+Expected<CameraRequest> parse_config_get(const std::string& payload) { return parse_camera_request(payload, true, false); }
+Expected<CameraRequest> parse_config_set(const std::string& payload) { return parse_camera_request(payload, true, true); }
+Expected<CameraRequest> parse_preview(const std::string& payload) { return parse_camera_request(payload, false, false); }
+
+std::string settings_json(const std::string& camera, const SettingNode& root) {
+    return json{{"camera", camera}, {"settings", setting_to_json(root)}}.dump();
+}
+
+std::string setting_set_json(const std::string& camera, const std::string& name, const std::string& value) {
+    return json{{"camera", camera}, {"name", name}, {"value", value}}.dump();
+}
+
+std::string preview_json(const std::string& camera, const std::string& source, size_t bytes, int64_t taken_at_ms,
+                         const std::string& topic) {
+    return json{{"camera", camera},
+                {"source", source},
+                {"size", bytes},
+                {"taken_at", clock::rfc3339_utc_ms(taken_at_ms)},
+                {"topic", topic}}
+        .dump();
+}
+
+std::string camera_event_json(const std::string& type, const CameraRef& camera, const std::string& message) {
+    json j{{"type", type},
+           {"camera", {{"model", camera.model}, {"serial", camera.serial}, {"port", camera.port}}},
+           {"ts", clock::rfc3339_utc_ms(clock::now_ms())}};
+    if (!message.empty()) j["message"] = message;
+    return j.dump();
+}
+
 std::string response_ok(const std::string& transaction_json, const std::string& data_json) {
     json r;
     r["status"] = "ok";
@@ -309,7 +406,7 @@ Expected<CaptureMetadata> parse_capture_metadata(const std::string& text) {
 }
 
 std::string capture_result_json(const std::string& batch, const std::vector<CaptureMetadata>& photos,
-                                const std::vector<Error>& camera_errors) {
+                                const std::vector<Error>& camera_errors, const std::vector<TriggerTime>& triggers) {
     json list = json::array();
     for (const auto& p : photos) {
         list.push_back({{"capture_id", p.capture_id},
@@ -324,6 +421,25 @@ std::string capture_result_json(const std::string& batch, const std::vector<Capt
     for (const auto& e : camera_errors) errors.push_back({{"code", e.code}, {"message", e.message}});
     json data{{"batch", batch}, {"count", photos.size()}, {"photos", list}};
     if (!camera_errors.empty()) data["errors"] = errors;
+    if (!triggers.empty()) {
+        json tlist = json::array();
+        std::map<int, std::pair<int64_t, int64_t>> shot_bounds;  // seq -> first, last trigger (us)
+        for (const auto& t : triggers) {
+            tlist.push_back({{"camera", t.camera},
+                             {"seq", t.seq},
+                             {"triggered_at", clock::rfc3339_utc_ms(t.triggered_at_us / 1000)},
+                             {"triggered_at_us", t.triggered_at_us}});
+            auto [it, fresh] = shot_bounds.emplace(t.seq, std::make_pair(t.triggered_at_us, t.triggered_at_us));
+            if (!fresh) {
+                it->second.first = std::min(it->second.first, t.triggered_at_us);
+                it->second.second = std::max(it->second.second, t.triggered_at_us);
+            }
+        }
+        int64_t spread_us = 0;
+        for (const auto& [seq, bounds] : shot_bounds) spread_us = std::max(spread_us, bounds.second - bounds.first);
+        data["triggers"] = tlist;
+        data["trigger_spread_ms"] = static_cast<double>(spread_us) / 1000.0;
+    }
     return data.dump();
 }
 

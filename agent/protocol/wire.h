@@ -25,6 +25,14 @@ inline constexpr const char* disk_full = "disk_full";
 inline constexpr const char* timeout = "timeout";
 inline constexpr const char* not_supported = "not_supported";
 inline constexpr const char* internal_error = "internal_error";
+// Camera errors (stable; the camera module's codes pass through unchanged).
+inline constexpr const char* camera_disconnected = "camera_disconnected";
+inline constexpr const char* camera_storage_full = "camera_storage_full";
+inline constexpr const char* camera_error = "camera_error";
+inline constexpr const char* unknown_setting = "unknown_setting";
+inline constexpr const char* bad_setting_value = "bad_setting_value";
+inline constexpr const char* setting_read_only = "setting_read_only";
+inline constexpr const char* preview_unavailable = "preview_unavailable";
 }  // namespace codes
 
 struct Limits {
@@ -49,6 +57,10 @@ Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limi
                                   Envelope* partial_out);
 
 Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits& limits);
+// config/get {"camera"?, "name"?}, config/set {"camera"?, "name", "value"}, preview {"camera"?}.
+Expected<CameraRequest> parse_config_get(const std::string& payload);
+Expected<CameraRequest> parse_config_set(const std::string& payload);
+Expected<CameraRequest> parse_preview(const std::string& payload);
 // For verbs whose only field is the transaction (cameras, status).
 Status parse_no_fields(const std::string& payload);
 
@@ -61,8 +73,18 @@ std::string response_error(const std::string& transaction_json, const Error& err
 
 std::string capture_metadata_json(const CaptureMetadata& m);
 Expected<CaptureMetadata> parse_capture_metadata(const std::string& json);
+// With `triggers`: each camera's trigger time per shot and, per shot, the spread between
+// the first and the last camera (trigger_spread_ms: the largest over all shots).
 std::string capture_result_json(const std::string& batch, const std::vector<CaptureMetadata>& photos,
-                                const std::vector<Error>& camera_errors);
+                                const std::vector<Error>& camera_errors,
+                                const std::vector<TriggerTime>& triggers = {});
+
+std::string settings_json(const std::string& camera, const SettingNode& root);
+std::string setting_set_json(const std::string& camera, const std::string& name, const std::string& value);
+std::string preview_json(const std::string& camera, const std::string& source, size_t bytes, int64_t taken_at_ms,
+                         const std::string& topic);
+// base/event: {"type":"camera_connected"|"camera_disconnected","camera":{...},"ts":...,"message"?}
+std::string camera_event_json(const std::string& type, const CameraRef& camera, const std::string& message);
 
 std::string upload_job_json(const UploadJob& job);
 Expected<UploadJob> parse_upload_job(const std::string& json);

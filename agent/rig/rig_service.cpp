@@ -92,39 +92,8 @@ Status RigService::start() {
     spool_ = std::make_unique<spool::Spool>(config_.spool.dir);
     if (auto st = spool_->init(); !st) return st.error().with_context("spool.dir");
 
-    // Cameras: an explicit port opens that camera; "auto" or a serial number opens every
-    // detected camera (and, for a serial, keeps only the one that reports it).
-    std::vector<camera::CameraSpec> specs;
-    const std::string& port = config_.camera.port;
-    bool by_serial = port != "auto" && port.rfind("usb:", 0) != 0 && port.rfind("ptpip:", 0) != 0 &&
-                     port.rfind("serial:", 0) != 0;
-    if (port == "auto" || by_serial) {
-        auto detected = camera::detect_cameras();
-        if (!detected) {
-            LOG_WARN(kLog, "camera detection failed: " << detected.error().describe());
-        } else {
-            specs = *detected;
-        }
-        if (specs.empty()) LOG_WARN(kLog, "no camera detected (camera.port=" << port << ")");
-    } else {
-        specs.push_back(camera::CameraSpec{port, config_.camera.model});
-    }
-    camera::WorkerOptions opts;
-    opts.capture_timeout_ms = config_.camera.capture_timeout_ms;
-    opts.delete_after_download = config_.camera.delete_from_camera;
-    for (auto& spec : specs) {
-        if (spec.model.empty()) spec.model = config_.camera.model;
-        auto worker = std::make_unique<camera::CameraWorker>(spec, opts);
-        auto st = worker->start();
-        if (!st) LOG_WARN(kLog, "camera " << spec.port << ": " << st.error().describe() << " (will retry)");
-        if (by_serial && worker->connected() && worker->info().serial != port) {
-            worker->stop();
-            continue;
-        }
-        LOG_INFO(kLog, "camera " << spec.port << " model='" << worker->info().model << "' serial='"
-                                 << worker->info().serial << "'");
-        cameras_.push_back(std::move(worker));
-    }
+    for (const auto& entry : config_.cameras) add_workers_for(entry);
+    camera_requests_ = std::make_unique<SerialExecutor>();
 
     auto options = mqtt::options_from_config(config_, "agent");
     if (!options) return options.error();
@@ -157,6 +126,71 @@ Status RigService::start() {
     return ok();
 }
 
+// One configured camera: an explicit port opens that camera (and pins the serial it
+// reports, or the configured one); a serial number alone is looked for on every USB port;
+// "auto" opens every camera detected now.
+void RigService::add_workers_for(const config::CameraConfig& entry) {
+    camera::WorkerOptions opts;
+    opts.capture_timeout_ms = entry.capture_timeout_ms;
+    opts.delete_after_download = entry.delete_from_camera;
+    opts.keepalive_interval_ms = entry.keepalive_ms;
+    opts.reconnect_backoff_max_ms = entry.reconnect_max_ms;
+    opts.capture_target = entry.capture_target;
+    if (!entry.preset.empty()) opts.settings = config_.camera_presets.at(entry.preset);
+
+    std::vector<camera::CameraSpec> specs;
+    const std::string& port = entry.port;
+    if (port == "auto" && entry.serial.empty()) {
+        auto detected = camera::detect_cameras();
+        if (!detected) {
+            LOG_WARN(kLog, "camera detection failed: " << detected.error().describe());
+        } else {
+            specs = *detected;
+        }
+        if (specs.empty()) LOG_WARN(kLog, "no camera detected (camera.port=auto)");
+    } else if (port == "auto" || (port.rfind("usb:", 0) != 0 && port.rfind("ptpip:", 0) != 0)) {
+        specs.push_back(camera::CameraSpec{"", entry.model, entry.serial.empty() ? port : entry.serial});
+    } else {
+        specs.push_back(camera::CameraSpec{port, entry.model, entry.serial});
+    }
+    for (auto& spec : specs) {
+        if (spec.model.empty()) spec.model = entry.model;
+        auto worker = std::make_unique<camera::CameraWorker>(spec, opts);
+        auto st = worker->start();
+        if (!st) LOG_WARN(kLog, "camera " << spec.port << ": " << st.error().describe() << " (will retry)");
+        LOG_INFO(kLog, "camera " << worker->info().port << " model='" << worker->info().model << "' serial='"
+                                 << worker->info().serial << "'");
+        cameras_.push_back(std::move(worker));
+    }
+}
+
+void RigService::watch_cameras() {
+    if (!mqtt_->connected()) return;
+    for (const auto& cam : cameras_) {
+        auto info = cam->info();
+        if (info.serial.empty()) continue;  // never connected yet: nothing to name it by
+        bool connected = cam->connected();
+        auto known = announced_connected_.find(cam.get());
+        if (known != announced_connected_.end() && known->second == connected && announced_serial_[cam.get()] == info.serial) {
+            continue;
+        }
+        bool first = known == announced_connected_.end();
+        announced_connected_[cam.get()] = connected;
+        announced_serial_[cam.get()] = info.serial;
+        state_dirty_ = true;
+        std::string topic = base_ + "/camera/" + info.serial + "/availability";
+        mqtt_->publish_nowait(mqtt::Message{topic, connected ? "online" : "offline", 1, true, "", ""}, true);
+        if (first && connected) continue;  // start-up: the availability topic says it all
+        protocol::CameraRef ref{info.model, info.serial, info.port, connected};
+        LOG_INFO(kLog, "camera " << info.serial << (connected ? " is back" : " is gone"));
+        mqtt_->publish_nowait(mqtt::Message{base_ + "/event",
+                                            protocol::camera_event_json(connected ? "camera_connected" : "camera_disconnected",
+                                                                        ref, ""),
+                                            1, false, "", ""},
+                              false);
+    }
+}
+
 void RigService::run(const std::atomic<bool>& stop) {
     reconcile_spool(/*at_startup=*/true);
     int64_t next_reconcile = clock::monotonic_ms() + config_.spool.reconcile_interval_s * 1000LL;
@@ -164,6 +198,7 @@ void RigService::run(const std::atomic<bool>& stop) {
     int64_t next_state = 0;
     while (!stop) {
         if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
+        watch_cameras();
         int64_t now = clock::monotonic_ms();
         if (now >= next_reconcile) {
             reconcile_spool(false);
@@ -202,6 +237,7 @@ void RigService::handle_event(const mqtt::Event& event) {
             publish_availability(true);
             publish_discovery();
             publish_state();
+            announced_connected_.clear();  // re-publish every camera's availability
             break;
         case mqtt::Event::Kind::connection_lost:
             LOG_WARN(kLog, "lost the broker: " << event.reason);
@@ -259,7 +295,8 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
     const auto& verbs = protocol::known_verbs();
     if (std::find(verbs.begin(), verbs.end(), raw_verb) == verbs.end()) {
         return fail(make_error(protocol::codes::unknown_verb,
-                               "unknown verb '" + raw_verb.substr(0, 64) + "'; known: capture, cameras, status, scan"));
+                               "unknown verb '" + raw_verb.substr(0, 64) +
+                                   "'; known: capture, cameras, status, config/get, config/set, preview, scan"));
     }
     if (!env) return fail(env.error());
     const std::string& txn = env->transaction_json;
@@ -297,7 +334,82 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
         capture_orders_.push(std::move(order));
         return;
     }
+    if (verb == "config/get" || verb == "config/set" || verb == "preview") return handle_camera_request(message, verb, txn);
     fail(make_error(protocol::codes::not_supported, "verb '" + verb + "' is not supported by this version yet"));
+}
+
+namespace {
+protocol::SettingNode to_wire(const camera::Setting& s) {
+    protocol::SettingNode n{s.name, s.label, s.type, s.value, s.choices, s.min, s.max, s.step, s.read_only, {}};
+    for (const auto& c : s.children) n.children.push_back(to_wire(c));
+    return n;
+}
+}  // namespace
+
+void RigService::handle_camera_request(const mqtt::Message& message, const std::string& verb, const std::string& txn) {
+    auto fail = [&](const Error& e) {
+        ++request_errors_total_;
+        LOG_INFO(kLog, "request/" << verb << " refused: " << e.describe());
+        respond(verb, message, protocol::response_error(txn, e));
+    };
+    auto req = verb == "config/get"   ? protocol::parse_config_get(message.payload)
+               : verb == "config/set" ? protocol::parse_config_set(message.payload)
+                                      : protocol::parse_preview(message.payload);
+    if (!req) return fail(req.error());
+    Error choose_error;
+    camera::CameraWorker* cam = choose_one_camera(req->camera, &choose_error);
+    if (!cam) return fail(choose_error);
+    // The camera answers on its own thread; waiting for it happens here, off the service
+    // thread, which keeps answering other requests meanwhile.
+    std::string serial = cam->info().serial;
+    auto reply = [this, verb, txn, topic = message.response_topic, corr = message.correlation_data](const std::string& payload) {
+        respond_to(verb, topic, corr, payload);
+    };
+    auto failed = [this, reply, txn, serial](const Error& e) {
+        ++request_errors_total_;
+        reply(protocol::response_error(txn, e.with_context("camera " + serial)));
+    };
+    if (verb == "config/get") {
+        auto fut = std::make_shared<std::future<Expected<camera::Setting>>>(cam->settings(req->name));
+        camera_requests_->submit([fut, reply, failed, txn, serial] {
+            auto tree = fut->get();
+            if (!tree) return failed(tree.error());
+            reply(protocol::response_ok(txn, protocol::settings_json(serial, to_wire(*tree))));
+        });
+    } else if (verb == "config/set") {
+        auto fut = std::make_shared<std::future<Expected<std::string>>>(cam->set_setting(req->name, req->value));
+        camera_requests_->submit([fut, reply, failed, txn, serial, name = req->name] {
+            auto value = fut->get();
+            if (!value) return failed(value.error());
+            reply(protocol::response_ok(txn, protocol::setting_set_json(serial, name, *value)));
+        });
+    } else {
+        auto fut = std::make_shared<std::future<Expected<camera::Preview>>>(cam->preview());
+        camera_requests_->submit([this, fut, reply, failed, txn, serial] {
+            auto preview = fut->get();
+            if (!preview) return failed(preview.error());
+            // Retained: Home Assistant's image entity shows the last one after a restart too.
+            std::string topic = base_ + "/preview/" + serial;
+            mqtt_->publish_nowait(mqtt::Message{topic, preview->jpeg, 1, true, "", ""}, true);
+            mqtt_->publish_nowait(mqtt::Message{base_ + "/preview", preview->jpeg, 1, true, "", ""}, true);
+            reply(protocol::response_ok(txn, protocol::preview_json(serial, preview->source, preview->jpeg.size(),
+                                                                    preview->taken_at_ms, topic)));
+        });
+    }
+}
+
+camera::CameraWorker* RigService::choose_one_camera(const std::string& serial, Error* error) {
+    if (serial.empty() || serial == "all") {
+        if (cameras_.size() == 1) return cameras_.front().get();
+        *error = make_error(protocol::codes::bad_request,
+                            cameras_.empty() ? "no camera is configured on this rig"
+                                             : "camera: this rig has " + std::to_string(cameras_.size()) +
+                                                   " cameras; name one by its serial");
+        if (cameras_.empty()) error->code = protocol::codes::camera_not_found;
+        return nullptr;
+    }
+    std::vector<camera::CameraWorker*> chosen = choose_cameras(serial, error);
+    return chosen.empty() ? nullptr : chosen.front();
 }
 
 std::vector<camera::CameraWorker*> RigService::choose_cameras(const std::string& selector, Error* error) {
@@ -347,9 +459,17 @@ void RigService::run_capture(const CaptureOrder& order) {
     const auto& req = order.request;
     std::vector<protocol::CaptureMetadata> photos;
     std::vector<Error> errors;
+    std::vector<protocol::TriggerTime> triggers;
+    // Every chosen camera fires at one wall-clock instant: capture_at for the first shot
+    // (several rigs with synchronised clocks fire together), else, with several cameras, a
+    // few ms from now, which leaves time to hand the order to every worker thread first.
+    // A single camera without capture_at fires at once (bursts stay as fast as before).
+    constexpr int64_t kTriggerLeadUs = 4000;
+    int64_t capture_at_us = 0;
     if (req.capture_at_ms) {
-        int64_t wait = *req.capture_at_ms - clock::now_ms();
-        if (wait > 0 && wait < 60000) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+        int64_t at_us = *req.capture_at_ms * 1000;
+        int64_t ahead = at_us - clock::now_us();
+        if (ahead > 0 && ahead < 60'000'000) capture_at_us = at_us;
     }
     // Committing, describing and publishing each photo (fsyncs, EXIF, the broker's PUBACK)
     // runs on this finisher, in shot order, while the cameras already take the next shot.
@@ -390,6 +510,12 @@ void RigService::run_capture(const CaptureOrder& order) {
             break;
         }
         // Trigger every chosen camera at once; each worker downloads into its own writers.
+        int64_t shot_trigger_us = 0;
+        if (shot == 1 && capture_at_us) {
+            shot_trigger_us = capture_at_us;
+        } else if (chosen.size() > 1) {
+            shot_trigger_us = clock::now_us() + kTriggerLeadUs;
+        }
         struct Pending {
             protocol::CameraRef ref;
             std::shared_ptr<std::vector<std::pair<std::string, std::shared_ptr<spool::SpoolWriter>>>> writers;
@@ -404,7 +530,7 @@ void RigService::run_capture(const CaptureOrder& order) {
             auto writers = p.writers;
             std::string prefix = safe_part(info.serial.empty() ? "cam" : info.serial);
             char seq_text[16];
-            std::snprintf(seq_text, sizeof seq_text, "%04d", shot);
+            std::snprintf(seq_text, sizeof seq_text, "%04d", order.seq_offset + shot);
             std::string batch = req.batch;
             spool::Spool* spool = spool_.get();
             camera::SinkFactory factory =
@@ -425,7 +551,9 @@ void RigService::run_capture(const CaptureOrder& order) {
                 writers->emplace_back(rel, shared);
                 return std::unique_ptr<camera::DownloadSink>(new SpoolSink(shared));
             };
-            p.result = cam->capture(factory);
+            camera::CaptureOptions co;
+            co.trigger_at_us = shot_trigger_us;
+            p.result = cam->capture(factory, co);
             pending.push_back(std::move(p));
         }
         for (auto& p : pending) {
@@ -441,13 +569,14 @@ void RigService::run_capture(const CaptureOrder& order) {
                 errors.push_back(e);
                 continue;  // the writers abort themselves when released
             }
+            if (!result->empty()) triggers.push_back(protocol::TriggerTime{p.ref.serial, order.seq_offset + shot, result->front().triggered_at_us});
             // Files and writers arrive in the same order: the worker asks for one sink per file.
             for (size_t i = 0; i < result->size() && i < p.writers->size(); ++i) {
                 const auto& file = (*result)[i];
                 auto [rel, writer] = (*p.writers)[i];
                 while (unfinished.size() >= kMaxUnfinishedPhotos) collect_oldest();
-                unfinished.push_back(finisher.submit([this, &publisher, batch = req.batch, seq = order.seq_offset + shot, ref = p.ref,
-                                                      rel = rel, writer = writer, file] {
+                unfinished.push_back(finisher.submit([this, &publisher, batch = req.batch, seq = order.seq_offset + shot,
+                                                      ref = p.ref, rel = rel, writer = writer, file] {
                     auto meta = spool_photo(batch, seq, ref, rel, file.triggered_at_ms, file.trigger_ms,
                                             file.download_ms, writer.get());
                     if (meta) publisher.submit([this, m = *meta] { publish_photo(m); });
@@ -468,7 +597,7 @@ void RigService::run_capture(const CaptureOrder& order) {
         payload = protocol::response_error(order.transaction_json, errors.front());
     } else {
         payload = protocol::response_ok(order.transaction_json,
-                                        protocol::capture_result_json(req.batch, photos, errors));
+                                        protocol::capture_result_json(req.batch, photos, errors, triggers));
     }
     respond_to(order.verb, order.response_topic, order.correlation_data, payload);
 }

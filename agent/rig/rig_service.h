@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "core/expected.h"
 #include "core/queue.h"
+#include "core/serial_executor.h"
 #include "mqtt/client.h"
 #include "protocol/types.h"
 #include "protocol/wire.h"
@@ -84,6 +85,13 @@ private:
     void count_photo(int64_t captured_at_ms);
     static int local_day(int64_t epoch_ms);  // YYYYMMDD in the rig's local time
     std::vector<camera::CameraWorker*> choose_cameras(const std::string& selector, Error* error);
+    // config/get, config/set, preview: one camera ("" = the only one).
+    camera::CameraWorker* choose_one_camera(const std::string& serial, Error* error);
+    void handle_camera_request(const mqtt::Message& message, const std::string& verb, const std::string& txn);
+    // Publishes base/camera/<serial>/availability (retained) and a base/event when a camera
+    // comes or goes. Polled by the service thread: workers never call into the service.
+    void watch_cameras();
+    void add_workers_for(const config::CameraConfig& entry);
     std::vector<protocol::CameraRef> camera_refs() const;
     Status check_disk();
 
@@ -94,6 +102,8 @@ private:
     std::unique_ptr<mqtt::Client> mqtt_;
     std::unique_ptr<spool::Spool> spool_;
     std::vector<std::unique_ptr<camera::CameraWorker>> cameras_;
+    std::map<const camera::CameraWorker*, bool> announced_connected_;  // service thread only
+    std::map<const camera::CameraWorker*, std::string> announced_serial_;
 
     std::unique_ptr<ScanRunner> scan_;
     MessageQueue<CaptureOrder> capture_orders_;
@@ -117,6 +127,9 @@ private:
     int64_t last_capture_at_ms_ = 0;
     std::vector<std::string> discovered_serials_;  // service thread
     bool discovery_cleared_ = false;
+    // Waits for camera answers to config/get, config/set and preview off the service thread.
+    // Declared last: destroyed (and drained) first, while the workers still answer.
+    std::unique_ptr<SerialExecutor> camera_requests_;
     mutable std::mutex last_error_mutex_;
     std::string last_error_;
 };

@@ -31,7 +31,7 @@ RigHarness::~RigHarness() {
     if (observer_) observer_->disconnect(std::chrono::milliseconds(500));
     if (agent_) agent_->stop();
     if (uploader_) uploader_->stop();
-    if (sim_) sim_->stop();
+    for (auto& sim : sims_) sim->stop();
     if (broker_) broker_->stop();
 }
 
@@ -72,12 +72,21 @@ std::string RigHarness::password(const std::string& user) const {
     return pw;
 }
 
+std::string RigHarness::serial_of(size_t i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "SIM%04zu", i + 1);
+    return buf;
+}
+
 void RigHarness::start_sim() {
-    std::vector<std::string> args{"--capture-delay-ms", std::to_string(options_.capture_delay_ms), "--image-size",
-                                  std::to_string(options_.image_size), "--serial", "SIM0001"};
-    args.insert(args.end(), options_.sim_args.begin(), options_.sim_args.end());
-    sim_ = std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args);
-    sim_->start();
+    for (int i = 0; i < std::max(options_.camera_count, 1); ++i) {
+        std::vector<std::string> args{"--capture-delay-ms", std::to_string(options_.capture_delay_ms),
+                                      "--image-size",       std::to_string(options_.image_size),
+                                      "--serial",           serial_of(static_cast<size_t>(i))};
+        args.insert(args.end(), options_.sim_args.begin(), options_.sim_args.end());
+        sims_.push_back(std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args));
+        sims_.back()->start();
+    }
 }
 
 void RigHarness::write_config() {
@@ -91,7 +100,18 @@ void RigHarness::write_config() {
       << "topic_prefix: photorig\n"
       << "log_level: info\n"
       << "mqtt:\n  host: 127.0.0.1\n  port: " << broker_port_ << "\n  keepalive_s: 5\n"
-      << "camera:\n  port: " << sim_->port_string() << "\n  model: \"PTP/IP Camera\"\n  capture_timeout_ms: 5000\n"
+      << options_.top_yaml;
+    if (sims_.size() == 1 && options_.camera_item_yaml.empty()) {
+        y << "camera:\n  port: " << sims_[0]->port_string() << "\n  model: \"PTP/IP Camera\"\n  capture_timeout_ms: "
+          << options_.capture_timeout_ms << "\n";
+    } else {
+        y << "camera:\n";
+        for (const auto& sim : sims_) {
+            y << "  - {port: \"" << sim->port_string() << "\", model: \"PTP/IP Camera\", capture_timeout_ms: " << options_.capture_timeout_ms
+              << (options_.camera_item_yaml.empty() ? "" : ", " + options_.camera_item_yaml) << "}\n";
+        }
+    }
+    y
       << "spool:\n  dir: " << spool_dir() << "\n  reoffer_after_s: " << options_.reoffer_after_s
       << "\n  reconcile_interval_s: " << options_.reconcile_interval_s << "\n  min_free_bytes: 1048576\n"
       << "upload:\n  target: local\n  journal: " << root_.path() << "/journal/uploader.sqlite\n"

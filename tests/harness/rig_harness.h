@@ -32,6 +32,12 @@ struct HarnessOptions {
     std::vector<std::string> sim_args;
     std::string extra_yaml;
     std::vector<std::string> extra_subscriptions;  // observer filters beyond <base>/#
+    // Several simulated cameras (serials SIM0001, SIM0002, ...): the config then uses the
+    // list form of `camera:`, each item with `camera_item_yaml` (flow-style keys) added.
+    int camera_count = 1;
+    int capture_timeout_ms = 5000;
+    std::string camera_item_yaml;
+    std::string top_yaml;  // inserted before `camera:` (e.g. camera_presets)
 };
 
 struct Received {
@@ -53,7 +59,10 @@ public:
     void start_uploader(bool wait_online = true);
     ChildProcess& agent() { return *agent_; }
     ChildProcess& uploader() { return *uploader_; }
-    PtpipSim& sim() { return *sim_; }
+    PtpipSim& sim() { return *sims_.at(0); }
+    PtpipSim& sim(size_t i) { return *sims_.at(i); }
+    size_t sim_count() const { return sims_.size(); }
+    static std::string serial_of(size_t i);  // SIM0001 for 0
 
     std::string base() const { return "photorig/" + options_.rig_id; }
     int broker_port() const { return broker_port_; }
@@ -90,7 +99,7 @@ private:
     int broker_port_ = 0;
     std::string config_path_;
     std::unique_ptr<ChildProcess> broker_, agent_, uploader_;
-    std::unique_ptr<PtpipSim> sim_;
+    std::vector<std::unique_ptr<PtpipSim>> sims_;
 
     MessageQueue<mqtt::Event> events_;
     std::unique_ptr<mqtt::Client> observer_;

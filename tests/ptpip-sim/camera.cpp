@@ -490,6 +490,7 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
     o.size = opt_.image_size;
     o.thumb = thumb_for(pattern, &o.thumb_w, &o.thumb_h);
     uint32_t handle = o.handle;
+    uint32_t raw_handle = opt_.raw_pair ? add_raw_companion(o) : 0;
     objects_[handle] = std::move(o);
     ++stats_.captures;
     warmup_want_ = static_cast<int>(n % kPatternCount);  // the next capture's picture
@@ -497,6 +498,7 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
 
     OpReply r = rc(kRcOK);
     r.capture_handle = handle;
+    r.raw_handle = raw_handle;
     if (no_event_ > 0) {
         --no_event_;
         r.capture_events = false;
@@ -513,6 +515,27 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
                  (r.capture_events ? "true" : r.store_full_event ? "\"store_full\"" : "false"),
              t);
     return r;
+}
+
+// A stand-in RAW file beside a capture's JPEG: a little-endian TIFF header (as DNG files
+// start) padded to --raw-size. Format Undefined (0x3000): no vendor RAW format codes, which
+// would switch libgphoto2 to vendor code paths.
+uint32_t Camera::add_raw_companion(const Object& jpeg) {
+    Object raw;
+    raw.handle = next_handle_++;
+    raw.parent = jpeg.parent;
+    raw.format = kFmtUndefined;
+    raw.name = jpeg.name.substr(0, jpeg.name.rfind('.')) + ".DNG";
+    raw.date = jpeg.date;
+    raw.capture_no = jpeg.capture_no;
+    raw.head = {'I', 'I', 42, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    raw.scan = std::make_shared<const std::vector<uint8_t>>();
+    raw.pad = opt_.raw_size > raw.head.size() ? opt_.raw_size - raw.head.size() : 0;
+    raw.pad_text = "ptpip-sim raw " + std::to_string(jpeg.capture_no) + " serial " + opt_.serial + "\n";
+    raw.size = raw.head.size() + raw.pad;
+    uint32_t h = raw.handle;
+    objects_[h] = std::move(raw);
+    return h;
 }
 
 OpReply Camera::get_prop_desc(uint16_t code) {

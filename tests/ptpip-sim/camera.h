@@ -48,6 +48,7 @@ struct OpReply {
     bool capture_events = false;
     bool store_full_event = false;  // instead of those two: StoreFull(storage) (evstorefull)
     uint32_t capture_handle = 0;
+    uint32_t raw_handle = 0;  // --raw-pair: announced before capture_handle
     int delay_ms = 0;
     // Sending this reply completes a download of `download_handle` (GetObject, or the
     // GetPartialObject piece that reaches the end).
@@ -142,6 +143,7 @@ private:
     OpReply delete_object(SessionCtx& ctx, uint32_t handle, uint32_t format);
     OpReply initiate_capture(SessionCtx& ctx, const OpRequest& req);
     OpReply get_prop_desc(uint16_t code);
+    uint32_t add_raw_companion(const Object& jpeg);
     OpReply get_prop_value(uint16_t code);
     OpReply set_prop_value(uint16_t code, const std::vector<uint8_t>& data);
 

@@ -40,6 +40,8 @@ const char kUsage[] =
     "  --slow-ms N            delay every operation response by N ms\n"
     "  --storage-full         answer StoreFull (0x200C) to InitiateCapture\n"
     "  --max-objects N        images the card holds before StoreFull (default 1000)\n"
+    "  --raw-pair             every capture also stores IMG_nnnn.DNG (RAW), announced before the JPEG\n"
+    "  --raw-size N           exact size of each RAW file (300000)\n"
     "  --keep-on-card         accepted for clarity: images stay until DeleteObject (the default)\n"
     "  --event-log FILE       append one JSON line per event (CLOCK_REALTIME microseconds)\n"
     "  --verbose              log connections and operations to stderr\n"
@@ -126,6 +128,11 @@ ptpsim::Options parse_args(int argc, char** argv) {
         } else if (a == "--keep-on-card") {
             flag_only();
             o.keep_on_card = true;
+        } else if (a == "--raw-pair") {
+            flag_only();
+            o.raw_pair = true;
+        } else if (a == "--raw-size") {
+            o.raw_size = static_cast<uint64_t>(parse_num(a, value(), 64, 0xFFFFFFFELL));
         } else if (a == "--max-objects") {
             o.max_objects = static_cast<int>(parse_num(a, value(), 0, kMaxInt));
         } else if (a == "--verbose") {

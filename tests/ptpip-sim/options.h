@@ -26,6 +26,8 @@ struct Options {
     std::string event_log;
     bool keep_on_card = false;  // accepted; objects stay until DeleteObject either way
     int max_objects = 1000;
+    bool raw_pair = false;        // each capture also stores IMG_nnnn.DNG, announced first
+    uint64_t raw_size = 300000;
     bool verbose = false;
 };
 

@@ -431,11 +431,11 @@ void Server::command_loop(const std::shared_ptr<Session>& s, int fd) {
         if (!send_reply(fd, req, r)) break;
         if (r.capture_handle && (r.capture_events || r.store_full_event)) {
             if (r.delay_ms <= 0) {
-                send_capture_events(s, r.capture_handle, req.tid, r.store_full_event);
+                send_capture_events(s, r.capture_handle, r.raw_handle, req.tid, r.store_full_event);
             } else {
                 std::lock_guard<std::mutex> lock(sched_mu_);
                 jobs_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(r.delay_ms),
-                              Job{s, r.capture_handle, req.tid, r.store_full_event});
+                              Job{s, r.capture_handle, r.raw_handle, req.tid, r.store_full_event});
                 sched_cv_.notify_all();
             }
         }
@@ -489,12 +489,16 @@ void Server::queue_event(Session& s, uint16_t code, uint32_t tid, const std::vec
     if (!send_bytes(s.evt_fd, ev)) ::shutdown(s.evt_fd, SHUT_RDWR);
 }
 
-void Server::send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t tid,
-                                 bool store_full) {
+void Server::send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t raw_handle,
+                                 uint32_t tid, bool store_full) {
     if (store_full) {
         queue_event(*s, kEvStoreFull, tid, {kStorageId});
         log_.log("store_full", handle, s->conn);
         return;
+    }
+    if (raw_handle) {
+        queue_event(*s, kEvObjectAdded, tid, {raw_handle});
+        log_.log("object_added", raw_handle, s->conn);
     }
     queue_event(*s, kEvObjectAdded, tid, {handle});
     log_.log("object_added", handle, s->conn);
@@ -516,7 +520,7 @@ void Server::scheduler_loop() {
         Job job = jobs_.begin()->second;
         jobs_.erase(jobs_.begin());
         lock.unlock();
-        if (auto s = job.session.lock()) send_capture_events(s, job.handle, job.tid, job.store_full);
+        if (auto s = job.session.lock()) send_capture_events(s, job.handle, job.raw_handle, job.tid, job.store_full);
         lock.lock();
     }
 }

@@ -49,6 +49,7 @@ private:
     struct Job {
         std::weak_ptr<Session> session;
         uint32_t handle;
+        uint32_t raw_handle;
         uint32_t tid;
         bool store_full;  // send StoreFull instead of ObjectAdded + CaptureComplete
     };
@@ -75,7 +76,7 @@ private:
 
     bool send_reply(int fd, const OpRequest& req, const OpReply& r);
     void queue_event(Session& s, uint16_t code, uint32_t tid, const std::vector<uint32_t>& params);
-    void send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t tid,
+    void send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t raw_handle, uint32_t tid,
                              bool store_full);
     bool interruptible_sleep(std::chrono::milliseconds d);
 

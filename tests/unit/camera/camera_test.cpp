@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -107,7 +108,7 @@ protected:
     }
 
     std::unique_ptr<CameraWorker> make_worker(WorkerOptions opts = fast_options()) {
-        return std::make_unique<CameraWorker>(CameraSpec{sim_->port_string(), ""}, opts);
+        return std::make_unique<CameraWorker>(CameraSpec{sim_->port_string(), "", ""}, opts);
     }
 
     static WorkerOptions fast_options() {
@@ -440,7 +441,7 @@ TEST_F(CameraWorkerTest, TwoWorkersCaptureInParallel) {
                                              std::vector<std::string>{"--serial", "PRSIM-0002"});
     second->start();
     auto a = make_worker();
-    CameraWorker b(CameraSpec{second->port_string(), ""}, fast_options());
+    CameraWorker b(CameraSpec{second->port_string(), "", ""}, fast_options());
     ASSERT_TRUE(a->start());
     ASSERT_TRUE(b.start());
     EXPECT_EQ(a->info().serial, kSerial);
@@ -457,6 +458,168 @@ TEST_F(CameraWorkerTest, TwoWorkersCaptureInParallel) {
         EXPECT_TRUE(is_jpeg(ra->files.at(0)));
         EXPECT_TRUE(is_jpeg(rb->files.at(0)));
     }
+}
+
+// --- settings, preview, RAW+JPEG, identity, timed trigger ------------------------------
+
+const Setting* find_setting(const Setting& s, const std::string& name) {
+    if (s.name == name) return &s;
+    for (const auto& c : s.children) {
+        if (auto* f = find_setting(c, name)) return f;
+    }
+    return nullptr;
+}
+
+template <typename T>
+T ready(std::future<T> f) {
+    if (f.wait_for(30s) != std::future_status::ready) throw std::runtime_error("camera order not answered in 30 s");
+    return f.get();
+}
+
+TEST_F(CameraWorkerTest, SettingsTreeShowsTheSimulatorsPropertiesWithChoicesRangesAndReadOnly) {
+    start_sim();
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto tree = ready(w->settings());
+    ASSERT_TRUE(tree) << tree.error().describe();
+    EXPECT_EQ(tree->type, "window");
+    const Setting* iso = find_setting(*tree, "iso");
+    ASSERT_NE(iso, nullptr);
+    EXPECT_EQ(iso->type, "radio");
+    EXPECT_EQ(iso->value, "100");
+    EXPECT_FALSE(iso->read_only);
+    EXPECT_EQ(iso->choices, (std::vector<std::string>{"100", "200", "400", "800", "1600"}));
+    const Setting* focal = find_setting(*tree, "focallength");
+    ASSERT_NE(focal, nullptr);
+    EXPECT_EQ(focal->type, "range");
+    EXPECT_EQ(focal->min, 24);
+    EXPECT_EQ(focal->max, 85);
+    const Setting* serial = find_setting(*tree, "serialnumber");
+    ASSERT_NE(serial, nullptr);
+    EXPECT_TRUE(serial->read_only);
+    EXPECT_EQ(serial->value, kSerial);
+    auto sub = ready(w->settings("f-number"));
+    ASSERT_TRUE(sub) << sub.error().describe();
+    EXPECT_EQ(sub->value, "f/5.6");
+}
+
+TEST_F(CameraWorkerTest, SetSettingValidatesAndAnswersWithTheValueTheCameraReportsBack) {
+    start_sim();
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto set = ready(w->set_setting("iso", "400"));
+    ASSERT_TRUE(set) << set.error().describe();
+    EXPECT_EQ(*set, "400");
+    auto f = ready(w->set_setting("f-number", "f/8"));
+    ASSERT_TRUE(f) << f.error().describe();
+    EXPECT_EQ(*f, "f/8");
+    auto focal = ready(w->set_setting("focallength", "35"));
+    ASSERT_TRUE(focal) << focal.error().describe();
+    EXPECT_EQ(*focal, "35");
+
+    auto unknown = ready(w->set_setting("nosuchsetting", "1"));
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().code, codes::unknown_setting);
+    auto bad_choice = ready(w->set_setting("iso", "300"));
+    ASSERT_FALSE(bad_choice);
+    EXPECT_EQ(bad_choice.error().code, codes::bad_setting_value);
+    EXPECT_NE(bad_choice.error().message.find("1600"), std::string::npos) << bad_choice.error().message;
+    auto out_of_range = ready(w->set_setting("focallength", "200"));
+    ASSERT_FALSE(out_of_range);
+    EXPECT_EQ(out_of_range.error().code, codes::bad_setting_value);
+    auto read_only = ready(w->set_setting("serialnumber", "X"));
+    ASSERT_FALSE(read_only);
+    EXPECT_EQ(read_only.error().code, codes::setting_read_only);
+
+    // The new ISO is in the next photo's Exif, and the camera stayed usable after refusals.
+    auto r = std::make_shared<Received>();
+    auto shot = capture_into(*w, r);
+    ASSERT_TRUE(shot) << shot.error().describe();
+    auto tree = ready(w->settings("iso"));
+    ASSERT_TRUE(tree);
+    EXPECT_EQ(tree->value, "400");
+}
+
+TEST_F(CameraWorkerTest, PresetsAreAppliedAtEveryConnect) {
+    start_sim();
+    WorkerOptions o = fast_options();
+    o.settings = {{"iso", "800"}, {"f-number", "f/11"}, {"nosuchsetting", "1"}};
+    auto w = make_worker(o);
+    ASSERT_TRUE(w->start());
+    EXPECT_EQ(ready(w->settings("iso"))->value, "800");
+    sim_->restart();  // a power-cycled camera has forgotten them
+    ASSERT_TRUE(wait_until([&] { return !w->connected(); }, 5s));
+    ASSERT_TRUE(wait_until([&] { return w->connected(); }, 10s));
+    EXPECT_EQ(ready(w->settings("iso"))->value, "800");
+    EXPECT_EQ(ready(w->settings("f-number"))->value, "f/11");
+}
+
+TEST_F(CameraWorkerTest, RawPlusJpegGivesBothFiles) {
+    start_sim({"--raw-pair", "--raw-size", "123456"});
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto r = std::make_shared<Received>();
+    auto result = capture_into(*w, r);
+    ASSERT_TRUE(result) << result.error().describe();
+    ASSERT_EQ(result->size(), 2u);
+    EXPECT_EQ((*result)[0].header.camera_name, "IMG_0001.DNG");
+    EXPECT_EQ((*result)[0].header.size, 123456u);
+    EXPECT_EQ(r->files.at(0).size(), 123456u);
+    EXPECT_EQ((*result)[1].header.camera_name, "IMG_0001.JPG");
+    EXPECT_TRUE(is_jpeg(r->files.at(1)));
+    EXPECT_TRUE(wait_until([&] { return sim_stat(*sim_, "objects") == 0; }, 5s)) << "both deleted from the card";
+}
+
+TEST_F(CameraWorkerTest, PreviewFallsBackToTheLastPhotosThumbnail) {
+    start_sim();
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto none = ready(w->preview());
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, codes::preview_unavailable);
+    auto r = std::make_shared<Received>();
+    ASSERT_TRUE(capture_into(*w, r));
+    auto p = ready(w->preview());
+    ASSERT_TRUE(p) << p.error().describe();
+    EXPECT_EQ(p->source, "last_photo");
+    EXPECT_TRUE(is_jpeg(p->jpeg));
+    EXPECT_LT(p->jpeg.size(), 64u * 1024);
+}
+
+TEST_F(CameraWorkerTest, ADifferentCameraOnTheSamePortIsRefused) {
+    start_sim();
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    EXPECT_EQ(w->info().serial, kSerial);
+    // Another camera of the same model now answers on that port.
+    sim_->set_extra_args({"--serial", "PRSIM-OTHER"});
+    sim_->restart();
+    ASSERT_TRUE(wait_until([&] { return !w->connected(); }, 5s));
+    auto r = std::make_shared<Received>();
+    auto result = capture_into(*w, r);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, codes::camera_disconnected);
+    EXPECT_NE(result.error().message.find("PRSIM-OTHER"), std::string::npos) << result.error().message;
+    EXPECT_EQ(sim_stat(*sim_, "captures"), 0);
+    // The right camera returns: the worker takes it back.
+    sim_->set_extra_args({"--serial", kSerial});
+    sim_->restart();
+    ASSERT_TRUE(wait_until([&] { return w->connected(); }, 10s));
+    expect_one_good_capture(*w, "after the right camera returned");
+}
+
+TEST_F(CameraWorkerTest, TriggerWaitsForTheRequestedInstant) {
+    start_sim();
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto r = std::make_shared<Received>();
+    CaptureOptions co;
+    co.trigger_at_us = clock::now_us() + 300000;
+    auto result = w->capture(memory_sinks(r), co).get();
+    ASSERT_TRUE(result) << result.error().describe();
+    int64_t late_us = (*result)[0].triggered_at_us - co.trigger_at_us;
+    EXPECT_GE(late_us, 0);
+    EXPECT_LT(late_us, 5000);
 }
 
 // Error mapping, without a camera.
@@ -485,7 +648,7 @@ TEST(CameraErrors, MapsGphotoResultsToStableCodes) {
 TEST(CameraErrors, UnreachablePortGivesDisconnected) {
     int port = test::free_tcp_port();
     std::string p = "ptpip:127.0.0.1:" + std::to_string(port) + ":" + std::to_string(port);
-    CameraWorker w(CameraSpec{p, ""}, WorkerOptions{});
+    CameraWorker w(CameraSpec{p, "", ""}, WorkerOptions{});
     auto st = w.start();
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, codes::camera_disconnected) << st.error().describe();
@@ -497,7 +660,7 @@ TEST(CameraErrors, UnreachablePortGivesDisconnected) {
 }
 
 TEST(CameraErrors, UnknownModelIsCameraError) {
-    CameraWorker w(CameraSpec{"ptpip:127.0.0.1:1:1", "No Such Camera 9000"}, WorkerOptions{});
+    CameraWorker w(CameraSpec{"ptpip:127.0.0.1:1:1", "No Such Camera 9000", ""}, WorkerOptions{});
     auto st = w.start();
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, codes::camera_error);

@@ -128,7 +128,9 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
             for (const auto& f : fields_read(c["value_template"])) {
                 EXPECT_TRUE(source.contains(f)) << "template reads " << f << ", not in " << c["state_topic"];
             }
-            if (c.contains("state_class")) EXPECT_TRUE(state_classes.count(c["state_class"]));
+            if (c.contains("state_class")) {
+                EXPECT_TRUE(state_classes.count(c["state_class"]));
+            }
         }
         if (p == "binary_sensor") {
             EXPECT_EQ(c["device_class"], "connectivity");
