@@ -309,7 +309,8 @@ int main(int argc, char** argv) {
                     std::printf("  %lld/%lld bytes", e.value("bytes_done", 0LL), e.value("bytes_total", 0LL));
                 }
                 if (type == "failed") {
-                    std::printf("  %s: %s%s", e.value("error_code", "").c_str(), e.value("error_message", "").c_str(),
+                    const json& err = e.value("error", json::object());
+                    std::printf("  %s: %s%s", err.value("code", "").c_str(), err.value("message", "").c_str(),
                                 e.value("retrying", false) ? " (retrying)" : "");
                 }
                 std::printf("\n");

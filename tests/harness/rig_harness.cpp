@@ -223,7 +223,7 @@ std::vector<Received> RigHarness::received(const std::string& topic) const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<Received> out;
     for (const auto& r : received_) {
-        if (r.topic == topic) out.push_back(r);
+        if (topic.empty() || r.topic == topic) out.push_back(r);
     }
     return out;
 }

@@ -78,7 +78,7 @@ public:
     void pub_v5(const std::string& topic, const std::string& payload, const std::string& response_topic,
                 const std::string& correlation);
 
-    std::vector<Received> received(const std::string& topic) const;
+    std::vector<Received> received(const std::string& topic) const;  // "" = every message
     void clear_received();
     // Waits until a message on `topic` satisfies `pred`; returns it (or empty topic on timeout).
     Received wait_for(const std::string& topic, const std::function<bool(const Received&)>& pred,
