@@ -84,6 +84,7 @@ RigService::~RigService() {
     if (scan_) scan_->stop();
     capture_orders_.close();
     if (capture_thread_.joinable()) capture_thread_.join();
+    photo_publisher_.reset();  // runs what is queued, while mqtt_ still exists
     for (auto& cam : cameras_) cam->stop();
 }
 
@@ -111,6 +112,7 @@ Status RigService::start() {
         if (st.error().code == "not_authorized") return st.error().with_context("mqtt");
         LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe() << "); retrying in the background");
     }
+    photo_publisher_ = std::make_unique<SerialExecutor>();
     capture_thread_ = std::thread([this] { capture_loop(); });
 
     ScanRunner::Hooks hooks;
@@ -222,6 +224,7 @@ void RigService::run(const std::atomic<bool>& stop) {
     if (scan_) scan_->stop();
     capture_orders_.close();
     if (capture_thread_.joinable()) capture_thread_.join();
+    photo_publisher_.reset();  // the last photos' jobs go out before the goodbye
     if (mqtt_->connected()) {
         publish_availability(false);
         mqtt_->disconnect(std::chrono::seconds(2));
@@ -475,11 +478,10 @@ void RigService::run_capture(const CaptureOrder& order) {
     // runs on this finisher, in shot order, while the cameras already take the next shot.
     // At most kMaxUnfinishedPhotos wait for it, so a slow disk or broker slows capture
     // down instead of piling up open temp files.
-    // Publishing (metadata, then the upload job and its PUBACK) is a second stage, so the
-    // broker round trip overlaps the next photo's fsyncs. Declared first: the finisher,
-    // destroyed before it, may still hand it work.
+    // Publishing (metadata, then the upload job and its PUBACK) is a second stage on
+    // photo_publisher_, so the broker round trip overlaps the next photo's fsyncs.
     constexpr size_t kMaxUnfinishedPhotos = 8;
-    SerialExecutor publisher;
+    SerialExecutor& publisher = *photo_publisher_;
     SerialExecutor finisher;
     std::deque<std::future<Expected<protocol::CaptureMetadata>>> unfinished;
     auto collect_oldest = [&] {
@@ -587,7 +589,10 @@ void RigService::run_capture(const CaptureOrder& order) {
     }
     while (!unfinished.empty()) collect_oldest();
     // The response follows the last upload job's PUBACK (or its timeout).
-    publisher.submit([] {}).wait();
+    // A response follows the last upload job's PUBACK (or its timeout). A scan step does
+    // not wait: its photos are safe in the spool, and the next step's turntable move
+    // overlaps the publishing (which stays in order).
+    if (!order.done) publisher.submit([] {}).wait();
     if (order.done) {
         order.done->set_value(ScanRunner::CaptureOutcome{std::move(photos), std::move(errors)});
         return;

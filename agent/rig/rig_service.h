@@ -106,6 +106,8 @@ private:
     std::map<const camera::CameraWorker*, std::string> announced_serial_;
 
     std::unique_ptr<ScanRunner> scan_;
+    // Publishes photos' metadata and upload jobs in capture order (capture thread feeds it).
+    std::unique_ptr<SerialExecutor> photo_publisher_;
     MessageQueue<CaptureOrder> capture_orders_;
     std::thread capture_thread_;
     std::atomic<bool> capture_busy_{false};

@@ -172,6 +172,7 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
         r.waiting_for = "turntable";
         hooks_.publish("scan/move", protocol::scan_move_json(r, step), false);
         progress_locked("move");
+        LOG_DEBUG(kLog, "step " << step << ": move requested");
         Wake w = wait_locked(lock, step_start + r.request.move_timeout_ms, true);
         if (interrupted(w)) return;
         if (w == Wake::timeout) {
@@ -181,6 +182,7 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
             return;
         }
     }
+    LOG_DEBUG(kLog, "step " << step << ": turntable ready");
     // 2. Let vibrations die down.
     if (r.request.settle_ms > 0) {
         r.waiting_for = "settle";
@@ -194,9 +196,11 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
     capture.count = r.request.count;
     capture.batch = r.batch;
     const int seq_offset = (step - 1) * r.request.count;
+    LOG_DEBUG(kLog, "step " << step << ": capture");
     lock.unlock();
     auto outcome = hooks_.capture(capture, seq_offset);
     lock.lock();
+    LOG_DEBUG(kLog, "step " << step << ": captured");
     if (!outcome || stopping_) return;  // not recorded: the step is done again after a restart
     protocol::ScanRecord& rec = *record_;
     if (outcome->photos.empty()) {
@@ -215,6 +219,7 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
     }
     persist_locked();
     progress_locked("step");
+    LOG_DEBUG(kLog, "step " << step << ": recorded");
     // 4. A minimum period per position, when asked for.
     if (rec.request.interval_ms > 0 && rec.steps_done < rec.request.positions) {
         Wake w = wait_locked(lock, step_start + rec.request.interval_ms, false);
