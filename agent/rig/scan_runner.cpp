@@ -106,6 +106,7 @@ Expected<std::string> ScanRunner::handle(const protocol::ScanRequest& request, c
 }
 
 void ScanRunner::on_ready(const std::string& payload) {
+    LOG_DEBUG(kLog, "ready received");
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!record_ || record_->state != "running" || record_->waiting_for != "turntable") return;
@@ -268,7 +269,9 @@ void ScanRunner::persist_locked() {
 void ScanRunner::progress_locked(const std::string& event) {
     std::string payload = protocol::scan_progress_json(*record_, event, eta_s_locked());
     hooks_.publish("scan/progress", payload, false);
-    hooks_.publish("scan/state", payload, true);
+    // The retained copy skips "move": every retained message makes mosquitto (autosave on
+    // changes) rewrite its database, and a late subscriber loses nothing by it.
+    if (event != "move") hooks_.publish("scan/state", payload, true);
 }
 
 int64_t ScanRunner::eta_s_locked() const {
