@@ -281,6 +281,7 @@ void RigService::respond_to(const std::string& verb, const std::string& response
 
 void RigService::handle_request(const mqtt::Message& message, const std::string& raw_verb) {
     ++requests_total_;
+    LOG_DEBUG(kLog, "request/" << raw_verb.substr(0, 64) << " received");
     // A verb too long or odd to be a topic level of ours still gets an answer, on a fixed topic.
     std::string verb = raw_verb.size() <= 64 ? raw_verb : "unknown";
     protocol::Envelope partial;
