@@ -17,5 +17,7 @@ Expected<nlohmann::json> parse_object(const std::string& payload);  // "" = {}; 
 Status check_known_fields(const nlohmann::json& obj, const std::set<std::string>& allowed);
 Expected<int64_t> get_int(const nlohmann::json& obj, const char* field, int64_t lo, int64_t hi);
 Expected<std::string> get_string(const nlohmann::json& obj, const char* field, size_t max_len);
+// `batch`: a name that becomes a directory (spool, targets); invalid_name otherwise.
+Expected<std::string> get_batch(const nlohmann::json& obj);
 
 }  // namespace photorig::protocol::detail

@@ -79,13 +79,8 @@ Expected<ScanRequest> parse_scan(const std::string& payload, const Limits& limit
         q.degrees = deg;
     }
     if (obj.contains("batch")) {
-        auto v = get_string(obj, "batch", 64);
+        auto v = get_batch(obj);
         if (!v) return v.error();
-        if (!is_safe_name(*v)) {
-            return field_error(codes::invalid_name, "batch",
-                               "may only hold letters, digits, '.', '_' and '-' (no '/', no '..', not "
-                               "starting with '.')");
-        }
         q.batch = *v;
     }
     return q;

@@ -77,6 +77,16 @@ Expected<std::string> get_string(const json& obj, const char* field, size_t max_
     return s;
 }
 
+Expected<std::string> get_batch(const json& obj) {
+    auto v = get_string(obj, "batch", 64);
+    if (!v) return v.error();
+    if (!is_safe_name(*v)) {
+        return field_error(codes::invalid_name, "batch",
+                           "may only hold letters, digits, '.', '_' and '-' (no '/', no '..', not starting with '.')");
+    }
+    return v;
+}
+
 Expected<json> parse_object(const std::string& payload) {
     if (payload.empty()) return json::object();
     auto j = parse_json(payload);
@@ -197,13 +207,8 @@ Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits&
         req.interval_ms = static_cast<int>(*v);
     }
     if (obj.contains("batch")) {
-        auto v = get_string(obj, "batch", 64);
+        auto v = get_batch(obj);
         if (!v) return v.error();
-        if (!is_safe_name(*v)) {
-            return field_error(codes::invalid_name, "batch",
-                               "may only hold letters, digits, '.', '_' and '-' (no '/', no '..', not "
-                               "starting with '.')");
-        }
         req.batch = *v;
     }
     if (obj.contains("capture_at")) {
