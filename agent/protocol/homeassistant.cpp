@@ -138,6 +138,15 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
                                             ") | list %}{{ 'ON' if c and c[0].connected else 'OFF' }}"},
                      {"payload_on", "ON"},
                      {"payload_off", "OFF"}};
+        // The preview image updates when asked: one button per camera.
+        cmps["preview_" + slug(cam.serial)] = {
+            {"p", "button"},
+            {"unique_id", uid + "_preview_" + slug(cam.serial)},
+            {"name", "Preview " + cam.serial},
+            {"icon", "mdi:image-refresh"},
+            {"command_topic", base + "/request/preview"},
+            {"payload_press", json{{"camera", cam.serial}, {"transaction", "homeassistant"}}.dump()},
+            {"qos", 1}};
     }
 
     json j{{"dev",

@@ -71,6 +71,14 @@ TEST(HomeAssistant, EntitiesReadWhatTheRigPublishesAndTheButtonCaptures) {
                                 },
                                 10s);
     EXPECT_TRUE(counted) << "state never showed photos_today = 1 with a last_capture_at";
+    // The camera's preview button fills the image entity's topic with a JPEG.
+    const json& preview = d["cmps"]["preview_sim0001"];
+    h.pub_cli(preview["command_topic"], preview["payload_press"]);
+    std::string image_topic = d["cmps"]["preview"]["image_topic"];
+    auto image = h.wait_for(image_topic, [](const Received& r) { return r.payload.size() > 2; }, 15s);
+    ASSERT_FALSE(image.topic.empty()) << "no preview image";
+    EXPECT_EQ(static_cast<unsigned char>(image.payload[0]), 0xFF);
+    EXPECT_EQ(static_cast<unsigned char>(image.payload[1]), 0xD8);
     // The upload queue sensor's topic is the uploader's retained state.
     std::string uploader_topic = d["cmps"]["upload_queue"]["state_topic"];
     EXPECT_FALSE(h.wait_for(uploader_topic, [](const Received& r) { return parse(r.payload).contains("queue_depth"); }, 10s)

@@ -115,6 +115,8 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
                 EXPECT_TRUE(parse_capture(press, limits)) << press;
             } else if (topic == "photorig/rig1/request/scan") {
                 EXPECT_TRUE(parse_scan(press, limits)) << press;
+            } else if (topic == "photorig/rig1/request/preview") {
+                EXPECT_TRUE(parse_preview(press)) << press;
             } else {
                 ADD_FAILURE() << "button for an unexpected verb: " << topic;
             }
@@ -146,6 +148,7 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
     EXPECT_TRUE(j["cmps"].contains("capture"));
     EXPECT_TRUE(j["cmps"].contains("upload_queue"));
     EXPECT_TRUE(j["cmps"].contains("preview"));
+    EXPECT_TRUE(j["cmps"].contains("preview_sim0001"));
     EXPECT_EQ(json::parse(j["cmps"]["scan_start"]["payload_press"].get<std::string>())["action"], "start");
     EXPECT_EQ(json::parse(j["cmps"]["scan_abort"]["payload_press"].get<std::string>())["action"], "abort");
 }
