@@ -32,6 +32,7 @@ struct HarnessOptions {
     std::vector<std::string> sim_args;
     std::string extra_yaml;
     std::vector<std::string> extra_subscriptions;  // observer filters beyond <base>/#
+    bool websockets = false;  // also start the broker's websockets listener (browsers, MQTT.js)
 };
 
 struct Received {
@@ -57,6 +58,8 @@ public:
 
     std::string base() const { return "photorig/" + options_.rig_id; }
     int broker_port() const { return broker_port_; }
+    int ws_port() const { return ws_port_; }  // 0 unless options.websockets
+    std::string password_file(const std::string& user) const;  // the broker's 0600 file for `user`
     std::string password(const std::string& user) const;  // photorig-agent | -uploader | -dashboard
     const std::string& config_path() const { return config_path_; }
     std::string spool_dir() const { return root_.path() + "/spool"; }
@@ -88,6 +91,7 @@ private:
     HarnessOptions options_;
     TempDir root_;
     int broker_port_ = 0;
+    int ws_port_ = 0;
     std::string config_path_;
     std::unique_ptr<ChildProcess> broker_, agent_, uploader_;
     std::unique_ptr<PtpipSim> sim_;
