@@ -133,3 +133,30 @@ TEST(NodeRed, TurntableFlowAnswersEveryMoveOfASixPositionScan) {
     EXPECT_EQ(last["of"], 6);
     EXPECT_EQ(h.received(h.base() + "/capture").size(), 6u);
 }
+
+TEST(NodeRed, DashboardCaptureButtonAndUploadMonitorInChromium) {
+    std::string chromium = find_program("chromium");
+    ASSERT_FALSE(chromium.empty()) << missing_program_message("chromium", "Debian chromium");
+    RigHarness h;
+    h.start_all();
+    NodeRed red(h);
+    ASSERT_NO_FATAL_FAILURE(red.start({"turntable.json", "dashboard.json"}, {"TRAVEL_MS=50", "RIG_ID=rig1"}));
+
+    // A short scan first, answered by the turntable flow deployed beside the dashboard.
+    h.pub_cli(h.base() + "/request/scan", R"({"action":"start","positions":2,"settle_ms":20})");
+    ASSERT_TRUE(scan_reached(h, "completed", 60s)) << red.log();
+
+    auto r = run_command({red.node(), kSource + "/tests/integration/node-red/click_capture.js"}, 120s,
+                         {"DASHBOARD_URL=" + red.url() + "/dashboard/photorig",
+                          "SCREENSHOT_DIR=" + std::string(PHOTORIG_NODE_RED_TEST_OUTPUT_DIR), "CHROMIUM=" + chromium,
+                          "HOME=" + red.dir().path()});
+    ASSERT_EQ(r.exit_code, 0) << r.output << "\n--- node-red ---\n" << red.log();
+
+    // The click reached the agent as Node-RED's own request.
+    auto response = h.wait_for(h.base() + "/response/capture", [](const Received& m) {
+        json j = parse(m.payload);
+        return j["transaction"].is_string() && j["transaction"].get<std::string>().rfind("node-red-", 0) == 0;
+    }, 1s);
+    ASSERT_FALSE(response.topic.empty());
+    EXPECT_EQ(parse(response.payload)["status"], "ok");
+}
