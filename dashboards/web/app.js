@@ -66,7 +66,7 @@
             $('connect').disabled = true;
             $('disconnect').disabled = false;
             const topics = ['availability', 'state', 'uploader/availability', 'uploader/state', 'scan/state',
-                'scan/progress', 'preview', 'response/#', 'capture'].map((t) => `${prefix}/+/${t}`);
+                'scan/progress', 'preview', 'response/#'].map((t) => `${prefix}/+/${t}`);
             client.subscribe(topics, { qos: 1 }, (err) => {
                 if (err) showError('subscribe failed: ' + err.message);
             });
@@ -109,7 +109,6 @@
         if (sub === 'uploader/state') return showUploader(rig, data);
         if (sub === 'scan/state' || sub === 'scan/progress') return showScan(rig, data);
         if (sub.startsWith('response/')) return showResponse(rig, sub.slice('response/'.length), data, text);
-        if (sub === 'capture') return; // the state's photos_today follows each photo
     }
 
     function parseJson(text) {
