@@ -20,13 +20,16 @@ TEST_ONLY=(
   libgtest-dev libgmock-dev googletest
   procps psmisc
   rclone
+  chromium
 )
 
 want=("${RUNTIME_AND_BUILD[@]}")
 if [ "${1:-}" = "--with-tests" ]; then
   want+=("${TEST_ONLY[@]}")
-  # Node runs the S3 test server (s3rver). A machine may already have a Node.js build that
-  # bundles npm (nodesource's conflicts with Debian's npm package): use it when present.
+  # Node runs the S3 test server (s3rver), Node-RED and the browser tests (playwright-core
+  # drives Debian's chromium; it never downloads a browser of its own). A machine may
+  # already have a Node.js build that bundles npm (nodesource's conflicts with Debian's
+  # npm package): use it when present.
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
 fi

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # Sets up this Debian 12 machine and runs photorig: broker, rig-uploader and rig-agent.
 #
-#   deploy/run.sh [--config FILE] [--mqtt-port N] [--state-dir DIR]
+#   deploy/run.sh [--config FILE] [--mqtt-port N] [--ws-port N] [--web-port N] [--state-dir DIR]
 #
 # Without --config it writes a working default: the camera on USB if one is detected,
 # otherwise the built-in PTP/IP camera simulator, and the local-directory upload target
-# under the state dir (default: .run/ in this checkout). Ctrl-C stops everything.
+# under the state dir (default: .run/ in this checkout). The broker also listens for MQTT
+# over websockets on --ws-port (default 9001), and the web dashboard (dashboards/web) is
+# served on --web-port (default 8080; 0 = don't). Ctrl-C stops everything.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 config=""
 mqtt_port="${PHOTORIG_MQTT_PORT:-1883}"
+ws_port="${PHOTORIG_WS_PORT:-9001}"
+web_port="${PHOTORIG_WEB_PORT:-8080}"
 state="$repo/.run"
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$(realpath "$2")"; shift 2 ;;
     --mqtt-port) mqtt_port="$2"; shift 2 ;;
+    --ws-port) ws_port="$2"; shift 2 ;;
+    --web-port) web_port="$2"; shift 2 ;;
     --state-dir) state="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,8 +51,17 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; then
   echo "run.sh: port $mqtt_port is already in use (another broker?). Stop it or pass --mqtt-port N." >&2
   exit 1
 fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$ws_port") 2>/dev/null; then
+  echo "run.sh: websockets port $ws_port is already in use. Stop what holds it or pass --ws-port N." >&2
+  exit 1
+fi
+if [ "$web_port" != 0 ] && (exec 3<>"/dev/tcp/127.0.0.1/$web_port") 2>/dev/null; then
+  echo "run.sh: web port $web_port is already in use. Pass --web-port N (0 = no web dashboard)." >&2
+  exit 1
+fi
 
-"$repo/broker/run-broker.sh" --port "$mqtt_port" --data-dir "$state/broker" > "$state/logs/broker.log" 2>&1 &
+"$repo/broker/run-broker.sh" --port "$mqtt_port" --ws-port "$ws_port" --data-dir "$state/broker" \
+  > "$state/logs/broker.log" 2>&1 &
 pids+=($!)
 secrets="$state/broker/secrets"
 for _ in $(seq 100); do
@@ -106,10 +121,24 @@ HOME="$state/home" PHOTORIG_MQTT_USERNAME=photorig-agent PHOTORIG_MQTT_PASSWORD_
   "$build/agent/apps/rig-agent" --config "$config" > "$state/logs/agent.log" 2>&1 &
 pids+=($!)
 
+# The web dashboard is static files plus MQTT.js, which build.sh fetches with npm on first use.
+web_line="Web dashboard: not served (--web-port 0)"
+if [ "$web_port" != 0 ]; then
+  if "$repo/dashboards/web/build.sh" "$state/web" > "$state/logs/web-build.log" 2>&1; then
+    python3 -m http.server --bind 127.0.0.1 --directory "$state/web" "$web_port" > "$state/logs/web.log" 2>&1 &
+    pids+=($!)
+    web_line="Web dashboard: http://127.0.0.1:$web_port/?url=ws://127.0.0.1:$ws_port (user photorig-dashboard)"
+  else
+    web_line="Web dashboard: not built (it needs npm once; see $state/logs/web-build.log)"
+  fi
+fi
+
 sleep 1
 cat <<EOT
 
-photorig is running (broker on 127.0.0.1:$mqtt_port, config $config).
+photorig is running (broker on 127.0.0.1:$mqtt_port, MQTT over websockets on
+ws://127.0.0.1:$ws_port for browsers; config $config).
+$web_line
 Logs: $state/logs/   Photos land in: $(sed -n 's/^ *dir: \(.*uploads\)$/\1/p' "$config" | head -n1)
 
 Try it from another terminal:

@@ -1,6 +1,9 @@
 #include "harness/rig_harness.h"
 
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +20,17 @@ bool is_photo(const std::string& path) {
     if (name.empty() || name[0] == '.') return false;  // temp files are hidden
     if (name.size() > 10 && name.compare(name.size() - 10, 10, ".meta.json") == 0) return false;
     return name.find(".tmp-") == std::string::npos && name.find(".part") == std::string::npos;
+}
+
+bool tcp_port_open(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
 }
 }  // namespace
 
@@ -46,10 +60,13 @@ void RigHarness::start_all() {
 
 void RigHarness::start_broker() {
     if (broker_port_ == 0) broker_port_ = free_tcp_port();
-    broker_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{std::string(PHOTORIG_SOURCE_DIR) + "/broker/run-broker.sh", "--port",
-                                 std::to_string(broker_port_), "--data-dir", root_.path() + "/broker"},
-        root_.path() + "/broker.log");
+    std::vector<std::string> argv{std::string(PHOTORIG_SOURCE_DIR) + "/broker/run-broker.sh", "--port",
+                                  std::to_string(broker_port_), "--data-dir", root_.path() + "/broker"};
+    if (options_.websockets) {
+        if (ws_port_ == 0) ws_port_ = free_tcp_port();
+        argv.insert(argv.end(), {"--ws-port", std::to_string(ws_port_)});
+    }
+    broker_ = std::make_unique<ChildProcess>(argv, root_.path() + "/broker.log");
     broker_->start();
     bool up = wait_until(
         [&] {
@@ -61,13 +78,21 @@ void RigHarness::start_broker() {
         },
         std::chrono::seconds(10), std::chrono::milliseconds(50));
     if (!up) throw std::runtime_error("broker did not start: " + broker_->log());
+    // mosquitto opens its listeners together, but wait for the websockets one explicitly so a
+    // browser test never races it.
+    if (ws_port_ != 0 && !wait_until([&] { return tcp_port_open(ws_port_); }, std::chrono::seconds(10)))
+        throw std::runtime_error("broker's websockets listener did not open: " + broker_->log());
 }
 
 void RigHarness::stop_broker() { broker_->stop(); }
 void RigHarness::kill9_broker() { broker_->kill9(); }
 
+std::string RigHarness::password_file(const std::string& user) const {
+    return root_.path() + "/broker/secrets/" + user + ".password";
+}
+
 std::string RigHarness::password(const std::string& user) const {
-    std::string pw = read_file(root_.path() + "/broker/secrets/" + user + ".password");
+    std::string pw = read_file(password_file(user));
     while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
     return pw;
 }

@@ -38,6 +38,7 @@ struct HarnessOptions {
     int capture_timeout_ms = 5000;
     std::string camera_item_yaml;
     std::string top_yaml;  // inserted before `camera:` (e.g. camera_presets)
+    bool websockets = false;  // also start the broker's websockets listener (browsers, MQTT.js)
 };
 
 struct Received {
@@ -66,6 +67,8 @@ public:
 
     std::string base() const { return "photorig/" + options_.rig_id; }
     int broker_port() const { return broker_port_; }
+    int ws_port() const { return ws_port_; }  // 0 unless options.websockets
+    std::string password_file(const std::string& user) const;  // the broker's 0600 file for `user`
     std::string password(const std::string& user) const;  // photorig-agent | -uploader | -dashboard
     const std::string& config_path() const { return config_path_; }
     std::string spool_dir() const { return root_.path() + "/spool"; }
@@ -97,6 +100,7 @@ private:
     HarnessOptions options_;
     TempDir root_;
     int broker_port_ = 0;
+    int ws_port_ = 0;
     std::string config_path_;
     std::unique_ptr<ChildProcess> broker_, agent_, uploader_;
     std::vector<std::unique_ptr<PtpipSim>> sims_;

@@ -1,0 +1,182 @@
+// Drives the web dashboard (dashboards/web, assembled by build.sh into WEB_DIR) in headless
+// Debian chromium through playwright-core, against the real broker's websockets listener and
+// the real rig-agent started by web_dashboard_test.cpp. Exits 0 when every check passed.
+//
+// Environment: WEB_DIR, WS_URL, MQTT_URL (plain listener, for the turntable and the preview),
+// BASE (photorig/<rig>), RIG_ID, DASHBOARD_PASSWORD_FILE, AGENT_PASSWORD_FILE, UPLOAD_DIR,
+// SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium).
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const { chromium } = require('playwright-core');
+const mqtt = require('mqtt');
+
+const env = (name) => {
+    const v = process.env[name];
+    if (!v) throw new Error(`${name} is not set`);
+    return v;
+};
+const secret = (file) => fs.readFileSync(file, 'utf8').split('\n')[0];
+const log = (...a) => console.log(new Date().toISOString(), ...a);
+
+// A static server for the assembled page, on a free loopback port.
+function serve(dir) {
+    const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+    const server = http.createServer((req, res) => {
+        const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+        const file = path.join(dir, rel);
+        if (!file.startsWith(dir + path.sep) || !fs.existsSync(file)) {
+            res.writeHead(404).end();
+            return;
+        }
+        res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream' });
+        fs.createReadStream(file).pipe(res);
+    });
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function connectMqtt(url, username, password) {
+    return new Promise((resolve, reject) => {
+        const c = mqtt.connect(url, { username, password, reconnectPeriod: 500 });
+        c.once('connect', () => resolve(c));
+        c.once('error', reject);
+    });
+}
+
+// Answers every move like a turntable controller would, after a short travel time.
+async function startTurntable(base, password) {
+    const c = await connectMqtt(env('MQTT_URL'), 'photorig-dashboard', password);
+    c.on('message', (topic, payload) => {
+        const move = JSON.parse(payload.toString());
+        setTimeout(() => c.publish(`${base}/scan/ready`, JSON.stringify({ scan_id: move.scan_id, step: move.step }),
+            { qos: 1 }), 50);
+    });
+    await c.subscribeAsync(`${base}/scan/move`, { qos: 1 });
+    return c;
+}
+
+function newestJpeg(dir) {
+    const found = [];
+    const walk = (d) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+            const p = path.join(d, e.name);
+            if (e.isDirectory()) walk(p);
+            else if (/\.jpe?g$/i.test(e.name) && !e.name.startsWith('.')) found.push(p);
+        }
+    };
+    if (fs.existsSync(dir)) walk(dir);
+    return found.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+}
+
+async function main() {
+    const base = env('BASE');
+    const rigId = env('RIG_ID');
+    const shots = env('SCREENSHOT_DIR');
+    const dashboardPassword = secret(env('DASHBOARD_PASSWORD_FILE'));
+    const server = await serve(path.resolve(env('WEB_DIR')));
+    const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+    const browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+        headless: true,
+        // Root has no user namespaces for the sandbox here; the page is our own, on loopback.
+        args: ['--no-sandbox', '--disable-gpu'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('console', (m) => log('page:', m.type(), m.text()));
+    page.on('pageerror', (e) => log('page error:', e.message));
+    let turntable = null;
+    let agent = null;
+    try {
+        log('open', pageUrl);
+        await page.goto(pageUrl);
+        // The password is typed into the form, as a user would; it never goes in a URL here.
+        await page.fill('#broker-url', env('WS_URL'));
+        await page.fill('#username', 'photorig-dashboard');
+        await page.fill('#password', dashboardPassword);
+        await page.click('#connect');
+        await page.waitForSelector('#connection-status.online', { timeout: 15000 });
+        log('connected over websockets');
+
+        const rig = page.locator(`section.rig[data-rig="${rigId}"]`);
+        const f = (name) => rig.locator(`[data-field="${name}"]`);
+        await rig.waitFor({ timeout: 15000 });
+        await waitText(f('availability'), (t) => t === 'online', 'rig availability online');
+        await waitText(f('cameras'), (t) => t.includes('SIM0001'), 'camera SIM0001 listed');
+        await waitText(f('uploader_availability'), (t) => t === 'online', 'uploader online');
+        await waitText(f('queue_depth'), (t) => /^\d+$/.test(t), 'upload queue depth shown');
+        if (!(await f('preview_placeholder').isVisible())) throw new Error('no placeholder before any preview');
+        log('rig, camera, uploader and preview placeholder shown');
+
+        // Capture: a response appears and the photo count goes up.
+        const before = Number(await f('photos_today').textContent()) || 0;
+        await rig.locator('[data-action="capture"]').click();
+        await rig.locator('ol.responses li[data-verb="capture"][data-status="ok"]').first().waitFor({ timeout: 20000 });
+        await waitText(f('photos_today'), (t) => Number(t) === before + 1, `photos today ${before} -> ${before + 1}`);
+        await waitText(f('uploaded'), (t) => Number(t) >= 1, 'upload monitor counts the uploaded photo');
+        log('capture answered ok; photos today', before, '->', before + 1);
+
+        // The last preview: retained JPEG bytes become a blob: URL the browser can decode. The
+        // agent does not publish previews yet, so the test publishes one of the simulator's
+        // photos as the agent user would.
+        const jpeg = newestJpeg(env('UPLOAD_DIR'));
+        if (!jpeg) throw new Error('no uploaded JPEG to use as a preview');
+        agent = await connectMqtt(env('MQTT_URL'), 'photorig-agent', secret(env('AGENT_PASSWORD_FILE')));
+        await agent.publishAsync(`${base}/preview`, fs.readFileSync(jpeg), { qos: 1, retain: true });
+        await page.waitForFunction((rid) => {
+            const img = document.querySelector(`section.rig[data-rig="${rid}"] [data-field="preview"]`);
+            return img && !img.hidden && img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0;
+        }, rigId, { timeout: 15000 });
+        if (await f('preview_placeholder').isVisible()) throw new Error('placeholder still shown beside the preview');
+        log('preview decoded from a blob URL');
+
+        // A short scan: the dashboard starts it, a turntable answers the moves, progress completes.
+        turntable = await startTurntable(base, dashboardPassword);
+        await f('scan_positions').fill('3');
+        await f('scan_batch').fill('webscan');
+        await rig.locator('[data-action="scan-start"]').click();
+        await rig.locator('ol.responses li[data-verb="scan"][data-status="ok"]').first().waitFor({ timeout: 15000 });
+        await waitText(f('scan_state'), (t) => t === 'completed', 'scan completed', 60000);
+        await waitText(f('scan_step'), (t) => t === '3/3', 'scan step 3/3');
+        const progress = await f('scan_progress').evaluate((p) => [p.value, p.max]);
+        if (progress[0] !== 3 || progress[1] !== 3) throw new Error(`progress bar at ${progress}`);
+        log('scan completed 3/3');
+
+        // Abort with no scan running: the error response is shown too.
+        await rig.locator('[data-action="scan-abort"]').click();
+        await rig.locator('ol.responses li[data-verb="scan"][data-status="error"]').first().waitFor({ timeout: 15000 });
+        const errText = await rig.locator('ol.responses li[data-verb="scan"][data-status="error"]').first().textContent();
+        if (!errText.includes('no_scan')) throw new Error(`abort error shown as: ${errText}`);
+        log('abort without a scan shows', errText.trim());
+
+        await page.screenshot({ path: path.join(shots, 'web-dashboard.png'), fullPage: true });
+        log('screenshot', path.join(shots, 'web-dashboard.png'));
+        console.log('DASHBOARD OK');
+    } catch (err) {
+        await page.screenshot({ path: path.join(shots, 'web-dashboard-failure.png'), fullPage: true }).catch(() => {});
+        const text = await page.locator('body').innerText().catch(() => '');
+        throw new Error(`${err.message}\n--- page text ---\n${text}`);
+    } finally {
+        if (turntable) await turntable.endAsync();
+        if (agent) await agent.endAsync();
+        await browser.close();
+        server.close();
+    }
+
+    async function waitText(locator, pred, what, timeout = 15000) {
+        const deadline = Date.now() + timeout;
+        let last = '';
+        while (Date.now() < deadline) {
+            last = ((await locator.textContent().catch(() => '')) || '').trim();
+            if (pred(last)) return last;
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`timed out waiting for ${what} (last: '${last}')`);
+    }
+}
+
+main().catch((err) => {
+    console.error('DASHBOARD FAILED:', err.message);
+    process.exit(1);
+});
