@@ -3,7 +3,7 @@
 // the real rig-agent started by web_dashboard_test.cpp. Exits 0 when every check passed.
 //
 // Environment: WEB_DIR, WS_URL, MQTT_URL (plain listener, for the turntable and the preview),
-// BASE (photorig/<rig>), RIG_ID, DASHBOARD_PASSWORD_FILE, AGENT_PASSWORD_FILE, UPLOAD_DIR,
+// BASE (photorig/<rig>), RIG_ID, DASHBOARD_PASSWORD_FILE,
 // SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium).
 'use strict';
 
@@ -57,19 +57,6 @@ async function startTurntable(base, password) {
     return c;
 }
 
-function newestJpeg(dir) {
-    const found = [];
-    const walk = (d) => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-            const p = path.join(d, e.name);
-            if (e.isDirectory()) walk(p);
-            else if (/\.jpe?g$/i.test(e.name) && !e.name.startsWith('.')) found.push(p);
-        }
-    };
-    if (fs.existsSync(dir)) walk(dir);
-    return found.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-}
-
 async function main() {
     const base = env('BASE');
     const rigId = env('RIG_ID');
@@ -87,7 +74,7 @@ async function main() {
     page.on('console', (m) => log('page:', m.type(), m.text()));
     page.on('pageerror', (e) => log('page error:', e.message));
     let turntable = null;
-    let agent = null;
+    let requester = null;
     try {
         log('open', pageUrl);
         await page.goto(pageUrl);
@@ -117,13 +104,10 @@ async function main() {
         await waitText(f('uploaded'), (t) => Number(t) >= 1, 'upload monitor counts the uploaded photo');
         log('capture answered ok; photos today', before, '->', before + 1);
 
-        // The last preview: retained JPEG bytes become a blob: URL the browser can decode. The
-        // agent does not publish previews yet, so the test publishes one of the simulator's
-        // photos as the agent user would.
-        const jpeg = newestJpeg(env('UPLOAD_DIR'));
-        if (!jpeg) throw new Error('no uploaded JPEG to use as a preview');
-        agent = await connectMqtt(env('MQTT_URL'), 'photorig-agent', secret(env('AGENT_PASSWORD_FILE')));
-        await agent.publishAsync(`${base}/preview`, fs.readFileSync(jpeg), { qos: 1, retain: true });
+        // The last preview: asked of the agent (the camera's thumbnail of the photo just taken),
+        // its retained JPEG bytes become a blob: URL the browser can decode.
+        requester = await connectMqtt(env('MQTT_URL'), 'photorig-dashboard', dashboardPassword);
+        await requester.publishAsync(`${base}/request/preview`, JSON.stringify({ transaction: 'web-test' }), { qos: 1 });
         await page.waitForFunction((rid) => {
             const img = document.querySelector(`section.rig[data-rig="${rid}"] [data-field="preview"]`);
             return img && !img.hidden && img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0;
@@ -159,7 +143,7 @@ async function main() {
         throw new Error(`${err.message}\n--- page text ---\n${text}`);
     } finally {
         if (turntable) await turntable.endAsync();
-        if (agent) await agent.endAsync();
+        if (requester) await requester.endAsync();
         await browser.close();
         server.close();
     }

@@ -42,7 +42,6 @@ TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
         {"WEB_DIR=" + web.path(), "WS_URL=ws://127.0.0.1:" + std::to_string(h.ws_port()),
          "MQTT_URL=mqtt://127.0.0.1:" + std::to_string(h.broker_port()), "BASE=" + h.base(), "RIG_ID=rig1",
          "DASHBOARD_PASSWORD_FILE=" + h.password_file("photorig-dashboard"),
-         "AGENT_PASSWORD_FILE=" + h.password_file("photorig-agent"), "UPLOAD_DIR=" + h.upload_dir(),
          "SCREENSHOT_DIR=" + std::string(PHOTORIG_WEB_TEST_OUTPUT_DIR), "CHROMIUM=" + chromium,
          "HOME=" + h.root() + "/home", "NODE_PATH=" + kSource + "/tests/node_modules"});
     ASSERT_EQ(r.exit_code, 0) << r.output << "\n--- agent ---\n" << h.agent().log();
