@@ -32,7 +32,7 @@ bash "$repo/deploy/install-deps.sh"
 
 build="$repo/build-run"
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPHOTORIG_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target rig-agent rig-uploader ptpip-sim
+cmake --build "$build" -j"$(nproc)" --target rig-agent rig-uploader rigctl ptpip-sim
 
 mkdir -p "$state"
 state="$(cd "$state" && pwd)"
@@ -145,6 +145,9 @@ Try it from another terminal:
   PW=\$(cat $secrets/photorig-dashboard.password)
   mosquitto_sub -p $mqtt_port -u photorig-dashboard -P "\$PW" -v -t 'photorig/#' &
   mosquitto_pub -p $mqtt_port -u photorig-dashboard -P "\$PW" -t photorig/rig1/request/capture -m '{"count":3}'
+or with rigctl:
+  $build/agent/apps/rigctl --port $mqtt_port --username photorig-dashboard \\
+      --password-file $secrets/photorig-dashboard.password capture rig1 --count 3
 
 Ctrl-C stops everything.
 EOT
