@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/files.h"
+#include "core/log.h"
 #include "ctl/rig_client.h"
 
 using nlohmann::json;
@@ -33,7 +34,7 @@ Commands:
 
 Options:
   --host H (127.0.0.1)  --port P (1883)  --username U  --password-file F (0600)
-  --prefix T (photorig)  --timeout S (seconds to wait for an answer, 60)
+  --prefix T (photorig)  --timeout S (seconds to wait for an answer, 60)  --verbose
   Environment: PHOTORIG_MQTT_HOST, PHOTORIG_MQTT_PORT, PHOTORIG_MQTT_USERNAME,
   PHOTORIG_MQTT_PASSWORD_FILE, PHOTORIG_TOPIC_PREFIX.
 
@@ -67,7 +68,7 @@ struct Args {
 };
 
 bool parse_args(int argc, char** argv, Args* out, std::string* error) {
-    static const std::vector<std::string> switches{"--no-turntable", "--detach", "--help"};
+    static const std::vector<std::string> switches{"--no-turntable", "--detach", "--help", "--verbose"};
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a.rfind("--", 0) != 0) {
@@ -92,8 +93,8 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
 // Copies numeric / string options into a request object, refusing anything unexpected.
 bool fill(const Args& args, const std::map<std::string, std::pair<std::string, bool>>& allowed, json* body,
           std::string* error) {
-    static const std::vector<std::string> global{"--host", "--port", "--username", "--password-file", "--prefix",
-                                                 "--timeout"};
+    static const std::vector<std::string> global{"--host",   "--port",    "--username", "--password-file",
+                                                 "--prefix", "--timeout", "--verbose"};
     for (const auto& [opt, value] : args.opts) {
         if (std::find(global.begin(), global.end(), opt) != global.end()) continue;
         auto it = allowed.find(opt);
@@ -136,9 +137,12 @@ void print_bar(const json& p, bool tty) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A command-line tool: library chatter (connected/disconnected) only with --verbose.
+    photorig::log::set_level(photorig::log::Level::warn);
     Args args;
     std::string error;
     if (!parse_args(argc, argv, &args, &error)) return usage_error(error);
+    if (args.opts.count("--verbose")) photorig::log::set_level(photorig::log::Level::debug);
     if (args.opts.count("--help") || args.words.empty()) {
         std::fputs(kUsage, args.words.empty() && !args.opts.count("--help") ? stderr : stdout);
         return args.opts.count("--help") ? 0 : 2;
