@@ -10,6 +10,9 @@ cd "$repo"
 jobs="$(nproc)"
 
 bash deploy/install-deps.sh --with-tests
+# Node peers the tests start (s3rver), pinned by tests/package-lock.json; a fresh checkout
+# has no tests/node_modules and the S3 tests would fail for want of their server.
+npm ci --prefix "$repo/tests" --no-audit --no-fund
 
 run_suite() {  # build dir, extra cmake flags...
   local dir="$1"; shift
