@@ -1,0 +1,1002 @@
+#include "targets/gdrive_target.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "targets/http.h"
+
+namespace photorig::targets {
+namespace {
+
+using json = nlohmann::json;
+
+const char* kComponent = "gdrive";
+constexpr uint64_t kUnit = 256 * 1024;  // Drive's chunk granularity
+const char* kFolderMime = "application/vnd.google-apps.folder";
+const char* kFileFields = "id,name,size,md5Checksum,sha256Checksum,appProperties,trashed";
+constexpr size_t kMaxPropertyBytes = 124;  // Drive: key + value of one property, UTF-8
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Text from a server made safe for a log line or an error message: printable, bounded.
+std::string printable(const std::string& s, size_t max = 200) {
+    std::string out;
+    for (char c : s) {
+        if (out.size() >= max) {
+            out += "...";
+            break;
+        }
+        out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c);
+    }
+    return out;
+}
+
+std::optional<json> parse_json(const std::string& body) {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+}
+
+std::string str_field(const json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) return std::string();
+    return it->get<std::string>();
+}
+
+// Drive's error JSON: {"error":{"code":403,"message":"...","errors":[{"reason":"..."}]}}.
+struct DriveError {
+    std::string reason, message;
+};
+
+DriveError drive_error(const std::string& body) {
+    DriveError e;
+    auto j = parse_json(body);
+    if (!j || !j->is_object()) return e;
+    auto err = j->find("error");
+    if (err == j->end()) return e;
+    if (err->is_string()) {  // OAuth style: {"error":"invalid_grant","error_description":"..."}
+        e.reason = err->get<std::string>();
+        e.message = str_field(*j, "error_description");
+        return e;
+    }
+    if (!err->is_object()) return e;
+    e.message = str_field(*err, "message");
+    auto errors = err->find("errors");
+    if (errors != err->end() && errors->is_array() && !errors->empty() && (*errors)[0].is_object())
+        e.reason = str_field((*errors)[0], "reason");
+    if (e.reason.empty()) e.reason = str_field(*err, "status");
+    return e;
+}
+
+bool rate_limited(const std::string& reason) {
+    return reason == "userRateLimitExceeded" || reason == "rateLimitExceeded" ||
+           reason == "sharingRateLimitExceeded";
+}
+
+bool retryable(long status, const std::string& body) {
+    if (http::is_retryable_status(status)) return true;
+    return status == 403 && rate_limited(drive_error(body).reason);
+}
+
+// Retry-After: delta-seconds or an HTTP date; -1 when absent or unreadable.
+int64_t retry_after_ms(const http::Response& resp) {
+    std::string v = resp.header("retry-after");
+    if (v.empty()) return -1;
+    if (v.find_first_not_of("0123456789") == std::string::npos && v.size() < 10) return std::stoll(v) * 1000;
+    struct tm tm {};
+    if (strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) == nullptr) return -1;
+    int64_t at = static_cast<int64_t>(timegm(&tm)) * 1000;
+    return std::max<int64_t>(0, at - clock::now_ms());
+}
+
+Error status_error(long status, const std::string& body, const std::string& what) {
+    DriveError e = drive_error(body);
+    std::string s = what + ": HTTP " + std::to_string(status);
+    if (!e.reason.empty()) s += " " + printable(e.reason, 60);
+    if (!e.message.empty()) s += " (" + printable(e.message) + ")";
+    if (status == 401)
+        return make_error("target_auth", s + ": Drive refused a freshly refreshed access token; check that "
+                                             "upload.gdrive.client_id, the client secret and the refresh token "
+                                             "belong together and that the Drive API is enabled");
+    if (status == 403) {
+        if (e.reason == "storageQuotaExceeded" || e.reason == "quotaExceeded")
+            return make_error("disk_full", s + ": the Drive account has no storage left");
+        if (e.reason == "dailyLimitExceeded" || rate_limited(e.reason)) return make_error("target_unavailable", s);
+        return make_error("target_auth", s + ": the account or app may not write there; check that the Drive "
+                                             "API is enabled for the OAuth client and the folder is writable");
+    }
+    if (http::is_retryable_status(status)) return make_error("target_unavailable", s);
+    return make_error("io_error", s);
+}
+
+// "bytes=0-N" -> N + 1; "" -> 0 (nothing received); nullopt when unreadable.
+std::optional<uint64_t> confirmed_bytes(const std::string& range) {
+    if (range.empty()) return 0;
+    auto dash = range.find('-');
+    if (range.compare(0, 6, "bytes=") != 0 || dash == std::string::npos) return std::nullopt;
+    std::string last = range.substr(dash + 1);
+    auto comma = last.find(',');  // only one range is ever sent; be lenient
+    if (comma != std::string::npos) last.resize(comma);
+    if (last.empty() || last.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    try {
+        return std::stoull(last) + 1;
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+std::string origin_of(const std::string& url) {
+    auto scheme = url.find("://");
+    if (scheme == std::string::npos) return std::string();
+    auto slash = url.find_first_of("/?#", scheme + 3);
+    return lower(url.substr(0, slash));
+}
+
+// The job id as stored in appProperties (key + value must fit 124 bytes).
+std::string job_key(const std::string& job_id) {
+    if (std::string("job_id").size() + job_id.size() <= kMaxPropertyBytes) return job_id;
+    return "sha256:" + Sha256::of(job_id);
+}
+
+struct Digests {
+    std::string sha256, md5;  // lower-case hex
+};
+
+Expected<Digests> digest_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        return make_error(err == ENOENT ? "source_missing" : "io_error", path + ": " + std::strerror(err));
+    }
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    if (!md5 || EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1) {
+        ::close(fd);
+        return make_error("io_error", "md5: OpenSSL initialisation failed");
+    }
+    Sha256 sha;
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            return make_error("io_error", "read " + path + ": " + std::strerror(err));
+        }
+        if (n == 0) break;
+        EVP_DigestUpdate(md5.get(), buf.data(), static_cast<size_t>(n));
+        sha.update(buf.data(), static_cast<size_t>(n));
+    }
+    ::close(fd);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(md5.get(), md, &len);
+    static const char* digits = "0123456789abcdef";
+    Digests d;
+    for (unsigned int i = 0; i < len; ++i) {
+        d.md5.push_back(digits[md[i] >> 4]);
+        d.md5.push_back(digits[md[i] & 0xf]);
+    }
+    d.sha256 = sha.hex_digest();
+    return d;
+}
+
+// A Drive file resource, as far as an upload cares.
+struct Remote {
+    std::string id, name, md5, sha256;
+    uint64_t size = 0;
+    bool has_size = false;
+};
+
+Remote remote_from(const json& j) {
+    Remote r;
+    if (!j.is_object()) return r;
+    r.id = str_field(j, "id");
+    r.name = str_field(j, "name");
+    r.md5 = lower(str_field(j, "md5Checksum"));
+    r.sha256 = lower(str_field(j, "sha256Checksum"));
+    auto size = j.find("size");
+    if (size != j.end()) {
+        try {
+            if (size->is_string()) {  // int64 fields are JSON strings in Drive v3
+                r.size = std::stoull(size->get<std::string>());
+                r.has_size = true;
+            } else if (size->is_number_unsigned()) {
+                r.size = size->get<uint64_t>();
+                r.has_size = true;
+            }
+        } catch (...) {
+        }
+    }
+    return r;
+}
+
+// Same bytes as the spool file, as far as Drive lets us tell. `hash_checked` says whether a
+// checksum (not only the size) was compared.
+bool same_content(const Remote& r, const protocol::UploadJob& job, const Digests& d, bool* hash_checked) {
+    *hash_checked = false;
+    if (!r.has_size || r.size != job.size) return false;
+    if (!r.md5.empty() && r.md5 != d.md5) return false;
+    if (!r.sha256.empty() && r.sha256 != d.sha256) return false;
+    *hash_checked = !r.md5.empty() || !r.sha256.empty();
+    return true;
+}
+
+std::string describe(const Remote& r) {
+    return "size " + (r.has_size ? std::to_string(r.size) : std::string("?")) + ", md5 " +
+           (r.md5.empty() ? std::string("?") : r.md5);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+
+struct GdriveTarget::Impl {
+    struct Budget {
+        int failures = 0;  // consecutive, reset by progress
+    };
+    struct Token {
+        std::string value;
+        int64_t refresh_at_ms = 0;  // monotonic
+        uint64_t generation = 0;
+    };
+    // Where a resumable session stands.
+    struct SessionState {
+        enum Kind { in_progress, done, expired } kind = in_progress;
+        uint64_t offset = 0;
+        Remote file;
+    };
+
+    explicit Impl(Options o) : opt(std::move(o)) {
+        api = opt.api_url;
+        while (!api.empty() && api.back() == '/') api.pop_back();
+        uint64_t c = opt.chunk_size - opt.chunk_size % kUnit;
+        opt.chunk_size = std::max<uint64_t>(c, kUnit);
+        if (opt.max_retries_per_call < 0) opt.max_retries_per_call = 0;
+        if (opt.backoff_initial_ms < 1) opt.backoff_initial_ms = 1;
+        if (opt.backoff_max_ms < opt.backoff_initial_ms) opt.backoff_max_ms = opt.backoff_initial_ms;
+    }
+
+    Options opt;
+    std::string api;
+
+    std::mutex token_mutex;  // held while refreshing: one refresh at a time
+    Token token;
+    uint64_t generations = 0;
+
+    std::mutex folder_cache_mutex;
+    std::map<std::string, std::string> folders;  // "<parent id>/<name>" or "id:<x>" -> id
+    std::mutex folder_create_mutex;              // one find-or-create at a time
+
+    // ---------------------------------------------------------------------- plumbing
+
+    http::Request base_request(const std::string& method, const std::string& url) const {
+        http::Request r;
+        r.method = method;
+        r.url = url;
+        r.connect_timeout_s = opt.connect_timeout_s;
+        r.low_speed_time_s = opt.low_speed_time_s;
+        r.cancel = opt.cancel;
+        return r;
+    }
+
+    bool cancelled() const { return opt.cancel && opt.cancel->load(std::memory_order_relaxed); }
+
+    Status sleep_ms(int64_t ms) {
+        const int64_t until = clock::monotonic_ms() + ms;
+        for (;;) {
+            if (cancelled()) return make_error("cancelled", "gdrive: cancelled while waiting to retry");
+            int64_t left = until - clock::monotonic_ms();
+            if (left <= 0) return ok();
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 50)));
+        }
+    }
+
+    static int64_t jitter(int64_t max) {
+        if (max <= 0) return 0;
+        thread_local std::mt19937_64 rng{std::random_device{}()};
+        return std::uniform_int_distribution<int64_t>(0, max)(rng);
+    }
+
+    // Counts a failed attempt and waits before the next one; an error once the budget is spent
+    // or the server asks for a longer pause than we are willing to hold the job for.
+    Status backoff(Budget& b, const std::string& why, int64_t retry_after) {
+        ++b.failures;
+        if (b.failures > opt.max_retries_per_call)
+            return make_error("target_unavailable", why + " (gave up after " + std::to_string(b.failures) +
+                                                         " attempts in a row; the job is retried later)");
+        int shift = std::min(b.failures - 1, 20);
+        int64_t base = std::min<int64_t>(opt.backoff_max_ms, opt.backoff_initial_ms << shift);
+        int64_t delay = base / 2 + jitter(base / 2);
+        if (retry_after >= 0) {
+            if (retry_after > opt.retry_after_max_ms)
+                return make_error("target_unavailable", why + " (Drive asks to wait " +
+                                                             std::to_string(retry_after / 1000) +
+                                                             " s; the job is retried later)");
+            delay = std::max(delay, retry_after + jitter(std::min<int64_t>(1000, retry_after / 10)));
+        }
+        LOG_INFO(kComponent, why << "; retry " << b.failures << "/" << opt.max_retries_per_call << " in " << delay
+                                 << " ms");
+        return sleep_ms(delay);
+    }
+
+    // ---------------------------------------------------------------------- OAuth
+
+    Expected<std::string> secret(const std::string& value, const std::string& file, const char* key) const {
+        if (!file.empty()) {
+            auto s = files::read_secret(file);
+            if (!s) return s.error().with_context(std::string("upload.gdrive.") + key);
+            return std::move(s.value());
+        }
+        return value;
+    }
+
+    Expected<Token> refresh_locked() {
+        const std::string what = "gdrive: token refresh at " + http::redact_url(opt.token_url);
+        if (opt.client_id.empty()) return make_error("bad_config", "upload.gdrive.client_id is empty");
+        auto client_secret = secret(opt.client_secret, opt.client_secret_file, "client_secret_file");
+        if (!client_secret) return client_secret.error();
+        auto refresh = secret(opt.refresh_token, opt.refresh_token_file, "refresh_token_file");
+        if (!refresh) return refresh.error();
+        if (refresh->empty())
+            return make_error("bad_config", "upload.gdrive.refresh_token_file: no refresh token configured");
+
+        http::Request r = base_request("POST", opt.token_url);
+        r.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
+        r.body = "grant_type=refresh_token&client_id=" + http::url_encode(opt.client_id) +
+                 "&client_secret=" + http::url_encode(*client_secret) +
+                 "&refresh_token=" + http::url_encode(*refresh);
+        r.timeout_s = 60;
+        auto resp = http::perform(r);
+        if (!resp) return resp.error();  // the message holds the URL and curl's reason only
+        if (resp->status == 200) {
+            auto j = parse_json(resp->body);
+            std::string access = j && j->is_object() ? str_field(*j, "access_token") : std::string();
+            if (access.empty()) return make_error("target_unavailable", what + ": answer without an access_token");
+            int64_t expires_in = 3600;
+            auto e = j->find("expires_in");
+            if (e != j->end() && e->is_number()) expires_in = e->get<int64_t>();
+            if (expires_in < 1) expires_in = 1;
+            Token t;
+            t.value = access;
+            int64_t life = expires_in * 1000;
+            int64_t margin = std::min(opt.token_refresh_margin_s * 1000, life / 2);
+            t.refresh_at_ms = clock::monotonic_ms() + life - margin;
+            LOG_DEBUG(kComponent, "access token refreshed, valid " << expires_in << " s");
+            return t;
+        }
+        DriveError e = drive_error(resp->body);
+        std::string s = what + ": HTTP " + std::to_string(resp->status);
+        if (e.reason == "invalid_grant") {
+            std::string fix = opt.refresh_token_file.empty()
+                                  ? std::string("and configure it")
+                                  : "and write it to upload.gdrive.refresh_token_file (" + opt.refresh_token_file +
+                                        ", read again at the next attempt)";
+            return make_error("target_auth",
+                              s + " invalid_grant: Google refused the refresh token: it has expired or been "
+                                  "revoked. Refresh tokens of OAuth apps whose publishing status is \"Testing\" "
+                                  "expire after 7 days: publish the app (Google Cloud console, OAuth consent "
+                                  "screen, \"Publish app\") or create a new refresh token " +
+                                  fix);
+        }
+        if (e.reason == "invalid_client" || e.reason == "unauthorized_client")
+            return make_error("target_auth", s + " " + e.reason +
+                                                 ": Google refused the OAuth client; check upload.gdrive.client_id "
+                                                 "and upload.gdrive.client_secret_file");
+        if (http::is_retryable_status(resp->status)) return make_error("target_unavailable", s);
+        std::string code;  // the OAuth error code only: descriptions are not ours to echo
+        for (char c : e.reason)
+            if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') code.push_back(c);
+        return make_error("target_auth", s + (code.empty() ? "" : " " + code.substr(0, 40)) +
+                                             ": the token endpoint refused the refresh; check the OAuth client "
+                                             "and refresh token");
+    }
+
+    Expected<Token> current_token(Budget& b) {
+        for (;;) {
+            Error err;
+            {
+                std::lock_guard<std::mutex> lock(token_mutex);
+                if (!token.value.empty() && clock::monotonic_ms() < token.refresh_at_ms) return token;
+                auto t = refresh_locked();
+                if (t) {
+                    token = std::move(t.value());
+                    token.generation = ++generations;
+                    return token;
+                }
+                err = t.error();
+            }
+            if (err.code != "target_unavailable") return err;
+            auto st = backoff(b, err.message, -1);
+            if (!st) return st.error();
+        }
+    }
+
+    // Forgets the token that drew a 401 (not a newer one another thread already fetched).
+    void invalidate_token(uint64_t generation) {
+        std::lock_guard<std::mutex> lock(token_mutex);
+        if (token.generation == generation) token.value.clear();
+    }
+
+    // One API request with a bearer token: 401 refreshes the token once and repeats; with
+    // `retry`, transport failures and retryable answers wait (backoff) and repeat. Any other
+    // answer is returned for the caller to read.
+    Expected<http::Response> call(const std::string& method, const std::string& url, const std::string& body,
+                                  const std::vector<std::string>& headers, Budget& b, bool retry, bool auth = true) {
+        const std::string what = method + " " + http::redact_url(url);
+        bool refreshed = false;
+        for (;;) {
+            http::Request r = base_request(method, url);
+            r.body = body;
+            r.headers = headers;
+            r.timeout_s = 120;
+            uint64_t generation = 0;
+            if (auth) {
+                auto t = current_token(b);
+                if (!t) return t.error();
+                r.headers.push_back("Authorization: Bearer " + t->value);
+                generation = t->generation;
+            }
+            auto resp = http::perform(r);
+            if (!resp) {
+                if (retry && resp.error().code == "target_unavailable") {
+                    if (auto st = backoff(b, resp.error().message, -1); !st) return st.error();
+                    continue;
+                }
+                return resp.error();
+            }
+            if (resp->status == 401 && auth) {
+                if (refreshed) return status_error(401, resp->body, what);
+                refreshed = true;
+                invalidate_token(generation);
+                LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
+                continue;
+            }
+            if (retry && retryable(resp->status, resp->body)) {
+                if (auto st = backoff(b, status_error(resp->status, resp->body, what).message, retry_after_ms(*resp));
+                    !st)
+                    return st.error();
+                continue;
+            }
+            return resp;
+        }
+    }
+
+    std::string list_url(const std::string& q, const std::string& fields) const {
+        std::string url = api + "/drive/v3/files?q=" + http::url_encode(q) +
+                          "&fields=" + http::url_encode("files(" + fields + ")") +
+                          "&pageSize=100&supportsAllDrives=true&includeItemsFromAllDrives=true";
+        if (opt.folder.compare(0, 3, "id:") == 0) url += "&corpora=allDrives";
+        return url;
+    }
+
+    Expected<std::vector<Remote>> list(Budget& b, const std::string& q, const std::string& fields) {
+        auto resp = call("GET", list_url(q, fields), "", {}, b, true);
+        if (!resp) return resp.error();
+        if (resp->status != 200) return status_error(resp->status, resp->body, "gdrive: files.list");
+        auto j = parse_json(resp->body);
+        if (!j || !j->is_object() || !j->contains("files") || !(*j)["files"].is_array())
+            return make_error("target_unavailable", "gdrive: files.list: unreadable answer");
+        std::vector<Remote> out;
+        for (const auto& f : (*j)["files"]) out.push_back(remote_from(f));
+        return out;
+    }
+
+    // ---------------------------------------------------------------------- folders
+
+    std::optional<std::string> cached(const std::string& key) {
+        std::lock_guard<std::mutex> lock(folder_cache_mutex);
+        auto it = folders.find(key);
+        if (it == folders.end()) return std::nullopt;
+        return it->second;
+    }
+
+    void remember(const std::string& key, const std::string& id) {
+        std::lock_guard<std::mutex> lock(folder_cache_mutex);
+        folders[key] = id;
+    }
+
+    void forget_folders() {
+        std::lock_guard<std::mutex> lock(folder_cache_mutex);
+        folders.clear();
+    }
+
+    Expected<std::string> check_folder_id(Budget& b, const std::string& id) {
+        const std::string key = "id:" + id;
+        if (auto hit = cached(key)) return *hit;
+        auto resp = call("GET",
+                         api + "/drive/v3/files/" + http::url_encode(id) +
+                             "?fields=id,mimeType,trashed&supportsAllDrives=true",
+                         "", {}, b, true);
+        if (!resp) return resp.error();
+        if (resp->status == 404)
+            return make_error("bad_config", "upload.gdrive.folder id:" + id +
+                                                ": no such folder visible to this app (with the drive.file "
+                                                "scope the app sees only folders it created or was given)");
+        if (resp->status != 200) return status_error(resp->status, resp->body, "gdrive: folder id:" + id);
+        auto j = parse_json(resp->body);
+        if (!j || str_field(*j, "mimeType") != kFolderMime)
+            return make_error("bad_config", "upload.gdrive.folder id:" + id + " is not a folder");
+        remember(key, id);
+        return id;
+    }
+
+    // The folder `name` inside `parent` (an id or "root"): found with files.list or created.
+    // "parent_missing" when Drive no longer knows the parent (deleted since it was cached).
+    Expected<std::string> find_or_create(Budget& b, const std::string& name, const std::string& parent) {
+        const std::string key = parent + "/" + name;
+        if (auto hit = cached(key)) return *hit;
+        std::lock_guard<std::mutex> create_lock(folder_create_mutex);
+        if (auto hit = cached(key)) return *hit;  // another thread just made it
+        const std::string q = "name=" + GdriveTarget::q_literal(name) + " and mimeType='" + kFolderMime +
+                              "' and " + GdriveTarget::q_literal(parent) + " in parents and trashed=false";
+        for (;;) {
+            auto found = list(b, q, "id,name");
+            if (!found) return found.error().with_context("gdrive: find folder '" + name + "'");
+            if (!found->empty() && !found->front().id.empty()) {
+                remember(key, found->front().id);
+                return found->front().id;
+            }
+            json meta = {{"name", name}, {"mimeType", kFolderMime}, {"parents", json::array({parent})}};
+            // Not retried blindly: a create whose answer got lost is found by the next list.
+            auto resp = call("POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
+                             {"Content-Type: application/json; charset=UTF-8"}, b, false);
+            if (!resp) {
+                if (resp.error().code != "target_unavailable") return resp.error();
+                if (auto st = backoff(b, resp.error().message, -1); !st) return st.error();
+                continue;
+            }
+            if (retryable(resp->status, resp->body)) {
+                if (auto st = backoff(b, status_error(resp->status, resp->body, "gdrive: create folder").message,
+                                      retry_after_ms(*resp));
+                    !st)
+                    return st.error();
+                continue;
+            }
+            if (resp->status == 404) return make_error("parent_missing", "gdrive: folder " + parent + " is gone");
+            if (resp->status != 200)
+                return status_error(resp->status, resp->body, "gdrive: create folder '" + name + "'");
+            auto j = parse_json(resp->body);
+            std::string id = j ? str_field(*j, "id") : std::string();
+            if (id.empty()) return make_error("target_unavailable", "gdrive: create folder: answer without an id");
+            LOG_INFO(kComponent, "created folder '" << name << "' (" << id << ")");
+            remember(key, id);
+            return id;
+        }
+    }
+
+    Expected<std::string> resolve_folder(Budget& b, const std::string& rig, const std::string& batch) {
+        for (int attempt = 0;; ++attempt) {
+            Expected<std::string> parent = std::string();
+            if (opt.folder.compare(0, 3, "id:") == 0) {
+                parent = check_folder_id(b, opt.folder.substr(3));
+            } else {
+                if (opt.folder.empty()) return make_error("bad_config", "upload.gdrive.folder is empty");
+                parent = find_or_create(b, opt.folder, "root");
+            }
+            for (const std::string* level : {&rig, &batch}) {
+                if (!parent || level->empty()) continue;
+                parent = find_or_create(b, *level, *parent);
+            }
+            if (parent || parent.error().code != "parent_missing" || attempt > 0) return parent;
+            forget_folders();  // someone deleted a cached folder: look everything up again
+        }
+    }
+
+    // ---------------------------------------------------------------------- uploads
+
+    std::vector<std::string> session_headers(Budget& b, const std::string& session, uint64_t* generation,
+                                             Error* err) {
+        // The session URI is the credential for its PUTs; a bearer token goes along (as Google's
+        // own clients do) but only to the API's own origin.
+        std::vector<std::string> h;
+        if (origin_of(session) != origin_of(api)) return h;
+        auto t = current_token(b);
+        if (!t) {
+            *err = t.error();
+            return h;
+        }
+        h.push_back("Authorization: Bearer " + t->value);
+        *generation = t->generation;
+        return h;
+    }
+
+    Expected<SessionState> session_answer(const http::Response& resp, const std::string& what) {
+        SessionState s;
+        if (resp.status == 200 || resp.status == 201) {
+            auto j = parse_json(resp.body);
+            if (!j) return make_error("target_unavailable", what + ": unreadable file resource");
+            s.kind = SessionState::done;
+            s.file = remote_from(*j);
+            return s;
+        }
+        if (resp.status == 308) {
+            auto n = confirmed_bytes(resp.header("range"));
+            if (!n) return make_error("target_unavailable", what + ": unreadable Range '" +
+                                                                printable(resp.header("range"), 60) + "'");
+            s.offset = *n;
+            return s;
+        }
+        if (resp.status == 404 || resp.status == 410) {
+            s.kind = SessionState::expired;
+            return s;
+        }
+        return status_error(resp.status, resp.body, what);
+    }
+
+    // Asks a session where it stands (an empty PUT with "Content-Range: bytes */size").
+    Expected<SessionState> query(Budget& b, const std::string& session, uint64_t size) {
+        const std::string what = "gdrive: upload status " + http::redact_url(session);
+        bool auth = origin_of(session) == origin_of(api);
+        auto resp = call("PUT", session, "", {"Content-Range: bytes */" + std::to_string(size)}, b, true, auth);
+        if (!resp) return resp.error();
+        return session_answer(*resp, what);
+    }
+
+    std::string resume_text(const std::string& session, const protocol::UploadJob& job) const {
+        json j = {{"v", 1}, {"session", session}, {"size", job.size}, {"sha256", lower(job.sha256)}};
+        return j.dump();
+    }
+
+    std::string resumed_session(const protocol::UploadJob& job) const {
+        if (!opt.load_resume) return std::string();
+        auto j = parse_json(opt.load_resume(job.job_id));
+        if (!j || !j->is_object()) return std::string();
+        auto size = j->find("size");
+        if (size == j->end() || !size->is_number_unsigned() || size->get<uint64_t>() != job.size ||
+            str_field(*j, "sha256") != lower(job.sha256))
+            return std::string();  // a state for other bytes: start afresh
+        return str_field(*j, "session");
+    }
+
+    void save(const protocol::UploadJob& job, const std::string& text) {
+        if (opt.save_resume) opt.save_resume(job.job_id, text);
+    }
+
+    Expected<std::string> create_session(Budget& b, const protocol::UploadJob& job, const std::string& parent) {
+        json props = {{"job_id", job_key(job.job_id)}, {"sha256", lower(job.sha256)}};
+        if (!job.capture_id.empty() && job.capture_id.size() + 10 <= kMaxPropertyBytes)
+            props["capture_id"] = job.capture_id;
+        json meta = {{"name", job.remote_name}, {"parents", json::array({parent})}, {"appProperties", props}};
+        if (!job.mime.empty()) meta["mimeType"] = job.mime;
+        std::vector<std::string> headers = {"Content-Type: application/json; charset=UTF-8",
+                                            "X-Upload-Content-Length: " + std::to_string(job.size)};
+        if (!job.mime.empty()) headers.push_back("X-Upload-Content-Type: " + job.mime);
+        auto resp = call("POST",
+                         api + "/upload/drive/v3/files?uploadType=resumable&supportsAllDrives=true&fields=" +
+                             http::url_encode(kFileFields),
+                         meta.dump(), headers, b, true);
+        if (!resp) return resp.error();
+        if (resp->status == 404) return make_error("parent_missing", "gdrive: the batch folder is gone");
+        if (resp->status != 200 && resp->status != 201)
+            return status_error(resp->status, resp->body, "gdrive: start resumable upload");
+        std::string location = resp->header("location");
+        if (location.empty())
+            return make_error("target_unavailable", "gdrive: start resumable upload: answer without Location");
+        return location;
+    }
+
+    // Sends the file from `offset` on; ends when Drive returns the file or the session is gone.
+    Expected<SessionState> send(Budget& b, const protocol::UploadJob& job, const std::string& session,
+                                uint64_t offset, const upload::ProgressFn& progress, uint64_t* bytes_sent) {
+        const std::string what = "gdrive: upload " + http::redact_url(session);
+        // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
+        // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
+        // rewinds the body to send it again on a fresh connection (it does that by itself when a
+        // reused connection dies mid-request): that whole-chunk resend would start at a byte
+        // Drive already has; asking the session where it stands costs nothing instead.
+        std::atomic<bool> abort_chunk{false};
+        std::atomic<bool> sending{true};
+        std::thread watcher;
+        if (opt.cancel) {
+            watcher = std::thread([&] {
+                while (sending.load()) {
+                    if (cancelled()) abort_chunk.store(true);
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
+            });
+        }
+        struct Join {
+            std::atomic<bool>& flag;
+            std::thread& t;
+            ~Join() {
+                flag.store(false);
+                if (t.joinable()) t.join();
+            }
+        } join{sending, watcher};
+
+        int bad_requests = 0;
+        bool refreshed = false;
+        for (;;) {
+            SessionState state;
+            bool need_query = false;
+            if (cancelled()) return make_error("cancelled", what + ": cancelled");
+            if (offset > job.size)
+                return make_error("io_error", what + ": Drive confirms " + std::to_string(offset) +
+                                                  " bytes of a " + std::to_string(job.size) + "-byte file");
+            if (offset == job.size) {
+                // Everything is there (or the file is empty): the status answer finishes it.
+                auto q = query(b, session, job.size);
+                if (!q) return q.error();
+                if (q->kind != SessionState::in_progress) return q;
+                if (q->offset == job.size) {
+                    if (auto st = backoff(b, what + ": all bytes confirmed but no file yet", -1); !st)
+                        return st.error();
+                }
+                offset = q->offset;
+                continue;
+            }
+            const uint64_t len = std::min<uint64_t>(opt.chunk_size, job.size - offset);
+            Error token_error;
+            uint64_t generation = 0;
+            http::Request r = base_request("PUT", session);
+            r.headers = session_headers(b, session, &generation, &token_error);
+            if (!token_error.code.empty()) return token_error;
+            const bool with_token = !r.headers.empty();
+            r.headers.push_back("Content-Range: bytes " + std::to_string(offset) + "-" +
+                                std::to_string(offset + len - 1) + "/" + std::to_string(job.size));
+            if (!job.mime.empty()) r.headers.push_back("Content-Type: " + job.mime);
+            r.body_file = job.path;
+            r.body_offset = offset;
+            r.body_length = len;
+            r.max_send_speed = opt.max_send_speed;
+            abort_chunk.store(false);
+            r.cancel = &abort_chunk;
+            uint64_t last = 0;
+            bool rewound = false;
+            r.progress = [&](uint64_t done, uint64_t) {
+                if (done < last) {  // libcurl started the body again: stop it (see above)
+                    rewound = true;
+                    abort_chunk.store(true);
+                    last = done;
+                    return;
+                }
+                *bytes_sent += done - last;
+                last = done;
+                if (progress) progress(offset + done, job.size);
+            };
+            auto resp = http::perform(r);
+            if (!resp) {
+                const Error& e = resp.error();
+                if (e.code == "cancelled" && cancelled()) return make_error("cancelled", what + ": cancelled");
+                if (e.code == "source_missing") return e.with_context("gdrive: upload " + job.job_id);
+                if (e.code != "target_unavailable" && !(e.code == "cancelled" && rewound)) return e;
+                LOG_INFO(kComponent, "chunk at " << offset << " of job " << job.job_id << " failed: "
+                                                 << (rewound ? "connection lost" : e.message));
+                if (!rewound) {
+                    if (auto st = backoff(b, e.message, -1); !st) return st.error();
+                } else {
+                    ++b.failures;  // the connection died: ask at once, the next failure waits
+                    if (b.failures > opt.max_retries_per_call)
+                        return make_error("target_unavailable", what + ": the connection keeps dropping");
+                }
+                need_query = true;
+            } else {
+                if (resp->bytes_sent > last) *bytes_sent += resp->bytes_sent - last;
+                const long status = resp->status;
+                if (status == 401 && with_token) {
+                    if (refreshed) return status_error(401, resp->body, what);
+                    refreshed = true;
+                    invalidate_token(generation);
+                    LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
+                    need_query = true;
+                } else if (status == 400) {
+                    // Out of step with the server (offset, chunk size): ask where it stands.
+                    if (++bad_requests > 2) return status_error(status, resp->body, what);
+                    LOG_WARN(kComponent, status_error(status, resp->body, what).message << "; re-synchronising");
+                    need_query = true;
+                } else if (retryable(status, resp->body)) {
+                    auto err = status_error(status, resp->body, what);
+                    if (auto st = backoff(b, err.message, retry_after_ms(*resp)); !st) return st.error();
+                    need_query = true;
+                } else {
+                    auto s = session_answer(*resp, what);
+                    if (!s) return s.error();
+                    state = *s;
+                }
+            }
+            if (need_query) {
+                auto q = query(b, session, job.size);
+                if (!q) return q.error();
+                state = *q;
+            }
+            if (state.kind != SessionState::in_progress) return state;
+            if (state.offset > offset) {
+                b.failures = 0;  // progress: the retry budget is for failures in a row
+                bad_requests = 0;
+                refreshed = false;
+            } else if (!need_query) {
+                if (auto st = backoff(b, what + ": no progress at byte " + std::to_string(offset), -1); !st)
+                    return st.error();
+            }
+            offset = state.offset;
+        }
+    }
+
+    Status trash(Budget& b, const std::string& id) {
+        auto resp = call("PATCH", api + "/drive/v3/files/" + http::url_encode(id) + "?supportsAllDrives=true",
+                         json({{"trashed", true}}).dump(), {"Content-Type: application/json; charset=UTF-8"}, b,
+                         true);
+        if (!resp) return resp.error();
+        if (resp->status != 200 && resp->status != 404)
+            return status_error(resp->status, resp->body, "gdrive: trash " + id);
+        return ok();
+    }
+
+    Expected<upload::UploadResult> finish(Budget& b, const protocol::UploadJob& job, const Digests& d,
+                                          const Remote& file, uint64_t bytes_sent) {
+        const std::string what = "gdrive upload " + job.job_id;
+        bool hash_checked = false;
+        if (!file.id.empty() && same_content(file, job, d, &hash_checked)) {
+            LOG_DEBUG(kComponent, "job " << job.job_id << " stored as " << file.id << " (" << bytes_sent
+                                         << " bytes sent)");
+            return upload::UploadResult{file.id, bytes_sent, hash_checked ? lower(job.sha256) : std::string()};
+        }
+        // Drive holds other bytes than the spool file: never leave that copy behind.
+        LOG_WARN(kComponent, what << ": Drive stored " << describe(file) << ", expected size " << job.size
+                                  << ", md5 " << d.md5 << "; moving the copy to the trash");
+        save(job, "");
+        if (!file.id.empty()) {
+            if (auto st = trash(b, file.id); !st) LOG_WARN(kComponent, st.error().describe());
+        }
+        auto now = digest_file(job.path);
+        if (!now) return now.error().with_context(what);
+        if (now->sha256 != lower(job.sha256))
+            return make_error("checksum_mismatch",
+                              what + ": " + job.path + " changed while it was uploaded (no longer the job's sha256)");
+        // The spool file is intact: the bytes got damaged on the way. Retrying can fix that.
+        return make_error("target_unavailable", what + ": Drive reports " + describe(file) + " for a " +
+                                                    std::to_string(job.size) + "-byte file with md5 " + d.md5 +
+                                                    "; the copy was trashed and the upload will be retried");
+    }
+
+    Expected<upload::UploadResult> upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) {
+        const std::string what = "gdrive upload " + job.job_id;
+        if (api.empty()) return make_error("bad_config", "upload.gdrive.api_url is empty");
+        if (job.job_id.empty() || job.sha256.empty())
+            return make_error("bad_request", what + ": the job has no job_id or sha256");
+        if (job.remote_name.empty()) return make_error("invalid_name", what + ": the job has no remote_name");
+
+        struct stat st {};
+        if (::stat(job.path.c_str(), &st) != 0) {
+            int err = errno;
+            return make_error(err == ENOENT ? "source_missing" : "io_error",
+                              what + ": " + job.path + ": " + std::strerror(err));
+        }
+        if (static_cast<uint64_t>(st.st_size) != job.size)
+            return make_error("checksum_mismatch", what + ": " + job.path + " holds " + std::to_string(st.st_size) +
+                                                       " bytes, the job says " + std::to_string(job.size));
+        auto digests = digest_file(job.path);
+        if (!digests) return digests.error().with_context(what);
+        if (digests->sha256 != lower(job.sha256))
+            return make_error("checksum_mismatch", what + ": " + job.path + " does not hash to the job's sha256");
+
+        Budget b;
+        uint64_t bytes_sent = 0;
+        std::string session = resumed_session(job);
+        int sessions_started = 0;
+        for (;;) {
+            if (cancelled()) return make_error("cancelled", what + ": cancelled");
+            uint64_t offset = 0;
+            if (!session.empty()) {
+                auto q = query(b, session, job.size);
+                if (!q) return q.error().with_context(what);
+                if (q->kind == SessionState::done) return finish(b, job, *digests, q->file, bytes_sent);
+                if (q->kind == SessionState::expired) {
+                    LOG_INFO(kComponent, "job " << job.job_id << ": upload session expired; starting again");
+                    save(job, "");
+                    session.clear();
+                } else {
+                    offset = q->offset;
+                    LOG_INFO(kComponent, "job " << job.job_id << ": resuming at byte " << offset << " of "
+                                                << job.size);
+                }
+            }
+            if (session.empty()) {
+                // Already there? (a crash after the last chunk, before the journal heard of it)
+                auto found = list(b,
+                                  "appProperties has { key='job_id' and value=" +
+                                      GdriveTarget::q_literal(job_key(job.job_id)) + " } and trashed=false",
+                                  kFileFields);
+                if (!found) return found.error().with_context(what);
+                for (const auto& f : *found) {
+                    bool hash_checked = false;
+                    if (!f.id.empty() && same_content(f, job, *digests, &hash_checked)) {
+                        LOG_INFO(kComponent, "job " << job.job_id << " is already on Drive as " << f.id);
+                        if (progress) progress(job.size, job.size);
+                        return upload::UploadResult{f.id, 0, hash_checked ? lower(job.sha256) : std::string()};
+                    }
+                }
+                for (const auto& f : *found) {  // our job id, other bytes: a broken copy
+                    LOG_WARN(kComponent, "job " << job.job_id << ": Drive file " << f.id << " has " << describe(f)
+                                                << ", not the spool file's; moving it to the trash");
+                    if (auto t = trash(b, f.id); !t) return t.error().with_context(what);
+                }
+                if (++sessions_started > 3)
+                    return make_error("target_unavailable", what + ": upload sessions keep expiring");
+                const std::string rig = opt.rig_id.empty() ? job.rig_id : opt.rig_id;
+                auto parent = resolve_folder(b, rig, job.batch);
+                if (!parent) return parent.error().with_context(what);
+                auto created = create_session(b, job, *parent);
+                if (!created && created.error().code == "parent_missing") {
+                    forget_folders();
+                    parent = resolve_folder(b, rig, job.batch);
+                    if (!parent) return parent.error().with_context(what);
+                    created = create_session(b, job, *parent);
+                }
+                if (!created) return created.error().with_context(what);
+                session = *created;
+                save(job, resume_text(session, job));  // before the first byte leaves
+                LOG_DEBUG(kComponent, "job " << job.job_id << ": session " << http::redact_url(session));
+            }
+            auto result = send(b, job, session, offset, progress, &bytes_sent);
+            if (!result) return result.error().with_context(what);
+            if (result->kind == SessionState::expired) {
+                LOG_INFO(kComponent, "job " << job.job_id << ": upload session gone (404); starting again");
+                save(job, "");
+                session.clear();
+                continue;
+            }
+            return finish(b, job, *digests, result->file, bytes_sent);
+        }
+    }
+};
+
+// ------------------------------------------------------------------------------------------
+
+GdriveTarget::GdriveTarget(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+GdriveTarget::~GdriveTarget() = default;
+
+Expected<upload::UploadResult> GdriveTarget::upload(const protocol::UploadJob& job,
+                                                    const upload::ProgressFn& progress) {
+    return impl_->upload(job, progress);
+}
+
+Expected<std::string> GdriveTarget::access_token() {
+    Impl::Budget b;
+    auto t = impl_->current_token(b);
+    if (!t) return t.error();
+    return t->value;
+}
+
+Expected<std::string> GdriveTarget::folder_id(const std::string& rig, const std::string& batch) {
+    Impl::Budget b;
+    return impl_->resolve_folder(b, rig, batch);
+}
+
+std::string GdriveTarget::q_literal(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\\' || c == '\'') out.push_back('\\');
+        out.push_back(c);
+    }
+    out.push_back('\'');
+    return out;
+}
+
+}  // namespace photorig::targets
