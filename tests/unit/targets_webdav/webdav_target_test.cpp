@@ -14,6 +14,7 @@
 #include "core/sha256.h"
 #include "support/child_process.h"
 #include "support/http_peers.h"
+#include "support/storage_peers.h"
 #include "support/test_util.h"
 #include "targets/webdav_target.h"
 
@@ -37,39 +38,6 @@ bool exists(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0;
 }
-
-class RcloneWebdav {
-public:
-    explicit RcloneWebdav(const TempDir& dir) : root_(dir.file("dav")), log_(dir.file("rclone.log")) {
-        ::mkdir(root_.c_str(), 0755);
-    }
-    // Starts the server; returns "" or why it could not.
-    std::string start() {
-        std::string rclone = find_program("rclone");
-        if (rclone.empty()) return missing_program_message("rclone", "Debian package rclone");
-        // rclone cannot bind port 0: pick a free port, retry if someone took it meanwhile.
-        for (int attempt = 0; attempt < 5; ++attempt) {
-            port_ = free_tcp_port();
-            proc_ = std::make_unique<ChildProcess>(
-                std::vector<std::string>{rclone, "serve", "webdav", root_, "--addr",
-                                         "127.0.0.1:" + std::to_string(port_), "--user", "rig",
-                                         "--pass", "dav-secret"},
-                log_, std::vector<std::string>{"RCLONE_CONFIG=" + root_ + "/../rclone.conf"});
-            proc_->start();
-            if (wait_tcp_port(port_, std::chrono::seconds(15)) && proc_->running()) return "";
-            proc_->stop();
-        }
-        return "rclone serve webdav did not start: " + read_file(log_);
-    }
-    int port() const { return port_; }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/photos"; }
-    const std::string& root() const { return root_; }
-
-private:
-    std::string root_, log_;
-    int port_ = 0;
-    std::unique_ptr<ChildProcess> proc_;
-};
 
 class WebdavTest : public ::testing::Test {
 protected:
@@ -108,7 +76,7 @@ protected:
     std::string stored(const std::string& rel) const { return server_.root() + "/photos/" + rel; }
 
     TempDir dir_{"photorig-webdav"};
-    RcloneWebdav server_{dir_};
+    RcloneWebdavPeer server_{dir_.file("dav"), dir_.file("rclone.log")};
 };
 
 std::vector<std::string> leftovers(const std::string& dir) {
