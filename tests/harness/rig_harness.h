@@ -31,6 +31,8 @@ struct HarnessOptions {
     int concurrency = 2;
     std::vector<std::string> sim_args;
     std::string extra_yaml;
+    std::string upload_target = "local";  // upload.target
+    std::string upload_yaml;  // more keys inside the upload section, indented by two spaces
 };
 
 struct Received {
