@@ -66,6 +66,14 @@ json wait_done(RigHarness& h, const std::string& capture_id, std::chrono::millis
     return done.topic.empty() ? json() : parse(done.payload);
 }
 
+// SIGTERM ends the uploader cleanly, and (in the sanitizer build) without a report.
+void expect_clean_stop(RigHarness& h) {
+    EXPECT_EQ(h.uploader().stop(), 0) << h.uploader().log();
+    const std::string log = h.uploader().log();
+    EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;
+    EXPECT_EQ(log.find("runtime error:"), std::string::npos) << log;
+}
+
 // Drive fake's stored (non-folder, not trashed) files.
 std::vector<json> drive_files(const GdriveFakePeer& fake) {
     std::vector<json> out;
@@ -110,6 +118,7 @@ TEST(UploaderTargets, GdriveCaptureLandsByteIdentical) {
     for (const char* secret : {kClientSecret, kRefreshToken})
         EXPECT_EQ(h.uploader().log().find(secret), std::string::npos) << secret;
     EXPECT_EQ(fake.log().find("Traceback"), std::string::npos) << fake.log();
+    expect_clean_stop(h);
 }
 
 TEST(UploaderTargets, WebdavCaptureLandsByteIdentical) {
@@ -133,6 +142,7 @@ TEST(UploaderTargets, WebdavCaptureLandsByteIdentical) {
     EXPECT_EQ(list_files(dav.root() + "/photos").size(), 1u) << "no temporary or duplicate files";
     EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
     EXPECT_EQ(h.uploader().log().find(kDavPassword), std::string::npos);
+    expect_clean_stop(h);
 }
 
 TEST(UploaderTargets, S3CaptureLandsByteIdentical) {
@@ -163,6 +173,7 @@ TEST(UploaderTargets, S3CaptureLandsByteIdentical) {
     EXPECT_EQ(photorig::Sha256::of(object->body), cap["file"]["sha256"]);
     EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
     EXPECT_EQ(h.uploader().log().find(kS3Secret), std::string::npos);
+    expect_clean_stop(h);
 }
 
 // The uploader dies (SIGKILL) a third of the way through a 12 MiB photo. Its journal holds
@@ -211,4 +222,5 @@ TEST(UploaderTargets, GdriveUploaderKilledMidUploadResumesTheSession) {
                 static_cast<unsigned long long>(received - size));
     EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
     EXPECT_EQ(fake.log().find("Traceback"), std::string::npos) << fake.log();
+    expect_clean_stop(h);
 }
