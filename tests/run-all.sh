@@ -12,9 +12,9 @@ jobs="$(nproc)"
 bash deploy/install-deps.sh --with-tests
 # Node tools the tests start as real peers (s3rver, Node-RED, MQTT.js, playwright-core),
 # pinned by tests/package-lock.json; the tests themselves then need no internet.
-npm ci --prefix tests --no-audit --no-fund
+npm ci --prefix "$repo/tests" --no-audit --no-fund
 # MQTT.js for the web dashboard, which dashboards/web/build.sh copies next to the page.
-npm ci --prefix dashboards/web --no-audit --no-fund
+npm ci --prefix "$repo/dashboards/web" --no-audit --no-fund
 
 run_suite() {  # build dir, extra cmake flags...
   local dir="$1"; shift

@@ -17,6 +17,8 @@ extern char** environ;
 namespace photorig::config {
 namespace {
 
+constexpr long long kDriveChunkUnit = 256 * 1024;  // Drive: every chunk but the last is a multiple
+
 Error bad(const std::string& key, const std::string& why) {
     return make_error("bad_config", key + ": " + why);
 }
@@ -177,6 +179,8 @@ const std::vector<Field>& fields() {
         add("upload.gdrive.folder", str_in<GdriveConfig>(gdrive, &GdriveConfig::folder));
         add("upload.gdrive.token_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::token_url));
         add("upload.gdrive.api_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::api_url));
+        add("upload.gdrive.chunk_size_bytes",
+            int_in<GdriveConfig>(gdrive, &GdriveConfig::chunk_size_bytes, kDriveChunkUnit, 1LL << 30));
         add("upload.s3.endpoint", str_in<S3Config>(s3, &S3Config::endpoint));
         add("upload.s3.region", str_in<S3Config>(s3, &S3Config::region));
         add("upload.s3.bucket", str_in<S3Config>(s3, &S3Config::bucket));
@@ -262,6 +266,38 @@ Status flatten(const YAML::Node& node, const std::string& prefix,
         }
     }
     return ok();
+}
+
+// An endpoint the HTTP targets can talk to: an absolute http(s) URL with a host.
+bool valid_http_url(const std::string& url) {
+    for (const char* scheme : {"http://", "https://"}) {
+        const std::string prefix = scheme;
+        if (url.compare(0, prefix.size(), prefix) != 0) continue;
+        std::string rest = url.substr(prefix.size());
+        if (rest.empty() || rest[0] == '/' || rest[0] == ':') return false;
+        return rest.find_first_of(" \t\r\n") == std::string::npos;
+    }
+    return false;
+}
+
+Status check_http_url(const std::string& key, const std::string& url) {
+    if (valid_http_url(url)) return ok();
+    // A URL with user:password@ in it is not echoed: the message ends up in logs.
+    const bool may_hold_credentials = url.find('@') != std::string::npos;
+    return bad(key, "must be an http:// or https:// URL with a host" +
+                        (may_hold_credentials ? std::string() : ", got '" + url + "'"));
+}
+
+// S3 bucket naming rules (AWS, also enforced by MinIO): 3-63 of a-z 0-9 . -, starting and
+// ending with a letter or digit.
+bool valid_bucket(const std::string& b) {
+    if (b.size() < 3 || b.size() > 63) return false;
+    for (char ch : b) {
+        if (!(std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) ||
+              ch == '.' || ch == '-'))
+            return false;
+    }
+    return b.front() != '.' && b.front() != '-' && b.back() != '.' && b.back() != '-';
 }
 
 bool valid_rig_id(const std::string& s) {
@@ -371,21 +407,43 @@ Status validate(const Config& c) {
     if (t == "local" && (c.upload.local.dir.empty() || c.upload.local.dir.front() != '/')) {
         return bad("upload.local.dir", "must be an absolute path, got '" + c.upload.local.dir + "'");
     }
+    if (c.upload.gdrive.chunk_size_bytes % kDriveChunkUnit != 0) {
+        return bad("upload.gdrive.chunk_size_bytes",
+                   "must be a multiple of 262144 (256 KiB), got " + std::to_string(c.upload.gdrive.chunk_size_bytes));
+    }
+    // The chosen target's section must be complete; the others may hold anything.
     if (t == "gdrive") {
-        if (c.upload.gdrive.client_id.empty()) return bad("upload.gdrive.client_id", "is required for target gdrive");
-        if (c.upload.gdrive.refresh_token_file.empty())
+        const auto& g = c.upload.gdrive;
+        if (g.client_id.empty()) return bad("upload.gdrive.client_id", "is required for target gdrive");
+        if (g.refresh_token_file.empty())
             return bad("upload.gdrive.refresh_token_file", "is required for target gdrive");
-        if (c.upload.gdrive.client_secret_file.empty())
+        if (g.client_secret_file.empty())
             return bad("upload.gdrive.client_secret_file", "is required for target gdrive");
+        if (g.folder.empty() || g.folder == "id:" || g.folder.find('/') != std::string::npos)
+            return bad("upload.gdrive.folder",
+                       "must be a folder name without '/' or id:<folder id>, got '" + g.folder + "'");
+        if (auto st = check_http_url("upload.gdrive.token_url", g.token_url); !st) return st;
+        if (auto st = check_http_url("upload.gdrive.api_url", g.api_url); !st) return st;
     }
     if (t == "s3") {
-        if (c.upload.s3.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
-        if (c.upload.s3.access_key_id_file.empty())
+        const auto& s = c.upload.s3;
+        if (s.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
+        if (!valid_bucket(s.bucket))
+            return bad("upload.s3.bucket", "must be 3-63 characters of a-z 0-9 . - (S3 bucket naming rules), got '" +
+                                               s.bucket + "'");
+        if (s.region.empty()) return bad("upload.s3.region", "is required for target s3 (e.g. us-east-1)");
+        if (auto st = check_http_url("upload.s3.endpoint", s.endpoint); !st) return st;
+        if (s.access_key_id_file.empty())
             return bad("upload.s3.access_key_id_file", "is required for target s3");
-        if (c.upload.s3.secret_access_key_file.empty())
+        if (s.secret_access_key_file.empty())
             return bad("upload.s3.secret_access_key_file", "is required for target s3");
     }
-    if (t == "webdav" && c.upload.webdav.url.empty()) return bad("upload.webdav.url", "is required for target webdav");
+    if (t == "webdav") {
+        if (c.upload.webdav.url.empty()) return bad("upload.webdav.url", "is required for target webdav");
+        if (auto st = check_http_url("upload.webdav.url", c.upload.webdav.url); !st) return st;
+        if (!c.upload.webdav.password_file.empty() && c.upload.webdav.username.empty())
+            return bad("upload.webdav.username", "is required when upload.webdav.password_file is set");
+    }
     return ok();
 }
 

@@ -61,6 +61,9 @@ struct GdriveConfig {
     std::string folder = "photorig";
     std::string token_url = "https://oauth2.googleapis.com/token";
     std::string api_url = "https://www.googleapis.com";
+    // Bytes per resumable-upload request: a multiple of 256 KiB (Drive's rule). A crash or a
+    // cut link costs at most the unconfirmed part of one chunk.
+    uint64_t chunk_size_bytes = 8ull * 1024 * 1024;
 };
 
 struct S3Config {

@@ -25,7 +25,8 @@ std::string rfc3339_utc_ms(int64_t epoch_ms) {
     std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    char buf[40];
+    // Room for every field at its widest int, so GCC's -Wformat-truncation has nothing to flag.
+    char buf[96];
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(epoch_ms % 1000));

@@ -197,37 +197,70 @@ Expected<WebdavTarget::Checked> WebdavTarget::compare(const std::string& url, co
     return c;
 }
 
-Status WebdavTarget::make_folders(const std::string& base, const std::vector<std::string>& folders) {
-    std::string url = base;
-    for (const auto& f : folders) {
-        url += "/" + http::url_encode(f);
-        const std::string coll = url + "/";
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (folders_.count(coll)) continue;
-        }
-        http::Request r;
-        r.method = "MKCOL";
-        r.url = coll;
-        r.basic_user = opt_.username;
-        r.basic_password = opt_.password;
-        r.connect_timeout_s = opt_.connect_timeout_s;
-        r.low_speed_time_s = opt_.low_speed_time_s;
-        r.cancel = opt_.cancel;
-        auto resp = http::perform(r);
-        if (!resp) return resp.error();
-        // 201 created; 405 "already there" (RFC 4918); rclone answers 201 for both. Some
-        // servers answer 301 to a collection URL without the slash: ours has one.
-        if (resp->status != 201 && resp->status != 405 && resp->status != 200 && resp->status != 204)
-            return status_error(resp->status, "MKCOL " + http::redact_url(coll));
-        std::lock_guard<std::mutex> lock(mutex_);
-        folders_.insert(coll);
+Expected<bool> WebdavTarget::make_folder(const std::string& coll) {
+    http::Request r;
+    r.method = "MKCOL";
+    r.url = coll;
+    r.basic_user = opt_.username;
+    r.basic_password = opt_.password;
+    r.connect_timeout_s = opt_.connect_timeout_s;
+    r.low_speed_time_s = opt_.low_speed_time_s;
+    r.cancel = opt_.cancel;
+    auto resp = http::perform(r);
+    if (!resp) return resp.error();
+    // 201 created; 405 "already there" (RFC 4918); rclone answers 201 for both. Some
+    // servers answer 301 to a collection URL without the slash: ours has one.
+    if (resp->status == 201 || resp->status == 405 || resp->status == 200 || resp->status == 204) return true;
+    if (resp->status == 409) return false;  // RFC 4918: the parent is missing
+    if (resp->status == 423) {
+        // Another client's request holds the path (x/net/webdav locks it per request).
+        // What matters is whether the collection exists now; if not, a later attempt will.
+        auto there = stat(coll);
+        if (there && there->exists && there->collection) return true;
     }
-    return ok();
+    return status_error(resp->status, "MKCOL " + http::redact_url(coll));
+}
+
+Status WebdavTarget::make_folders(const std::string& base, const std::vector<std::string>& folders) {
+    for (bool cache_was_stale = false;;) {
+        std::string url = base;
+        bool parent_missing = false;
+        for (const auto& f : folders) {
+            url += "/" + http::url_encode(f);
+            const std::string coll = url + "/";
+            {
+                // Never two MKCOLs of one folder from this target at once: the second would
+                // meet the server's per-request lock of the first (423 on rclone).
+                std::unique_lock<std::mutex> lock(folders_mutex_);
+                folder_settled_.wait(lock, [&] { return folders_in_flight_.count(coll) == 0; });
+                if (folders_.count(coll)) continue;
+                folders_in_flight_.insert(coll);
+            }
+            auto made = make_folder(coll);
+            {
+                std::lock_guard<std::mutex> lock(folders_mutex_);
+                folders_in_flight_.erase(coll);
+                if (made && *made) folders_.insert(coll);
+            }
+            folder_settled_.notify_all();
+            if (!made) return made.error();
+            if (!*made) {
+                parent_missing = true;
+                break;
+            }
+        }
+        if (!parent_missing) return ok();
+        // A parent we had cached was deleted on the server: without forgetting it, every
+        // later attempt would skip its MKCOL and fail the same way.
+        if (cache_was_stale)
+            return make_error("io_error", "MKCOL " + http::redact_url(url + "/") + ": HTTP 409 (parent missing)");
+        cache_was_stale = true;
+        forget_folders();
+    }
 }
 
 void WebdavTarget::forget_folders() {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(folders_mutex_);
     folders_.clear();
 }
 

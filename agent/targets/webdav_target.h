@@ -7,7 +7,11 @@
 //     gets "-<capture_id first 8>" before its extension (then "-2", "-3"... if that is
 //     taken by something else too).
 //  2. MKCOL every folder level of the template (201 and 405 both mean "there"; created
-//     folders are cached per target).
+//     folders are cached per target). One MKCOL per folder at a time per target: uploads
+//     that need a folder another thread is creating wait for that answer. Servers built on
+//     Go's x/net/webdav (rclone) lock the path for the duration of each MKCOL/PUT and
+//     answer 423 to a second request for the same path meanwhile; a 423 from someone else's
+//     MKCOL is settled by a PROPFIND (a collection there now is as good as created).
 //  3. PUT to ".<name>.part-<job_id>" in the destination folder: a cut PUT can only ever
 //     leave that temporary name behind, and the retry overwrites it.
 //  4. Verify the temporary file: PROPFIND getcontentlength == job size; a sha256 the server
@@ -23,6 +27,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <set>
@@ -71,13 +76,17 @@ private:
     Expected<Checked> compare(const std::string& url, const Remote& remote, const protocol::UploadJob& job) const;
     Expected<std::string> remote_sha256(const std::string& url) const;  // GET + hash
     Status make_folders(const std::string& base, const std::vector<std::string>& folders);
+    // One MKCOL: true = the collection is there, false = its parent is missing (409).
+    Expected<bool> make_folder(const std::string& collection_url);
     void forget_folders();
     Status remove(const std::string& url) const;
 
     Options opt_;
     std::string base_;  // url without trailing '/'
-    mutable std::mutex mutex_;
-    std::set<std::string> folders_;  // collection URLs known to exist
+    std::mutex folders_mutex_;
+    std::condition_variable folder_settled_;  // a MKCOL in flight got its answer
+    std::set<std::string> folders_;            // collection URLs known to exist
+    std::set<std::string> folders_in_flight_;  // collection URLs some thread is MKCOLing now
 };
 
 }  // namespace photorig::targets

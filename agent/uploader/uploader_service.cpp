@@ -16,18 +16,12 @@
 #include "protocol/wire.h"
 #include "spool/spool.h"
 #include "upload/journal.h"
-#include "upload/local_target.h"
 #include "upload/target.h"
+#include "uploader/target_from_config.h"
 
 namespace photorig::uploader {
 namespace {
 constexpr const char* kLog = "uploader";
-
-// Errors that retrying cannot fix: the photo on disk is not the photo the job names.
-bool is_permanent(const Error& e) {
-    return e.code == "checksum_mismatch" || e.code == "source_missing" || e.code == "bad_request" ||
-           e.code == "bad_template" || e.code == "invalid_name";
-}
 
 std::string real_dir(const std::string& dir) {
     char buf[PATH_MAX];
@@ -44,6 +38,7 @@ UploaderService::~UploaderService() {
         std::lock_guard<std::mutex> lock(mutex_);
         stopping_ = true;
     }
+    cancel_uploads_ = true;
     cv_.notify_all();
     for (auto& t : workers_) {
         if (t.joinable()) t.join();
@@ -64,16 +59,10 @@ Status UploaderService::start() {
     journal_ = std::move(*journal);
 
     const auto& u = config_.upload;
-    if (u.target == "local") {
-        if (auto st = files::make_dirs(u.local.dir); !st) return st.error().with_context("upload.local.dir");
-        upload::LocalTarget::Options opts;
-        opts.bandwidth_limit_bytes_per_s = u.bandwidth_limit_bytes_per_s;
-        opts.path_template = u.local.path_template;
-        target_ = std::make_unique<upload::LocalTarget>(u.local.dir, opts);
-    } else {
-        return make_error("bad_config", "upload.target: '" + u.target +
-                                            "' is not available in this version of rig-uploader (use local)");
-    }
+    auto target = target_from_config(config_, *journal_, &cancel_uploads_);
+    if (!target) return target.error();
+    target_ = std::move(*target);
+    LOG_INFO(kLog, "upload target: " << target_->name());
 
     auto options = mqtt::options_from_config(config_, "uploader");
     if (!options) return options.error();
@@ -118,6 +107,9 @@ void UploaderService::run(const std::atomic<bool>& stop) {
         std::lock_guard<std::mutex> lock(mutex_);
         stopping_ = true;
     }
+    // Uploads in flight stop now rather than after minutes of a big file: their jobs stay
+    // queued in the journal, and Drive and S3 resume from the byte the server confirmed.
+    cancel_uploads_ = true;
     cv_.notify_all();
     for (auto& t : workers_) {
         if (t.joinable()) t.join();
@@ -272,9 +264,15 @@ void UploaderService::upload_one(Scheduled item) {
         if (config_.upload.delete_after_upload) remove_spool_file(job);
         std::lock_guard<std::mutex> lock(mutex_);
         scheduled_.erase(job.job_id);
+    } else if (result.error().code == "cancelled" && cancel_uploads_) {
+        // Shutting down, not a failure: the job waits in the journal for the next start.
+        (void)journal_->mark_failed(job.job_id, "interrupted by shutdown", false, 0);
+        LOG_INFO(kLog, "upload of " << job.remote_name << " interrupted by shutdown; it resumes at the next start");
+        std::lock_guard<std::mutex> lock(mutex_);
+        scheduled_.erase(job.job_id);
     } else {
         const Error& err = result.error();
-        bool permanent = is_permanent(err);
+        bool permanent = upload::is_permanent_error(err);
         // Exponential backoff with jitter, capped: an outage of any length just waits.
         double base_ms = std::min<double>(config_.upload.retry_max_backoff_s * 1000.0,
                                           1000.0 * std::pow(2.0, std::min(attempt - 1, 20)));

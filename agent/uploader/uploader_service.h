@@ -66,7 +66,8 @@ private:
     MessageQueue<mqtt::Event> events_;
     std::unique_ptr<mqtt::Client> mqtt_;
     std::unique_ptr<upload::Journal> journal_;
-    std::unique_ptr<upload::Target> target_;
+    std::atomic<bool> cancel_uploads_{false};  // set at shutdown: transfers in flight abort
+    std::unique_ptr<upload::Target> target_;   // uses journal_ and cancel_uploads_
     std::unique_ptr<spool::Spool> spool_;
     std::string spool_root_;
 

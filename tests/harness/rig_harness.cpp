@@ -139,12 +139,13 @@ void RigHarness::write_config() {
     y
       << "spool:\n  dir: " << spool_dir() << "\n  reoffer_after_s: " << options_.reoffer_after_s
       << "\n  reconcile_interval_s: " << options_.reconcile_interval_s << "\n  min_free_bytes: 1048576\n"
-      << "upload:\n  target: local\n  journal: " << root_.path() << "/journal/uploader.sqlite\n"
+      << "upload:\n  target: " << options_.upload_target << "\n  journal: " << root_.path()
+      << "/journal/uploader.sqlite\n"
       << "  concurrency: " << options_.concurrency << "\n"
       << "  bandwidth_limit_bytes_per_s: " << options_.bandwidth_limit << "\n"
       << "  retry_max_backoff_s: 2\n"
       << "  local:\n    dir: " << upload_dir() << "\n"
-      << options_.extra_yaml;
+      << options_.upload_yaml << options_.extra_yaml;
 }
 
 void RigHarness::start_agent(bool wait_online) {

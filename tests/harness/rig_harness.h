@@ -39,6 +39,8 @@ struct HarnessOptions {
     std::string camera_item_yaml;
     std::string top_yaml;  // inserted before `camera:` (e.g. camera_presets)
     bool websockets = false;  // also start the broker's websockets listener (browsers, MQTT.js)
+    std::string upload_target = "local";  // upload.target
+    std::string upload_yaml;  // more keys inside the upload section, indented by two spaces
 };
 
 struct Received {

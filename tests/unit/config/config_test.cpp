@@ -144,3 +144,57 @@ TEST(Config, LoadReadsTheFileAndNamesItOnError) {
     auto missing = photorig::config::load(dir.file("nope.yaml"));
     ASSERT_FALSE(missing);
 }
+
+TEST(Config, TheChosenTargetsSectionIsValidatedNamingTheKey) {
+    const std::string gdrive =
+        "upload:\n  target: gdrive\n  gdrive:\n    client_id: cid\n    client_secret_file: /s/c\n"
+        "    refresh_token_file: /s/r\n";
+    ASSERT_TRUE(parse(gdrive, {})) << parse(gdrive, {}).error().describe();
+    EXPECT_EQ(parse(gdrive, {})->upload.gdrive.chunk_size_bytes, 8u * 1024 * 1024);
+    EXPECT_EQ(error_of(gdrive + "    chunk_size_bytes: 1000000\n").rfind("upload.gdrive.chunk_size_bytes:", 0), 0u);
+    EXPECT_EQ(error_of(gdrive + "    chunk_size_bytes: 0\n").rfind("upload.gdrive.chunk_size_bytes:", 0), 0u);
+    EXPECT_EQ(parse(gdrive + "    chunk_size_bytes: 524288\n", {})->upload.gdrive.chunk_size_bytes, 524288u);
+    EXPECT_EQ(error_of(gdrive + "    token_url: oauth2.googleapis.com/token\n").rfind("upload.gdrive.token_url:", 0),
+              0u);
+    EXPECT_EQ(error_of(gdrive + "    api_url: ftp://x\n").rfind("upload.gdrive.api_url:", 0), 0u);
+    EXPECT_EQ(error_of(gdrive + "    folder: a/b\n").rfind("upload.gdrive.folder:", 0), 0u);
+    EXPECT_EQ(error_of(gdrive + "    folder: 'id:'\n").rfind("upload.gdrive.folder:", 0), 0u);
+    EXPECT_TRUE(parse(gdrive + "    folder: 'id:1AbC'\n", {}));
+
+    const std::string s3 =
+        "upload:\n  target: s3\n  s3:\n    bucket: scans\n    access_key_id_file: /s/id\n"
+        "    secret_access_key_file: /s/key\n";
+    ASSERT_TRUE(parse(s3, {})) << parse(s3, {}).error().describe();
+    EXPECT_EQ(error_of(s3 + "    endpoint: 127.0.0.1:9000\n").rfind("upload.s3.endpoint:", 0), 0u);
+    EXPECT_EQ(error_of(s3 + "    region: ''\n").rfind("upload.s3.region:", 0), 0u);
+    EXPECT_NE(error_of(s3, {{"PHOTORIG_UPLOAD_S3_BUCKET", "Bad_Bucket"}}).find("upload.s3.bucket:"),
+              std::string::npos);
+    EXPECT_EQ(error_of(s3 + "    path_style: sometimes\n").rfind("upload.s3.path_style:", 0), 0u);
+
+    EXPECT_EQ(error_of("upload: {target: webdav}").rfind("upload.webdav.url:", 0), 0u);
+    EXPECT_EQ(error_of("upload: {target: webdav, webdav: {url: 'dav.example.com/x'}}").rfind("upload.webdav.url:", 0),
+              0u);
+    EXPECT_EQ(error_of("upload: {target: webdav, webdav: {url: 'https://h/x', password_file: /s/pw}}")
+                  .rfind("upload.webdav.username:", 0),
+              0u);
+    EXPECT_TRUE(parse("upload: {target: webdav, webdav: {url: 'https://h/x', username: me, password_file: /s/pw}}", {}));
+    // A URL that may carry user:password@ is not echoed into the message.
+    std::string e = error_of("upload: {target: webdav, webdav: {url: 'htps://me:hunter2@h/x'}}");
+    EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+}
+
+TEST(Config, TargetSecretFilesAreCheckedForTheChosenTargetOnly) {
+    photorig::test::TempDir dir;
+    const std::string id = dir.file("id"), key = dir.file("key");
+    photorig::test::write_file(id, "AKIDEXAMPLE\n", 0600);
+    photorig::test::write_file(key, "wJalrXUtnFEMI-secret\n", 0644);
+    auto c = parse("upload:\n  target: s3\n  s3: {bucket: scans, access_key_id_file: " + id +
+                       ", secret_access_key_file: " + key + "}\n",
+                   {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_TRUE(photorig::config::check_secret_files(*c, false)) << "the agent does not need upload secrets";
+    auto st = photorig::config::check_secret_files(*c, true);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().message.rfind("upload.s3.secret_access_key_file:", 0), 0u) << st.error().message;
+    EXPECT_EQ(st.error().message.find("wJalrXUtnFEMI"), std::string::npos) << "secret leaked into an error";
+}

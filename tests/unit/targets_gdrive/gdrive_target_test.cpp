@@ -21,6 +21,7 @@
 #include "core/sha256.h"
 #include "support/child_process.h"
 #include "support/http_peers.h"
+#include "support/storage_peers.h"
 #include "support/test_util.h"
 #include "targets/gdrive_target.h"
 #include "targets/http.h"
@@ -48,31 +49,18 @@ std::string pattern(size_t n, unsigned seed = 1) {
     return s;
 }
 
-std::string fake_script() { return std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes/gdrive_fake.py"; }
-
 class GdriveTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        python_ = python3_program();
-        ASSERT_FALSE(python_.empty()) << missing_program_message("python3", "Debian package python3");
-        ::mkdir(dir_.file("state").c_str(), 0755);
         ::mkdir(dir_.file("spool").c_str(), 0755);
-        fake_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{python_, fake_script(), "--port", "0", "--state-dir", dir_.file("state"),
-                                     "--client-id", kClientId, "--client-secret", kClientSecret,
-                                     "--refresh-token", kRefreshToken},
-            dir_.file("fake.log"));
-        fake_->start();
-        port_ = wait_port_line(dir_.file("fake.log"), std::chrono::seconds(15));
-        ASSERT_GT(port_, 0) << "gdrive_fake.py did not start: " << read_file(dir_.file("fake.log"));
-        base_ = "http://127.0.0.1:" + std::to_string(port_);
+        ASSERT_EQ(fake_.start(), "");
+        base_ = fake_.base_url();
     }
 
     void TearDown() override {
-        if (fake_) fake_->stop(std::chrono::seconds(3));
+        fake_.stop();
         // The fake's handler threads print tracebacks on bugs: none expected.
-        EXPECT_EQ(read_file(dir_.file("fake.log")).find("Traceback"), std::string::npos)
-            << read_file(dir_.file("fake.log"));
+        EXPECT_EQ(fake_.log().find("Traceback"), std::string::npos) << fake_.log();
     }
 
     GdriveTarget::Options options() const {
@@ -108,27 +96,9 @@ protected:
         return j;
     }
 
-    json fake_get(const std::string& path) const {
-        http::Request r;
-        r.url = base_ + path;
-        auto resp = http::perform(r);
-        if (!resp || resp->status != 200) return json();
-        return json::parse(resp->body, nullptr, false);
-    }
-
-    void fake_post(const std::string& path, const json& body) const {
-        http::Request r;
-        r.method = "POST";
-        r.url = base_ + path;
-        r.body = body.dump();
-        r.headers = {"Content-Type: application/json"};
-        auto resp = http::perform(r);
-        ASSERT_TRUE(resp) << resp.error().describe();
-        ASSERT_EQ(resp->status, 200) << resp->body;
-    }
-
-    json files() const { return fake_get("/_fake/files")["files"]; }
-    json stats() const { return fake_get("/_fake/stats"); }
+    void fake_post(const std::string& path, const json& body) const { ASSERT_EQ(fake_.post(path, body), ""); }
+    json files() const { return fake_.files(); }
+    json stats() const { return fake_.stats(); }
 
     std::vector<json> stored(bool folders) const {
         std::vector<json> out;
@@ -153,15 +123,7 @@ protected:
         return found;
     }
 
-    // Body bytes the fake read for this job, over all its sessions.
-    uint64_t bytes_received_for(const std::string& job_id) const {
-        uint64_t n = 0;
-        const json all = stats();
-        if (!all.is_object() || !all.contains("sessions")) return 0;
-        for (const auto& [uid, s] : all["sessions"].items())
-            if (s.value("job_id", "") == job_id) n += s.value("bytes_received", uint64_t{0});
-        return n;
-    }
+    uint64_t bytes_received_for(const std::string& job_id) const { return fake_.bytes_received_for(job_id); }
 
     void expect_stored(const protocol::UploadJob& j, const upload::UploadResult& r) const {
         json f = stored_for(j);
@@ -179,9 +141,7 @@ protected:
     }
 
     TempDir dir_{"photorig-gdrive"};
-    std::string python_;
-    std::unique_ptr<ChildProcess> fake_;
-    int port_ = 0;
+    GdriveFakePeer fake_{dir_.file("state"), dir_.file("fake.log"), kClientId, kClientSecret, kRefreshToken};
     std::string base_;
 };
 

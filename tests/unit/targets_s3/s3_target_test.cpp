@@ -16,6 +16,7 @@
 #include "core/sha256.h"
 #include "support/child_process.h"
 #include "support/http_peers.h"
+#include "support/storage_peers.h"
 #include "support/test_util.h"
 #include "targets/http.h"
 #include "targets/s3_target.h"
@@ -27,7 +28,7 @@ namespace http = photorig::targets::http;
 
 namespace {
 
-const char* kAccess = "S3RVER";  // s3rver knows only this access key id
+const char* kAccess = S3rverPeer::kAccessKeyId;
 const char* kSecret = "proxy-checked-secret/+=";
 
 std::string pattern(size_t n, unsigned seed = 1) {
@@ -42,38 +43,14 @@ std::string pattern(size_t n, unsigned seed = 1) {
 
 std::string fakes_dir() { return std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes"; }
 
-int wait_listening_port(const std::string& log, std::chrono::milliseconds timeout) {
-    int port = -1;
-    const std::string marker = "listening on 127.0.0.1:";
-    wait_until(
-        [&] {
-            std::string text = read_file(log);
-            auto p = text.find(marker);
-            if (p != std::string::npos) port = std::atoi(text.c_str() + p + marker.size());
-            return port > 0;
-        },
-        timeout);
-    return port;
-}
-
 class S3Test : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::string node = find_program("node");
-        ASSERT_FALSE(node.empty()) << missing_program_message("node", "Debian package nodejs");
-        std::string s3rver = node_tool("s3rver");
-        ASSERT_FALSE(s3rver.empty()) << missing_program_message("tests/node_modules/.bin/s3rver", "npm s3rver");
         python_ = python3_program();
         ASSERT_FALSE(python_.empty()) << missing_program_message("python3", "Debian package python3");
-        ::mkdir(dir_.file("s3").c_str(), 0755);
         ::mkdir(dir_.file("spool").c_str(), 0755);
-        s3rver_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{node, s3rver, "--directory", dir_.file("s3"), "--address", "127.0.0.1", "--port",
-                                     "0", "--service-endpoint", "localhost", "--configure-bucket", "photos"},
-            dir_.file("s3rver.log"));
-        s3rver_->start();
-        s3_port_ = wait_listening_port(dir_.file("s3rver.log"), std::chrono::seconds(30));
-        ASSERT_GT(s3_port_, 0) << "s3rver did not start: " << read_file(dir_.file("s3rver.log"));
+        ASSERT_EQ(s3rver_.start(), "");
+        s3_port_ = s3rver_.port();
         proxy_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{python_, fakes_dir() + "/sigv4_proxy.py", "--listen", "0", "--upstream",
                                      "127.0.0.1:" + std::to_string(s3_port_), "--key",
@@ -134,7 +111,8 @@ protected:
 
     TempDir dir_{"photorig-s3"};
     std::string python_;
-    std::unique_ptr<ChildProcess> s3rver_, proxy_;
+    S3rverPeer s3rver_{dir_.file("s3"), dir_.file("s3rver.log")};
+    std::unique_ptr<ChildProcess> proxy_;
     int s3_port_ = 0, proxy_port_ = 0;
 };
 

@@ -8,11 +8,13 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "core/sha256.h"
 #include "support/child_process.h"
 #include "support/http_peers.h"
+#include "support/storage_peers.h"
 #include "support/test_util.h"
 #include "targets/webdav_target.h"
 
@@ -36,39 +38,6 @@ bool exists(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0;
 }
-
-class RcloneWebdav {
-public:
-    explicit RcloneWebdav(const TempDir& dir) : root_(dir.file("dav")), log_(dir.file("rclone.log")) {
-        ::mkdir(root_.c_str(), 0755);
-    }
-    // Starts the server; returns "" or why it could not.
-    std::string start() {
-        std::string rclone = find_program("rclone");
-        if (rclone.empty()) return missing_program_message("rclone", "Debian package rclone");
-        // rclone cannot bind port 0: pick a free port, retry if someone took it meanwhile.
-        for (int attempt = 0; attempt < 5; ++attempt) {
-            port_ = free_tcp_port();
-            proc_ = std::make_unique<ChildProcess>(
-                std::vector<std::string>{rclone, "serve", "webdav", root_, "--addr",
-                                         "127.0.0.1:" + std::to_string(port_), "--user", "rig",
-                                         "--pass", "dav-secret"},
-                log_, std::vector<std::string>{"RCLONE_CONFIG=" + root_ + "/../rclone.conf"});
-            proc_->start();
-            if (wait_tcp_port(port_, std::chrono::seconds(15)) && proc_->running()) return "";
-            proc_->stop();
-        }
-        return "rclone serve webdav did not start: " + read_file(log_);
-    }
-    int port() const { return port_; }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/photos"; }
-    const std::string& root() const { return root_; }
-
-private:
-    std::string root_, log_;
-    int port_ = 0;
-    std::unique_ptr<ChildProcess> proc_;
-};
 
 class WebdavTest : public ::testing::Test {
 protected:
@@ -107,7 +76,7 @@ protected:
     std::string stored(const std::string& rel) const { return server_.root() + "/photos/" + rel; }
 
     TempDir dir_{"photorig-webdav"};
-    RcloneWebdav server_{dir_};
+    RcloneWebdavPeer server_{dir_.file("dav"), dir_.file("rclone.log")};
 };
 
 std::vector<std::string> leftovers(const std::string& dir) {
@@ -308,17 +277,59 @@ TEST_F(WebdavTest, ConcurrentUploadsThroughOneTarget) {
         j.batch = "b" + std::to_string(i % 3);
         jobs.push_back(j);
     }
-    std::atomic<int> next{0}, failures{0};
+    std::atomic<int> next{0};
+    std::mutex failures_mutex;
+    std::vector<std::string> failures;  // why each failed upload failed
     std::vector<std::thread> workers;
     for (int w = 0; w < 4; ++w)
         workers.emplace_back([&] {
-            for (int i; (i = next.fetch_add(1)) < static_cast<int>(jobs.size());)
-                if (!target.upload(jobs[i], nullptr)) failures.fetch_add(1);
+            for (int i; (i = next.fetch_add(1)) < static_cast<int>(jobs.size());) {
+                auto r = target.upload(jobs[i], nullptr);
+                if (r) continue;
+                std::lock_guard<std::mutex> lock(failures_mutex);
+                failures.push_back(jobs[i].remote_name + ": " + r.error().describe());
+            }
         });
     for (auto& t : workers) t.join();
-    EXPECT_EQ(failures.load(), 0);
+    EXPECT_TRUE(failures.empty()) << ::testing::PrintToString(failures);
     for (const auto& j : jobs)
         EXPECT_EQ(Sha256::of(read_file(stored("rig1/" + j.batch + "/" + j.remote_name))), j.sha256);
+}
+
+// Several targets (as several uploader processes would be: separate folder caches) create
+// the same folders at once. rclone answers 423 to a MKCOL while another MKCOL of that path
+// is in its handler; the target settles that with a PROPFIND. Should the other MKCOL not
+// have finished by then, the error is retryable (target_unavailable), never permanent: one
+// retry per job, as the uploader would do, must get every photo in place.
+TEST_F(WebdavTest, SeveralTargetsCreatingTheSameFoldersAtOnce) {
+    for (int round = 0; round < 3; ++round) {
+        std::vector<protocol::UploadJob> jobs;
+        std::vector<std::unique_ptr<WebdavTarget>> targets;
+        for (int i = 0; i < 8; ++i) {
+            auto j = job("R" + std::to_string(round) + "_" + std::to_string(i) + ".jpg", pattern(20 * 1000, 300 + i));
+            j.batch = "shared" + std::to_string(round);
+            jobs.push_back(j);
+            targets.push_back(std::make_unique<WebdavTarget>(options()));
+        }
+        std::atomic<int> ready{0};
+        std::mutex failures_mutex;
+        std::vector<std::string> failures;
+        std::vector<std::thread> workers;
+        for (int i = 0; i < static_cast<int>(jobs.size()); ++i)
+            workers.emplace_back([&, i] {
+                ready.fetch_add(1);
+                while (ready.load() < static_cast<int>(jobs.size())) std::this_thread::yield();
+                auto r = targets[i]->upload(jobs[i], nullptr);
+                if (!r && r.error().code == "target_unavailable") r = targets[i]->upload(jobs[i], nullptr);
+                if (r) return;
+                std::lock_guard<std::mutex> lock(failures_mutex);
+                failures.push_back(jobs[i].remote_name + ": " + r.error().describe());
+            });
+        for (auto& t : workers) t.join();
+        EXPECT_TRUE(failures.empty()) << ::testing::PrintToString(failures);
+        for (const auto& j : jobs)
+            EXPECT_EQ(Sha256::of(read_file(stored("rig1/" + j.batch + "/" + j.remote_name))), j.sha256);
+    }
 }
 
 TEST_F(WebdavTest, Throughput50MB) {

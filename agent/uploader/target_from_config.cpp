@@ -1,0 +1,118 @@
+#include "uploader/target_from_config.h"
+
+#include <algorithm>
+
+#include "core/files.h"
+#include "core/log.h"
+#include "targets/gdrive_target.h"
+#include "targets/s3_target.h"
+#include "targets/webdav_target.h"
+#include "upload/local_target.h"
+
+namespace photorig::uploader {
+namespace {
+constexpr const char* kLog = "uploader";
+
+Expected<std::string> secret_from(const std::string& key, const std::string& path) {
+    auto secret = files::read_secret(path);
+    if (!secret) return make_error("bad_config", key + ": " + secret.error().message);
+    return secret;
+}
+
+Status check_template(const std::string& key, const std::string& tmpl) {
+    if (auto st = upload::validate_template(tmpl); !st) return make_error("bad_config", key + ": " + st.error().message);
+    return ok();
+}
+
+// The HTTP targets cap each transfer; dividing the configured link budget by the number of
+// parallel uploads keeps their sum under it (the local target shares one bucket instead).
+uint64_t per_transfer_limit(const config::UploadConfig& u) {
+    if (u.bandwidth_limit_bytes_per_s == 0) return 0;
+    return std::max<uint64_t>(1, u.bandwidth_limit_bytes_per_s / static_cast<uint64_t>(std::max(1, u.concurrency)));
+}
+
+// Resume state lives in the journal row of the job; a failure to write it only costs the
+// ability to resume (the upload itself goes on), so it is logged, not fatal.
+void save_resume(upload::Journal& journal, const std::string& job_id, const std::string& state) {
+    if (auto st = journal.set_resume_state(job_id, state); !st)
+        LOG_WARN(kLog, "job " << job_id << ": resume state not saved: " << st.error().describe());
+}
+
+std::string load_resume(upload::Journal& journal, const std::string& job_id) {
+    auto state = journal.resume_state(job_id);
+    if (state) return *state;
+    LOG_WARN(kLog, "job " << job_id << ": resume state not readable: " << state.error().describe());
+    return std::string();
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Config& config, upload::Journal& journal,
+                                                             const std::atomic<bool>* cancel) {
+    const auto& u = config.upload;
+    if (u.target == "local") {
+        if (auto st = check_template("upload.local.path_template", u.local.path_template); !st) return st.error();
+        if (auto st = files::make_dirs(u.local.dir); !st) return st.error().with_context("upload.local.dir");
+        upload::LocalTarget::Options o;
+        o.bandwidth_limit_bytes_per_s = u.bandwidth_limit_bytes_per_s;
+        o.path_template = u.local.path_template;
+        return std::unique_ptr<upload::Target>(std::make_unique<upload::LocalTarget>(u.local.dir, o));
+    }
+    if (u.target == "gdrive") {
+        targets::GdriveTarget::Options o;
+        o.client_id = u.gdrive.client_id;
+        // Paths, not contents: the target reads them at every refresh, so a renewed refresh
+        // token (the 7-day "Testing" expiry) takes effect without a restart.
+        o.client_secret_file = u.gdrive.client_secret_file;
+        o.refresh_token_file = u.gdrive.refresh_token_file;
+        // Readable now, or the start fails naming the key (not the first upload, hours later).
+        if (auto s = secret_from("upload.gdrive.client_secret_file", o.client_secret_file); !s) return s.error();
+        if (auto s = secret_from("upload.gdrive.refresh_token_file", o.refresh_token_file); !s) return s.error();
+        o.folder = u.gdrive.folder;
+        o.token_url = u.gdrive.token_url;
+        o.api_url = u.gdrive.api_url;
+        o.rig_id = config.rig_id;
+        o.chunk_size = u.gdrive.chunk_size_bytes;
+        o.max_send_speed = per_transfer_limit(u);
+        o.cancel = cancel;
+        o.save_resume = [&journal](const std::string& id, const std::string& s) { save_resume(journal, id, s); };
+        o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
+        return std::unique_ptr<upload::Target>(std::make_unique<targets::GdriveTarget>(std::move(o)));
+    }
+    if (u.target == "s3") {
+        if (auto st = check_template("upload.s3.key_template", u.s3.key_template); !st) return st.error();
+        targets::S3Target::Options o;
+        o.endpoint = u.s3.endpoint;
+        o.region = u.s3.region;
+        o.bucket = u.s3.bucket;
+        o.path_style = u.s3.path_style;
+        auto key_id = secret_from("upload.s3.access_key_id_file", u.s3.access_key_id_file);
+        if (!key_id) return key_id.error();
+        auto secret = secret_from("upload.s3.secret_access_key_file", u.s3.secret_access_key_file);
+        if (!secret) return secret.error();
+        o.access_key = *key_id;
+        o.secret_key = *secret;
+        o.key_template = u.s3.key_template;
+        o.max_send_speed = per_transfer_limit(u);
+        o.cancel = cancel;
+        o.save_resume = [&journal](const std::string& id, const std::string& s) { save_resume(journal, id, s); };
+        o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
+        return std::unique_ptr<upload::Target>(std::make_unique<targets::S3Target>(std::move(o)));
+    }
+    if (u.target == "webdav") {
+        targets::WebdavTarget::Options o;
+        o.url = u.webdav.url;
+        o.username = u.webdav.username;
+        if (!u.webdav.password_file.empty()) {
+            auto pw = secret_from("upload.webdav.password_file", u.webdav.password_file);
+            if (!pw) return pw.error();
+            o.password = *pw;
+        }
+        o.max_send_speed = per_transfer_limit(u);
+        o.cancel = cancel;
+        return std::unique_ptr<upload::Target>(std::make_unique<targets::WebdavTarget>(std::move(o)));
+    }
+    return make_error("bad_config", "upload.target: must be one of local, gdrive, s3, webdav; got '" + u.target + "'");
+}
+
+}  // namespace photorig::uploader

@@ -1,0 +1,226 @@
+// rig-uploader with upload.target gdrive, webdav and s3, each against a real server process
+// (tests/fakes/gdrive_fake.py, rclone serve webdav, s3rver), driven end to end: a capture
+// request over MQTT, the agent's job, the uploader's events, the bytes on the server. Plus
+// a SIGKILL of the uploader in the middle of a large Drive upload: the restarted uploader
+// must carry on from the session the journal kept, not start over.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/sha256.h"
+#include "harness/rig_harness.h"
+#include "support/storage_peers.h"
+#include "targets/http.h"
+
+using namespace photorig::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+namespace http = photorig::targets::http;
+
+namespace {
+
+const char* kClientId = "1234-e2e.apps.googleusercontent.com";
+const char* kClientSecret = "GOCSPX-e2e-client-secret";
+const char* kRefreshToken = "1//e2e-refresh-token";
+const char* kS3Secret = "e2e-s3-secret";
+const char* kDavPassword = "e2e-dav-password";
+constexpr uint64_t kMiB = 1024 * 1024;
+
+json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+
+std::function<bool(const Received&)> event_is(const std::string& type) {
+    return [type](const Received& r) { return parse(r.payload).value("type", "") == type; };
+}
+
+// A 0600 file holding one secret, the way a user sets it up (echo adds the newline).
+std::string secret_file(const TempDir& dir, const std::string& name, const std::string& secret) {
+    std::string path = dir.file(name);
+    write_file(path, secret + "\n", 0600);
+    return path;
+}
+
+// Captures one photo into `batch`; returns its base/capture metadata.
+json capture(RigHarness& h, const std::string& batch) {
+    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"t-)" + batch + R"(","batch":")" + batch + "\"}");
+    auto resp = h.wait_for(
+        h.base() + "/response/capture",
+        [&](const Received& r) { return parse(r.payload).value("transaction", "") == "t-" + batch; }, 30s);
+    EXPECT_FALSE(resp.topic.empty()) << h.agent().log();
+    EXPECT_EQ(parse(resp.payload).value("status", ""), "ok") << resp.payload;
+    auto cap = h.wait_for(
+        h.base() + "/capture", [&](const Received& r) { return parse(r.payload).value("batch", "") == batch; }, 10s);
+    EXPECT_FALSE(cap.topic.empty());
+    return parse(cap.payload);
+}
+
+// The done event of the upload of `capture_id`, or null after the timeout.
+json wait_done(RigHarness& h, const std::string& capture_id, std::chrono::milliseconds timeout) {
+    auto done = h.wait_for(
+        h.base() + "/upload/events",
+        [&](const Received& r) {
+            json e = parse(r.payload);
+            return e.value("type", "") == "done" && e.value("capture_id", "") == capture_id;
+        },
+        timeout);
+    return done.topic.empty() ? json() : parse(done.payload);
+}
+
+// SIGTERM ends the uploader cleanly, and (in the sanitizer build) without a report.
+void expect_clean_stop(RigHarness& h) {
+    EXPECT_EQ(h.uploader().stop(), 0) << h.uploader().log();
+    const std::string log = h.uploader().log();
+    EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;
+    EXPECT_EQ(log.find("runtime error:"), std::string::npos) << log;
+}
+
+// Drive fake's stored (non-folder, not trashed) files.
+std::vector<json> drive_files(const GdriveFakePeer& fake) {
+    std::vector<json> out;
+    for (const auto& f : fake.files())
+        if (f.value("mimeType", "") != "application/vnd.google-apps.folder" && !f.value("trashed", false))
+            out.push_back(f);
+    return out;
+}
+
+std::string gdrive_yaml(const TempDir& secrets, const GdriveFakePeer& fake, uint64_t chunk) {
+    return "  gdrive:\n    client_id: " + std::string(kClientId) +
+           "\n    client_secret_file: " + secret_file(secrets, "gdrive-client-secret", kClientSecret) +
+           "\n    refresh_token_file: " + secret_file(secrets, "gdrive-refresh-token", kRefreshToken) +
+           "\n    folder: photorig\n    token_url: " + fake.base_url() + "/token\n    api_url: " + fake.base_url() +
+           "\n    chunk_size_bytes: " + std::to_string(chunk) + "\n";
+}
+
+}  // namespace
+
+TEST(UploaderTargets, GdriveCaptureLandsByteIdentical) {
+    TempDir dir("photorig-it-gdrive");
+    GdriveFakePeer fake(dir.file("drive"), dir.file("fake.log"), kClientId, kClientSecret, kRefreshToken);
+    ASSERT_EQ(fake.start(), "");
+    HarnessOptions o;
+    o.upload_target = "gdrive";
+    o.upload_yaml = gdrive_yaml(dir, fake, 256 * 1024);
+    RigHarness h(o);
+    h.start_all();
+
+    json cap = capture(h, "g1");
+    json done = wait_done(h, cap.value("capture_id", ""), 30s);
+    ASSERT_TRUE(done.is_object()) << h.uploader().log();
+    auto files = drive_files(fake);
+    ASSERT_EQ(files.size(), 1u) << fake.files().dump(1);
+    EXPECT_EQ(files[0]["path"], "photorig/rig1/g1");
+    EXPECT_EQ(files[0]["name"], cap["file"]["name"]);
+    EXPECT_EQ(files[0]["disk_sha256"], cap["file"]["sha256"]) << "bytes on the fake's disk differ";
+    EXPECT_EQ(files[0]["appProperties"]["job_id"], done["job_id"]);
+    EXPECT_EQ(done["remote"], files[0]["id"]) << "the done event names the Drive file";
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    // Secrets never reach the log.
+    for (const char* secret : {kClientSecret, kRefreshToken})
+        EXPECT_EQ(h.uploader().log().find(secret), std::string::npos) << secret;
+    EXPECT_EQ(fake.log().find("Traceback"), std::string::npos) << fake.log();
+    expect_clean_stop(h);
+}
+
+TEST(UploaderTargets, WebdavCaptureLandsByteIdentical) {
+    TempDir dir("photorig-it-webdav");
+    RcloneWebdavPeer dav(dir.file("dav"), dir.file("rclone.log"), "rig", kDavPassword);
+    ASSERT_EQ(dav.start(), "");
+    HarnessOptions o;
+    o.upload_target = "webdav";
+    o.upload_yaml = "  webdav:\n    url: " + dav.url() + "\n    username: rig\n    password_file: " +
+                    secret_file(dir, "dav-password", kDavPassword) + "\n";
+    RigHarness h(o);
+    h.start_all();
+
+    json cap = capture(h, "w1");
+    json done = wait_done(h, cap.value("capture_id", ""), 30s);
+    ASSERT_TRUE(done.is_object()) << h.uploader().log();
+    const std::string stored = dav.root() + "/photos/rig1/w1/" + cap["file"]["name"].get<std::string>();
+    auto sha = photorig::Sha256::of_file(stored);
+    ASSERT_TRUE(sha) << stored;
+    EXPECT_EQ(*sha, cap["file"]["sha256"]);
+    EXPECT_EQ(list_files(dav.root() + "/photos").size(), 1u) << "no temporary or duplicate files";
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_EQ(h.uploader().log().find(kDavPassword), std::string::npos);
+    expect_clean_stop(h);
+}
+
+TEST(UploaderTargets, S3CaptureLandsByteIdentical) {
+    TempDir dir("photorig-it-s3");
+    S3rverPeer s3(dir.file("s3"), dir.file("s3rver.log"), "photos");
+    ASSERT_EQ(s3.start(), "");
+    HarnessOptions o;
+    o.upload_target = "s3";
+    o.upload_yaml = "  s3:\n    endpoint: " + s3.endpoint() +
+                    "\n    region: us-east-1\n    bucket: photos\n    path_style: true\n    access_key_id_file: " +
+                    secret_file(dir, "s3-key-id", S3rverPeer::kAccessKeyId) +
+                    "\n    secret_access_key_file: " + secret_file(dir, "s3-secret", kS3Secret) +
+                    "\n    key_template: \"{rig_id}/{date}/{batch}/{name}\"\n";
+    RigHarness h(o);
+    h.start_all();
+
+    json cap = capture(h, "s1");
+    json done = wait_done(h, cap.value("capture_id", ""), 30s);
+    ASSERT_TRUE(done.is_object()) << h.uploader().log();
+    const std::string key = "rig1/" + cap["captured_at"].get<std::string>().substr(0, 10) + "/s1/" +
+                            cap["file"]["name"].get<std::string>();
+    http::Request get;
+    get.url = s3.endpoint() + "/photos/" + key;
+    get.sigv4 = http::SigV4{"us-east-1", "s3", S3rverPeer::kAccessKeyId, kS3Secret};
+    auto object = http::perform(get);
+    ASSERT_TRUE(object) << object.error().describe();
+    ASSERT_EQ(object->status, 200) << key << ": " << object->body;
+    EXPECT_EQ(photorig::Sha256::of(object->body), cap["file"]["sha256"]);
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_EQ(h.uploader().log().find(kS3Secret), std::string::npos);
+    expect_clean_stop(h);
+}
+
+// The uploader dies (SIGKILL) a third of the way through a 12 MiB photo. Its journal holds
+// the Drive session; after the restart the upload continues from the byte the fake
+// confirmed: one session in all, and fewer than 2 chunks' worth of bytes arrive twice.
+TEST(UploaderTargets, GdriveUploaderKilledMidUploadResumesTheSession) {
+    const uint64_t chunk = 1 * kMiB;
+    TempDir dir("photorig-it-gdrive-kill");
+    GdriveFakePeer fake(dir.file("drive"), dir.file("fake.log"), kClientId, kClientSecret, kRefreshToken);
+    ASSERT_EQ(fake.start(), "");
+    // The fake reads chunk bodies at 2 MB/s: slow enough to kill the uploader midway.
+    ASSERT_EQ(fake.post("/_fake/config", {{"max_send_rate", 2 * 1000 * 1000}}), "");
+    HarnessOptions o;
+    o.image_size = 12 * 1024 * 1024;
+    o.upload_target = "gdrive";
+    o.upload_yaml = gdrive_yaml(dir, fake, chunk);
+    RigHarness h(o);
+    h.start_all();
+
+    json cap = capture(h, "big");
+    const uint64_t size = cap["file"]["size"].get<uint64_t>();
+    auto started = h.wait_for(h.base() + "/upload/events", event_is("started"), 20s);
+    ASSERT_FALSE(started.topic.empty()) << h.uploader().log();
+    const std::string job_id = parse(started.payload)["job_id"];
+    ASSERT_TRUE(wait_until([&] { return fake.bytes_received_for(job_id) >= 4 * kMiB; }, 30s))
+        << fake.stats().dump(1) << h.uploader().log();
+    h.uploader().kill9();
+    const uint64_t before_restart = fake.bytes_received_for(job_id);
+    ASSERT_LT(before_restart, size) << "the upload finished before the kill";
+    EXPECT_TRUE(drive_files(fake).empty());
+
+    ASSERT_EQ(fake.post("/_fake/config", {{"max_send_rate", 0}}), "");
+    h.start_uploader();
+    json done = wait_done(h, cap.value("capture_id", ""), 60s);
+    ASSERT_TRUE(done.is_object()) << h.uploader().log();
+
+    auto files = drive_files(fake);
+    ASSERT_EQ(files.size(), 1u) << "exactly one copy: " << fake.files().dump(1);
+    EXPECT_EQ(files[0]["disk_sha256"], cap["file"]["sha256"]);
+    const json stats = fake.stats();
+    EXPECT_EQ(stats["sessions_created"], 1) << "the journaled session was not resumed: " << stats.dump(1);
+    const uint64_t received = fake.bytes_received_for(job_id);
+    EXPECT_LT(received - size, 2 * chunk) << "bytes sent twice";
+    std::printf("killed after %llu of %llu bytes; the fake read %llu bytes twice in all\n",
+                static_cast<unsigned long long>(before_restart), static_cast<unsigned long long>(size),
+                static_cast<unsigned long long>(received - size));
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_EQ(fake.log().find("Traceback"), std::string::npos) << fake.log();
+    expect_clean_stop(h);
+}
