@@ -15,6 +15,10 @@ Status write_atomic(const std::string& path, const std::string& data);
 std::string dirname_of(const std::string& path);
 std::string basename_of(const std::string& path);
 Status fsync_dir(const std::string& dir);
+
+// Renames without ever replacing an existing file: renameat2(RENAME_NOREPLACE) where the file
+// system has it, else link() + unlink() (link fails with EEXIST atomically). 0, or -1 + errno.
+int rename_noreplace(const std::string& from, const std::string& to);
 Status make_dirs(const std::string& dir);  // mkdir -p
 Expected<std::string> read_all(const std::string& path);
 

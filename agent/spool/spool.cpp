@@ -49,17 +49,6 @@ std::string canonical_or_same(const std::string& dir) {
     return d;
 }
 
-// Renames without ever replacing an existing file. renameat2(RENAME_NOREPLACE) where the
-// file system has it, else link() + unlink() (link fails with EEXIST atomically).
-int rename_noreplace(const std::string& from, const std::string& to) {
-#ifdef RENAME_NOREPLACE
-    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
-#endif
-    if (::link(from.c_str(), to.c_str()) != 0) return -1;
-    ::unlink(from.c_str());
-    return 0;
-}
 
 bool is_temp_name(const std::string& name) {
     return !name.empty() && name[0] == '.' && name.find(kTempMarker) != std::string::npos;
@@ -226,7 +215,7 @@ Expected<SpooledFile> SpoolWriter::commit() {
     }
     ::close(fd_);
     fd_ = -1;
-    if (rename_noreplace(temp_path_, final_path_) != 0) {
+    if (files::rename_noreplace(temp_path_, final_path_) != 0) {
         int err = errno;
         Error e = err == EEXIST ? make_error("exists", "spool: " + relative_path_ + " already exists")
                                 : errno_error("spool: rename to", final_path_, err);

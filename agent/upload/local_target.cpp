@@ -49,18 +49,6 @@ bool is_hex64(const std::string& s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
-
-
-int rename_noreplace(const std::string& from, const std::string& to) {
-#ifdef RENAME_NOREPLACE
-    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
-#endif
-    if (::link(from.c_str(), to.c_str()) != 0) return -1;
-    ::unlink(from.c_str());
-    return 0;
-}
-
 // "<stem>-<tail><ext>", "<stem>-<tail>-2<ext>", ... for collisions; index 0 is the name.
 std::string candidate_name(const std::string& name, const protocol::UploadJob& job, int i) {
     if (i == 0) return name;
@@ -302,7 +290,7 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
     // is success, by other bytes moves on to the next name.
     for (int i = first_free; i < kMaxCandidates; ++i) {
         std::string path = ddir + "/" + candidate_name(name, job, i);
-        if (rename_noreplace(tmp.path, path) == 0) {
+        if (files::rename_noreplace(tmp.path, path) == 0) {
             tmp.keep = true;
             for (const auto& d : dirty_dirs) {
                 if (auto st = files::fsync_dir(d); !st) return st.error().with_context(what);
