@@ -764,6 +764,7 @@ struct GdriveTarget::Impl {
             r.body_offset = offset;
             r.body_length = len;
             r.max_send_speed = opt.max_send_speed;
+            r.limiter = opt.limiter.get();
             abort_chunk.store(false);
             r.cancel = &abort_chunk;
             uint64_t last = 0;

@@ -50,6 +50,7 @@
 #include <memory>
 #include <string>
 
+#include "core/bandwidth_limiter.h"
 #include "upload/target.h"
 
 namespace photorig::targets {
@@ -69,6 +70,7 @@ public:
         std::string rig_id;  // the second folder level; empty = the job's rig_id
         uint64_t chunk_size = 8ull << 20;  // rounded down to a multiple of 256 KiB (min 256 KiB)
         uint64_t max_send_speed = 0;       // bytes/s, 0 = no cap
+        std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         long connect_timeout_s = 10;
         long low_speed_time_s = 60;
         int max_retries_per_call = 6;        // consecutive failed attempts without progress

@@ -181,6 +181,15 @@ size_t read_cb(char* buffer, size_t size, size_t nitems, void* userp) {
     auto* t = static_cast<Transfer*>(userp);
     uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(size) * nitems, t->body_length - t->pos);
     if (want == 0) return 0;
+    if (t->req->limiter) {
+        // Waiting here delays the bytes on the wire (curl sends what this returns at once);
+        // the shared bucket keeps the sum of all transfers under the configured limit.
+        want = std::min<uint64_t>(want, t->req->limiter->step(static_cast<size_t>(want)));
+        if (!t->req->limiter->acquire(want, t->req->cancel)) {
+            t->cancelled = true;
+            return CURL_READFUNC_ABORT;
+        }
+    }
     if (t->mem) {
         std::memcpy(buffer, t->mem + t->pos, want);
         t->pos += want;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bandwidth_limiter.h"
 #include "core/expected.h"
 
 namespace photorig::targets::http {
@@ -41,7 +42,10 @@ struct Request {
     uint64_t body_offset = 0, body_length = 0;
     long connect_timeout_s = 10;
     long low_speed_time_s = 60;   // abort when < 1 byte/s moves for that long
-    uint64_t max_send_speed = 0;  // bytes/s cap (CURLOPT_MAX_SEND_SPEED_LARGE), 0 = none
+    uint64_t max_send_speed = 0;  // bytes/s cap of this transfer alone, 0 = none
+    // The link's budget shared with other transfers (upload.bandwidth_limit_bytes_per_s);
+    // the request body is paced through it. Null = no shared cap.
+    BandwidthLimiter* limiter = nullptr;
     std::optional<SigV4> sigv4;
     std::string basic_user, basic_password;  // basic auth when basic_user is not empty
     std::function<void(uint64_t sent, uint64_t total)> progress;  // upload progress; must not block

@@ -426,6 +426,7 @@ Expected<upload::UploadResult> S3Target::put_single(const protocol::UploadJob& j
     r.body_file = job.path;
     r.body_length = job.size;
     r.max_send_speed = opt_.max_send_speed;
+    r.limiter = opt_.limiter.get();
     if (progress) r.progress = [&](uint64_t sent, uint64_t total) { progress(sent, total); };
     auto resp = http::perform(r);
     if (!resp) return resp.error().with_context(what);
@@ -515,6 +516,7 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
             pr.body_offset = offset;
             pr.body_length = length;
             pr.max_send_speed = opt_.max_send_speed;
+            pr.limiter = opt_.limiter.get();
             if (progress)
                 pr.progress = [&](uint64_t sent, uint64_t) { progress(done_bytes + sent, job.size); };
             // The spool file gone or changed under us: permanent; clean up the upload.

@@ -28,9 +28,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/bandwidth_limiter.h"
 #include "upload/target.h"
 
 namespace photorig::targets {
@@ -47,6 +49,7 @@ public:
         uint64_t multipart_threshold = 16ull << 20;
         uint64_t part_size = 8ull << 20;  // >= 5 MiB on AWS (but the last part)
         uint64_t max_send_speed = 0;      // bytes/s, 0 = no cap
+        std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         long connect_timeout_s = 10;
         long low_speed_time_s = 60;
         const std::atomic<bool>* cancel = nullptr;  // aborts a transfer in flight ("cancelled")

@@ -356,6 +356,7 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
     put.body_file = job.path;
     put.body_length = job.size;
     put.max_send_speed = opt_.max_send_speed;
+    put.limiter = opt_.limiter.get();
     put.basic_user = opt_.username;
     put.basic_password = opt_.password;
     put.connect_timeout_s = opt_.connect_timeout_s;

@@ -30,9 +30,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <memory>
 #include <set>
 #include <string>
 
+#include "core/bandwidth_limiter.h"
 #include "upload/target.h"
 
 namespace photorig::targets {
@@ -44,6 +46,7 @@ public:
         std::string username, password;
         std::string path_template = "{rig_id}/{batch}/{name}";
         uint64_t max_send_speed = 0;  // bytes/s, 0 = no cap
+        std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         // Files up to this size are read back (GET + sha256) when the server reports no
         // checksum; larger ones are verified by size only. 0 = never read back.
         uint64_t verify_download_max = 16ull << 20;

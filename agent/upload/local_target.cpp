@@ -115,11 +115,6 @@ void remove_stale_temps(const std::string& dir) {
     }
 }
 
-int64_t steady_us() {
-    using namespace std::chrono;
-    return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
 // Closes a file descriptor and removes a temp file unless released.
 struct TempFile {
     std::string path;
@@ -140,6 +135,9 @@ struct Fd {
 }  // namespace
 
 LocalTarget::LocalTarget(std::string dir, Options options) : dir_(std::move(dir)), options_(std::move(options)) {
+    limiter_ = options_.limiter;
+    if (!limiter_ && options_.bandwidth_limit_bytes_per_s > 0)
+        limiter_ = std::make_shared<BandwidthLimiter>(options_.bandwidth_limit_bytes_per_s);
     while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
 }
 
@@ -147,20 +145,6 @@ Expected<std::string> LocalTarget::destination(const protocol::UploadJob& job) c
     auto rel = expand_template(options_.path_template, job);
     if (!rel) return rel.error();
     return dir_ + "/" + *rel;
-}
-
-void LocalTarget::pace(uint64_t bytes) {
-    uint64_t limit = options_.bandwidth_limit_bytes_per_s;
-    if (limit == 0 || bytes == 0) return;
-    int64_t until;
-    {
-        std::lock_guard<std::mutex> lock(pace_mutex_);
-        int64_t start = std::max(next_free_us_, steady_us());  // no credit for idle time
-        next_free_us_ = start + static_cast<int64_t>(static_cast<double>(bytes) * 1e6 / static_cast<double>(limit));
-        until = next_free_us_;
-    }
-    int64_t wait = until - steady_us();
-    if (wait > 0) std::this_thread::sleep_for(std::chrono::microseconds(wait));
 }
 
 Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const ProgressFn& progress) {
@@ -245,11 +229,8 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
         return dest_error("create", ddir + "/." + name + kTempMarker + "*", err);
     }
 
-    size_t step = kChunkBytes;
-    if (options_.bandwidth_limit_bytes_per_s > 0) {
-        // Smaller steps under a low limit keep the pace smooth; the buffer stays 256 KiB.
-        step = static_cast<size_t>(std::clamp<uint64_t>(options_.bandwidth_limit_bytes_per_s / 8, 16 * 1024, kChunkBytes));
-    }
+    // Smaller steps under a low limit keep the pace smooth; the buffer stays 256 KiB.
+    const size_t step = limiter_ ? limiter_->step(kChunkBytes) : kChunkBytes;
     std::vector<char> buf(kChunkBytes);
     Sha256 hash;
     uint64_t done = 0;
@@ -261,7 +242,7 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
         }
         if (n == 0) break;
         hash.update(buf.data(), static_cast<size_t>(n));
-        pace(static_cast<uint64_t>(n));
+        if (limiter_) limiter_->acquire(static_cast<uint64_t>(n));
         size_t off = 0;
         while (off < static_cast<size_t>(n)) {
             ssize_t w = ::write(tmp.fd, buf.data() + off, static_cast<size_t>(n) - off);

@@ -13,10 +13,11 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <utility>
 
+#include "core/bandwidth_limiter.h"
 #include "upload/target.h"
 
 namespace photorig::upload {
@@ -26,6 +27,7 @@ public:
     struct Options {
         uint64_t bandwidth_limit_bytes_per_s = 0;  // 0 = unlimited
         std::string path_template = "{rig_id}/{batch}/{name}";
+        std::shared_ptr<BandwidthLimiter> limiter;  // if set, used instead of the limit above
     };
 
     LocalTarget(std::string dir, Options options);
@@ -40,13 +42,9 @@ public:
     static constexpr size_t kChunkBytes = 256 * 1024;
 
 private:
-    // Blocks until `bytes` more may be sent under the bandwidth limit (token bucket).
-    void pace(uint64_t bytes);
-
     std::string dir_;
     Options options_;
-    std::mutex pace_mutex_;
-    int64_t next_free_us_ = 0;  // monotonic µs when the link is next idle
+    std::shared_ptr<BandwidthLimiter> limiter_;  // null: unlimited
 };
 
 }  // namespace photorig::upload

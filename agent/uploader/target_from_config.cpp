@@ -1,6 +1,7 @@
 #include "uploader/target_from_config.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "core/files.h"
 #include "core/log.h"
@@ -24,13 +25,6 @@ Status check_template(const std::string& key, const std::string& tmpl) {
     return ok();
 }
 
-// The HTTP targets cap each transfer; dividing the configured link budget by the number of
-// parallel uploads keeps their sum under it (the local target shares one bucket instead).
-uint64_t per_transfer_limit(const config::UploadConfig& u) {
-    if (u.bandwidth_limit_bytes_per_s == 0) return 0;
-    return std::max<uint64_t>(1, u.bandwidth_limit_bytes_per_s / static_cast<uint64_t>(std::max(1, u.concurrency)));
-}
-
 // Resume state lives in the journal row of the job; a failure to write it only costs the
 // ability to resume (the upload itself goes on), so it is logged, not fatal.
 void save_resume(upload::Journal& journal, const std::string& job_id, const std::string& state) {
@@ -50,11 +44,14 @@ std::string load_resume(upload::Journal& journal, const std::string& job_id) {
 Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Config& config, upload::Journal& journal,
                                                              const std::atomic<bool>* cancel) {
     const auto& u = config.upload;
+    // One budget for the whole uplink, whatever the number of parallel uploads.
+    std::shared_ptr<BandwidthLimiter> limiter;
+    if (u.bandwidth_limit_bytes_per_s > 0) limiter = std::make_shared<BandwidthLimiter>(u.bandwidth_limit_bytes_per_s);
     if (u.target == "local") {
         if (auto st = check_template("upload.local.path_template", u.local.path_template); !st) return st.error();
         if (auto st = files::make_dirs(u.local.dir); !st) return st.error().with_context("upload.local.dir");
         upload::LocalTarget::Options o;
-        o.bandwidth_limit_bytes_per_s = u.bandwidth_limit_bytes_per_s;
+        o.limiter = limiter;
         o.path_template = u.local.path_template;
         return std::unique_ptr<upload::Target>(std::make_unique<upload::LocalTarget>(u.local.dir, o));
     }
@@ -73,7 +70,7 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
         o.api_url = u.gdrive.api_url;
         o.rig_id = config.rig_id;
         o.chunk_size = u.gdrive.chunk_size_bytes;
-        o.max_send_speed = per_transfer_limit(u);
+        o.limiter = limiter;
         o.cancel = cancel;
         o.save_resume = [&journal](const std::string& id, const std::string& s) { save_resume(journal, id, s); };
         o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
@@ -93,7 +90,7 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
         o.access_key = *key_id;
         o.secret_key = *secret;
         o.key_template = u.s3.key_template;
-        o.max_send_speed = per_transfer_limit(u);
+        o.limiter = limiter;
         o.cancel = cancel;
         o.save_resume = [&journal](const std::string& id, const std::string& s) { save_resume(journal, id, s); };
         o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
@@ -108,7 +105,7 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
             if (!pw) return pw.error();
             o.password = *pw;
         }
-        o.max_send_speed = per_transfer_limit(u);
+        o.limiter = limiter;
         o.cancel = cancel;
         return std::unique_ptr<upload::Target>(std::make_unique<targets::WebdavTarget>(std::move(o)));
     }

@@ -265,6 +265,69 @@ TEST_F(HttpTest, SendSpeedCap) {
     EXPECT_LT(secs, 4.0);
 }
 
+// upload.bandwidth_limit_bytes_per_s is one budget for the link: a lone transfer gets all
+// of it, two at once share it (their sum stays under it).
+TEST_F(HttpTest, SharedLimiterGivesALoneTransferTheWholeBudgetAndSplitsItBetweenTwo) {
+    const uint64_t size = 800 * 1024;
+    write_file(dir_.file("a.bin"), pattern(size));
+    write_file(dir_.file("b.bin"), pattern(size));
+    photorig::BandwidthLimiter limiter(1600 * 1024);  // size / rate = 0.5 s
+    auto put = [&](const std::string& name) {
+        http::Request r;
+        r.method = "PUT";
+        r.url = url("/upload/" + name);
+        r.body_file = dir_.file(name);
+        r.body_length = size;
+        r.limiter = &limiter;
+        auto resp = http::perform(r);
+        EXPECT_TRUE(resp) << resp.error().describe();
+        if (resp) {
+            EXPECT_EQ(resp->bytes_sent, size);
+        }
+    };
+    auto seconds_since = [](std::chrono::steady_clock::time_point t0) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    put("a.bin");
+    double alone = seconds_since(t0);
+    EXPECT_GT(alone, 0.5 * 0.8);
+    EXPECT_LT(alone, 0.5 * 1.8) << "a lone transfer must not be held to a share of the budget";
+
+    t0 = std::chrono::steady_clock::now();
+    std::thread other([&] { put("b.bin"); });
+    put("a.bin");
+    other.join();
+    double both = seconds_since(t0);
+    EXPECT_GT(both, 1.0 * 0.8) << "two transfers together exceeded the shared budget";
+    EXPECT_LT(both, 1.0 * 1.8);
+    std::printf("800 KiB at 1.6 MiB/s: alone %.3f s; two at once %.3f s\n", alone, both);
+}
+
+TEST_F(HttpTest, CancelWhileWaitingForTheSharedLimiter) {
+    write_file(dir_.file("slow.bin"), pattern(400 * 1024));
+    photorig::BandwidthLimiter limiter(20 * 1024);  // 20 s for the body
+    std::atomic<bool> cancel{false};
+    http::Request r;
+    r.method = "PUT";
+    r.url = url("/upload");
+    r.body_file = dir_.file("slow.bin");
+    r.body_length = 400 * 1024;
+    r.limiter = &limiter;
+    r.cancel = &cancel;
+    std::thread t([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        cancel.store(true);
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    auto resp = http::perform(r);
+    auto took = std::chrono::steady_clock::now() - t0;
+    t.join();
+    ASSERT_FALSE(resp);
+    EXPECT_EQ(resp.error().code, "cancelled");
+    EXPECT_LT(took, std::chrono::seconds(3));
+}
+
 TEST_F(HttpTest, BasicAuthAndSigV4HeadersAreSentButNeverInErrors) {
     http::Request r;
     r.url = url("/a");

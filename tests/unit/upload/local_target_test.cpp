@@ -290,7 +290,7 @@ TEST(LocalTarget, PathTemplateFieldsAndRefusals) {
     EXPECT_EQ(expand_template("{rig_id}/{batch}/{name}", evil).error().code, "invalid_name");
 
     // The target refuses them too, writing nothing anywhere.
-    LocalTarget bad(f.target, {0, "{rig_id}/../../{name}"});
+    LocalTarget bad(f.target, {0, "{rig_id}/../../{name}", nullptr});
     EXPECT_EQ(bad.upload(job, nullptr).error().code, "bad_template");
     UploadJob hostile = job;
     hostile.batch = "../../escape";
@@ -299,7 +299,7 @@ TEST(LocalTarget, PathTemplateFieldsAndRefusals) {
     EXPECT_TRUE(f.target_files().empty());
     EXPECT_NE(::access(f.tmp.file("escape").c_str(), F_OK), 0);
 
-    LocalTarget dated(f.target, {0, "{date}/{name}"});
+    LocalTarget dated(f.target, {0, "{date}/{name}", nullptr});
     auto r = dated.upload(job, nullptr);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->remote_ref, f.target + "/2025-11-25/IMG_0012.JPG");

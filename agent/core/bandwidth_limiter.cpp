@@ -1,0 +1,41 @@
+#include "core/bandwidth_limiter.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace photorig {
+namespace {
+int64_t steady_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+size_t BandwidthLimiter::step(size_t max_step) const {
+    if (rate_ == 0) return max_step;
+    return static_cast<size_t>(
+        std::clamp<uint64_t>(rate_ / 8, std::min<uint64_t>(16 * 1024, max_step), max_step));
+}
+
+bool BandwidthLimiter::acquire(uint64_t bytes, const std::atomic<bool>* cancel) {
+    if (rate_ == 0 || bytes == 0) return true;
+    int64_t until;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        int64_t start = std::max(next_free_us_, steady_us());  // no credit for idle time
+        next_free_us_ = start + static_cast<int64_t>(static_cast<double>(bytes) * 1e6 /
+                                                     static_cast<double>(rate_));
+        until = next_free_us_;
+    }
+    // Wait out the booked slot, then hand the bytes on: N bytes alone take N / rate.
+    for (;;) {
+        int64_t wait = until - steady_us();
+        if (wait <= 0) return true;
+        if (cancel && cancel->load(std::memory_order_relaxed)) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(wait, 50000)));
+    }
+}
+
+}  // namespace photorig
