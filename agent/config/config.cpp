@@ -159,6 +159,7 @@ const std::vector<Field>& fields() {
             int_in<SpoolConfig>(spool, &SpoolConfig::reconcile_interval_s, 1, 86400));
         add("spool.min_free_bytes",
             int_in<SpoolConfig>(spool, &SpoolConfig::min_free_bytes, 0, (1LL << 50)));
+        add("spool.keep_uploaded_days", int_in<SpoolConfig>(spool, &SpoolConfig::keep_uploaded_days, 0, 3650));
 
         add("upload.target", str_in<UploadConfig>(upload, &UploadConfig::target));
         add("upload.journal", str_in<UploadConfig>(upload, &UploadConfig::journal));

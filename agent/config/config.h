@@ -49,6 +49,10 @@ struct SpoolConfig {
     int reoffer_after_s = 120;       // a spooled file older than this is offered again
     int reconcile_interval_s = 30;   // how often the agent looks for such files
     uint64_t min_free_bytes = 200ull * 1024 * 1024;  // below: capture answers disk_full
+    // 0: an uploaded photo leaves the spool once verified (if upload.delete_after_upload).
+    // N: it moves to <dir>/.uploaded and is deleted N days later, or sooner, oldest first,
+    // when the disk falls under min_free_bytes (an uploaded copy never stops capture).
+    int keep_uploaded_days = 0;
 };
 
 struct LocalTargetConfig {

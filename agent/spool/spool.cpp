@@ -369,4 +369,93 @@ uint64_t Spool::file_count() const {
 
 Expected<uint64_t> Spool::disk_free_bytes() const { return files::disk_free_bytes(dir_); }
 
+Expected<std::string> Spool::keep_uploaded(const std::string& relative_path) {
+    if (auto st = validate_relative_path(relative_path); !st) return st.error();
+    const std::string from = path_of(relative_path);
+    struct stat st {};
+    if (::lstat(from.c_str(), &st) != 0) {
+        if (errno == ENOENT) return std::string();
+        return errno_error("spool: keep", from, errno);
+    }
+    const std::string wanted = kept_dir() + "/" + relative_path;
+    if (auto made = files::make_dirs(dirname_of(wanted)); !made) return made.error().with_context("spool: keep");
+    // Never replace an earlier kept photo of the same name (a re-used batch name).
+    std::string to = wanted;
+    const std::string name = basename_of(wanted);
+    const auto dot = name.rfind('.');
+    const std::string stem = dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+    const std::string ext = stem.size() == name.size() ? std::string() : name.substr(dot);
+    for (int n = 2;; ++n) {
+        if (files::rename_noreplace(from, to) == 0) break;
+        if (errno != EEXIST || n > 9999) return errno_error("spool: keep", from, errno);
+        to = dirname_of(wanted) + "/" + stem + "-" + std::to_string(n) + ext;
+    }
+    // The sidecar follows its photo; a crash in between leaves an orphan sidecar in the
+    // spool, which init() removes.
+    const std::string sidecar = from + kSidecarSuffix;
+    if (::rename(sidecar.c_str(), (to + kSidecarSuffix).c_str()) != 0 && errno != ENOENT)
+        LOG_WARN(kLog, "keeping the sidecar of " << relative_path << ": " << std::strerror(errno));
+    (void)files::fsync_dir(dirname_of(from));
+    (void)files::fsync_dir(dirname_of(to));
+    // The batch directory goes once empty, as after remove().
+    std::string dir = dirname_of(from);
+    while (dir.size() > dir_.size() && dir.compare(0, dir_.size() + 1, dir_ + "/") == 0) {
+        if (::rmdir(dir.c_str()) != 0) break;
+        dir = dirname_of(dir);
+    }
+    return to;
+}
+
+std::vector<Spool::KeptFile> Spool::kept_files() const {
+    std::vector<KeptFile> kept;
+    walk(kept_dir(), "", 0, [&](const WalkItem& item) {
+        if (!is_photo_name(item.name)) return;
+        KeptFile k;
+        k.path = item.path;
+        k.size = static_cast<uint64_t>(item.st.st_size);
+        k.kept_at_ms = static_cast<int64_t>(item.st.st_ctim.tv_sec) * 1000 + item.st.st_ctim.tv_nsec / 1000000;
+        kept.push_back(std::move(k));
+    });
+    std::sort(kept.begin(), kept.end(), [](const KeptFile& a, const KeptFile& b) {
+        return a.kept_at_ms != b.kept_at_ms ? a.kept_at_ms < b.kept_at_ms : a.path < b.path;
+    });
+    return kept;
+}
+
+namespace {
+// Deletes a kept photo, its sidecar and the directories it leaves empty (up to .uploaded).
+bool remove_kept_file(const std::string& kept_root, const std::string& path) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        LOG_WARN(kLog, "deleting kept photo " << path << ": " << std::strerror(errno));
+        return false;
+    }
+    (void)::unlink((path + kSidecarSuffix).c_str());
+    std::string dir = dirname_of(path);
+    while (dir.size() > kept_root.size() && dir.compare(0, kept_root.size() + 1, kept_root + "/") == 0) {
+        if (::rmdir(dir.c_str()) != 0) break;
+        dir = dirname_of(dir);
+    }
+    return true;
+}
+}  // namespace
+
+uint64_t Spool::remove_kept_before(int64_t cutoff_ms) {
+    uint64_t removed = 0;
+    for (const auto& k : kept_files()) {
+        if (k.kept_at_ms >= cutoff_ms) break;  // oldest first
+        if (remove_kept_file(kept_dir(), k.path)) ++removed;
+    }
+    return removed;
+}
+
+uint64_t Spool::evict_kept_until_free(uint64_t min_free_bytes) {
+    uint64_t removed = 0;
+    for (const auto& k : kept_files()) {
+        auto free_bytes = disk_free_bytes();
+        if (!free_bytes || *free_bytes >= min_free_bytes) break;
+        if (remove_kept_file(kept_dir(), k.path)) ++removed;
+    }
+    return removed;
+}
+
 }  // namespace photorig::spool

@@ -103,6 +103,26 @@ public:
     // A photo that is already gone is not an error.
     Status remove(const std::string& relative_path);
     uint64_t file_count() const;  // finished photos; 0 if the dir cannot be read
+
+    // Retention of uploaded photos (spool.keep_uploaded_days, upload.delete_after_upload).
+    // A kept photo moves with its sidecar to "<dir>/.uploaded/<relative_path>": out of the
+    // agent's sight (it is never offered again and not counted as waiting) but on the
+    // same disk, so the move is a rename. A name already kept gets "-2", "-3"... before its
+    // extension; a photo already gone is not an error. Returns where it went ("" if gone).
+    Expected<std::string> keep_uploaded(const std::string& relative_path);
+    struct KeptFile {
+        std::string path;
+        uint64_t size = 0;
+        int64_t kept_at_ms = 0;  // when it moved (the inode's change time)
+    };
+    std::vector<KeptFile> kept_files() const;  // oldest first
+    // Deletes kept photos kept before `cutoff_ms` (epoch ms), with their sidecars, and
+    // then empty directories. Returns how many photos went.
+    uint64_t remove_kept_before(int64_t cutoff_ms);
+    // Deletes kept photos oldest first until `min_free_bytes` are free on the spool's disk
+    // or none are left. Returns how many photos went.
+    uint64_t evict_kept_until_free(uint64_t min_free_bytes);
+    std::string kept_dir() const { return dir_ + "/.uploaded"; }
     Expected<uint64_t> disk_free_bytes() const;
     const std::string& dir() const { return dir_; }
 

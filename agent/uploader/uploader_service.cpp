@@ -93,9 +93,14 @@ Status UploaderService::start() {
 
 void UploaderService::run(const std::atomic<bool>& stop) {
     int64_t next_state = 0;
+    int64_t next_sweep = 0;
     while (!stop) {
         if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
         int64_t now = clock::monotonic_ms();
+        if (now >= next_sweep) {
+            sweep_kept_files();
+            next_sweep = now + 60 * 1000;
+        }
         if (state_dirty_ && now >= next_state && mqtt_->connected()) {
             state_dirty_ = false;
             publish_state();
@@ -170,8 +175,8 @@ void UploaderService::accept_job(const std::string& payload) {
     if (rec->state == upload::JobState::done) {
         // Uploaded before; if its spool file is still there we crashed before deleting it.
         if (::access(job->path.c_str(), F_OK) == 0) {
-            LOG_INFO(kLog, "job " << job->job_id << " was already uploaded; removing its spool file");
-            remove_spool_file(*job);
+            LOG_INFO(kLog, "job " << job->job_id << " was already uploaded; releasing its spool file");
+            release_spool_file(*job);
         }
         return;
     }
@@ -261,7 +266,7 @@ void UploaderService::upload_one(Scheduled item) {
         ev.remote_ref = result->remote_ref;
         LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed << " ms)");
         publish_event(ev, false);
-        if (config_.upload.delete_after_upload) remove_spool_file(job);
+        release_spool_file(job);
         std::lock_guard<std::mutex> lock(mutex_);
         scheduled_.erase(job.job_id);
     } else if (result.error().code == "cancelled" && cancel_uploads_) {
@@ -304,11 +309,33 @@ void UploaderService::upload_one(Scheduled item) {
     cv_.notify_all();
 }
 
-void UploaderService::remove_spool_file(const protocol::UploadJob& job) {
+void UploaderService::release_spool_file(const protocol::UploadJob& job) {
     std::string relative = job.path.substr(spool_root_.size() + 1);
-    if (auto st = spool_->remove(relative); !st) {
-        LOG_WARN(kLog, "removing spool file " << relative << ": " << st.error().describe());
+    const bool keep = !config_.upload.delete_after_upload || config_.spool.keep_uploaded_days > 0;
+    if (!keep) {
+        if (auto st = spool_->remove(relative); !st)
+            LOG_WARN(kLog, "removing spool file " << relative << ": " << st.error().describe());
+        return;
     }
+    // Kept copies move out of the agent's sight, or it would offer them again forever.
+    if (auto kept = spool_->keep_uploaded(relative); !kept)
+        LOG_WARN(kLog, "keeping spool file " << relative << ": " << kept.error().describe());
+    // Room for the next captures now, not at the next minute's sweep.
+    auto free_bytes = spool_->disk_free_bytes();
+    if (config_.spool.keep_uploaded_days > 0 && free_bytes && *free_bytes < config_.spool.min_free_bytes) sweep_kept_files();
+}
+
+void UploaderService::sweep_kept_files() {
+    const int days = config_.spool.keep_uploaded_days;
+    if (days <= 0) return;  // delete_after_upload: false keeps photos until the user removes them
+    uint64_t expired = spool_->remove_kept_before(clock::now_ms() - days * 86400000LL);
+    if (expired > 0) LOG_INFO(kLog, "deleted " << expired << " uploaded photo(s) kept longer than " << days << " day(s)");
+    // Before the agent has to refuse captures (disk_full), uploaded copies make room.
+    uint64_t evicted = spool_->evict_kept_until_free(config_.spool.min_free_bytes);
+    if (evicted > 0)
+        LOG_WARN(kLog, "spool disk under spool.min_free_bytes: deleted " << evicted
+                                                                         << " uploaded photo(s) before their "
+                                                                         << days << " day(s) were up");
 }
 
 void UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {

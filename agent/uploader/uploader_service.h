@@ -56,7 +56,10 @@ private:
     void schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms);
     void worker_loop();
     void upload_one(Scheduled item);
-    void remove_spool_file(const protocol::UploadJob& job);
+    // After a verified upload: deletes the spool file, or keeps it per the retention
+    // settings (spool.keep_uploaded_days, upload.delete_after_upload).
+    void release_spool_file(const protocol::UploadJob& job);
+    void sweep_kept_files();  // deletes kept photos past their days or when the disk runs low
     void publish_event(const protocol::UploadEvent& e, bool wait);
     void publish_state();
     bool path_in_spool(const std::string& path) const;

@@ -139,6 +139,7 @@ void RigHarness::write_config() {
     y
       << "spool:\n  dir: " << spool_dir() << "\n  reoffer_after_s: " << options_.reoffer_after_s
       << "\n  reconcile_interval_s: " << options_.reconcile_interval_s << "\n  min_free_bytes: 1048576\n"
+      << options_.spool_yaml
       << "upload:\n  target: " << options_.upload_target << "\n  journal: " << root_.path()
       << "/journal/uploader.sqlite\n"
       << "  concurrency: " << options_.concurrency << "\n"
@@ -298,6 +299,14 @@ std::vector<std::string> RigHarness::uploaded_files() const {
 std::vector<std::string> RigHarness::spooled_files() const {
     std::vector<std::string> out;
     for (const auto& f : list_files(spool_dir())) {
+        if (is_photo(f) && f.find("/.uploaded/") == std::string::npos) out.push_back(f);
+    }
+    return out;
+}
+
+std::vector<std::string> RigHarness::kept_files() const {
+    std::vector<std::string> out;
+    for (const auto& f : list_files(spool_dir() + "/.uploaded")) {
         if (is_photo(f)) out.push_back(f);
     }
     return out;

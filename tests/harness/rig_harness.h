@@ -41,6 +41,7 @@ struct HarnessOptions {
     bool websockets = false;  // also start the broker's websockets listener (browsers, MQTT.js)
     std::string upload_target = "local";  // upload.target
     std::string upload_yaml;  // more keys inside the upload section, indented by two spaces
+    std::string spool_yaml;   // more keys inside the spool section, indented by two spaces
 };
 
 struct Received {
@@ -94,6 +95,7 @@ public:
 
     std::vector<std::string> uploaded_files() const;  // photos in the local target (no temp files)
     std::vector<std::string> spooled_files() const;   // photos still in the spool
+    std::vector<std::string> kept_files() const;      // uploaded photos kept in <spool>/.uploaded
 
 private:
     void write_config();

@@ -268,6 +268,41 @@ TEST(EndToEnd, SpooledFilesFromBeforeACrashAreOfferedAtStartUp) {
     EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 10s));
 }
 
+// Retention: with spool.keep_uploaded_days (or delete_after_upload: false) an uploaded
+// photo stays on the rig, out of the upload queue: the agent's re-offer sweep (every second
+// here) must never send it again, and the spool counts it as done.
+TEST(EndToEnd, KeptUploadsStayOnTheRigAndAreNeverOfferedAgain) {
+    for (const std::string& setting : {std::string("keep_uploaded_days"), std::string("delete_after_upload")}) {
+        SCOPED_TRACE(setting);
+        HarnessOptions o;
+        o.reoffer_after_s = 1;
+        o.reconcile_interval_s = 1;
+        if (setting == "keep_uploaded_days")
+            o.spool_yaml = "  keep_uploaded_days: 7\n";
+        else
+            o.upload_yaml = "  delete_after_upload: false\n";
+        RigHarness h(o);
+        h.start_all();
+        h.pub_cli(h.base() + "/request/capture", R"({"transaction":"keep","count":2,"batch":"kept"})");
+        ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("keep"), 30s).topic.empty()) << h.agent().log();
+        ASSERT_TRUE(wait_until([&] { return h.kept_files().size() == 2; }, 30s)) << h.uploader().log();
+        EXPECT_TRUE(h.spooled_files().empty());
+        for (const auto& f : h.kept_files()) {
+            EXPECT_EQ(::access((f + ".meta.json").c_str(), F_OK), 0) << "the sidecar stays with " << f;
+        }
+        // Several re-offer sweeps later: still exactly one upload each, and still kept.
+        std::this_thread::sleep_for(4s);
+        expect_each_capture_uploaded_once(h, 2);
+        size_t started = 0;
+        for (const auto& e : h.received(h.base() + "/upload/events")) started += parse(e.payload)["type"] == "started";
+        EXPECT_EQ(started, 2u) << "a kept photo was offered and uploaded again";
+        EXPECT_EQ(h.kept_files().size(), 2u);
+        auto state = h.received(h.base() + "/state");
+        ASSERT_FALSE(state.empty());
+        EXPECT_EQ(parse(state.back().payload)["spool_files"], 0) << state.back().payload;
+    }
+}
+
 TEST(EndToEnd, AgentKilledLeavesOfflineViaLastWill) {
     RigHarness h;
     h.start_all();

@@ -244,3 +244,74 @@ TEST(Spool, WriterSharedAcrossThreads) {
     ASSERT_TRUE(f);
     EXPECT_EQ(f->sha256, Sha256::of(data));
 }
+
+TEST(Spool, KeptUploadsLeaveTheQueueKeepTheirSidecarAndNeverReplaceEachOther) {
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    auto put = [&](const std::string& rel, const std::string& data) {
+        auto w = spool.create_writer(rel);
+        ASSERT_TRUE(w);
+        ASSERT_TRUE((*w)->write(data.data(), data.size()));
+        ASSERT_TRUE((*w)->commit());
+        ASSERT_TRUE(spool.write_sidecar(rel, "{\"job_id\":\"" + data + "\"}"));
+    };
+    put("b1/IMG_1.JPG", "first");
+    auto kept = spool.keep_uploaded("b1/IMG_1.JPG");
+    ASSERT_TRUE(kept) << kept.error().describe();
+    EXPECT_EQ(*kept, spool.dir() + "/.uploaded/b1/IMG_1.JPG");
+    EXPECT_EQ(read_file(*kept), "first");
+    EXPECT_EQ(read_file(*kept + ".meta.json"), R"({"job_id":"first"})");
+    EXPECT_FALSE(exists(spool.dir() + "/b1")) << "the emptied batch dir goes, as after remove()";
+    EXPECT_EQ(spool.file_count(), 0u) << "a kept photo is no longer waiting for upload";
+    auto listed = spool.list();
+    ASSERT_TRUE(listed);
+    EXPECT_TRUE(listed->empty()) << "the agent must never offer a kept photo again";
+
+    // The same batch and name captured again later: both copies are kept.
+    put("b1/IMG_1.JPG", "second");
+    auto again = spool.keep_uploaded("b1/IMG_1.JPG");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, spool.dir() + "/.uploaded/b1/IMG_1-2.JPG");
+    EXPECT_EQ(read_file(*again), "second");
+    EXPECT_EQ(read_file(spool.dir() + "/.uploaded/b1/IMG_1.JPG"), "first");
+    auto gone = spool.keep_uploaded("b1/IMG_1.JPG");
+    ASSERT_TRUE(gone) << "a photo already gone is not an error";
+    EXPECT_EQ(*gone, "");
+    EXPECT_FALSE(spool.keep_uploaded("../escape.jpg"));
+
+    auto files = spool.kept_files();
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_LE(files[0].kept_at_ms, files[1].kept_at_ms);
+    EXPECT_EQ(files[0].size + files[1].size, 11u);
+}
+
+TEST(Spool, KeptUploadsExpireByAgeAndGiveWayWhenTheDiskRunsLow) {
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    for (const char* rel : {"b1/A.JPG", "b1/B.JPG", "b2/C.JPG"}) {
+        auto w = spool.create_writer(rel);
+        ASSERT_TRUE(w);
+        ASSERT_TRUE((*w)->write("x", 1));
+        ASSERT_TRUE((*w)->commit());
+        ASSERT_TRUE(spool.keep_uploaded(rel));
+    }
+    const int64_t now_ms = static_cast<int64_t>(time(nullptr)) * 1000;
+    EXPECT_EQ(spool.remove_kept_before(now_ms - 3600 * 1000), 0u) << "nothing is an hour old";
+    EXPECT_EQ(spool.kept_files().size(), 3u);
+    EXPECT_EQ(spool.evict_kept_until_free(0), 0u) << "enough room: nothing evicted";
+    // A threshold no disk meets: every kept copy goes, oldest first, and then it stops.
+    EXPECT_EQ(spool.evict_kept_until_free(UINT64_MAX), 3u);
+    EXPECT_TRUE(spool.kept_files().empty());
+    EXPECT_FALSE(exists(spool.dir() + "/.uploaded/b1")) << "emptied kept dirs go too";
+
+    auto w = spool.create_writer("b3/D.JPG");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE((*w)->write("y", 1));
+    ASSERT_TRUE((*w)->commit());
+    ASSERT_TRUE(spool.keep_uploaded("b3/D.JPG"));
+    EXPECT_EQ(spool.remove_kept_before(now_ms + 5000), 1u) << "kept before the cutoff: deleted";
+    EXPECT_TRUE(spool.kept_files().empty());
+    EXPECT_FALSE(exists(spool.dir() + "/.uploaded/b3/D.JPG.meta.json"));
+}
