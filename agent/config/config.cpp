@@ -190,6 +190,10 @@ const std::vector<Field>& fields() {
         add("upload.s3.secret_access_key_file",
             str_in<S3Config>(s3, &S3Config::secret_access_key_file));
         add("upload.s3.key_template", str_in<S3Config>(s3, &S3Config::key_template));
+        // S3's own limits: parts of 5 MiB to 5 GiB.
+        add("upload.s3.multipart_threshold_bytes",
+            int_in<S3Config>(s3, &S3Config::multipart_threshold_bytes, 5LL << 20, 5LL << 30));
+        add("upload.s3.part_size_bytes", int_in<S3Config>(s3, &S3Config::part_size_bytes, 5LL << 20, 5LL << 30));
         add("upload.webdav.url", str_in<WebdavConfig>(webdav, &WebdavConfig::url));
         add("upload.webdav.username", str_in<WebdavConfig>(webdav, &WebdavConfig::username));
         add("upload.webdav.password_file", str_in<WebdavConfig>(webdav, &WebdavConfig::password_file));

@@ -77,6 +77,10 @@ struct S3Config {
     bool path_style = false;
     std::string access_key_id_file, secret_access_key_file;
     std::string key_template = "{rig_id}/{batch}/{name}";
+    // Files from the threshold up go as multipart uploads in parts of part_size (S3 wants
+    // >= 5 MiB but for the last); a crash re-sends at most the part in flight.
+    uint64_t multipart_threshold_bytes = 16ull << 20;
+    uint64_t part_size_bytes = 8ull << 20;
 };
 
 struct WebdavConfig {

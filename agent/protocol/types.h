@@ -91,6 +91,9 @@ struct UploadEvent {
     std::string type;  // started | progress | done | failed
     std::string job_id, capture_id, batch, name;
     uint64_t bytes_done = 0, bytes_total = 0;
+    // done: body bytes this attempt put on the wire (less than bytes_total after a resume,
+    // 0 when the target already had the file; a retried chunk counts twice).
+    uint64_t bytes_sent = 0;
     double rate_bytes_per_s = 0;
     std::string remote_ref;
     std::string error_code, error_message;

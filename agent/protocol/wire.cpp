@@ -504,7 +504,10 @@ std::string upload_event_json(const UploadEvent& e) {
         j["bytes_total"] = e.bytes_total;
     }
     if (e.type == "progress" || e.type == "done") j["rate_bytes_per_s"] = static_cast<uint64_t>(e.rate_bytes_per_s);
-    if (e.type == "done") j["remote"] = e.remote_ref;
+    if (e.type == "done") {
+        j["remote"] = e.remote_ref;
+        j["bytes_sent"] = e.bytes_sent;
+    }
     if (e.attempt > 0) j["attempt"] = e.attempt;
     if (e.type == "failed") {
         j["error"] = {{"code", e.error_code}, {"message", e.error_message}};
@@ -526,6 +529,7 @@ Expected<UploadEvent> parse_upload_event(const std::string& text) {
         e.name = str_or(*j, "name");
         e.bytes_done = j->value("bytes_done", uint64_t{0});
         e.bytes_total = j->value("bytes_total", uint64_t{0});
+        e.bytes_sent = j->value("bytes_sent", uint64_t{0});
         e.remote_ref = str_or(*j, "remote");
         if (j->contains("error")) {
             e.error_code = str_or(j->at("error"), "code");

@@ -90,6 +90,8 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
         o.access_key = *key_id;
         o.secret_key = *secret;
         o.key_template = u.s3.key_template;
+        o.multipart_threshold = u.s3.multipart_threshold_bytes;
+        o.part_size = u.s3.part_size_bytes;
         o.limiter = limiter;
         o.cancel = cancel;
         o.save_resume = [&journal](const std::string& id, const std::string& s) { save_resume(journal, id, s); };

@@ -262,7 +262,9 @@ void UploaderService::upload_one(Scheduled item) {
         (void)journal_->mark_done(job.job_id, result->remote_ref);
         ev.type = "done";
         ev.bytes_done = job.size;
-        ev.rate_bytes_per_s = static_cast<double>(job.size) * 1000.0 / elapsed;
+        ev.bytes_sent = result->bytes_sent;
+        // This attempt's pace on the link: a resumed upload sent only its remainder.
+        ev.rate_bytes_per_s = static_cast<double>(result->bytes_sent) * 1000.0 / elapsed;
         ev.remote_ref = result->remote_ref;
         LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed << " ms)");
         publish_event(ev, false);

@@ -224,3 +224,71 @@ TEST(UploaderTargets, GdriveUploaderKilledMidUploadResumesTheSession) {
     EXPECT_EQ(fake.log().find("Traceback"), std::string::npos) << fake.log();
     expect_clean_stop(h);
 }
+
+// The uploader dies (SIGKILL) in the middle of an S3 multipart upload, after its first part
+// went through. The journal holds the upload id and the finished parts; the restarted
+// uploader completes that same multipart upload (ListParts) without sending the finished
+// part again, and the object is whole, byte-identical and alone under its key.
+TEST(UploaderTargets, S3UploaderKilledMidMultipartResumesTheUpload) {
+    constexpr uint64_t part = 5 * kMiB;  // S3's smallest part
+    TempDir dir("photorig-it-s3-kill");
+    S3rverPeer s3(dir.file("s3"), dir.file("s3rver.log"), "photos");
+    ASSERT_EQ(s3.start(), "");
+    HarnessOptions o;
+    o.image_size = 12 * 1024 * 1024;  // three parts: 5 + 5 + 2 MiB
+    o.bandwidth_limit = 3 * 1000 * 1000;  // ~4 s in all: time to kill it after the first part
+    o.upload_target = "s3";
+    o.upload_yaml = "  s3:\n    endpoint: " + s3.endpoint() +
+                    "\n    region: us-east-1\n    bucket: photos\n    path_style: true\n    access_key_id_file: " +
+                    secret_file(dir, "s3-key-id", S3rverPeer::kAccessKeyId) +
+                    "\n    secret_access_key_file: " + secret_file(dir, "s3-secret", kS3Secret) +
+                    "\n    key_template: \"{batch}/{name}\"\n    multipart_threshold_bytes: " + std::to_string(part) +
+                    "\n    part_size_bytes: " + std::to_string(part) + "\n";
+    RigHarness h(o);
+    h.start_all();
+
+    json cap = capture(h, "big");
+    const uint64_t size = cap["file"]["size"].get<uint64_t>();
+    ASSERT_GT(size, 2 * part);
+    // Progress events (at most one a second) say when the first part is through.
+    auto midway = h.wait_for(
+        h.base() + "/upload/events",
+        [&](const Received& r) {
+            json e = parse(r.payload);
+            return e.value("type", "") == "progress" && e.value("bytes_done", uint64_t{0}) > part + part / 5;
+        },
+        30s);
+    ASSERT_FALSE(midway.topic.empty()) << h.uploader().log();
+    h.uploader().kill9();
+    EXPECT_TRUE(h.received(h.base() + "/upload/events").size() > 0);
+    for (const auto& e : h.received(h.base() + "/upload/events"))
+        ASSERT_NE(parse(e.payload).value("type", ""), "done") << "the upload finished before the kill";
+
+    h.start_uploader();
+    json done = wait_done(h, cap.value("capture_id", ""), 60s);
+    ASSERT_TRUE(done.is_object()) << h.uploader().log();
+    EXPECT_GT(done.value("bytes_sent", uint64_t{0}), 0u) << done.dump();
+    EXPECT_LE(done.value("bytes_sent", uint64_t{0}), size - part) << "the finished first part was sent again";
+
+    const std::string key = "big/" + cap["file"]["name"].get<std::string>();
+    http::Request get;
+    get.url = s3.endpoint() + "/photos/" + key;
+    get.sigv4 = http::SigV4{"us-east-1", "s3", S3rverPeer::kAccessKeyId, kS3Secret};
+    auto object = http::perform(get);
+    ASSERT_TRUE(object) << object.error().describe();
+    ASSERT_EQ(object->status, 200) << key << ": " << object->body;
+    EXPECT_EQ(object->body.size(), size);
+    EXPECT_EQ(photorig::Sha256::of(object->body), cap["file"]["sha256"]);
+    // Exactly one object: no second copy under a suffixed key.
+    http::Request list;
+    list.url = s3.endpoint() + "/photos?list-type=2";
+    list.sigv4 = get.sigv4;
+    auto listing = http::perform(list);
+    ASSERT_TRUE(listing);
+    size_t keys = 0;
+    for (size_t at = listing->body.find("<Key>"); at != std::string::npos; at = listing->body.find("<Key>", at + 1))
+        ++keys;
+    EXPECT_EQ(keys, 1u) << listing->body;
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    expect_clean_stop(h);
+}

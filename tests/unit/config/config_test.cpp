@@ -100,6 +100,9 @@ TEST(Config, BadValuesNameTheKey) {
     EXPECT_EQ(error_of("spool: {dir: relative/path}").rfind("spool.dir:", 0), 0u);
     EXPECT_EQ(error_of("upload: {target: s3}").rfind("upload.s3.bucket:", 0), 0u);
     EXPECT_EQ(error_of("upload: {delete_after_upload: maybe}").rfind("upload.delete_after_upload:", 0), 0u);
+    EXPECT_EQ(error_of("spool: {keep_uploaded_days: -1}").rfind("spool.keep_uploaded_days:", 0), 0u);
+    EXPECT_EQ(error_of("upload: {s3: {part_size_bytes: 1048576}}").rfind("upload.s3.part_size_bytes:", 0), 0u)
+        << "S3 refuses parts under 5 MiB; say so at start-up, not at the first big photo";
     EXPECT_NE(error_of("mqtt: {port: 1}", {{"PHOTORIG_MQTT_PORT", "zero"}}).find("PHOTORIG_MQTT_PORT"),
               std::string::npos);
 }
