@@ -117,6 +117,8 @@ struct AgentState {
 struct UploaderState {
     uint64_t queued = 0, uploading = 0, done = 0, failed = 0;
     std::string target, last_error;
+    bool target_reachable = true;  // false during an outage (several jobs failing in a row)
+    int64_t retry_in_ms = 0;       // during an outage: until the next probe
     std::string version;
 };
 

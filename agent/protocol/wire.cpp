@@ -574,7 +574,9 @@ std::string agent_state_json(const AgentState& s) {
 
 std::string uploader_state_json(const UploaderState& s) {
     json j{{"queued", s.queued}, {"uploading", s.uploading}, {"done", s.done}, {"failed", s.failed},
-           {"queue_depth", s.queued + s.uploading}, {"target", s.target}, {"version", s.version}};
+           {"queue_depth", s.queued + s.uploading}, {"target", s.target}, {"version", s.version},
+           {"target_reachable", s.target_reachable}};
+    if (!s.target_reachable) j["retry_in_ms"] = s.retry_in_ms;
     if (!s.last_error.empty()) j["last_error"] = s.last_error;
     return j.dump();
 }

@@ -204,11 +204,25 @@ void UploaderService::worker_loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
         int64_t now = clock::now_ms();
+        const bool outage = in_outage_locked();
+        if (outage && (probe_in_flight_ || now < outage_until_ms_)) {
+            // Everyone waits for the probe, or for its time.
+            auto wait = probe_in_flight_ ? std::chrono::milliseconds(1000)
+                                         : std::chrono::milliseconds(std::max<int64_t>(1, outage_until_ms_ - now));
+            cv_.wait_for(lock, wait);
+            continue;
+        }
         Scheduled* next = nullptr;
         int64_t earliest = INT64_MAX;
         for (auto& [id, s] : scheduled_) {
             if (s.in_flight) continue;
-            if (s.not_before_ms <= now) {
+            if (outage) {
+                // The probe: the job due soonest (failed probes push theirs back, so the
+                // probes rotate and one bad file cannot hold the link down).
+                if (!next || s.not_before_ms < next->not_before_ms ||
+                    (s.not_before_ms == next->not_before_ms && s.order < next->order))
+                    next = &s;
+            } else if (s.not_before_ms <= now) {
                 if (!next || s.order < next->order) next = &s;
             } else {
                 earliest = std::min(earliest, s.not_before_ms);
@@ -221,11 +235,41 @@ void UploaderService::worker_loop() {
             continue;
         }
         next->in_flight = true;
+        if (outage) probe_in_flight_ = true;
         Scheduled item = *next;
         lock.unlock();
         upload_one(item);
         lock.lock();
     }
+}
+
+void UploaderService::note_success_locked() {
+    if (in_outage_locked()) {
+        // The target is back: the jobs held up by the outage go now, in their order.
+        for (auto& [id, s] : scheduled_) {
+            if (failing_jobs_.count(id) && !s.in_flight) s.not_before_ms = 0;
+        }
+        LOG_INFO(kLog, "upload target reachable again after " << (clock::now_ms() - outage_started_ms_) / 1000
+                                                              << " s; " << scheduled_.size()
+                                                              << " job(s) waiting drain oldest first");
+    }
+    failing_jobs_.clear();
+    consecutive_failures_ = 0;
+    outage_until_ms_ = 0;
+}
+
+void UploaderService::note_retryable_failure_locked(const std::string& job_id, int64_t delay_ms) {
+    const bool was_outage = in_outage_locked();
+    failing_jobs_.insert(job_id);
+    ++consecutive_failures_;
+    if (!in_outage_locked()) return;
+    if (!was_outage) {
+        outage_started_ms_ = clock::now_ms();
+        LOG_WARN(kLog, "upload target unreachable (" << last_error_ << "); uploads pause and one probe at a time "
+                                                     << "retries, backing off up to " << config_.upload.retry_max_backoff_s
+                                                     << " s");
+    }
+    outage_until_ms_ = clock::now_ms() + delay_ms;
 }
 
 void UploaderService::upload_one(Scheduled item) {
@@ -271,18 +315,27 @@ void UploaderService::upload_one(Scheduled item) {
         release_spool_file(job);
         std::lock_guard<std::mutex> lock(mutex_);
         scheduled_.erase(job.job_id);
+        probe_in_flight_ = false;
+        note_success_locked();
     } else if (result.error().code == "cancelled" && cancel_uploads_) {
         // Shutting down, not a failure: the job waits in the journal for the next start.
         (void)journal_->mark_failed(job.job_id, "interrupted by shutdown", false, 0);
         LOG_INFO(kLog, "upload of " << job.remote_name << " interrupted by shutdown; it resumes at the next start");
         std::lock_guard<std::mutex> lock(mutex_);
         scheduled_.erase(job.job_id);
+        probe_in_flight_ = false;
     } else {
         const Error& err = result.error();
         bool permanent = upload::is_permanent_error(err);
-        // Exponential backoff with jitter, capped: an outage of any length just waits.
+        // Exponential backoff with jitter, capped: an outage of any length just waits. In an
+        // outage the link's failure count sets the pace, not this job's attempts.
+        int failures = attempt;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!permanent && !failing_jobs_.empty()) failures = std::max(failures, consecutive_failures_ + 1);
+        }
         double base_ms = std::min<double>(config_.upload.retry_max_backoff_s * 1000.0,
-                                          1000.0 * std::pow(2.0, std::min(attempt - 1, 20)));
+                                          1000.0 * std::pow(2.0, std::min(failures - 1, 20)));
         static thread_local std::mt19937 rng{std::random_device{}()};
         int64_t delay = static_cast<int64_t>(base_ms * std::uniform_real_distribution<double>(0.5, 1.0)(rng));
         (void)journal_->mark_failed(job.job_id, err.describe(), permanent, clock::now_ms() + delay);
@@ -296,9 +349,11 @@ void UploaderService::upload_one(Scheduled item) {
         publish_event(ev, false);
         std::lock_guard<std::mutex> lock(mutex_);
         last_error_ = err.describe();
+        probe_in_flight_ = false;  // whether or not this was the probe: at most one runs in an outage
         if (permanent) {
             scheduled_.erase(job.job_id);
         } else {
+            note_retryable_failure_locked(job.job_id, delay);
             auto it = scheduled_.find(job.job_id);
             if (it != scheduled_.end()) {
                 it->second.in_flight = false;
@@ -363,6 +418,8 @@ void UploaderService::publish_state() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         s.last_error = last_error_;
+        s.target_reachable = !in_outage_locked();
+        if (!s.target_reachable) s.retry_in_ms = std::max<int64_t>(0, outage_until_ms_ - clock::now_ms());
     }
     mqtt_->publish_nowait(mqtt::Message{base_ + "/uploader/state", protocol::uploader_state_json(s), 1, true, "", ""},
                           true);

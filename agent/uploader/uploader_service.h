@@ -55,6 +55,8 @@ private:
     void accept_job(const std::string& payload);
     void schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms);
     void worker_loop();
+    void note_success_locked();
+    void note_retryable_failure_locked(const std::string& job_id, int64_t delay_ms);
     void upload_one(Scheduled item);
     // After a verified upload: deletes the spool file, or keeps it per the retention
     // settings (spool.keep_uploaded_days, upload.delete_after_upload).
@@ -82,6 +84,19 @@ private:
     std::vector<std::thread> workers_;
     std::atomic<bool> state_dirty_{true};
     std::string last_error_;  // guarded by mutex_
+
+    // Outage handling (guarded by mutex_). Retryable failures of two or more different jobs
+    // with no success between them mean the target itself is down: instead of every job
+    // retrying on its own clock (hammering the server, then draining in whatever order the
+    // timers fire), uploads pause, one probe at a time goes out on a capped exponential
+    // backoff, and the first success releases the whole backlog, oldest first. A single job
+    // failing among successes (a poisoned file) keeps its own backoff and blocks nobody.
+    std::set<std::string> failing_jobs_;  // retryable failures since the last success
+    int consecutive_failures_ = 0;
+    int64_t outage_until_ms_ = 0;  // no upload starts before this while in an outage
+    bool probe_in_flight_ = false;
+    int64_t outage_started_ms_ = 0;
+    bool in_outage_locked() const { return failing_jobs_.size() >= 2; }
 };
 
 }  // namespace photorig::uploader

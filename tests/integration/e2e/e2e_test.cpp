@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -301,6 +302,68 @@ TEST(EndToEnd, KeptUploadsStayOnTheRigAndAreNeverOfferedAgain) {
         ASSERT_FALSE(state.empty());
         EXPECT_EQ(parse(state.back().payload)["spool_files"], 0) << state.back().payload;
     }
+}
+
+// An outage of the target (here: the upload directory unmounted) pauses uploads: one probe
+// at a time on a capped backoff rather than every job retrying on its own, the state says
+// the target is unreachable and how deep the queue is, and after recovery the backlog
+// drains oldest first.
+TEST(EndToEnd, TargetOutagePausesUploadsAndTheBacklogDrainsInOrderAfterwards) {
+    RigHarness h;  // retry_max_backoff_s: 2
+    h.start_all();
+    const std::string away = h.upload_dir() + ".unmounted";
+    ASSERT_EQ(::rename(h.upload_dir().c_str(), away.c_str()), 0);
+    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"o","count":6,"batch":"outage"})");
+    ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("o"), 30s).topic.empty()) << h.agent().log();
+    auto down = h.wait_for(
+        h.base() + "/uploader/state",
+        [](const Received& r) { return parse(r.payload).value("target_reachable", true) == false; }, 20s);
+    ASSERT_FALSE(down.topic.empty()) << h.uploader().log();
+    json state = parse(down.payload);
+    EXPECT_NE(state.value("last_error", "").find("missing"), std::string::npos) << down.payload;
+    EXPECT_TRUE(state.contains("retry_in_ms")) << down.payload;
+    std::this_thread::sleep_for(5s);
+    EXPECT_GE(parse(h.received(h.base() + "/uploader/state").back().payload).value("queue_depth", 0), 5)
+        << "the backlog is visible in the state";
+    ASSERT_EQ(::rename(away.c_str(), h.upload_dir().c_str()), 0);
+    ASSERT_TRUE(wait_until([&] { return h.uploaded_files().size() == 6; }, 30s)) << h.uploader().log();
+    expect_each_capture_uploaded_once(h, 6);
+
+    // Capture order, by capture id.
+    std::map<std::string, size_t> rank;
+    for (const auto& c : h.received(h.base() + "/capture")) rank.emplace(parse(c.payload)["capture_id"], rank.size());
+    auto events = h.received(h.base() + "/upload/events");
+    size_t failed = 0, last_failed = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+        if (parse(events[i].payload)["type"] == "failed") {
+            ++failed;
+            last_failed = i;
+        }
+    }
+    // Without the pause, 6 jobs retrying on their own 0.5-2 s clocks fail ~25 times here.
+    EXPECT_LE(failed, 12u) << "jobs hammered the target during the outage";
+    std::printf("outage of ~6 s with 6 photos queued: %zu failed attempts\n", failed);
+    std::vector<size_t> drained;  // starts after the successful probe
+    bool probe_seen = false;
+    for (size_t i = last_failed + 1; i < events.size(); ++i) {
+        json e = parse(events[i].payload);
+        if (e["type"] != "started") continue;
+        if (!probe_seen) {
+            probe_seen = true;
+            continue;
+        }
+        drained.push_back(rank.at(e["capture_id"]));
+    }
+    EXPECT_FALSE(drained.empty());
+    EXPECT_TRUE(std::is_sorted(drained.begin(), drained.end())) << "the backlog must drain oldest first";
+    auto up = h.wait_for(
+        h.base() + "/uploader/state",
+        [](const Received& r) {
+            json j = parse(r.payload);
+            return j.value("target_reachable", false) && j.value("queue_depth", 1) == 0;
+        },
+        10s);
+    EXPECT_FALSE(up.topic.empty()) << "the state says the target is back and the queue empty";
 }
 
 TEST(EndToEnd, AgentKilledLeavesOfflineViaLastWill) {
