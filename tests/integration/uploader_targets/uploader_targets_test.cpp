@@ -91,6 +91,29 @@ std::string gdrive_yaml(const TempDir& secrets, const GdriveFakePeer& fake, uint
            "\n    chunk_size_bytes: " + std::to_string(chunk) + "\n";
 }
 
+// The upload.s3 section for s3rver, with 0600 key files in `secrets`.
+std::string s3_yaml(const TempDir& secrets, const S3rverPeer& s3, const std::string& key_template) {
+    return "  s3:\n    endpoint: " + s3.endpoint() +
+           "\n    region: us-east-1\n    bucket: photos\n    path_style: true\n    access_key_id_file: " +
+           secret_file(secrets, "s3-key-id", S3rverPeer::kAccessKeyId) +
+           "\n    secret_access_key_file: " + secret_file(secrets, "s3-secret", kS3Secret) +
+           "\n    key_template: " + key_template + "\n";
+}
+
+http::SigV4 s3_key() { return http::SigV4{"us-east-1", "s3", S3rverPeer::kAccessKeyId, kS3Secret}; }
+
+// The object at `key` is the photo described by `file` (the capture event's "file").
+void expect_s3_object(const S3rverPeer& s3, const std::string& key, const json& file) {
+    http::Request get;
+    get.url = s3.endpoint() + "/photos/" + key;
+    get.sigv4 = s3_key();
+    auto object = http::perform(get);
+    ASSERT_TRUE(object) << object.error().describe();
+    ASSERT_EQ(object->status, 200) << key << ": " << object->body;
+    EXPECT_EQ(object->body.size(), file["size"].get<uint64_t>());
+    EXPECT_EQ(photorig::Sha256::of(object->body), file["sha256"]);
+}
+
 }  // namespace
 
 TEST(UploaderTargets, GdriveCaptureLandsByteIdentical) {
@@ -151,11 +174,7 @@ TEST(UploaderTargets, S3CaptureLandsByteIdentical) {
     ASSERT_EQ(s3.start(), "");
     HarnessOptions o;
     o.upload_target = "s3";
-    o.upload_yaml = "  s3:\n    endpoint: " + s3.endpoint() +
-                    "\n    region: us-east-1\n    bucket: photos\n    path_style: true\n    access_key_id_file: " +
-                    secret_file(dir, "s3-key-id", S3rverPeer::kAccessKeyId) +
-                    "\n    secret_access_key_file: " + secret_file(dir, "s3-secret", kS3Secret) +
-                    "\n    key_template: \"{rig_id}/{date}/{batch}/{name}\"\n";
+    o.upload_yaml = s3_yaml(dir, s3, "\"{rig_id}/{date}/{batch}/{name}\"");
     RigHarness h(o);
     h.start_all();
 
@@ -164,13 +183,7 @@ TEST(UploaderTargets, S3CaptureLandsByteIdentical) {
     ASSERT_TRUE(done.is_object()) << h.uploader().log();
     const std::string key = "rig1/" + cap["captured_at"].get<std::string>().substr(0, 10) + "/s1/" +
                             cap["file"]["name"].get<std::string>();
-    http::Request get;
-    get.url = s3.endpoint() + "/photos/" + key;
-    get.sigv4 = http::SigV4{"us-east-1", "s3", S3rverPeer::kAccessKeyId, kS3Secret};
-    auto object = http::perform(get);
-    ASSERT_TRUE(object) << object.error().describe();
-    ASSERT_EQ(object->status, 200) << key << ": " << object->body;
-    EXPECT_EQ(photorig::Sha256::of(object->body), cap["file"]["sha256"]);
+    expect_s3_object(s3, key, cap["file"]);
     EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
     EXPECT_EQ(h.uploader().log().find(kS3Secret), std::string::npos);
     expect_clean_stop(h);
@@ -238,11 +251,7 @@ TEST(UploaderTargets, S3UploaderKilledMidMultipartResumesTheUpload) {
     o.image_size = 12 * 1024 * 1024;  // three parts: 5 + 5 + 2 MiB
     o.bandwidth_limit = 3 * 1000 * 1000;  // ~4 s in all: time to kill it after the first part
     o.upload_target = "s3";
-    o.upload_yaml = "  s3:\n    endpoint: " + s3.endpoint() +
-                    "\n    region: us-east-1\n    bucket: photos\n    path_style: true\n    access_key_id_file: " +
-                    secret_file(dir, "s3-key-id", S3rverPeer::kAccessKeyId) +
-                    "\n    secret_access_key_file: " + secret_file(dir, "s3-secret", kS3Secret) +
-                    "\n    key_template: \"{batch}/{name}\"\n    multipart_threshold_bytes: " + std::to_string(part) +
+    o.upload_yaml = s3_yaml(dir, s3, "\"{batch}/{name}\"") + "    multipart_threshold_bytes: " + std::to_string(part) +
                     "\n    part_size_bytes: " + std::to_string(part) + "\n";
     RigHarness h(o);
     h.start_all();
@@ -271,18 +280,11 @@ TEST(UploaderTargets, S3UploaderKilledMidMultipartResumesTheUpload) {
     EXPECT_LE(done.value("bytes_sent", uint64_t{0}), size - part) << "the finished first part was sent again";
 
     const std::string key = "big/" + cap["file"]["name"].get<std::string>();
-    http::Request get;
-    get.url = s3.endpoint() + "/photos/" + key;
-    get.sigv4 = http::SigV4{"us-east-1", "s3", S3rverPeer::kAccessKeyId, kS3Secret};
-    auto object = http::perform(get);
-    ASSERT_TRUE(object) << object.error().describe();
-    ASSERT_EQ(object->status, 200) << key << ": " << object->body;
-    EXPECT_EQ(object->body.size(), size);
-    EXPECT_EQ(photorig::Sha256::of(object->body), cap["file"]["sha256"]);
+    expect_s3_object(s3, key, cap["file"]);
     // Exactly one object: no second copy under a suffixed key.
     http::Request list;
     list.url = s3.endpoint() + "/photos?list-type=2";
-    list.sigv4 = get.sigv4;
+    list.sigv4 = s3_key();
     auto listing = http::perform(list);
     ASSERT_TRUE(listing);
     size_t keys = 0;
