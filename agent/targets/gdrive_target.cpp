@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/sha256.h"
 #include "targets/http.h"
 
@@ -37,10 +38,7 @@ const char* kFolderMime = "application/vnd.google-apps.folder";
 const char* kFileFields = "id,name,size,md5Checksum,sha256Checksum,appProperties,trashed";
 constexpr size_t kMaxPropertyBytes = 124;  // Drive: key + value of one property, UTF-8
 
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using text::lower;
 
 // Text from a server made safe for a log line or an error message: printable, bounded.
 std::string printable(const std::string& s, size_t max = 200) {
@@ -882,15 +880,7 @@ struct GdriveTarget::Impl {
             return make_error("bad_request", what + ": the job has no job_id or sha256");
         if (job.remote_name.empty()) return make_error("invalid_name", what + ": the job has no remote_name");
 
-        struct stat st {};
-        if (::stat(job.path.c_str(), &st) != 0) {
-            int err = errno;
-            return make_error(err == ENOENT ? "source_missing" : "io_error",
-                              what + ": " + job.path + ": " + std::strerror(err));
-        }
-        if (static_cast<uint64_t>(st.st_size) != job.size)
-            return make_error("checksum_mismatch", what + ": " + job.path + " holds " + std::to_string(st.st_size) +
-                                                       " bytes, the job says " + std::to_string(job.size));
+        if (auto st = upload::check_source_size(job, what); !st) return st.error();
         auto digests = digest_file(job.path);
         if (!digests) return digests.error().with_context(what);
         if (digests->sha256 != lower(job.sha256))

@@ -17,15 +17,13 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "core/text.h"
 #include "core/sha256.h"
 
 namespace photorig::targets::http {
 namespace {
 
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using text::lower;
 
 std::string trim(const std::string& s) {
     size_t b = 0, e = s.size();

@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "core/sha256.h"
 #include "targets/http.h"
 
@@ -25,10 +26,7 @@ namespace {
 const char* kComponent = "s3";
 const char* kEmptySha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using text::lower;
 
 std::string hex(const unsigned char* p, size_t n) {
     static const char* digits = "0123456789abcdef";

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "core/sha256.h"
 #include "targets/http.h"
 
@@ -18,10 +19,7 @@ namespace {
 
 const char* kComponent = "webdav";
 
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using text::lower;
 
 // Minimal XML scanning (no regex: GCC 12's <regex> trips -Wmaybe-uninitialized under the
 // sanitizers). A tag's local name drops any namespace prefix ("D:getcontentlength").
@@ -283,15 +281,7 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
     const std::string what = "webdav upload " + job.job_id;
     if (base_.empty()) return make_error("bad_config", what + ": upload.webdav.url is empty");
 
-    struct stat st {};
-    if (::stat(job.path.c_str(), &st) != 0) {
-        int err = errno;
-        return make_error(err == ENOENT ? "source_missing" : "io_error",
-                          what + ": " + job.path + ": " + std::strerror(err));
-    }
-    if (static_cast<uint64_t>(st.st_size) != job.size)
-        return make_error("checksum_mismatch", what + ": " + job.path + " holds " + std::to_string(st.st_size) +
-                                                   " bytes, the job says " + std::to_string(job.size));
+    if (auto st = upload::check_source_size(job, what); !st) return st.error();
 
     auto rel = upload::expand_template(opt_.path_template, job);
     if (!rel) return rel.error().with_context(what);

@@ -17,6 +17,7 @@
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/sha256.h"
 
 namespace photorig::upload {
@@ -39,10 +40,7 @@ Error dest_error(const std::string& what, const std::string& path, int err) {
     return make_error(code, "local target: " + what + " " + path + ": " + std::strerror(err));
 }
 
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using text::lower;
 
 bool is_hex64(const std::string& s) {
     if (s.size() != 64) return false;

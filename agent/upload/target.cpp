@@ -1,10 +1,28 @@
 #include "upload/target.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "core/clock.h"
 
 namespace photorig::upload {
 
 Target::~Target() = default;
+
+Status check_source_size(const protocol::UploadJob& job, const std::string& what) {
+    struct stat st {};
+    if (::stat(job.path.c_str(), &st) != 0) {
+        int err = errno;
+        return make_error(err == ENOENT ? "source_missing" : "io_error",
+                          what + ": " + job.path + ": " + std::strerror(err));
+    }
+    if (static_cast<uint64_t>(st.st_size) != job.size)
+        return make_error("checksum_mismatch", what + ": " + job.path + " holds " + std::to_string(st.st_size) +
+                                                   " bytes, the job says " + std::to_string(job.size));
+    return ok();
+}
 
 namespace {
 Status check_value(const std::string& field, const std::string& v) {

@@ -45,6 +45,11 @@ Expected<std::string> expand_template(const std::string& tmpl, const protocol::U
 // Checks a template's syntax and fields without a job (for start-up config checks).
 Status validate_template(const std::string& tmpl);
 
+// The spool file the job names is there and has the job's size: else "source_missing"
+// (gone), "io_error" (cannot stat) or "checksum_mismatch" (another size). `what` starts
+// the message ("webdav upload <job id>").
+Status check_source_size(const protocol::UploadJob& job, const std::string& what);
+
 // True for errors that retrying cannot fix (see the contract above).
 bool is_permanent_error(const Error& e);
 
