@@ -138,7 +138,8 @@ void RigHarness::write_config() {
     }
     y
       << "spool:\n  dir: " << spool_dir() << "\n  reoffer_after_s: " << options_.reoffer_after_s
-      << "\n  reconcile_interval_s: " << options_.reconcile_interval_s << "\n  min_free_bytes: 1048576\n"
+      << "\n  reconcile_interval_s: " << options_.reconcile_interval_s
+      << "\n  min_free_bytes: " << options_.min_free_bytes << "\n"
       << options_.spool_yaml
       << "upload:\n  target: " << options_.upload_target << "\n  journal: " << root_.path()
       << "/journal/uploader.sqlite\n"

@@ -42,6 +42,7 @@ struct HarnessOptions {
     std::string upload_target = "local";  // upload.target
     std::string upload_yaml;  // more keys inside the upload section, indented by two spaces
     std::string spool_yaml;   // more keys inside the spool section, indented by two spaces
+    uint64_t min_free_bytes = 1048576;  // spool.min_free_bytes
 };
 
 struct Received {

@@ -366,6 +366,26 @@ TEST(EndToEnd, TargetOutagePausesUploadsAndTheBacklogDrainsInOrderAfterwards) {
     EXPECT_FALSE(up.topic.empty()) << "the state says the target is back and the queue empty";
 }
 
+// The disk guard: below spool.min_free_bytes the agent refuses captures with disk_full
+// (nothing is half-written into a full spool) and says why; status still answers.
+TEST(EndToEnd, CaptureAnswersDiskFullBelowTheSpoolsFreeSpaceFloor) {
+    HarnessOptions o;
+    o.min_free_bytes = 1ull << 50;  // a floor no test machine's disk clears
+    RigHarness h(o);
+    h.start_all();
+    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"full"})");
+    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("full"), 20s);
+    ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
+    json r = parse(resp.payload);
+    EXPECT_EQ(r.value("status", ""), "error") << resp.payload;
+    EXPECT_EQ(r["error"].value("code", ""), "disk_full") << resp.payload;
+    EXPECT_NE(r["error"].value("message", "").find("spool.min_free_bytes"), std::string::npos) << resp.payload;
+    EXPECT_TRUE(h.spooled_files().empty());
+    EXPECT_TRUE(h.received(h.base() + "/capture").empty()) << "no photo announced";
+    h.pub_cli(h.base() + "/request/status", R"({"transaction":"st"})");
+    EXPECT_FALSE(h.wait_for(h.base() + "/response/status", txn_is("st"), 10s).topic.empty());
+}
+
 TEST(EndToEnd, AgentKilledLeavesOfflineViaLastWill) {
     RigHarness h;
     h.start_all();
