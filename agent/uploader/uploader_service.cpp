@@ -80,8 +80,15 @@ Status UploaderService::start() {
     for (const auto& rec : *pending) schedule(rec.job, rec.attempts, 0);
     if (!pending->empty()) LOG_INFO(kLog, "resuming " << pending->size() << " journaled job(s)");
 
+    // Twice as many workers as transfer slots: a job whose bytes are all sent gives its slot
+    // back before its finishing work (the target's verify and rename round trips, journal
+    // commit, events), so the next job's bytes start at once. With only `concurrency`
+    // workers, transfers sharing one link end together and the link idled while all of
+    // them finished (about 25 ms per round on a loopback WebDAV server: 4% of the link at
+    // 4 MB per file and 20 MB/s).
     int n = std::max(1, u.concurrency);
-    for (int i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+    free_transfer_slots_ = n;
+    for (int i = 0; i < 2 * n; ++i) workers_.emplace_back([this] { worker_loop(); });
 
     auto st = mqtt_->connect(std::chrono::seconds(5));
     if (!st) {
@@ -209,12 +216,15 @@ void UploaderService::worker_loop() {
                 earliest = std::min(earliest, s.not_before_ms);
             }
         }
-        if (!next) {
-            auto wait = earliest == INT64_MAX ? std::chrono::milliseconds(1000)
-                                              : std::chrono::milliseconds(std::max<int64_t>(1, earliest - now));
+        if (!next || free_transfer_slots_ == 0) {
+            // A slot given back or a new job notifies the condition variable.
+            auto wait = earliest == INT64_MAX || next
+                            ? std::chrono::milliseconds(1000)
+                            : std::chrono::milliseconds(std::max<int64_t>(1, earliest - now));
             cv_.wait_for(lock, wait);
             continue;
         }
+        --free_transfer_slots_;
         next->in_flight = true;
         Scheduled item = *next;
         lock.unlock();
@@ -223,8 +233,19 @@ void UploaderService::worker_loop() {
     }
 }
 
+void UploaderService::release_transfer_slot(bool* held) {
+    if (!*held) return;
+    *held = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++free_transfer_slots_;
+    }
+    cv_.notify_all();
+}
+
 void UploaderService::upload_one(Scheduled item) {
     const auto& job = item.job;
+    bool slot_held = true;  // taken by worker_loop for this job
     int attempt = item.attempt + 1;
     (void)journal_->mark_uploading(job.job_id);
     protocol::UploadEvent ev;
@@ -240,6 +261,10 @@ void UploaderService::upload_one(Scheduled item) {
     int64_t started = clock::monotonic_ms();
     int64_t last_progress = started;
     auto progress = [&](uint64_t done, uint64_t total) {
+        // Every byte is at the server (the targets report 100% only with its answer): what
+        // is left (verifying, renaming, the journal) no longer uses the uplink, so the
+        // next job may start sending.
+        if (total > 0 && done >= total && total == job.size) release_transfer_slot(&slot_held);
         int64_t now = clock::monotonic_ms();
         if (now - last_progress < 1000 || done >= total) return;  // at most once a second
         last_progress = now;
@@ -251,6 +276,7 @@ void UploaderService::upload_one(Scheduled item) {
         publish_event(p, false);
     };
     auto result = target_->upload(job, progress);
+    release_transfer_slot(&slot_held);
     int64_t elapsed = std::max<int64_t>(1, clock::monotonic_ms() - started);
 
     if (result) {
