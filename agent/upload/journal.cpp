@@ -179,8 +179,32 @@ Expected<JobRecord> Journal::get_locked(const std::string& job_id) {
 }
 
 Expected<JobRecord> Journal::record(const protocol::UploadJob& job) {
-    if (job.job_id.empty()) return make_error("bad_request", "journal: job without job_id");
     std::lock_guard<std::mutex> lock(mutex_);
+    return record_locked(job);
+}
+
+std::vector<Expected<JobRecord>> Journal::record_all(const std::vector<protocol::UploadJob>& jobs) {
+    std::vector<Expected<JobRecord>> out;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (jobs.size() == 1) {
+        out.push_back(record_locked(jobs[0]));
+        return out;
+    }
+    if (auto st = exec_locked("BEGIN IMMEDIATE"); !st) {
+        for (size_t i = 0; i < jobs.size(); ++i) out.push_back(st.error());
+        return out;
+    }
+    for (const auto& job : jobs) out.push_back(record_locked(job));
+    if (auto st = exec_locked("COMMIT"); !st) {
+        // Nothing of the batch is durable: every job fails (the agent offers it again).
+        (void)exec_locked("ROLLBACK");
+        for (auto& r : out) r = st.error();
+    }
+    return out;
+}
+
+Expected<JobRecord> Journal::record_locked(const protocol::UploadJob& job) {
+    if (job.job_id.empty()) return make_error("bad_request", "journal: job without job_id");
     int64_t now = clock::now_ms();
     Stmt st(db_,
             "INSERT INTO jobs (job_id, capture_id, rig_id, batch, path, remote_name, mime, sha256, size, "

@@ -53,6 +53,10 @@ public:
     // Inserts the job as queued if its job_id is new; otherwise returns the existing row
     // unchanged (inserted = false). Durable when it returns.
     Expected<JobRecord> record(const protocol::UploadJob& job);
+    // record() for each job in one transaction: one fsync for a burst of jobs (a backlog
+    // delivered after a reconnect, a fast series of captures) instead of one per job.
+    // Durable when it returns; the answers are in the order of `jobs`.
+    std::vector<Expected<JobRecord>> record_all(const std::vector<protocol::UploadJob>& jobs);
     Expected<JobRecord> get(const std::string& job_id);  // "not_found"
 
     Status mark_uploading(const std::string& job_id);  // attempts += 1
@@ -79,6 +83,7 @@ private:
     Journal() = default;
     Status exec_locked(const char* sql);
     Expected<JobRecord> get_locked(const std::string& job_id);
+    Expected<JobRecord> record_locked(const protocol::UploadJob& job);
 
     std::mutex mutex_;
     sqlite3* db_ = nullptr;

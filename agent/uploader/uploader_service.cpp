@@ -7,6 +7,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <random>
 
 #include "core/clock.h"
@@ -101,7 +102,28 @@ Status UploaderService::start() {
 void UploaderService::run(const std::atomic<bool>& stop) {
     int64_t next_state = 0;
     while (!stop) {
-        if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
+        if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) {
+            if (ev->kind != mqtt::Event::Kind::message) {
+                handle_event(*ev);
+            } else {
+                // Jobs that arrived together are journaled together (one fsync): in a burst,
+                // a commit per job held the journal for ~4 ms each and kept the workers'
+                // own journal writes, and so the first upload, waiting.
+                std::vector<std::string> payloads{std::move(ev->message.payload)};
+                std::optional<mqtt::Event> other;
+                while (payloads.size() < 256) {
+                    auto more = events_.pop_for(std::chrono::milliseconds(0));
+                    if (!more) break;
+                    if (more->kind != mqtt::Event::Kind::message) {
+                        other = std::move(more);
+                        break;
+                    }
+                    payloads.push_back(std::move(more->message.payload));
+                }
+                accept_jobs(payloads);
+                if (other) handle_event(*other);
+            }
+        }
         int64_t now = clock::monotonic_ms();
         if (state_dirty_ && now >= next_state && mqtt_->connected()) {
             state_dirty_ = false;
@@ -139,7 +161,7 @@ void UploaderService::handle_event(const mqtt::Event& event) {
             LOG_WARN(kLog, "lost the broker: " << event.reason);
             break;
         case mqtt::Event::Kind::message:
-            accept_job(event.message.payload);
+            accept_jobs({event.message.payload});
             break;
     }
 }
@@ -149,41 +171,50 @@ bool UploaderService::path_in_spool(const std::string& path) const {
     return path.compare(0, prefix.size(), prefix) == 0 && path.find("/../") == std::string::npos;
 }
 
-void UploaderService::accept_job(const std::string& payload) {
-    auto job = protocol::parse_upload_job(payload);
-    if (!job) {
-        LOG_WARN(kLog, "ignoring a malformed upload job: " << job.error().describe());
-        return;
-    }
-    if (!path_in_spool(job->path)) {
-        // Only files the agent spooled are ours to upload and delete.
-        protocol::UploadEvent e;
-        e.type = "failed";
-        e.job_id = job->job_id;
-        e.capture_id = job->capture_id;
-        e.batch = job->batch;
-        e.name = job->remote_name;
-        e.error_code = "bad_request";
-        e.error_message = "path is outside spool.dir";
-        publish_event(e, false);
-        return;
-    }
-    // Durable before anything else happens: a crash from here on resumes from the journal.
-    auto rec = journal_->record(*job);
-    if (!rec) {
-        LOG_ERROR(kLog, "journal: " << rec.error().describe() << "; the agent will offer the job again");
-        return;
-    }
-    if (rec->state == upload::JobState::done) {
-        // Uploaded before; if its spool file is still there we crashed before deleting it.
-        if (::access(job->path.c_str(), F_OK) == 0) {
-            LOG_INFO(kLog, "job " << job->job_id << " was already uploaded; removing its spool file");
-            remove_spool_file(*job);
+void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
+    std::vector<protocol::UploadJob> jobs;
+    for (const auto& payload : payloads) {
+        auto job = protocol::parse_upload_job(payload);
+        if (!job) {
+            LOG_WARN(kLog, "ignoring a malformed upload job: " << job.error().describe());
+            continue;
         }
-        return;
+        if (!path_in_spool(job->path)) {
+            // Only files the agent spooled are ours to upload and delete.
+            protocol::UploadEvent e;
+            e.type = "failed";
+            e.job_id = job->job_id;
+            e.capture_id = job->capture_id;
+            e.batch = job->batch;
+            e.name = job->remote_name;
+            e.error_code = "bad_request";
+            e.error_message = "path is outside spool.dir";
+            publish_event(e, false);
+            continue;
+        }
+        jobs.push_back(std::move(*job));
     }
-    if (rec->state == upload::JobState::failed_permanent) return;
-    schedule(rec->job, rec->attempts, 0);
+    if (jobs.empty()) return;
+    // Durable before anything else happens: a crash from here on resumes from the journal.
+    auto recs = journal_->record_all(jobs);
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        const auto& job = jobs[i];
+        auto& rec = recs[i];
+        if (!rec) {
+            LOG_ERROR(kLog, "journal: " << rec.error().describe() << "; the agent will offer the job again");
+            continue;
+        }
+        if (rec->state == upload::JobState::done) {
+            // Uploaded before; if its spool file is still there we crashed before deleting it.
+            if (::access(job.path.c_str(), F_OK) == 0) {
+                LOG_INFO(kLog, "job " << job.job_id << " was already uploaded; removing its spool file");
+                remove_spool_file(job);
+            }
+            continue;
+        }
+        if (rec->state == upload::JobState::failed_permanent) continue;
+        schedule(rec->job, rec->attempts, 0);
+    }
 }
 
 void UploaderService::schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms) {

@@ -52,7 +52,7 @@ private:
     };
 
     void handle_event(const mqtt::Event& event);
-    void accept_job(const std::string& payload);
+    void accept_jobs(const std::vector<std::string>& payloads);
     void schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms);
     void worker_loop();
     void upload_one(Scheduled item);
