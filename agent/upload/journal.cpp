@@ -241,9 +241,16 @@ Status finish_update(sqlite3* db, Stmt& st, const std::string& what, const std::
 
 Status Journal::mark_uploading(const std::string& job_id) {
     std::lock_guard<std::mutex> lock(mutex_);
-    Stmt st(db_, "UPDATE jobs SET state='uploading', attempts=attempts+1, updated_ms=?2 WHERE job_id=?1");
-    st.bind(1, job_id).bind(2, clock::now_ms());
-    return finish_update(db_, st, "mark_uploading", job_id);
+    // WAL + synchronous=NORMAL: committed to the WAL without an fsync; the next FULL
+    // commit syncs the WAL up to and including this one.
+    if (auto s = exec_locked("PRAGMA synchronous=NORMAL"); !s) return s.error();
+    Status result = [&]() -> Status {
+        Stmt st(db_, "UPDATE jobs SET state='uploading', attempts=attempts+1, updated_ms=?2 WHERE job_id=?1");
+        st.bind(1, job_id).bind(2, clock::now_ms());
+        return finish_update(db_, st, "mark_uploading", job_id);
+    }();
+    if (auto s = exec_locked("PRAGMA synchronous=FULL"); !s) return s.error();
+    return result;
 }
 
 Status Journal::mark_done(const std::string& job_id, const std::string& remote_ref) {
