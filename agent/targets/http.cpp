@@ -261,9 +261,15 @@ int xferinfo_cb(void* userp, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_
         t->cancelled = true;
         return 1;
     }
-    if (t->req->progress && ultotal > 0 && static_cast<uint64_t>(ulnow) != t->last_progress) {
-        t->last_progress = static_cast<uint64_t>(ulnow);
-        t->req->progress(static_cast<uint64_t>(ulnow), static_cast<uint64_t>(ultotal));
+    // The last byte counts as sent only once the server has answered (perform() reports it
+    // then): socket buffers take megabytes the server has not read yet, and a caller that
+    // starts its next transfer at 100% (the uploader does) would start it too early.
+    uint64_t sent = static_cast<uint64_t>(ulnow);
+    if (ultotal > 0 && sent >= static_cast<uint64_t>(ultotal))
+        sent = static_cast<uint64_t>(ultotal) - 1;
+    if (t->req->progress && ultotal > 0 && sent != t->last_progress) {
+        t->last_progress = sent;
+        t->req->progress(sent, static_cast<uint64_t>(ultotal));
     }
     return 0;
 }

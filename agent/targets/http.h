@@ -48,7 +48,9 @@ struct Request {
     BandwidthLimiter* limiter = nullptr;
     std::optional<SigV4> sigv4;
     std::string basic_user, basic_password;  // basic auth when basic_user is not empty
-    std::function<void(uint64_t sent, uint64_t total)> progress;  // upload progress; must not block
+    // Upload progress; must not block. `sent` reaches `total` only when a 2xx response has
+    // arrived, never while the last bytes may still sit in socket buffers.
+    std::function<void(uint64_t sent, uint64_t total)> progress;
 
     // Extensions (all optional):
     // Streams the response body here instead of Response::body (return false to abort the

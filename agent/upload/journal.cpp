@@ -179,8 +179,32 @@ Expected<JobRecord> Journal::get_locked(const std::string& job_id) {
 }
 
 Expected<JobRecord> Journal::record(const protocol::UploadJob& job) {
-    if (job.job_id.empty()) return make_error("bad_request", "journal: job without job_id");
     std::lock_guard<std::mutex> lock(mutex_);
+    return record_locked(job);
+}
+
+std::vector<Expected<JobRecord>> Journal::record_all(const std::vector<protocol::UploadJob>& jobs) {
+    std::vector<Expected<JobRecord>> out;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (jobs.size() == 1) {
+        out.push_back(record_locked(jobs[0]));
+        return out;
+    }
+    if (auto st = exec_locked("BEGIN IMMEDIATE"); !st) {
+        for (size_t i = 0; i < jobs.size(); ++i) out.push_back(st.error());
+        return out;
+    }
+    for (const auto& job : jobs) out.push_back(record_locked(job));
+    if (auto st = exec_locked("COMMIT"); !st) {
+        // Nothing of the batch is durable: every job fails (the agent offers it again).
+        (void)exec_locked("ROLLBACK");
+        for (auto& r : out) r = st.error();
+    }
+    return out;
+}
+
+Expected<JobRecord> Journal::record_locked(const protocol::UploadJob& job) {
+    if (job.job_id.empty()) return make_error("bad_request", "journal: job without job_id");
     int64_t now = clock::now_ms();
     Stmt st(db_,
             "INSERT INTO jobs (job_id, capture_id, rig_id, batch, path, remote_name, mime, sha256, size, "
@@ -217,9 +241,16 @@ Status finish_update(sqlite3* db, Stmt& st, const std::string& what, const std::
 
 Status Journal::mark_uploading(const std::string& job_id) {
     std::lock_guard<std::mutex> lock(mutex_);
-    Stmt st(db_, "UPDATE jobs SET state='uploading', attempts=attempts+1, updated_ms=?2 WHERE job_id=?1");
-    st.bind(1, job_id).bind(2, clock::now_ms());
-    return finish_update(db_, st, "mark_uploading", job_id);
+    // WAL + synchronous=NORMAL: committed to the WAL without an fsync; the next FULL
+    // commit syncs the WAL up to and including this one.
+    if (auto s = exec_locked("PRAGMA synchronous=NORMAL"); !s) return s.error();
+    Status result = [&]() -> Status {
+        Stmt st(db_, "UPDATE jobs SET state='uploading', attempts=attempts+1, updated_ms=?2 WHERE job_id=?1");
+        st.bind(1, job_id).bind(2, clock::now_ms());
+        return finish_update(db_, st, "mark_uploading", job_id);
+    }();
+    if (auto s = exec_locked("PRAGMA synchronous=FULL"); !s) return s.error();
+    return result;
 }
 
 Status Journal::mark_done(const std::string& job_id, const std::string& remote_ref) {

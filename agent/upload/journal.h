@@ -1,6 +1,6 @@
 // The uploader's durable memory: one row per upload job, keyed by job_id, in SQLite
 // (WAL, synchronous=FULL: a call that returned has reached the disk and survives SIGKILL
-// and power loss). A job is recorded before anything is done with it; a repeated job_id
+// and power loss; mark_uploading() alone only survives SIGKILL, see there). A job is recorded before anything is done with it; a repeated job_id
 // finds its row, so a re-offered or re-delivered job is recognised (done: nothing to do).
 //
 // States: queued -> uploading -> done
@@ -53,9 +53,17 @@ public:
     // Inserts the job as queued if its job_id is new; otherwise returns the existing row
     // unchanged (inserted = false). Durable when it returns.
     Expected<JobRecord> record(const protocol::UploadJob& job);
+    // record() for each job in one transaction: one fsync for a burst of jobs (a backlog
+    // delivered after a reconnect, a fast series of captures) instead of one per job.
+    // Durable when it returns; the answers are in the order of `jobs`.
+    std::vector<Expected<JobRecord>> record_all(const std::vector<protocol::UploadJob>& jobs);
     Expected<JobRecord> get(const std::string& job_id);  // "not_found"
 
-    Status mark_uploading(const std::string& job_id);  // attempts += 1
+    // attempts += 1. The one write that skips the fsync (it survives SIGKILL, and the next
+    // durable commit carries it): open() turns "uploading" back into "queued" anyway, so a
+    // power cut can cost one attempt count, and the next upload's first byte no longer
+    // waits for the disk behind other workers' commits.
+    Status mark_uploading(const std::string& job_id);
     Status mark_done(const std::string& job_id, const std::string& remote_ref);  // clears resume state
     // permanent: failed_permanent; else back to queued with next_attempt_ms.
     Status mark_failed(const std::string& job_id, const std::string& reason, bool permanent,
@@ -79,6 +87,7 @@ private:
     Journal() = default;
     Status exec_locked(const char* sql);
     Expected<JobRecord> get_locked(const std::string& job_id);
+    Expected<JobRecord> record_locked(const protocol::UploadJob& job);
 
     std::mutex mutex_;
     sqlite3* db_ = nullptr;

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <random>
 
 #include "core/clock.h"
@@ -80,8 +81,15 @@ Status UploaderService::start() {
     for (const auto& rec : *pending) schedule(rec.job, rec.attempts, 0);
     if (!pending->empty()) LOG_INFO(kLog, "resuming " << pending->size() << " journaled job(s)");
 
+    // Twice as many workers as transfer slots: a job whose bytes are all sent gives its slot
+    // back before its finishing work (the target's verify and rename round trips, journal
+    // commit, events), so the next job's bytes start at once. With only `concurrency`
+    // workers, transfers sharing one link end together and the link idled while all of
+    // them finished (about 25 ms per round on a loopback WebDAV server: 4% of the link at
+    // 4 MB per file and 20 MB/s).
     int n = std::max(1, u.concurrency);
-    for (int i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+    free_transfer_slots_ = n;
+    for (int i = 0; i < 2 * n; ++i) workers_.emplace_back([this] { worker_loop(); });
 
     auto st = mqtt_->connect(std::chrono::seconds(5));
     if (!st) {
@@ -95,7 +103,28 @@ void UploaderService::run(const std::atomic<bool>& stop) {
     int64_t next_state = 0;
     int64_t next_sweep = 0;
     while (!stop) {
-        if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
+        if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) {
+            if (ev->kind != mqtt::Event::Kind::message) {
+                handle_event(*ev);
+            } else {
+                // Jobs that arrived together are journaled together (one fsync): in a burst,
+                // a commit per job held the journal for ~4 ms each and kept the workers'
+                // own journal writes, and so the first upload, waiting.
+                std::vector<std::string> payloads{std::move(ev->message.payload)};
+                std::optional<mqtt::Event> other;
+                while (payloads.size() < 256) {
+                    auto more = events_.pop_for(std::chrono::milliseconds(0));
+                    if (!more) break;
+                    if (more->kind != mqtt::Event::Kind::message) {
+                        other = std::move(more);
+                        break;
+                    }
+                    payloads.push_back(std::move(more->message.payload));
+                }
+                accept_jobs(payloads);
+                if (other) handle_event(*other);
+            }
+        }
         int64_t now = clock::monotonic_ms();
         if (now >= next_sweep) {
             sweep_kept_files();
@@ -137,7 +166,7 @@ void UploaderService::handle_event(const mqtt::Event& event) {
             LOG_WARN(kLog, "lost the broker: " << event.reason);
             break;
         case mqtt::Event::Kind::message:
-            accept_job(event.message.payload);
+            accept_jobs({event.message.payload});
             break;
     }
 }
@@ -147,41 +176,50 @@ bool UploaderService::path_in_spool(const std::string& path) const {
     return path.compare(0, prefix.size(), prefix) == 0 && path.find("/../") == std::string::npos;
 }
 
-void UploaderService::accept_job(const std::string& payload) {
-    auto job = protocol::parse_upload_job(payload);
-    if (!job) {
-        LOG_WARN(kLog, "ignoring a malformed upload job: " << job.error().describe());
-        return;
-    }
-    if (!path_in_spool(job->path)) {
-        // Only files the agent spooled are ours to upload and delete.
-        protocol::UploadEvent e;
-        e.type = "failed";
-        e.job_id = job->job_id;
-        e.capture_id = job->capture_id;
-        e.batch = job->batch;
-        e.name = job->remote_name;
-        e.error_code = "bad_request";
-        e.error_message = "path is outside spool.dir";
-        publish_event(e, false);
-        return;
-    }
-    // Durable before anything else happens: a crash from here on resumes from the journal.
-    auto rec = journal_->record(*job);
-    if (!rec) {
-        LOG_ERROR(kLog, "journal: " << rec.error().describe() << "; the agent will offer the job again");
-        return;
-    }
-    if (rec->state == upload::JobState::done) {
-        // Uploaded before; if its spool file is still there we crashed before deleting it.
-        if (::access(job->path.c_str(), F_OK) == 0) {
-            LOG_INFO(kLog, "job " << job->job_id << " was already uploaded; releasing its spool file");
-            release_spool_file(*job);
+void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
+    std::vector<protocol::UploadJob> jobs;
+    for (const auto& payload : payloads) {
+        auto job = protocol::parse_upload_job(payload);
+        if (!job) {
+            LOG_WARN(kLog, "ignoring a malformed upload job: " << job.error().describe());
+            continue;
         }
-        return;
+        if (!path_in_spool(job->path)) {
+            // Only files the agent spooled are ours to upload and delete.
+            protocol::UploadEvent e;
+            e.type = "failed";
+            e.job_id = job->job_id;
+            e.capture_id = job->capture_id;
+            e.batch = job->batch;
+            e.name = job->remote_name;
+            e.error_code = "bad_request";
+            e.error_message = "path is outside spool.dir";
+            publish_event(e, false);
+            continue;
+        }
+        jobs.push_back(std::move(*job));
     }
-    if (rec->state == upload::JobState::failed_permanent) return;
-    schedule(rec->job, rec->attempts, 0);
+    if (jobs.empty()) return;
+    // Durable before anything else happens: a crash from here on resumes from the journal.
+    auto recs = journal_->record_all(jobs);
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        const auto& job = jobs[i];
+        auto& rec = recs[i];
+        if (!rec) {
+            LOG_ERROR(kLog, "journal: " << rec.error().describe() << "; the agent will offer the job again");
+            continue;
+        }
+        if (rec->state == upload::JobState::done) {
+            // Uploaded before; if its spool file is still there we crashed before deleting it.
+            if (::access(job.path.c_str(), F_OK) == 0) {
+                LOG_INFO(kLog, "job " << job.job_id << " was already uploaded; releasing its spool file");
+                release_spool_file(job);
+            }
+            continue;
+        }
+        if (rec->state == upload::JobState::failed_permanent) continue;
+        schedule(rec->job, rec->attempts, 0);
+    }
 }
 
 void UploaderService::schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms) {
@@ -228,12 +266,15 @@ void UploaderService::worker_loop() {
                 earliest = std::min(earliest, s.not_before_ms);
             }
         }
-        if (!next) {
-            auto wait = earliest == INT64_MAX ? std::chrono::milliseconds(1000)
-                                              : std::chrono::milliseconds(std::max<int64_t>(1, earliest - now));
+        if (!next || free_transfer_slots_ == 0) {
+            // A slot given back or a new job notifies the condition variable.
+            auto wait = earliest == INT64_MAX || next
+                            ? std::chrono::milliseconds(1000)
+                            : std::chrono::milliseconds(std::max<int64_t>(1, earliest - now));
             cv_.wait_for(lock, wait);
             continue;
         }
+        --free_transfer_slots_;
         next->in_flight = true;
         if (outage) probe_in_flight_ = true;
         Scheduled item = *next;
@@ -272,8 +313,19 @@ void UploaderService::note_retryable_failure_locked(const std::string& job_id, i
     outage_until_ms_ = clock::now_ms() + delay_ms;
 }
 
+void UploaderService::release_transfer_slot(bool* held) {
+    if (!*held) return;
+    *held = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++free_transfer_slots_;
+    }
+    cv_.notify_all();
+}
+
 void UploaderService::upload_one(Scheduled item) {
     const auto& job = item.job;
+    bool slot_held = true;  // taken by worker_loop for this job
     int attempt = item.attempt + 1;
     (void)journal_->mark_uploading(job.job_id);
     protocol::UploadEvent ev;
@@ -289,6 +341,10 @@ void UploaderService::upload_one(Scheduled item) {
     int64_t started = clock::monotonic_ms();
     int64_t last_progress = started;
     auto progress = [&](uint64_t done, uint64_t total) {
+        // Every byte is at the server (the targets report 100% only with its answer): what
+        // is left (verifying, renaming, the journal) no longer uses the uplink, so the
+        // next job may start sending.
+        if (total > 0 && done >= total && total == job.size) release_transfer_slot(&slot_held);
         int64_t now = clock::monotonic_ms();
         if (now - last_progress < 1000 || done >= total) return;  // at most once a second
         last_progress = now;
@@ -300,6 +356,7 @@ void UploaderService::upload_one(Scheduled item) {
         publish_event(p, false);
     };
     auto result = target_->upload(job, progress);
+    release_transfer_slot(&slot_held);
     int64_t elapsed = std::max<int64_t>(1, clock::monotonic_ms() - started);
 
     if (result) {

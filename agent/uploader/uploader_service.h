@@ -52,7 +52,7 @@ private:
     };
 
     void handle_event(const mqtt::Event& event);
-    void accept_job(const std::string& payload);
+    void accept_jobs(const std::vector<std::string>& payloads);
     void schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms);
     void worker_loop();
     void note_success_locked();
@@ -62,6 +62,7 @@ private:
     // settings (spool.keep_uploaded_days, upload.delete_after_upload).
     void release_spool_file(const protocol::UploadJob& job);
     void sweep_kept_files();  // deletes kept photos past their days or when the disk runs low
+    void release_transfer_slot(bool* held);
     void publish_event(const protocol::UploadEvent& e, bool wait);
     void publish_state();
     bool path_in_spool(const std::string& path) const;
@@ -81,6 +82,11 @@ private:
     std::map<std::string, Scheduled> scheduled_;  // job_id -> job waiting or in flight
     uint64_t next_order_ = 0;
     bool stopping_ = false;
+    // upload.concurrency bounds the transfers whose bytes are still being sent: a worker
+    // holds a slot from picking a job until the target reports every byte received (a 2xx
+    // answer to the last one) or returns. A rare re-send after that (a lost answer) runs
+    // without a slot.
+    int free_transfer_slots_ = 0;
     std::vector<std::thread> workers_;
     std::atomic<bool> state_dirty_{true};
     std::string last_error_;  // guarded by mutex_

@@ -39,6 +39,45 @@ std::string RcloneWebdavPeer::url(const std::string& collection) const {
     return "http://127.0.0.1:" + std::to_string(port_) + "/" + collection;
 }
 
+ThrottledWebdavPeer::ThrottledWebdavPeer(std::string root, std::string log_path, uint64_t rate)
+    : root_(std::move(root)), log_(std::move(log_path)), rate_(rate) {}
+
+ThrottledWebdavPeer::~ThrottledWebdavPeer() { stop(); }
+
+std::string ThrottledWebdavPeer::start() {
+    std::string python = python3_program();
+    if (python.empty()) return missing_program_message("python3", "Debian package python3");
+    ::mkdir(root_.c_str(), 0755);
+    proc_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{python,
+                                 std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes/throttled_webdav.py",
+                                 "--port", "0", "--root", root_, "--rate", std::to_string(rate_),
+                                 "--log-requests"},
+        log_);
+    proc_->start();
+    port_ = wait_port_line(log_, std::chrono::seconds(15));
+    if (port_ <= 0) return "throttled_webdav.py did not start: " + read_file(log_);
+    return "";
+}
+
+void ThrottledWebdavPeer::stop() {
+    if (proc_) proc_->stop(std::chrono::seconds(3));
+    proc_.reset();
+}
+
+std::string ThrottledWebdavPeer::url(const std::string& collection) const {
+    if (!collection.empty()) ::mkdir((root_ + "/" + collection).c_str(), 0755);
+    return "http://127.0.0.1:" + std::to_string(port_) + "/" + collection;
+}
+
+nlohmann::json ThrottledWebdavPeer::stats() const {
+    http::Request r;
+    r.url = "http://127.0.0.1:" + std::to_string(port_) + "/_stats";
+    auto resp = http::perform(r);
+    if (!resp || resp->status != 200) return nlohmann::json();
+    return nlohmann::json::parse(resp->body, nullptr, false);
+}
+
 S3rverPeer::S3rverPeer(std::string data_dir, std::string log_path, std::string bucket)
     : dir_(std::move(data_dir)), log_(std::move(log_path)), bucket_(std::move(bucket)) {}
 

@@ -5,6 +5,7 @@
 // failure that names its package (never a silent skip).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,29 @@ public:
 
 private:
     std::string root_, log_, user_, password_;
+    int port_ = 0;
+    std::unique_ptr<ChildProcess> proc_;
+};
+
+// tests/fakes/throttled_webdav.py: a WebDAV server whose PUT bodies are read at no more than
+// `rate` bytes/s over all connections together (0 = no cap); see the top of the script. No
+// auth. stats() is its /_stats: per top-level folder, the first request's start and the
+// last response's end (server clock, seconds) and the PUT bytes read.
+class ThrottledWebdavPeer {
+public:
+    ThrottledWebdavPeer(std::string root, std::string log_path, uint64_t rate);
+    ~ThrottledWebdavPeer();
+    std::string start();
+    void stop();
+    int port() const { return port_; }
+    // The URL of a collection under root; a non-empty one is created if missing.
+    std::string url(const std::string& collection = "") const;
+    const std::string& root() const { return root_; }
+    nlohmann::json stats() const;
+
+private:
+    std::string root_, log_;
+    uint64_t rate_;
     int port_ = 0;
     std::unique_ptr<ChildProcess> proc_;
 };
