@@ -21,7 +21,9 @@
 // over all sessions of the job) and how many it holds (received). At each interruption k,
 // once the fake has read what was in flight, excess_k = bytes_received - received; the
 // bytes interruption k cost are excess_k - excess_{k-1} (the last one also takes what the
-// final stretch re-sent), so they add up to bytes_received - size at the end.
+// final stretch re-sent), so they add up to bytes_received - size at the end. After a cut
+// connection the uploader carries on at once, so that excess is the smallest sampled until the
+// next chunk is stored: exact or a little over, never under.
 //
 // PHOTORIG_BENCH_SEED=<n> repeats the random kill points.
 #include <algorithm>
@@ -266,9 +268,8 @@ void report(const char* what, const Run& base, const Run& r, bool* pass) {
     std::printf("%s: %zu interruptions; re-sent per interruption:", what, r.resent.size());
     for (auto b : r.resent) std::printf(" %llu", static_cast<unsigned long long>(b));
     std::printf(
-        "\n%s: re-sent mean %.0f bytes (%.3f chunks), max %llu bytes (%.3f chunks); %d upload "
-        "session(s); "
-        "%.2f s vs %.2f s uninterrupted (x%.2f); byte-identical: %s\n",
+        "\n%s: re-sent mean %.0f bytes (%.3f chunks), max %llu bytes (%.3f chunks); "
+        "%d upload session(s); %.2f s vs %.2f s uninterrupted (x%.2f); byte-identical: %s\n",
         what, mean, mean / kChunk, static_cast<unsigned long long>(max),
         static_cast<double>(max) / kChunk, r.sessions, r.seconds, base.seconds,
         r.seconds / base.seconds, r.identical ? "yes" : "NO");
@@ -284,9 +285,8 @@ int main(int argc, char** argv) {
     if (const char* v = std::getenv("PHOTORIG_BENCH_SEED"); v && *v)
         seed = std::strtoull(v, nullptr, 10);
     std::printf(
-        "uploader resume benchmark: %llu-byte photo, %llu-byte chunks, fake reading at %llu B/s, "
-        "%d "
-        "interruptions per run, seed %llu (PHOTORIG_BENCH_SEED)\n",
+        "uploader resume benchmark: %llu-byte photo, %llu-byte chunks, fake reading at "
+        "%llu B/s, %d interruptions per run, seed %llu (PHOTORIG_BENCH_SEED)\n",
         static_cast<unsigned long long>(kSize), static_cast<unsigned long long>(kChunk),
         static_cast<unsigned long long>(kRate), interruptions,
         static_cast<unsigned long long>(seed));
@@ -329,11 +329,9 @@ int main(int argc, char** argv) {
         };
         std::printf(
             "RESULT uploader_resume %s: 100 MB, chunk 8 MiB; SIGKILL x%zu: re-sent/interruption "
-            "mean %.2f MB "
-            "(%.3f chunks) max %.2f MB (%.3f chunks), time %.2f s vs %.2f s uninterrupted; dropped "
-            "connection x%zu: mean %.2f MB (%.3f chunks) max %.2f MB (%.3f chunks), time %.2f s; "
-            "goal max < "
-            "2 chunks: %s\n",
+            "mean %.2f MB (%.3f chunks) max %.2f MB (%.3f chunks), time %.2f s vs %.2f s "
+            "uninterrupted; dropped connection x%zu: mean %.2f MB (%.3f chunks) max %.2f MB "
+            "(%.3f chunks), time %.2f s; goal max < 2 chunks: %s\n",
             quick ? "quick" : "full", killed.resent.size(), mean_of(killed) / 1e6,
             mean_of(killed) / kChunk, max_of(killed) / 1e6,
             static_cast<double>(max_of(killed)) / kChunk, killed.seconds, base.seconds,

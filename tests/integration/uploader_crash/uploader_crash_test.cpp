@@ -108,9 +108,8 @@ uint64_t size_of(const json& f) {
 void run_crash_test(const Plan& plan, bool long_run) {
     const uint64_t seed = seed_from_env();
     std::printf(
-        "uploader crash test: seed %llu (PHOTORIG_CRASH_SEED=%llu repeats it), %s run: %d photos "
-        "of "
-        "%llu-%llu bytes, %d kills, %d faults\n",
+        "uploader crash test: seed %llu (PHOTORIG_CRASH_SEED=%llu repeats it), %s run: "
+        "%d photos of %llu-%llu bytes, %d kills, %d faults\n",
         static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
         long_run ? "soak" : "short", plan.photos, static_cast<unsigned long long>(plan.min_size),
         static_cast<unsigned long long>(plan.max_size), plan.kills, plan.faults);
