@@ -409,6 +409,6 @@ TEST(UploaderCrash, GdriveEveryPhotoExactlyOnceThroughKillsAndDrops) {
 // The full run: a separate binary with the CTest label "soak" and a long timeout.
 TEST(UploaderCrashSoak, GdriveEveryPhotoExactlyOnceThroughKillsAndDrops) {
     if (!soak()) GTEST_SKIP() << "set PHOTORIG_SOAK=1 for the 200-photo run";
-    run_crash_test(Plan{200, 1 * kMiB, 30 * kMiB, 10, 30, 12, 200, 2400s}, true);
+    run_crash_test(Plan{200, 1 * kMiB, 30 * kMiB, 10, 30, 12, 60, 2400s}, true);
 }
 #endif
