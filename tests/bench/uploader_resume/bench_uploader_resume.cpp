@@ -66,6 +66,7 @@ struct Session {
     uint64_t received = 0;        // bytes the fake holds
     uint64_t bytes_received = 0;  // bytes it read, all sessions of the job
     int sessions = 0;
+    int drops = 0;  // chunks the fake cut on purpose
     bool finished = false;
 };
 
@@ -80,6 +81,7 @@ Session session_of(const GdriveFakePeer& fake, const std::string& job_id) {
         // The newest session holds the upload (an expired one would have been replaced).
         out.received = s.value("received", uint64_t{0});
         out.finished = out.finished || !s["file_id"].is_null();
+        out.drops += s.value("drops", 0);
     }
     return out;
 }
@@ -197,6 +199,7 @@ class Bench {
                 last_read = s.bytes_received;
                 h.start_uploader();
             } else {
+                const int drops_before = now.drops;
                 // The next chunk is cut after a random share of its body.
                 const uint64_t after = std::uniform_int_distribution<uint64_t>(1, kChunk - 1)(rng_);
                 if (!fake_
@@ -221,6 +224,9 @@ class Bench {
                 // bytes count as read but not yet held: the smallest excess between the cut and
                 // the next whole chunk stored after it (a span that includes the status query
                 // and a chunk boundary) is the true one.
+                // The fault fires when the chunk's PUT arrives, the cut comes later.
+                (void)wait_until([&] { return session_of(*fake_, job_id).drops > drops_before; },
+                                 30s, 1ms);
                 Session s = session_of(*fake_, job_id);
                 const uint64_t held_at_cut = s.received;
                 excess = UINT64_MAX;
@@ -320,19 +326,17 @@ int main(int argc, char** argv) {
         Run killed = b.run("killed", Mode::kill, points());
         if (!killed.ok) return 1;
         report("SIGKILL", base, killed, &pass);
-        // A cut costs the stretch up to the next stored chunk, so one cut per chunk at most:
-        // distinct chunks (not the first or the last two), at a random place in each.
+        // A cut is set off when the fake starts reading chunk i, so it hits chunk i + 1 (the
+        // next PUT), and is measured until that chunk is stored: two chunks per cut, from a
+        // random start. 100 MB in 8 MiB chunks (12) has room for 5 cuts, so the full run
+        // makes 5, not 8. Where in its chunk each cut falls is random (drop_after_bytes).
         std::vector<uint64_t> drop_points;
         {
             const uint64_t chunks = (kSize + kChunk - 1) / kChunk;
-            std::vector<uint64_t> idx;
-            for (uint64_t i = 1; i + 2 < chunks; ++i) idx.push_back(i);
-            std::shuffle(idx.begin(), idx.end(), b.rng_);
-            idx.resize(std::min<size_t>(idx.size(), interruptions));
-            std::sort(idx.begin(), idx.end());
-            for (auto i : idx)
-                drop_points.push_back(
-                    i * kChunk + std::uniform_int_distribution<uint64_t>(0, kChunk / 2)(b.rng_));
+            const uint64_t k = std::min<uint64_t>(interruptions, (chunks - 2) / 2);
+            const uint64_t start =
+                std::uniform_int_distribution<uint64_t>(1, chunks - 2 * k - 1)(b.rng_);
+            for (uint64_t n = 0; n < k; ++n) drop_points.push_back((start + 2 * n) * kChunk + 1);
         }
         Run dropped = b.run("dropped", Mode::drop, drop_points);
         if (!dropped.ok) return 1;
