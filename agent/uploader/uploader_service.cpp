@@ -210,10 +210,21 @@ void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
             continue;
         }
         if (rec->state == upload::JobState::done) {
-            // Uploaded before; if its spool file is still there we crashed before deleting it.
+            // Uploaded before; if its spool file is still there we crashed before releasing
+            // it, or its done event never reached the broker (see upload_one): say it now,
+            // then release the file.
             if (::access(job.path.c_str(), F_OK) == 0) {
                 LOG_INFO(kLog, "job " << job.job_id << " was already uploaded; releasing its spool file");
-                release_spool_file(job);
+                protocol::UploadEvent e;
+                e.type = "done";
+                e.job_id = job.job_id;
+                e.capture_id = job.capture_id;
+                e.batch = job.batch;
+                e.name = job.remote_name;
+                e.bytes_total = job.size;
+                e.bytes_done = job.size;
+                e.remote_ref = rec->remote_ref;
+                if (publish_event(e, true)) release_spool_file(job);
             }
             continue;
         }
@@ -368,8 +379,18 @@ void UploaderService::upload_one(Scheduled item) {
         ev.rate_bytes_per_s = static_cast<double>(result->bytes_sent) * 1000.0 / elapsed;
         ev.remote_ref = result->remote_ref;
         LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed << " ms)");
-        publish_event(ev, false);
-        release_spool_file(job);
+        // The done event is the only news that the photo is safe (rigctl and dashboards wait
+        // for it), and publish_nowait drops what it cannot send: an upload resumed from the
+        // journal can finish before the broker connection is up, or inside a broker outage.
+        // So wait for the broker's ack, and without one keep the spool file: the agent offers
+        // the job again, and accept_jobs() repeats the done event before releasing the file.
+        if (publish_event(ev, true)) {
+            release_spool_file(job);
+        } else {
+            LOG_WARN(kLog, "done event for " << job.remote_name
+                                             << " not acknowledged by the broker; keeping the spool file "
+                                                "until the job is offered again");
+        }
         std::lock_guard<std::mutex> lock(mutex_);
         scheduled_.erase(job.job_id);
         probe_in_flight_ = false;
@@ -452,13 +473,11 @@ void UploaderService::sweep_kept_files() {
                                                                          << days << " day(s) were up");
 }
 
-void UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {
+bool UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {
     mqtt::Message m{base_ + "/upload/events", protocol::upload_event_json(e), 1, false, "", ""};
-    if (wait) {
-        (void)mqtt_->publish(m, false, std::chrono::seconds(5));
-    } else {
-        mqtt_->publish_nowait(m, false);
-    }
+    if (wait) return static_cast<bool>(mqtt_->publish(m, false, std::chrono::seconds(5)));
+    mqtt_->publish_nowait(m, false);
+    return true;
 }
 
 void UploaderService::publish_state() {

@@ -63,7 +63,9 @@ private:
     void release_spool_file(const protocol::UploadJob& job);
     void sweep_kept_files();  // deletes kept photos past their days or when the disk runs low
     void release_transfer_slot(bool* held);
-    void publish_event(const protocol::UploadEvent& e, bool wait);
+    // With `wait`: true once the broker acknowledged it (up to 5 s for a connection and the
+    // ack). Without: true once handed to the client, which drops it when disconnected.
+    bool publish_event(const protocol::UploadEvent& e, bool wait);
     void publish_state();
     bool path_in_spool(const std::string& path) const;
 

@@ -66,7 +66,8 @@ Camera::Camera(const Options& opt, EventLog& log)
       slow_ms_(opt.slow_ms),
       capture_delay_ms_(opt.capture_delay_ms),
       disconnect_after_(opt.disconnect_after),
-      storage_full_(opt.storage_full) {
+      storage_full_(opt.storage_full),
+      image_size_(opt.image_size) {
     nonce_ = fnv1a(opt.serial) ^ static_cast<uint64_t>(realtime_us());
 
     std::string size_str = std::to_string(opt.image_width) + "x" + std::to_string(opt.image_height);
@@ -130,7 +131,7 @@ void Camera::start_warmup() {
     });
 }
 
-bool Camera::validate(uint64_t* min_size) {
+uint64_t Camera::min_image_size() {
     ExifInfo x;
     x.make = opt_.manufacturer;
     x.model = opt_.model;
@@ -140,9 +141,20 @@ bool Camera::validate(uint64_t* min_size) {
     x.unique_id = make_unique_id(0);
     x.width = opt_.image_width;
     x.height = opt_.image_height;
-    uint64_t need = jpeg_head(x).size() + scan_for(-1)->size();
-    *min_size = need;
-    return opt_.image_size >= need && opt_.image_size <= 0xFFFFFFFEull;
+    return jpeg_head(x).size() + scan_for(-1)->size();
+}
+
+bool Camera::validate(uint64_t* min_size) {
+    *min_size = min_image_size();
+    return image_size_ >= *min_size && image_size_ <= 0xFFFFFFFEull;
+}
+
+bool Camera::set_image_size(uint64_t size, uint64_t* min_size) {
+    std::lock_guard<std::mutex> lock(mu_);
+    *min_size = min_image_size();
+    if (size < *min_size || size > 0xFFFFFFFEull) return false;
+    image_size_ = size;
+    return true;
 }
 
 std::string Camera::make_unique_id(uint64_t capture_no) const {
@@ -300,8 +312,8 @@ OpReply Camera::get_storage_info(uint32_t storage) {
     w.u16(0x0004);  // StorageType: removable RAM (a memory card)
     w.u16(0x0003);  // FilesystemType: DCF
     w.u16(0x0000);  // AccessCapability: read-write
-    w.u64(max_images * opt_.image_size);
-    w.u64(free_images * opt_.image_size);
+    w.u64(max_images * image_size_);
+    w.u64(free_images * image_size_);
     w.u32(static_cast<uint32_t>(std::min<uint64_t>(free_images, 0xFFFFFFFEu)));
     w.str("SD card");
     w.str("PHOTORIG");
@@ -474,20 +486,20 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
     int pattern = static_cast<int>((n - 1) % kPatternCount);
     o.head = jpeg_head(x);
     o.scan = scan_for(pattern);
-    if (o.head.size() + o.scan->size() > opt_.image_size) o.scan = scan_for(-1);
+    if (o.head.size() + o.scan->size() > image_size_) o.scan = scan_for(-1);
     uint64_t fixed = o.head.size() + o.scan->size();
-    if (fixed > opt_.image_size) {  // cannot happen after validate()
+    if (fixed > image_size_) {  // cannot happen after validate() / set_image_size()
         log_.log("initiate_capture", 0, ctx.conn, ",\"rc\":\"0x2002\"", t);
         return rc(kRcGeneralError);
     }
-    o.pad = opt_.image_size - fixed;
+    o.pad = image_size_ - fixed;
     if (o.pad > 0 && o.pad < 4) {  // too small for a COM segment: grow APP1 instead
         o.head = jpeg_head(x, static_cast<size_t>(o.pad));
         o.pad = 0;
     }
     o.pad_text = "ptpip-sim capture " + std::to_string(n) + " serial " + opt_.serial + " id " +
                  x.unique_id + "\n";
-    o.size = opt_.image_size;
+    o.size = image_size_;
     o.thumb = thumb_for(pattern, &o.thumb_w, &o.thumb_h);
     uint32_t handle = o.handle;
     uint32_t raw_handle = opt_.raw_pair ? add_raw_companion(o) : 0;

@@ -96,6 +96,9 @@ public:
     void set_slow_ms(int ms);
     void set_capture_delay_ms(int ms);
     void set_disconnect_after(int n);
+    // Size of the images captured from now on; false (and the minimum in *min_size) when
+    // it is too small for the picture size or too large for PTP's 32-bit sizes.
+    bool set_image_size(uint64_t size, uint64_t* min_size);
     int slow_ms();
     void reset_faults();
     void clear_card();
@@ -154,6 +157,7 @@ private:
     uint64_t image_count() const;
     Blob materialize(const Object& o) const;
     std::string make_unique_id(uint64_t capture_no) const;
+    uint64_t min_image_size();
 
     const Options opt_;
     EventLog& log_;
@@ -169,6 +173,7 @@ private:
     int fail_busy_, fail_error_, no_event_, slow_ms_, capture_delay_ms_, disconnect_after_;
     int store_full_event_ = 0;
     bool storage_full_;
+    uint64_t image_size_;  // --image-size, or the control channel's `size`
     Stats stats_;
     std::thread warmup_;
     std::condition_variable warmup_cv_;  // with mu_

@@ -49,8 +49,8 @@ const char kUsage[] =
     "\n"
     "On ready prints \"LISTENING <port>\" and then, with --control-port, \"CONTROL <port>\".\n"
     "Control commands (one per line, one line answered): busy N, error N, noevent N,\n"
-    "evstorefull N, storagefull on|off, slow MS, delay MS, disconnect, disconnectafter N,\n"
-    "stats, reset, clear, ping, help. See README.md.\n";
+    "evstorefull N, storagefull on|off, slow MS, delay MS, size BYTES, disconnect,\n"
+    "disconnectafter N, stats, reset, clear, ping, help. See README.md.\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
     std::fprintf(stderr, "ptpip-sim: %s\n%s", msg.c_str(), kUsage);

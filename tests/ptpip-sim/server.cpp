@@ -573,6 +573,17 @@ std::string Server::control_command(const std::string& line) {
         if (cmd == "disconnectafter") camera_.set_disconnect_after(n);
         return "OK";
     }
+    if (cmd == "size") {
+        // Images of different sizes from one simulator (upload tests of mixed sizes).
+        char* end = nullptr;
+        errno = 0;
+        unsigned long long v = arg.empty() || arg[0] == '-' ? 0 : std::strtoull(arg.c_str(), &end, 10);
+        if (arg.empty() || errno != 0 || !end || *end != '\0') return "ERR size needs a byte count";
+        uint64_t min_size = 0;
+        if (!camera_.set_image_size(v, &min_size))
+            return "ERR size must be between " + std::to_string(min_size) + " and 4294967294";
+        return "OK";
+    }
     if (cmd == "storagefull") {
         if (arg != "on" && arg != "off") return "ERR storagefull needs on|off";
         camera_.set_storage_full(arg == "on");
@@ -594,7 +605,7 @@ std::string Server::control_command(const std::string& line) {
     if (cmd == "ping") return "PONG";
     if (cmd == "help")
         return "OK commands: busy N, error N, noevent N, evstorefull N, storagefull on|off, "
-               "slow MS, delay MS, disconnect, disconnectafter N, stats, reset, clear, ping";
+               "slow MS, delay MS, size BYTES, disconnect, disconnectafter N, stats, reset, clear, ping";
     return "ERR unknown command: " + cmd;
 }
 
