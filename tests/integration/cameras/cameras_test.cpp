@@ -128,7 +128,9 @@ TEST(Cameras, ReplugOfOneCameraRecoversWithinFiveSecondsWithoutDisturbingTheOthe
 
 TEST(Cameras, EachFaultEndsInItsStableCodeAndNeverStopsTheOtherCamera) {
     HarnessOptions o = cameras(2);
-    o.capture_timeout_ms = 1500;
+    // Short enough to keep the test quick, long enough that the healthy camera never times
+    // out on a CI machine busy with other tests (1500 ms did once).
+    o.capture_timeout_ms = 3000;
     RigHarness h(o);
     h.start_all();
     struct Fault {
@@ -141,7 +143,7 @@ TEST(Cameras, EachFaultEndsInItsStableCodeAndNeverStopsTheOtherCamera) {
         {"noevent 1", "timeout"},
         {"storagefull on", "camera_storage_full"},
         {"evstorefull 1", "camera_storage_full"},
-        {"slow 3000", "timeout"},
+        {"slow 6000", "timeout"},
         {"disconnectafter 1", "camera_disconnected"},
     };
     for (const auto& f : faults) {
@@ -152,7 +154,7 @@ TEST(Cameras, EachFaultEndsInItsStableCodeAndNeverStopsTheOtherCamera) {
         ASSERT_FALSE(r.is_null()) << "no answer: the agent hung";
         auto took = std::chrono::steady_clock::now() - t0;
         EXPECT_LT(took, 15s);
-        ASSERT_EQ(r["status"], "ok") << r.dump();
+        ASSERT_EQ(r["status"], "ok") << r.dump() << "\n" << h.agent().log();
         EXPECT_TRUE(serials_of(r["data"]["photos"]).count("SIM0002")) << r.dump();
         if (std::string(f.control) == "disconnectafter 1") {
             // The download finished before the link dropped: the photo is safe, the drop is
