@@ -289,6 +289,9 @@ void UploaderService::worker_loop() {
         next->in_flight = true;
         if (outage) probe_in_flight_ = true;
         Scheduled item = *next;
+        // Announced under the lock, so "started" events come in the order jobs are picked
+        // (oldest first) whichever worker thread runs first; publish_nowait only queues.
+        publish_event(job_event(item.job, "started", item.attempt + 1), false);
         lock.unlock();
         upload_one(item);
         lock.lock();
@@ -324,6 +327,18 @@ void UploaderService::note_retryable_failure_locked(const std::string& job_id, i
     outage_until_ms_ = clock::now_ms() + delay_ms;
 }
 
+protocol::UploadEvent UploaderService::job_event(const protocol::UploadJob& job, const char* type, int attempt) {
+    protocol::UploadEvent ev;
+    ev.type = type;
+    ev.job_id = job.job_id;
+    ev.capture_id = job.capture_id;
+    ev.batch = job.batch;
+    ev.name = job.remote_name;
+    ev.bytes_total = job.size;
+    ev.attempt = attempt;
+    return ev;
+}
+
 void UploaderService::release_transfer_slot(bool* held) {
     if (!*held) return;
     *held = false;
@@ -339,15 +354,7 @@ void UploaderService::upload_one(Scheduled item) {
     bool slot_held = true;  // taken by worker_loop for this job
     int attempt = item.attempt + 1;
     (void)journal_->mark_uploading(job.job_id);
-    protocol::UploadEvent ev;
-    ev.job_id = job.job_id;
-    ev.capture_id = job.capture_id;
-    ev.batch = job.batch;
-    ev.name = job.remote_name;
-    ev.bytes_total = job.size;
-    ev.attempt = attempt;
-    ev.type = "started";
-    publish_event(ev, false);
+    protocol::UploadEvent ev = job_event(job, "started", attempt);  // announced by worker_loop
 
     int64_t started = clock::monotonic_ms();
     int64_t last_progress = started;
