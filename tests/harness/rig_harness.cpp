@@ -226,6 +226,19 @@ void RigHarness::start_observer() {
         std::chrono::seconds(5), std::chrono::milliseconds(100));
 }
 
+std::unique_ptr<mqtt::Client> RigHarness::connect_as(const std::string& user, const std::string& client_id,
+                                                     MessageQueue<mqtt::Event>& events) {
+    mqtt::Options mo;
+    mo.port = broker_port_;
+    mo.client_id = client_id;
+    mo.username = user;
+    mo.password = password(user);
+    auto client = std::make_unique<mqtt::Client>(mo, events);
+    if (auto st = client->connect(std::chrono::seconds(5)); !st)
+        throw std::runtime_error(client_id + ": " + st.error().describe());
+    return client;
+}
+
 void RigHarness::pub_cli(const std::string& topic, const std::string& payload) {
     std::vector<std::string> argv{"mosquitto_pub", "-V",           "mqttv311", "-h", "127.0.0.1",
                                   "-p",           std::to_string(broker_port_), "-u", "photorig-dashboard",

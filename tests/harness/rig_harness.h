@@ -85,6 +85,11 @@ public:
     void pub_v5(const std::string& topic, const std::string& payload, const std::string& response_topic,
                 const std::string& correlation);
 
+    // A client of the rig's broker connected as `user` (photorig-agent publishes upload
+    // jobs, as the agent does); its events go to `events`. Throws when it cannot connect.
+    std::unique_ptr<mqtt::Client> connect_as(const std::string& user, const std::string& client_id,
+                                             MessageQueue<mqtt::Event>& events);
+
     std::vector<Received> received(const std::string& topic) const;  // "" = every message
     void clear_received();
     // Waits until a message on `topic` satisfies `pred`; returns it (or empty topic on timeout).

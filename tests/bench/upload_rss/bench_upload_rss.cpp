@@ -80,15 +80,9 @@ Outcome measure(const std::string& target, const std::string& upload_yaml, uint6
 
     Outcome out;
     out.idle_kb = photorig::bench::vm_hwm_kb(h.uploader().pid());
-    photorig::mqtt::Options mo;
-    mo.port = h.broker_port();
-    mo.client_id = "bench-rss-publisher";
-    mo.username = "photorig-agent";
-    mo.password = h.password("photorig-agent");
     photorig::MessageQueue<photorig::mqtt::Event> events;
-    photorig::mqtt::Client publisher(mo, events);
-    if (auto st = publisher.connect(5s); !st)
-        throw std::runtime_error("publisher: " + st.error().describe());
+    auto publisher_client = h.connect_as("photorig-agent", "bench-rss-publisher", events);
+    photorig::mqtt::Client& publisher = *publisher_client;
     auto t0 = Clock::now();
     auto st = publisher.publish(
         {h.base() + "/upload/jobs", photorig::protocol::upload_job_json(job), 1, false, "", ""},

@@ -203,15 +203,9 @@ int main(int argc, char** argv) {
             throw std::runtime_error("rclone did not send every byte: " + stats.dump());
 
         // (a) ours: every job published back to back, as a burst of captures would be.
-        photorig::mqtt::Options mo;
-        mo.port = h.broker_port();
-        mo.client_id = "bench-jobs-publisher";
-        mo.username = "photorig-agent";
-        mo.password = h.password("photorig-agent");
         photorig::MessageQueue<photorig::mqtt::Event> events;
-        photorig::mqtt::Client publisher(mo, events);
-        if (auto st = publisher.connect(5s); !st)
-            throw std::runtime_error("publisher: " + st.error().describe());
+        auto publisher_client = h.connect_as("photorig-agent", "bench-jobs-publisher", events);
+        photorig::mqtt::Client& publisher = *publisher_client;
         auto done_count = [&] {
             size_t n = 0;
             for (const auto& m : h.received(h.base() + "/upload/events")) {
