@@ -462,9 +462,11 @@ void UploaderService::release_spool_file(const protocol::UploadJob& job) {
     // Kept copies move out of the agent's sight, or it would offer them again forever.
     if (auto kept = spool_->keep_uploaded(relative); !kept)
         LOG_WARN(kLog, "keeping spool file " << relative << ": " << kept.error().describe());
-    // Room for the next captures now, not at the next minute's sweep.
+    // Room for the next captures now, not at the next minute's sweep (only kept-for-N-days
+    // copies give way; the disk is asked only then).
+    if (config_.spool.keep_uploaded_days <= 0) return;
     auto free_bytes = spool_->disk_free_bytes();
-    if (config_.spool.keep_uploaded_days > 0 && free_bytes && *free_bytes < config_.spool.min_free_bytes) sweep_kept_files();
+    if (free_bytes && *free_bytes < config_.spool.min_free_bytes) sweep_kept_files();
 }
 
 void UploaderService::sweep_kept_files() {
