@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +39,13 @@ inline std::string write_random_file(const std::string& path, uint64_t size, uin
         }
         hash.update(block.data(), n);
         left -= n;
+    }
+    // On disk before anyone is told of it, as the agent's spool does before it publishes a
+    // job: left dirty, the first fsync of the uploader's journal would write these files
+    // back too (ext4 commits them with its journal) and time the disk, not the uploader.
+    if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0) {
+        std::fclose(f);
+        throw std::runtime_error("cannot write " + path);
     }
     if (std::fclose(f) != 0) throw std::runtime_error("cannot write " + path);
     return hash.hex_digest();

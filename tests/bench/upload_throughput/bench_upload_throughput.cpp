@@ -202,6 +202,12 @@ int main(int argc, char** argv) {
         if (stats["rclone"].value("put_bytes", uint64_t{0}) != total)
             throw std::runtime_error("rclone did not send every byte: " + stats.dump());
 
+        // The server's copy of rclone's files is still being written back; on a rig the
+        // server is another machine, so that write-back must not land on the uploader's
+        // first journal commit (an fsync here also flushes other files' dirty data: seen
+        // as 130 ms before the first request).
+        ::sync();
+
         // (a) ours: every job published back to back, as a burst of captures would be.
         photorig::MessageQueue<photorig::mqtt::Event> events;
         auto publisher_client = h.connect_as("photorig-agent", "bench-jobs-publisher", events);
