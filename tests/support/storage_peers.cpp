@@ -13,8 +13,12 @@
 namespace photorig::test {
 namespace http = photorig::targets::http;
 
-RcloneWebdavPeer::RcloneWebdavPeer(std::string root, std::string log_path, std::string user, std::string password)
-    : root_(std::move(root)), log_(std::move(log_path)), user_(std::move(user)), password_(std::move(password)) {}
+RcloneWebdavPeer::RcloneWebdavPeer(std::string root, std::string log_path, std::string user,
+                                   std::string password)
+    : root_(std::move(root)),
+      log_(std::move(log_path)),
+      user_(std::move(user)),
+      password_(std::move(password)) {}
 
 std::string RcloneWebdavPeer::start() {
     ::mkdir(root_.c_str(), 0755);
@@ -25,8 +29,9 @@ std::string RcloneWebdavPeer::start() {
     for (int attempt = 0; attempt < 5; ++attempt) {
         port_ = free_tcp_port();
         proc_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{rclone, "serve", "webdav", root_, "--addr", "127.0.0.1:" + std::to_string(port_),
-                                     "--user", user_, "--pass", password_},
+            std::vector<std::string>{rclone, "serve", "webdav", root_, "--addr",
+                                     "127.0.0.1:" + std::to_string(port_), "--user", user_,
+                                     "--pass", password_},
             log_, std::vector<std::string>{"RCLONE_CONFIG=" + root_ + "/../rclone.conf"});
         proc_->start();
         if (wait_tcp_port(port_, std::chrono::seconds(15)) && proc_->running()) return "";
@@ -42,17 +47,18 @@ std::string RcloneWebdavPeer::url(const std::string& collection) const {
 ThrottledWebdavPeer::ThrottledWebdavPeer(std::string root, std::string log_path, uint64_t rate)
     : root_(std::move(root)), log_(std::move(log_path)), rate_(rate) {}
 
-ThrottledWebdavPeer::~ThrottledWebdavPeer() { stop(); }
+ThrottledWebdavPeer::~ThrottledWebdavPeer() {
+    stop();
+}
 
 std::string ThrottledWebdavPeer::start() {
     std::string python = python3_program();
     if (python.empty()) return missing_program_message("python3", "Debian package python3");
     ::mkdir(root_.c_str(), 0755);
     proc_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{python,
-                                 std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes/throttled_webdav.py",
-                                 "--port", "0", "--root", root_, "--rate", std::to_string(rate_),
-                                 "--log-requests"},
+        std::vector<std::string>{
+            python, std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes/throttled_webdav.py", "--port",
+            "0", "--root", root_, "--rate", std::to_string(rate_), "--log-requests"},
         log_);
     proc_->start();
     port_ = wait_port_line(log_, std::chrono::seconds(15));
@@ -85,11 +91,13 @@ std::string S3rverPeer::start() {
     std::string node = find_program("node");
     if (node.empty()) return missing_program_message("node", "Debian package nodejs");
     std::string s3rver = node_tool("s3rver");
-    if (s3rver.empty()) return missing_program_message("tests/node_modules/.bin/s3rver", "npm s3rver");
+    if (s3rver.empty())
+        return missing_program_message("tests/node_modules/.bin/s3rver", "npm s3rver");
     ::mkdir(dir_.c_str(), 0755);
     proc_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{node, s3rver, "--directory", dir_, "--address", "127.0.0.1", "--port", "0",
-                                 "--service-endpoint", "localhost", "--configure-bucket", bucket_},
+        std::vector<std::string>{node, s3rver, "--directory", dir_, "--address", "127.0.0.1",
+                                 "--port", "0", "--service-endpoint", "localhost",
+                                 "--configure-bucket", bucket_},
         log_);
     proc_->start();
     // s3rver binds port 0 and says where: "listening on 127.0.0.1:<port>".
@@ -118,16 +126,19 @@ GdriveFakePeer::GdriveFakePeer(std::string state_dir, std::string log_path, std:
       client_secret_(std::move(client_secret)),
       refresh_token_(std::move(refresh_token)) {}
 
-GdriveFakePeer::~GdriveFakePeer() { stop(); }
+GdriveFakePeer::~GdriveFakePeer() {
+    stop();
+}
 
 std::string GdriveFakePeer::start() {
     std::string python = python3_program();
     if (python.empty()) return missing_program_message("python3", "Debian package python3");
     ::mkdir(state_dir_.c_str(), 0755);
     proc_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{python, std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes/gdrive_fake.py", "--port",
-                                 "0", "--state-dir", state_dir_, "--client-id", client_id_, "--client-secret",
-                                 client_secret_, "--refresh-token", refresh_token_},
+        std::vector<std::string>{
+            python, std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes/gdrive_fake.py", "--port", "0",
+            "--state-dir", state_dir_, "--client-id", client_id_, "--client-secret", client_secret_,
+            "--refresh-token", refresh_token_},
         log_);
     proc_->start();
     port_ = wait_port_line(log_, std::chrono::seconds(15));
@@ -140,7 +151,9 @@ void GdriveFakePeer::stop() {
     proc_.reset();
 }
 
-std::string GdriveFakePeer::log() const { return read_file(log_); }
+std::string GdriveFakePeer::log() const {
+    return read_file(log_);
+}
 
 nlohmann::json GdriveFakePeer::get(const std::string& path) const {
     http::Request r;
@@ -160,6 +173,18 @@ std::string GdriveFakePeer::post(const std::string& path, const nlohmann::json& 
     if (!resp) return resp.error().describe();
     if (resp->status != 200) return "HTTP " + std::to_string(resp->status) + ": " + resp->body;
     return "";
+}
+
+std::string GdriveFakePeer::upload_yaml(const TempDir& secrets, uint64_t chunk_size_bytes) const {
+    std::string yaml = "  gdrive:\n    client_id: " + client_id_ + "\n    client_secret_file: " +
+                       secret_file(secrets, "gdrive-client-secret", client_secret_) +
+                       "\n    refresh_token_file: " +
+                       secret_file(secrets, "gdrive-refresh-token", refresh_token_) +
+                       "\n    folder: photorig\n    token_url: " + base_url() +
+                       "/token\n    api_url: " + base_url() + "\n";
+    if (chunk_size_bytes > 0)
+        yaml += "    chunk_size_bytes: " + std::to_string(chunk_size_bytes) + "\n";
+    return yaml;
 }
 
 uint64_t GdriveFakePeer::bytes_received_for(const std::string& job_id) const {

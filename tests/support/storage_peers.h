@@ -7,16 +7,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "support/child_process.h"
+#include "support/test_util.h"
 
 namespace photorig::test {
 
 class RcloneWebdavPeer {
-public:
+  public:
     // Serves `root` (created if missing) with basic auth user/password.
     RcloneWebdavPeer(std::string root, std::string log_path, std::string user = "rig",
                      std::string password = "dav-secret");
@@ -26,7 +26,7 @@ public:
     std::string url(const std::string& collection = "photos") const;
     const std::string& root() const { return root_; }
 
-private:
+  private:
     std::string root_, log_, user_, password_;
     int port_ = 0;
     std::unique_ptr<ChildProcess> proc_;
@@ -37,7 +37,7 @@ private:
 // auth. stats() is its /_stats: per top-level folder, the first request's start and the
 // last response's end (server clock, seconds) and the PUT bytes read.
 class ThrottledWebdavPeer {
-public:
+  public:
     ThrottledWebdavPeer(std::string root, std::string log_path, uint64_t rate);
     ~ThrottledWebdavPeer();
     std::string start();
@@ -48,7 +48,7 @@ public:
     const std::string& root() const { return root_; }
     nlohmann::json stats() const;
 
-private:
+  private:
     std::string root_, log_;
     uint64_t rate_;
     int port_ = 0;
@@ -57,7 +57,7 @@ private:
 
 // s3rver accepts any signature and only the access key id "S3RVER".
 class S3rverPeer {
-public:
+  public:
     static constexpr const char* kAccessKeyId = "S3RVER";
     S3rverPeer(std::string data_dir, std::string log_path, std::string bucket = "photos");
     std::string start();
@@ -67,7 +67,7 @@ public:
     // Where s3rver keeps an object's bytes (its filesystem store).
     std::string object_file(const std::string& key) const;
 
-private:
+  private:
     std::string dir_, log_, bucket_;
     int port_ = 0;
     std::unique_ptr<ChildProcess> proc_;
@@ -76,9 +76,9 @@ private:
 // The Drive API v3 fake; see the top of tests/fakes/gdrive_fake.py for what it implements
 // and its /_fake/* test controls.
 class GdriveFakePeer {
-public:
-    GdriveFakePeer(std::string state_dir, std::string log_path, std::string client_id, std::string client_secret,
-                   std::string refresh_token);
+  public:
+    GdriveFakePeer(std::string state_dir, std::string log_path, std::string client_id,
+                   std::string client_secret, std::string refresh_token);
     ~GdriveFakePeer();
     std::string start();
     void stop();
@@ -94,8 +94,12 @@ public:
     // Body bytes the fake read for this job over all its upload sessions (a byte sent twice
     // counts twice).
     uint64_t bytes_received_for(const std::string& job_id) const;
+    // The upload.gdrive section of a config that signs in to this fake with its credentials,
+    // the client secret and refresh token written to 0600 files in `secrets`.
+    // chunk_size_bytes 0 leaves the product's default.
+    std::string upload_yaml(const TempDir& secrets, uint64_t chunk_size_bytes = 0) const;
 
-private:
+  private:
     std::string state_dir_, log_, client_id_, client_secret_, refresh_token_;
     int port_ = 0;
     std::unique_ptr<ChildProcess> proc_;

@@ -8,9 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -127,6 +127,29 @@ void write_file(const std::string& path, const std::string& content, int mode) {
         out << content;
     }
     ::chmod(path.c_str(), static_cast<mode_t>(mode));
+}
+
+std::string secret_file(const TempDir& dir, const std::string& name, const std::string& secret) {
+    const std::string path = dir.file(name);
+    ::unlink(path.c_str());
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot create " + path);
+    const std::string content = secret + "\n";
+    const bool written =
+        ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+    ::close(fd);
+    if (!written) throw std::runtime_error("cannot write " + path);
+    return path;
+}
+
+std::string pseudo_random_bytes(size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    uint32_t x = seed * 2654435761u + 1;
+    for (auto& c : s) {
+        x = x * 1103515245u + 12345u;
+        c = static_cast<char>(x >> 24);
+    }
+    return s;
 }
 
 std::vector<std::string> list_files(const std::string& dir, bool recursive) {

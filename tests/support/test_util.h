@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -11,7 +12,7 @@ namespace photorig::test {
 
 // A fresh directory under $TMPDIR (or /tmp), removed recursively by the destructor.
 class TempDir {
-public:
+  public:
     explicit TempDir(const std::string& prefix = "photorig-test");
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -19,7 +20,7 @@ public:
     const std::string& path() const { return path_; }
     std::string file(const std::string& name) const { return path_ + "/" + name; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -41,6 +42,11 @@ CommandResult run_command(const std::vector<std::string>& argv,
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content, int mode = 0644);
+// A file in `dir` that only its owner may read, holding `secret` and a newline (as a user
+// writes one with echo); created 0600, never readable by others for a moment. Returns its path.
+std::string secret_file(const TempDir& dir, const std::string& name, const std::string& secret);
+// `n` incompressible bytes, the same for the same seed (test payloads and files).
+std::string pseudo_random_bytes(size_t n, unsigned seed = 1);
 std::vector<std::string> list_files(const std::string& dir, bool recursive = true);
 
 }  // namespace photorig::test

@@ -39,12 +39,6 @@ std::string real_path(const std::string& p) {
     return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
 }
 
-std::string secret_file(const TempDir& dir, const std::string& name, const std::string& secret) {
-    std::string path = dir.file(name);
-    write_file(path, secret + "\n", 0600);
-    return path;
-}
-
 struct Outcome {
     long idle_kb = -1, peak_kb = -1;
     double seconds = 0;
@@ -152,16 +146,7 @@ int main(int argc, char** argv) {
                                 kRefreshToken);
             if (auto why = fake.start(); !why.empty()) throw std::runtime_error(why);
             // The product's default chunk size (8 MiB): the bench measures what users run.
-            report("gdrive",
-                   measure("gdrive",
-                           "  gdrive:\n    client_id: " + std::string(kClientId) +
-                               "\n    client_secret_file: " +
-                               secret_file(dir, "gdrive-client-secret", kClientSecret) +
-                               "\n    refresh_token_file: " +
-                               secret_file(dir, "gdrive-refresh-token", kRefreshToken) +
-                               "\n    folder: photorig\n    token_url: " + fake.base_url() +
-                               "/token\n    api_url: " + fake.base_url() + "\n",
-                           size));
+            report("gdrive", measure("gdrive", fake.upload_yaml(dir), size));
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "benchmark failed: %s\n", e.what());

@@ -125,14 +125,7 @@ class Bench {
         HarnessOptions o;
         o.image_size = static_cast<int>(kSize);
         o.upload_target = "gdrive";
-        write_file(dir_.file("secret"), std::string(kClientSecret) + "\n", 0600);
-        write_file(dir_.file("refresh"), std::string(kRefreshToken) + "\n", 0600);
-        o.upload_yaml = "  gdrive:\n    client_id: " + std::string(kClientId) +
-                        "\n    client_secret_file: " + dir_.file("secret") +
-                        "\n    refresh_token_file: " + dir_.file("refresh") +
-                        "\n    folder: photorig\n    token_url: " + fake_->base_url() +
-                        "/token\n    api_url: " + fake_->base_url() +
-                        "\n    chunk_size_bytes: " + std::to_string(kChunk) + "\n";
+        o.upload_yaml = fake_->upload_yaml(dir_, kChunk);
         h_ = std::make_unique<RigHarness>(o);
         h_->start_all();
         return true;

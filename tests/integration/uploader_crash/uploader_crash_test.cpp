@@ -61,12 +61,6 @@ uint64_t seed_from_env() {
     return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
 }
 
-std::string secret_file(const TempDir& dir, const std::string& name, const std::string& secret) {
-    std::string path = dir.file(name);
-    write_file(path, secret + "\n", 0600);
-    return path;
-}
-
 struct Plan {
     int photos;
     uint64_t min_size, max_size;
@@ -181,13 +175,7 @@ void run_crash_test(const Plan& plan, bool long_run) {
     // Lost jobs come back quickly, but only through the agent's reconcile.
     o.reoffer_after_s = 2;
     o.reconcile_interval_s = 1;
-    o.upload_yaml =
-        "  gdrive:\n    client_id: " + std::string(kClientId) +
-        "\n    client_secret_file: " + secret_file(dir, "gdrive-client-secret", kClientSecret) +
-        "\n    refresh_token_file: " + secret_file(dir, "gdrive-refresh-token", kRefreshToken) +
-        "\n    folder: photorig\n    token_url: " + fake.base_url() +
-        "/token\n    api_url: " + fake.base_url() +
-        "\n    chunk_size_bytes: " + std::to_string(chunk) + "\n";
+    o.upload_yaml = fake.upload_yaml(dir, chunk);
     RigHarness h(o);
     h.start_all();
 

@@ -27,29 +27,29 @@ const char* kS3Secret = "e2e-s3-secret";
 const char* kDavPassword = "e2e-dav-password";
 constexpr uint64_t kMiB = 1024 * 1024;
 
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+    return json::parse(s, nullptr, false);
+}
 
 std::function<bool(const Received&)> event_is(const std::string& type) {
     return [type](const Received& r) { return parse(r.payload).value("type", "") == type; };
 }
 
-// A 0600 file holding one secret, the way a user sets it up (echo adds the newline).
-std::string secret_file(const TempDir& dir, const std::string& name, const std::string& secret) {
-    std::string path = dir.file(name);
-    write_file(path, secret + "\n", 0600);
-    return path;
-}
-
 // Captures one photo into `batch`; returns its base/capture metadata.
 json capture(RigHarness& h, const std::string& batch) {
-    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"t-)" + batch + R"(","batch":")" + batch + "\"}");
+    h.pub_cli(h.base() + "/request/capture",
+              R"({"transaction":"t-)" + batch + R"(","batch":")" + batch + "\"}");
     auto resp = h.wait_for(
         h.base() + "/response/capture",
-        [&](const Received& r) { return parse(r.payload).value("transaction", "") == "t-" + batch; }, 30s);
+        [&](const Received& r) {
+            return parse(r.payload).value("transaction", "") == "t-" + batch;
+        },
+        30s);
     EXPECT_FALSE(resp.topic.empty()) << h.agent().log();
     EXPECT_EQ(parse(resp.payload).value("status", ""), "ok") << resp.payload;
     auto cap = h.wait_for(
-        h.base() + "/capture", [&](const Received& r) { return parse(r.payload).value("batch", "") == batch; }, 10s);
+        h.base() + "/capture",
+        [&](const Received& r) { return parse(r.payload).value("batch", "") == batch; }, 10s);
     EXPECT_FALSE(cap.topic.empty());
     return parse(cap.payload);
 }
@@ -78,29 +78,25 @@ void expect_clean_stop(RigHarness& h) {
 std::vector<json> drive_files(const GdriveFakePeer& fake) {
     std::vector<json> out;
     for (const auto& f : fake.files())
-        if (f.value("mimeType", "") != "application/vnd.google-apps.folder" && !f.value("trashed", false))
+        if (f.value("mimeType", "") != "application/vnd.google-apps.folder" &&
+            !f.value("trashed", false))
             out.push_back(f);
     return out;
-}
-
-std::string gdrive_yaml(const TempDir& secrets, const GdriveFakePeer& fake, uint64_t chunk) {
-    return "  gdrive:\n    client_id: " + std::string(kClientId) +
-           "\n    client_secret_file: " + secret_file(secrets, "gdrive-client-secret", kClientSecret) +
-           "\n    refresh_token_file: " + secret_file(secrets, "gdrive-refresh-token", kRefreshToken) +
-           "\n    folder: photorig\n    token_url: " + fake.base_url() + "/token\n    api_url: " + fake.base_url() +
-           "\n    chunk_size_bytes: " + std::to_string(chunk) + "\n";
 }
 
 // The upload.s3 section for s3rver, with 0600 key files in `secrets`.
 std::string s3_yaml(const TempDir& secrets, const S3rverPeer& s3, const std::string& key_template) {
     return "  s3:\n    endpoint: " + s3.endpoint() +
-           "\n    region: us-east-1\n    bucket: photos\n    path_style: true\n    access_key_id_file: " +
+           "\n    region: us-east-1\n    bucket: photos\n    path_style: true\n    "
+           "access_key_id_file: " +
            secret_file(secrets, "s3-key-id", S3rverPeer::kAccessKeyId) +
            "\n    secret_access_key_file: " + secret_file(secrets, "s3-secret", kS3Secret) +
            "\n    key_template: " + key_template + "\n";
 }
 
-http::SigV4 s3_key() { return http::SigV4{"us-east-1", "s3", S3rverPeer::kAccessKeyId, kS3Secret}; }
+http::SigV4 s3_key() {
+    return http::SigV4{"us-east-1", "s3", S3rverPeer::kAccessKeyId, kS3Secret};
+}
 
 // The object at `key` is the photo described by `file` (the capture event's "file").
 void expect_s3_object(const S3rverPeer& s3, const std::string& key, const json& file) {
@@ -118,11 +114,12 @@ void expect_s3_object(const S3rverPeer& s3, const std::string& key, const json& 
 
 TEST(UploaderTargets, GdriveCaptureLandsByteIdentical) {
     TempDir dir("photorig-it-gdrive");
-    GdriveFakePeer fake(dir.file("drive"), dir.file("fake.log"), kClientId, kClientSecret, kRefreshToken);
+    GdriveFakePeer fake(dir.file("drive"), dir.file("fake.log"), kClientId, kClientSecret,
+                        kRefreshToken);
     ASSERT_EQ(fake.start(), "");
     HarnessOptions o;
     o.upload_target = "gdrive";
-    o.upload_yaml = gdrive_yaml(dir, fake, 256 * 1024);
+    o.upload_yaml = fake.upload_yaml(dir, 256 * 1024);
     RigHarness h(o);
     h.start_all();
 
@@ -136,7 +133,8 @@ TEST(UploaderTargets, GdriveCaptureLandsByteIdentical) {
     EXPECT_EQ(files[0]["disk_sha256"], cap["file"]["sha256"]) << "bytes on the fake's disk differ";
     EXPECT_EQ(files[0]["appProperties"]["job_id"], done["job_id"]);
     EXPECT_EQ(done["remote"], files[0]["id"]) << "the done event names the Drive file";
-    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s))
+        << "spool file removed after done";
     // Secrets never reach the log.
     for (const char* secret : {kClientSecret, kRefreshToken})
         EXPECT_EQ(h.uploader().log().find(secret), std::string::npos) << secret;
@@ -150,7 +148,8 @@ TEST(UploaderTargets, WebdavCaptureLandsByteIdentical) {
     ASSERT_EQ(dav.start(), "");
     HarnessOptions o;
     o.upload_target = "webdav";
-    o.upload_yaml = "  webdav:\n    url: " + dav.url() + "\n    username: rig\n    password_file: " +
+    o.upload_yaml = "  webdav:\n    url: " + dav.url() +
+                    "\n    username: rig\n    password_file: " +
                     secret_file(dir, "dav-password", kDavPassword) + "\n";
     RigHarness h(o);
     h.start_all();
@@ -158,12 +157,14 @@ TEST(UploaderTargets, WebdavCaptureLandsByteIdentical) {
     json cap = capture(h, "w1");
     json done = wait_done(h, cap.value("capture_id", ""), 30s);
     ASSERT_TRUE(done.is_object()) << h.uploader().log();
-    const std::string stored = dav.root() + "/photos/rig1/w1/" + cap["file"]["name"].get<std::string>();
+    const std::string stored =
+        dav.root() + "/photos/rig1/w1/" + cap["file"]["name"].get<std::string>();
     auto sha = photorig::Sha256::of_file(stored);
     ASSERT_TRUE(sha) << stored;
     EXPECT_EQ(*sha, cap["file"]["sha256"]);
     EXPECT_EQ(list_files(dav.root() + "/photos").size(), 1u) << "no temporary or duplicate files";
-    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s))
+        << "spool file removed after done";
     EXPECT_EQ(h.uploader().log().find(kDavPassword), std::string::npos);
     expect_clean_stop(h);
 }
@@ -184,7 +185,8 @@ TEST(UploaderTargets, S3CaptureLandsByteIdentical) {
     const std::string key = "rig1/" + cap["captured_at"].get<std::string>().substr(0, 10) + "/s1/" +
                             cap["file"]["name"].get<std::string>();
     expect_s3_object(s3, key, cap["file"]);
-    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s))
+        << "spool file removed after done";
     EXPECT_EQ(h.uploader().log().find(kS3Secret), std::string::npos);
     expect_clean_stop(h);
 }
@@ -193,20 +195,22 @@ namespace {
 
 // The uploader dies (SIGKILL) in the middle of a `size`-byte photo, once `kill_after` bytes
 // reached the fake (which reads chunk bodies at `rate` bytes/s until then, so the kill lands
-// inside a chunk; `partial_keep` says what the fake keeps of the cut chunk). Its journal holds the Drive session; after the restart the upload continues
-// from the byte the fake confirmed: one session in all, and fewer than 2 chunks' worth of
-// bytes arrive twice.
-void kill_mid_upload_and_resume(const std::string& name, uint64_t size, uint64_t chunk, uint64_t rate,
-                                uint64_t kill_after, const std::string& partial_keep) {
+// inside a chunk; `partial_keep` says what the fake keeps of the cut chunk). Its journal holds the
+// Drive session; after the restart the upload continues from the byte the fake confirmed: one
+// session in all, and fewer than 2 chunks' worth of bytes arrive twice.
+void kill_mid_upload_and_resume(const std::string& name, uint64_t size, uint64_t chunk,
+                                uint64_t rate, uint64_t kill_after,
+                                const std::string& partial_keep) {
     TempDir dir("photorig-it-gdrive-kill");
-    GdriveFakePeer fake(dir.file("drive"), dir.file("fake.log"), kClientId, kClientSecret, kRefreshToken);
+    GdriveFakePeer fake(dir.file("drive"), dir.file("fake.log"), kClientId, kClientSecret,
+                        kRefreshToken);
     ASSERT_EQ(fake.start(), "");
     ASSERT_EQ(fake.post("/_fake/config", {{"max_send_rate", rate}}), "");
     ASSERT_EQ(fake.post("/_fake/faults", {{"partial_keep", partial_keep}}), "");
     HarnessOptions o;
     o.image_size = static_cast<int>(size);
     o.upload_target = "gdrive";
-    o.upload_yaml = gdrive_yaml(dir, fake, chunk);
+    o.upload_yaml = fake.upload_yaml(dir, chunk);
     RigHarness h(o);
     h.start_all();
 
@@ -231,13 +235,16 @@ void kill_mid_upload_and_resume(const std::string& name, uint64_t size, uint64_t
     ASSERT_EQ(files.size(), 1u) << "exactly one copy: " << fake.files().dump(1);
     EXPECT_EQ(files[0]["disk_sha256"], cap["file"]["sha256"]);
     const json stats = fake.stats();
-    EXPECT_EQ(stats["sessions_created"], 1) << "the journaled session was not resumed: " << stats.dump(1);
+    EXPECT_EQ(stats["sessions_created"], 1)
+        << "the journaled session was not resumed: " << stats.dump(1);
     const uint64_t received = fake.bytes_received_for(job_id);
     EXPECT_LT(received - size, 2 * chunk) << "bytes sent twice";
-    std::printf("killed after %llu of %llu bytes; the fake read %llu bytes twice in all (chunk %llu)\n",
-                static_cast<unsigned long long>(before_restart), static_cast<unsigned long long>(size),
-                static_cast<unsigned long long>(received - size), static_cast<unsigned long long>(chunk));
-    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    std::printf(
+        "killed after %llu of %llu bytes; the fake read %llu bytes twice in all (chunk %llu)\n",
+        static_cast<unsigned long long>(before_restart), static_cast<unsigned long long>(size),
+        static_cast<unsigned long long>(received - size), static_cast<unsigned long long>(chunk));
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s))
+        << "spool file removed after done";
     EXPECT_EQ(fake.log().find("Traceback"), std::string::npos) << fake.log();
     expect_clean_stop(h);
 }
@@ -255,7 +262,8 @@ TEST(UploaderTargets, GdriveUploaderKilledMidUploadResumesTheSession) {
 // cut at all: the kernel still delivers what the dead process had written into its socket
 // buffers, several MB, so the fake may read the chunk to its end.
 TEST(UploaderTargets, GdriveUploaderKilledMidUploadOf100MBResumesTheSession) {
-    kill_mid_upload_and_resume("huge", 100 * 1000 * 1000, 8 * kMiB, 40 * 1000 * 1000, 35 * 1000 * 1000, "none");
+    kill_mid_upload_and_resume("huge", 100 * 1000 * 1000, 8 * kMiB, 40 * 1000 * 1000,
+                               35 * 1000 * 1000, "none");
 }
 
 // The uploader dies (SIGKILL) in the middle of an S3 multipart upload, after its first part
@@ -268,10 +276,11 @@ TEST(UploaderTargets, S3UploaderKilledMidMultipartResumesTheUpload) {
     S3rverPeer s3(dir.file("s3"), dir.file("s3rver.log"), "photos");
     ASSERT_EQ(s3.start(), "");
     HarnessOptions o;
-    o.image_size = 12 * 1024 * 1024;  // three parts: 5 + 5 + 2 MiB
+    o.image_size = 12 * 1024 * 1024;      // three parts: 5 + 5 + 2 MiB
     o.bandwidth_limit = 3 * 1000 * 1000;  // ~4 s in all: time to kill it after the first part
     o.upload_target = "s3";
-    o.upload_yaml = s3_yaml(dir, s3, "\"{batch}/{name}\"") + "    multipart_threshold_bytes: " + std::to_string(part) +
+    o.upload_yaml = s3_yaml(dir, s3, "\"{batch}/{name}\"") +
+                    "    multipart_threshold_bytes: " + std::to_string(part) +
                     "\n    part_size_bytes: " + std::to_string(part) + "\n";
     RigHarness h(o);
     h.start_all();
@@ -284,20 +293,23 @@ TEST(UploaderTargets, S3UploaderKilledMidMultipartResumesTheUpload) {
         h.base() + "/upload/events",
         [&](const Received& r) {
             json e = parse(r.payload);
-            return e.value("type", "") == "progress" && e.value("bytes_done", uint64_t{0}) > part + part / 5;
+            return e.value("type", "") == "progress" &&
+                   e.value("bytes_done", uint64_t{0}) > part + part / 5;
         },
         30s);
     ASSERT_FALSE(midway.topic.empty()) << h.uploader().log();
     h.uploader().kill9();
     EXPECT_TRUE(h.received(h.base() + "/upload/events").size() > 0);
     for (const auto& e : h.received(h.base() + "/upload/events"))
-        ASSERT_NE(parse(e.payload).value("type", ""), "done") << "the upload finished before the kill";
+        ASSERT_NE(parse(e.payload).value("type", ""), "done")
+            << "the upload finished before the kill";
 
     h.start_uploader();
     json done = wait_done(h, cap.value("capture_id", ""), 60s);
     ASSERT_TRUE(done.is_object()) << h.uploader().log();
     EXPECT_GT(done.value("bytes_sent", uint64_t{0}), 0u) << done.dump();
-    EXPECT_LE(done.value("bytes_sent", uint64_t{0}), size - part) << "the finished first part was sent again";
+    EXPECT_LE(done.value("bytes_sent", uint64_t{0}), size - part)
+        << "the finished first part was sent again";
 
     const std::string key = "big/" + cap["file"]["name"].get<std::string>();
     expect_s3_object(s3, key, cap["file"]);
@@ -308,9 +320,11 @@ TEST(UploaderTargets, S3UploaderKilledMidMultipartResumesTheUpload) {
     auto listing = http::perform(list);
     ASSERT_TRUE(listing);
     size_t keys = 0;
-    for (size_t at = listing->body.find("<Key>"); at != std::string::npos; at = listing->body.find("<Key>", at + 1))
+    for (size_t at = listing->body.find("<Key>"); at != std::string::npos;
+         at = listing->body.find("<Key>", at + 1))
         ++keys;
     EXPECT_EQ(keys, 1u) << listing->body;
-    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s))
+        << "spool file removed after done";
     expect_clean_stop(h);
 }

@@ -1,10 +1,9 @@
 #include "spool/spool.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <thread>
@@ -17,21 +16,12 @@ using photorig::spool::Spool;
 using photorig::spool::SpoolWriter;
 using photorig::spool::validate_relative_path;
 using photorig::test::list_files;
+using photorig::test::pseudo_random_bytes;
 using photorig::test::read_file;
 using photorig::test::TempDir;
 using photorig::test::write_file;
 
 namespace {
-std::string pattern(size_t n, unsigned seed) {
-    std::string s(n, '\0');
-    uint32_t x = seed * 2654435761u + 1;
-    for (auto& c : s) {
-        x = x * 1664525u + 1013904223u;
-        c = static_cast<char>(x >> 24);
-    }
-    return s;
-}
-
 void set_mtime(const std::string& path, time_t secs_ago) {
     struct timeval tv[2];
     tv[0].tv_sec = tv[1].tv_sec = time(nullptr) - secs_ago;
@@ -39,7 +29,9 @@ void set_mtime(const std::string& path, time_t secs_ago) {
     ASSERT_EQ(::utimes(path.c_str(), tv), 0);
 }
 
-bool exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
+bool exists(const std::string& p) {
+    return ::access(p.c_str(), F_OK) == 0;
+}
 }  // namespace
 
 TEST(Spool, CommittedFileHasTheBytesAndSha256) {
@@ -48,7 +40,7 @@ TEST(Spool, CommittedFileHasTheBytesAndSha256) {
     ASSERT_TRUE(spool.init());
     auto w = spool.create_writer("batch1/SIM0001_0001_IMG_0001.JPG");
     ASSERT_TRUE(w) << w.error().describe();
-    std::string data = pattern(3 * 1024 * 1024 + 17, 1);
+    std::string data = pseudo_random_bytes(3 * 1024 * 1024 + 17, 1);
     // Hidden temp while writing; nothing under the final name, nothing listed.
     for (size_t off = 0; off < data.size(); off += 100000) {
         ASSERT_TRUE((*w)->write(data.data() + off, std::min<size_t>(100000, data.size() - off)));
@@ -116,8 +108,8 @@ TEST(Spool, PathTraversalAndBadPathsRefused) {
     TempDir tmp;
     Spool spool(tmp.path() + "/spool");
     ASSERT_TRUE(spool.init());
-    for (const char* bad : {"../evil.jpg", "b/../../evil.jpg", "/etc/passwd", "", "b//x.jpg", "b/", "./x.jpg",
-                            "b/./x.jpg", "b/..", ".hidden.jpg", "b/x.jpg.meta.json"}) {
+    for (const char* bad : {"../evil.jpg", "b/../../evil.jpg", "/etc/passwd", "", "b//x.jpg", "b/",
+                            "./x.jpg", "b/./x.jpg", "b/..", ".hidden.jpg", "b/x.jpg.meta.json"}) {
         auto st = validate_relative_path(bad);
         EXPECT_FALSE(st) << bad;
         if (!st) {
@@ -152,7 +144,8 @@ TEST(Spool, SidecarListAndRemove) {
         ago -= 100;
     }
     ASSERT_TRUE(spool.write_sidecar("b1/a.jpg", R"({"job_id":"j-a"})"));
-    ASSERT_TRUE(spool.write_sidecar("b1/a.jpg", R"({"job_id":"j-a2"})")) << "a sidecar may be replaced";
+    ASSERT_TRUE(spool.write_sidecar("b1/a.jpg", R"({"job_id":"j-a2"})"))
+        << "a sidecar may be replaced";
     auto side = spool.read_sidecar("b1/a.jpg");
     ASSERT_TRUE(side);
     EXPECT_EQ(*side, R"({"job_id":"j-a2"})");
@@ -237,7 +230,7 @@ TEST(Spool, WriterSharedAcrossThreads) {
     ASSERT_TRUE(spool.init());
     auto w = spool.create_writer("b/t.jpg");
     ASSERT_TRUE(w);
-    std::string data = pattern(1 << 20, 7);
+    std::string data = pseudo_random_bytes(1 << 20, 7);
     std::thread t([&] { ASSERT_TRUE((*w)->write(data.data(), data.size())); });
     t.join();
     auto f = (*w)->commit();

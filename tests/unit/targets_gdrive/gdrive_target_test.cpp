@@ -1,19 +1,19 @@
 // GdriveTarget against tests/fakes/gdrive_fake.py: a Drive API v3 + OAuth token endpoint fake
 // (Python standard library only) with HTTP-injected faults. A missing python3 fails the
 // tests, never skips them.
-#include <gtest/gtest.h>
+#include "targets/gdrive_target.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
@@ -23,7 +23,6 @@
 #include "support/http_peers.h"
 #include "support/storage_peers.h"
 #include "support/test_util.h"
-#include "targets/gdrive_target.h"
 #include "targets/http.h"
 
 using namespace photorig;
@@ -39,18 +38,8 @@ const char* kClientSecret = "GOCSPX-client-secret-never-logged";
 const char* kRefreshToken = "1//refresh-token-never-logged";
 constexpr uint64_t kMiB = 1024 * 1024;
 
-std::string pattern(size_t n, unsigned seed = 1) {
-    std::string s(n, '\0');
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; ++i) {
-        x = x * 1103515245u + 12345u;
-        s[i] = static_cast<char>(x >> 24);
-    }
-    return s;
-}
-
 class GdriveTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ::mkdir(dir_.file("spool").c_str(), 0755);
         ASSERT_EQ(fake_.start(), "");
@@ -79,8 +68,8 @@ protected:
         return o;
     }
 
-    protocol::UploadJob job(const std::string& name, const std::string& content, const std::string& id = "",
-                            const std::string& batch = "b1") {
+    protocol::UploadJob job(const std::string& name, const std::string& content,
+                            const std::string& id = "", const std::string& batch = "b1") {
         protocol::UploadJob j;
         j.job_id = id.empty() ? "job-" + name : id;
         j.capture_id = "c0ffee12-" + name;
@@ -96,7 +85,9 @@ protected:
         return j;
     }
 
-    void fake_post(const std::string& path, const json& body) const { ASSERT_EQ(fake_.post(path, body), ""); }
+    void fake_post(const std::string& path, const json& body) const {
+        ASSERT_EQ(fake_.post(path, body), "");
+    }
     json files() const { return fake_.files(); }
     json stats() const { return fake_.stats(); }
 
@@ -104,7 +95,8 @@ protected:
         std::vector<json> out;
         const json all = files();
         for (const auto& f : all)
-            if ((f["mimeType"] == "application/vnd.google-apps.folder") == folders) out.push_back(f);
+            if ((f["mimeType"] == "application/vnd.google-apps.folder") == folders)
+                out.push_back(f);
         return out;
     }
 
@@ -123,7 +115,9 @@ protected:
         return found;
     }
 
-    uint64_t bytes_received_for(const std::string& job_id) const { return fake_.bytes_received_for(job_id); }
+    uint64_t bytes_received_for(const std::string& job_id) const {
+        return fake_.bytes_received_for(job_id);
+    }
 
     void expect_stored(const protocol::UploadJob& j, const upload::UploadResult& r) const {
         json f = stored_for(j);
@@ -141,7 +135,8 @@ protected:
     }
 
     TempDir dir_{"photorig-gdrive"};
-    GdriveFakePeer fake_{dir_.file("state"), dir_.file("fake.log"), kClientId, kClientSecret, kRefreshToken};
+    GdriveFakePeer fake_{dir_.file("state"), dir_.file("fake.log"), kClientId, kClientSecret,
+                         kRefreshToken};
     std::string base_;
 };
 
@@ -155,10 +150,13 @@ TEST(GdriveQuery, LiteralsAreEscaped) {
 TEST_F(GdriveTest, UploadsSmallEmptyAndLargeFilesByteIdentical) {
     GdriveTarget target(options());
     EXPECT_EQ(target.name(), "gdrive");
-    for (auto [name, size] : std::vector<std::pair<std::string, size_t>>{
-             {"small.jpg", 1000}, {"empty.jpg", 0}, {"aligned.jpg", 512 * 1024}, {"big.jpg", 20 * 1000 * 1000}}) {
+    for (auto [name, size] :
+         std::vector<std::pair<std::string, size_t>>{{"small.jpg", 1000},
+                                                     {"empty.jpg", 0},
+                                                     {"aligned.jpg", 512 * 1024},
+                                                     {"big.jpg", 20 * 1000 * 1000}}) {
         SCOPED_TRACE(name);
-        auto j = job(name, pattern(size, static_cast<unsigned>(size + 3)));
+        auto j = job(name, pseudo_random_bytes(size, static_cast<unsigned>(size + 3)));
         uint64_t last = 0, total = 0;
         auto r = target.upload(j, [&](uint64_t done, uint64_t t) {
             last = done;
@@ -188,7 +186,7 @@ TEST_F(GdriveTest, FolderTreeIsCreatedOnceAndReusedAcrossThreadsAndRestarts) {
     {
         GdriveTarget target(options());
         for (int i = 0; i < 3; ++i) {
-            auto j = job("seq" + std::to_string(i) + ".jpg", pattern(3000, i));
+            auto j = job("seq" + std::to_string(i) + ".jpg", pseudo_random_bytes(3000, i));
             auto r = target.upload(j, nullptr);
             ASSERT_TRUE(r) << r.error().describe();
         }
@@ -196,7 +194,8 @@ TEST_F(GdriveTest, FolderTreeIsCreatedOnceAndReusedAcrossThreadsAndRestarts) {
         // Six uploads at once into a new batch: one folder, not six.
         std::vector<protocol::UploadJob> jobs;
         for (int i = 0; i < 6; ++i)
-            jobs.push_back(job("par" + std::to_string(i) + ".jpg", pattern(700 * 1024, 10 + i), "", "b2"));
+            jobs.push_back(job("par" + std::to_string(i) + ".jpg",
+                               pseudo_random_bytes(700 * 1024, 10 + i), "", "b2"));
         std::atomic<int> ok{0};
         std::vector<std::thread> threads;
         for (int i = 0; i < 6; ++i)
@@ -221,7 +220,7 @@ TEST_F(GdriveTest, InjectedUnauthorizedRefreshesTheToken) {
     ASSERT_TRUE(target.upload(job("warm.jpg", "warm"), nullptr));
     ASSERT_EQ(stats()["token_grants"], 1);
     fake_post("/_fake/faults", {{"401", 1}});
-    auto j = job("after401.jpg", pattern(3 * kMiB + 5, 2));
+    auto j = job("after401.jpg", pseudo_random_bytes(3 * kMiB + 5, 2));
     auto r = target.upload(j, nullptr);
     ASSERT_TRUE(r) << r.error().describe();
     expect_stored(j, *r);
@@ -230,7 +229,7 @@ TEST_F(GdriveTest, InjectedUnauthorizedRefreshesTheToken) {
     EXPECT_EQ(s["token_grants"], 2) << s.dump();
     // A 401 during the chunks (the session PUTs carry the token too).
     fake_post("/_fake/faults", {{"401", 1}, {"only", "chunk"}});
-    auto k = job("after401b.jpg", pattern(3 * kMiB + 5, 3));
+    auto k = job("after401b.jpg", pseudo_random_bytes(3 * kMiB + 5, 3));
     auto r2 = target.upload(k, nullptr);
     ASSERT_TRUE(r2) << r2.error().describe();
     expect_stored(k, *r2);
@@ -246,14 +245,15 @@ TEST_F(GdriveTest, TokenIsRefreshedBeforeItExpires) {
     ASSERT_TRUE(r) << r.error().describe();
     const json s = stats();
     EXPECT_EQ(s["token_grants"], 2);
-    EXPECT_EQ(s["unauthorized"], 0) << "the token should be refreshed before it expires, not after a 401";
+    EXPECT_EQ(s["unauthorized"], 0)
+        << "the token should be refreshed before it expires, not after a 401";
 }
 
 TEST_F(GdriveTest, RateLimitsAndServerErrorsAreRetriedHonouringRetryAfter) {
     GdriveTarget target(options());
     ASSERT_TRUE(target.upload(job("warm.jpg", "warm"), nullptr));
     fake_post("/_fake/faults", {{"429", 1}, {"403_rate", 1}, {"500", 1}, {"retry_after_s", 1}});
-    auto j = job("limited.jpg", pattern(2 * kMiB + 77, 4));
+    auto j = job("limited.jpg", pseudo_random_bytes(2 * kMiB + 77, 4));
     auto t0 = std::chrono::steady_clock::now();
     auto r = target.upload(j, nullptr);
     auto elapsed = std::chrono::steady_clock::now() - t0;
@@ -263,12 +263,13 @@ TEST_F(GdriveTest, RateLimitsAndServerErrorsAreRetriedHonouringRetryAfter) {
     EXPECT_EQ(s["faults_fired"]["429"], 1);
     EXPECT_EQ(s["faults_fired"]["403_rate"], 1);
     EXPECT_EQ(s["faults_fired"]["500"], 1);
-    EXPECT_GE(elapsed, std::chrono::milliseconds(2900)) << "Retry-After: 1 was not honoured three times";
+    EXPECT_GE(elapsed, std::chrono::milliseconds(2900))
+        << "Retry-After: 1 was not honoured three times";
     EXPECT_LT(elapsed, std::chrono::seconds(15));
 
     // The same on chunk PUTs: each failed chunk is followed by a status query and a resend.
     fake_post("/_fake/faults", {{"clear", true}, {"500", 2}, {"429", 1}, {"only", "chunk"}});
-    auto k = job("chunkfail.jpg", pattern(4 * kMiB, 5));
+    auto k = job("chunkfail.jpg", pseudo_random_bytes(4 * kMiB, 5));
     auto r2 = target.upload(k, nullptr);
     ASSERT_TRUE(r2) << r2.error().describe();
     expect_stored(k, *r2);
@@ -308,7 +309,7 @@ TEST_F(GdriveTest, DroppedChunkResumesFromTheConfirmedByte) {
     GdriveTarget target(o);
     // Drive keeps what it read: nothing but the bytes lost in flight is sent again.
     fake_post("/_fake/faults", {{"drop_mid_chunk", 3}});
-    auto j = job("dropped.jpg", pattern(20 * 1000 * 1000, 6));
+    auto j = job("dropped.jpg", pseudo_random_bytes(20 * 1000 * 1000, 6));
     auto r = target.upload(j, nullptr);
     ASSERT_TRUE(r) << r.error().describe();
     expect_stored(j, *r);
@@ -321,7 +322,7 @@ TEST_F(GdriveTest, DroppedChunkResumesFromTheConfirmedByte) {
 
     // Worst case: a cut chunk leaves nothing behind. Still under one chunk per interruption.
     fake_post("/_fake/faults", {{"drop_mid_chunk", 3}, {"partial_keep", "none"}});
-    auto k = job("dropped2.jpg", pattern(20 * 1000 * 1000, 7));
+    auto k = job("dropped2.jpg", pseudo_random_bytes(20 * 1000 * 1000, 7));
     auto r2 = target.upload(k, nullptr);
     ASSERT_TRUE(r2) << r2.error().describe();
     expect_stored(k, *r2);
@@ -333,14 +334,16 @@ TEST_F(GdriveTest, DroppedChunkResumesFromTheConfirmedByte) {
 
 TEST_F(GdriveTest, KilledUploaderResumesTheSavedSession) {
     const uint64_t chunk = 1 * kMiB;
-    auto j = job("crash.jpg", pattern(20 * 1000 * 1000, 8));
+    auto j = job("crash.jpg", pseudo_random_bytes(20 * 1000 * 1000, 8));
     const std::string resume_file = dir_.file("resume.txt");
     auto o = options();
     o.chunk_size = chunk;
     o.save_resume = [&](const std::string& id, const std::string& text) {
         if (id == j.job_id) (void)files::write_atomic(resume_file, text);
     };
-    o.load_resume = [&](const std::string& id) { return id == j.job_id ? read_file(resume_file) : std::string(); };
+    o.load_resume = [&](const std::string& id) {
+        return id == j.job_id ? read_file(resume_file) : std::string();
+    };
     auto child_opts = o;
     child_opts.max_send_speed = 4 * 1000 * 1000;  // slow enough to be killed midway
 
@@ -356,7 +359,8 @@ TEST_F(GdriveTest, KilledUploaderResumesTheSavedSession) {
         t.join();
         ::_exit(code);
     }
-    bool midway = wait_until([&] { return bytes_received_for(j.job_id) >= 8 * kMiB; }, std::chrono::seconds(30));
+    bool midway = wait_until([&] { return bytes_received_for(j.job_id) >= 8 * kMiB; },
+                             std::chrono::seconds(30));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -364,7 +368,8 @@ TEST_F(GdriveTest, KilledUploaderResumesTheSavedSession) {
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child finished before it was killed";
     const uint64_t before = bytes_received_for(j.job_id);
     ASSERT_LT(before, j.size);
-    ASSERT_NE(read_file(resume_file).find("upload_id="), std::string::npos) << read_file(resume_file);
+    ASSERT_NE(read_file(resume_file).find("upload_id="), std::string::npos)
+        << read_file(resume_file);
     EXPECT_TRUE(stored(false).empty());
 
     GdriveTarget restarted(o);
@@ -376,10 +381,12 @@ TEST_F(GdriveTest, KilledUploaderResumesTheSavedSession) {
     const uint64_t received = bytes_received_for(j.job_id);
     EXPECT_LT(received - j.size, 2 * chunk) << "bytes the fake read twice";
     EXPECT_LT(r->bytes_sent, j.size - before + 2 * chunk) << "bytes sent after the restart";
-    std::printf("killed at %llu of %llu bytes; after the restart %llu bytes sent, the fake read %llu twice\n",
-                static_cast<unsigned long long>(before), static_cast<unsigned long long>(j.size),
-                static_cast<unsigned long long>(r->bytes_sent),
-                static_cast<unsigned long long>(received - j.size));
+    std::printf(
+        "killed at %llu of %llu bytes; after the restart %llu bytes sent, the fake read %llu "
+        "twice\n",
+        static_cast<unsigned long long>(before), static_cast<unsigned long long>(j.size),
+        static_cast<unsigned long long>(r->bytes_sent),
+        static_cast<unsigned long long>(received - j.size));
 }
 
 TEST_F(GdriveTest, FinishedSessionOrExistingFileIsNotUploadedTwice) {
@@ -387,7 +394,7 @@ TEST_F(GdriveTest, FinishedSessionOrExistingFileIsNotUploadedTwice) {
     auto o = options();
     o.save_resume = [&](const std::string&, const std::string& text) { saved = text; };
     o.load_resume = [&](const std::string&) { return saved; };
-    auto j = job("once.jpg", pattern(1500 * 1000, 9));
+    auto j = job("once.jpg", pseudo_random_bytes(1500 * 1000, 9));
     std::string id;
     {
         GdriveTarget target(o);
@@ -436,7 +443,7 @@ TEST_F(GdriveTest, ExpiredSessionMidUploadStartsANewOne) {
     o.load_resume = [&](const std::string&) { return saved; };
     std::atomic<bool> stop{false};
     o.cancel = &stop;
-    auto j = job("expire.jpg", pattern(6 * kMiB, 10));
+    auto j = job("expire.jpg", pseudo_random_bytes(6 * kMiB, 10));
     {
         GdriveTarget target(o);
         auto r = target.upload(j, [&](uint64_t done, uint64_t) {
@@ -463,7 +470,7 @@ TEST_F(GdriveTest, DamagedCopyIsTrashedAndRetried) {
     o.load_resume = [&](const std::string&) { return saved; };
     GdriveTarget target(o);
     fake_post("/_fake/faults", {{"corrupt", 1}});
-    auto j = job("damaged.jpg", pattern(1200 * 1000, 12));
+    auto j = job("damaged.jpg", pseudo_random_bytes(1200 * 1000, 12));
     auto r = target.upload(j, nullptr);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, "target_unavailable") << r.error().describe();
@@ -476,8 +483,8 @@ TEST_F(GdriveTest, DamagedCopyIsTrashedAndRetried) {
     ASSERT_TRUE(again) << again.error().describe();
     expect_stored(j, *again);
     // The spool file itself changed since the job was made: permanent.
-    auto k = job("changed.jpg", pattern(1200 * 1000, 13));
-    write_file(k.path, pattern(1200 * 1000, 14));
+    auto k = job("changed.jpg", pseudo_random_bytes(1200 * 1000, 13));
+    write_file(k.path, pseudo_random_bytes(1200 * 1000, 14));
     auto c = target.upload(k, nullptr);
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().code, "checksum_mismatch");
@@ -498,7 +505,8 @@ TEST_F(GdriveTest, InvalidGrantIsTargetAuthWithTheSevenDayHint) {
     EXPECT_EQ(m.find(kRefreshToken), std::string::npos) << m;
     EXPECT_EQ(m.find(kClientSecret), std::string::npos) << m;
     EXPECT_EQ(stats()["sessions_created"], 0);
-    EXPECT_EQ(stats()["token_failures"], 1) << "invalid_grant is not worth retrying within the call";
+    EXPECT_EQ(stats()["token_failures"], 1)
+        << "invalid_grant is not worth retrying within the call";
 
     // A wrong client secret: target_auth naming the client settings, not the secret.
     auto o = options();
@@ -601,8 +609,9 @@ TEST_F(GdriveTest, DISABLED_Measure100MbInterruptions) {
         auto o = options();
         o.chunk_size = 8 * kMiB;
         GdriveTarget target(o);
-        fake_post("/_fake/faults", {{"clear", true}, {"drop_mid_chunk", 5}, {"partial_keep", keep}});
-        auto j = job("m-" + keep + ".raw", pattern(size, 11));
+        fake_post("/_fake/faults",
+                  {{"clear", true}, {"drop_mid_chunk", 5}, {"partial_keep", keep}});
+        auto j = job("m-" + keep + ".raw", pseudo_random_bytes(size, 11));
         auto t0 = std::chrono::steady_clock::now();
         auto r = target.upload(j, nullptr);
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -611,11 +620,14 @@ TEST_F(GdriveTest, DISABLED_Measure100MbInterruptions) {
         const uint64_t received = bytes_received_for(j.job_id);
         const json s = stats();
         EXPECT_EQ(s["faults_pending"]["drop_mid_chunk"], 0);
-        std::printf("partial_keep=%s: 5 drops, server read %llu extra bytes (%.0f per drop, %llu discarded), "
-                    "client sent %llu extra (%.0f per drop), %.1f s\n",
-                    keep.c_str(), static_cast<unsigned long long>(received - size), (received - size) / 5.0,
-                    static_cast<unsigned long long>(s.value("bytes_discarded", uint64_t{0})),
-                    static_cast<unsigned long long>(r->bytes_sent - size), (r->bytes_sent - size) / 5.0, secs);
+        std::printf(
+            "partial_keep=%s: 5 drops, server read %llu extra bytes (%.0f per drop, %llu "
+            "discarded), "
+            "client sent %llu extra (%.0f per drop), %.1f s\n",
+            keep.c_str(), static_cast<unsigned long long>(received - size), (received - size) / 5.0,
+            static_cast<unsigned long long>(s.value("bytes_discarded", uint64_t{0})),
+            static_cast<unsigned long long>(r->bytes_sent - size), (r->bytes_sent - size) / 5.0,
+            secs);
         fake_post("/_fake/reset_stats", json::object());
         ::unlink(j.path.c_str());
     }

@@ -1,19 +1,20 @@
 // targets::http::perform against a real HTTP/1.1 server (tests/support/http_peers.py) and
 // through a fault-injecting proxy: methods, streamed file ranges, headers, progress,
 // keep-alive, transport failures as "target_unavailable", stalls, cancellation.
+#include "targets/http.h"
+
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/sha256.h"
 #include "support/child_process.h"
 #include "support/http_peers.h"
 #include "support/test_util.h"
-#include "targets/http.h"
 
 using namespace photorig;
 using namespace photorig::test;
@@ -23,29 +24,25 @@ using json = nlohmann::json;
 namespace {
 
 class HttpTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         std::string py = python3_program();
         ASSERT_FALSE(py.empty()) << missing_program_message("python3", "Debian package python3");
-        server_ = std::make_unique<ChildProcess>(std::vector<std::string>{py, http_peers_script(), "0"},
-                                                 dir_.file("peer.log"));
+        server_ = std::make_unique<ChildProcess>(
+            std::vector<std::string>{py, http_peers_script(), "0"}, dir_.file("peer.log"));
         server_->start();
         port_ = wait_port_line(dir_.file("peer.log"), std::chrono::seconds(15));
         ASSERT_GT(port_, 0) << "http_peers.py did not start: " << server_->log();
         ASSERT_TRUE(wait_tcp_port(port_, std::chrono::seconds(10)));
     }
-    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+    std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + path;
+    }
 
     TempDir dir_{"photorig-http"};
     std::unique_ptr<ChildProcess> server_;
     int port_ = 0;
 };
-
-std::string pattern(size_t n) {
-    std::string s(n, '\0');
-    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + 7) % 251);
-    return s;
-}
 
 }  // namespace
 
@@ -102,7 +99,7 @@ TEST_F(HttpTest, MethodsWithAndWithoutBodies) {
 }
 
 TEST_F(HttpTest, StreamsAFileRangeWithProgress) {
-    const std::string data = pattern(3 * 1024 * 1024 + 17);
+    const std::string data = pseudo_random_bytes(3 * 1024 * 1024 + 17);
     write_file(dir_.file("src.bin"), data);
     http::Request r;
     r.method = "PUT";
@@ -206,7 +203,7 @@ TEST_F(HttpTest, TransportFailuresAreTargetUnavailable) {
 }
 
 TEST_F(HttpTest, CutConnectionMidUploadIsTargetUnavailable) {
-    write_file(dir_.file("src.bin"), pattern(4 * 1024 * 1024));
+    write_file(dir_.file("src.bin"), pseudo_random_bytes(4 * 1024 * 1024));
     TcpProxy proxy(port_);
     proxy.set_cut_after(1024 * 1024);
     http::Request r;
@@ -255,7 +252,7 @@ TEST_F(HttpTest, CancelAbortsPromptly) {
 }
 
 TEST_F(HttpTest, SendSpeedCap) {
-    write_file(dir_.file("src.bin"), pattern(600 * 1024));
+    write_file(dir_.file("src.bin"), pseudo_random_bytes(600 * 1024));
     http::Request r;
     r.method = "PUT";
     r.url = url("/upload");
@@ -274,8 +271,8 @@ TEST_F(HttpTest, SendSpeedCap) {
 // of it, two at once share it (their sum stays under it).
 TEST_F(HttpTest, SharedLimiterGivesALoneTransferTheWholeBudgetAndSplitsItBetweenTwo) {
     const uint64_t size = 800 * 1024;
-    write_file(dir_.file("a.bin"), pattern(size));
-    write_file(dir_.file("b.bin"), pattern(size));
+    write_file(dir_.file("a.bin"), pseudo_random_bytes(size));
+    write_file(dir_.file("b.bin"), pseudo_random_bytes(size));
     photorig::BandwidthLimiter limiter(1600 * 1024);  // size / rate = 0.5 s
     auto put = [&](const std::string& name) {
         http::Request r;
@@ -310,7 +307,7 @@ TEST_F(HttpTest, SharedLimiterGivesALoneTransferTheWholeBudgetAndSplitsItBetween
 }
 
 TEST_F(HttpTest, CancelWhileWaitingForTheSharedLimiter) {
-    write_file(dir_.file("slow.bin"), pattern(400 * 1024));
+    write_file(dir_.file("slow.bin"), pseudo_random_bytes(400 * 1024));
     photorig::BandwidthLimiter limiter(20 * 1024);  // 20 s for the body
     http::Request r;
     r.method = "PUT";
@@ -328,7 +325,8 @@ TEST_F(HttpTest, BasicAuthAndSigV4HeadersAreSentButNeverInErrors) {
     r.basic_password = "s3cret-pass";
     auto resp = http::perform(r);
     ASSERT_TRUE(resp);
-    EXPECT_EQ(json::parse(resp->body)["headers"]["authorization"], "Basic dXNlcjpzM2NyZXQtcGFzcw==");
+    EXPECT_EQ(json::parse(resp->body)["headers"]["authorization"],
+              "Basic dXNlcjpzM2NyZXQtcGFzcw==");
 
     http::Request s;
     s.url = url("/bucket/key");
@@ -340,7 +338,8 @@ TEST_F(HttpTest, BasicAuthAndSigV4HeadersAreSentButNeverInErrors) {
     EXPECT_EQ(std::string(h["authorization"]).rfind("AWS4-HMAC-SHA256 Credential=AKID/", 0), 0u);
     EXPECT_TRUE(h.contains("x-amz-date"));
 
-    s.url = "http://user:pw@127.0.0.1:" + std::to_string(free_tcp_port()) + "/b/k?X-Amz-Signature=zzz";
+    s.url =
+        "http://user:pw@127.0.0.1:" + std::to_string(free_tcp_port()) + "/b/k?X-Amz-Signature=zzz";
     s.basic_password = "s3cret-pass";
     auto failed = http::perform(s);
     ASSERT_FALSE(failed);

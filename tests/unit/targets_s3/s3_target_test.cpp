@@ -3,8 +3,9 @@
 // known secret (s3rver itself checks none) and was itself checked against AWS's published
 // example signatures (SigV4Verifier.MatchesAwsPublishedExamples). Missing node, s3rver or
 // python3 fail the tests, never skip them.
-#include <gtest/gtest.h>
+#include "targets/s3_target.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -19,7 +20,6 @@
 #include "support/storage_peers.h"
 #include "support/test_util.h"
 #include "targets/http.h"
-#include "targets/s3_target.h"
 
 using namespace photorig;
 using namespace photorig::test;
@@ -31,34 +31,29 @@ namespace {
 const char* kAccess = S3rverPeer::kAccessKeyId;
 const char* kSecret = "proxy-checked-secret/+=";
 
-std::string pattern(size_t n, unsigned seed = 1) {
-    std::string s(n, '\0');
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; ++i) {
-        x = x * 1103515245u + 12345u;
-        s[i] = static_cast<char>(x >> 24);
-    }
-    return s;
+std::string fakes_dir() {
+    return std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes";
 }
 
-std::string fakes_dir() { return std::string(PHOTORIG_SOURCE_DIR) + "/tests/fakes"; }
-
 class S3Test : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         python_ = python3_program();
-        ASSERT_FALSE(python_.empty()) << missing_program_message("python3", "Debian package python3");
+        ASSERT_FALSE(python_.empty())
+            << missing_program_message("python3", "Debian package python3");
         ::mkdir(dir_.file("spool").c_str(), 0755);
         ASSERT_EQ(s3rver_.start(), "");
         s3_port_ = s3rver_.port();
         proxy_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{python_, fakes_dir() + "/sigv4_proxy.py", "--listen", "0", "--upstream",
-                                     "127.0.0.1:" + std::to_string(s3_port_), "--key",
-                                     std::string(kAccess) + ":" + kSecret, "--log-file", dir_.file("verified.log")},
+            std::vector<std::string>{python_, fakes_dir() + "/sigv4_proxy.py", "--listen", "0",
+                                     "--upstream", "127.0.0.1:" + std::to_string(s3_port_), "--key",
+                                     std::string(kAccess) + ":" + kSecret, "--log-file",
+                                     dir_.file("verified.log")},
             dir_.file("proxy.log"));
         proxy_->start();
         proxy_port_ = wait_port_line(dir_.file("proxy.log"), std::chrono::seconds(15));
-        ASSERT_GT(proxy_port_, 0) << "sigv4_proxy.py did not start: " << read_file(dir_.file("proxy.log"));
+        ASSERT_GT(proxy_port_, 0) << "sigv4_proxy.py did not start: "
+                                  << read_file(dir_.file("proxy.log"));
     }
 
     // Through the verifying proxy unless told otherwise.
@@ -74,7 +69,8 @@ protected:
         return o;
     }
 
-    protocol::UploadJob job(const std::string& name, const std::string& content, const std::string& id = "") {
+    protocol::UploadJob job(const std::string& name, const std::string& content,
+                            const std::string& id = "") {
         protocol::UploadJob j;
         j.job_id = id.empty() ? "job-" + name : id;
         j.capture_id = "c0ffee12-3456-" + name;
@@ -105,7 +101,8 @@ protected:
     int refused_count() const {
         std::string log = verified_log();
         int n = 0;
-        for (size_t p = log.find("REFUSED"); p != std::string::npos; p = log.find("REFUSED", p + 1)) ++n;
+        for (size_t p = log.find("REFUSED"); p != std::string::npos; p = log.find("REFUSED", p + 1))
+            ++n;
         return n;
     }
 
@@ -128,18 +125,20 @@ TEST(SigV4Verifier, MatchesAwsPublishedExamples) {
 
 TEST_F(S3Test, SinglePutRoundTripIsSignedCorrectly) {
     S3Target target(options());
-    const std::string data = pattern(1200 * 1000);
+    const std::string data = pseudo_random_bytes(1200 * 1000);
     auto j = job("IMG_0001.JPG", data);
     uint64_t last = 0;
     auto r = target.upload(j, [&](uint64_t done, uint64_t) { last = done; });
     ASSERT_TRUE(r) << r.error().describe() << "\n" << verified_log();
     EXPECT_EQ(r->bytes_sent, data.size());
     EXPECT_EQ(r->verified_sha256, j.sha256);
-    EXPECT_EQ(r->remote_ref, "http://127.0.0.1:" + std::to_string(proxy_port_) + "/photos/rig1/b1/IMG_0001.JPG");
+    EXPECT_EQ(r->remote_ref,
+              "http://127.0.0.1:" + std::to_string(proxy_port_) + "/photos/rig1/b1/IMG_0001.JPG");
     EXPECT_EQ(last, data.size());
     EXPECT_EQ(fetch("rig1/b1/IMG_0001.JPG"), data);
     EXPECT_EQ(refused_count(), 0) << verified_log();
-    EXPECT_NE(verified_log().find("OK PUT /photos/rig1/b1/IMG_0001.JPG"), std::string::npos) << verified_log();
+    EXPECT_NE(verified_log().find("OK PUT /photos/rig1/b1/IMG_0001.JPG"), std::string::npos)
+        << verified_log();
     EXPECT_EQ(target.name(), "s3");
 }
 
@@ -173,7 +172,7 @@ TEST_F(S3Test, MultipartRoundTripThroughTheVerifier) {
     };
     o.load_resume = [](const std::string&) { return std::string(); };
     S3Target target(o);
-    const std::string data = pattern(11 * 1000 * 1000 + 3, 3);
+    const std::string data = pseudo_random_bytes(11 * 1000 * 1000 + 3, 3);
     auto j = job("multi.raw", data);
     auto r = target.upload(j, nullptr);
     ASSERT_TRUE(r) << r.error().describe() << "\n" << verified_log();
@@ -198,7 +197,7 @@ TEST_F(S3Test, MultipartResumesAfterACrash) {
     std::string saved;
     auto first_opts = o;
     first_opts.save_resume = [&](const std::string&, const std::string& s) { saved = s; };
-    const std::string data = pattern(9 * 1024 * 1024, 4);
+    const std::string data = pseudo_random_bytes(9 * 1024 * 1024, 4);
     auto j = job("resume.raw", data);
     {
         S3Target target(first_opts);
@@ -227,15 +226,17 @@ TEST_F(S3Test, StaleResumeStateStartsOver) {
     o.multipart_threshold = 1000;
     o.part_size = 5000;
     S3Target target(o);
-    auto j = job("stale.raw", pattern(12000, 5));
-    std::string bogus = R"({"v":1,"kind":"s3-multipart","key":"rig1/b1/stale.raw","upload_id":"nonexistent",)"
-                        R"("size":12000,"sha256":")" + j.sha256 + R"(","part_size":5000,"parts":[]})";
+    auto j = job("stale.raw", pseudo_random_bytes(12000, 5));
+    std::string bogus =
+        R"({"v":1,"kind":"s3-multipart","key":"rig1/b1/stale.raw","upload_id":"nonexistent",)"
+        R"("size":12000,"sha256":")" +
+        j.sha256 + R"(","part_size":5000,"parts":[]})";
     auto r = target.upload(j, nullptr, bogus, nullptr);
     ASSERT_TRUE(r) << r.error().describe();
-    EXPECT_EQ(fetch("rig1/b1/stale.raw"), pattern(12000, 5));
+    EXPECT_EQ(fetch("rig1/b1/stale.raw"), pseudo_random_bytes(12000, 5));
     EXPECT_NE(verified_log().find("NOSUCHUPLOAD"), std::string::npos) << verified_log();
     // Garbage state is ignored.
-    auto k = job("garbage.raw", pattern(12000, 6));
+    auto k = job("garbage.raw", pseudo_random_bytes(12000, 6));
     auto g = target.upload(k, nullptr, "{not json", nullptr);
     ASSERT_TRUE(g) << g.error().describe();
 }
@@ -247,24 +248,25 @@ TEST_F(S3Test, SourceGoneMidMultipartAbortsTheUpload) {
     std::string saved = "unset";
     o.save_resume = [&](const std::string&, const std::string& s) { saved = s; };
     S3Target target(o);
-    auto j = job("vanish.raw", pattern(3 * 1024 * 1024, 12));
+    auto j = job("vanish.raw", pseudo_random_bytes(3 * 1024 * 1024, 12));
     bool removed = false;
     auto r = target.upload(j, [&](uint64_t done, uint64_t) {
         if (!removed && done >= 1024 * 1024) {  // after part 1: the spool file is replaced
             removed = true;
-            write_file(j.path, pattern(3 * 1024 * 1024, 13));
+            write_file(j.path, pseudo_random_bytes(3 * 1024 * 1024, 13));
         }
     });
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, "checksum_mismatch") << r.error().describe();
     EXPECT_EQ(saved, "");
-    EXPECT_NE(verified_log().find("OK DELETE /photos/rig1/b1/vanish.raw?uploadId="), std::string::npos)
+    EXPECT_NE(verified_log().find("OK DELETE /photos/rig1/b1/vanish.raw?uploadId="),
+              std::string::npos)
         << verified_log();
     EXPECT_EQ(fetch("rig1/b1/vanish.raw"), "<missing>");
 }
 
 TEST_F(S3Test, RepeatIsANoOpAndOtherContentGetsASuffix) {
-    auto j = job("IMG_0002.JPG", pattern(5000, 7), "job-a");
+    auto j = job("IMG_0002.JPG", pseudo_random_bytes(5000, 7), "job-a");
     {
         S3Target target(options());
         ASSERT_TRUE(target.upload(j, nullptr));
@@ -275,13 +277,14 @@ TEST_F(S3Test, RepeatIsANoOpAndOtherContentGetsASuffix) {
     EXPECT_EQ(again->bytes_sent, 0u);
     EXPECT_EQ(again->verified_sha256, j.sha256);
 
-    auto other = job("IMG_0002.JPG", pattern(5000, 8), "job-b");
+    auto other = job("IMG_0002.JPG", pseudo_random_bytes(5000, 8), "job-b");
     other.capture_id = "deadbeef-77";
     auto r = target.upload(other, nullptr);
     ASSERT_TRUE(r) << r.error().describe();
-    EXPECT_NE(r->remote_ref.find("/rig1/b1/IMG_0002-deadbeef.JPG"), std::string::npos) << r->remote_ref;
-    EXPECT_EQ(fetch("rig1/b1/IMG_0002.JPG"), pattern(5000, 7));
-    EXPECT_EQ(fetch("rig1/b1/IMG_0002-deadbeef.JPG"), pattern(5000, 8));
+    EXPECT_NE(r->remote_ref.find("/rig1/b1/IMG_0002-deadbeef.JPG"), std::string::npos)
+        << r->remote_ref;
+    EXPECT_EQ(fetch("rig1/b1/IMG_0002.JPG"), pseudo_random_bytes(5000, 7));
+    EXPECT_EQ(fetch("rig1/b1/IMG_0002-deadbeef.JPG"), pseudo_random_bytes(5000, 8));
     auto repeat = target.upload(other, nullptr);
     ASSERT_TRUE(repeat);
     EXPECT_EQ(repeat->bytes_sent, 0u);
@@ -295,7 +298,8 @@ TEST_F(S3Test, KeyTemplateWithSpacesAndUnicodeIsSignedCorrectly) {
     auto j = job("my photo (1) é+&=.jpg", "hello s3");
     auto r = target.upload(j, nullptr);
     ASSERT_TRUE(r) << r.error().describe() << "\n" << verified_log();
-    EXPECT_EQ(fetch("shots/2025-11-25/rig1/b1/" + j.capture_id + "_my photo (1) é+&=.jpg"), "hello s3");
+    EXPECT_EQ(fetch("shots/2025-11-25/rig1/b1/" + j.capture_id + "_my photo (1) é+&=.jpg"),
+              "hello s3");
     EXPECT_EQ(refused_count(), 0) << verified_log();
 }
 
@@ -304,12 +308,13 @@ TEST_F(S3Test, VirtualHostStyle) {
     o.path_style = false;
     o.endpoint = "http://s3.localhost:" + std::to_string(proxy_port_);  // *.localhost is loopback
     S3Target target(o);
-    EXPECT_EQ(target.object_url("a/b c.jpg"), "http://photos.s3.localhost:" + std::to_string(proxy_port_) + "/a/b%20c.jpg");
-    auto j = job("vhost.jpg", pattern(3000, 9));
+    EXPECT_EQ(target.object_url("a/b c.jpg"),
+              "http://photos.s3.localhost:" + std::to_string(proxy_port_) + "/a/b%20c.jpg");
+    auto j = job("vhost.jpg", pseudo_random_bytes(3000, 9));
     auto r = target.upload(j, nullptr);
     ASSERT_TRUE(r) << r.error().describe() << "\n" << verified_log();
     EXPECT_EQ(r->verified_sha256, j.sha256);
-    EXPECT_EQ(fetch("rig1/b1/vhost.jpg"), pattern(3000, 9));
+    EXPECT_EQ(fetch("rig1/b1/vhost.jpg"), pseudo_random_bytes(3000, 9));
     EXPECT_EQ(refused_count(), 0) << verified_log();
 }
 
@@ -347,18 +352,18 @@ TEST_F(S3Test, OutagesAreTargetUnavailable) {
     c.save_resume = [&](const std::string&, const std::string& s) { saved = s; };
     c.load_resume = [&](const std::string&) { return saved; };
     S3Target target(c);
-    auto j = job("cut.raw", pattern(2 * 1000 * 1000, 10));
+    auto j = job("cut.raw", pseudo_random_bytes(2 * 1000 * 1000, 10));
     auto first = target.upload(j, nullptr);
     ASSERT_FALSE(first);
     EXPECT_EQ(first.error().code, "target_unavailable") << first.error().describe();
     cut.set_cut_after(0);
     auto second = target.upload(j, nullptr);
     ASSERT_TRUE(second) << second.error().describe();
-    EXPECT_EQ(fetch("rig1/b1/cut.raw"), pattern(2 * 1000 * 1000, 10));
+    EXPECT_EQ(fetch("rig1/b1/cut.raw"), pseudo_random_bytes(2 * 1000 * 1000, 10));
 }
 
 TEST_F(S3Test, Throughput50MB) {
-    const std::string data = pattern(50 * 1000 * 1000, 11);
+    const std::string data = pseudo_random_bytes(50 * 1000 * 1000, 11);
     auto single_opts = options(true);
     single_opts.multipart_threshold = 1ull << 30;
     S3Target single(single_opts);
@@ -373,7 +378,9 @@ TEST_F(S3Test, Throughput50MB) {
     auto m = multi.upload(k, nullptr);
     double s2 = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(m) << m.error().describe();
-    std::printf("s3rver 50 MB: single PUT %.2f s (%.1f MB/s), multipart 8 MiB parts %.2f s (%.1f MB/s), "
-                "hashing included\n", s1, 50.0 / s1, s2, 50.0 / s2);
+    std::printf(
+        "s3rver 50 MB: single PUT %.2f s (%.1f MB/s), multipart 8 MiB parts %.2f s (%.1f MB/s), "
+        "hashing included\n",
+        s1, 50.0 / s1, s2, 50.0 / s2);
     EXPECT_EQ(m->verified_sha256, k.sha256);
 }

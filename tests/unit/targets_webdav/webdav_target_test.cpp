@@ -1,8 +1,9 @@
 // WebdavTarget against a real server: `rclone serve webdav` (Debian package rclone) on a
 // free loopback port with basic auth, plus a fault-injecting TCP proxy for cut uploads and
 // outages. A missing rclone fails the tests (never a silent skip).
-#include <gtest/gtest.h>
+#include "targets/webdav_target.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -16,7 +17,6 @@
 #include "support/http_peers.h"
 #include "support/storage_peers.h"
 #include "support/test_util.h"
-#include "targets/webdav_target.h"
 
 using namespace photorig;
 using namespace photorig::test;
@@ -24,23 +24,13 @@ using photorig::targets::WebdavTarget;
 
 namespace {
 
-std::string pattern(size_t n, unsigned seed = 1) {
-    std::string s(n, '\0');
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; ++i) {
-        x = x * 1103515245u + 12345u;
-        s[i] = static_cast<char>(x >> 24);
-    }
-    return s;
-}
-
 bool exists(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0;
 }
 
 class WebdavTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         std::string why = server_.start();
         ASSERT_EQ(why, "");
@@ -57,7 +47,8 @@ protected:
         return o;
     }
 
-    protocol::UploadJob job(const std::string& name, const std::string& content, const std::string& id = "") {
+    protocol::UploadJob job(const std::string& name, const std::string& content,
+                            const std::string& id = "") {
         protocol::UploadJob j;
         j.job_id = id.empty() ? "job-" + name : id;
         j.capture_id = "c0ffee12-3456-7890-" + name;
@@ -90,7 +81,7 @@ std::vector<std::string> leftovers(const std::string& dir) {
 
 TEST_F(WebdavTest, UploadsCreatesFoldersAndVerifies) {
     WebdavTarget target(options());
-    const std::string data = pattern(1500 * 1000);
+    const std::string data = pseudo_random_bytes(1500 * 1000);
     auto j = job("IMG_0001.JPG", data);
     uint64_t last = 0, total = 0;
     auto r = target.upload(j, [&](uint64_t done, uint64_t t) {
@@ -110,7 +101,7 @@ TEST_F(WebdavTest, UploadsCreatesFoldersAndVerifies) {
 }
 
 TEST_F(WebdavTest, RepeatIsANoOpEvenAfterRestart) {
-    const std::string data = pattern(300 * 1000, 2);
+    const std::string data = pseudo_random_bytes(300 * 1000, 2);
     auto j = job("IMG_0002.JPG", data);
     {
         WebdavTarget target(options());
@@ -131,22 +122,23 @@ TEST_F(WebdavTest, RepeatIsANoOpEvenAfterRestart) {
 
 TEST_F(WebdavTest, OtherContentUnderTheNameGetsASuffixedName) {
     WebdavTarget target(options());
-    auto first = job("IMG_0003.JPG", pattern(1000, 3), "job-a");
+    auto first = job("IMG_0003.JPG", pseudo_random_bytes(1000, 3), "job-a");
     ASSERT_TRUE(target.upload(first, nullptr));
-    auto second = job("IMG_0003.JPG", pattern(1000, 4), "job-b");  // same name, other photo
+    auto second =
+        job("IMG_0003.JPG", pseudo_random_bytes(1000, 4), "job-b");  // same name, other photo
     second.capture_id = "deadbeef-0000";
     auto r = target.upload(second, nullptr);
     ASSERT_TRUE(r) << r.error().describe();
     EXPECT_EQ(r->remote_ref, server_.url() + "/rig1/b1/IMG_0003-deadbeef.JPG");
-    EXPECT_EQ(read_file(stored("rig1/b1/IMG_0003.JPG")), pattern(1000, 3));
-    EXPECT_EQ(read_file(stored("rig1/b1/IMG_0003-deadbeef.JPG")), pattern(1000, 4));
+    EXPECT_EQ(read_file(stored("rig1/b1/IMG_0003.JPG")), pseudo_random_bytes(1000, 3));
+    EXPECT_EQ(read_file(stored("rig1/b1/IMG_0003-deadbeef.JPG")), pseudo_random_bytes(1000, 4));
     // Both repeat as no-ops, each finding its own file.
     auto again = target.upload(second, nullptr);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->bytes_sent, 0u);
     EXPECT_EQ(again->remote_ref, r->remote_ref);
     // A third photo with the same name and the same capture prefix: "-deadbeef-2".
-    auto third = job("IMG_0003.JPG", pattern(1000, 5), "job-c");
+    auto third = job("IMG_0003.JPG", pseudo_random_bytes(1000, 5), "job-c");
     third.capture_id = "deadbeef-1111";
     auto r3 = target.upload(third, nullptr);
     ASSERT_TRUE(r3) << r3.error().describe();
@@ -168,7 +160,7 @@ TEST_F(WebdavTest, LargeFilesAreVerifiedBySizeOnly) {
     auto o = options();
     o.verify_download_max = 100 * 1000;
     WebdavTarget target(o);
-    auto j = job("big.jpg", pattern(400 * 1000, 6));
+    auto j = job("big.jpg", pseudo_random_bytes(400 * 1000, 6));
     auto r = target.upload(j, nullptr);
     ASSERT_TRUE(r) << r.error().describe();
     EXPECT_EQ(r->verified_sha256, "");
@@ -182,7 +174,8 @@ TEST_F(WebdavTest, TemplateFoldersAndDate) {
     auto j = job("x y.jpg", "hello");
     auto r = target.upload(j, nullptr);
     ASSERT_TRUE(r) << r.error().describe();
-    EXPECT_EQ(read_file(stored("archive/2025-11-25/rig1/b1/" + j.capture_id + "-x y.jpg")), "hello");
+    EXPECT_EQ(read_file(stored("archive/2025-11-25/rig1/b1/" + j.capture_id + "-x y.jpg")),
+              "hello");
     // A folder removed behind the target's back (its cache says it exists) is re-created.
     run_command({"rm", "-rf", stored("archive")});
     auto k = job("z.jpg", "world");
@@ -195,7 +188,7 @@ TEST_F(WebdavTest, CutUploadNeverLeavesATruncatedFileUnderTheRealName) {
     TcpProxy proxy(server_.port());
     proxy.set_cut_after(2 * 1024 * 1024);
     WebdavTarget cut(options("http://127.0.0.1:" + std::to_string(proxy.port()) + "/photos"));
-    const std::string data = pattern(6 * 1024 * 1024, 7);
+    const std::string data = pseudo_random_bytes(6 * 1024 * 1024, 7);
     auto j = job("cut.jpg", data);
     auto r = cut.upload(j, nullptr);
     ASSERT_FALSE(r);
@@ -221,7 +214,7 @@ TEST_F(WebdavTest, OutageAndStallAreRetryable) {
     auto o = options("http://127.0.0.1:" + std::to_string(proxy.port()) + "/photos");
     o.low_speed_time_s = 1;
     WebdavTarget target(o);
-    auto j = job("o.jpg", pattern(200 * 1000, 8));
+    auto j = job("o.jpg", pseudo_random_bytes(200 * 1000, 8));
     proxy.set_refuse(true);
     auto r = target.upload(j, nullptr);
     ASSERT_FALSE(r);
@@ -273,7 +266,7 @@ TEST_F(WebdavTest, ConcurrentUploadsThroughOneTarget) {
     WebdavTarget target(options());
     std::vector<protocol::UploadJob> jobs;
     for (int i = 0; i < 12; ++i) {
-        auto j = job("P" + std::to_string(i) + ".jpg", pattern(150 * 1000, 100 + i));
+        auto j = job("P" + std::to_string(i) + ".jpg", pseudo_random_bytes(150 * 1000, 100 + i));
         j.batch = "b" + std::to_string(i % 3);
         jobs.push_back(j);
     }
@@ -306,7 +299,8 @@ TEST_F(WebdavTest, SeveralTargetsCreatingTheSameFoldersAtOnce) {
         std::vector<protocol::UploadJob> jobs;
         std::vector<std::unique_ptr<WebdavTarget>> targets;
         for (int i = 0; i < 8; ++i) {
-            auto j = job("R" + std::to_string(round) + "_" + std::to_string(i) + ".jpg", pattern(20 * 1000, 300 + i));
+            auto j = job("R" + std::to_string(round) + "_" + std::to_string(i) + ".jpg",
+                         pseudo_random_bytes(20 * 1000, 300 + i));
             j.batch = "shared" + std::to_string(round);
             jobs.push_back(j);
             targets.push_back(std::make_unique<WebdavTarget>(options()));
@@ -320,7 +314,8 @@ TEST_F(WebdavTest, SeveralTargetsCreatingTheSameFoldersAtOnce) {
                 ready.fetch_add(1);
                 while (ready.load() < static_cast<int>(jobs.size())) std::this_thread::yield();
                 auto r = targets[i]->upload(jobs[i], nullptr);
-                if (!r && r.error().code == "target_unavailable") r = targets[i]->upload(jobs[i], nullptr);
+                if (!r && r.error().code == "target_unavailable")
+                    r = targets[i]->upload(jobs[i], nullptr);
                 if (r) return;
                 std::lock_guard<std::mutex> lock(failures_mutex);
                 failures.push_back(jobs[i].remote_name + ": " + r.error().describe());
@@ -328,18 +323,20 @@ TEST_F(WebdavTest, SeveralTargetsCreatingTheSameFoldersAtOnce) {
         for (auto& t : workers) t.join();
         EXPECT_TRUE(failures.empty()) << ::testing::PrintToString(failures);
         for (const auto& j : jobs)
-            EXPECT_EQ(Sha256::of(read_file(stored("rig1/" + j.batch + "/" + j.remote_name))), j.sha256);
+            EXPECT_EQ(Sha256::of(read_file(stored("rig1/" + j.batch + "/" + j.remote_name))),
+                      j.sha256);
     }
 }
 
 TEST_F(WebdavTest, Throughput50MB) {
     WebdavTarget target(options());
-    auto j = job("fifty.raw", pattern(50 * 1000 * 1000, 9));
+    auto j = job("fifty.raw", pseudo_random_bytes(50 * 1000 * 1000, 9));
     auto t0 = std::chrono::steady_clock::now();
     auto r = target.upload(j, nullptr);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(r) << r.error().describe();
-    std::printf("webdav 50 MB (PUT + PROPFIND + MOVE, size-verified): %.2f s, %.1f MB/s\n", secs, 50.0 / secs);
+    std::printf("webdav 50 MB (PUT + PROPFIND + MOVE, size-verified): %.2f s, %.1f MB/s\n", secs,
+                50.0 / secs);
     EXPECT_EQ(Sha256::of(read_file(stored("rig1/b1/fifty.raw"))), j.sha256);
 }
 
@@ -350,7 +347,9 @@ TEST_F(WebdavTest, ThrottledThroughputNearTheCap) {
     o.max_send_speed = 4 * 1000 * 1000;
     WebdavTarget target(o);
     std::vector<protocol::UploadJob> jobs;
-    for (int i = 0; i < 3; ++i) jobs.push_back(job("T" + std::to_string(i) + ".jpg", pattern(4 * 1000 * 1000, 50 + i)));
+    for (int i = 0; i < 3; ++i)
+        jobs.push_back(
+            job("T" + std::to_string(i) + ".jpg", pseudo_random_bytes(4 * 1000 * 1000, 50 + i)));
     auto t0 = std::chrono::steady_clock::now();
     for (const auto& j : jobs) ASSERT_TRUE(target.upload(j, nullptr));
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,9 +1,8 @@
 #include "upload/local_target.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +16,7 @@
 using photorig::Sha256;
 using photorig::protocol::UploadJob;
 using photorig::test::list_files;
+using photorig::test::pseudo_random_bytes;
 using photorig::test::read_file;
 using photorig::test::TempDir;
 using photorig::test::write_file;
@@ -25,16 +25,6 @@ using photorig::upload::LocalTarget;
 using photorig::upload::validate_template;
 
 namespace {
-std::string pattern(size_t n, unsigned seed) {
-    std::string s(n, '\0');
-    uint32_t x = seed * 2654435761u + 7;
-    for (auto& c : s) {
-        x = x * 1664525u + 1013904223u;
-        c = static_cast<char>(x >> 24);
-    }
-    return s;
-}
-
 struct Fixture {
     TempDir tmp;
     std::string spool = tmp.file("spool");
@@ -43,7 +33,8 @@ struct Fixture {
         ::mkdir(spool.c_str(), 0755);
         ::mkdir(target.c_str(), 0755);
     }
-    UploadJob spooled(const std::string& name, const std::string& data, const std::string& capture_id) {
+    UploadJob spooled(const std::string& name, const std::string& data,
+                      const std::string& capture_id) {
         UploadJob j;
         j.job_id = capture_id;
         j.capture_id = capture_id;
@@ -62,16 +53,19 @@ struct Fixture {
 };
 
 // Compares file contents by hash so a failure does not dump megabytes of bytes.
-std::string digest_of(const std::string& path) { return Sha256::of(read_file(path)); }
+std::string digest_of(const std::string& path) {
+    return Sha256::of(read_file(path));
+}
 
 bool has_temp(const std::vector<std::string>& files) {
-    return std::any_of(files.begin(), files.end(), [](const std::string& f) { return f.find(".part-") != std::string::npos; });
+    return std::any_of(files.begin(), files.end(),
+                       [](const std::string& f) { return f.find(".part-") != std::string::npos; });
 }
 }  // namespace
 
 TEST(LocalTarget, CopiesByteIdenticallyWithProgress) {
     Fixture f;
-    std::string data = pattern(3 * 1024 * 1024 + 123, 1);
+    std::string data = pseudo_random_bytes(3 * 1024 * 1024 + 123, 1);
     auto job = f.spooled("IMG_0001.JPG", data, "0190abcdef01aaaabbbbcccc");
     LocalTarget t(f.target, {});
     std::vector<std::pair<uint64_t, uint64_t>> calls;
@@ -93,7 +87,7 @@ TEST(LocalTarget, CopiesByteIdenticallyWithProgress) {
 
 TEST(LocalTarget, RefusesAChecksumMismatch) {
     Fixture f;
-    auto job = f.spooled("IMG_0002.JPG", pattern(600000, 2), "c2");
+    auto job = f.spooled("IMG_0002.JPG", pseudo_random_bytes(600000, 2), "c2");
     job.sha256 = Sha256::of("something else");
     LocalTarget t(f.target, {});
     auto r = t.upload(job, nullptr);
@@ -102,8 +96,8 @@ TEST(LocalTarget, RefusesAChecksumMismatch) {
     EXPECT_TRUE(f.target_files().empty()) << "the temp is removed, nothing lands";
 
     // The file changed size since the job was made.
-    auto job2 = f.spooled("IMG_0003.JPG", pattern(1000, 3), "c3");
-    write_file(job2.path, pattern(1001, 3));
+    auto job2 = f.spooled("IMG_0003.JPG", pseudo_random_bytes(1000, 3), "c3");
+    write_file(job2.path, pseudo_random_bytes(1001, 3));
     auto r2 = t.upload(job2, nullptr);
     ASSERT_FALSE(r2);
     EXPECT_EQ(r2.error().code, "checksum_mismatch");
@@ -116,7 +110,7 @@ TEST(LocalTarget, RefusesAChecksumMismatch) {
 
 TEST(LocalTarget, IdempotentOnReupload) {
     Fixture f;
-    std::string data = pattern(700000, 4);
+    std::string data = pseudo_random_bytes(700000, 4);
     auto job = f.spooled("IMG_0005.JPG", data, "c5");
     LocalTarget t(f.target, {});
     auto first = t.upload(job, nullptr);
@@ -145,10 +139,10 @@ TEST(LocalTarget, NeverOverwritesADifferentPhoto) {
     std::string dest = f.target + "/rig1/batch1/IMG_0006.JPG";
     ASSERT_EQ(::mkdir((f.target + "/rig1").c_str(), 0755), 0);
     ASSERT_EQ(::mkdir((f.target + "/rig1/batch1").c_str(), 0755), 0);
-    std::string other = pattern(5000, 99);
+    std::string other = pseudo_random_bytes(5000, 99);
     write_file(dest, other);
 
-    std::string data = pattern(5000, 6);  // same size, other bytes
+    std::string data = pseudo_random_bytes(5000, 6);  // same size, other bytes
     auto job = f.spooled("IMG_0006.JPG", data, "0190abcdef01aaaabbbb1234");
     LocalTarget t(f.target, {});
     auto r = t.upload(job, nullptr);
@@ -164,7 +158,7 @@ TEST(LocalTarget, NeverOverwritesADifferentPhoto) {
     EXPECT_EQ(again->bytes_sent, 0u);
 
     // A third photo with the same name and the same id tail still gets its own file.
-    std::string third = pattern(5000, 7);
+    std::string third = pseudo_random_bytes(5000, 7);
     auto job3 = f.spooled("IMG_0006.JPG", third, "0190abcdef02ccccbbbb1234");
     auto r3 = t.upload(job3, nullptr);
     ASSERT_TRUE(r3);
@@ -180,7 +174,8 @@ TEST(LocalTarget, ConcurrentSameNameUploadsKeepBoth) {
     LocalTarget t(f.target, {});
     std::vector<UploadJob> jobs;
     for (int i = 0; i < 6; ++i) {
-        jobs.push_back(f.spooled("IMG_0007.JPG", pattern(300000, 10 + i), "cap0000000" + std::to_string(i)));
+        jobs.push_back(f.spooled("IMG_0007.JPG", pseudo_random_bytes(300000, 10 + i),
+                                 "cap0000000" + std::to_string(i)));
     }
     std::vector<std::string> refs(jobs.size());
     std::vector<std::thread> threads;
@@ -192,7 +187,8 @@ TEST(LocalTarget, ConcurrentSameNameUploadsKeepBoth) {
         });
     }
     for (auto& th : threads) th.join();
-    for (size_t i = 0; i < jobs.size(); ++i) EXPECT_EQ(digest_of(refs[i]), digest_of(jobs[i].path)) << i;
+    for (size_t i = 0; i < jobs.size(); ++i)
+        EXPECT_EQ(digest_of(refs[i]), digest_of(jobs[i].path)) << i;
     std::sort(refs.begin(), refs.end());
     EXPECT_EQ(std::unique(refs.begin(), refs.end()), refs.end()) << "six photos, six files";
     EXPECT_EQ(f.target_files().size(), jobs.size());
@@ -212,12 +208,13 @@ TEST(LocalTarget, SourceMissingAndTargetUnavailable) {
     auto r2 = gone.upload(job2, nullptr);
     ASSERT_FALSE(r2);
     EXPECT_EQ(r2.error().code, "target_unavailable");
-    EXPECT_NE(::access(f.tmp.file("not-mounted").c_str(), F_OK), 0) << "the missing root is not created";
+    EXPECT_NE(::access(f.tmp.file("not-mounted").c_str(), F_OK), 0)
+        << "the missing root is not created";
 }
 
 TEST(LocalTarget, BandwidthLimitPacesTheCopy) {
     Fixture f;
-    std::string data = pattern(2000000, 11);
+    std::string data = pseudo_random_bytes(2000000, 11);
     LocalTarget::Options o;
     o.bandwidth_limit_bytes_per_s = 4000000;
     LocalTarget t(f.target, o);
@@ -229,7 +226,8 @@ TEST(LocalTarget, BandwidthLimitPacesTheCopy) {
         job.batch = "run" + std::to_string(run);
         auto start = std::chrono::steady_clock::now();
         auto r = t.upload(job, nullptr);
-        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         ASSERT_TRUE(r) << r.error().describe();
         EXPECT_EQ(digest_of(r->remote_ref), Sha256::of(data));
         EXPECT_GE(secs, 0.5 * 0.8) << "run " << run;
@@ -252,8 +250,8 @@ TEST(LocalTarget, BandwidthLimitIsSharedByConcurrentUploads) {
     LocalTarget::Options o;
     o.bandwidth_limit_bytes_per_s = 4000000;
     LocalTarget t(f.target, o);
-    auto a = f.spooled("A.JPG", pattern(1000000, 21), "ca");
-    auto b = f.spooled("B.JPG", pattern(1000000, 22), "cb");
+    auto a = f.spooled("A.JPG", pseudo_random_bytes(1000000, 21), "ca");
+    auto b = f.spooled("B.JPG", pseudo_random_bytes(1000000, 22), "cb");
     auto start = std::chrono::steady_clock::now();
     std::thread ta([&] { EXPECT_TRUE(t.upload(a, nullptr)); });
     std::thread tb([&] { EXPECT_TRUE(t.upload(b, nullptr)); });
