@@ -188,15 +188,7 @@ struct CameraWorker::Impl {
 
     // --- capture ---------------------------------------------------------------
 
-    bool sleep_unless_stopping(int ms) {
-        int64_t until = clock::monotonic_ms() + ms;
-        while (!stopping) {
-            int64_t left = until - clock::monotonic_ms();
-            if (left <= 0) return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 20)));
-        }
-        return false;
-    }
+    bool sleep_unless_stopping(int ms) { return clock::sleep_unless(&stopping, ms); }
 
     static Error stopped_error() { return Error(codes::camera_disconnected, "camera worker stopped"); }
 

@@ -1,8 +1,10 @@
 #include "core/clock.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <thread>
 
 namespace photorig::clock {
 
@@ -14,6 +16,17 @@ int64_t now_ms() {
 int64_t now_us() {
     using namespace std::chrono;
     return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+bool sleep_unless(const std::atomic<bool>* stop, int64_t ms) {
+    const int64_t until = monotonic_ms() + ms;
+    for (;;) {
+        if (stop && stop->load(std::memory_order_relaxed)) return false;
+        const int64_t left = until - monotonic_ms();
+        if (left <= 0) return true;
+        // Short naps: a stop is noticed within 20 ms.
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 20)));
+    }
 }
 
 int64_t monotonic_ms() {

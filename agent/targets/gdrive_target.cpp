@@ -305,13 +305,8 @@ struct GdriveTarget::Impl {
     bool cancelled() const { return opt.cancel && opt.cancel->load(std::memory_order_relaxed); }
 
     Status sleep_ms(int64_t ms) {
-        const int64_t until = clock::monotonic_ms() + ms;
-        for (;;) {
-            if (cancelled()) return make_error("cancelled", "gdrive: cancelled while waiting to retry");
-            int64_t left = until - clock::monotonic_ms();
-            if (left <= 0) return ok();
-            std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 50)));
-        }
+        if (!clock::sleep_unless(opt.cancel, ms)) return make_error("cancelled", "gdrive: cancelled while waiting to retry");
+        return ok();
     }
 
     static int64_t jitter(int64_t max) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "core/sha256.h"
@@ -18,6 +19,8 @@ namespace photorig::targets {
 namespace {
 
 const char* kComponent = "webdav";
+// MKCOLs answered 423 (another request holds the path) asked again after 25, 50, .. 400 ms.
+constexpr int kLockedRetries = 5;
 
 using text::lower;
 
@@ -204,19 +207,28 @@ Expected<bool> WebdavTarget::make_folder(const std::string& coll) {
     r.connect_timeout_s = opt_.connect_timeout_s;
     r.low_speed_time_s = opt_.low_speed_time_s;
     r.cancel = opt_.cancel;
-    auto resp = http::perform(r);
-    if (!resp) return resp.error();
-    // 201 created; 405 "already there" (RFC 4918); rclone answers 201 for both. Some
-    // servers answer 301 to a collection URL without the slash: ours has one.
-    if (resp->status == 201 || resp->status == 405 || resp->status == 200 || resp->status == 204) return true;
-    if (resp->status == 409) return false;  // RFC 4918: the parent is missing
-    if (resp->status == 423) {
-        // Another client's request holds the path (x/net/webdav locks it per request).
-        // What matters is whether the collection exists now; if not, a later attempt will.
-        auto there = stat(coll);
-        if (there && there->exists && there->collection) return true;
+    for (int attempt = 0;; ++attempt) {
+        auto resp = http::perform(r);
+        if (!resp) return resp.error();
+        // 201 created; 405 "already there" (RFC 4918); rclone answers 201 for both. Some
+        // servers answer 301 to a collection URL without the slash: ours has one.
+        if (resp->status == 201 || resp->status == 405 || resp->status == 200 || resp->status == 204) return true;
+        if (resp->status == 409) return false;  // RFC 4918: the parent is missing
+        if (resp->status == 423) {
+            // Another client's request holds the path (x/net/webdav, behind rclone serve,
+            // locks it for as long as one request runs). What matters is whether the
+            // collection exists now. If the other MKCOL is still at work, ask again shortly:
+            // failing the job would cost it a backoff and count towards an outage.
+            auto there = stat(coll);
+            if (there && there->exists && there->collection) return true;
+            if (attempt < kLockedRetries) {
+                if (!clock::sleep_unless(opt_.cancel, 25 << attempt))
+                    return make_error("cancelled", "MKCOL " + http::redact_url(coll) + ": cancelled");
+                continue;
+            }
+        }
+        return status_error(resp->status, "MKCOL " + http::redact_url(coll));
     }
-    return status_error(resp->status, "MKCOL " + http::redact_url(coll));
 }
 
 Status WebdavTarget::make_folders(const std::string& base, const std::vector<std::string>& folders) {

@@ -23,9 +23,14 @@ GET /_stats answers JSON: for each top-level folder under the root, the monotoni
 the first request's start and of the last response's end, the bytes of PUT bodies read and
 the number of requests per method, so a benchmark can time a client from the server's side.
 POST /_stats/reset clears them.
+
+POST /_faults {"locked_mkcols": N} answers the next N MKCOLs with 423 Locked, as a server
+does while another client's request holds the path (x/net/webdav behind `rclone serve
+webdav` locks a path for each request's duration).
 """
 import argparse
 import email.utils
+import io
 import json
 import os
 import shutil
@@ -235,6 +240,12 @@ class Handler(BaseHTTPRequestHandler):
         path, _ = self.fs_path(self.path)
         if path is None:
             return self.reply(400)
+        with self.server.faults_lock:
+            locked = self.server.locked_mkcols > 0
+            if locked:
+                self.server.locked_mkcols -= 1
+        if locked:
+            return self.reply(423)
         if os.path.exists(path):
             return self.reply(405)
         if not os.path.isdir(os.path.dirname(path.rstrip("/"))):
@@ -289,9 +300,18 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self):
-        self.read_body()
+        body = io.BytesIO()
+        self.read_body(sink=body)
         if self.path.startswith("/_stats/reset"):
             self.server.stats.reset()
+            return self.reply(200, "{}")
+        if self.path.startswith("/_faults"):
+            try:
+                faults = json.loads(body.getvalue() or b"{}")
+                with self.server.faults_lock:
+                    self.server.locked_mkcols = int(faults.get("locked_mkcols", 0))
+            except (ValueError, AttributeError, TypeError):
+                return self.reply(400)
             return self.reply(200, "{}")
         self.reply(405)
 
@@ -346,6 +366,8 @@ def main():
     server.root = os.path.abspath(args.root)
     server.bucket = TokenBucket(args.rate)
     server.stats = Stats()
+    server.faults_lock = threading.Lock()
+    server.locked_mkcols = 0
     server.log_requests = args.log_requests
     port = server.server_address[1]
     print("LISTENING %d" % port, flush=True)

@@ -13,6 +13,30 @@
 namespace photorig::test {
 namespace http = photorig::targets::http;
 
+namespace {
+// The JSON a fake's control endpoint answers; null unless 200.
+nlohmann::json get_json(const std::string& url) {
+    http::Request r;
+    r.url = url;
+    auto resp = http::perform(r);
+    if (!resp || resp->status != 200) return nlohmann::json();
+    return nlohmann::json::parse(resp->body, nullptr, false);
+}
+
+// POSTs JSON to a fake's control endpoint; "" or why it failed.
+std::string post_json(const std::string& url, const nlohmann::json& body) {
+    http::Request r;
+    r.method = "POST";
+    r.url = url;
+    r.body = body.dump();
+    r.headers = {"Content-Type: application/json"};
+    auto resp = http::perform(r);
+    if (!resp) return resp.error().describe();
+    if (resp->status != 200) return "HTTP " + std::to_string(resp->status) + ": " + resp->body;
+    return "";
+}
+}  // namespace
+
 RcloneWebdavPeer::RcloneWebdavPeer(std::string root, std::string log_path, std::string user,
                                    std::string password)
     : root_(std::move(root)),
@@ -77,11 +101,11 @@ std::string ThrottledWebdavPeer::url(const std::string& collection) const {
 }
 
 nlohmann::json ThrottledWebdavPeer::stats() const {
-    http::Request r;
-    r.url = "http://127.0.0.1:" + std::to_string(port_) + "/_stats";
-    auto resp = http::perform(r);
-    if (!resp || resp->status != 200) return nlohmann::json();
-    return nlohmann::json::parse(resp->body, nullptr, false);
+    return get_json("http://127.0.0.1:" + std::to_string(port_) + "/_stats");
+}
+
+std::string ThrottledWebdavPeer::answer_mkcols_locked(int count) const {
+    return post_json("http://127.0.0.1:" + std::to_string(port_) + "/_faults", {{"locked_mkcols", count}});
 }
 
 S3rverPeer::S3rverPeer(std::string data_dir, std::string log_path, std::string bucket)
@@ -155,24 +179,10 @@ std::string GdriveFakePeer::log() const {
     return read_file(log_);
 }
 
-nlohmann::json GdriveFakePeer::get(const std::string& path) const {
-    http::Request r;
-    r.url = base_url() + path;
-    auto resp = http::perform(r);
-    if (!resp || resp->status != 200) return nlohmann::json();
-    return nlohmann::json::parse(resp->body, nullptr, false);
-}
+nlohmann::json GdriveFakePeer::get(const std::string& path) const { return get_json(base_url() + path); }
 
 std::string GdriveFakePeer::post(const std::string& path, const nlohmann::json& body) const {
-    http::Request r;
-    r.method = "POST";
-    r.url = base_url() + path;
-    r.body = body.dump();
-    r.headers = {"Content-Type: application/json"};
-    auto resp = http::perform(r);
-    if (!resp) return resp.error().describe();
-    if (resp->status != 200) return "HTTP " + std::to_string(resp->status) + ": " + resp->body;
-    return "";
+    return post_json(base_url() + path, body);
 }
 
 std::string GdriveFakePeer::upload_yaml(const TempDir& secrets, uint64_t chunk_size_bytes) const {

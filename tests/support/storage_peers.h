@@ -47,6 +47,8 @@ class ThrottledWebdavPeer {
     std::string url(const std::string& collection = "") const;
     const std::string& root() const { return root_; }
     nlohmann::json stats() const;
+    // The next `count` MKCOLs are answered 423 Locked; "" or why the fake refused.
+    std::string answer_mkcols_locked(int count) const;
 
   private:
     std::string root_, log_;

@@ -328,6 +328,65 @@ TEST_F(WebdavTest, SeveralTargetsCreatingTheSameFoldersAtOnce) {
     }
 }
 
+// A server answers 423 Locked while another client's request holds the path (rclone's
+// x/net/webdav locks a path for each request's duration). A lock that lasts a moment is
+// waited out inside the target, so the job neither fails nor counts towards an outage; one
+// that stays is a retryable error, and a cancel cuts the wait short.
+TEST_F(WebdavTest, FolderLockedForAMomentIsWaitedOutAndALastingLockIsRetryable) {
+    ThrottledWebdavPeer dav(dir_.file("locking-dav"), dir_.file("locking-dav.log"), 0);
+    ASSERT_EQ(dav.start(), "");
+    std::atomic<bool> cancel{false};
+    auto o = options(dav.url("photos"));
+    o.cancel = &cancel;
+
+    ASSERT_EQ(dav.answer_mkcols_locked(3), "");
+    auto j = job("locked.jpg", pseudo_random_bytes(10000, 5));
+    {
+        WebdavTarget target(o);
+        auto r = target.upload(j, nullptr);
+        ASSERT_TRUE(r) << r.error().describe();
+    }
+    EXPECT_EQ(Sha256::of(read_file(dav.root() + "/photos/rig1/b1/locked.jpg")), j.sha256);
+    // rig1 three times locked, then created; then b1.
+    EXPECT_EQ(dav.stats()["photos"]["requests"].value("MKCOL", 0), 5) << dav.stats().dump();
+
+    ASSERT_EQ(dav.answer_mkcols_locked(1000), "");
+    auto k = job("stuck.jpg", pseudo_random_bytes(10000, 6));
+    k.batch = "b2";
+    {
+        WebdavTarget target(o);
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = target.upload(k, nullptr);
+        auto waited = std::chrono::steady_clock::now() - t0;
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, "target_unavailable") << r.error().describe();
+        EXPECT_FALSE(photorig::upload::is_permanent_error(r.error()));
+        EXPECT_GE(waited, std::chrono::milliseconds(700)) << "asked again after 25+50+100+200+400 ms";
+    }
+    {
+        WebdavTarget target(o);
+        std::thread canceller([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(150));
+            cancel = true;
+        });
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = target.upload(k, nullptr);
+        auto waited = std::chrono::steady_clock::now() - t0;
+        canceller.join();
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, "cancelled") << r.error().describe();
+        EXPECT_LT(waited, std::chrono::milliseconds(600));
+        cancel = false;
+    }
+    ASSERT_EQ(dav.answer_mkcols_locked(0), "");
+    {
+        WebdavTarget target(o);
+        auto r = target.upload(k, nullptr);
+        ASSERT_TRUE(r) << r.error().describe();
+    }
+    EXPECT_EQ(Sha256::of(read_file(dav.root() + "/photos/rig1/b2/stuck.jpg")), k.sha256);
+}
+
 TEST_F(WebdavTest, Throughput50MB) {
     WebdavTarget target(options());
     auto j = job("fifty.raw", pseudo_random_bytes(50 * 1000 * 1000, 9));
