@@ -18,6 +18,7 @@ RUNTIME_AND_BUILD=(
 )
 TEST_ONLY=(
   libgtest-dev libgmock-dev googletest
+  clang-format
   procps psmisc
   rclone
   chromium

@@ -10,7 +10,9 @@
 namespace photorig::apps {
 namespace {
 std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop = true; }
+extern "C" void on_signal(int) {
+    g_stop = true;
+}
 
 void print_help(const DaemonSpec& spec) {
     std::printf(
@@ -46,7 +48,8 @@ int daemon_main(int argc, char** argv, const DaemonSpec& spec,
         } else if (arg.rfind("--config=", 0) == 0) {
             config_path = arg.substr(9);
         } else {
-            std::fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", spec.name, arg.c_str());
+            std::fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", spec.name,
+                         arg.c_str());
             return 2;
         }
     }
@@ -56,12 +59,14 @@ int daemon_main(int argc, char** argv, const DaemonSpec& spec,
     }
     auto config = config::load(config_path);
     if (!config) {
-        std::fprintf(stderr, "%s: invalid configuration: %s\n", spec.name, config.error().message.c_str());
+        std::fprintf(stderr, "%s: invalid configuration: %s\n", spec.name,
+                     config.error().message.c_str());
         return 2;
     }
     auto secrets = config::check_secret_files(*config, spec.uploader_secrets);
     if (!secrets) {
-        std::fprintf(stderr, "%s: invalid configuration: %s\n", spec.name, secrets.error().message.c_str());
+        std::fprintf(stderr, "%s: invalid configuration: %s\n", spec.name,
+                     secrets.error().message.c_str());
         return 2;
     }
     if (check_only) {
@@ -79,8 +84,9 @@ int daemon_main(int argc, char** argv, const DaemonSpec& spec,
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
 
-    LOG_INFO(spec.name, "starting " << spec.name << " " << PHOTORIG_VERSION << " for rig '" << config->rig_id
-                                    << "' (base topic " << config->base_topic() << ")");
+    LOG_INFO(spec.name, "starting " << spec.name << " " << PHOTORIG_VERSION << " for rig '"
+                                    << config->rig_id << "' (base topic " << config->base_topic()
+                                    << ")");
     return serve(*config, g_stop);
 }
 

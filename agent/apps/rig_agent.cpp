@@ -3,7 +3,8 @@
 #include "rig/rig_service.h"
 
 int main(int argc, char** argv) {
-    photorig::apps::DaemonSpec spec{"rig-agent", "Keeps the rig's cameras open and answers MQTT commands.", false};
+    photorig::apps::DaemonSpec spec{
+        "rig-agent", "Keeps the rig's cameras open and answers MQTT commands.", false};
     return photorig::apps::daemon_main(argc, argv, spec, [](const auto& config, const auto& stop) {
         photorig::rig::RigService service(config);
         if (auto st = service.start(); !st) {

@@ -3,7 +3,8 @@
 #include "uploader/uploader_service.h"
 
 int main(int argc, char** argv) {
-    photorig::apps::DaemonSpec spec{"rig-uploader", "Uploads spooled photos to the configured target.", true};
+    photorig::apps::DaemonSpec spec{"rig-uploader",
+                                    "Uploads spooled photos to the configured target.", true};
     return photorig::apps::daemon_main(argc, argv, spec, [](const auto& config, const auto& stop) {
         photorig::uploader::UploaderService service(config);
         if (auto st = service.start(); !st) {

@@ -3,12 +3,11 @@
 // 3 no broker connection; 4 timed out waiting.
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -68,7 +67,8 @@ struct Args {
 };
 
 bool parse_args(int argc, char** argv, Args* out, std::string* error) {
-    static const std::vector<std::string> switches{"--no-turntable", "--detach", "--help", "--verbose"};
+    static const std::vector<std::string> switches{"--no-turntable", "--detach", "--help",
+                                                   "--verbose"};
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a.rfind("--", 0) != 0) {
@@ -91,10 +91,10 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
 }
 
 // Copies numeric / string options into a request object, refusing anything unexpected.
-bool fill(const Args& args, const std::map<std::string, std::pair<std::string, bool>>& allowed, json* body,
-          std::string* error) {
-    static const std::vector<std::string> global{"--host",   "--port",    "--username", "--password-file",
-                                                 "--prefix", "--timeout", "--verbose"};
+bool fill(const Args& args, const std::map<std::string, std::pair<std::string, bool>>& allowed,
+          json* body, std::string* error) {
+    static const std::vector<std::string> global{
+        "--host", "--port", "--username", "--password-file", "--prefix", "--timeout", "--verbose"};
     for (const auto& [opt, value] : args.opts) {
         if (std::find(global.begin(), global.end(), opt) != global.end()) continue;
         auto it = allowed.find(opt);
@@ -124,14 +124,15 @@ void print_bar(const json& p, bool tty) {
     int width = 30, filled = width * step / of;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(static_cast<size_t>(width), '.');
-    std::string eta = p.contains("eta_s") && p["eta_s"].is_number() ? std::to_string(p["eta_s"].get<long long>()) + " s"
-                                                                    : "?";
+    std::string eta = p.contains("eta_s") && p["eta_s"].is_number()
+                          ? std::to_string(p["eta_s"].get<long long>()) + " s"
+                          : "?";
     std::string waiting = p.contains("waiting_for") && p["waiting_for"].is_string()
                               ? " (" + p["waiting_for"].get<std::string>() + ")"
                               : "";
-    std::fprintf(stderr, "%s[%s] %d/%d positions, %d photos, %s left, %s%s%s", tty ? "\r" : "", bar.c_str(), step, of,
-                 p.value("photos", 0), eta.c_str(), p.value("state", "").c_str(), waiting.c_str(),
-                 tty ? "   " : "\n");
+    std::fprintf(stderr, "%s[%s] %d/%d positions, %d photos, %s left, %s%s%s", tty ? "\r" : "",
+                 bar.c_str(), step, of, p.value("photos", 0), eta.c_str(),
+                 p.value("state", "").c_str(), waiting.c_str(), tty ? "   " : "\n");
     std::fflush(stderr);
 }
 }  // namespace
@@ -165,7 +166,8 @@ int main(int argc, char** argv) {
     mo.reconnect_max_ms = 2000;
     if (mo.port < 1 || mo.port > 65535) return usage_error("--port must be 1..65535");
     const std::string prefix = opt("--prefix", env_or("PHOTORIG_TOPIC_PREFIX", "photorig"));
-    const auto timeout = std::chrono::seconds(std::max(1, std::atoi(opt("--timeout", "60").c_str())));
+    const auto timeout =
+        std::chrono::seconds(std::max(1, std::atoi(opt("--timeout", "60").c_str())));
     const std::string& command = args.words[0];
     const std::string rig = args.words.size() > 1 ? args.words[1] : "";
     if (command != "list" && rig.empty()) return usage_error(command + " needs a RIG");
@@ -173,7 +175,9 @@ int main(int argc, char** argv) {
     photorig::ctl::RigClient client(mo, prefix);
     auto connect = [&](const std::vector<std::string>& filters) -> int {
         auto st = client.connect(std::chrono::seconds(5), filters);
-        if (!st) return fail(st.error().with_context("broker " + mo.host + ":" + std::to_string(mo.port)));
+        if (!st)
+            return fail(
+                st.error().with_context("broker " + mo.host + ":" + std::to_string(mo.port)));
         return 0;
     };
 
@@ -181,19 +185,22 @@ int main(int argc, char** argv) {
         if (int rc = connect(client.list_filters())) return rc;
         auto rigs = client.list(std::chrono::seconds(3));
         if (!rigs) return fail(rigs.error());
-        std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", "RIG", "AGENT", "UPLOADER", "CAMERAS", "BUSY",
-                    "QUEUE", "SCAN", "VERSION");
+        std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", "RIG", "AGENT", "UPLOADER",
+                    "CAMERAS", "BUSY", "QUEUE", "SCAN", "VERSION");
         for (const auto& r : *rigs) {
             json s = json::parse(r.state_json.empty() ? "{}" : r.state_json, nullptr, false);
-            json u = json::parse(r.uploader_state_json.empty() ? "{}" : r.uploader_state_json, nullptr, false);
-            json sc = json::parse(r.scan_state_json.empty() ? "{}" : r.scan_state_json, nullptr, false);
+            json u = json::parse(r.uploader_state_json.empty() ? "{}" : r.uploader_state_json,
+                                 nullptr, false);
+            json sc =
+                json::parse(r.scan_state_json.empty() ? "{}" : r.scan_state_json, nullptr, false);
             int cams = 0, connected = 0;
             for (const auto& c : s.value("cameras", json::array())) {
                 ++cams;
                 connected += c.value("connected", false) ? 1 : 0;
             }
             std::string scan = sc.is_object() && sc.contains("state")
-                                   ? sc.value("state", "") + " " + std::to_string(sc.value("step", 0)) + "/" +
+                                   ? sc.value("state", "") + " " +
+                                         std::to_string(sc.value("step", 0)) + "/" +
                                          std::to_string(sc.value("of", 0))
                                    : "-";
             std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", r.rig_id.c_str(),
@@ -201,7 +208,9 @@ int main(int argc, char** argv) {
                         r.uploader_availability.empty() ? "?" : r.uploader_availability.c_str(),
                         (std::to_string(connected) + "/" + std::to_string(cams)).c_str(),
                         s.value("busy", false) ? "yes" : "no",
-                        u.contains("queue_depth") ? std::to_string(u["queue_depth"].get<long long>()).c_str() : "?",
+                        u.contains("queue_depth")
+                            ? std::to_string(u["queue_depth"].get<long long>()).c_str()
+                            : "?",
                         scan.c_str(), s.value("version", "?").c_str());
         }
         return 0;
@@ -231,8 +240,9 @@ int main(int argc, char** argv) {
         if (!r) return fail(r.error());
         json d = json::parse(*r);
         for (const auto& p : d.value("photos", json::array())) {
-            std::printf("%s  seq %d  %s  %s  %lld bytes\n", p.value("captured_at", "").c_str(), p.value("seq", 0),
-                        p.value("camera", "").c_str(), p.value("file", "").c_str(), p.value("size", 0LL));
+            std::printf("%s  seq %d  %s  %s  %lld bytes\n", p.value("captured_at", "").c_str(),
+                        p.value("seq", 0), p.value("camera", "").c_str(),
+                        p.value("file", "").c_str(), p.value("size", 0LL));
         }
         std::printf("batch %s: %d photo(s)\n", d.value("batch", "").c_str(), d.value("count", 0));
         for (const auto& e : d.value("errors", json::array())) {
@@ -244,16 +254,21 @@ int main(int argc, char** argv) {
 
     if (command == "scan") {
         std::string action = args.words.size() > 2 ? args.words[2] : "";
-        if (action != "start" && action != "pause" && action != "resume" && action != "abort" && action != "status") {
+        if (action != "start" && action != "pause" && action != "resume" && action != "abort" &&
+            action != "status") {
             return usage_error("scan needs start, pause, resume, abort or status");
         }
         json body{{"action", action}};
         std::map<std::string, std::pair<std::string, bool>> allowed;
         if (action == "start") {
-            allowed = {{"--positions", {"positions", true}},   {"--settle-ms", {"settle_ms", true}},
-                       {"--interval-ms", {"interval_ms", true}}, {"--camera", {"camera", false}},
-                       {"--count", {"count", true}},           {"--batch", {"batch", false}},
-                       {"--move-timeout-ms", {"move_timeout_ms", true}}, {"--no-turntable", {"", false}},
+            allowed = {{"--positions", {"positions", true}},
+                       {"--settle-ms", {"settle_ms", true}},
+                       {"--interval-ms", {"interval_ms", true}},
+                       {"--camera", {"camera", false}},
+                       {"--count", {"count", true}},
+                       {"--batch", {"batch", false}},
+                       {"--move-timeout-ms", {"move_timeout_ms", true}},
+                       {"--no-turntable", {"", false}},
                        {"--detach", {"", false}}};
             if (args.opts.count("--no-turntable")) body["turntable"] = false;
         }
@@ -270,8 +285,8 @@ int main(int argc, char** argv) {
             return 0;
         }
         const std::string scan_id = started.value("scan_id", "");
-        std::fprintf(stderr, "scan %s, batch %s: %d positions\n", scan_id.c_str(), started.value("batch", "").c_str(),
-                     started.value("of", 0));
+        std::fprintf(stderr, "scan %s, batch %s: %d positions\n", scan_id.c_str(),
+                     started.value("batch", "").c_str(), started.value("of", 0));
         bool tty = ::isatty(2);
         json last;
         // A scan takes as long as it takes: follow it until it ends (Ctrl-C leaves it running).
@@ -289,11 +304,12 @@ int main(int argc, char** argv) {
         if (tty) std::fputc('\n', stderr);
         if (!st) return fail(st.error());
         std::string state = last.value("state", "");
-        std::printf("scan %s %s: %d/%d positions, %d photos\n", scan_id.c_str(), state.c_str(), last.value("step", 0),
-                    last.value("of", 0), last.value("photos", 0));
+        std::printf("scan %s %s: %d/%d positions, %d photos\n", scan_id.c_str(), state.c_str(),
+                    last.value("step", 0), last.value("of", 0), last.value("photos", 0));
         if (state == "completed") return 0;
         const json& e = last.value("error", json::object());
-        return fail(Error(e.value("code", "scan_" + state), e.value("message", "the scan is " + state)));
+        return fail(
+            Error(e.value("code", "scan_" + state), e.value("message", "the scan is " + state)));
     }
 
     if (command == "follow") {
@@ -308,13 +324,16 @@ int main(int argc, char** argv) {
                 json e = json::parse(payload, nullptr, false);
                 if (!e.is_object()) return true;
                 std::string type = e.value("type", "");
-                std::printf("%-8s %s", type.c_str(), e.value("name", e.value("job_id", "")).c_str());
+                std::printf("%-8s %s", type.c_str(),
+                            e.value("name", e.value("job_id", "")).c_str());
                 if (type == "progress") {
-                    std::printf("  %lld/%lld bytes", e.value("bytes_done", 0LL), e.value("bytes_total", 0LL));
+                    std::printf("  %lld/%lld bytes", e.value("bytes_done", 0LL),
+                                e.value("bytes_total", 0LL));
                 }
                 if (type == "failed") {
                     const json& err = e.value("error", json::object());
-                    std::printf("  %s: %s%s", err.value("code", "").c_str(), err.value("message", "").c_str(),
+                    std::printf("  %s: %s%s", err.value("code", "").c_str(),
+                                err.value("message", "").c_str(),
                                 e.value("retrying", false) ? " (retrying)" : "");
                 }
                 std::printf("\n");

@@ -51,8 +51,8 @@ inline constexpr const char* preview_unavailable = "preview_unavailable";
 }  // namespace codes
 
 struct CameraSpec {
-    std::string port;   // "ptpip:127.0.0.1:P:P", "usb:001,004", or "" for the first detected
-    std::string model;  // libgphoto2 model name, "" = detect ("PTP/IP Camera" for ptpip:)
+    std::string port;    // "ptpip:127.0.0.1:P:P", "usb:001,004", or "" for the first detected
+    std::string model;   // libgphoto2 model name, "" = detect ("PTP/IP Camera" for ptpip:)
     std::string serial;  // "" = whichever camera answers first (then pinned); else only this one
 };
 
@@ -69,7 +69,7 @@ struct FileHeader {
 
 // Receives a file's bytes in order, in pieces, on the worker thread. Keep write() quick.
 class DownloadSink {
-public:
+  public:
     virtual ~DownloadSink();
     virtual Status write(const char* data, size_t len) = 0;
 };
@@ -108,7 +108,7 @@ struct Setting {
     std::string name, label;
     std::string type;   // window | section | text | range | toggle | radio | menu | button | date
     std::string value;  // current value as text ("" for window, section, button)
-    std::vector<std::string> choices;  // radio, menu
+    std::vector<std::string> choices;   // radio, menu
     double min = 0, max = 0, step = 0;  // range
     bool read_only = false;
     std::vector<Setting> children;  // window, section
@@ -131,7 +131,7 @@ struct CaptureOptions {
 Expected<std::vector<CameraSpec>> detect_cameras();
 
 class CameraWorker {
-public:
+  public:
     CameraWorker(CameraSpec spec, WorkerOptions opts);
     ~CameraWorker();  // stop()
     CameraWorker(const CameraWorker&) = delete;
@@ -148,7 +148,8 @@ public:
 
     // Queues a capture. The future holds one CapturedFile per file the camera added
     // (RAW+JPEG gives two), or the first error.
-    std::future<Expected<std::vector<CapturedFile>>> capture(SinkFactory sink_factory, CaptureOptions opts = {});
+    std::future<Expected<std::vector<CapturedFile>>> capture(SinkFactory sink_factory,
+                                                             CaptureOptions opts = {});
 
     // The whole settings tree, or the subtree `name` ("" = all).
     std::future<Expected<Setting>> settings(std::string name = "");
@@ -157,7 +158,7 @@ public:
     // A live-view frame, or the thumbnail of the last photo where there is no live view.
     std::future<Expected<Preview>> preview();
 
-private:
+  private:
     struct Impl;
     template <typename T>
     std::future<Expected<T>> post(const char* what, std::function<Expected<T>()> work);

@@ -18,11 +18,12 @@
 namespace photorig::camera {
 namespace {
 constexpr const char* kLog = "camera";
-constexpr int kPollMs = 100;           // one gp_camera_wait_for_event (PTP/IP returns after ~1 ms)
-constexpr int kDrainMaxEvents = 16;    // stale events read before a trigger
-constexpr int kIdleMaxEvents = 32;     // events read per keepalive tick
+constexpr int kPollMs = 100;         // one gp_camera_wait_for_event (PTP/IP returns after ~1 ms)
+constexpr int kDrainMaxEvents = 16;  // stale events read before a trigger
+constexpr int kIdleMaxEvents = 32;   // events read per keepalive tick
 constexpr int kReconnectInitialMs = 250;
-constexpr int64_t kSettledForMs = 1000;  // how long a clean capture end lets the next skip the drain
+constexpr int64_t kSettledForMs =
+    1000;  // how long a clean capture end lets the next skip the drain
 
 using CaptureResult = Expected<std::vector<CapturedFile>>;
 
@@ -122,23 +123,28 @@ struct CameraWorker::Impl {
         if (!opts.capture_target.empty()) {
             auto target = session->settings("capturetarget");
             if (!target) {
-                LOG_INFO(kLog, where() << ": camera.capture_target=" << opts.capture_target
-                                       << ": this camera has no capturetarget setting; it stores on its card");
+                LOG_INFO(
+                    kLog,
+                    where() << ": camera.capture_target=" << opts.capture_target
+                            << ": this camera has no capturetarget setting; it stores on its card");
             } else {
                 const char* want = opts.capture_target == "ram" ? "RAM" : "card";
                 std::string choice;
                 for (const auto& c : target->choices) {
                     if (c.find(want) != std::string::npos) choice = c;
                 }
-                auto st = choice.empty() ? Expected<std::string>(Error(codes::bad_setting_value, "no choice like " + std::string(want)))
-                                         : session->set_setting("capturetarget", choice);
+                auto st = choice.empty()
+                              ? Expected<std::string>(Error(codes::bad_setting_value,
+                                                            "no choice like " + std::string(want)))
+                              : session->set_setting("capturetarget", choice);
                 if (!st) LOG_WARN(kLog, where() << ": capturetarget: " << st.error().describe());
             }
         }
         for (const auto& [name, value] : opts.settings) {
             auto st = session->set_setting(name, value);
             if (!st) {
-                LOG_WARN(kLog, where() << ": preset " << name << "=" << value << ": " << st.error().describe());
+                LOG_WARN(kLog, where() << ": preset " << name << "=" << value << ": "
+                                       << st.error().describe());
             } else {
                 LOG_DEBUG(kLog, where() << ": preset " << name << " = " << *st);
             }
@@ -177,8 +183,8 @@ struct CameraWorker::Impl {
             }
             if (ev->kind == detail::EventKind::timeout) break;
             if (ev->kind == detail::EventKind::file_added) {
-                LOG_INFO(kLog, where() << ": file added outside a capture, left on the camera: " << ev->folder << "/"
-                                       << ev->name);
+                LOG_INFO(kLog, where() << ": file added outside a capture, left on the camera: "
+                                       << ev->folder << "/" << ev->name);
             } else if (ev->kind == detail::EventKind::storage_full) {
                 LOG_WARN(kLog, where() << ": camera reports its storage is full");
             }
@@ -190,11 +196,14 @@ struct CameraWorker::Impl {
 
     bool sleep_unless_stopping(int ms) { return clock::sleep_unless(&stopping, ms); }
 
-    static Error stopped_error() { return Error(codes::camera_disconnected, "camera worker stopped"); }
+    static Error stopped_error() {
+        return Error(codes::camera_disconnected, "camera worker stopped");
+    }
 
     void connect_failed_backoff() {
         next_tick_ms = clock::monotonic_ms() + reconnect_backoff_ms;
-        reconnect_backoff_ms = std::min(reconnect_backoff_ms * 2, std::max(opts.reconnect_backoff_max_ms, 1));
+        reconnect_backoff_ms =
+            std::min(reconnect_backoff_ms * 2, std::max(opts.reconnect_backoff_max_ms, 1));
     }
 
     // Reads events left from before (a late CaptureComplete, a file shot by hand) so they
@@ -205,8 +214,8 @@ struct CameraWorker::Impl {
             if (!ev) return ev.error();
             if (ev->kind == detail::EventKind::timeout) break;
             if (ev->kind == detail::EventKind::file_added) {
-                LOG_INFO(kLog, where() << ": file added outside a capture, left on the camera: " << ev->folder << "/"
-                                       << ev->name);
+                LOG_INFO(kLog, where() << ": file added outside a capture, left on the camera: "
+                                       << ev->folder << "/" << ev->name);
             }
         }
         return ok();
@@ -246,7 +255,8 @@ struct CameraWorker::Impl {
                 return st.error();
             }
         }
-        const bool settled = settled_at_ms != 0 && clock::monotonic_ms() - settled_at_ms < kSettledForMs;
+        const bool settled =
+            settled_at_ms != 0 && clock::monotonic_ms() - settled_at_ms < kSettledForMs;
         settled_at_ms = 0;
         if (auto st = settled ? ok() : drain_events(); !st) {
             if (!detail::error_breaks_session(st.error())) return st.error();
@@ -284,7 +294,8 @@ struct CameraWorker::Impl {
         }
         connect_failed_backoff();
         if (st.error().code == codes::camera_disconnected) {
-            return Error(codes::camera_disconnected, e.message + "; re-opening: " + st.error().message);
+            return Error(codes::camera_disconnected,
+                         e.message + "; re-opening: " + st.error().message);
         }
         return e;
     }
@@ -297,12 +308,14 @@ struct CameraWorker::Impl {
             if (st) break;
             if (st.error().code != codes::camera_busy || attempt >= opts.busy_retries) {
                 if (st.error().code == codes::camera_busy) {
-                    return Error(codes::camera_busy, st.error().message + " (after " + std::to_string(attempt + 1) +
+                    return Error(codes::camera_busy, st.error().message + " (after " +
+                                                         std::to_string(attempt + 1) +
                                                          " attempts)");
                 }
                 return st.error();
             }
-            int backoff = static_cast<int>(std::min<int64_t>(int64_t{opts.busy_backoff_ms} << std::min(attempt, 10), 60000));
+            int backoff = static_cast<int>(
+                std::min<int64_t>(int64_t{opts.busy_backoff_ms} << std::min(attempt, 10), 60000));
             LOG_DEBUG(kLog, where() << ": camera busy, retry in " << backoff << " ms");
             if (!sleep_unless_stopping(backoff)) return stopped_error();
         }
@@ -321,9 +334,10 @@ struct CameraWorker::Impl {
                 break;
             }
             if (added.empty() && now >= deadline) {
-                return Error(codes::timeout, "no file added within " + std::to_string(opts.capture_timeout_ms) +
-                                                 " ms of the trigger" +
-                                                 (complete ? " (the camera reported capture complete)" : ""));
+                return Error(codes::timeout,
+                             "no file added within " + std::to_string(opts.capture_timeout_ms) +
+                                 " ms of the trigger" +
+                                 (complete ? " (the camera reported capture complete)" : ""));
             }
             int64_t limit = added.empty() ? deadline : grace_until;
             int wait = static_cast<int>(std::clamp<int64_t>(limit - now, 1, kPollMs));
@@ -338,7 +352,8 @@ struct CameraWorker::Impl {
                     complete = true;
                     break;
                 case detail::EventKind::storage_full:
-                    return Error(codes::camera_storage_full, "the camera reported its storage full during capture");
+                    return Error(codes::camera_storage_full,
+                                 "the camera reported its storage full during capture");
                 default:
                     break;
             }
@@ -352,7 +367,8 @@ struct CameraWorker::Impl {
             if (!header) return header.error();
             auto sink = factory(*header);
             if (!sink) return sink.error();
-            if (!*sink) return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
+            if (!*sink)
+                return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
             int64_t d0 = clock::monotonic_ms();
             auto got = session->download(f.folder, f.name, **sink);
             if (!got) return got.error();
@@ -376,7 +392,8 @@ struct CameraWorker::Impl {
             for (const auto& f : added) {
                 auto st = session->remove(f.folder, f.name);
                 if (!st) {
-                    // The photos are safe in their sinks; a stale copy on the card is not a failure.
+                    // The photos are safe in their sinks; a stale copy on the card is not a
+                    // failure.
                     LOG_WARN(kLog, where() << ": " << st.error().describe());
                     if (detail::error_breaks_session(st.error())) {
                         disconnect(st.error());
@@ -427,7 +444,8 @@ struct CameraWorker::Impl {
         }
 
         while (!stopping) {
-            int64_t wait = std::clamp<int64_t>(next_tick_ms - clock::monotonic_ms(), 0, opts.keepalive_interval_ms);
+            int64_t wait = std::clamp<int64_t>(next_tick_ms - clock::monotonic_ms(), 0,
+                                               opts.keepalive_interval_ms);
             auto order = orders.pop_for(std::chrono::milliseconds(wait));
             if (stopping) {
                 if (order) order->cancel();
@@ -435,7 +453,9 @@ struct CameraWorker::Impl {
             }
             if (order) {
                 order->run();
-                if (session) next_tick_ms = std::max(next_tick_ms, clock::monotonic_ms() + opts.keepalive_interval_ms);
+                if (session)
+                    next_tick_ms =
+                        std::max(next_tick_ms, clock::monotonic_ms() + opts.keepalive_interval_ms);
                 continue;
             }
             if (clock::monotonic_ms() >= next_tick_ms) tick();
@@ -449,7 +469,9 @@ struct CameraWorker::Impl {
 CameraWorker::CameraWorker(CameraSpec spec, WorkerOptions opts)
     : impl_(std::make_unique<Impl>(std::move(spec), opts)) {}
 
-CameraWorker::~CameraWorker() { stop(); }
+CameraWorker::~CameraWorker() {
+    stop();
+}
 
 Status CameraWorker::start() {
     std::lock_guard<std::mutex> lock(impl_->lifecycle_mutex);
@@ -457,7 +479,8 @@ Status CameraWorker::start() {
     impl_->started = true;
     std::promise<Status> first;
     auto done = first.get_future();
-    impl_->thread = std::thread([impl = impl_.get(), p = std::move(first)]() mutable { impl->run(std::move(p)); });
+    impl_->thread = std::thread(
+        [impl = impl_.get(), p = std::move(first)]() mutable { impl->run(std::move(p)); });
     return done.get();
 }
 
@@ -473,7 +496,9 @@ void CameraWorker::stop() {
     while (auto left = impl_->orders.pop_for(std::chrono::milliseconds(0))) left->cancel();
 }
 
-bool CameraWorker::connected() const { return impl_->is_connected; }
+bool CameraWorker::connected() const {
+    return impl_->is_connected;
+}
 
 CameraInfo CameraWorker::info() const {
     std::lock_guard<std::mutex> lock(impl_->info_mutex);
@@ -487,7 +512,9 @@ std::future<Expected<T>> CameraWorker::post(const char* what, std::function<Expe
     Impl* impl = impl_.get();
     Order order{[promise, work = std::move(work), impl, what] {
                     Expected<T> r = work();
-                    if (!r) LOG_WARN(kLog, impl->where() << ": " << what << " failed: " << r.error().describe());
+                    if (!r)
+                        LOG_WARN(kLog, impl->where()
+                                           << ": " << what << " failed: " << r.error().describe());
                     promise->set_value(std::move(r));
                 },
                 [promise] { promise->set_value(Impl::stopped_error()); }};
@@ -500,10 +527,12 @@ std::future<Expected<T>> CameraWorker::post(const char* what, std::function<Expe
     return future;
 }
 
-std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFactory sink_factory, CaptureOptions opts) {
+std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFactory sink_factory,
+                                                                       CaptureOptions opts) {
     Impl* impl = impl_.get();
     return post<std::vector<CapturedFile>>(
-        "capture", [impl, factory = std::move(sink_factory), opts] { return impl->capture(factory, opts); });
+        "capture",
+        [impl, factory = std::move(sink_factory), opts] { return impl->capture(factory, opts); });
 }
 
 std::future<Expected<Setting>> CameraWorker::settings(std::string name) {
@@ -516,13 +545,16 @@ std::future<Expected<Setting>> CameraWorker::settings(std::string name) {
 std::future<Expected<std::string>> CameraWorker::set_setting(std::string name, std::string value) {
     Impl* impl = impl_.get();
     return post<std::string>("setting", [impl, name = std::move(name), value = std::move(value)] {
-        return impl->on_session<std::string>([&] { return impl->session->set_setting(name, value); });
+        return impl->on_session<std::string>(
+            [&] { return impl->session->set_setting(name, value); });
     });
 }
 
 std::future<Expected<Preview>> CameraWorker::preview() {
     Impl* impl = impl_.get();
-    return post<Preview>("preview", [impl] { return impl->on_session<Preview>([impl] { return impl->preview(); }); });
+    return post<Preview>("preview", [impl] {
+        return impl->on_session<Preview>([impl] { return impl->preview(); });
+    });
 }
 
 }  // namespace photorig::camera

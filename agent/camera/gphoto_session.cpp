@@ -81,7 +81,8 @@ void gphoto_log(GPLogLevel level, const char* domain, const char* str, void*) {
 void pin_driver(const std::string& path) {
 #ifdef PHOTORIG_CAMERA_ASAN
     if (path.empty()) return;
-    if (!dlopen(path.c_str(), RTLD_NOW | RTLD_NODELETE)) (void)dlopen((path + ".so").c_str(), RTLD_NOW | RTLD_NODELETE);
+    if (!dlopen(path.c_str(), RTLD_NOW | RTLD_NODELETE))
+        (void)dlopen((path + ".so").c_str(), RTLD_NOW | RTLD_NODELETE);
 #else
     (void)path;
 #endif
@@ -175,8 +176,10 @@ Status probe_ptpip(const std::string& port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(cmd_port));
-    if (cmd_port <= 0 || cmd_port > 65535 || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-        return Error(codes::camera_error, "bad PTP/IP port '" + port + "' (want ptpip:IPV4:PORT:PORT)");
+    if (cmd_port <= 0 || cmd_port > 65535 ||
+        inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+        return Error(codes::camera_error,
+                     "bad PTP/IP port '" + port + "' (want ptpip:IPV4:PORT:PORT)");
     }
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Error(codes::camera_error, std::string("socket: ") + std::strerror(errno));
@@ -210,7 +213,8 @@ Status probe_usb(const std::string& port) {
     if (::stat("/dev/bus/usb", &st) != 0) return ok();  // no usbfs view here: let libgphoto2 decide
     char node[64];
     std::snprintf(node, sizeof node, "/dev/bus/usb/%03u/%03u", bus, dev);
-    if (::stat(node, &st) != 0) return Error(codes::camera_disconnected, "no USB device at " + port + " (" + node + ")");
+    if (::stat(node, &st) != 0)
+        return Error(codes::camera_disconnected, "no USB device at " + port + " (" + node + ")");
     return ok();
 }
 
@@ -231,8 +235,9 @@ Error classify_gphoto_error(int rc, const std::string& context_text, const std::
         case GP_ERROR_TIMEOUT:
             return Error(codes::timeout, message + " (the camera stopped answering)");
         case GP_ERROR_IO_USB_CLAIM:
-            return Error(codes::camera_disconnected,
-                         message + " (another process holds the camera, often gvfs-gphoto2-volume-monitor)");
+            return Error(
+                codes::camera_disconnected,
+                message + " (another process holds the camera, often gvfs-gphoto2-volume-monitor)");
         case GP_ERROR_IO:
         case GP_ERROR_IO_INIT:
         case GP_ERROR_IO_READ:
@@ -289,7 +294,8 @@ struct GphotoSession::Impl {
     std::string text_config(const char* name) {
         CameraWidget* widget = nullptr;
         last_context_error.clear();
-        if (gp_camera_get_single_config(camera, name, &widget, context) < GP_OK || !widget) return "";
+        if (gp_camera_get_single_config(camera, name, &widget, context) < GP_OK || !widget)
+            return "";
         const char* value = nullptr;
         std::string out;
         if (gp_widget_get_value(widget, &value) == GP_OK && value) out = value;
@@ -317,13 +323,15 @@ GphotoSession::GphotoSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 GphotoSession::~GphotoSession() = default;
 
 Expected<std::unique_ptr<GphotoSession>> GphotoSession::open(const CameraSpec& spec) {
-    const bool usb_search = !spec.serial.empty() && (spec.port.empty() || spec.port.rfind("usb:", 0) == 0);
+    const bool usb_search =
+        !spec.serial.empty() && (spec.port.empty() || spec.port.rfind("usb:", 0) == 0);
     if (!usb_search) {
         auto session = open_port(spec);
         if (session && !spec.serial.empty() && (*session)->info().serial != spec.serial) {
-            return Error(codes::camera_disconnected, (*session)->info().port + " now answers as serial '" +
-                                                         (*session)->info().serial + "', not '" + spec.serial +
-                                                         "' (a different camera; not using it)");
+            return Error(codes::camera_disconnected,
+                         (*session)->info().port + " now answers as serial '" +
+                             (*session)->info().serial + "', not '" + spec.serial +
+                             "' (a different camera; not using it)");
         }
         return session;
     }
@@ -349,7 +357,8 @@ Expected<std::unique_ptr<GphotoSession>> GphotoSession::open(const CameraSpec& s
         if (session && (*session)->info().serial == spec.serial) return session;
     }
     return Error(codes::camera_disconnected, "no USB camera with serial '" + spec.serial + "' (" +
-                                                 std::to_string(candidates.size()) + " free USB camera(s) tried)");
+                                                 std::to_string(candidates.size()) +
+                                                 " free USB camera(s) tried)");
 }
 
 Expected<std::unique_ptr<GphotoSession>> GphotoSession::open_port(const CameraSpec& spec) {
@@ -377,19 +386,22 @@ Expected<std::unique_ptr<GphotoSession>> GphotoSession::open_port(const CameraSp
                 }
             }
             if (!match) {
-                return Error(codes::camera_disconnected,
-                             port.empty() ? "no USB camera detected" : "no camera detected on " + port);
+                return Error(codes::camera_disconnected, port.empty()
+                                                             ? "no USB camera detected"
+                                                             : "no camera detected on " + port);
             }
             port = match->port;
             if (model.empty()) model = match->model;
         }
         if (model.empty()) model = "PTP/IP Camera";
         int mi = gp_abilities_list_lookup_model(g.abilities, model.c_str());
-        if (mi < GP_OK) return Error(codes::camera_error, "libgphoto2 knows no camera model '" + model + "'");
+        if (mi < GP_OK)
+            return Error(codes::camera_error, "libgphoto2 knows no camera model '" + model + "'");
         gp_abilities_list_get_abilities(g.abilities, mi, &abilities);
         pin_driver(abilities.library);
         int pi = gp_port_info_list_lookup_path(g.ports, port.c_str());
-        if (pi < GP_OK) return Error(codes::camera_error, "libgphoto2 knows no port '" + port + "'");
+        if (pi < GP_OK)
+            return Error(codes::camera_error, "libgphoto2 knows no port '" + port + "'");
         gp_port_info_list_get_info(g.ports, pi, &port_info);
     }
 
@@ -426,10 +438,13 @@ Expected<std::unique_ptr<GphotoSession>> GphotoSession::open_port(const CameraSp
     if (info.serial.empty() || info.serial == "None" || info.model.empty()) {
         CameraText text;
         std::memset(&text, 0, sizeof text);
-        if (gp_camera_get_summary(session->impl_->camera, &text, session->impl_->context) == GP_OK) {
+        if (gp_camera_get_summary(session->impl_->camera, &text, session->impl_->context) ==
+            GP_OK) {
             std::string summary(text.text, strnlen(text.text, sizeof text.text));
-            if (info.serial.empty() || info.serial == "None") info.serial = summary_field(summary, "Serial Number");
-            if (info.manufacturer.empty()) info.manufacturer = summary_field(summary, "Manufacturer");
+            if (info.serial.empty() || info.serial == "None")
+                info.serial = summary_field(summary, "Serial Number");
+            if (info.manufacturer.empty())
+                info.manufacturer = summary_field(summary, "Manufacturer");
             if (info.model.empty()) info.model = summary_field(summary, "Model");
             if (info.version.empty()) info.version = summary_field(summary, "Version");
         }
@@ -440,7 +455,8 @@ Expected<std::unique_ptr<GphotoSession>> GphotoSession::open_port(const CameraSp
 }
 
 Status GphotoSession::trigger() {
-    return impl_->call("trigger", [&] { return gp_camera_trigger_capture(impl_->camera, impl_->context); });
+    return impl_->call("trigger",
+                       [&] { return gp_camera_trigger_capture(impl_->camera, impl_->context); });
 }
 
 Expected<Event> GphotoSession::wait_event(int timeout_ms) {
@@ -448,8 +464,8 @@ Expected<Event> GphotoSession::wait_event(int timeout_ms) {
     void* data = nullptr;
     // Never 0: on USB a port timeout of 0 means "wait forever".
     auto st = impl_->call("wait for event", [&] {
-        return gp_camera_wait_for_event(impl_->camera, timeout_ms < 1 ? 1 : timeout_ms, &type, &data,
-                                        impl_->context);
+        return gp_camera_wait_for_event(impl_->camera, timeout_ms < 1 ? 1 : timeout_ms, &type,
+                                        &data, impl_->context);
     });
     if (!st) {
         std::free(data);
@@ -474,14 +490,16 @@ Expected<Event> GphotoSession::wait_event(int timeout_ms) {
             break;
         case GP_EVENT_FILE_CHANGED:
             ev.kind = EventKind::other;
-            if (auto* path = static_cast<CameraFilePath*>(data)) ev.text = std::string("file changed: ") + path->name;
+            if (auto* path = static_cast<CameraFilePath*>(data))
+                ev.text = std::string("file changed: ") + path->name;
             break;
         case GP_EVENT_UNKNOWN:
         default: {
             ev.kind = EventKind::other;
             if (data) ev.text = static_cast<const char*>(data);
             // The generic PTP driver reports StoreFull (0x400a) as "PTP Event 400a, ...".
-            if (ev.text.rfind("PTP Event 400a", 0) == 0 || ev.text.rfind("PTP Event 400A", 0) == 0) {
+            if (ev.text.rfind("PTP Event 400a", 0) == 0 ||
+                ev.text.rfind("PTP Event 400A", 0) == 0) {
                 ev.kind = EventKind::storage_full;
             }
             break;
@@ -495,14 +513,16 @@ Expected<FileHeader> GphotoSession::file_info(const std::string& folder, const s
     CameraFileInfo info;
     std::memset(&info, 0, sizeof info);
     auto st = impl_->call("file info " + folder + "/" + name, [&] {
-        return gp_camera_file_get_info(impl_->camera, folder.c_str(), name.c_str(), &info, impl_->context);
+        return gp_camera_file_get_info(impl_->camera, folder.c_str(), name.c_str(), &info,
+                                       impl_->context);
     });
     if (!st) return st.error();
     FileHeader h;
     h.camera_folder = folder;
     h.camera_name = name;
     if (info.file.fields & GP_FILE_INFO_SIZE) h.size = info.file.size;
-    if (info.file.fields & GP_FILE_INFO_TYPE) h.mime.assign(info.file.type, strnlen(info.file.type, sizeof info.file.type));
+    if (info.file.fields & GP_FILE_INFO_TYPE)
+        h.mime.assign(info.file.type, strnlen(info.file.type, sizeof info.file.type));
     return h;
 }
 
@@ -535,7 +555,8 @@ int stream_size(void*, uint64_t* size) {
 }
 }  // namespace
 
-Expected<uint64_t> GphotoSession::download(const std::string& folder, const std::string& name, DownloadSink& sink) {
+Expected<uint64_t> GphotoSession::download(const std::string& folder, const std::string& name,
+                                           DownloadSink& sink) {
     StreamState state;
     state.sink = &sink;
     CameraFileHandler handler{stream_size, stream_read, stream_write};
@@ -544,8 +565,8 @@ Expected<uint64_t> GphotoSession::download(const std::string& folder, const std:
         return Error(codes::camera_error, "gp_file_new_from_handler failed");
     }
     auto st = impl_->call("download " + folder + "/" + name, [&] {
-        return gp_camera_file_get(impl_->camera, folder.c_str(), name.c_str(), GP_FILE_TYPE_NORMAL, file,
-                                  impl_->context);
+        return gp_camera_file_get(impl_->camera, folder.c_str(), name.c_str(), GP_FILE_TYPE_NORMAL,
+                                  file, impl_->context);
     });
     gp_file_unref(file);
     if (state.sink_error) return *state.sink_error;
@@ -572,15 +593,24 @@ Expected<std::string> file_bytes(CameraFile* file) {
 
 const char* widget_type_name(CameraWidgetType type) {
     switch (type) {
-        case GP_WIDGET_WINDOW: return "window";
-        case GP_WIDGET_SECTION: return "section";
-        case GP_WIDGET_TEXT: return "text";
-        case GP_WIDGET_RANGE: return "range";
-        case GP_WIDGET_TOGGLE: return "toggle";
-        case GP_WIDGET_RADIO: return "radio";
-        case GP_WIDGET_MENU: return "menu";
-        case GP_WIDGET_BUTTON: return "button";
-        case GP_WIDGET_DATE: return "date";
+        case GP_WIDGET_WINDOW:
+            return "window";
+        case GP_WIDGET_SECTION:
+            return "section";
+        case GP_WIDGET_TEXT:
+            return "text";
+        case GP_WIDGET_RANGE:
+            return "range";
+        case GP_WIDGET_TOGGLE:
+            return "toggle";
+        case GP_WIDGET_RADIO:
+            return "radio";
+        case GP_WIDGET_MENU:
+            return "menu";
+        case GP_WIDGET_BUTTON:
+            return "button";
+        case GP_WIDGET_DATE:
+            return "date";
     }
     return "unknown";
 }
@@ -644,7 +674,8 @@ Setting describe_widget(CameraWidget* w) {
     }
     for (int i = 0; i < gp_widget_count_children(w); ++i) {
         CameraWidget* child = nullptr;
-        if (gp_widget_get_child(w, i, &child) == GP_OK && child) s.children.push_back(describe_widget(child));
+        if (gp_widget_get_child(w, i, &child) == GP_OK && child)
+            s.children.push_back(describe_widget(child));
     }
     return s;
 }
@@ -688,7 +719,8 @@ Status put_widget_value(CameraWidget* w, const std::string& name, const std::str
             float lo = 0, hi = 0, step = 0;
             gp_widget_get_range(w, &lo, &hi, &step);
             if (!parse_double(value, &v)) return bad("must be a number");
-            if (v < lo || v > hi) return bad("must be between " + format_number(lo) + " and " + format_number(hi));
+            if (v < lo || v > hi)
+                return bad("must be between " + format_number(lo) + " and " + format_number(hi));
             float f = static_cast<float>(v);
             rc = gp_widget_set_value(w, &f);
             break;
@@ -707,13 +739,15 @@ Status put_widget_value(CameraWidget* w, const std::string& name, const std::str
         }
         case GP_WIDGET_DATE: {
             double v = 0;
-            if (!parse_double(value, &v) || v < 0 || v > 4e9) return bad("must be seconds since the Unix epoch");
+            if (!parse_double(value, &v) || v < 0 || v > 4e9)
+                return bad("must be seconds since the Unix epoch");
             int i = static_cast<int>(v);
             rc = gp_widget_set_value(w, &i);
             break;
         }
         default:
-            return Error(codes::setting_read_only, name + ": a " + widget_type_name(type) + " has no value to set");
+            return Error(codes::setting_read_only,
+                         name + ": a " + widget_type_name(type) + " has no value to set");
     }
     if (rc < GP_OK) return bad(gp_text(rc));
     return ok();
@@ -724,8 +758,8 @@ Expected<std::string> GphotoSession::thumbnail(const std::string& folder, const 
     CameraFile* file = nullptr;
     gp_file_new(&file);
     auto st = impl_->call("thumbnail " + folder + "/" + name, [&] {
-        return gp_camera_file_get(impl_->camera, folder.c_str(), name.c_str(), GP_FILE_TYPE_PREVIEW, file,
-                                  impl_->context);
+        return gp_camera_file_get(impl_->camera, folder.c_str(), name.c_str(), GP_FILE_TYPE_PREVIEW,
+                                  file, impl_->context);
     });
     Expected<std::string> out = st ? file_bytes(file) : Expected<std::string>(st.error());
     gp_file_unref(file);
@@ -751,7 +785,9 @@ Expected<std::string> GphotoSession::capture_preview() {
 
 Expected<Setting> GphotoSession::settings(const std::string& name) {
     CameraWidget* root = nullptr;
-    auto st = impl_->call("read settings", [&] { return gp_camera_get_config(impl_->camera, &root, impl_->context); });
+    auto st = impl_->call("read settings", [&] {
+        return gp_camera_get_config(impl_->camera, &root, impl_->context);
+    });
     if (!st) return st.error();
     Expected<Setting> out = Setting{};
     CameraWidget* start = root;
@@ -764,9 +800,12 @@ Expected<Setting> GphotoSession::settings(const std::string& name) {
     return out;
 }
 
-Expected<std::string> GphotoSession::set_setting(const std::string& name, const std::string& value) {
+Expected<std::string> GphotoSession::set_setting(const std::string& name,
+                                                 const std::string& value) {
     CameraWidget* root = nullptr;
-    auto st = impl_->call("read settings", [&] { return gp_camera_get_config(impl_->camera, &root, impl_->context); });
+    auto st = impl_->call("read settings", [&] {
+        return gp_camera_get_config(impl_->camera, &root, impl_->context);
+    });
     if (!st) return st.error();
     Expected<std::string> out = std::string();
     CameraWidget* w = nullptr;
@@ -781,15 +820,18 @@ Expected<std::string> GphotoSession::set_setting(const std::string& name, const 
         impl_->last_context_error.clear();
         int rc = gp_camera_set_single_config(impl_->camera, name.c_str(), w, impl_->context);
         if (rc == GP_ERROR_BAD_PARAMETERS || rc == GP_ERROR_NOT_SUPPORTED) {
-            out = Error(codes::bad_setting_value, "the camera refused " + name + " = '" + value + "': " + gp_text(rc) +
-                                                      (impl_->last_context_error.empty() ? "" : ": " + impl_->last_context_error));
+            out = Error(
+                codes::bad_setting_value,
+                "the camera refused " + name + " = '" + value + "': " + gp_text(rc) +
+                    (impl_->last_context_error.empty() ? "" : ": " + impl_->last_context_error));
         } else if (rc < GP_OK) {
             out = classify_gphoto_error(rc, impl_->last_context_error, "set " + name);
         } else {
             // What the camera reports now, not what we asked for: it may round or refuse silently.
             CameraWidget* back = nullptr;
             auto got = impl_->call("read back " + name, [&] {
-                return gp_camera_get_single_config(impl_->camera, name.c_str(), &back, impl_->context);
+                return gp_camera_get_single_config(impl_->camera, name.c_str(), &back,
+                                                   impl_->context);
             });
             if (!got) {
                 out = got.error();

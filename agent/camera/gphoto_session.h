@@ -30,7 +30,7 @@ struct Event {
 };
 
 class GphotoSession {
-public:
+  public:
     // Connects (gp_camera_init). Serialised process-wide with every other init/exit.
     // With spec.serial set, a camera reporting another serial is closed again
     // (camera_disconnected), and a USB camera whose port is gone or empty is looked for on
@@ -46,7 +46,8 @@ public:
     Expected<Event> wait_event(int timeout_ms);
     Expected<FileHeader> file_info(const std::string& folder, const std::string& name);
     // Streams the file into `sink` (CameraFileHandler: no whole-file buffer). Returns bytes.
-    Expected<uint64_t> download(const std::string& folder, const std::string& name, DownloadSink& sink);
+    Expected<uint64_t> download(const std::string& folder, const std::string& name,
+                                DownloadSink& sink);
     Status remove(const std::string& folder, const std::string& name);
     // The camera's own thumbnail of a file (PTP GetThumb on PTP cameras).
     Expected<std::string> thumbnail(const std::string& folder, const std::string& name);
@@ -58,7 +59,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     static Expected<std::unique_ptr<GphotoSession>> open_port(const CameraSpec& spec);
     explicit GphotoSession(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;

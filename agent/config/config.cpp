@@ -67,7 +67,8 @@ Expected<long long> parse_int(const std::string& key, const std::string& v, long
 template <typename Section, typename Int>
 Setter int_in(std::function<Section&(Config&)> section, Int Section::*member, long long lo,
               long long hi) {
-    return [section, member, lo, hi](Config& c, const std::string& key, const std::string& v) -> Status {
+    return [section, member, lo, hi](Config& c, const std::string& key,
+                                     const std::string& v) -> Status {
         auto n = parse_int(key, v, lo, hi);
         if (!n) return n.error();
         section(c).*member = static_cast<Int>(*n);
@@ -79,7 +80,8 @@ template <typename Section>
 Setter bool_in(std::function<Section&(Config&)> section, bool Section::*member) {
     return [section, member](Config& c, const std::string& key, const std::string& v) -> Status {
         std::string l = v;
-        std::transform(l.begin(), l.end(), l.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        std::transform(l.begin(), l.end(), l.begin(),
+                       [](unsigned char ch) { return std::tolower(ch); });
         if (l == "true" || l == "yes" || l == "on" || l == "1") {
             section(c).*member = true;
         } else if (l == "false" || l == "no" || l == "off" || l == "0") {
@@ -91,18 +93,42 @@ Setter bool_in(std::function<Section&(Config&)> section, bool Section::*member) 
     };
 }
 
-Config& root(Config& c) { return c; }
-MqttConfig& mqtt(Config& c) { return c.mqtt; }
-TlsConfig& tls(Config& c) { return c.mqtt.tls; }
-CameraConfig& camera(Config& c) { return c.camera; }
-SpoolConfig& spool(Config& c) { return c.spool; }
-UploadConfig& upload(Config& c) { return c.upload; }
-LocalTargetConfig& local(Config& c) { return c.upload.local; }
-GdriveConfig& gdrive(Config& c) { return c.upload.gdrive; }
-S3Config& s3(Config& c) { return c.upload.s3; }
-WebdavConfig& webdav(Config& c) { return c.upload.webdav; }
-LimitsConfig& limits(Config& c) { return c.limits; }
-HomeAssistantConfig& homeassistant(Config& c) { return c.homeassistant; }
+Config& root(Config& c) {
+    return c;
+}
+MqttConfig& mqtt(Config& c) {
+    return c.mqtt;
+}
+TlsConfig& tls(Config& c) {
+    return c.mqtt.tls;
+}
+CameraConfig& camera(Config& c) {
+    return c.camera;
+}
+SpoolConfig& spool(Config& c) {
+    return c.spool;
+}
+UploadConfig& upload(Config& c) {
+    return c.upload;
+}
+LocalTargetConfig& local(Config& c) {
+    return c.upload.local;
+}
+GdriveConfig& gdrive(Config& c) {
+    return c.upload.gdrive;
+}
+S3Config& s3(Config& c) {
+    return c.upload.s3;
+}
+WebdavConfig& webdav(Config& c) {
+    return c.upload.webdav;
+}
+LimitsConfig& limits(Config& c) {
+    return c.limits;
+}
+HomeAssistantConfig& homeassistant(Config& c) {
+    return c.homeassistant;
+}
 
 const std::vector<Field>& fields() {
     static const std::vector<Field> table = [] {
@@ -113,14 +139,16 @@ const std::vector<Field>& fields() {
         add("rig_id", str(&Config::rig_id));
         add("topic_prefix", str(&Config::topic_prefix));
         add("log_level", str(&Config::log_level));
-        add("groups",
+        add(
+            "groups",
             [](Config& c, const std::string&, const std::string& v) {
                 // YAML lists arrive joined by ','; env values are written that way too.
                 c.groups.clear();
                 size_t start = 0;
                 while (start <= v.size()) {
                     size_t comma = v.find(',', start);
-                    std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                    std::string item = v.substr(
+                        start, comma == std::string::npos ? std::string::npos : comma - start);
                     item.erase(0, item.find_first_not_of(" \t"));
                     item.erase(item.find_last_not_of(" \t") + 1);
                     if (!item.empty()) c.groups.push_back(item);
@@ -146,29 +174,36 @@ const std::vector<Field>& fields() {
         add("camera.model", str_in<CameraConfig>(camera, &CameraConfig::model));
         add("camera.capture_timeout_ms",
             int_in<CameraConfig>(camera, &CameraConfig::capture_timeout_ms, 1000, 600000));
-        add("camera.delete_from_camera", bool_in<CameraConfig>(camera, &CameraConfig::delete_from_camera));
+        add("camera.delete_from_camera",
+            bool_in<CameraConfig>(camera, &CameraConfig::delete_from_camera));
         add("camera.serial", str_in<CameraConfig>(camera, &CameraConfig::serial));
         add("camera.capture_target", str_in<CameraConfig>(camera, &CameraConfig::capture_target));
         add("camera.preset", str_in<CameraConfig>(camera, &CameraConfig::preset));
-        add("camera.keepalive_ms", int_in<CameraConfig>(camera, &CameraConfig::keepalive_ms, 100, 600000));
-        add("camera.reconnect_max_ms", int_in<CameraConfig>(camera, &CameraConfig::reconnect_max_ms, 100, 600000));
+        add("camera.keepalive_ms",
+            int_in<CameraConfig>(camera, &CameraConfig::keepalive_ms, 100, 600000));
+        add("camera.reconnect_max_ms",
+            int_in<CameraConfig>(camera, &CameraConfig::reconnect_max_ms, 100, 600000));
 
         add("spool.dir", str_in<SpoolConfig>(spool, &SpoolConfig::dir));
-        add("spool.reoffer_after_s", int_in<SpoolConfig>(spool, &SpoolConfig::reoffer_after_s, 1, 7 * 86400));
+        add("spool.reoffer_after_s",
+            int_in<SpoolConfig>(spool, &SpoolConfig::reoffer_after_s, 1, 7 * 86400));
         add("spool.reconcile_interval_s",
             int_in<SpoolConfig>(spool, &SpoolConfig::reconcile_interval_s, 1, 86400));
         add("spool.min_free_bytes",
             int_in<SpoolConfig>(spool, &SpoolConfig::min_free_bytes, 0, (1LL << 50)));
-        add("spool.keep_uploaded_days", int_in<SpoolConfig>(spool, &SpoolConfig::keep_uploaded_days, 0, 3650));
+        add("spool.keep_uploaded_days",
+            int_in<SpoolConfig>(spool, &SpoolConfig::keep_uploaded_days, 0, 3650));
 
         add("upload.target", str_in<UploadConfig>(upload, &UploadConfig::target));
         add("upload.journal", str_in<UploadConfig>(upload, &UploadConfig::journal));
         add("upload.concurrency", int_in<UploadConfig>(upload, &UploadConfig::concurrency, 1, 32));
         add("upload.bandwidth_limit_bytes_per_s",
-            int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0, (1LL << 40)));
+            int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0,
+                                 (1LL << 40)));
         add("upload.retry_max_backoff_s",
             int_in<UploadConfig>(upload, &UploadConfig::retry_max_backoff_s, 1, 3600));
-        add("upload.delete_after_upload", bool_in<UploadConfig>(upload, &UploadConfig::delete_after_upload));
+        add("upload.delete_after_upload",
+            bool_in<UploadConfig>(upload, &UploadConfig::delete_after_upload));
         add("upload.local.dir", str_in<LocalTargetConfig>(local, &LocalTargetConfig::dir));
         add("upload.local.path_template",
             str_in<LocalTargetConfig>(local, &LocalTargetConfig::path_template));
@@ -181,7 +216,8 @@ const std::vector<Field>& fields() {
         add("upload.gdrive.token_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::token_url));
         add("upload.gdrive.api_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::api_url));
         add("upload.gdrive.chunk_size_bytes",
-            int_in<GdriveConfig>(gdrive, &GdriveConfig::chunk_size_bytes, kDriveChunkUnit, 1LL << 30));
+            int_in<GdriveConfig>(gdrive, &GdriveConfig::chunk_size_bytes, kDriveChunkUnit,
+                                 1LL << 30));
         add("upload.s3.endpoint", str_in<S3Config>(s3, &S3Config::endpoint));
         add("upload.s3.region", str_in<S3Config>(s3, &S3Config::region));
         add("upload.s3.bucket", str_in<S3Config>(s3, &S3Config::bucket));
@@ -193,10 +229,12 @@ const std::vector<Field>& fields() {
         // S3's own limits: parts of 5 MiB to 5 GiB.
         add("upload.s3.multipart_threshold_bytes",
             int_in<S3Config>(s3, &S3Config::multipart_threshold_bytes, 5LL << 20, 5LL << 30));
-        add("upload.s3.part_size_bytes", int_in<S3Config>(s3, &S3Config::part_size_bytes, 5LL << 20, 5LL << 30));
+        add("upload.s3.part_size_bytes",
+            int_in<S3Config>(s3, &S3Config::part_size_bytes, 5LL << 20, 5LL << 30));
         add("upload.webdav.url", str_in<WebdavConfig>(webdav, &WebdavConfig::url));
         add("upload.webdav.username", str_in<WebdavConfig>(webdav, &WebdavConfig::username));
-        add("upload.webdav.password_file", str_in<WebdavConfig>(webdav, &WebdavConfig::password_file));
+        add("upload.webdav.password_file",
+            str_in<WebdavConfig>(webdav, &WebdavConfig::password_file));
 
         add("limits.max_payload_bytes",
             int_in<LimitsConfig>(limits, &LimitsConfig::max_payload_bytes, 256, 1 << 20));
@@ -206,7 +244,8 @@ const std::vector<Field>& fields() {
 
         add("homeassistant.discovery",
             bool_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::discovery));
-        add("homeassistant.prefix", str_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::prefix));
+        add("homeassistant.prefix",
+            str_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::prefix));
         return f;
     }();
     return table;
@@ -298,8 +337,8 @@ Status check_http_url(const std::string& key, const std::string& url) {
 bool valid_bucket(const std::string& b) {
     if (b.size() < 3 || b.size() > 63) return false;
     for (char ch : b) {
-        if (!(std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) ||
-              ch == '.' || ch == '-'))
+        if (!(std::islower(static_cast<unsigned char>(ch)) ||
+              std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-'))
             return false;
     }
     return b.front() != '.' && b.front() != '-' && b.back() != '.' && b.back() != '-';
@@ -320,12 +359,15 @@ bool valid_topic_level_text(const std::string& s) {
 
 Status validate_camera(const CameraConfig& cam, const std::string& key, const Config& c) {
     const std::string& port = cam.port;
-    if (port.empty()) return bad(key + ".port", "must be auto, usb:BUS,DEV, ptpip:HOST[:PORT:PORT] or a serial number");
+    if (port.empty())
+        return bad(key + ".port",
+                   "must be auto, usb:BUS,DEV, ptpip:HOST[:PORT:PORT] or a serial number");
     if (port.rfind("ptpip:", 0) == 0 && port.size() == 6) {
         return bad(key + ".port", "ptpip: needs a host, e.g. ptpip:192.168.1.20");
     }
     if (cam.capture_target != "" && cam.capture_target != "card" && cam.capture_target != "ram") {
-        return bad(key + ".capture_target", "must be card or ram, got '" + cam.capture_target + "'");
+        return bad(key + ".capture_target",
+                   "must be card or ram, got '" + cam.capture_target + "'");
     }
     if (!cam.preset.empty() && !c.camera_presets.count(cam.preset)) {
         return bad(key + ".preset", "no preset '" + cam.preset + "' under camera_presets");
@@ -341,7 +383,8 @@ Status validate_cameras(const Config& c) {
         std::string key = "camera[" + std::to_string(i) + "]";
         if (auto st = validate_camera(cam, key, c); !st) return st;
         // Two entries for one camera would open it twice; "auto" may repeat (it adds nothing).
-        if (cam.port != "auto" && !ports.insert(cam.port).second) return bad(key + ".port", "'" + cam.port + "' is listed twice");
+        if (cam.port != "auto" && !ports.insert(cam.port).second)
+            return bad(key + ".port", "'" + cam.port + "' is listed twice");
         if (!cam.serial.empty() && !serials.insert(cam.serial).second) {
             return bad(key + ".serial", "'" + cam.serial + "' is listed twice");
         }
@@ -352,18 +395,22 @@ Status validate_cameras(const Config& c) {
 // camera_presets: {name: {setting: value, ...}, ...}
 Status parse_presets(const YAML::Node& node, Config& c) {
     if (node.IsNull()) return ok();
-    if (!node.IsMap()) return bad("camera_presets", "must map preset names to settings, e.g. {studio: {iso: 400}}");
+    if (!node.IsMap())
+        return bad("camera_presets",
+                   "must map preset names to settings, e.g. {studio: {iso: 400}}");
     for (auto it = node.begin(); it != node.end(); ++it) {
         const YAML::Node name_node = it->first;
         const YAML::Node settings = it->second;
         std::string name = name_node.Scalar();
         std::string key = "camera_presets." + name;
-        if (!settings.IsMap()) return bad(key, "must map setting names to values, e.g. {iso: 400, f-number: f/8}");
+        if (!settings.IsMap())
+            return bad(key, "must map setting names to values, e.g. {iso: 400, f-number: f/8}");
         CameraPreset preset;
         for (auto s = settings.begin(); s != settings.end(); ++s) {
             const YAML::Node setting = s->first;
             const YAML::Node value = s->second;
-            if (!value.IsScalar()) return bad(key + "." + setting.Scalar(), "must be a single value");
+            if (!value.IsScalar())
+                return bad(key + "." + setting.Scalar(), "must be a single value");
             preset.emplace_back(setting.Scalar(), value.Scalar());
         }
         c.camera_presets[name] = std::move(preset);
@@ -379,23 +426,28 @@ Status validate(const Config& c) {
         return valid_topic_level_text(p) && p.front() != '/' && p.back() != '/';
     };
     if (!valid_prefix(c.topic_prefix)) {
-        return bad("topic_prefix", "must be a topic without wildcards (+ #) or leading/trailing '/', got '" +
-                                       c.topic_prefix + "'");
+        return bad("topic_prefix",
+                   "must be a topic without wildcards (+ #) or leading/trailing '/', got '" +
+                       c.topic_prefix + "'");
     }
     if (!valid_prefix(c.homeassistant.prefix)) {
-        return bad("homeassistant.prefix", "must be a topic without wildcards (+ #) or leading/trailing '/', got '" +
-                                               c.homeassistant.prefix + "'");
+        return bad("homeassistant.prefix",
+                   "must be a topic without wildcards (+ #) or leading/trailing '/', got '" +
+                       c.homeassistant.prefix + "'");
     }
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
         c.log_level != "error") {
-        return bad("log_level", "must be one of debug, info, warn, error; got '" + c.log_level + "'");
+        return bad("log_level",
+                   "must be one of debug, info, warn, error; got '" + c.log_level + "'");
     }
     for (const auto& g : c.groups) {
-        if (!valid_rig_id(g)) return bad("groups", "group names must match [a-z0-9_-]{1,64}, got '" + g + "'");
+        if (!valid_rig_id(g))
+            return bad("groups", "group names must match [a-z0-9_-]{1,64}, got '" + g + "'");
     }
     if (c.mqtt.host.empty()) return bad("mqtt.host", "must not be empty");
 
-    if (!c.mqtt.tls.ca_file.empty() && c.mqtt.tls.cert_file.empty() != c.mqtt.tls.key_file.empty()) {
+    if (!c.mqtt.tls.ca_file.empty() &&
+        c.mqtt.tls.cert_file.empty() != c.mqtt.tls.key_file.empty()) {
         return bad("mqtt.tls.key_file", "cert_file and key_file go together");
     }
     if (auto st = validate_cameras(c); !st) return st;
@@ -410,23 +462,27 @@ Status validate(const Config& c) {
         return bad("upload.journal", "must be an absolute path, got '" + c.upload.journal + "'");
     }
     if (t == "local" && (c.upload.local.dir.empty() || c.upload.local.dir.front() != '/')) {
-        return bad("upload.local.dir", "must be an absolute path, got '" + c.upload.local.dir + "'");
+        return bad("upload.local.dir",
+                   "must be an absolute path, got '" + c.upload.local.dir + "'");
     }
     if (c.upload.gdrive.chunk_size_bytes % kDriveChunkUnit != 0) {
         return bad("upload.gdrive.chunk_size_bytes",
-                   "must be a multiple of 262144 (256 KiB), got " + std::to_string(c.upload.gdrive.chunk_size_bytes));
+                   "must be a multiple of 262144 (256 KiB), got " +
+                       std::to_string(c.upload.gdrive.chunk_size_bytes));
     }
     // The chosen target's section must be complete; the others may hold anything.
     if (t == "gdrive") {
         const auto& g = c.upload.gdrive;
-        if (g.client_id.empty()) return bad("upload.gdrive.client_id", "is required for target gdrive");
+        if (g.client_id.empty())
+            return bad("upload.gdrive.client_id", "is required for target gdrive");
         if (g.refresh_token_file.empty())
             return bad("upload.gdrive.refresh_token_file", "is required for target gdrive");
         if (g.client_secret_file.empty())
             return bad("upload.gdrive.client_secret_file", "is required for target gdrive");
         if (g.folder.empty() || g.folder == "id:" || g.folder.find('/') != std::string::npos)
-            return bad("upload.gdrive.folder",
-                       "must be a folder name without '/' or id:<folder id>, got '" + g.folder + "'");
+            return bad(
+                "upload.gdrive.folder",
+                "must be a folder name without '/' or id:<folder id>, got '" + g.folder + "'");
         if (auto st = check_http_url("upload.gdrive.token_url", g.token_url); !st) return st;
         if (auto st = check_http_url("upload.gdrive.api_url", g.api_url); !st) return st;
     }
@@ -434,9 +490,11 @@ Status validate(const Config& c) {
         const auto& s = c.upload.s3;
         if (s.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
         if (!valid_bucket(s.bucket))
-            return bad("upload.s3.bucket", "must be 3-63 characters of a-z 0-9 . - (S3 bucket naming rules), got '" +
-                                               s.bucket + "'");
-        if (s.region.empty()) return bad("upload.s3.region", "is required for target s3 (e.g. us-east-1)");
+            return bad("upload.s3.bucket",
+                       "must be 3-63 characters of a-z 0-9 . - (S3 bucket naming rules), got '" +
+                           s.bucket + "'");
+        if (s.region.empty())
+            return bad("upload.s3.region", "is required for target s3 (e.g. us-east-1)");
         if (auto st = check_http_url("upload.s3.endpoint", s.endpoint); !st) return st;
         if (s.access_key_id_file.empty())
             return bad("upload.s3.access_key_id_file", "is required for target s3");
@@ -444,10 +502,12 @@ Status validate(const Config& c) {
             return bad("upload.s3.secret_access_key_file", "is required for target s3");
     }
     if (t == "webdav") {
-        if (c.upload.webdav.url.empty()) return bad("upload.webdav.url", "is required for target webdav");
+        if (c.upload.webdav.url.empty())
+            return bad("upload.webdav.url", "is required for target webdav");
         if (auto st = check_http_url("upload.webdav.url", c.upload.webdav.url); !st) return st;
         if (!c.upload.webdav.password_file.empty() && c.upload.webdav.username.empty())
-            return bad("upload.webdav.username", "is required when upload.webdav.password_file is set");
+            return bad("upload.webdav.username",
+                       "is required when upload.webdav.password_file is set");
     }
     return ok();
 }
@@ -457,7 +517,8 @@ Status validate(const Config& c) {
 std::string env_name_for(const std::string& dotted_key) {
     std::string name = "PHOTORIG_";
     for (char ch : dotted_key) {
-        name.push_back(ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+        name.push_back(ch == '.' ? '_'
+                                 : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
     }
     return name;
 }
@@ -477,17 +538,21 @@ Status apply_values(Config& c, const std::map<std::string, std::string>& values,
         auto st = f->set(c, key, value);
         if (!st) {
             auto env_it = env.find(env_name_for(key));
-            if (env_it != env.end() && env_it->second == value) return st.error().with_context("from " + env_name_for(key));
+            if (env_it != env.end() && env_it->second == value)
+                return st.error().with_context("from " + env_name_for(key));
             return where.empty() ? st.error() : st.error().with_context(where);
         }
     }
     return ok();
 }
 
-bool is_camera_key(const std::string& key) { return key.rfind("camera.", 0) == 0; }
+bool is_camera_key(const std::string& key) {
+    return key.rfind("camera.", 0) == 0;
+}
 }  // namespace
 
-Expected<Config> parse(const std::string& yaml_text, const std::map<std::string, std::string>& env) {
+Expected<Config> parse(const std::string& yaml_text,
+                       const std::map<std::string, std::string>& env) {
     std::map<std::string, std::string> values;
     // The list form of `camera:`: one map of camera.* values per item.
     std::vector<std::map<std::string, std::string>> camera_items;
@@ -496,7 +561,8 @@ Expected<Config> parse(const std::string& yaml_text, const std::map<std::string,
     try {
         YAML::Node doc = YAML::Load(yaml_text);
         if (doc && !doc.IsNull()) {
-            if (!doc.IsMap()) return bad("(top level)", "the config file must be a YAML mapping of keys");
+            if (!doc.IsMap())
+                return bad("(top level)", "the config file must be a YAML mapping of keys");
             const YAML::Node& read_only = doc;  // operator[] on a const node never inserts
             const YAML::Node cameras = read_only["camera"];
             if (cameras && cameras.IsSequence()) {
@@ -504,7 +570,8 @@ Expected<Config> parse(const std::string& yaml_text, const std::map<std::string,
                 for (size_t i = 0; i < cameras.size(); ++i) {
                     const YAML::Node item = cameras[i];
                     std::string key = "camera[" + std::to_string(i) + "]";
-                    if (!item.IsMap()) return bad(key, "must be a mapping of camera keys, e.g. {port: auto}");
+                    if (!item.IsMap())
+                        return bad(key, "must be a mapping of camera keys, e.g. {port: auto}");
                     std::map<std::string, std::string> item_values;
                     auto st = flatten(item, "camera", item_values);
                     if (!st) return st.error().with_context(key);
@@ -539,7 +606,9 @@ Expected<Config> parse(const std::string& yaml_text, const std::map<std::string,
                 if (is_camera_key(key)) item_values[key] = value;
             }
             Config item;
-            if (auto st = apply_values(item, item_values, env, "camera[" + std::to_string(i) + "]"); !st) return st.error();
+            if (auto st = apply_values(item, item_values, env, "camera[" + std::to_string(i) + "]");
+                !st)
+                return st.error();
             c.cameras.push_back(item.camera);
         }
         c.camera = c.cameras.front();
@@ -568,8 +637,10 @@ Expected<Config> load(const std::string& path) {
 
 Status check_secret_files(const Config& c, bool for_uploader) {
     std::vector<std::pair<std::string, std::string>> secrets;  // key, path
-    if (!c.mqtt.password_file.empty()) secrets.emplace_back("mqtt.password_file", c.mqtt.password_file);
-    if (!c.mqtt.tls.key_file.empty()) secrets.emplace_back("mqtt.tls.key_file", c.mqtt.tls.key_file);
+    if (!c.mqtt.password_file.empty())
+        secrets.emplace_back("mqtt.password_file", c.mqtt.password_file);
+    if (!c.mqtt.tls.key_file.empty())
+        secrets.emplace_back("mqtt.tls.key_file", c.mqtt.tls.key_file);
     if (for_uploader) {
         const auto& u = c.upload;
         if (u.target == "gdrive") {

@@ -46,8 +46,8 @@ using CameraPreset = std::vector<std::pair<std::string, std::string>>;
 
 struct SpoolConfig {
     std::string dir = "/var/spool/photorig";
-    int reoffer_after_s = 120;       // a spooled file older than this is offered again
-    int reconcile_interval_s = 30;   // how often the agent looks for such files
+    int reoffer_after_s = 120;      // a spooled file older than this is offered again
+    int reconcile_interval_s = 30;  // how often the agent looks for such files
     uint64_t min_free_bytes = 200ull * 1024 * 1024;  // below: capture answers disk_full
     // 0: an uploaded photo leaves the spool once verified (if upload.delete_after_upload).
     // N: it moves to <dir>/.uploaded and is deleted N days later, or sooner, oldest first,
@@ -107,7 +107,7 @@ struct LimitsConfig {
 };
 
 struct HomeAssistantConfig {
-    bool discovery = true;            // publish device-based MQTT discovery
+    bool discovery = true;                 // publish device-based MQTT discovery
     std::string prefix = "homeassistant";  // Home Assistant's discovery prefix
 };
 
@@ -118,7 +118,7 @@ struct Config {
     std::vector<std::string> groups;  // <topic_prefix>/group/<name>/request/<verb>
     int telemetry_interval_s = 30;
     MqttConfig mqtt;
-    CameraConfig camera;               // the single form, or the first item of the list
+    CameraConfig camera;                // the single form, or the first item of the list
     std::vector<CameraConfig> cameras;  // every configured camera (the single form gives one)
     std::map<std::string, CameraPreset> camera_presets;
     SpoolConfig spool;
@@ -140,7 +140,8 @@ Expected<Config> load(const std::string& path);
 // `for_uploader` adds the upload target's secrets.
 Status check_secret_files(const Config& config, bool for_uploader);
 
-// The environment variable that overrides a dotted key: "upload.s3.bucket" -> PHOTORIG_UPLOAD_S3_BUCKET.
+// The environment variable that overrides a dotted key: "upload.s3.bucket" ->
+// PHOTORIG_UPLOAD_S3_BUCKET.
 std::string env_name_for(const std::string& dotted_key);
 std::vector<std::string> all_keys();  // every dotted key, for --help and docs
 

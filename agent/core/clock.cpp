@@ -46,6 +46,8 @@ std::string rfc3339_utc_ms(int64_t epoch_ms) {
     return buf;
 }
 
-std::string date_utc(int64_t epoch_ms) { return rfc3339_utc_ms(epoch_ms).substr(0, 10); }
+std::string date_utc(int64_t epoch_ms) {
+    return rfc3339_utc_ms(epoch_ms).substr(0, 10);
+}
 
 }  // namespace photorig::clock

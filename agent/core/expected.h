@@ -19,7 +19,9 @@ struct Error {
     Error(std::string c, std::string m) : code(std::move(c)), message(std::move(m)) {}
 
     // Prefixes the message with where it happened: "spool: rename x: No such file".
-    Error with_context(const std::string& where) const { return Error(code, where + ": " + message); }
+    Error with_context(const std::string& where) const {
+        return Error(code, where + ": " + message);
+    }
     std::string describe() const { return code + ": " + message; }
 };
 
@@ -29,7 +31,7 @@ inline Error make_error(std::string code, std::string message) {
 
 template <typename T>
 class [[nodiscard]] Expected {
-public:
+  public:
     Expected(const T& v) : value_(v) {}
     Expected(T&& v) : value_(std::move(v)) {}
     Expected(const Error& e) : value_(e) {}
@@ -38,36 +40,53 @@ public:
     bool has_value() const { return value_.index() == 0; }
     explicit operator bool() const { return has_value(); }
 
-    T& value() & { assert(has_value()); return std::get<0>(value_); }
-    const T& value() const& { assert(has_value()); return std::get<0>(value_); }
-    T&& value() && { assert(has_value()); return std::get<0>(std::move(value_)); }
-    const Error& error() const { assert(!has_value()); return std::get<1>(value_); }
+    T& value() & {
+        assert(has_value());
+        return std::get<0>(value_);
+    }
+    const T& value() const& {
+        assert(has_value());
+        return std::get<0>(value_);
+    }
+    T&& value() && {
+        assert(has_value());
+        return std::get<0>(std::move(value_));
+    }
+    const Error& error() const {
+        assert(!has_value());
+        return std::get<1>(value_);
+    }
 
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
 
-private:
+  private:
     std::variant<T, Error> value_;
 };
 
 template <>
 class [[nodiscard]] Expected<void> {
-public:
+  public:
     Expected() = default;
     Expected(const Error& e) : error_(e) {}
     Expected(Error&& e) : error_(std::move(e)) {}
 
     bool has_value() const { return !error_.has_value(); }
     explicit operator bool() const { return has_value(); }
-    const Error& error() const { assert(error_); return *error_; }
+    const Error& error() const {
+        assert(error_);
+        return *error_;
+    }
 
-private:
+  private:
     std::optional<Error> error_;
 };
 
 using Status = Expected<void>;
-inline Status ok() { return Status(); }
+inline Status ok() {
+    return Status();
+}
 
 }  // namespace photorig

@@ -57,7 +57,8 @@ Status make_dirs(const std::string& dir) {
         pos = dir.find('/', pos + 1);
         partial = dir.substr(0, pos);
         if (partial.empty()) continue;
-        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) return io_error("mkdir", partial);
+        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+            return io_error("mkdir", partial);
     }
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

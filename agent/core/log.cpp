@@ -12,17 +12,25 @@ std::atomic<int> g_level{static_cast<int>(Level::info)};
 std::mutex g_mutex;
 const char* name_of(Level l) {
     switch (l) {
-        case Level::debug: return "debug";
-        case Level::info: return "info";
-        case Level::warn: return "warn";
-        case Level::error: return "error";
+        case Level::debug:
+            return "debug";
+        case Level::info:
+            return "info";
+        case Level::warn:
+            return "warn";
+        case Level::error:
+            return "error";
     }
     return "?";
 }
 }  // namespace
 
-void set_level(Level l) { g_level = static_cast<int>(l); }
-Level level() { return static_cast<Level>(g_level.load()); }
+void set_level(Level l) {
+    g_level = static_cast<int>(l);
+}
+Level level() {
+    return static_cast<Level>(g_level.load());
+}
 
 bool parse_level(const std::string& name, Level* out) {
     for (Level l : {Level::debug, Level::info, Level::warn, Level::error}) {

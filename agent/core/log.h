@@ -16,13 +16,13 @@ void write(Level level, const char* component, const std::string& text);
 
 }  // namespace photorig::log
 
-#define PHOTORIG_LOG(lvl, component, expr)                                   \
-    do {                                                                     \
+#define PHOTORIG_LOG(lvl, component, expr)                                         \
+    do {                                                                           \
         if (static_cast<int>(lvl) >= static_cast<int>(::photorig::log::level())) { \
-            std::ostringstream photorig_log_os_;                             \
-            photorig_log_os_ << expr;                                        \
-            ::photorig::log::write(lvl, component, photorig_log_os_.str());  \
-        }                                                                    \
+            std::ostringstream photorig_log_os_;                                   \
+            photorig_log_os_ << expr;                                              \
+            ::photorig::log::write(lvl, component, photorig_log_os_.str());        \
+        }                                                                          \
     } while (0)
 #define LOG_DEBUG(c, e) PHOTORIG_LOG(::photorig::log::Level::debug, c, e)
 #define LOG_INFO(c, e) PHOTORIG_LOG(::photorig::log::Level::info, c, e)

@@ -12,7 +12,7 @@ namespace photorig {
 
 template <typename T>
 class MessageQueue {
-public:
+  public:
     void push(T item) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -49,7 +49,7 @@ public:
         return items_.size();
     }
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<T> items_;

@@ -14,7 +14,7 @@
 namespace photorig {
 
 class SerialExecutor {
-public:
+  public:
     SerialExecutor() : thread_([this] { loop(); }) {}
     // Runs everything already submitted, then joins.
     ~SerialExecutor() {
@@ -33,7 +33,7 @@ public:
         return result;
     }
 
-private:
+  private:
     void loop() {
         // pop_for returns empty only once the queue is closed and drained (or on timeout).
         for (;;) {

@@ -10,7 +10,7 @@ namespace photorig {
 
 // Incremental SHA-256 (OpenSSL's libcrypto): feed bytes as they stream past.
 class Sha256 {
-public:
+  public:
     Sha256();
     ~Sha256();
     Sha256(const Sha256&) = delete;
@@ -22,7 +22,7 @@ public:
     static std::string of(const std::string& data);
     static Expected<std::string> of_file(const std::string& path);
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -1,8 +1,7 @@
 #include "ctl/rig_client.h"
 
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -21,7 +20,8 @@ RigClient::~RigClient() {
     if (client_) client_->disconnect(std::chrono::seconds(1));
 }
 
-Status RigClient::connect(std::chrono::milliseconds timeout, const std::vector<std::string>& filters) {
+Status RigClient::connect(std::chrono::milliseconds timeout,
+                          const std::vector<std::string>& filters) {
     client_ = std::make_unique<mqtt::Client>(options_, events_);
     std::vector<mqtt::Subscription> subs;
     for (const auto& f : filters) subs.push_back({f, 1});
@@ -70,14 +70,16 @@ Expected<std::vector<RigSummary>> RigClient::list(std::chrono::milliseconds wait
     return out;
 }
 
-Expected<std::string> RigClient::request(const std::string& rig, const std::string& verb, const std::string& payload,
+Expected<std::string> RigClient::request(const std::string& rig, const std::string& verb,
+                                         const std::string& payload,
                                          std::chrono::milliseconds timeout) {
     json body = payload.empty() ? json::object() : json::parse(payload, nullptr, false);
     if (!body.is_object()) return make_error("bad_request", "the request must be a JSON object");
     const std::string txn = "rigctl-" + ids::random_hex(12);
     body["transaction"] = txn;
     const std::string base = prefix_ + "/" + rig;
-    auto st = client_->publish(mqtt::Message{base + "/request/" + verb, body.dump(), 1, false, "", ""}, false, timeout);
+    auto st = client_->publish(
+        mqtt::Message{base + "/request/" + verb, body.dump(), 1, false, "", ""}, false, timeout);
     if (!st) return st.error();
     auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
@@ -88,15 +90,18 @@ Expected<std::string> RigClient::request(const std::string& rig, const std::stri
         if (!r.is_object() || r.value("transaction", json()) != txn) continue;
         if (r.value("status", "") == "ok") return r.value("data", json::object()).dump();
         const json& e = r.value("error", json::object());
-        return make_error(e.value("code", "error"), e.value("message", "the agent refused the request"));
+        return make_error(e.value("code", "error"),
+                          e.value("message", "the agent refused the request"));
     }
-    return make_error("timeout", "no response from rig '" + rig + "' within " + std::to_string(timeout.count()) +
+    return make_error("timeout", "no response from rig '" + rig + "' within " +
+                                     std::to_string(timeout.count()) +
                                      " ms (is it online? try: rigctl list)");
 }
 
-Status RigClient::follow(const std::string& rig, const std::vector<std::string>& suffixes,
-                         const std::function<bool(const std::string&, const std::string&)>& on_message,
-                         std::chrono::milliseconds timeout) {
+Status RigClient::follow(
+    const std::string& rig, const std::vector<std::string>& suffixes,
+    const std::function<bool(const std::string&, const std::string&)>& on_message,
+    std::chrono::milliseconds timeout) {
     const std::string base = prefix_ + "/" + rig + "/";
     auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
@@ -109,7 +114,8 @@ Status RigClient::follow(const std::string& rig, const std::vector<std::string>&
         for (const auto& s : suffixes) wanted = wanted || s == suffix;
         if (wanted && !on_message(suffix, ev->message.payload)) return ok();
     }
-    return make_error("timeout", "stopped following after " + std::to_string(timeout.count() / 1000) + " s");
+    return make_error("timeout",
+                      "stopped following after " + std::to_string(timeout.count() / 1000) + " s");
 }
 
 }  // namespace photorig::ctl

@@ -26,7 +26,7 @@ struct RigSummary {
 };
 
 class RigClient {
-public:
+  public:
     RigClient(mqtt::Options options, std::string topic_prefix);
     ~RigClient();
 
@@ -36,25 +36,27 @@ public:
 
     // What each command needs to be subscribed to.
     std::vector<std::string> list_filters() const;
-    std::string topic(const std::string& rig, const std::string& suffix) const;  // <prefix>/<rig>/<suffix>
+    std::string topic(const std::string& rig,
+                      const std::string& suffix) const;  // <prefix>/<rig>/<suffix>
 
-    // (connect with list_filters()) Every rig with a retained message under <prefix>/<rig>/..., after the retained
-    // messages stopped arriving (or `wait` passed).
+    // (connect with list_filters()) Every rig with a retained message under <prefix>/<rig>/...,
+    // after the retained messages stopped arriving (or `wait` passed).
     Expected<std::vector<RigSummary>> list(std::chrono::milliseconds wait);
 
     // Publishes `payload` (a JSON object; a unique "transaction" is added) to
     // <prefix>/<rig>/request/<verb> and returns the response's JSON text. An error
     // response becomes an Error with the agent's code and message.
-    Expected<std::string> request(const std::string& rig, const std::string& verb, const std::string& payload,
-                                  std::chrono::milliseconds timeout);
+    Expected<std::string> request(const std::string& rig, const std::string& verb,
+                                  const std::string& payload, std::chrono::milliseconds timeout);
 
     // Calls `on_message(topic_suffix, payload)` for messages under <prefix>/<rig>/<suffix>
     // for each of `suffixes` until it returns false or `timeout` passes (then "timeout").
     Status follow(const std::string& rig, const std::vector<std::string>& suffixes,
-                  const std::function<bool(const std::string& suffix, const std::string& payload)>& on_message,
+                  const std::function<bool(const std::string& suffix, const std::string& payload)>&
+                      on_message,
                   std::chrono::milliseconds timeout);
 
-private:
+  private:
     mqtt::Options options_;
     std::string prefix_;
     MessageQueue<mqtt::Event> events_;

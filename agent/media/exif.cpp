@@ -15,7 +15,9 @@
 namespace photorig::media {
 namespace {
 
-uint16_t be16(const unsigned char* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+uint16_t be16(const unsigned char* p) {
+    return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
 uint32_t be32(const unsigned char* p) {
     return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
@@ -77,11 +79,16 @@ std::optional<double> get_number(ExifContent* ifd, ExifTag tag, ExifByteOrder or
     size_t unit = exif_format_get_size(e->format);
     if (unit == 0 || e->size < unit) return std::nullopt;
     switch (e->format) {
-        case EXIF_FORMAT_BYTE: return static_cast<double>(e->data[0]);
-        case EXIF_FORMAT_SHORT: return static_cast<double>(exif_get_short(e->data, order));
-        case EXIF_FORMAT_SSHORT: return static_cast<double>(exif_get_sshort(e->data, order));
-        case EXIF_FORMAT_LONG: return static_cast<double>(exif_get_long(e->data, order));
-        case EXIF_FORMAT_SLONG: return static_cast<double>(exif_get_slong(e->data, order));
+        case EXIF_FORMAT_BYTE:
+            return static_cast<double>(e->data[0]);
+        case EXIF_FORMAT_SHORT:
+            return static_cast<double>(exif_get_short(e->data, order));
+        case EXIF_FORMAT_SSHORT:
+            return static_cast<double>(exif_get_sshort(e->data, order));
+        case EXIF_FORMAT_LONG:
+            return static_cast<double>(exif_get_long(e->data, order));
+        case EXIF_FORMAT_SLONG:
+            return static_cast<double>(exif_get_slong(e->data, order));
         case EXIF_FORMAT_RATIONAL: {
             ExifRational r = exif_get_rational(e->data, order);
             if (r.denominator == 0) return std::nullopt;
@@ -92,7 +99,8 @@ std::optional<double> get_number(ExifContent* ifd, ExifTag tag, ExifByteOrder or
             if (r.denominator == 0) return std::nullopt;
             return static_cast<double>(r.numerator) / static_cast<double>(r.denominator);
         }
-        default: return std::nullopt;
+        default:
+            return std::nullopt;
     }
 }
 
@@ -116,7 +124,8 @@ void fill_from_exif(ExifData* ed, ExifInfo* out) {
     auto iso = get_int(exif, EXIF_TAG_ISO_SPEED_RATINGS, order);
     if (!iso || *iso == 65535 || *iso <= 0) {  // 65535: "too high to fit", see ISOSpeed
         auto iso2 = get_int(exif, EXIF_TAG_ISO_SPEED, order);
-        if (!iso2 || *iso2 <= 0) iso2 = get_int(exif, static_cast<ExifTag>(0x8832), order);  // RecommendedExposureIndex
+        if (!iso2 || *iso2 <= 0)
+            iso2 = get_int(exif, static_cast<ExifTag>(0x8832), order);  // RecommendedExposureIndex
         if (iso2 && *iso2 > 0) iso = iso2;
     }
     if (iso && *iso > 0) out->iso = iso;
@@ -178,10 +187,12 @@ bool load_into(const unsigned char* data, size_t len, ExifInfo* out) {
 
 bool is_tiff_like(const unsigned char* d, size_t len) {
     if (len < 8) return false;
-    return (d[0] == 'I' && d[1] == 'I' && ((d[2] == 0x2a && d[3] == 0) ||  // TIFF, CR2, NEF, ARW, DNG, PEF
-                                           (d[2] == 'R' && (d[3] == 'O' || d[3] == 'S')) ||  // ORF
-                                           (d[2] == 'U' && d[3] == 0))) ||                    // RW2
-           (d[0] == 'M' && d[1] == 'M' && ((d[2] == 0 && d[3] == 0x2a) || (d[2] == 'O' && d[3] == 'R')));
+    return (d[0] == 'I' && d[1] == 'I' &&
+            ((d[2] == 0x2a && d[3] == 0) ||                    // TIFF, CR2, NEF, ARW, DNG, PEF
+             (d[2] == 'R' && (d[3] == 'O' || d[3] == 'S')) ||  // ORF
+             (d[2] == 'U' && d[3] == 0))) ||                   // RW2
+           (d[0] == 'M' && d[1] == 'M' &&
+            ((d[2] == 0 && d[3] == 0x2a) || (d[2] == 'O' && d[3] == 'R')));
 }
 }  // namespace
 
@@ -240,7 +251,8 @@ Expected<ExifInfo> read_exif(const std::string& path, size_t max_bytes) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        return make_error(err == ENOENT ? "not_found" : "io_error", "exif: open " + path + ": " + std::strerror(err));
+        return make_error(err == ENOENT ? "not_found" : "io_error",
+                          "exif: open " + path + ": " + std::strerror(err));
     }
     std::vector<unsigned char> buf(max_bytes);
     size_t got = 0;
@@ -262,24 +274,45 @@ Expected<ExifInfo> read_exif(const std::string& path, size_t max_bytes) {
 std::string mime_for_name(const std::string& name) {
     auto dot = name.find_last_of('.');
     auto slash = name.find_last_of('/');
-    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "application/octet-stream";
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+        return "application/octet-stream";
     std::string ext;
-    for (char c : name.substr(dot + 1)) ext.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : name.substr(dot + 1))
+        ext.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     struct Mime {
         const char* ext;
         const char* mime;
     };
     static const Mime table[] = {
-        {"jpg", "image/jpeg"},           {"jpeg", "image/jpeg"},           {"jpe", "image/jpeg"},
-        {"cr2", "image/x-canon-cr2"},    {"cr3", "image/x-canon-cr3"},     {"crw", "image/x-canon-crw"},
-        {"nef", "image/x-nikon-nef"},    {"nrw", "image/x-nikon-nrw"},     {"arw", "image/x-sony-arw"},
-        {"srf", "image/x-sony-srf"},     {"sr2", "image/x-sony-sr2"},      {"raf", "image/x-fuji-raf"},
-        {"dng", "image/x-adobe-dng"},    {"orf", "image/x-olympus-orf"},   {"rw2", "image/x-panasonic-rw2"},
-        {"pef", "image/x-pentax-pef"},   {"srw", "image/x-samsung-srw"},   {"x3f", "image/x-sigma-x3f"},
-        {"iiq", "image/x-phaseone-iiq"}, {"3fr", "image/x-hasselblad-3fr"}, {"png", "image/png"},
-        {"tif", "image/tiff"},           {"tiff", "image/tiff"},           {"heic", "image/heic"},
-        {"heif", "image/heif"},          {"webp", "image/webp"},           {"avif", "image/avif"},
-        {"mp4", "video/mp4"},            {"mov", "video/quicktime"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"jpe", "image/jpeg"},
+        {"cr2", "image/x-canon-cr2"},
+        {"cr3", "image/x-canon-cr3"},
+        {"crw", "image/x-canon-crw"},
+        {"nef", "image/x-nikon-nef"},
+        {"nrw", "image/x-nikon-nrw"},
+        {"arw", "image/x-sony-arw"},
+        {"srf", "image/x-sony-srf"},
+        {"sr2", "image/x-sony-sr2"},
+        {"raf", "image/x-fuji-raf"},
+        {"dng", "image/x-adobe-dng"},
+        {"orf", "image/x-olympus-orf"},
+        {"rw2", "image/x-panasonic-rw2"},
+        {"pef", "image/x-pentax-pef"},
+        {"srw", "image/x-samsung-srw"},
+        {"x3f", "image/x-sigma-x3f"},
+        {"iiq", "image/x-phaseone-iiq"},
+        {"3fr", "image/x-hasselblad-3fr"},
+        {"png", "image/png"},
+        {"tif", "image/tiff"},
+        {"tiff", "image/tiff"},
+        {"heic", "image/heic"},
+        {"heif", "image/heif"},
+        {"webp", "image/webp"},
+        {"avif", "image/avif"},
+        {"mp4", "video/mp4"},
+        {"mov", "video/quicktime"},
     };
     for (const auto& m : table) {
         if (ext == m.ext) return m.mime;

@@ -17,18 +17,18 @@ namespace photorig::media {
 
 struct ExifInfo {
     std::optional<std::string> make, model, body_serial;
-    std::optional<std::string> datetime_original;   // as in the file: "2026:11:25 04:10:15"
+    std::optional<std::string> datetime_original;  // as in the file: "2026:11:25 04:10:15"
     std::optional<int> iso;
     std::optional<double> exposure_time;            // seconds
     std::optional<std::string> exposure_time_text;  // "1/125", "0.6", "2", "30"
     std::optional<double> f_number;
     std::optional<double> focal_length_mm;
-    std::optional<int> width, height;               // pixels (JPEG: from the frame header)
-    std::optional<int> orientation;                 // 1..8
+    std::optional<int> width, height;  // pixels (JPEG: from the frame header)
+    std::optional<int> orientation;    // 1..8
 
     bool empty() const {
-        return !make && !model && !body_serial && !datetime_original && !iso && !exposure_time && !f_number &&
-               !focal_length_mm && !width && !height && !orientation;
+        return !make && !model && !body_serial && !datetime_original && !iso && !exposure_time &&
+               !f_number && !focal_length_mm && !width && !height && !orientation;
     }
 };
 

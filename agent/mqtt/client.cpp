@@ -6,18 +6,17 @@
 // holding its own mutex, so holding `mu` across a Paho call could deadlock.
 #include "mqtt/client.h"
 
-#include <mqtt/async_client.h>
-
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <mqtt/async_client.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
@@ -46,13 +45,17 @@ void disable_nagle_towards(int port) {
         if (*end || fd < 0 || fd == ::dirfd(dir)) continue;
         int type = 0;
         socklen_t len = sizeof type;
-        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+            type != SOCK_STREAM)
+            continue;
         sockaddr_storage peer{};
         len = sizeof peer;
-        if (::getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
-        int peer_port = peer.ss_family == AF_INET    ? ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port)
-                        : peer.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port)
-                                                     : -1;
+        if (::getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0)
+            continue;
+        int peer_port =
+            peer.ss_family == AF_INET    ? ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port)
+            : peer.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port)
+                                         : -1;
         if (peer_port != port) continue;
         int on = 1;
         (void)::setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
@@ -66,27 +69,36 @@ constexpr int kConnectTimeoutS = 10;
 constexpr milliseconds kSubscribeTimeout(10000);
 constexpr milliseconds kWaitSlice(100);
 
-bool is_v5(int version) { return version == 5; }
+bool is_v5(int version) {
+    return version == 5;
+}
 
 int paho_version(int version) {
     switch (version) {
-        case 5: return MQTTVERSION_5;
-        case 3: return MQTTVERSION_3_1;
-        default: return MQTTVERSION_3_1_1;  // 4, 311
+        case 5:
+            return MQTTVERSION_5;
+        case 3:
+            return MQTTVERSION_3_1;
+        default:
+            return MQTTVERSION_3_1_1;  // 4, 311
     }
 }
 
 // CONNACK refusals: v3.1.1 4 (bad user name or password), 5 (not authorized);
 // v5 134 (bad user name or password), 135 (not authorized). Paho reports the CONNACK
 // code as the return code; PUBACK/SUBACK reasons arrive as the reason code.
-bool is_auth_code(int code) { return code == 4 || code == 5 || code == 134 || code == 135; }
+bool is_auth_code(int code) {
+    return code == 4 || code == 5 || code == 134 || code == 135;
+}
 
 Error to_error(const paho::exception& e, const std::string& what) {
     int rc = e.get_return_code();
     int reason = e.get_reason_code();
     std::string text = what + ": " + e.what();
-    if (rc == MQTTASYNC_DISCONNECTED) return make_error("not_connected", what + ": not connected to the broker");
-    if (is_auth_code(rc) || reason == 134 || reason == 135) return make_error("not_authorized", text);
+    if (rc == MQTTASYNC_DISCONNECTED)
+        return make_error("not_connected", what + ": not connected to the broker");
+    if (is_auth_code(rc) || reason == 134 || reason == 135)
+        return make_error("not_authorized", text);
     return make_error("mqtt_error", text);
 }
 
@@ -95,11 +107,13 @@ Error connect_error(const paho::exception& e, const std::string& server) {
     int reason = e.get_reason_code();
     std::string text = "connect to " + server + ": " + e.what();
     if (is_auth_code(rc) || reason == 134 || reason == 135) {
-        return make_error("not_authorized", "connect to " + server +
-                                                ": the broker refused the user name or password (or this client)");
+        return make_error("not_authorized",
+                          "connect to " + server +
+                              ": the broker refused the user name or password (or this client)");
     }
     if (rc > 0) return make_error("connection_refused", text);  // other CONNACK codes
-    if (rc == MQTTASYNC_FAILURE) return make_error("unreachable", text);  // "TCP/TLS connect failure"
+    if (rc == MQTTASYNC_FAILURE)
+        return make_error("unreachable", text);  // "TCP/TLS connect failure"
     return make_error("mqtt_error", text);
 }
 
@@ -122,28 +136,33 @@ struct Client::Impl {
     std::thread worker;
     bool worker_running = false;
     bool stop = false;
-    bool connected = false;     // CONNACK received, no loss seen since
-    bool announced = false;     // the `connected` Event went out for this connection
-    bool attempting = false;    // a CONNECT is in flight
+    bool connected = false;   // CONNACK received, no loss seen since
+    bool announced = false;   // the `connected` Event went out for this connection
+    bool attempting = false;  // a CONNECT is in flight
     bool lost_during_attempt = false;
     bool ever_connected = false;
     std::string last_lost_reason;
     bool subs_dirty = false;
     std::vector<Subscription> wanted;
-    std::map<std::string, int> in_session;  // filter -> qos the broker holds for us, as far as we know
+    std::map<std::string, int>
+        in_session;  // filter -> qos the broker holds for us, as far as we know
     bool first_done = false;
     std::optional<Error> first_error;
     paho::token_ptr pending_connect;
     std::mt19937 rng{std::random_device{}()};
 
-    Impl(Options o, MessageQueue<Event>& ev) : opts(std::move(o)), events(ev), uri(server_uri(opts)) {}
+    Impl(Options o, MessageQueue<Event>& ev)
+        : opts(std::move(o)), events(ev), uri(server_uri(opts)) {}
 
     Status init() {
-        if (opts.mqtt_version != 3 && opts.mqtt_version != 4 && opts.mqtt_version != 5 && opts.mqtt_version != 311) {
-            return make_error("bad_config", "mqtt version " + std::to_string(opts.mqtt_version) + ": use 5 or 4 (3.1.1)");
+        if (opts.mqtt_version != 3 && opts.mqtt_version != 4 && opts.mqtt_version != 5 &&
+            opts.mqtt_version != 311) {
+            return make_error("bad_config", "mqtt version " + std::to_string(opts.mqtt_version) +
+                                                ": use 5 or 4 (3.1.1)");
         }
         if (opts.client_id.empty() && !opts.clean_start) {
-            return make_error("bad_config", "a persistent session (clean_start false) needs a client id");
+            return make_error("bad_config",
+                              "a persistent session (clean_start false) needs a client id");
         }
         try {
             paho::create_options create(paho_version(opts.mqtt_version));
@@ -166,8 +185,8 @@ struct Client::Impl {
             if (is_v5(opts.mqtt_version)) {
                 co.set_clean_start(opts.clean_start);
                 if (opts.session_expiry_s > 0) {
-                    co.set_properties(paho::properties{
-                        paho::property(paho::property::SESSION_EXPIRY_INTERVAL, int32_t(opts.session_expiry_s))});
+                    co.set_properties(paho::properties{paho::property(
+                        paho::property::SESSION_EXPIRY_INTERVAL, int32_t(opts.session_expiry_s))});
                 }
             } else {
                 co.set_clean_session(opts.clean_start);
@@ -179,8 +198,9 @@ struct Client::Impl {
             if (!opts.username.empty()) co.set_user_name(opts.username);
             if (!opts.password.empty()) co.set_password(opts.password);
             if (opts.will) {
-                co.set_will(paho::will_options(opts.will->topic, opts.will->payload.data(), opts.will->payload.size(),
-                                               opts.will->qos, opts.will->retain));
+                co.set_will(paho::will_options(opts.will->topic, opts.will->payload.data(),
+                                               opts.will->payload.size(), opts.will->qos,
+                                               opts.will->retain));
             }
             if (!opts.tls.ca_file.empty()) {
                 paho::ssl_options ssl;
@@ -189,7 +209,8 @@ struct Client::Impl {
                 if (!opts.tls.key_file.empty()) ssl.set_private_key(opts.tls.key_file);
                 ssl.set_enable_server_cert_auth(true);
                 ssl.set_verify(true);  // the certificate must name the host we dialled
-                ssl.set_error_handler([](const std::string& msg) { LOG_WARN(kLog, "TLS: " << msg); });
+                ssl.set_error_handler(
+                    [](const std::string& msg) { LOG_WARN(kLog, "TLS: " << msg); });
                 co.set_ssl(std::move(ssl));
             }
         } catch (const paho::exception& e) {
@@ -211,10 +232,12 @@ struct Client::Impl {
             ev.message.retained = msg->is_retained();
             const auto& props = msg->get_properties();
             if (props.contains(paho::property::RESPONSE_TOPIC)) {
-                ev.message.response_topic = paho::get<std::string>(props, paho::property::RESPONSE_TOPIC);
+                ev.message.response_topic =
+                    paho::get<std::string>(props, paho::property::RESPONSE_TOPIC);
             }
             if (props.contains(paho::property::CORRELATION_DATA)) {
-                ev.message.correlation_data = paho::get<std::string>(props, paho::property::CORRELATION_DATA);
+                ev.message.correlation_data =
+                    paho::get<std::string>(props, paho::property::CORRELATION_DATA);
             }
             events.push(std::move(ev));
         } catch (const std::exception& e) {
@@ -263,13 +286,15 @@ struct Client::Impl {
                 pending_connect = tok;
             }
             while (!tok->wait_for(kWaitSlice)) {
-                if (stopping()) return finish(make_error("not_connected", "stopped while connecting"));
+                if (stopping())
+                    return finish(make_error("not_connected", "stopped while connecting"));
             }
             bool session_present = tok->get_connect_response().is_session_present();
             std::lock_guard<std::mutex> lock(mu);
             attempting = false;
             pending_connect.reset();
-            if (lost_during_attempt) return make_error("not_connected", "connection lost right after CONNACK");
+            if (lost_during_attempt)
+                return make_error("not_connected", "connection lost right after CONNACK");
             connected = true;
             announced = false;
             cv.notify_all();
@@ -337,7 +362,8 @@ struct Client::Impl {
         for (auto& [s, tok] : subs) {
             try {
                 if (!wait(tok)) {
-                    note(make_error("timeout", "mqtt: subscribe " + s.filter + ": no SUBACK in time"));
+                    note(make_error("timeout",
+                                    "mqtt: subscribe " + s.filter + ": no SUBACK in time"));
                     continue;
                 }
                 std::lock_guard<std::mutex> lock(mu);
@@ -429,11 +455,13 @@ struct Client::Impl {
                 // then drops us at once (a duplicate client id, say) is not hammered.
                 if (Clock::now() - up_since >= std::chrono::seconds(10)) delay = min_delay;
                 last_failure.clear();
-                LOG_WARN(kLog, "lost the connection to " << uri << " (" << (st ? lost_reason : st.error().message)
+                LOG_WARN(kLog, "lost the connection to " << uri << " ("
+                                                         << (st ? lost_reason : st.error().message)
                                                          << "); reconnecting");
             } else if (st.error().message != last_failure) {
                 last_failure = st.error().message;
-                LOG_WARN(kLog, st.error().describe() << " (retrying, backoff up to " << max_delay << " ms)");
+                LOG_WARN(kLog, st.error().describe()
+                                   << " (retrying, backoff up to " << max_delay << " ms)");
             } else {
                 LOG_DEBUG(kLog, st.error().describe());
             }
@@ -461,7 +489,8 @@ struct Client::Impl {
     }
 };
 
-Client::Client(Options opts, MessageQueue<Event>& events) : impl_(std::make_unique<Impl>(std::move(opts), events)) {
+Client::Client(Options opts, MessageQueue<Event>& events)
+    : impl_(std::make_unique<Impl>(std::move(opts), events)) {
     if (auto st = impl_->init(); !st) {
         // Reported again by connect(); the constructor cannot return it.
         LOG_ERROR(kLog, st.error().describe());
@@ -479,13 +508,15 @@ Client::~Client() {
 
 Status Client::connect(milliseconds first_attempt_timeout) {
     Impl& d = *impl_;
-    if (!d.cli) return d.first_error ? *d.first_error : make_error("bad_config", "mqtt client not created");
+    if (!d.cli)
+        return d.first_error ? *d.first_error : make_error("bad_config", "mqtt client not created");
     std::unique_lock<std::mutex> lock(d.mu);
     if (d.worker_running) {
         // Already started: just wait for the connection.
         if (d.cv.wait_for(lock, first_attempt_timeout, [&] { return d.announced; })) return ok();
         return make_error("timeout", "connect to " + d.uri + ": not connected within " +
-                                         std::to_string(first_attempt_timeout.count()) + " ms (still trying)");
+                                         std::to_string(first_attempt_timeout.count()) +
+                                         " ms (still trying)");
     }
     if (d.worker.joinable()) {  // left over from a disconnect()
         lock.unlock();
@@ -499,7 +530,8 @@ Status Client::connect(milliseconds first_attempt_timeout) {
     d.worker = std::thread([&d] { d.run(); });
     if (!d.cv.wait_for(lock, first_attempt_timeout, [&] { return d.first_done; })) {
         return make_error("timeout", "connect to " + d.uri + ": no answer within " +
-                                         std::to_string(first_attempt_timeout.count()) + " ms (still trying)");
+                                         std::to_string(first_attempt_timeout.count()) +
+                                         " ms (still trying)");
     }
     if (d.first_error) return *d.first_error;
     return ok();
@@ -518,7 +550,8 @@ paho::message_ptr to_paho(const Message& m, bool retain, int version) {
     auto msg = paho::message::create(m.topic, m.payload.data(), m.payload.size(), m.qos, retain);
     if (is_v5(version) && (!m.response_topic.empty() || !m.correlation_data.empty())) {
         paho::properties props;
-        if (!m.response_topic.empty()) props.add(paho::property(paho::property::RESPONSE_TOPIC, m.response_topic));
+        if (!m.response_topic.empty())
+            props.add(paho::property(paho::property::RESPONSE_TOPIC, m.response_topic));
         if (!m.correlation_data.empty()) {
             props.add(paho::property(paho::property::CORRELATION_DATA, m.correlation_data));
         }
@@ -537,7 +570,8 @@ Status Client::publish_queued(const Message& m, bool retain, milliseconds timeou
     return publish_within(m, retain, timeout, false);
 }
 
-Status Client::publish_within(const Message& m, bool retain, milliseconds timeout, bool wait_for_ack) {
+Status Client::publish_within(const Message& m, bool retain, milliseconds timeout,
+                              bool wait_for_ack) {
     Impl& d = *impl_;
     const std::string what = "publish " + m.topic;
     if (!d.cli) return make_error("not_connected", what + ": no client");
@@ -547,24 +581,28 @@ Status Client::publish_within(const Message& m, bool retain, milliseconds timeou
             std::unique_lock<std::mutex> lock(d.mu);
             // Wait for `announced`, not just CONNACK: after a reconnect our subscriptions are back
             // before anything we publish (a request's reply cannot slip past us).
-            if (!d.cv.wait_until(lock, deadline, [&] { return d.announced || (d.stop && !d.worker_running); })) {
-                return make_error("not_connected", what + ": not connected to " + d.uri + " within " +
+            if (!d.cv.wait_until(lock, deadline,
+                                 [&] { return d.announced || (d.stop && !d.worker_running); })) {
+                return make_error("not_connected", what + ": not connected to " + d.uri +
+                                                       " within " +
                                                        std::to_string(timeout.count()) + " ms");
             }
-            if (!d.announced) return make_error("not_connected", what + ": the client is disconnected");
+            if (!d.announced)
+                return make_error("not_connected", what + ": the client is disconnected");
         }
         try {
             auto tok = d.cli->publish(to_paho(m, retain, d.opts.mqtt_version));
             if (wait_for_ack && !tok->wait_until(deadline)) {
-                return make_error("timeout",
-                                  what + ": no acknowledgement within " + std::to_string(timeout.count()) + " ms");
+                return make_error("timeout", what + ": no acknowledgement within " +
+                                                 std::to_string(timeout.count()) + " ms");
             }
             return ok();
         } catch (const paho::exception& e) {
             Error err = to_error(e, what);
             // The connection dropped under us before our loss callback ran (wait for the next
             // one), or max_inflight publishes are outstanding (wait for acks): retry in time.
-            bool retry = err.code == "not_connected" || e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT;
+            bool retry = err.code == "not_connected" ||
+                         e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT;
             if (!retry || Clock::now() >= deadline) return err;
         } catch (const std::exception& e) {
             return make_error("mqtt_error", what + ": " + e.what());
@@ -614,7 +652,8 @@ void Client::disconnect(milliseconds timeout) {
         auto tok = d.cli->disconnect(int(std::max<int64_t>(0, left.count())));
         tok->wait_until(deadline + milliseconds(500));
     } catch (const paho::exception& e) {
-        if (e.get_return_code() != MQTTASYNC_DISCONNECTED) LOG_DEBUG(kLog, "disconnect: " << e.what());
+        if (e.get_return_code() != MQTTASYNC_DISCONNECTED)
+            LOG_DEBUG(kLog, "disconnect: " << e.what());
     } catch (const std::exception& e) {
         LOG_DEBUG(kLog, "disconnect: " << e.what());
     }

@@ -54,12 +54,12 @@ struct Options {
     std::string username, password;  // password already read from its file; never logged
     Tls tls;
     std::optional<Will> will;
-    bool clean_start = true;         // false + session_expiry_s (v5) = persistent session
-    uint32_t session_expiry_s = 0;   // v5 only; v3.1.1 keeps a clean_session=false session forever
+    bool clean_start = true;        // false + session_expiry_s (v5) = persistent session
+    uint32_t session_expiry_s = 0;  // v5 only; v3.1.1 keeps a clean_session=false session forever
     int keepalive_s = 30;
     int reconnect_min_ms = 250;
     int reconnect_max_ms = 30000;
-    int mqtt_version = 5;            // 5, or 4 / 311 for MQTT 3.1.1
+    int mqtt_version = 5;  // 5, or 4 / 311 for MQTT 3.1.1
     int max_inflight = 64;
 };
 
@@ -83,7 +83,7 @@ struct Subscription {
 };
 
 class Client {
-public:
+  public:
     // Callbacks only push Events onto `events`, which must outlive the Client.
     Client(Options opts, MessageQueue<Event>& events);
     // Without a prior disconnect(): stops reconnecting and closes the session with a
@@ -120,8 +120,9 @@ public:
     // messages; stops reconnecting. connect() may be called again afterwards.
     void disconnect(std::chrono::milliseconds timeout);
 
-private:
-    Status publish_within(const Message& m, bool retain, std::chrono::milliseconds timeout, bool wait_for_ack);
+  private:
+    Status publish_within(const Message& m, bool retain, std::chrono::milliseconds timeout,
+                          bool wait_for_ack);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

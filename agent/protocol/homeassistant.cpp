@@ -54,13 +54,14 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
                        {"qos", 1}};
     // A full turn of 36 positions; other scans are started from a script or automation
     // (dashboards/home-assistant) with their own positions and settle time.
-    cmps["scan_start"] = {{"p", "button"},
-                          {"unique_id", uid + "_scan_start"},
-                          {"name", "Start scan"},
-                          {"icon", "mdi:rotate-3d-variant"},
-                          {"command_topic", base + "/request/scan"},
-                          {"payload_press", R"({"action":"start","positions":36,"transaction":"homeassistant"})"},
-                          {"qos", 1}};
+    cmps["scan_start"] = {
+        {"p", "button"},
+        {"unique_id", uid + "_scan_start"},
+        {"name", "Start scan"},
+        {"icon", "mdi:rotate-3d-variant"},
+        {"command_topic", base + "/request/scan"},
+        {"payload_press", R"({"action":"start","positions":36,"transaction":"homeassistant"})"},
+        {"qos", 1}};
     cmps["scan_abort"] = {{"p", "button"},
                           {"unique_id", uid + "_scan_abort"},
                           {"name", "Abort scan"},
@@ -68,15 +69,16 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
                           {"command_topic", base + "/request/scan"},
                           {"payload_press", R"({"action":"abort","transaction":"homeassistant"})"},
                           {"qos", 1}};
-    cmps["scan_progress"] = {{"p", "sensor"},
-                             {"unique_id", uid + "_scan_progress"},
-                             {"name", "Scan progress"},
-                             {"icon", "mdi:progress-clock"},
-                             {"unit_of_measurement", "%"},
-                             {"state_topic", base + "/scan/state"},
-                             {"value_template", "{{ (100 * value_json.step / value_json.of) | round(0) }}"},
-                             // state, photos, eta_s, batch... as attributes for cards and automations
-                             {"json_attributes_topic", base + "/scan/state"}};
+    cmps["scan_progress"] = {
+        {"p", "sensor"},
+        {"unique_id", uid + "_scan_progress"},
+        {"name", "Scan progress"},
+        {"icon", "mdi:progress-clock"},
+        {"unit_of_measurement", "%"},
+        {"state_topic", base + "/scan/state"},
+        {"value_template", "{{ (100 * value_json.step / value_json.of) | round(0) }}"},
+        // state, photos, eta_s, batch... as attributes for cards and automations
+        {"json_attributes_topic", base + "/scan/state"}};
     cmps["photos_today"] = {{"p", "sensor"},
                             {"unique_id", uid + "_photos_today"},
                             {"name", "Photos today"},
@@ -85,13 +87,14 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
                             {"value_template", "{{ value_json.photos_today }}"},
                             {"unit_of_measurement", "photos"},
                             {"state_class", "total_increasing"}};
-    cmps["last_capture"] = {{"p", "sensor"},
-                            {"unique_id", uid + "_last_capture"},
-                            {"name", "Last capture"},
-                            {"device_class", "timestamp"},
-                            {"state_topic", base + "/state"},
-                            // null before the first photo renders "None": Home Assistant shows unknown.
-                            {"value_template", "{{ value_json.last_capture_at }}"}};
+    cmps["last_capture"] = {
+        {"p", "sensor"},
+        {"unique_id", uid + "_last_capture"},
+        {"name", "Last capture"},
+        {"device_class", "timestamp"},
+        {"state_topic", base + "/state"},
+        // null before the first photo renders "None": Home Assistant shows unknown.
+        {"value_template", "{{ value_json.last_capture_at }}"}};
     cmps["disk_free"] = {{"p", "sensor"},
                          {"unique_id", uid + "_disk_free"},
                          {"name", "Spool disk free"},
@@ -128,16 +131,17 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
     for (const auto& cam : info.cameras) {
         if (cam.serial.empty()) continue;
         std::string key = "camera_" + slug(cam.serial);
-        cmps[key] = {{"p", "binary_sensor"},
-                     {"unique_id", uid + "_" + key},
-                     {"name", "Camera " + cam.serial + (cam.model.empty() ? "" : " (" + cam.model + ")")},
-                     {"device_class", "connectivity"},
-                     {"state_topic", base + "/state"},
-                     {"value_template", "{% set c = value_json.cameras | selectattr('serial', 'eq', " +
-                                            jinja_quoted(cam.serial) +
-                                            ") | list %}{{ 'ON' if c and c[0].connected else 'OFF' }}"},
-                     {"payload_on", "ON"},
-                     {"payload_off", "OFF"}};
+        cmps[key] = {
+            {"p", "binary_sensor"},
+            {"unique_id", uid + "_" + key},
+            {"name", "Camera " + cam.serial + (cam.model.empty() ? "" : " (" + cam.model + ")")},
+            {"device_class", "connectivity"},
+            {"state_topic", base + "/state"},
+            {"value_template", "{% set c = value_json.cameras | selectattr('serial', 'eq', " +
+                                   jinja_quoted(cam.serial) +
+                                   ") | list %}{{ 'ON' if c and c[0].connected else 'OFF' }}"},
+            {"payload_on", "ON"},
+            {"payload_off", "OFF"}};
         // The preview image updates when asked: one button per camera.
         cmps["preview_" + slug(cam.serial)] = {
             {"p", "button"},
@@ -145,7 +149,8 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
             {"name", "Preview " + cam.serial},
             {"icon", "mdi:image-refresh"},
             {"command_topic", base + "/request/preview"},
-            {"payload_press", json{{"camera", cam.serial}, {"transaction", "homeassistant"}}.dump()},
+            {"payload_press",
+             json{{"camera", cam.serial}, {"transaction", "homeassistant"}}.dump()},
             {"qos", 1}};
     }
 

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 #include <string>
 
@@ -12,8 +11,9 @@
 namespace photorig::protocol::detail {
 
 Error field_error(const char* code, const std::string& field, const std::string& why);
-Expected<nlohmann::json> parse_json(const std::string& text);    // bad_json
-Expected<nlohmann::json> parse_object(const std::string& payload);  // "" = {}; bad_json / bad_request
+Expected<nlohmann::json> parse_json(const std::string& text);  // bad_json
+Expected<nlohmann::json> parse_object(
+    const std::string& payload);  // "" = {}; bad_json / bad_request
 Status check_known_fields(const nlohmann::json& obj, const std::set<std::string>& allowed);
 Expected<int64_t> get_int(const nlohmann::json& obj, const char* field, int64_t lo, int64_t hi);
 Expected<std::string> get_string(const nlohmann::json& obj, const char* field, size_t max_len);

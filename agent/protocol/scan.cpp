@@ -11,8 +11,9 @@ using namespace detail;
 
 namespace {
 json request_json(const ScanRequest& q) {
-    return json{{"action", q.action},       {"positions", q.positions}, {"camera", q.camera},
-                {"count", q.count},         {"settle_ms", q.settle_ms}, {"interval_ms", q.interval_ms},
+    return json{{"action", q.action},       {"positions", q.positions},
+                {"camera", q.camera},       {"count", q.count},
+                {"settle_ms", q.settle_ms}, {"interval_ms", q.interval_ms},
                 {"turntable", q.turntable}, {"move_timeout_ms", q.move_timeout_ms},
                 {"degrees", q.degrees},     {"batch", q.batch}};
 }
@@ -26,15 +27,17 @@ Expected<ScanRequest> parse_scan(const std::string& payload, const Limits& limit
     auto obj_or = parse_object(payload);
     if (!obj_or) return obj_or.error();
     const json& obj = *obj_or;
-    auto st = check_known_fields(obj, {"transaction", "action", "positions", "camera", "count", "settle_ms",
-                                       "interval_ms", "turntable", "move_timeout_ms", "degrees", "batch"});
+    auto st = check_known_fields(
+        obj, {"transaction", "action", "positions", "camera", "count", "settle_ms", "interval_ms",
+              "turntable", "move_timeout_ms", "degrees", "batch"});
     if (!st) return st.error();
     ScanRequest q;
     if (obj.contains("action")) {
         auto v = get_string(obj, "action", 16);
         if (!v) return v.error();
         if (*v != "start" && *v != "pause" && *v != "resume" && *v != "abort" && *v != "status") {
-            return field_error(codes::bad_request, "action", "must be start, pause, resume, abort or status");
+            return field_error(codes::bad_request, "action",
+                               "must be start, pause, resume, abort or status");
         }
         q.action = *v;
     }
@@ -44,7 +47,8 @@ Expected<ScanRequest> parse_scan(const std::string& payload, const Limits& limit
         }
         return q;
     }
-    if (!obj.contains("positions")) return field_error(codes::bad_request, "positions", "is required to start a scan");
+    if (!obj.contains("positions"))
+        return field_error(codes::bad_request, "positions", "is required to start a scan");
     auto positions = get_int(obj, "positions", 1, 3600);
     if (!positions) return positions.error();
     q.positions = static_cast<int>(*positions);
@@ -58,24 +62,26 @@ Expected<ScanRequest> parse_scan(const std::string& payload, const Limits& limit
         int* out;
         int64_t lo, hi;
     };
-    for (const IntField& f : {IntField{"count", &q.count, 1, 100},
-                              IntField{"settle_ms", &q.settle_ms, 0, 600000},
-                              IntField{"interval_ms", &q.interval_ms, 0, limits.max_interval_ms},
-                              IntField{"move_timeout_ms", &q.move_timeout_ms, 100, 3600000}}) {
+    for (const IntField& f :
+         {IntField{"count", &q.count, 1, 100}, IntField{"settle_ms", &q.settle_ms, 0, 600000},
+          IntField{"interval_ms", &q.interval_ms, 0, limits.max_interval_ms},
+          IntField{"move_timeout_ms", &q.move_timeout_ms, 100, 3600000}}) {
         if (!obj.contains(f.name)) continue;
         auto v = get_int(obj, f.name, f.lo, f.hi);
         if (!v) return v.error();
         *f.out = static_cast<int>(*v);
     }
     if (obj.contains("turntable")) {
-        if (!obj["turntable"].is_boolean()) return field_error(codes::bad_request, "turntable", "must be true or false");
+        if (!obj["turntable"].is_boolean())
+            return field_error(codes::bad_request, "turntable", "must be true or false");
         q.turntable = obj["turntable"].get<bool>();
     }
     if (obj.contains("degrees")) {
         const json& d = obj["degrees"];
         if (!d.is_number()) return field_error(codes::bad_request, "degrees", "must be a number");
         double deg = d.get<double>();
-        if (!(deg > 0 && deg <= 360)) return field_error(codes::out_of_range, "degrees", "must be in (0, 360]");
+        if (!(deg > 0 && deg <= 360))
+            return field_error(codes::out_of_range, "degrees", "must be in (0, 360]");
         q.degrees = deg;
     }
     if (obj.contains("batch")) {
@@ -98,9 +104,12 @@ std::string scan_move_json(const ScanRecord& r, int step) {
 
 bool scan_ready_matches(const std::string& payload, const ScanRecord& r, int step) {
     json j = json::parse(payload, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return true;  // "ready", "OK", ... from simple controllers
-    if (j.contains("scan_id") && (!j["scan_id"].is_string() || j["scan_id"] != r.scan_id)) return false;
-    if (j.contains("step") && (!j["step"].is_number_integer() || j["step"].get<int64_t>() != step)) return false;
+    if (j.is_discarded() || !j.is_object())
+        return true;  // "ready", "OK", ... from simple controllers
+    if (j.contains("scan_id") && (!j["scan_id"].is_string() || j["scan_id"] != r.scan_id))
+        return false;
+    if (j.contains("step") && (!j["step"].is_number_integer() || j["step"].get<int64_t>() != step))
+        return false;
     return true;
 }
 

@@ -38,8 +38,8 @@ struct ScanRecord {
     int steps_done = 0;
     std::vector<CaptureMetadata> captures;
     int64_t started_at_ms = 0, finished_at_ms = 0;
-    int64_t busy_ms = 0;  // time spent on completed steps (for the estimate)
-    std::string waiting_for;  // while running: turntable | settle | capture | ""
+    int64_t busy_ms = 0;                    // time spent on completed steps (for the estimate)
+    std::string waiting_for;                // while running: turntable | settle | capture | ""
     std::string error_code, error_message;  // why it paused or ended early
 };
 

@@ -9,14 +9,14 @@ namespace photorig::protocol {
 // A reference to one spooled photo that must reach the upload target exactly once.
 // Travels agent -> uploader on base/upload/jobs; the uploader journals it by job_id.
 struct UploadJob {
-    std::string job_id;       // stable per spooled file: a re-offer carries the same id
+    std::string job_id;  // stable per spooled file: a re-offer carries the same id
     std::string capture_id;
     std::string rig_id;
     std::string batch;
     std::string path;         // absolute path of the spooled file
     std::string remote_name;  // file name at the target (the spool file's name)
     std::string mime;
-    std::string sha256;       // hex, of the spooled file
+    std::string sha256;  // hex, of the spooled file
     uint64_t size = 0;
     int64_t captured_at_ms = 0;  // epoch ms; gives {date} in templates
 };
@@ -35,7 +35,7 @@ struct CameraRef {
 
 struct ExifFields {
     std::optional<int> iso;
-    std::optional<double> exposure_time;  // seconds
+    std::optional<double> exposure_time;            // seconds
     std::optional<std::string> exposure_time_text;  // "1/125"
     std::optional<double> f_number;
     std::optional<double> focal_length;  // mm

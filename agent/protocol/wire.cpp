@@ -1,13 +1,12 @@
 #include "protocol/wire.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/clock.h"
@@ -43,14 +42,17 @@ Expected<int64_t> get_int(const json& obj, const char* field, int64_t lo, int64_
     if (!v.is_number_integer()) {
         if (v.is_number_float()) {
             double d = v.get<double>();
-            if (std::floor(d) != d) return field_error(codes::bad_request, field, "must be a whole number");
+            if (std::floor(d) != d)
+                return field_error(codes::bad_request, field, "must be a whole number");
             if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
-                return field_error(codes::out_of_range, field,
-                                   "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+                return field_error(
+                    codes::out_of_range, field,
+                    "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
             }
             return static_cast<int64_t>(d);
         }
-        return field_error(codes::bad_request, field, std::string("must be a number, got ") + v.type_name());
+        return field_error(codes::bad_request, field,
+                           std::string("must be a number, got ") + v.type_name());
     }
     if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
         return field_error(codes::out_of_range, field, "is too large");
@@ -67,12 +69,14 @@ Expected<int64_t> get_int(const json& obj, const char* field, int64_t lo, int64_
 Expected<std::string> get_string(const json& obj, const char* field, size_t max_len) {
     const json& v = obj.at(field);
     if (!v.is_string()) {
-        return field_error(codes::bad_request, field, std::string("must be a string, got ") + v.type_name());
+        return field_error(codes::bad_request, field,
+                           std::string("must be a string, got ") + v.type_name());
     }
     std::string s = v.get<std::string>();
     if (s.empty()) return field_error(codes::bad_request, field, "must not be empty");
     if (s.size() > max_len) {
-        return field_error(codes::out_of_range, field, "is longer than " + std::to_string(max_len) + " characters");
+        return field_error(codes::out_of_range, field,
+                           "is longer than " + std::to_string(max_len) + " characters");
     }
     return s;
 }
@@ -82,7 +86,8 @@ Expected<std::string> get_batch(const json& obj) {
     if (!v) return v.error();
     if (!is_safe_name(*v)) {
         return field_error(codes::invalid_name, "batch",
-                           "may only hold letters, digits, '.', '_' and '-' (no '/', no '..', not starting with '.')");
+                           "may only hold letters, digits, '.', '_' and '-' (no '/', no '..', not "
+                           "starting with '.')");
     }
     return v;
 }
@@ -92,7 +97,8 @@ Expected<json> parse_object(const std::string& payload) {
     auto j = parse_json(payload);
     if (!j) return j.error();
     if (!j->is_object()) {
-        return make_error(codes::bad_request, std::string("payload must be a JSON object, got ") + j->type_name());
+        return make_error(codes::bad_request,
+                          std::string("payload must be a JSON object, got ") + j->type_name());
     }
     return j;
 }
@@ -138,7 +144,7 @@ bool is_hex64(const std::string& s) {
 using namespace detail;
 
 const std::vector<std::string>& known_verbs() {
-    static const std::vector<std::string> verbs = {"capture", "cameras", "status", "config/get",
+    static const std::vector<std::string> verbs = {"capture",    "cameras", "status", "config/get",
                                                    "config/set", "preview", "scan"};
     return verbs;
 }
@@ -153,12 +159,13 @@ bool is_safe_name(const std::string& name) {
     return name.find("..") == std::string::npos;
 }
 
-Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limits, Envelope* partial_out) {
+Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limits,
+                                  Envelope* partial_out) {
     Envelope env;
     if (payload.size() > limits.max_payload_bytes) {
-        return make_error(codes::payload_too_large, "payload has " + std::to_string(payload.size()) +
-                                                        " bytes; the limit is " +
-                                                        std::to_string(limits.max_payload_bytes));
+        return make_error(codes::payload_too_large,
+                          "payload has " + std::to_string(payload.size()) +
+                              " bytes; the limit is " + std::to_string(limits.max_payload_bytes));
     }
     auto obj = parse_object(payload);
     if (!obj) return obj.error();
@@ -167,7 +174,8 @@ Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limi
         // Echo what the client sent, as long as it is something a client can match on.
         if (it->is_string() || it->is_number() || it->is_null()) {
             if (it->is_string() && it->get_ref<const std::string&>().size() > 256) {
-                return field_error(codes::out_of_range, "transaction", "is longer than 256 characters");
+                return field_error(codes::out_of_range, "transaction",
+                                   "is longer than 256 characters");
             }
             env.transaction_json = it->dump();
             if (partial_out) *partial_out = env;
@@ -188,7 +196,8 @@ Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits&
     auto obj_or = parse_object(payload);
     if (!obj_or) return obj_or.error();
     const json& obj = *obj_or;
-    auto st = check_known_fields(obj, {"transaction", "camera", "count", "interval_ms", "batch", "capture_at"});
+    auto st = check_known_fields(
+        obj, {"transaction", "camera", "count", "interval_ms", "batch", "capture_at"});
     if (!st) return st.error();
     CaptureRequest req;
     if (obj.contains("camera")) {
@@ -220,7 +229,8 @@ Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits&
 }
 
 namespace {
-Expected<CameraRequest> parse_camera_request(const std::string& payload, bool with_name, bool with_value) {
+Expected<CameraRequest> parse_camera_request(const std::string& payload, bool with_name,
+                                             bool with_value) {
     auto obj_or = parse_object(payload);
     if (!obj_or) return obj_or.error();
     const json& obj = *obj_or;
@@ -245,7 +255,8 @@ Expected<CameraRequest> parse_camera_request(const std::string& payload, bool wi
         const json& v = obj.at("value");
         if (v.is_string()) {
             req.value = v.get<std::string>();
-            if (req.value.size() > 1024) return field_error(codes::out_of_range, "value", "is longer than 1024 characters");
+            if (req.value.size() > 1024)
+                return field_error(codes::out_of_range, "value", "is longer than 1024 characters");
         } else if (v.is_boolean()) {
             req.value = v.get<bool>() ? "1" : "0";
         } else if (v.is_number_integer()) {
@@ -255,7 +266,9 @@ Expected<CameraRequest> parse_camera_request(const std::string& payload, bool wi
             std::snprintf(buf, sizeof buf, "%g", v.get<double>());
             req.value = buf;
         } else {
-            return field_error(codes::bad_request, "value", std::string("must be a string, number or boolean, got ") + v.type_name());
+            return field_error(
+                codes::bad_request, "value",
+                std::string("must be a string, number or boolean, got ") + v.type_name());
         }
     }
     return req;
@@ -283,20 +296,27 @@ json setting_to_json(const SettingNode& s) {
 }
 }  // namespace
 
-Expected<CameraRequest> parse_config_get(const std::string& payload) { return parse_camera_request(payload, true, false); }
-Expected<CameraRequest> parse_config_set(const std::string& payload) { return parse_camera_request(payload, true, true); }
-Expected<CameraRequest> parse_preview(const std::string& payload) { return parse_camera_request(payload, false, false); }
+Expected<CameraRequest> parse_config_get(const std::string& payload) {
+    return parse_camera_request(payload, true, false);
+}
+Expected<CameraRequest> parse_config_set(const std::string& payload) {
+    return parse_camera_request(payload, true, true);
+}
+Expected<CameraRequest> parse_preview(const std::string& payload) {
+    return parse_camera_request(payload, false, false);
+}
 
 std::string settings_json(const std::string& camera, const SettingNode& root) {
     return json{{"camera", camera}, {"settings", setting_to_json(root)}}.dump();
 }
 
-std::string setting_set_json(const std::string& camera, const std::string& name, const std::string& value) {
+std::string setting_set_json(const std::string& camera, const std::string& name,
+                             const std::string& value) {
     return json{{"camera", camera}, {"name", name}, {"value", value}}.dump();
 }
 
-std::string preview_json(const std::string& camera, const std::string& source, size_t bytes, int64_t taken_at_ms,
-                         const std::string& topic) {
+std::string preview_json(const std::string& camera, const std::string& source, size_t bytes,
+                         int64_t taken_at_ms, const std::string& topic) {
     return json{{"camera", camera},
                 {"source", source},
                 {"size", bytes},
@@ -305,7 +325,8 @@ std::string preview_json(const std::string& camera, const std::string& source, s
         .dump();
 }
 
-std::string camera_event_json(const std::string& type, const CameraRef& camera, const std::string& message) {
+std::string camera_event_json(const std::string& type, const CameraRef& camera,
+                              const std::string& message) {
     json j{{"type", type},
            {"camera", {{"model", camera.model}, {"serial", camera.serial}, {"port", camera.port}}},
            {"ts", clock::rfc3339_utc_ms(clock::now_ms())}};
@@ -355,7 +376,11 @@ json metadata_to_json(const CaptureMetadata& m) {
         {"camera", camera_json(m.camera)},
         {"captured_at", clock::rfc3339_utc_ms(m.captured_at_ms)},
         {"file",
-         {{"name", m.file_name}, {"path", m.file_path}, {"size", m.size}, {"sha256", m.sha256}, {"mime", m.mime}}},
+         {{"name", m.file_name},
+          {"path", m.file_path},
+          {"size", m.size},
+          {"sha256", m.sha256},
+          {"mime", m.mime}}},
         {"exif", exif},
         {"timings_ms", {{"trigger", m.trigger_ms}, {"download", m.download_ms}}},
         {"job_id", m.job_id},
@@ -363,7 +388,9 @@ json metadata_to_json(const CaptureMetadata& m) {
 }
 }  // namespace
 
-std::string capture_metadata_json(const CaptureMetadata& m) { return metadata_to_json(m).dump(); }
+std::string capture_metadata_json(const CaptureMetadata& m) {
+    return metadata_to_json(m).dump();
+}
 
 Expected<CaptureMetadata> parse_capture_metadata(const std::string& text) {
     auto j = parse_json(text);
@@ -410,8 +437,10 @@ Expected<CaptureMetadata> parse_capture_metadata(const std::string& text) {
     }
 }
 
-std::string capture_result_json(const std::string& batch, const std::vector<CaptureMetadata>& photos,
-                                const std::vector<Error>& camera_errors, const std::vector<TriggerTime>& triggers) {
+std::string capture_result_json(const std::string& batch,
+                                const std::vector<CaptureMetadata>& photos,
+                                const std::vector<Error>& camera_errors,
+                                const std::vector<TriggerTime>& triggers) {
     json list = json::array();
     for (const auto& p : photos) {
         list.push_back({{"capture_id", p.capture_id},
@@ -423,7 +452,8 @@ std::string capture_result_json(const std::string& batch, const std::vector<Capt
                         {"captured_at", clock::rfc3339_utc_ms(p.captured_at_ms)}});
     }
     json errors = json::array();
-    for (const auto& e : camera_errors) errors.push_back({{"code", e.code}, {"message", e.message}});
+    for (const auto& e : camera_errors)
+        errors.push_back({{"code", e.code}, {"message", e.message}});
     json data{{"batch", batch}, {"count", photos.size()}, {"photos", list}};
     if (!camera_errors.empty()) data["errors"] = errors;
     if (!triggers.empty()) {
@@ -434,14 +464,16 @@ std::string capture_result_json(const std::string& batch, const std::vector<Capt
                              {"seq", t.seq},
                              {"triggered_at", clock::rfc3339_utc_ms(t.triggered_at_us / 1000)},
                              {"triggered_at_us", t.triggered_at_us}});
-            auto [it, fresh] = shot_bounds.emplace(t.seq, std::make_pair(t.triggered_at_us, t.triggered_at_us));
+            auto [it, fresh] =
+                shot_bounds.emplace(t.seq, std::make_pair(t.triggered_at_us, t.triggered_at_us));
             if (!fresh) {
                 it->second.first = std::min(it->second.first, t.triggered_at_us);
                 it->second.second = std::max(it->second.second, t.triggered_at_us);
             }
         }
         int64_t spread_us = 0;
-        for (const auto& [seq, bounds] : shot_bounds) spread_us = std::max(spread_us, bounds.second - bounds.first);
+        for (const auto& [seq, bounds] : shot_bounds)
+            spread_us = std::max(spread_us, bounds.second - bounds.first);
         data["triggers"] = tlist;
         data["trigger_spread_ms"] = static_cast<double>(spread_us) / 1000.0;
     }
@@ -484,26 +516,33 @@ Expected<UploadJob> parse_upload_job(const std::string& text) {
             job.captured_at_ms = parse_rfc3339_ms(str_or(*j, "captured_at"));
         }
     } catch (const json::exception& e) {
-        return make_error(codes::bad_request, std::string("upload job: missing or mistyped field: ") + e.what());
+        return make_error(codes::bad_request,
+                          std::string("upload job: missing or mistyped field: ") + e.what());
     }
-    if (!is_safe_name(job.job_id)) return field_error(codes::invalid_name, "job_id", "is not a safe name");
-    if (!is_safe_name(job.remote_name)) return field_error(codes::invalid_name, "remote_name", "is not a safe file name");
-    if (!job.batch.empty() && !is_safe_name(job.batch)) return field_error(codes::invalid_name, "batch", "is not a safe name");
+    if (!is_safe_name(job.job_id))
+        return field_error(codes::invalid_name, "job_id", "is not a safe name");
+    if (!is_safe_name(job.remote_name))
+        return field_error(codes::invalid_name, "remote_name", "is not a safe file name");
+    if (!job.batch.empty() && !is_safe_name(job.batch))
+        return field_error(codes::invalid_name, "batch", "is not a safe name");
     if (job.path.empty() || job.path[0] != '/' || job.path.find("/../") != std::string::npos) {
         return field_error(codes::bad_request, "path", "must be an absolute path without '..'");
     }
-    if (!is_hex64(job.sha256)) return field_error(codes::bad_request, "sha256", "must be 64 lowercase hex digits");
+    if (!is_hex64(job.sha256))
+        return field_error(codes::bad_request, "sha256", "must be 64 lowercase hex digits");
     return job;
 }
 
 std::string upload_event_json(const UploadEvent& e) {
-    json j{{"type", e.type}, {"job_id", e.job_id}, {"capture_id", e.capture_id}, {"batch", e.batch},
-           {"name", e.name}, {"ts", clock::rfc3339_utc_ms(clock::now_ms())}};
+    json j{
+        {"type", e.type},   {"job_id", e.job_id}, {"capture_id", e.capture_id},
+        {"batch", e.batch}, {"name", e.name},     {"ts", clock::rfc3339_utc_ms(clock::now_ms())}};
     if (e.type == "progress" || e.type == "done" || e.type == "started") {
         j["bytes_done"] = e.bytes_done;
         j["bytes_total"] = e.bytes_total;
     }
-    if (e.type == "progress" || e.type == "done") j["rate_bytes_per_s"] = static_cast<uint64_t>(e.rate_bytes_per_s);
+    if (e.type == "progress" || e.type == "done")
+        j["rate_bytes_per_s"] = static_cast<uint64_t>(e.rate_bytes_per_s);
     if (e.type == "done") {
         j["remote"] = e.remote_ref;
         j["bytes_sent"] = e.bytes_sent;
@@ -560,21 +599,28 @@ std::string agent_state_json(const AgentState& s) {
         cj["connected"] = c.connected;
         cams.push_back(cj);
     }
-    json j{{"cameras", cams},
-           {"busy", s.busy},
-           {"spool_files", s.spool_files},
-           {"disk_free_bytes", s.disk_free_bytes},
-           {"version", s.version},
-           {"pending_requests", s.pending_requests},
-           {"photos_today", s.photos_today},
-           {"last_capture_at", s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)}};
+    json j{
+        {"cameras", cams},
+        {"busy", s.busy},
+        {"spool_files", s.spool_files},
+        {"disk_free_bytes", s.disk_free_bytes},
+        {"version", s.version},
+        {"pending_requests", s.pending_requests},
+        {"photos_today", s.photos_today},
+        {"last_capture_at",
+         s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)}};
     if (!s.last_error.empty()) j["last_error"] = s.last_error;
     return j.dump();
 }
 
 std::string uploader_state_json(const UploaderState& s) {
-    json j{{"queued", s.queued}, {"uploading", s.uploading}, {"done", s.done}, {"failed", s.failed},
-           {"queue_depth", s.queued + s.uploading}, {"target", s.target}, {"version", s.version},
+    json j{{"queued", s.queued},
+           {"uploading", s.uploading},
+           {"done", s.done},
+           {"failed", s.failed},
+           {"queue_depth", s.queued + s.uploading},
+           {"target", s.target},
+           {"version", s.version},
            {"target_reachable", s.target_reachable}};
     if (!s.target_reachable) j["retry_in_ms"] = s.retry_in_ms;
     if (!s.last_error.empty()) j["last_error"] = s.last_error;

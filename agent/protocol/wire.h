@@ -75,16 +75,19 @@ std::string capture_metadata_json(const CaptureMetadata& m);
 Expected<CaptureMetadata> parse_capture_metadata(const std::string& json);
 // With `triggers`: each camera's trigger time per shot and, per shot, the spread between
 // the first and the last camera (trigger_spread_ms: the largest over all shots).
-std::string capture_result_json(const std::string& batch, const std::vector<CaptureMetadata>& photos,
+std::string capture_result_json(const std::string& batch,
+                                const std::vector<CaptureMetadata>& photos,
                                 const std::vector<Error>& camera_errors,
                                 const std::vector<TriggerTime>& triggers = {});
 
 std::string settings_json(const std::string& camera, const SettingNode& root);
-std::string setting_set_json(const std::string& camera, const std::string& name, const std::string& value);
-std::string preview_json(const std::string& camera, const std::string& source, size_t bytes, int64_t taken_at_ms,
-                         const std::string& topic);
+std::string setting_set_json(const std::string& camera, const std::string& name,
+                             const std::string& value);
+std::string preview_json(const std::string& camera, const std::string& source, size_t bytes,
+                         int64_t taken_at_ms, const std::string& topic);
 // base/event: {"type":"camera_connected"|"camera_disconnected","camera":{...},"ts":...,"message"?}
-std::string camera_event_json(const std::string& type, const CameraRef& camera, const std::string& message);
+std::string camera_event_json(const std::string& type, const CameraRef& camera,
+                              const std::string& message);
 
 std::string upload_job_json(const UploadJob& job);
 Expected<UploadJob> parse_upload_job(const std::string& json);

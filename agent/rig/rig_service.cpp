@@ -9,10 +9,10 @@
 #include "camera/camera.h"
 #include "core/clock.h"
 #include "core/files.h"
-#include "core/sha256.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/serial_executor.h"
+#include "core/sha256.h"
 #include "media/exif.h"
 #include "mqtt/from_config.h"
 #include "protocol/homeassistant.h"
@@ -27,11 +27,11 @@ constexpr size_t kMaxPendingOrders = 16;
 // Bridges a camera download into a spool writer. The writer is shared so the capture
 // thread can commit it once the worker reports the download complete.
 class SpoolSink : public camera::DownloadSink {
-public:
+  public:
     explicit SpoolSink(std::shared_ptr<spool::SpoolWriter> writer) : writer_(std::move(writer)) {}
     Status write(const char* data, size_t len) override { return writer_->write(data, len); }
 
-private:
+  private:
     std::shared_ptr<spool::SpoolWriter> writer_;
 };
 
@@ -105,25 +105,31 @@ Status RigService::start() {
     for (const auto& group : config_.groups) {
         subs.push_back({config_.topic_prefix + "/group/" + group + "/request/#", 1});
     }
-    if (config_.homeassistant.discovery) subs.push_back({config_.homeassistant.prefix + "/status", 1});
+    if (config_.homeassistant.discovery)
+        subs.push_back({config_.homeassistant.prefix + "/status", 1});
     mqtt_->set_subscriptions(subs);
     auto st = mqtt_->connect(std::chrono::seconds(5));
     if (!st) {
         if (st.error().code == "not_authorized") return st.error().with_context("mqtt");
-        LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe() << "); retrying in the background");
+        LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe()
+                                                    << "); retrying in the background");
     }
     photo_publisher_ = std::make_unique<SerialExecutor>();
     capture_thread_ = std::thread([this] { capture_loop(); });
 
     ScanRunner::Hooks hooks;
-    hooks.capture = [this](const protocol::CaptureRequest& r, int seq_offset) { return capture_for_scan(r, seq_offset); };
+    hooks.capture = [this](const protocol::CaptureRequest& r, int seq_offset) {
+        return capture_for_scan(r, seq_offset);
+    };
     hooks.publish = [this](const std::string& subtopic, const std::string& payload, bool retain) {
-        mqtt_->publish_nowait(mqtt::Message{base_ + "/" + subtopic, payload, 1, retain, "", ""}, retain);
+        mqtt_->publish_nowait(mqtt::Message{base_ + "/" + subtopic, payload, 1, retain, "", ""},
+                              retain);
     };
     hooks.deliver_manifest = [this](const protocol::ScanRecord& r) { return deliver_manifest(r); };
     // The record sits in the spool (hidden: never taken for a photo) so it lives and dies
     // with the photos it describes.
-    scan_ = std::make_unique<ScanRunner>(config_.spool.dir + "/.scan-record.json", config_.rig_id, std::move(hooks));
+    scan_ = std::make_unique<ScanRunner>(config_.spool.dir + "/.scan-record.json", config_.rig_id,
+                                         std::move(hooks));
     scan_->start();
     return ok();
 }
@@ -151,7 +157,8 @@ void RigService::add_workers_for(const config::CameraConfig& entry) {
         }
         if (specs.empty()) LOG_WARN(kLog, "no camera detected (camera.port=auto)");
     } else if (port == "auto" || (port.rfind("usb:", 0) != 0 && port.rfind("ptpip:", 0) != 0)) {
-        specs.push_back(camera::CameraSpec{"", entry.model, entry.serial.empty() ? port : entry.serial});
+        specs.push_back(
+            camera::CameraSpec{"", entry.model, entry.serial.empty() ? port : entry.serial});
     } else {
         specs.push_back(camera::CameraSpec{port, entry.model, entry.serial});
     }
@@ -159,9 +166,11 @@ void RigService::add_workers_for(const config::CameraConfig& entry) {
         if (spec.model.empty()) spec.model = entry.model;
         auto worker = std::make_unique<camera::CameraWorker>(spec, opts);
         auto st = worker->start();
-        if (!st) LOG_WARN(kLog, "camera " << spec.port << ": " << st.error().describe() << " (will retry)");
-        LOG_INFO(kLog, "camera " << worker->info().port << " model='" << worker->info().model << "' serial='"
-                                 << worker->info().serial << "'");
+        if (!st)
+            LOG_WARN(kLog,
+                     "camera " << spec.port << ": " << st.error().describe() << " (will retry)");
+        LOG_INFO(kLog, "camera " << worker->info().port << " model='" << worker->info().model
+                                 << "' serial='" << worker->info().serial << "'");
         cameras_.push_back(std::move(worker));
     }
 }
@@ -173,7 +182,8 @@ void RigService::watch_cameras() {
         if (info.serial.empty()) continue;  // never connected yet: nothing to name it by
         bool connected = cam->connected();
         auto known = announced_connected_.find(cam.get());
-        if (known != announced_connected_.end() && known->second == connected && announced_serial_[cam.get()] == info.serial) {
+        if (known != announced_connected_.end() && known->second == connected &&
+            announced_serial_[cam.get()] == info.serial) {
             continue;
         }
         bool first = known == announced_connected_.end();
@@ -181,15 +191,17 @@ void RigService::watch_cameras() {
         announced_serial_[cam.get()] = info.serial;
         state_dirty_ = true;
         std::string topic = base_ + "/camera/" + info.serial + "/availability";
-        mqtt_->publish_nowait(mqtt::Message{topic, connected ? "online" : "offline", 1, true, "", ""}, true);
+        mqtt_->publish_nowait(
+            mqtt::Message{topic, connected ? "online" : "offline", 1, true, "", ""}, true);
         if (first && connected) continue;  // start-up: the availability topic says it all
         protocol::CameraRef ref{info.model, info.serial, info.port, connected};
         LOG_INFO(kLog, "camera " << info.serial << (connected ? " is back" : " is gone"));
-        mqtt_->publish_nowait(mqtt::Message{base_ + "/event",
-                                            protocol::camera_event_json(connected ? "camera_connected" : "camera_disconnected",
-                                                                        ref, ""),
-                                            1, false, "", ""},
-                              false);
+        mqtt_->publish_nowait(
+            mqtt::Message{base_ + "/event",
+                          protocol::camera_event_json(
+                              connected ? "camera_connected" : "camera_disconnected", ref, ""),
+                          1, false, "", ""},
+            false);
     }
 }
 
@@ -235,8 +247,9 @@ void RigService::run(const std::atomic<bool>& stop) {
 void RigService::handle_event(const mqtt::Event& event) {
     switch (event.kind) {
         case mqtt::Event::Kind::connected:
-            LOG_INFO(kLog, "connected to broker " << config_.mqtt.host << ":" << config_.mqtt.port
-                                                  << (event.session_present ? " (session present)" : ""));
+            LOG_INFO(kLog, "connected to broker "
+                               << config_.mqtt.host << ":" << config_.mqtt.port
+                               << (event.session_present ? " (session present)" : ""));
             publish_availability(true);
             publish_discovery();
             publish_state();
@@ -264,7 +277,8 @@ void RigService::handle_event(const mqtt::Event& event) {
     }
 }
 
-void RigService::respond(const std::string& verb, const mqtt::Message& request, const std::string& payload) {
+void RigService::respond(const std::string& verb, const mqtt::Message& request,
+                         const std::string& payload) {
     respond_to(verb, request.response_topic, request.correlation_data, payload);
 }
 
@@ -293,14 +307,16 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
     auto env = protocol::parse_envelope(message.payload, limits_, &partial);
     if (message.retained) {
         // A retained request would fire again on every reconnect: refuse it, loudly.
-        return fail(make_error(protocol::codes::bad_request,
-                               "retained requests are refused; publish requests without the retain flag"));
+        return fail(
+            make_error(protocol::codes::bad_request,
+                       "retained requests are refused; publish requests without the retain flag"));
     }
     const auto& verbs = protocol::known_verbs();
     if (std::find(verbs.begin(), verbs.end(), raw_verb) == verbs.end()) {
-        return fail(make_error(protocol::codes::unknown_verb,
-                               "unknown verb '" + raw_verb.substr(0, 64) +
-                                   "'; known: capture, cameras, status, config/get, config/set, preview, scan"));
+        return fail(make_error(
+            protocol::codes::unknown_verb,
+            "unknown verb '" + raw_verb.substr(0, 64) +
+                "'; known: capture, cameras, status, config/get, config/set, preview, scan"));
     }
     if (!env) return fail(env.error());
     const std::string& txn = env->transaction_json;
@@ -309,9 +325,11 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
         auto st = protocol::parse_no_fields(message.payload);
         if (!st) return fail(st.error());
         if (verb == "cameras") {
-            respond(verb, message, protocol::response_ok(txn, protocol::cameras_json(camera_refs())));
+            respond(verb, message,
+                    protocol::response_ok(txn, protocol::cameras_json(camera_refs())));
         } else {
-            respond(verb, message, protocol::response_ok(txn, protocol::agent_state_json(current_state())));
+            respond(verb, message,
+                    protocol::response_ok(txn, protocol::agent_state_json(current_state())));
         }
         return;
     }
@@ -323,8 +341,9 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
         if (choose_cameras(req->camera, &camera_error).empty()) return fail(camera_error);
         if (auto st = check_disk(); !st) return fail(st.error());
         if (static_cast<size_t>(pending_orders_) >= kMaxPendingOrders) {
-            return fail(make_error(protocol::codes::camera_busy,
-                                   std::to_string(kMaxPendingOrders) + " capture requests already waiting"));
+            return fail(make_error(
+                protocol::codes::camera_busy,
+                std::to_string(kMaxPendingOrders) + " capture requests already waiting"));
         }
         CaptureOrder order;
         order.request = *req;
@@ -338,19 +357,23 @@ void RigService::handle_request(const mqtt::Message& message, const std::string&
         capture_orders_.push(std::move(order));
         return;
     }
-    if (verb == "config/get" || verb == "config/set" || verb == "preview") return handle_camera_request(message, verb, txn);
-    fail(make_error(protocol::codes::not_supported, "verb '" + verb + "' is not supported by this version yet"));
+    if (verb == "config/get" || verb == "config/set" || verb == "preview")
+        return handle_camera_request(message, verb, txn);
+    fail(make_error(protocol::codes::not_supported,
+                    "verb '" + verb + "' is not supported by this version yet"));
 }
 
 namespace {
 protocol::SettingNode to_wire(const camera::Setting& s) {
-    protocol::SettingNode n{s.name, s.label, s.type, s.value, s.choices, s.min, s.max, s.step, s.read_only, {}};
+    protocol::SettingNode n{s.name, s.label, s.type, s.value,     s.choices,
+                            s.min,  s.max,   s.step, s.read_only, {}};
     for (const auto& c : s.children) n.children.push_back(to_wire(c));
     return n;
 }
 }  // namespace
 
-void RigService::handle_camera_request(const mqtt::Message& message, const std::string& verb, const std::string& txn) {
+void RigService::handle_camera_request(const mqtt::Message& message, const std::string& verb,
+                                       const std::string& txn) {
     auto fail = [&](const Error& e) {
         ++request_errors_total_;
         LOG_INFO(kLog, "request/" << verb << " refused: " << e.describe());
@@ -366,22 +389,23 @@ void RigService::handle_camera_request(const mqtt::Message& message, const std::
     // The camera answers on its own thread; waiting for it happens here, off the service
     // thread, which keeps answering other requests meanwhile.
     std::string serial = cam->info().serial;
-    auto reply = [this, verb, txn, topic = message.response_topic, corr = message.correlation_data](const std::string& payload) {
-        respond_to(verb, topic, corr, payload);
-    };
+    auto reply = [this, verb, txn, topic = message.response_topic, corr = message.correlation_data](
+                     const std::string& payload) { respond_to(verb, topic, corr, payload); };
     auto failed = [this, reply, txn, serial](const Error& e) {
         ++request_errors_total_;
         reply(protocol::response_error(txn, e.with_context("camera " + serial)));
     };
     if (verb == "config/get") {
-        auto fut = std::make_shared<std::future<Expected<camera::Setting>>>(cam->settings(req->name));
+        auto fut =
+            std::make_shared<std::future<Expected<camera::Setting>>>(cam->settings(req->name));
         camera_requests_->submit([fut, reply, failed, txn, serial] {
             auto tree = fut->get();
             if (!tree) return failed(tree.error());
             reply(protocol::response_ok(txn, protocol::settings_json(serial, to_wire(*tree))));
         });
     } else if (verb == "config/set") {
-        auto fut = std::make_shared<std::future<Expected<std::string>>>(cam->set_setting(req->name, req->value));
+        auto fut = std::make_shared<std::future<Expected<std::string>>>(
+            cam->set_setting(req->name, req->value));
         camera_requests_->submit([fut, reply, failed, txn, serial, name = req->name] {
             auto value = fut->get();
             if (!value) return failed(value.error());
@@ -395,9 +419,11 @@ void RigService::handle_camera_request(const mqtt::Message& message, const std::
             // Retained: Home Assistant's image entity shows the last one after a restart too.
             std::string topic = base_ + "/preview/" + serial;
             mqtt_->publish_nowait(mqtt::Message{topic, preview->jpeg, 1, true, "", ""}, true);
-            mqtt_->publish_nowait(mqtt::Message{base_ + "/preview", preview->jpeg, 1, true, "", ""}, true);
-            reply(protocol::response_ok(txn, protocol::preview_json(serial, preview->source, preview->jpeg.size(),
-                                                                    preview->taken_at_ms, topic)));
+            mqtt_->publish_nowait(mqtt::Message{base_ + "/preview", preview->jpeg, 1, true, "", ""},
+                                  true);
+            reply(protocol::response_ok(
+                txn, protocol::preview_json(serial, preview->source, preview->jpeg.size(),
+                                            preview->taken_at_ms, topic)));
         });
     }
 }
@@ -406,9 +432,10 @@ camera::CameraWorker* RigService::choose_one_camera(const std::string& serial, E
     if (serial.empty() || serial == "all") {
         if (cameras_.size() == 1) return cameras_.front().get();
         *error = make_error(protocol::codes::bad_request,
-                            cameras_.empty() ? "no camera is configured on this rig"
-                                             : "camera: this rig has " + std::to_string(cameras_.size()) +
-                                                   " cameras; name one by its serial");
+                            cameras_.empty()
+                                ? "no camera is configured on this rig"
+                                : "camera: this rig has " + std::to_string(cameras_.size()) +
+                                      " cameras; name one by its serial");
         if (cameras_.empty()) error->code = protocol::codes::camera_not_found;
         return nullptr;
     }
@@ -416,7 +443,8 @@ camera::CameraWorker* RigService::choose_one_camera(const std::string& serial, E
     return chosen.empty() ? nullptr : chosen.front();
 }
 
-std::vector<camera::CameraWorker*> RigService::choose_cameras(const std::string& selector, Error* error) {
+std::vector<camera::CameraWorker*> RigService::choose_cameras(const std::string& selector,
+                                                              Error* error) {
     std::vector<camera::CameraWorker*> chosen;
     for (auto& cam : cameras_) {
         if (selector == "all" || cam->info().serial == selector) chosen.push_back(cam.get());
@@ -441,9 +469,10 @@ std::vector<protocol::CameraRef> RigService::camera_refs() const {
 Status RigService::check_disk() {
     auto free_bytes = spool_->disk_free_bytes();
     if (free_bytes && *free_bytes < config_.spool.min_free_bytes) {
-        return make_error(protocol::codes::disk_full,
-                          "spool disk has " + std::to_string(*free_bytes / (1024 * 1024)) +
-                              " MiB free, below spool.min_free_bytes; captures pause until uploads free space");
+        return make_error(
+            protocol::codes::disk_full,
+            "spool disk has " + std::to_string(*free_bytes / (1024 * 1024)) +
+                " MiB free, below spool.min_free_bytes; captures pause until uploads free space");
     }
     return ok();
 }
@@ -521,7 +550,9 @@ void RigService::run_capture(const CaptureOrder& order) {
         }
         struct Pending {
             protocol::CameraRef ref;
-            std::shared_ptr<std::vector<std::pair<std::string, std::shared_ptr<spool::SpoolWriter>>>> writers;
+            std::shared_ptr<
+                std::vector<std::pair<std::string, std::shared_ptr<spool::SpoolWriter>>>>
+                writers;
             std::future<Expected<std::vector<camera::CapturedFile>>> result;
         };
         std::vector<Pending> pending;
@@ -529,23 +560,25 @@ void RigService::run_capture(const CaptureOrder& order) {
             auto info = cam->info();
             Pending p;
             p.ref = protocol::CameraRef{info.model, info.serial, info.port, true};
-            p.writers = std::make_shared<std::vector<std::pair<std::string, std::shared_ptr<spool::SpoolWriter>>>>();
+            p.writers = std::make_shared<
+                std::vector<std::pair<std::string, std::shared_ptr<spool::SpoolWriter>>>>();
             auto writers = p.writers;
             std::string prefix = safe_part(info.serial.empty() ? "cam" : info.serial);
             char seq_text[16];
             std::snprintf(seq_text, sizeof seq_text, "%04d", order.seq_offset + shot);
             std::string batch = req.batch;
             spool::Spool* spool = spool_.get();
-            camera::SinkFactory factory =
-                [writers, prefix, seq_text = std::string(seq_text), batch,
-                 spool](const camera::FileHeader& header) -> Expected<std::unique_ptr<camera::DownloadSink>> {
+            camera::SinkFactory factory = [writers, prefix, seq_text = std::string(seq_text), batch,
+                                           spool](const camera::FileHeader& header)
+                -> Expected<std::unique_ptr<camera::DownloadSink>> {
                 std::string name = prefix + "_" + seq_text + "_" + safe_part(header.camera_name);
                 std::string rel = batch + "/" + name;
                 if (spool->exists(rel)) {
                     // The same batch id was used before: keep both photos, never overwrite.
                     auto dot = name.rfind('.');
                     std::string tag = "_" + ids::random_hex(6);
-                    name = dot == std::string::npos ? name + tag : name.substr(0, dot) + tag + name.substr(dot);
+                    name = dot == std::string::npos ? name + tag
+                                                    : name.substr(0, dot) + tag + name.substr(dot);
                     rel = batch + "/" + name;
                 }
                 auto writer = spool->create_writer(rel);
@@ -572,16 +605,19 @@ void RigService::run_capture(const CaptureOrder& order) {
                 errors.push_back(e);
                 continue;  // the writers abort themselves when released
             }
-            if (!result->empty()) triggers.push_back(protocol::TriggerTime{p.ref.serial, order.seq_offset + shot, result->front().triggered_at_us});
+            if (!result->empty())
+                triggers.push_back(protocol::TriggerTime{p.ref.serial, order.seq_offset + shot,
+                                                         result->front().triggered_at_us});
             // Files and writers arrive in the same order: the worker asks for one sink per file.
             for (size_t i = 0; i < result->size() && i < p.writers->size(); ++i) {
                 const auto& file = (*result)[i];
                 auto [rel, writer] = (*p.writers)[i];
                 while (unfinished.size() >= kMaxUnfinishedPhotos) collect_oldest();
-                unfinished.push_back(finisher.submit([this, &publisher, batch = req.batch, seq = order.seq_offset + shot,
-                                                      ref = p.ref, rel = rel, writer = writer, file] {
-                    auto meta = spool_photo(batch, seq, ref, rel, file.triggered_at_ms, file.trigger_ms,
-                                            file.download_ms, writer.get());
+                unfinished.push_back(finisher.submit([this, &publisher, batch = req.batch,
+                                                      seq = order.seq_offset + shot, ref = p.ref,
+                                                      rel = rel, writer = writer, file] {
+                    auto meta = spool_photo(batch, seq, ref, rel, file.triggered_at_ms,
+                                            file.trigger_ms, file.download_ms, writer.get());
                     if (meta) publisher.submit([this, m = *meta] { publish_photo(m); });
                     return meta;
                 }));
@@ -602,17 +638,19 @@ void RigService::run_capture(const CaptureOrder& order) {
     if (photos.empty() && !errors.empty()) {
         payload = protocol::response_error(order.transaction_json, errors.front());
     } else {
-        payload = protocol::response_ok(order.transaction_json,
-                                        protocol::capture_result_json(req.batch, photos, errors, triggers));
+        payload = protocol::response_ok(
+            order.transaction_json,
+            protocol::capture_result_json(req.batch, photos, errors, triggers));
     }
     respond_to(order.verb, order.response_topic, order.correlation_data, payload);
 }
 
 Expected<protocol::CaptureMetadata> RigService::spool_photo(const std::string& batch, int seq,
-                                                             const protocol::CameraRef& camera,
-                                                             const std::string& relative_path,
-                                                             int64_t triggered_at_ms, int64_t trigger_ms,
-                                                             int64_t download_ms, spool::SpoolWriter* writer) {
+                                                            const protocol::CameraRef& camera,
+                                                            const std::string& relative_path,
+                                                            int64_t triggered_at_ms,
+                                                            int64_t trigger_ms, int64_t download_ms,
+                                                            spool::SpoolWriter* writer) {
     auto spooled = writer->commit();
     if (!spooled) return spooled.error().with_context("spool " + relative_path);
     protocol::CaptureMetadata m;
@@ -644,7 +682,8 @@ Expected<protocol::CaptureMetadata> RigService::spool_photo(const std::string& b
 
 void RigService::publish_photo(const protocol::CaptureMetadata& m) {
     // No wait for this ack: the job's PUBACK that follows on the same connection covers it.
-    mqtt::Message capture_msg{base_ + "/capture", protocol::capture_metadata_json(m), 1, false, "", ""};
+    mqtt::Message capture_msg{
+        base_ + "/capture", protocol::capture_metadata_json(m), 1, false, "", ""};
     if (auto pst = mqtt_->publish_queued(capture_msg, false, kPublishTimeout); !pst) {
         LOG_WARN(kLog, "publishing metadata of " << m.file_name << ": " << pst.error().describe());
     }
@@ -669,8 +708,8 @@ void RigService::handle_scan(const mqtt::Message& message, const std::string& tx
     respond("scan", message, protocol::response_ok(txn, *progress));
 }
 
-std::optional<ScanRunner::CaptureOutcome> RigService::capture_for_scan(const protocol::CaptureRequest& request,
-                                                                       int seq_offset) {
+std::optional<ScanRunner::CaptureOutcome> RigService::capture_for_scan(
+    const protocol::CaptureRequest& request, int seq_offset) {
     CaptureOrder order;
     order.request = request;
     order.transaction_json = "null";
@@ -694,7 +733,8 @@ Status RigService::deliver_manifest(const protocol::ScanRecord& record) {
     const std::string text = protocol::scan_manifest_json(record, config_.rig_id);
     auto writer = spool_->create_writer(rel);
     if (!writer) return writer.error().with_context("scan manifest");
-    if (auto st = (*writer)->write(text.data(), text.size()); !st) return st.error().with_context("scan manifest");
+    if (auto st = (*writer)->write(text.data(), text.size()); !st)
+        return st.error().with_context("scan manifest");
     auto spooled = (*writer)->commit();
     if (!spooled) return spooled.error().with_context("scan manifest");
     protocol::CaptureMetadata m;
@@ -734,8 +774,8 @@ void RigService::publish_job(const protocol::CaptureMetadata& m, bool wait_for_a
     auto st = wait_for_ack ? mqtt_->publish(msg, false, kPublishTimeout)
                            : mqtt_->publish_queued(msg, false, std::chrono::milliseconds(0));
     if (!st) {
-        LOG_WARN(kLog, "upload job for " << m.file_name << " not acknowledged (" << st.error().describe()
-                                         << "); it will be offered again");
+        LOG_WARN(kLog, "upload job for " << m.file_name << " not acknowledged ("
+                                         << st.error().describe() << "); it will be offered again");
         return;
     }
     ++jobs_published_;
@@ -756,8 +796,9 @@ void RigService::reconcile_spool(bool at_startup) {
     for (const auto& entry : *entries) {
         if (!at_startup && now - entry.mtime_ms < age_limit) continue;
         protocol::CaptureMetadata meta;
-        auto parsed = entry.sidecar.empty() ? Expected<protocol::CaptureMetadata>(make_error("missing", "no sidecar"))
-                                            : protocol::parse_capture_metadata(entry.sidecar);
+        auto parsed = entry.sidecar.empty()
+                          ? Expected<protocol::CaptureMetadata>(make_error("missing", "no sidecar"))
+                          : protocol::parse_capture_metadata(entry.sidecar);
         if (parsed) {
             meta = *parsed;
             meta.file_path = entry.path;
@@ -770,7 +811,8 @@ void RigService::reconcile_spool(bool at_startup) {
             meta.job_id = meta.capture_id;
             meta.rig_id = config_.rig_id;
             auto slash = entry.relative_path.find('/');
-            meta.batch = slash == std::string::npos ? "recovered" : entry.relative_path.substr(0, slash);
+            meta.batch =
+                slash == std::string::npos ? "recovered" : entry.relative_path.substr(0, slash);
             meta.captured_at_ms = entry.mtime_ms;
             meta.file_name = entry.name;
             meta.file_path = entry.path;
@@ -859,7 +901,8 @@ void RigService::publish_discovery() {
     info.cameras = camera_refs();
     discovered_serials_.clear();
     for (const auto& c : info.cameras) discovered_serials_.push_back(c.serial);
-    mqtt_->publish_nowait(mqtt::Message{topic, protocol::ha_discovery_json(info), 1, true, "", ""}, true);
+    mqtt_->publish_nowait(mqtt::Message{topic, protocol::ha_discovery_json(info), 1, true, "", ""},
+                          true);
 }
 
 void RigService::publish_state() {
@@ -870,12 +913,14 @@ void RigService::publish_state() {
         for (const auto& c : s.cameras) serials.push_back(c.serial);
         if (serials != discovered_serials_) publish_discovery();
     }
-    mqtt_->publish_nowait(mqtt::Message{base_ + "/state", protocol::agent_state_json(s), 1, true, "", ""}, true);
+    mqtt_->publish_nowait(
+        mqtt::Message{base_ + "/state", protocol::agent_state_json(s), 1, true, "", ""}, true);
 }
 
 void RigService::publish_availability(bool online) {
     mqtt_->publish_nowait(
-        mqtt::Message{base_ + "/availability", online ? "online" : "offline", 1, true, "", ""}, true);
+        mqtt::Message{base_ + "/availability", online ? "online" : "offline", 1, true, "", ""},
+        true);
 }
 
 void RigService::publish_telemetry() {
@@ -889,8 +934,9 @@ void RigService::publish_telemetry() {
         {"request_errors_total", request_errors_total_},
         {"spool_files", spool_->file_count()},
     };
-    mqtt_->publish_nowait(mqtt::Message{base_ + "/telemetry", protocol::counters_json(counters), 0, false, "", ""},
-                          false);
+    mqtt_->publish_nowait(
+        mqtt::Message{base_ + "/telemetry", protocol::counters_json(counters), 0, false, "", ""},
+        false);
 }
 
 }  // namespace photorig::rig

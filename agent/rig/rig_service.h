@@ -8,12 +8,12 @@
 #pragma once
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <string>
-#include <future>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,12 +32,12 @@ class CameraWorker;
 namespace photorig::spool {
 class Spool;
 class SpoolWriter;
-}
+}  // namespace photorig::spool
 
 namespace photorig::rig {
 
 class RigService {
-public:
+  public:
     explicit RigService(config::Config config);
     ~RigService();
 
@@ -46,7 +46,7 @@ public:
     // Serves until `stop` becomes true; then publishes `offline` and disconnects.
     void run(const std::atomic<bool>& stop);
 
-private:
+  private:
     struct CaptureOrder {
         protocol::CaptureRequest request;
         std::string transaction_json;
@@ -67,13 +67,15 @@ private:
     // Commits a downloaded photo to the spool and writes its sidecar; then publish_photo()
     // sends its metadata and upload job.
     Expected<protocol::CaptureMetadata> spool_photo(const std::string& batch, int seq,
-                                                     const protocol::CameraRef& camera,
-                                                     const std::string& relative_path,
-                                                     int64_t triggered_at_ms, int64_t trigger_ms,
-                                                     int64_t download_ms, spool::SpoolWriter* writer);
+                                                    const protocol::CameraRef& camera,
+                                                    const std::string& relative_path,
+                                                    int64_t triggered_at_ms, int64_t trigger_ms,
+                                                    int64_t download_ms,
+                                                    spool::SpoolWriter* writer);
     void publish_photo(const protocol::CaptureMetadata& meta);
     void publish_job(const protocol::CaptureMetadata& meta, bool wait_for_ack = true);
-    std::optional<ScanRunner::CaptureOutcome> capture_for_scan(const protocol::CaptureRequest& request, int seq_offset);
+    std::optional<ScanRunner::CaptureOutcome> capture_for_scan(
+        const protocol::CaptureRequest& request, int seq_offset);
     Status deliver_manifest(const protocol::ScanRecord& record);
     void handle_scan(const mqtt::Message& message, const std::string& transaction_json);
     void reconcile_spool(bool at_startup);
@@ -87,7 +89,8 @@ private:
     std::vector<camera::CameraWorker*> choose_cameras(const std::string& selector, Error* error);
     // config/get, config/set, preview: one camera ("" = the only one).
     camera::CameraWorker* choose_one_camera(const std::string& serial, Error* error);
-    void handle_camera_request(const mqtt::Message& message, const std::string& verb, const std::string& txn);
+    void handle_camera_request(const mqtt::Message& message, const std::string& verb,
+                               const std::string& txn);
     // Publishes base/camera/<serial>/availability (retained) and a base/event when a camera
     // comes or goes. Polled by the service thread: workers never call into the service.
     void watch_cameras();

@@ -13,27 +13,34 @@ namespace photorig::rig {
 namespace {
 constexpr const char* kLog = "scan";
 
-bool active(const protocol::ScanRecord& r) { return r.state == "running" || r.state == "paused"; }
+bool active(const protocol::ScanRecord& r) {
+    return r.state == "running" || r.state == "paused";
+}
 }  // namespace
 
 ScanRunner::ScanRunner(std::string record_path, std::string rig_id, Hooks hooks)
     : record_path_(std::move(record_path)), rig_id_(std::move(rig_id)), hooks_(std::move(hooks)) {}
 
-ScanRunner::~ScanRunner() { stop(); }
+ScanRunner::~ScanRunner() {
+    stop();
+}
 
 void ScanRunner::start() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (::access(record_path_.c_str(), F_OK) == 0) {
             auto text = files::read_all(record_path_);
-            auto rec = text ? protocol::parse_scan_record(*text) : Expected<protocol::ScanRecord>(text.error());
+            auto rec = text ? protocol::parse_scan_record(*text)
+                            : Expected<protocol::ScanRecord>(text.error());
             if (!rec) {
-                LOG_WARN(kLog, "ignoring the scan record " << record_path_ << ": " << rec.error().describe());
+                LOG_WARN(kLog, "ignoring the scan record " << record_path_ << ": "
+                                                           << rec.error().describe());
             } else {
                 record_ = *rec;
                 if (active(*record_)) {
-                    LOG_INFO(kLog, "scan " << record_->scan_id << " " << record_->state << " after a restart at step "
-                                           << record_->steps_done << " of " << record_->request.positions);
+                    LOG_INFO(kLog, "scan " << record_->scan_id << " " << record_->state
+                                           << " after a restart at step " << record_->steps_done
+                                           << " of " << record_->request.positions);
                     progress_locked("restored");
                 }
             }
@@ -52,13 +59,15 @@ void ScanRunner::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
-Expected<std::string> ScanRunner::handle(const protocol::ScanRequest& request, const std::string& batch_if_none) {
+Expected<std::string> ScanRunner::handle(const protocol::ScanRequest& request,
+                                         const std::string& batch_if_none) {
     std::unique_lock<std::mutex> lock(mutex_);
     const std::string& action = request.action;
     if (action == "start") {
         if (record_ && active(*record_)) {
-            return make_error(protocol::codes::scan_active, "scan " + record_->scan_id + " is " + record_->state +
-                                                                "; abort it first");
+            return make_error(
+                protocol::codes::scan_active,
+                "scan " + record_->scan_id + " is " + record_->state + "; abort it first");
         }
         protocol::ScanRecord r;
         int64_t now = clock::now_ms();
@@ -72,7 +81,8 @@ Expected<std::string> ScanRunner::handle(const protocol::ScanRequest& request, c
         pause_requested_ = abort_requested_ = false;
         persist_locked();
         progress_locked("started");
-        LOG_INFO(kLog, "scan " << r.scan_id << ": " << request.positions << " positions, batch " << r.batch);
+        LOG_INFO(kLog, "scan " << r.scan_id << ": " << request.positions << " positions, batch "
+                               << r.batch);
         cv_.notify_all();
         return protocol::scan_progress_json(*record_, "started", eta_s_locked());
     }
@@ -119,7 +129,8 @@ void ScanRunner::on_ready(const std::string& payload) {
     cv_.notify_all();
 }
 
-ScanRunner::Wake ScanRunner::wait_locked(std::unique_lock<std::mutex>& lock, int64_t deadline_ms, bool for_ready) {
+ScanRunner::Wake ScanRunner::wait_locked(std::unique_lock<std::mutex>& lock, int64_t deadline_ms,
+                                         bool for_ready) {
     for (;;) {
         if (stopping_) return Wake::stop;
         if (abort_requested_) return Wake::abort;
@@ -177,9 +188,10 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
         Wake w = wait_locked(lock, step_start + r.request.move_timeout_ms, true);
         if (interrupted(w)) return;
         if (w == Wake::timeout) {
-            pause_locked(protocol::codes::timeout, "the turntable did not answer ready for step " + std::to_string(step) +
-                                                      " within " + std::to_string(r.request.move_timeout_ms) +
-                                                      " ms; resume to ask again, or abort");
+            pause_locked(protocol::codes::timeout, "the turntable did not answer ready for step " +
+                                                       std::to_string(step) + " within " +
+                                                       std::to_string(r.request.move_timeout_ms) +
+                                                       " ms; resume to ask again, or abort");
             return;
         }
     }
@@ -205,8 +217,10 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
     if (!outcome || stopping_) return;  // not recorded: the step is done again after a restart
     protocol::ScanRecord& rec = *record_;
     if (outcome->photos.empty()) {
-        const Error e = outcome->errors.empty() ? make_error("camera_error", "no photo") : outcome->errors.front();
-        pause_locked(e.code, "step " + std::to_string(step) + ": " + e.message + "; resume to retry, or abort");
+        const Error e = outcome->errors.empty() ? make_error("camera_error", "no photo")
+                                                : outcome->errors.front();
+        pause_locked(e.code, "step " + std::to_string(step) + ": " + e.message +
+                                 "; resume to retry, or abort");
         return;
     }
     for (auto& p : outcome->photos) rec.captures.push_back(std::move(p));

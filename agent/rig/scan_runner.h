@@ -24,7 +24,7 @@
 namespace photorig::rig {
 
 class ScanRunner {
-public:
+  public:
     struct CaptureOutcome {
         std::vector<protocol::CaptureMetadata> photos;
         std::vector<Error> errors;
@@ -32,9 +32,12 @@ public:
     struct Hooks {
         // Runs a capture order on the capture thread and waits for it. Empty when the agent
         // stops first. Photos get seq = seq_offset + shot.
-        std::function<std::optional<CaptureOutcome>(const protocol::CaptureRequest&, int seq_offset)> capture;
+        std::function<std::optional<CaptureOutcome>(const protocol::CaptureRequest&,
+                                                    int seq_offset)>
+            capture;
         // Publishes under the rig's base topic (e.g. "scan/move").
-        std::function<void(const std::string& subtopic, const std::string& payload, bool retain)> publish;
+        std::function<void(const std::string& subtopic, const std::string& payload, bool retain)>
+            publish;
         // Puts the manifest in the spool and offers it to the uploader (idempotent per scan).
         std::function<Status(const protocol::ScanRecord&)> deliver_manifest;
     };
@@ -50,11 +53,12 @@ public:
     void stop();
 
     // start | pause | resume | abort | status. Returns the scan's progress JSON.
-    Expected<std::string> handle(const protocol::ScanRequest& request, const std::string& batch_if_none);
+    Expected<std::string> handle(const protocol::ScanRequest& request,
+                                 const std::string& batch_if_none);
     // A message on base/scan/ready.
     void on_ready(const std::string& payload);
 
-private:
+  private:
     enum class Wake { ready, pause, abort, stop, timeout };
     void loop();
     // Waits (lock held) until `deadline_ms` (monotonic), or until ready (when `for_ready`),

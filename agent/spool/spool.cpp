@@ -32,10 +32,9 @@ Error errno_error(const std::string& what, const std::string& path, int err) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-
-
 
 int64_t mtime_ms_of(const struct stat& st) {
     return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
@@ -48,7 +47,6 @@ std::string canonical_or_same(const std::string& dir) {
     while (d.size() > 1 && d.back() == '/') d.pop_back();
     return d;
 }
-
 
 bool is_temp_name(const std::string& name) {
     return !name.empty() && name[0] == '.' && name.find(kTempMarker) != std::string::npos;
@@ -115,7 +113,8 @@ bool walk(const std::string& root, const std::string& rel_prefix, int depth, Fn&
         item.name = n;
         if (::lstat(item.path.c_str(), &item.st) != 0) continue;  // vanished meanwhile
         if (S_ISDIR(item.st.st_mode)) {
-            if (depth < kMaxDepth && n[0] != '.') walk(item.path, item.relative_path, depth + 1, fn);
+            if (depth < kMaxDepth && n[0] != '.')
+                walk(item.path, item.relative_path, depth + 1, fn);
         } else if (S_ISREG(item.st.st_mode)) {
             fn(item);
         }
@@ -132,15 +131,18 @@ Status validate_relative_path(const std::string& rel) {
     size_t start = 0;
     for (;;) {
         size_t slash = rel.find('/', start);
-        std::string comp = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+        std::string comp =
+            rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
         if (comp.empty()) return make_error("bad_path", "empty path component in '" + rel + "'");
         if (comp == "..") return make_error("bad_path", "'..' not allowed in '" + rel + "'");
         if (comp == ".") return make_error("bad_path", "'.' not allowed in '" + rel + "'");
-        if (comp[0] == '.') return make_error("bad_path", "hidden component not allowed in '" + rel + "'");
+        if (comp[0] == '.')
+            return make_error("bad_path", "hidden component not allowed in '" + rel + "'");
         if (comp.size() > 255) return make_error("bad_path", "component too long in '" + rel + "'");
         if (slash == std::string::npos) {
             if (ends_with(comp, kSidecarSuffix)) {
-                return make_error("bad_path", "a photo name cannot end in .meta.json: '" + rel + "'");
+                return make_error("bad_path",
+                                  "a photo name cannot end in .meta.json: '" + rel + "'");
             }
             break;
         }
@@ -174,7 +176,9 @@ Expected<std::unique_ptr<SpoolWriter>> SpoolWriter::create(const std::string& sp
     return w;
 }
 
-SpoolWriter::~SpoolWriter() { abort(); }
+SpoolWriter::~SpoolWriter() {
+    abort();
+}
 
 uint64_t SpoolWriter::bytes_written() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -183,7 +187,8 @@ uint64_t SpoolWriter::bytes_written() const {
 
 Status SpoolWriter::write(const void* data, size_t len) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (finished_ || fd_ < 0) return make_error("io_error", "spool: write after commit/abort of " + relative_path_);
+    if (finished_ || fd_ < 0)
+        return make_error("io_error", "spool: write after commit/abort of " + relative_path_);
     const char* p = static_cast<const char*>(data);
     size_t done = 0;
     while (done < len) {
@@ -201,7 +206,8 @@ Status SpoolWriter::write(const void* data, size_t len) {
 
 Expected<SpooledFile> SpoolWriter::commit() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (finished_ || fd_ < 0) return make_error("io_error", "spool: commit after commit/abort of " + relative_path_);
+    if (finished_ || fd_ < 0)
+        return make_error("io_error", "spool: commit after commit/abort of " + relative_path_);
     if (::fsync(fd_) != 0) {
         Error e = errno_error("spool: fsync", temp_path_, errno);
         abort_locked();
@@ -217,8 +223,9 @@ Expected<SpooledFile> SpoolWriter::commit() {
     fd_ = -1;
     if (files::rename_noreplace(temp_path_, final_path_) != 0) {
         int err = errno;
-        Error e = err == EEXIST ? make_error("exists", "spool: " + relative_path_ + " already exists")
-                                : errno_error("spool: rename to", final_path_, err);
+        Error e = err == EEXIST
+                      ? make_error("exists", "spool: " + relative_path_ + " already exists")
+                      : errno_error("spool: rename to", final_path_, err);
         abort_locked();
         return e;
     }
@@ -264,7 +271,8 @@ Status Spool::init(int stale_temp_age_s) {
     dir_ = canonical_or_same(dir_);
     if (::access(dir_.c_str(), W_OK) != 0) return errno_error("spool: not writable:", dir_, errno);
     uint64_t removed = remove_stale_temps(stale_temp_age_s);
-    if (removed > 0) LOG_INFO(kLog, "removed " << removed << " leftover temp/orphan file(s) from " << dir_);
+    if (removed > 0)
+        LOG_INFO(kLog, "removed " << removed << " leftover temp/orphan file(s) from " << dir_);
     return ok();
 }
 
@@ -280,7 +288,8 @@ uint64_t Spool::remove_stale_temps(int stale_temp_age_s) {
             // A sidecar is written after its photo and removed after it: alone, it is a leftover.
             std::string photo = item.path.substr(0, item.path.size() - std::strlen(kSidecarSuffix));
             struct stat st {};
-            if (stale && ::lstat(photo.c_str(), &st) != 0 && errno == ENOENT && ::unlink(item.path.c_str()) == 0) {
+            if (stale && ::lstat(photo.c_str(), &st) != 0 && errno == ENOENT &&
+                ::unlink(item.path.c_str()) == 0) {
                 ++removed;
             }
         }
@@ -288,7 +297,8 @@ uint64_t Spool::remove_stale_temps(int stale_temp_age_s) {
     return removed;
 }
 
-Expected<std::unique_ptr<SpoolWriter>> Spool::create_writer(const std::string& relative_path) const {
+Expected<std::unique_ptr<SpoolWriter>> Spool::create_writer(
+    const std::string& relative_path) const {
     return SpoolWriter::create(dir_, relative_path);
 }
 
@@ -308,7 +318,8 @@ Status Spool::write_sidecar(const std::string& relative_path, const std::string&
 Expected<std::string> Spool::read_sidecar(const std::string& relative_path) const {
     if (auto st = validate_relative_path(relative_path); !st) return st.error();
     std::string path = path_of(relative_path) + kSidecarSuffix;
-    if (::access(path.c_str(), F_OK) != 0) return make_error("not_found", "no sidecar for " + relative_path);
+    if (::access(path.c_str(), F_OK) != 0)
+        return make_error("not_found", "no sidecar for " + relative_path);
     return files::read_all(path);
 }
 
@@ -346,9 +357,11 @@ Status Spool::remove(const std::string& relative_path) {
     std::string dir = dirname_of(path);
     // Photo first: a crash in between leaves an orphan sidecar (harmless, cleaned by
     // init), never a photo without its sidecar (which would get a new job id).
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_error("spool: remove", path, errno);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        return errno_error("spool: remove", path, errno);
     std::string sidecar = path + kSidecarSuffix;
-    if (::unlink(sidecar.c_str()) != 0 && errno != ENOENT) return errno_error("spool: remove", sidecar, errno);
+    if (::unlink(sidecar.c_str()) != 0 && errno != ENOENT)
+        return errno_error("spool: remove", sidecar, errno);
     (void)files::fsync_dir(dir);
     // Remove now-empty batch directories up to (not including) the spool root. rmdir
     // fails harmlessly when a writer has just put a temp file there.
@@ -367,7 +380,9 @@ uint64_t Spool::file_count() const {
     return n;
 }
 
-Expected<uint64_t> Spool::disk_free_bytes() const { return files::disk_free_bytes(dir_); }
+Expected<uint64_t> Spool::disk_free_bytes() const {
+    return files::disk_free_bytes(dir_);
+}
 
 Expected<std::string> Spool::keep_uploaded(const std::string& relative_path) {
     if (auto st = validate_relative_path(relative_path); !st) return st.error();
@@ -378,7 +393,8 @@ Expected<std::string> Spool::keep_uploaded(const std::string& relative_path) {
         return errno_error("spool: keep", from, errno);
     }
     const std::string wanted = kept_dir() + "/" + relative_path;
-    if (auto made = files::make_dirs(dirname_of(wanted)); !made) return made.error().with_context("spool: keep");
+    if (auto made = files::make_dirs(dirname_of(wanted)); !made)
+        return made.error().with_context("spool: keep");
     // Never replace an earlier kept photo of the same name (a re-used batch name).
     std::string to = wanted;
     const std::string name = basename_of(wanted);
@@ -413,7 +429,8 @@ std::vector<Spool::KeptFile> Spool::kept_files() const {
         KeptFile k;
         k.path = item.path;
         k.size = static_cast<uint64_t>(item.st.st_size);
-        k.kept_at_ms = static_cast<int64_t>(item.st.st_ctim.tv_sec) * 1000 + item.st.st_ctim.tv_nsec / 1000000;
+        k.kept_at_ms =
+            static_cast<int64_t>(item.st.st_ctim.tv_sec) * 1000 + item.st.st_ctim.tv_nsec / 1000000;
         kept.push_back(std::move(k));
     });
     std::sort(kept.begin(), kept.end(), [](const KeptFile& a, const KeptFile& b) {
@@ -431,7 +448,8 @@ bool remove_kept_file(const std::string& kept_root, const std::string& path) {
     }
     (void)::unlink((path + kSidecarSuffix).c_str());
     std::string dir = dirname_of(path);
-    while (dir.size() > kept_root.size() && dir.compare(0, kept_root.size() + 1, kept_root + "/") == 0) {
+    while (dir.size() > kept_root.size() &&
+           dir.compare(0, kept_root.size() + 1, kept_root + "/") == 0) {
         if (::rmdir(dir.c_str()) != 0) break;
         dir = dirname_of(dir);
     }

@@ -30,7 +30,7 @@ struct SpooledFile {
     std::string relative_path;  // "batch1/IMG_0001.JPG"
     std::string name;           // "IMG_0001.JPG"
     uint64_t size = 0;
-    std::string sha256;         // lowercase hex
+    std::string sha256;  // lowercase hex
     int64_t mtime_ms = 0;
 };
 
@@ -47,7 +47,7 @@ struct SpoolEntry {
 Status validate_relative_path(const std::string& relative_path);
 
 class SpoolWriter {
-public:
+  public:
     // Makes the subdirectories and opens the hidden temp file.
     static Expected<std::unique_ptr<SpoolWriter>> create(const std::string& spool_dir,
                                                          const std::string& relative_path);
@@ -66,7 +66,7 @@ public:
     const std::string& final_path() const { return final_path_; }
     const std::string& temp_path() const { return temp_path_; }
 
-private:
+  private:
     SpoolWriter() = default;
     void abort_locked();
 
@@ -79,7 +79,7 @@ private:
 };
 
 class Spool {
-public:
+  public:
     // `dir` is made absolute and symlink-free (realpath) as soon as it exists, so the
     // paths this class returns compare equal to the uploader's realpath of spool.dir.
     explicit Spool(std::string dir);
@@ -92,10 +92,14 @@ public:
 
     Expected<std::unique_ptr<SpoolWriter>> create_writer(const std::string& relative_path) const;
     bool exists(const std::string& relative_path) const;  // a finished photo by that name
-    std::string path_of(const std::string& relative_path) const { return dir_ + "/" + relative_path; }
+    std::string path_of(const std::string& relative_path) const {
+        return dir_ + "/" + relative_path;
+    }
 
-    Status write_sidecar(const std::string& relative_path, const std::string& text);  // atomic, replaces
-    Expected<std::string> read_sidecar(const std::string& relative_path) const;       // "not_found" if none
+    Status write_sidecar(const std::string& relative_path,
+                         const std::string& text);  // atomic, replaces
+    Expected<std::string> read_sidecar(
+        const std::string& relative_path) const;  // "not_found" if none
 
     // Every finished photo (no temps, no sidecars), oldest mtime first (ties: by path).
     Expected<std::vector<SpoolEntry>> list() const;
@@ -126,7 +130,7 @@ public:
     Expected<uint64_t> disk_free_bytes() const;
     const std::string& dir() const { return dir_; }
 
-private:
+  private:
     std::string dir_;
 };
 

@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -15,6 +13,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <thread>
@@ -23,8 +22,8 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/log.h"
-#include "core/text.h"
 #include "core/sha256.h"
+#include "core/text.h"
 #include "targets/http.h"
 
 namespace photorig::targets {
@@ -104,7 +103,8 @@ bool retryable(long status, const std::string& body) {
 int64_t retry_after_ms(const http::Response& resp) {
     std::string v = resp.header("retry-after");
     if (v.empty()) return -1;
-    if (v.find_first_not_of("0123456789") == std::string::npos && v.size() < 10) return std::stoll(v) * 1000;
+    if (v.find_first_not_of("0123456789") == std::string::npos && v.size() < 10)
+        return std::stoll(v) * 1000;
     struct tm tm {};
     if (strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) == nullptr) return -1;
     int64_t at = static_cast<int64_t>(timegm(&tm)) * 1000;
@@ -117,15 +117,18 @@ Error status_error(long status, const std::string& body, const std::string& what
     if (!e.reason.empty()) s += " " + printable(e.reason, 60);
     if (!e.message.empty()) s += " (" + printable(e.message) + ")";
     if (status == 401)
-        return make_error("target_auth", s + ": Drive refused a freshly refreshed access token; check that "
-                                             "upload.gdrive.client_id, the client secret and the refresh token "
-                                             "belong together and that the Drive API is enabled");
+        return make_error("target_auth",
+                          s + ": Drive refused a freshly refreshed access token; check that "
+                              "upload.gdrive.client_id, the client secret and the refresh token "
+                              "belong together and that the Drive API is enabled");
     if (status == 403) {
         if (e.reason == "storageQuotaExceeded" || e.reason == "quotaExceeded")
             return make_error("disk_full", s + ": the Drive account has no storage left");
-        if (e.reason == "dailyLimitExceeded" || rate_limited(e.reason)) return make_error("target_unavailable", s);
-        return make_error("target_auth", s + ": the account or app may not write there; check that the Drive "
-                                             "API is enabled for the OAuth client and the folder is writable");
+        if (e.reason == "dailyLimitExceeded" || rate_limited(e.reason))
+            return make_error("target_unavailable", s);
+        return make_error("target_auth",
+                          s + ": the account or app may not write there; check that the Drive "
+                              "API is enabled for the OAuth client and the folder is writable");
     }
     if (http::is_retryable_status(status)) return make_error("target_unavailable", s);
     return make_error("io_error", s);
@@ -139,7 +142,8 @@ std::optional<uint64_t> confirmed_bytes(const std::string& range) {
     std::string last = range.substr(dash + 1);
     auto comma = last.find(',');  // only one range is ever sent; be lenient
     if (comma != std::string::npos) last.resize(comma);
-    if (last.empty() || last.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    if (last.empty() || last.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
     try {
         return std::stoull(last) + 1;
     } catch (...) {
@@ -168,7 +172,8 @@ Expected<Digests> digest_file(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        return make_error(err == ENOENT ? "source_missing" : "io_error", path + ": " + std::strerror(err));
+        return make_error(err == ENOENT ? "source_missing" : "io_error",
+                          path + ": " + std::strerror(err));
     }
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     if (!md5 || EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1) {
@@ -235,7 +240,8 @@ Remote remote_from(const json& j) {
 
 // Same bytes as the spool file, as far as Drive lets us tell. `hash_checked` says whether a
 // checksum (not only the size) was compared.
-bool same_content(const Remote& r, const protocol::UploadJob& job, const Digests& d, bool* hash_checked) {
+bool same_content(const Remote& r, const protocol::UploadJob& job, const Digests& d,
+                  bool* hash_checked) {
     *hash_checked = false;
     if (!r.has_size || r.size != job.size) return false;
     if (!r.md5.empty() && r.md5 != d.md5) return false;
@@ -276,7 +282,8 @@ struct GdriveTarget::Impl {
         opt.chunk_size = std::max<uint64_t>(c, kUnit);
         if (opt.max_retries_per_call < 0) opt.max_retries_per_call = 0;
         if (opt.backoff_initial_ms < 1) opt.backoff_initial_ms = 1;
-        if (opt.backoff_max_ms < opt.backoff_initial_ms) opt.backoff_max_ms = opt.backoff_initial_ms;
+        if (opt.backoff_max_ms < opt.backoff_initial_ms)
+            opt.backoff_max_ms = opt.backoff_initial_ms;
     }
 
     Options opt;
@@ -305,7 +312,8 @@ struct GdriveTarget::Impl {
     bool cancelled() const { return opt.cancel && opt.cancel->load(std::memory_order_relaxed); }
 
     Status sleep_ms(int64_t ms) {
-        if (!clock::sleep_unless(opt.cancel, ms)) return make_error("cancelled", "gdrive: cancelled while waiting to retry");
+        if (!clock::sleep_unless(opt.cancel, ms))
+            return make_error("cancelled", "gdrive: cancelled while waiting to retry");
         return ok();
     }
 
@@ -320,26 +328,29 @@ struct GdriveTarget::Impl {
     Status backoff(Budget& b, const std::string& why, int64_t retry_after) {
         ++b.failures;
         if (b.failures > opt.max_retries_per_call)
-            return make_error("target_unavailable", why + " (gave up after " + std::to_string(b.failures) +
-                                                         " attempts in a row; the job is retried later)");
+            return make_error("target_unavailable",
+                              why + " (gave up after " + std::to_string(b.failures) +
+                                  " attempts in a row; the job is retried later)");
         int shift = std::min(b.failures - 1, 20);
         int64_t base = std::min<int64_t>(opt.backoff_max_ms, opt.backoff_initial_ms << shift);
         int64_t delay = base / 2 + jitter(base / 2);
         if (retry_after >= 0) {
             if (retry_after > opt.retry_after_max_ms)
                 return make_error("target_unavailable", why + " (Drive asks to wait " +
-                                                             std::to_string(retry_after / 1000) +
-                                                             " s; the job is retried later)");
-            delay = std::max(delay, retry_after + jitter(std::min<int64_t>(1000, retry_after / 10)));
+                                                            std::to_string(retry_after / 1000) +
+                                                            " s; the job is retried later)");
+            delay =
+                std::max(delay, retry_after + jitter(std::min<int64_t>(1000, retry_after / 10)));
         }
-        LOG_INFO(kComponent, why << "; retry " << b.failures << "/" << opt.max_retries_per_call << " in " << delay
-                                 << " ms");
+        LOG_INFO(kComponent, why << "; retry " << b.failures << "/" << opt.max_retries_per_call
+                                 << " in " << delay << " ms");
         return sleep_ms(delay);
     }
 
     // ---------------------------------------------------------------------- OAuth
 
-    Expected<std::string> secret(const std::string& value, const std::string& file, const char* key) const {
+    Expected<std::string> secret(const std::string& value, const std::string& file,
+                                 const char* key) const {
         if (!file.empty()) {
             auto s = files::read_secret(file);
             if (!s) return s.error().with_context(std::string("upload.gdrive.") + key);
@@ -350,13 +361,16 @@ struct GdriveTarget::Impl {
 
     Expected<Token> refresh_locked() {
         const std::string what = "gdrive: token refresh at " + http::redact_url(opt.token_url);
-        if (opt.client_id.empty()) return make_error("bad_config", "upload.gdrive.client_id is empty");
-        auto client_secret = secret(opt.client_secret, opt.client_secret_file, "client_secret_file");
+        if (opt.client_id.empty())
+            return make_error("bad_config", "upload.gdrive.client_id is empty");
+        auto client_secret =
+            secret(opt.client_secret, opt.client_secret_file, "client_secret_file");
         if (!client_secret) return client_secret.error();
         auto refresh = secret(opt.refresh_token, opt.refresh_token_file, "refresh_token_file");
         if (!refresh) return refresh.error();
         if (refresh->empty())
-            return make_error("bad_config", "upload.gdrive.refresh_token_file: no refresh token configured");
+            return make_error("bad_config",
+                              "upload.gdrive.refresh_token_file: no refresh token configured");
 
         http::Request r = base_request("POST", opt.token_url);
         r.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
@@ -368,8 +382,10 @@ struct GdriveTarget::Impl {
         if (!resp) return resp.error();  // the message holds the URL and curl's reason only
         if (resp->status == 200) {
             auto j = parse_json(resp->body);
-            std::string access = j && j->is_object() ? str_field(*j, "access_token") : std::string();
-            if (access.empty()) return make_error("target_unavailable", what + ": answer without an access_token");
+            std::string access =
+                j && j->is_object() ? str_field(*j, "access_token") : std::string();
+            if (access.empty())
+                return make_error("target_unavailable", what + ": answer without an access_token");
             int64_t expires_in = 3600;
             auto e = j->find("expires_in");
             if (e != j->end() && e->is_number()) expires_in = e->get<int64_t>();
@@ -387,26 +403,32 @@ struct GdriveTarget::Impl {
         if (e.reason == "invalid_grant") {
             std::string fix = opt.refresh_token_file.empty()
                                   ? std::string("and configure it")
-                                  : "and write it to upload.gdrive.refresh_token_file (" + opt.refresh_token_file +
+                                  : "and write it to upload.gdrive.refresh_token_file (" +
+                                        opt.refresh_token_file +
                                         ", read again at the next attempt)";
-            return make_error("target_auth",
-                              s + " invalid_grant: Google refused the refresh token: it has expired or been "
-                                  "revoked. Refresh tokens of OAuth apps whose publishing status is \"Testing\" "
-                                  "expire after 7 days: publish the app (Google Cloud console, OAuth consent "
-                                  "screen, \"Publish app\") or create a new refresh token " +
-                                  fix);
+            return make_error(
+                "target_auth",
+                s +
+                    " invalid_grant: Google refused the refresh token: it has expired or been "
+                    "revoked. Refresh tokens of OAuth apps whose publishing status is \"Testing\" "
+                    "expire after 7 days: publish the app (Google Cloud console, OAuth consent "
+                    "screen, \"Publish app\") or create a new refresh token " +
+                    fix);
         }
         if (e.reason == "invalid_client" || e.reason == "unauthorized_client")
-            return make_error("target_auth", s + " " + e.reason +
-                                                 ": Google refused the OAuth client; check upload.gdrive.client_id "
-                                                 "and upload.gdrive.client_secret_file");
+            return make_error(
+                "target_auth",
+                s + " " + e.reason +
+                    ": Google refused the OAuth client; check upload.gdrive.client_id "
+                    "and upload.gdrive.client_secret_file");
         if (http::is_retryable_status(resp->status)) return make_error("target_unavailable", s);
         std::string code;  // the OAuth error code only: descriptions are not ours to echo
         for (char c : e.reason)
             if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') code.push_back(c);
-        return make_error("target_auth", s + (code.empty() ? "" : " " + code.substr(0, 40)) +
-                                             ": the token endpoint refused the refresh; check the OAuth client "
-                                             "and refresh token");
+        return make_error("target_auth",
+                          s + (code.empty() ? "" : " " + code.substr(0, 40)) +
+                              ": the token endpoint refused the refresh; check the OAuth client "
+                              "and refresh token");
     }
 
     Expected<Token> current_token(Budget& b) {
@@ -414,7 +436,8 @@ struct GdriveTarget::Impl {
             Error err;
             {
                 std::lock_guard<std::mutex> lock(token_mutex);
-                if (!token.value.empty() && clock::monotonic_ms() < token.refresh_at_ms) return token;
+                if (!token.value.empty() && clock::monotonic_ms() < token.refresh_at_ms)
+                    return token;
                 auto t = refresh_locked();
                 if (t) {
                     token = std::move(t.value());
@@ -438,8 +461,9 @@ struct GdriveTarget::Impl {
     // One API request with a bearer token: 401 refreshes the token once and repeats; with
     // `retry`, transport failures and retryable answers wait (backoff) and repeat. Any other
     // answer is returned for the caller to read.
-    Expected<http::Response> call(const std::string& method, const std::string& url, const std::string& body,
-                                  const std::vector<std::string>& headers, Budget& b, bool retry, bool auth = true) {
+    Expected<http::Response> call(const std::string& method, const std::string& url,
+                                  const std::string& body, const std::vector<std::string>& headers,
+                                  Budget& b, bool retry, bool auth = true) {
         const std::string what = method + " " + http::redact_url(url);
         bool refreshed = false;
         for (;;) {
@@ -470,7 +494,8 @@ struct GdriveTarget::Impl {
                 continue;
             }
             if (retry && retryable(resp->status, resp->body)) {
-                if (auto st = backoff(b, status_error(resp->status, resp->body, what).message, retry_after_ms(*resp));
+                if (auto st = backoff(b, status_error(resp->status, resp->body, what).message,
+                                      retry_after_ms(*resp));
                     !st)
                     return st.error();
                 continue;
@@ -490,7 +515,8 @@ struct GdriveTarget::Impl {
     Expected<std::vector<Remote>> list(Budget& b, const std::string& q, const std::string& fields) {
         auto resp = call("GET", list_url(q, fields), "", {}, b, true);
         if (!resp) return resp.error();
-        if (resp->status != 200) return status_error(resp->status, resp->body, "gdrive: files.list");
+        if (resp->status != 200)
+            return status_error(resp->status, resp->body, "gdrive: files.list");
         auto j = parse_json(resp->body);
         if (!j || !j->is_object() || !j->contains("files") || !(*j)["files"].is_array())
             return make_error("target_unavailable", "gdrive: files.list: unreadable answer");
@@ -527,10 +553,12 @@ struct GdriveTarget::Impl {
                          "", {}, b, true);
         if (!resp) return resp.error();
         if (resp->status == 404)
-            return make_error("bad_config", "upload.gdrive.folder id:" + id +
-                                                ": no such folder visible to this app (with the drive.file "
-                                                "scope the app sees only folders it created or was given)");
-        if (resp->status != 200) return status_error(resp->status, resp->body, "gdrive: folder id:" + id);
+            return make_error("bad_config",
+                              "upload.gdrive.folder id:" + id +
+                                  ": no such folder visible to this app (with the drive.file "
+                                  "scope the app sees only folders it created or was given)");
+        if (resp->status != 200)
+            return status_error(resp->status, resp->body, "gdrive: folder id:" + id);
         auto j = parse_json(resp->body);
         if (!j || str_field(*j, "mimeType") != kFolderMime)
             return make_error("bad_config", "upload.gdrive.folder id:" + id + " is not a folder");
@@ -540,13 +568,15 @@ struct GdriveTarget::Impl {
 
     // The folder `name` inside `parent` (an id or "root"): found with files.list or created.
     // "parent_missing" when Drive no longer knows the parent (deleted since it was cached).
-    Expected<std::string> find_or_create(Budget& b, const std::string& name, const std::string& parent) {
+    Expected<std::string> find_or_create(Budget& b, const std::string& name,
+                                         const std::string& parent) {
         const std::string key = parent + "/" + name;
         if (auto hit = cached(key)) return *hit;
         std::lock_guard<std::mutex> create_lock(folder_create_mutex);
         if (auto hit = cached(key)) return *hit;  // another thread just made it
-        const std::string q = "name=" + GdriveTarget::q_literal(name) + " and mimeType='" + kFolderMime +
-                              "' and " + GdriveTarget::q_literal(parent) + " in parents and trashed=false";
+        const std::string q = "name=" + GdriveTarget::q_literal(name) + " and mimeType='" +
+                              kFolderMime + "' and " + GdriveTarget::q_literal(parent) +
+                              " in parents and trashed=false";
         for (;;) {
             auto found = list(b, q, "id,name");
             if (!found) return found.error().with_context("gdrive: find folder '" + name + "'");
@@ -554,41 +584,50 @@ struct GdriveTarget::Impl {
                 remember(key, found->front().id);
                 return found->front().id;
             }
-            json meta = {{"name", name}, {"mimeType", kFolderMime}, {"parents", json::array({parent})}};
+            json meta = {
+                {"name", name}, {"mimeType", kFolderMime}, {"parents", json::array({parent})}};
             // Not retried blindly: a create whose answer got lost is found by the next list.
-            auto resp = call("POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
-                             {"Content-Type: application/json; charset=UTF-8"}, b, false);
+            auto resp =
+                call("POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
+                     {"Content-Type: application/json; charset=UTF-8"}, b, false);
             if (!resp) {
                 if (resp.error().code != "target_unavailable") return resp.error();
                 if (auto st = backoff(b, resp.error().message, -1); !st) return st.error();
                 continue;
             }
             if (retryable(resp->status, resp->body)) {
-                if (auto st = backoff(b, status_error(resp->status, resp->body, "gdrive: create folder").message,
-                                      retry_after_ms(*resp));
+                if (auto st = backoff(
+                        b, status_error(resp->status, resp->body, "gdrive: create folder").message,
+                        retry_after_ms(*resp));
                     !st)
                     return st.error();
                 continue;
             }
-            if (resp->status == 404) return make_error("parent_missing", "gdrive: folder " + parent + " is gone");
+            if (resp->status == 404)
+                return make_error("parent_missing", "gdrive: folder " + parent + " is gone");
             if (resp->status != 200)
-                return status_error(resp->status, resp->body, "gdrive: create folder '" + name + "'");
+                return status_error(resp->status, resp->body,
+                                    "gdrive: create folder '" + name + "'");
             auto j = parse_json(resp->body);
             std::string id = j ? str_field(*j, "id") : std::string();
-            if (id.empty()) return make_error("target_unavailable", "gdrive: create folder: answer without an id");
+            if (id.empty())
+                return make_error("target_unavailable",
+                                  "gdrive: create folder: answer without an id");
             LOG_INFO(kComponent, "created folder '" << name << "' (" << id << ")");
             remember(key, id);
             return id;
         }
     }
 
-    Expected<std::string> resolve_folder(Budget& b, const std::string& rig, const std::string& batch) {
+    Expected<std::string> resolve_folder(Budget& b, const std::string& rig,
+                                         const std::string& batch) {
         for (int attempt = 0;; ++attempt) {
             Expected<std::string> parent = std::string();
             if (opt.folder.compare(0, 3, "id:") == 0) {
                 parent = check_folder_id(b, opt.folder.substr(3));
             } else {
-                if (opt.folder.empty()) return make_error("bad_config", "upload.gdrive.folder is empty");
+                if (opt.folder.empty())
+                    return make_error("bad_config", "upload.gdrive.folder is empty");
                 parent = find_or_create(b, opt.folder, "root");
             }
             for (const std::string* level : {&rig, &batch}) {
@@ -602,8 +641,8 @@ struct GdriveTarget::Impl {
 
     // ---------------------------------------------------------------------- uploads
 
-    std::vector<std::string> session_headers(Budget& b, const std::string& session, uint64_t* generation,
-                                             Error* err) {
+    std::vector<std::string> session_headers(Budget& b, const std::string& session,
+                                             uint64_t* generation, Error* err) {
         // The session URI is the credential for its PUTs; a bearer token goes along (as Google's
         // own clients do) but only to the API's own origin.
         std::vector<std::string> h;
@@ -629,8 +668,10 @@ struct GdriveTarget::Impl {
         }
         if (resp.status == 308) {
             auto n = confirmed_bytes(resp.header("range"));
-            if (!n) return make_error("target_unavailable", what + ": unreadable Range '" +
-                                                                printable(resp.header("range"), 60) + "'");
+            if (!n)
+                return make_error(
+                    "target_unavailable",
+                    what + ": unreadable Range '" + printable(resp.header("range"), 60) + "'");
             s.offset = *n;
             return s;
         }
@@ -645,13 +686,15 @@ struct GdriveTarget::Impl {
     Expected<SessionState> query(Budget& b, const std::string& session, uint64_t size) {
         const std::string what = "gdrive: upload status " + http::redact_url(session);
         bool auth = origin_of(session) == origin_of(api);
-        auto resp = call("PUT", session, "", {"Content-Range: bytes */" + std::to_string(size)}, b, true, auth);
+        auto resp = call("PUT", session, "", {"Content-Range: bytes */" + std::to_string(size)}, b,
+                         true, auth);
         if (!resp) return resp.error();
         return session_answer(*resp, what);
     }
 
     std::string resume_text(const std::string& session, const protocol::UploadJob& job) const {
-        json j = {{"v", 1}, {"session", session}, {"size", job.size}, {"sha256", lower(job.sha256)}};
+        json j = {
+            {"v", 1}, {"session", session}, {"size", job.size}, {"sha256", lower(job.sha256)}};
         return j.dump();
     }
 
@@ -670,32 +713,39 @@ struct GdriveTarget::Impl {
         if (opt.save_resume) opt.save_resume(job.job_id, text);
     }
 
-    Expected<std::string> create_session(Budget& b, const protocol::UploadJob& job, const std::string& parent) {
+    Expected<std::string> create_session(Budget& b, const protocol::UploadJob& job,
+                                         const std::string& parent) {
         json props = {{"job_id", job_key(job.job_id)}, {"sha256", lower(job.sha256)}};
         if (!job.capture_id.empty() && job.capture_id.size() + 10 <= kMaxPropertyBytes)
             props["capture_id"] = job.capture_id;
-        json meta = {{"name", job.remote_name}, {"parents", json::array({parent})}, {"appProperties", props}};
+        json meta = {{"name", job.remote_name},
+                     {"parents", json::array({parent})},
+                     {"appProperties", props}};
         if (!job.mime.empty()) meta["mimeType"] = job.mime;
         std::vector<std::string> headers = {"Content-Type: application/json; charset=UTF-8",
                                             "X-Upload-Content-Length: " + std::to_string(job.size)};
         if (!job.mime.empty()) headers.push_back("X-Upload-Content-Type: " + job.mime);
-        auto resp = call("POST",
-                         api + "/upload/drive/v3/files?uploadType=resumable&supportsAllDrives=true&fields=" +
-                             http::url_encode(kFileFields),
-                         meta.dump(), headers, b, true);
+        auto resp = call(
+            "POST",
+            api + "/upload/drive/v3/files?uploadType=resumable&supportsAllDrives=true&fields=" +
+                http::url_encode(kFileFields),
+            meta.dump(), headers, b, true);
         if (!resp) return resp.error();
-        if (resp->status == 404) return make_error("parent_missing", "gdrive: the batch folder is gone");
+        if (resp->status == 404)
+            return make_error("parent_missing", "gdrive: the batch folder is gone");
         if (resp->status != 200 && resp->status != 201)
             return status_error(resp->status, resp->body, "gdrive: start resumable upload");
         std::string location = resp->header("location");
         if (location.empty())
-            return make_error("target_unavailable", "gdrive: start resumable upload: answer without Location");
+            return make_error("target_unavailable",
+                              "gdrive: start resumable upload: answer without Location");
         return location;
     }
 
     // Sends the file from `offset` on; ends when Drive returns the file or the session is gone.
-    Expected<SessionState> send(Budget& b, const protocol::UploadJob& job, const std::string& session,
-                                uint64_t offset, const upload::ProgressFn& progress, uint64_t* bytes_sent) {
+    Expected<SessionState> send(Budget& b, const protocol::UploadJob& job,
+                                const std::string& session, uint64_t offset,
+                                const upload::ProgressFn& progress, uint64_t* bytes_sent) {
         const std::string what = "gdrive: upload " + http::redact_url(session);
         // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
         // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
@@ -730,14 +780,16 @@ struct GdriveTarget::Impl {
             if (cancelled()) return make_error("cancelled", what + ": cancelled");
             if (offset > job.size)
                 return make_error("io_error", what + ": Drive confirms " + std::to_string(offset) +
-                                                  " bytes of a " + std::to_string(job.size) + "-byte file");
+                                                  " bytes of a " + std::to_string(job.size) +
+                                                  "-byte file");
             if (offset == job.size) {
                 // Everything is there (or the file is empty): the status answer finishes it.
                 auto q = query(b, session, job.size);
                 if (!q) return q.error();
                 if (q->kind != SessionState::in_progress) return q;
                 if (q->offset == job.size) {
-                    if (auto st = backoff(b, what + ": all bytes confirmed but no file yet", -1); !st)
+                    if (auto st = backoff(b, what + ": all bytes confirmed but no file yet", -1);
+                        !st)
                         return st.error();
                 }
                 offset = q->offset;
@@ -776,17 +828,21 @@ struct GdriveTarget::Impl {
             auto resp = http::perform(r);
             if (!resp) {
                 const Error& e = resp.error();
-                if (e.code == "cancelled" && cancelled()) return make_error("cancelled", what + ": cancelled");
-                if (e.code == "source_missing") return e.with_context("gdrive: upload " + job.job_id);
+                if (e.code == "cancelled" && cancelled())
+                    return make_error("cancelled", what + ": cancelled");
+                if (e.code == "source_missing")
+                    return e.with_context("gdrive: upload " + job.job_id);
                 if (e.code != "target_unavailable" && !(e.code == "cancelled" && rewound)) return e;
-                LOG_INFO(kComponent, "chunk at " << offset << " of job " << job.job_id << " failed: "
-                                                 << (rewound ? "connection lost" : e.message));
+                LOG_INFO(kComponent,
+                         "chunk at " << offset << " of job " << job.job_id
+                                     << " failed: " << (rewound ? "connection lost" : e.message));
                 if (!rewound) {
                     if (auto st = backoff(b, e.message, -1); !st) return st.error();
                 } else {
                     ++b.failures;  // the connection died: ask at once, the next failure waits
                     if (b.failures > opt.max_retries_per_call)
-                        return make_error("target_unavailable", what + ": the connection keeps dropping");
+                        return make_error("target_unavailable",
+                                          what + ": the connection keeps dropping");
                 }
                 need_query = true;
             } else {
@@ -801,11 +857,13 @@ struct GdriveTarget::Impl {
                 } else if (status == 400) {
                     // Out of step with the server (offset, chunk size): ask where it stands.
                     if (++bad_requests > 2) return status_error(status, resp->body, what);
-                    LOG_WARN(kComponent, status_error(status, resp->body, what).message << "; re-synchronising");
+                    LOG_WARN(kComponent, status_error(status, resp->body, what).message
+                                             << "; re-synchronising");
                     need_query = true;
                 } else if (retryable(status, resp->body)) {
                     auto err = status_error(status, resp->body, what);
-                    if (auto st = backoff(b, err.message, retry_after_ms(*resp)); !st) return st.error();
+                    if (auto st = backoff(b, err.message, retry_after_ms(*resp)); !st)
+                        return st.error();
                     need_query = true;
                 } else {
                     auto s = session_answer(*resp, what);
@@ -824,7 +882,9 @@ struct GdriveTarget::Impl {
                 bad_requests = 0;
                 refreshed = false;
             } else if (!need_query) {
-                if (auto st = backoff(b, what + ": no progress at byte " + std::to_string(offset), -1); !st)
+                if (auto st =
+                        backoff(b, what + ": no progress at byte " + std::to_string(offset), -1);
+                    !st)
                     return st.error();
             }
             offset = state.offset;
@@ -832,27 +892,31 @@ struct GdriveTarget::Impl {
     }
 
     Status trash(Budget& b, const std::string& id) {
-        auto resp = call("PATCH", api + "/drive/v3/files/" + http::url_encode(id) + "?supportsAllDrives=true",
-                         json({{"trashed", true}}).dump(), {"Content-Type: application/json; charset=UTF-8"}, b,
-                         true);
+        auto resp = call(
+            "PATCH", api + "/drive/v3/files/" + http::url_encode(id) + "?supportsAllDrives=true",
+            json({{"trashed", true}}).dump(), {"Content-Type: application/json; charset=UTF-8"}, b,
+            true);
         if (!resp) return resp.error();
         if (resp->status != 200 && resp->status != 404)
             return status_error(resp->status, resp->body, "gdrive: trash " + id);
         return ok();
     }
 
-    Expected<upload::UploadResult> finish(Budget& b, const protocol::UploadJob& job, const Digests& d,
-                                          const Remote& file, uint64_t bytes_sent) {
+    Expected<upload::UploadResult> finish(Budget& b, const protocol::UploadJob& job,
+                                          const Digests& d, const Remote& file,
+                                          uint64_t bytes_sent) {
         const std::string what = "gdrive upload " + job.job_id;
         bool hash_checked = false;
         if (!file.id.empty() && same_content(file, job, d, &hash_checked)) {
-            LOG_DEBUG(kComponent, "job " << job.job_id << " stored as " << file.id << " (" << bytes_sent
-                                         << " bytes sent)");
-            return upload::UploadResult{file.id, bytes_sent, hash_checked ? lower(job.sha256) : std::string()};
+            LOG_DEBUG(kComponent, "job " << job.job_id << " stored as " << file.id << " ("
+                                         << bytes_sent << " bytes sent)");
+            return upload::UploadResult{file.id, bytes_sent,
+                                        hash_checked ? lower(job.sha256) : std::string()};
         }
         // Drive holds other bytes than the spool file: never leave that copy behind.
-        LOG_WARN(kComponent, what << ": Drive stored " << describe(file) << ", expected size " << job.size
-                                  << ", md5 " << d.md5 << "; moving the copy to the trash");
+        LOG_WARN(kComponent, what << ": Drive stored " << describe(file) << ", expected size "
+                                  << job.size << ", md5 " << d.md5
+                                  << "; moving the copy to the trash");
         save(job, "");
         if (!file.id.empty()) {
             if (auto st = trash(b, file.id); !st) LOG_WARN(kComponent, st.error().describe());
@@ -861,25 +925,30 @@ struct GdriveTarget::Impl {
         if (!now) return now.error().with_context(what);
         if (now->sha256 != lower(job.sha256))
             return make_error("checksum_mismatch",
-                              what + ": " + job.path + " changed while it was uploaded (no longer the job's sha256)");
+                              what + ": " + job.path +
+                                  " changed while it was uploaded (no longer the job's sha256)");
         // The spool file is intact: the bytes got damaged on the way. Retrying can fix that.
-        return make_error("target_unavailable", what + ": Drive reports " + describe(file) + " for a " +
-                                                    std::to_string(job.size) + "-byte file with md5 " + d.md5 +
-                                                    "; the copy was trashed and the upload will be retried");
+        return make_error("target_unavailable",
+                          what + ": Drive reports " + describe(file) + " for a " +
+                              std::to_string(job.size) + "-byte file with md5 " + d.md5 +
+                              "; the copy was trashed and the upload will be retried");
     }
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) {
+    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+                                          const upload::ProgressFn& progress) {
         const std::string what = "gdrive upload " + job.job_id;
         if (api.empty()) return make_error("bad_config", "upload.gdrive.api_url is empty");
         if (job.job_id.empty() || job.sha256.empty())
             return make_error("bad_request", what + ": the job has no job_id or sha256");
-        if (job.remote_name.empty()) return make_error("invalid_name", what + ": the job has no remote_name");
+        if (job.remote_name.empty())
+            return make_error("invalid_name", what + ": the job has no remote_name");
 
         if (auto st = upload::check_source_size(job, what); !st) return st.error();
         auto digests = digest_file(job.path);
         if (!digests) return digests.error().with_context(what);
         if (digests->sha256 != lower(job.sha256))
-            return make_error("checksum_mismatch", what + ": " + job.path + " does not hash to the job's sha256");
+            return make_error("checksum_mismatch",
+                              what + ": " + job.path + " does not hash to the job's sha256");
 
         Budget b;
         uint64_t bytes_sent = 0;
@@ -891,39 +960,47 @@ struct GdriveTarget::Impl {
             if (!session.empty()) {
                 auto q = query(b, session, job.size);
                 if (!q) return q.error().with_context(what);
-                if (q->kind == SessionState::done) return finish(b, job, *digests, q->file, bytes_sent);
+                if (q->kind == SessionState::done)
+                    return finish(b, job, *digests, q->file, bytes_sent);
                 if (q->kind == SessionState::expired) {
-                    LOG_INFO(kComponent, "job " << job.job_id << ": upload session expired; starting again");
+                    LOG_INFO(kComponent,
+                             "job " << job.job_id << ": upload session expired; starting again");
                     save(job, "");
                     session.clear();
                 } else {
                     offset = q->offset;
-                    LOG_INFO(kComponent, "job " << job.job_id << ": resuming at byte " << offset << " of "
-                                                << job.size);
+                    LOG_INFO(kComponent, "job " << job.job_id << ": resuming at byte " << offset
+                                                << " of " << job.size);
                 }
             }
             if (session.empty()) {
                 // Already there? (a crash after the last chunk, before the journal heard of it)
-                auto found = list(b,
-                                  "appProperties has { key='job_id' and value=" +
-                                      GdriveTarget::q_literal(job_key(job.job_id)) + " } and trashed=false",
-                                  kFileFields);
+                auto found =
+                    list(b,
+                         "appProperties has { key='job_id' and value=" +
+                             GdriveTarget::q_literal(job_key(job.job_id)) + " } and trashed=false",
+                         kFileFields);
                 if (!found) return found.error().with_context(what);
                 for (const auto& f : *found) {
                     bool hash_checked = false;
                     if (!f.id.empty() && same_content(f, job, *digests, &hash_checked)) {
-                        LOG_INFO(kComponent, "job " << job.job_id << " is already on Drive as " << f.id);
+                        LOG_INFO(kComponent,
+                                 "job " << job.job_id << " is already on Drive as " << f.id);
                         if (progress) progress(job.size, job.size);
-                        return upload::UploadResult{f.id, 0, hash_checked ? lower(job.sha256) : std::string()};
+                        return upload::UploadResult{
+                            f.id, 0, hash_checked ? lower(job.sha256) : std::string()};
                     }
                 }
                 for (const auto& f : *found) {  // our job id, other bytes: a broken copy
-                    LOG_WARN(kComponent, "job " << job.job_id << ": Drive file " << f.id << " has " << describe(f)
-                                                << ", not the spool file's; moving it to the trash");
+                    LOG_WARN(kComponent, "job "
+                                             << job.job_id << ": Drive file " << f.id << " has "
+                                             << describe(f)
+                                             << ", not the spool file's; moving it to the trash");
                     if (auto t = trash(b, f.id); !t) return t.error().with_context(what);
                 }
                 if (++sessions_started > 3)
-                    return make_error("target_unavailable", what + ": upload sessions keep expiring");
+                    return make_error("target_unavailable",
+                                      what + ": upload sessions keep expiring");
                 const std::string rig = opt.rig_id.empty() ? job.rig_id : opt.rig_id;
                 auto parent = resolve_folder(b, rig, job.batch);
                 if (!parent) return parent.error().with_context(what);
@@ -937,12 +1014,14 @@ struct GdriveTarget::Impl {
                 if (!created) return created.error().with_context(what);
                 session = *created;
                 save(job, resume_text(session, job));  // before the first byte leaves
-                LOG_DEBUG(kComponent, "job " << job.job_id << ": session " << http::redact_url(session));
+                LOG_DEBUG(kComponent,
+                          "job " << job.job_id << ": session " << http::redact_url(session));
             }
             auto result = send(b, job, session, offset, progress, &bytes_sent);
             if (!result) return result.error().with_context(what);
             if (result->kind == SessionState::expired) {
-                LOG_INFO(kComponent, "job " << job.job_id << ": upload session gone (404); starting again");
+                LOG_INFO(kComponent,
+                         "job " << job.job_id << ": upload session gone (404); starting again");
                 save(job, "");
                 session.clear();
                 continue;

@@ -56,7 +56,7 @@
 namespace photorig::targets {
 
 class GdriveTarget : public upload::Target {
-public:
+  public:
     struct Options {
         std::string client_id;
         // Secrets: given directly, or as files (files::read_secret: 0600, trailing newline
@@ -66,18 +66,19 @@ public:
         std::string refresh_token, refresh_token_file;
         std::string folder = "photorig";  // root folder name under My Drive, or "id:<folderId>"
         std::string token_url = "https://oauth2.googleapis.com/token";
-        std::string api_url = "https://www.googleapis.com";  // base of /drive/v3 and /upload/drive/v3
-        std::string rig_id;  // the second folder level; empty = the job's rig_id
+        std::string api_url =
+            "https://www.googleapis.com";  // base of /drive/v3 and /upload/drive/v3
+        std::string rig_id;                // the second folder level; empty = the job's rig_id
         uint64_t chunk_size = 8ull << 20;  // rounded down to a multiple of 256 KiB (min 256 KiB)
         uint64_t max_send_speed = 0;       // bytes/s, 0 = no cap
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         long connect_timeout_s = 10;
         long low_speed_time_s = 60;
-        int max_retries_per_call = 6;        // consecutive failed attempts without progress
-        int64_t backoff_initial_ms = 1000;   // first wait; doubles per failure
-        int64_t backoff_max_ms = 32000;      // cap of one computed wait
-        int64_t retry_after_max_ms = 300000; // a longer Retry-After ends the call instead
-        int64_t token_refresh_margin_s = 60; // refresh this long before the token expires
+        int max_retries_per_call = 6;               // consecutive failed attempts without progress
+        int64_t backoff_initial_ms = 1000;          // first wait; doubles per failure
+        int64_t backoff_max_ms = 32000;             // cap of one computed wait
+        int64_t retry_after_max_ms = 300000;        // a longer Retry-After ends the call instead
+        int64_t token_refresh_margin_s = 60;        // refresh this long before the token expires
         const std::atomic<bool>* cancel = nullptr;  // aborts transfers and waits ("cancelled")
         // Resume across restarts (wire to Journal::set_resume_state / resume_state). The state
         // is opaque text (the session URI and what it belongs to); "" clears it.
@@ -88,7 +89,8 @@ public:
     explicit GdriveTarget(Options options);
     ~GdriveTarget() override;
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) override;
+    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+                                          const upload::ProgressFn& progress) override;
     std::string name() const override { return "gdrive"; }
 
     // Exposed for tests and diagnostics.
@@ -100,7 +102,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

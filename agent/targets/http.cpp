@@ -17,8 +17,8 @@
 #include <utility>
 
 #include "core/clock.h"
-#include "core/text.h"
 #include "core/sha256.h"
+#include "core/text.h"
 
 namespace photorig::targets::http {
 namespace {
@@ -28,7 +28,8 @@ using text::lower;
 std::string trim(const std::string& s) {
     size_t b = 0, e = s.size();
     while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n'))
+        --e;
     return s.substr(b, e - b);
 }
 
@@ -102,8 +103,8 @@ struct UrlParts {
 Expected<UrlParts> parse_url(const std::string& url) {
     std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
     if (!u) return make_error("io_error", "out of memory");
-    if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), CURLU_PATH_AS_IS | CURLU_NON_SUPPORT_SCHEME) !=
-        CURLUE_OK)
+    if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(),
+                     CURLU_PATH_AS_IS | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
         return make_error("bad_config", "malformed URL: " + redact_url(url));
     auto get = [&](CURLUPart part, std::string* out) {
         char* v = nullptr;
@@ -177,7 +178,8 @@ struct Transfer {
 
 size_t read_cb(char* buffer, size_t size, size_t nitems, void* userp) {
     auto* t = static_cast<Transfer*>(userp);
-    uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(size) * nitems, t->body_length - t->pos);
+    uint64_t want =
+        std::min<uint64_t>(static_cast<uint64_t>(size) * nitems, t->body_length - t->pos);
     if (want == 0) return 0;
     if (t->req->limiter) {
         // Waiting here delays the bytes on the wire (curl sends what this returns at once);
@@ -255,7 +257,8 @@ size_t header_cb(char* data, size_t size, size_t nmemb, void* userp) {
     return n;
 }
 
-int xferinfo_cb(void* userp, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_off_t ultotal, curl_off_t ulnow) {
+int xferinfo_cb(void* userp, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_off_t ultotal,
+                curl_off_t ulnow) {
     auto* t = static_cast<Transfer*>(userp);
     if (t->req->cancel && t->req->cancel->load(std::memory_order_relaxed)) {
         t->cancelled = true;
@@ -281,7 +284,8 @@ std::string url_encode(const std::string& text, bool keep_slash) {
     std::string out;
     out.reserve(text.size() * 3);
     for (unsigned char c : text) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+            (keep_slash && c == '/')) {
             out.push_back(static_cast<char>(c));
         } else {
             out.push_back('%');
@@ -304,7 +308,9 @@ std::string redact_url(const std::string& url) {
     return u;
 }
 
-bool is_retryable_status(long status) { return status == 408 || status == 429 || (status >= 500 && status <= 599); }
+bool is_retryable_status(long status) {
+    return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
 
 Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& url,
                                  const std::vector<std::string>& headers, const SigV4& key,
@@ -313,13 +319,15 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
     if (!parts) return parts.error();
     if (amz_date.size() != 16) return make_error("bad_request", "sigv4: bad date");
     std::string payload_hash = header_value(headers, "x-amz-content-sha256");
-    if (payload_hash.empty()) return make_error("bad_request", "sigv4: x-amz-content-sha256 header missing");
+    if (payload_hash.empty())
+        return make_error("bad_request", "sigv4: x-amz-content-sha256 header missing");
 
     SigV4Signed out;
     out.headers = headers;
     if (!has_header(headers, "host")) {
         std::string host = parts->host;
-        bool default_port = parts->port.empty() || (parts->scheme == "http" && parts->port == "80") ||
+        bool default_port = parts->port.empty() ||
+                            (parts->scheme == "http" && parts->port == "80") ||
                             (parts->scheme == "https" && parts->port == "443");
         if (!default_port) host += ":" + parts->port;
         out.headers.push_back("Host: " + host);
@@ -356,7 +364,8 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
     const std::string& q = parts->query;
     while (start <= q.size() && !q.empty()) {
         size_t amp = q.find('&', start);
-        std::string item = q.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+        std::string item =
+            q.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
         if (!item.empty()) {
             auto eq = item.find('=');
             std::string k = eq == std::string::npos ? item : item.substr(0, eq);
@@ -374,20 +383,21 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
     }
 
     std::string canonical_uri = url_encode(url_decode(parts->path), true);
-    out.canonical_request = method + "\n" + canonical_uri + "\n" + canonical_query + "\n" + canonical_headers +
-                            "\n" + signed_headers + "\n" + payload_hash;
+    out.canonical_request = method + "\n" + canonical_uri + "\n" + canonical_query + "\n" +
+                            canonical_headers + "\n" + signed_headers + "\n" + payload_hash;
     std::string date = amz_date.substr(0, 8);
     std::string scope = date + "/" + key.region + "/" + key.service + "/aws4_request";
-    out.string_to_sign = "AWS4-HMAC-SHA256\n" + header_value(out.headers, "x-amz-date") + "\n" + scope + "\n" +
-                         Sha256::of(out.canonical_request);
+    out.string_to_sign = "AWS4-HMAC-SHA256\n" + header_value(out.headers, "x-amz-date") + "\n" +
+                         scope + "\n" + Sha256::of(out.canonical_request);
     std::string k = hmac_sha256("AWS4" + key.secret_key, date);
     k = hmac_sha256(k, key.region);
     k = hmac_sha256(k, key.service);
     k = hmac_sha256(k, "aws4_request");
     std::string sig = hmac_sha256(k, out.string_to_sign);
     out.signature = hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
-    out.headers.push_back("Authorization: AWS4-HMAC-SHA256 Credential=" + key.access_key + "/" + scope +
-                          ", SignedHeaders=" + signed_headers + ", Signature=" + out.signature);
+    out.headers.push_back("Authorization: AWS4-HMAC-SHA256 Credential=" + key.access_key + "/" +
+                          scope + ", SignedHeaders=" + signed_headers +
+                          ", Signature=" + out.signature);
     return out;
 }
 
@@ -399,7 +409,8 @@ Expected<Response> perform(const Request& request) {
     t.resp = &resp;
 
     const bool file_body = !request.body_file.empty();
-    const bool has_body = file_body || !request.body.empty() || request.method == "PUT" || request.method == "POST";
+    const bool has_body =
+        file_body || !request.body.empty() || request.method == "PUT" || request.method == "POST";
     if (file_body) {
         t.fd = ::open(request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
         if (t.fd < 0) {
@@ -410,7 +421,8 @@ Expected<Response> perform(const Request& request) {
         struct stat st {};
         if (::fstat(t.fd, &st) != 0 ||
             static_cast<uint64_t>(st.st_size) < request.body_offset + request.body_length)
-            return make_error("io_error", where + ": " + request.body_file + " is shorter than the range to send");
+            return make_error("io_error", where + ": " + request.body_file +
+                                              " is shorter than the range to send");
         t.body_length = request.body_length;
     } else {
         t.mem = request.body.data();
@@ -418,14 +430,17 @@ Expected<Response> perform(const Request& request) {
     }
 
     std::vector<std::string> headers = request.headers;
-    if (has_body && !has_header(headers, "expect")) headers.push_back("Expect:");  // no 100-continue stall
+    if (has_body && !has_header(headers, "expect"))
+        headers.push_back("Expect:");  // no 100-continue stall
     if (request.sigv4) {
         if (!has_header(headers, "x-amz-content-sha256")) {
             if (file_body)
-                return make_error("bad_request", where + ": sigv4 with a file body needs x-amz-content-sha256");
+                return make_error("bad_request",
+                                  where + ": sigv4 with a file body needs x-amz-content-sha256");
             headers.push_back("x-amz-content-sha256: " + Sha256::of(request.body));
         }
-        auto signed_req = sigv4_sign(request.method, request.url, headers, *request.sigv4, utc_amz_date());
+        auto signed_req =
+            sigv4_sign(request.method, request.url, headers, *request.sigv4, utc_amz_date());
         if (!signed_req) return signed_req.error().with_context(where);
         headers = std::move(signed_req->headers);
     }
@@ -442,7 +457,8 @@ Expected<Response> perform(const Request& request) {
         }
         list = next;
     }
-    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_guard(list, &curl_slist_free_all);
+    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_guard(list,
+                                                                           &curl_slist_free_all);
 
     char errbuf[CURL_ERROR_SIZE] = {0};
     curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
@@ -458,7 +474,8 @@ Expected<Response> perform(const Request& request) {
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (request.max_send_speed > 0)
-        curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE, static_cast<curl_off_t>(request.max_send_speed));
+        curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE,
+                         static_cast<curl_off_t>(request.max_send_speed));
     // Large socket buffers cost nothing on loopback and help on fast links.
     curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024L);
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024L);
@@ -478,7 +495,8 @@ Expected<Response> perform(const Request& request) {
         curl_easy_setopt(h, CURLOPT_READDATA, &t);
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &seek_cb);
         curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
-        if (request.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+        if (request.method != "PUT")
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     } else if (request.method == "GET") {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
@@ -505,16 +523,20 @@ Expected<Response> perform(const Request& request) {
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
 
     if (rc == CURLE_OK) {
-        if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length && status < 300)
+        if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length &&
+            status < 300)
             request.progress(resp.bytes_sent, t.body_length);
         return resp;
     }
     if (t.cancelled) return make_error("cancelled", where + ": cancelled");
     if (t.source_short)
-        return make_error("io_error", where + ": " + request.body_file + " shrank while it was being sent");
+        return make_error("io_error",
+                          where + ": " + request.body_file + " shrank while it was being sent");
     if (!t.source_error.empty())
-        return make_error("io_error", where + ": read " + request.body_file + ": " + t.source_error);
-    if (t.sink_refused) return make_error("io_error", where + ": response body refused by the receiver");
+        return make_error("io_error",
+                          where + ": read " + request.body_file + ": " + t.source_error);
+    if (t.sink_refused)
+        return make_error("io_error", where + ": response body refused by the receiver");
     if (t.too_big) return make_error("io_error", where + ": response body larger than the limit");
     std::string reason = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
     switch (rc) {

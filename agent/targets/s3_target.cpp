@@ -5,19 +5,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/log.h"
-#include "core/text.h"
 #include "core/sha256.h"
+#include "core/text.h"
 #include "targets/http.h"
 
 namespace photorig::targets {
@@ -40,22 +39,26 @@ std::string hex(const unsigned char* p, size_t n) {
 
 std::string unhex(const std::string& h) {
     std::string out;
-    for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i + 1 < h.size(); i += 2)
+        out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
     return out;
 }
 
 std::string base64(const std::string& raw) {
     std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&out[0]),
-                            reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
+                            reinterpret_cast<const unsigned char*>(raw.data()),
+                            static_cast<int>(raw.size()));
     out.resize(static_cast<size_t>(n));
     return out;
 }
 
 // A message digest over EVP (MD5 here; OpenSSL's default provider has it).
 class Digest {
-public:
-    explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, md, nullptr); }
+  public:
+    explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
+        EVP_DigestInit_ex(ctx_, md, nullptr);
+    }
     ~Digest() { EVP_MD_CTX_free(ctx_); }
     Digest(const Digest&) = delete;
     Digest& operator=(const Digest&) = delete;
@@ -67,16 +70,18 @@ public:
         return hex(md, len);
     }
 
-private:
+  private:
     EVP_MD_CTX* ctx_;
 };
 
 // One read of the file: sha256 and md5 of the whole, and of each part when part_size > 0.
-Expected<S3Target::Digests> digest_file(const std::string& path, uint64_t size, uint64_t part_size) {
+Expected<S3Target::Digests> digest_file(const std::string& path, uint64_t size,
+                                        uint64_t part_size) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        return make_error(err == ENOENT ? "source_missing" : "io_error", "open " + path + ": " + std::strerror(err));
+        return make_error(err == ENOENT ? "source_missing" : "io_error",
+                          "open " + path + ": " + std::strerror(err));
     }
     S3Target::Digests d;
     Sha256 whole_sha;
@@ -124,8 +129,8 @@ Expected<S3Target::Digests> digest_file(const std::string& path, uint64_t size, 
     d.sha256 = whole_sha.hex_digest();
     d.md5 = whole_md5.hex_digest();
     if (total != size)
-        return make_error("checksum_mismatch", path + " holds " + std::to_string(total) + " bytes, the job says " +
-                                                   std::to_string(size));
+        return make_error("checksum_mismatch", path + " holds " + std::to_string(total) +
+                                                   " bytes, the job says " + std::to_string(size));
     return d;
 }
 
@@ -167,28 +172,40 @@ std::string xml_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
         switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out.push_back(c);
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            default:
+                out.push_back(c);
         }
     }
     return out;
 }
 
 // The S3 error code in an answer body ("" when none).
-std::string s3_code(const http::Response& r) { return xml_text(r.body, "Code"); }
+std::string s3_code(const http::Response& r) {
+    return xml_text(r.body, "Code");
+}
 
 Error s3_error(const http::Response& r, const std::string& what) {
     std::string code = s3_code(r);
     std::string s = what + ": HTTP " + std::to_string(r.status) + (code.empty() ? "" : " " + code);
     if (code == "RequestTimeTooSkewed")
         return make_error("target_auth", s + " (this machine's clock is off: sync it)");
-    if (r.status == 401 || r.status == 403 || code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" ||
-        code == "AccessDenied")
-        return make_error("target_auth", s + " (check upload.s3.access_key_id_file, secret_access_key_file, "
-                                             "region, and the key's permissions on the bucket)");
+    if (r.status == 401 || r.status == 403 || code == "SignatureDoesNotMatch" ||
+        code == "InvalidAccessKeyId" || code == "AccessDenied")
+        return make_error("target_auth",
+                          s + " (check upload.s3.access_key_id_file, secret_access_key_file, "
+                              "region, and the key's permissions on the bucket)");
     if (code == "NoSuchBucket")
         return make_error("bad_config", s + " (upload.s3.bucket does not exist at this endpoint)");
     if (r.status == 507 || code == "QuotaExceeded") return make_error("disk_full", s);
@@ -218,7 +235,8 @@ std::string composite_etag(const std::vector<std::string>& part_md5) {
 bool md5_shaped(const std::string& etag) {  // "<32 hex>" or "<32 hex>-<parts>"
     if (etag.size() < 32 || etag.find_first_not_of("0123456789abcdef") < 32) return false;
     if (etag.size() == 32) return true;
-    return etag.size() > 33 && etag[32] == '-' && etag.find_first_not_of("0123456789", 33) == std::string::npos;
+    return etag.size() > 33 && etag[32] == '-' &&
+           etag.find_first_not_of("0123456789", 33) == std::string::npos;
 }
 
 struct Resume {
@@ -226,8 +244,9 @@ struct Resume {
     std::vector<std::pair<int, std::string>> parts;  // part number, etag
 };
 
-std::string encode_resume(const std::string& key, const std::string& upload_id, const protocol::UploadJob& job,
-                          uint64_t part_size, const std::vector<std::pair<int, std::string>>& parts) {
+std::string encode_resume(const std::string& key, const std::string& upload_id,
+                          const protocol::UploadJob& job, uint64_t part_size,
+                          const std::vector<std::pair<int, std::string>>& parts) {
     nlohmann::json j;
     j["v"] = 1;
     j["kind"] = "s3-multipart";
@@ -241,7 +260,8 @@ std::string encode_resume(const std::string& key, const std::string& upload_id, 
     return j.dump();
 }
 
-std::optional<Resume> decode_resume(const std::string& text, const protocol::UploadJob& job, uint64_t part_size) {
+std::optional<Resume> decode_resume(const std::string& text, const protocol::UploadJob& job,
+                                    uint64_t part_size) {
     if (text.empty()) return std::nullopt;
     try {
         auto j = nlohmann::json::parse(text);
@@ -252,7 +272,8 @@ std::optional<Resume> decode_resume(const std::string& text, const protocol::Upl
         Resume r;
         r.key = j.value("key", "");
         r.upload_id = j.value("upload_id", "");
-        for (const auto& p : j.at("parts")) r.parts.emplace_back(p.at(0).get<int>(), p.at(1).get<std::string>());
+        for (const auto& p : j.at("parts"))
+            r.parts.emplace_back(p.at(0).get<int>(), p.at(1).get<std::string>());
         if (r.key.empty()) return std::nullopt;
         return r;
     } catch (const std::exception&) {
@@ -276,12 +297,14 @@ S3Target::~S3Target() = default;
 
 std::string S3Target::object_url(const std::string& key) const {
     std::string k = http::url_encode(key, true);
-    if (opt_.path_style) return scheme_ + "://" + host_ + "/" + http::url_encode(opt_.bucket) + "/" + k;
+    if (opt_.path_style)
+        return scheme_ + "://" + host_ + "/" + http::url_encode(opt_.bucket) + "/" + k;
     return scheme_ + "://" + opt_.bucket + "." + host_ + "/" + k;
 }
 
 namespace {
-http::Request s3_request(const S3Target::Options& o, const std::string& method, const std::string& url) {
+http::Request s3_request(const S3Target::Options& o, const std::string& method,
+                         const std::string& url) {
     http::Request r;
     r.method = method;
     r.url = url;
@@ -314,27 +337,30 @@ Expected<S3Target::Head> S3Target::head(const std::string& key) const {
 
 void S3Target::abort_multipart(const std::string& key, const std::string& upload_id) const {
     if (upload_id.empty()) return;
-    auto r = s3_request(opt_, "DELETE", object_url(key) + "?uploadId=" + http::url_encode(upload_id));
+    auto r =
+        s3_request(opt_, "DELETE", object_url(key) + "?uploadId=" + http::url_encode(upload_id));
     r.headers = {std::string("x-amz-content-sha256: ") + kEmptySha};
     r.cancel = nullptr;
     auto resp = http::perform(r);
     if (!resp || (resp->status != 204 && resp->status != 200 && resp->status != 404))
-        LOG_WARN(kComponent, "could not abort multipart upload of " << key << " (the bucket's lifecycle rule "
-                                                                     << "for incomplete uploads will reclaim it): "
-                                                                     << (resp ? "HTTP " + std::to_string(resp->status)
-                                                                              : resp.error().describe()));
+        LOG_WARN(kComponent,
+                 "could not abort multipart upload of "
+                     << key << " (the bucket's lifecycle rule "
+                     << "for incomplete uploads will reclaim it): "
+                     << (resp ? "HTTP " + std::to_string(resp->status) : resp.error().describe()));
 }
 
-Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) {
+Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job,
+                                                const upload::ProgressFn& progress) {
     std::string resume = opt_.load_resume ? opt_.load_resume(job.job_id) : std::string();
     std::function<void(const std::string&)> save;
     if (opt_.save_resume) save = [&](const std::string& s) { opt_.save_resume(job.job_id, s); };
     return upload(job, progress, resume, save);
 }
 
-Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job, const upload::ProgressFn& progress,
-                                                const std::string& resume_text,
-                                                const std::function<void(const std::string&)>& save_in) {
+Expected<upload::UploadResult> S3Target::upload(
+    const protocol::UploadJob& job, const upload::ProgressFn& progress,
+    const std::string& resume_text, const std::function<void(const std::string&)>& save_in) {
     const std::string what = "s3 upload " + job.job_id;
     auto save = [&](const std::string& s) {
         if (save_in) save_in(s);
@@ -346,7 +372,8 @@ Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job, 
     // 0. The spool file must still be the job's bytes.
     auto digests = digest_file(job.path, job.size, multipart ? opt_.part_size : 0);
     if (!digests || digests->sha256 != lower(job.sha256)) {
-        Error e = digests ? make_error("checksum_mismatch", job.path + " no longer hashes to the job's sha256")
+        Error e = digests ? make_error("checksum_mismatch",
+                                       job.path + " no longer hashes to the job's sha256")
                           : digests.error();
         if (resume && (e.code == "source_missing" || e.code == "checksum_mismatch")) {
             abort_multipart(resume->key, resume->upload_id);
@@ -366,7 +393,8 @@ Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job, 
     auto done = [&](const std::string& key, const Head& h) {
         save("");
         if (progress) progress(job.size, job.size);
-        return upload::UploadResult{http::redact_url(object_url(key)), 0, etag_ok(h.etag) ? lower(job.sha256) : ""};
+        return upload::UploadResult{http::redact_url(object_url(key)), 0,
+                                    etag_ok(h.etag) ? lower(job.sha256) : ""};
     };
 
     // A multipart upload that an earlier run started: its key was chosen then.
@@ -375,7 +403,8 @@ Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job, 
         if (!h) return h.error().with_context(what);
         if (same_content(*h)) return done(resume->key, *h);
         if (!h->exists)
-            return put_multipart(job, resume->key, d, progress, resume->upload_id, resume->parts, save);
+            return put_multipart(job, resume->key, d, progress, resume->upload_id, resume->parts,
+                                 save);
         abort_multipart(resume->key, resume->upload_id);  // the key got taken meanwhile
         save("");
     }
@@ -396,7 +425,8 @@ Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job, 
         else if (i == 1 && !job.capture_id.empty())
             key = with_suffix(base_key, suffix);
         else
-            key = with_suffix(base_key, (job.capture_id.empty() ? "" : suffix) + "-" + std::to_string(i));
+            key = with_suffix(base_key,
+                              (job.capture_id.empty() ? "" : suffix) + "-" + std::to_string(i));
         auto h = head(key);
         if (!h) return h.error().with_context(what);
         if (!h->exists) break;
@@ -404,23 +434,26 @@ Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job, 
             LOG_INFO(kComponent, "job " << job.job_id << " already at " << key);
             return done(key, *h);
         }
-        LOG_INFO(kComponent, "job " << job.job_id << ": " << key << " holds other content; trying another key");
+        LOG_INFO(kComponent,
+                 "job " << job.job_id << ": " << key << " holds other content; trying another key");
     }
 
     if (!multipart) return put_single(job, key, d, progress);
     return put_multipart(job, key, d, progress, "", {}, save);
 }
 
-Expected<upload::UploadResult> S3Target::put_single(const protocol::UploadJob& job, const std::string& key,
-                                                    const Digests& d, const upload::ProgressFn& progress) {
+Expected<upload::UploadResult> S3Target::put_single(const protocol::UploadJob& job,
+                                                    const std::string& key, const Digests& d,
+                                                    const upload::ProgressFn& progress) {
     const std::string what = "s3 upload " + job.job_id;
     auto r = s3_request(opt_, "PUT", object_url(key));
-    r.headers = {"x-amz-content-sha256: " + d.sha256,
-                 "Content-MD5: " + base64(unhex(d.md5)),
-                 "Content-Type: " + (job.mime.empty() ? std::string("application/octet-stream") : job.mime),
-                 "x-amz-meta-sha256: " + d.sha256,
-                 "x-amz-meta-job-id: " + http::url_encode(job.job_id),
-                 "x-amz-meta-capture-id: " + http::url_encode(job.capture_id)};
+    r.headers = {
+        "x-amz-content-sha256: " + d.sha256,
+        "Content-MD5: " + base64(unhex(d.md5)),
+        "Content-Type: " + (job.mime.empty() ? std::string("application/octet-stream") : job.mime),
+        "x-amz-meta-sha256: " + d.sha256,
+        "x-amz-meta-job-id: " + http::url_encode(job.job_id),
+        "x-amz-meta-capture-id: " + http::url_encode(job.capture_id)};
     r.body_file = job.path;
     r.body_length = job.size;
     r.max_send_speed = opt_.max_send_speed;
@@ -433,20 +466,22 @@ Expected<upload::UploadResult> S3Target::put_single(const protocol::UploadJob& j
         if (code == "XAmzContentSHA256Mismatch" || code == "BadDigest") {
             auto now = Sha256::of_file(job.path);
             if (now && *now != d.sha256)
-                return make_error("checksum_mismatch", what + ": " + job.path + " changed while it was sent");
-            return make_error("target_unavailable", what + ": the server received other bytes than were sent (" +
-                                                        code + "); will retry");
+                return make_error("checksum_mismatch",
+                                  what + ": " + job.path + " changed while it was sent");
+            return make_error("target_unavailable",
+                              what + ": the server received other bytes than were sent (" + code +
+                                  "); will retry");
         }
         return s3_error(*resp, what + ": PUT " + key);
     }
     return verify(job, key, d, false, resp->bytes_sent);
 }
 
-Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob& job, const std::string& key,
-                                                       const Digests& d, const upload::ProgressFn& progress,
-                                                       const std::string& upload_id_in,
-                                                       std::vector<std::pair<int, std::string>> parts_in,
-                                                       const std::function<void(const std::string&)>& save) {
+Expected<upload::UploadResult> S3Target::put_multipart(
+    const protocol::UploadJob& job, const std::string& key, const Digests& d,
+    const upload::ProgressFn& progress, const std::string& upload_id_in,
+    std::vector<std::pair<int, std::string>> parts_in,
+    const std::function<void(const std::string&)>& save) {
     const std::string what = "s3 upload " + job.job_id;
     const std::string url = object_url(key);
     const int part_count = static_cast<int>(d.part_md5.size());
@@ -460,14 +495,16 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
         std::map<int, std::string> done;  // part number -> etag the server holds
         if (!upload_id.empty()) {
             for (const auto& [n, etag] : parts_in)
-                if (n >= 1 && n <= part_count && strip_etag(etag) == d.part_md5[n - 1]) done[n] = strip_etag(etag);
+                if (n >= 1 && n <= part_count && strip_etag(etag) == d.part_md5[n - 1])
+                    done[n] = strip_etag(etag);
             // Ask the server what it has (ListParts); servers without it: trust our record.
             auto lr = s3_request(opt_, "GET", url + "?uploadId=" + http::url_encode(upload_id));
             lr.headers = {std::string("x-amz-content-sha256: ") + kEmptySha};
             auto listed = http::perform(lr);
             if (!listed) return listed.error().with_context(what);
             if (listed->status == 404 && s3_code(*listed) == "NoSuchUpload") {
-                LOG_INFO(kComponent, "job " << job.job_id << ": the multipart upload expired; starting over");
+                LOG_INFO(kComponent,
+                         "job " << job.job_id << ": the multipart upload expired; starting over");
                 upload_id.clear();
                 done.clear();
             } else if (listed->status == 200) {
@@ -481,24 +518,29 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
         }
         if (upload_id.empty()) {
             auto cr = s3_request(opt_, "POST", url + "?uploads");
-            cr.headers = {std::string("x-amz-content-sha256: ") + kEmptySha,
-                          "Content-Type: " + (job.mime.empty() ? std::string("application/octet-stream") : job.mime),
-                          "x-amz-meta-sha256: " + d.sha256,
-                          "x-amz-meta-job-id: " + http::url_encode(job.job_id),
-                          "x-amz-meta-capture-id: " + http::url_encode(job.capture_id)};
+            cr.headers = {
+                std::string("x-amz-content-sha256: ") + kEmptySha,
+                "Content-Type: " +
+                    (job.mime.empty() ? std::string("application/octet-stream") : job.mime),
+                "x-amz-meta-sha256: " + d.sha256,
+                "x-amz-meta-job-id: " + http::url_encode(job.job_id),
+                "x-amz-meta-capture-id: " + http::url_encode(job.capture_id)};
             auto created = http::perform(cr);
             if (!created) return created.error().with_context(what);
-            if (created->status != 200) return s3_error(*created, what + ": CreateMultipartUpload " + key);
+            if (created->status != 200)
+                return s3_error(*created, what + ": CreateMultipartUpload " + key);
             upload_id = xml_text(created->body, "UploadId");
             if (upload_id.empty())
-                return make_error("target_unavailable", what + ": CreateMultipartUpload answered no UploadId");
+                return make_error("target_unavailable",
+                                  what + ": CreateMultipartUpload answered no UploadId");
             done.clear();
             persist({});
         }
 
         uint64_t done_bytes = 0;
         for (const auto& [n, etag] : done)
-            done_bytes += std::min<uint64_t>(opt_.part_size, job.size - static_cast<uint64_t>(n - 1) * opt_.part_size);
+            done_bytes += std::min<uint64_t>(
+                opt_.part_size, job.size - static_cast<uint64_t>(n - 1) * opt_.part_size);
         if (progress) progress(done_bytes, job.size);
 
         bool restart = false;
@@ -506,8 +548,9 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
             if (done.count(n)) continue;
             const uint64_t offset = static_cast<uint64_t>(n - 1) * opt_.part_size;
             const uint64_t length = std::min<uint64_t>(opt_.part_size, job.size - offset);
-            auto pr = s3_request(opt_, "PUT", url + "?partNumber=" + std::to_string(n) +
-                                                  "&uploadId=" + http::url_encode(upload_id));
+            auto pr = s3_request(opt_, "PUT",
+                                 url + "?partNumber=" + std::to_string(n) +
+                                     "&uploadId=" + http::url_encode(upload_id));
             pr.headers = {"x-amz-content-sha256: " + d.part_sha256[n - 1],
                           "Content-MD5: " + base64(unhex(d.part_md5[n - 1]))};
             pr.body_file = job.path;
@@ -516,7 +559,9 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
             pr.max_send_speed = opt_.max_send_speed;
             pr.limiter = opt_.limiter.get();
             if (progress)
-                pr.progress = [&](uint64_t sent, uint64_t) { progress(done_bytes + sent, job.size); };
+                pr.progress = [&](uint64_t sent, uint64_t) {
+                    progress(done_bytes + sent, job.size);
+                };
             // The spool file gone or changed under us: permanent; clean up the upload.
             auto source_broken = [&]() -> std::optional<Error> {
                 auto now = Sha256::of_file(job.path);
@@ -524,7 +569,8 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
                 abort_multipart(key, upload_id);
                 if (save) save("");
                 return make_error(now ? "checksum_mismatch" : "source_missing",
-                                  what + ": " + job.path + (now ? " changed" : " vanished") + " during the upload");
+                                  what + ": " + job.path + (now ? " changed" : " vanished") +
+                                      " during the upload");
             };
             auto resp = http::perform(pr);
             if (!resp) {
@@ -544,15 +590,16 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
                 std::string code = s3_code(*resp);
                 if (code == "XAmzContentSHA256Mismatch" || code == "BadDigest") {
                     if (auto broken = source_broken()) return *broken;
-                    return make_error("target_unavailable",
-                                      what + ": part " + std::to_string(n) + " arrived damaged (" + code + ")");
+                    return make_error("target_unavailable", what + ": part " + std::to_string(n) +
+                                                                " arrived damaged (" + code + ")");
                 }
                 return s3_error(*resp, what + ": UploadPart " + std::to_string(n) + " of " + key);
             }
             std::string etag = strip_etag(resp->header("etag"));
             if (md5_shaped(etag) && etag != d.part_md5[n - 1])
-                return make_error("target_unavailable", what + ": part " + std::to_string(n) +
-                                                            " stored with another MD5 than was sent");
+                return make_error("target_unavailable",
+                                  what + ": part " + std::to_string(n) +
+                                      " stored with another MD5 than was sent");
             done[n] = etag.empty() ? d.part_md5[n - 1] : etag;
             done_bytes += length;
             std::vector<std::pair<int, std::string>> record(done.begin(), done.end());
@@ -560,10 +607,11 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
         }
         if (restart) continue;
 
-        std::string xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+        std::string xml =
+            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
         for (const auto& [n, etag] : done)
-            xml += "<Part><PartNumber>" + std::to_string(n) + "</PartNumber><ETag>\"" + xml_escape(etag) +
-                   "\"</ETag></Part>";
+            xml += "<Part><PartNumber>" + std::to_string(n) + "</PartNumber><ETag>\"" +
+                   xml_escape(etag) + "\"</ETag></Part>";
         xml += "</CompleteMultipartUpload>";
         auto cr = s3_request(opt_, "POST", url + "?uploadId=" + http::url_encode(upload_id));
         cr.headers = {"Content-Type: application/xml"};
@@ -571,7 +619,8 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
         auto completed = http::perform(cr);
         if (!completed) return completed.error().with_context(what);
         // S3 may answer 200 and still report an error in the body.
-        const bool failed = completed->status != 200 || completed->body.find("<Error>") != std::string::npos;
+        const bool failed =
+            completed->status != 200 || completed->body.find("<Error>") != std::string::npos;
         if (failed) {
             std::string code = s3_code(*completed);
             if (code == "NoSuchUpload" || completed->status == 404) {
@@ -594,17 +643,20 @@ Expected<upload::UploadResult> S3Target::put_multipart(const protocol::UploadJob
     return verify(job, key, d, true, bytes_sent);
 }
 
-Expected<upload::UploadResult> S3Target::verify(const protocol::UploadJob& job, const std::string& key,
-                                                const Digests& d, bool multipart, uint64_t bytes_sent) const {
+Expected<upload::UploadResult> S3Target::verify(const protocol::UploadJob& job,
+                                                const std::string& key, const Digests& d,
+                                                bool multipart, uint64_t bytes_sent) const {
     const std::string what = "s3 upload " + job.job_id + ": verify " + key;
     auto h = head(key);
     if (!h) return h.error().with_context(what);
-    const bool etag_matches = h->etag == d.md5 || (multipart && h->etag == composite_etag(d.part_md5));
+    const bool etag_matches =
+        h->etag == d.md5 || (multipart && h->etag == composite_etag(d.part_md5));
     std::string problem;
     if (!h->exists)
         problem = "the object is not there after the upload";
     else if (h->size != job.size)
-        problem = "the object holds " + std::to_string(h->size) + " bytes, not " + std::to_string(job.size);
+        problem = "the object holds " + std::to_string(h->size) + " bytes, not " +
+                  std::to_string(job.size);
     else if (h->meta_sha256 != d.sha256)
         problem = "x-amz-meta-sha256 is not the file's";
     else if (md5_shaped(h->etag) && !etag_matches)

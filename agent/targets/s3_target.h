@@ -38,7 +38,7 @@
 namespace photorig::targets {
 
 class S3Target : public upload::Target {
-public:
+  public:
     struct Options {
         std::string endpoint = "https://s3.amazonaws.com";  // scheme://host[:port]
         std::string region = "us-east-1";
@@ -47,8 +47,8 @@ public:
         std::string access_key, secret_key;
         std::string key_template = "{rig_id}/{batch}/{name}";
         uint64_t multipart_threshold = 16ull << 20;
-        uint64_t part_size = 8ull << 20;  // >= 5 MiB on AWS (but the last part)
-        uint64_t max_send_speed = 0;      // bytes/s, 0 = no cap
+        uint64_t part_size = 8ull << 20;            // >= 5 MiB on AWS (but the last part)
+        uint64_t max_send_speed = 0;                // bytes/s, 0 = no cap
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         long connect_timeout_s = 10;
         long low_speed_time_s = 60;
@@ -62,12 +62,14 @@ public:
     explicit S3Target(Options options);
     ~S3Target() override;
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) override;
+    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+                                          const upload::ProgressFn& progress) override;
     // The same with the resume state passed in and out explicitly (overrides the options'
     // hooks for this call).
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job, const upload::ProgressFn& progress,
-                                          const std::string& resume,
-                                          const std::function<void(const std::string& state)>& save_resume);
+    Expected<upload::UploadResult> upload(
+        const protocol::UploadJob& job, const upload::ProgressFn& progress,
+        const std::string& resume,
+        const std::function<void(const std::string& state)>& save_resume);
     std::string name() const override { return "s3"; }
 
     std::string object_url(const std::string& key) const;  // exposed for tests
@@ -77,22 +79,24 @@ public:
         std::vector<std::string> part_sha256, part_md5;
     };
 
-private:
+  private:
     struct Head {
         bool exists = false;
         uint64_t size = 0;
         std::string etag, meta_sha256;
     };
     Expected<Head> head(const std::string& key) const;
-    Expected<upload::UploadResult> put_single(const protocol::UploadJob& job, const std::string& key,
-                                              const Digests& d, const upload::ProgressFn& progress);
-    Expected<upload::UploadResult> put_multipart(const protocol::UploadJob& job, const std::string& key,
-                                                 const Digests& d, const upload::ProgressFn& progress,
-                                                 const std::string& upload_id_in,
-                                                 std::vector<std::pair<int, std::string>> parts_in,
-                                                 const std::function<void(const std::string&)>& save);
+    Expected<upload::UploadResult> put_single(const protocol::UploadJob& job,
+                                              const std::string& key, const Digests& d,
+                                              const upload::ProgressFn& progress);
+    Expected<upload::UploadResult> put_multipart(
+        const protocol::UploadJob& job, const std::string& key, const Digests& d,
+        const upload::ProgressFn& progress, const std::string& upload_id_in,
+        std::vector<std::pair<int, std::string>> parts_in,
+        const std::function<void(const std::string&)>& save);
     Expected<upload::UploadResult> verify(const protocol::UploadJob& job, const std::string& key,
-                                          const Digests& d, bool multipart, uint64_t bytes_sent) const;
+                                          const Digests& d, bool multipart,
+                                          uint64_t bytes_sent) const;
     void abort_multipart(const std::string& key, const std::string& upload_id) const;
 
     Options opt_;

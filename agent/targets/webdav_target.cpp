@@ -11,8 +11,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/text.h"
 #include "core/sha256.h"
+#include "core/text.h"
 #include "targets/http.h"
 
 namespace photorig::targets {
@@ -41,7 +41,8 @@ bool next_tag(const std::string& xml, size_t from, size_t* at, Tag* tag) {
         if (tag->closing) ++i;
         if (i < gt && (xml[i] == '?' || xml[i] == '!')) continue;
         size_t name_end = i;
-        while (name_end < gt && !std::isspace(static_cast<unsigned char>(xml[name_end])) && xml[name_end] != '/')
+        while (name_end < gt && !std::isspace(static_cast<unsigned char>(xml[name_end])) &&
+               xml[name_end] != '/')
             ++name_end;
         std::string name = xml.substr(i, name_end - i);
         auto colon = name.find(':');
@@ -95,11 +96,13 @@ std::string sha256_from_checksums(const std::string& text) {
 Error status_error(long status, const std::string& what) {
     std::string s = what + ": HTTP " + std::to_string(status);
     if (status == 401 || status == 403)
-        return make_error("target_auth", s + " (the WebDAV server refused the credentials or the path: check "
-                                             "upload.webdav.username and password_file)");
+        return make_error("target_auth",
+                          s + " (the WebDAV server refused the credentials or the path: check "
+                              "upload.webdav.username and password_file)");
     if (status == 507) return make_error("disk_full", s + " (the WebDAV server has no space left)");
     // 423: a lock still held, e.g. by the server's handler of a PUT whose link was cut.
-    if (http::is_retryable_status(status) || status == 423) return make_error("target_unavailable", s);
+    if (http::is_retryable_status(status) || status == 423)
+        return make_error("target_unavailable", s);
     return make_error("io_error", s);
 }
 
@@ -153,7 +156,8 @@ Expected<WebdavTarget::Remote> WebdavTarget::stat(const std::string& url) const 
     }
     if (auto sums = xml_element(resp->body, "checksums")) out.sha256 = sha256_from_checksums(*sums);
     if (out.sha256.empty())
-        if (auto sum = xml_element(resp->body, "checksum")) out.sha256 = sha256_from_checksums(*sum);
+        if (auto sum = xml_element(resp->body, "checksum"))
+            out.sha256 = sha256_from_checksums(*sum);
     return out;
 }
 
@@ -212,7 +216,9 @@ Expected<bool> WebdavTarget::make_folder(const std::string& coll) {
         if (!resp) return resp.error();
         // 201 created; 405 "already there" (RFC 4918); rclone answers 201 for both. Some
         // servers answer 301 to a collection URL without the slash: ours has one.
-        if (resp->status == 201 || resp->status == 405 || resp->status == 200 || resp->status == 204) return true;
+        if (resp->status == 201 || resp->status == 405 || resp->status == 200 ||
+            resp->status == 204)
+            return true;
         if (resp->status == 409) return false;  // RFC 4918: the parent is missing
         if (resp->status == 423) {
             // Another client's request holds the path (x/net/webdav, behind rclone serve,
@@ -223,7 +229,8 @@ Expected<bool> WebdavTarget::make_folder(const std::string& coll) {
             if (there && there->exists && there->collection) return true;
             if (attempt < kLockedRetries) {
                 if (!clock::sleep_unless(opt_.cancel, 25 << attempt))
-                    return make_error("cancelled", "MKCOL " + http::redact_url(coll) + ": cancelled");
+                    return make_error("cancelled",
+                                      "MKCOL " + http::redact_url(coll) + ": cancelled");
                 continue;
             }
         }
@@ -231,7 +238,8 @@ Expected<bool> WebdavTarget::make_folder(const std::string& coll) {
     }
 }
 
-Status WebdavTarget::make_folders(const std::string& base, const std::vector<std::string>& folders) {
+Status WebdavTarget::make_folders(const std::string& base,
+                                  const std::vector<std::string>& folders) {
     for (bool cache_was_stale = false;;) {
         std::string url = base;
         bool parent_missing = false;
@@ -263,7 +271,8 @@ Status WebdavTarget::make_folders(const std::string& base, const std::vector<std
         // A parent we had cached was deleted on the server: without forgetting it, every
         // later attempt would skip its MKCOL and fail the same way.
         if (cache_was_stale)
-            return make_error("io_error", "MKCOL " + http::redact_url(url + "/") + ": HTTP 409 (parent missing)");
+            return make_error(
+                "io_error", "MKCOL " + http::redact_url(url + "/") + ": HTTP 409 (parent missing)");
         cache_was_stale = true;
         forget_folders();
     }
@@ -289,7 +298,8 @@ Status WebdavTarget::remove(const std::string& url) const {
     return ok();
 }
 
-Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) {
+Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& job,
+                                                    const upload::ProgressFn& progress) {
     const std::string what = "webdav upload " + job.job_id;
     if (base_.empty()) return make_error("bad_config", what + ": upload.webdav.url is empty");
 
@@ -303,17 +313,20 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
         const std::string& p = *rel;
         while (start <= p.size()) {
             size_t slash = p.find('/', start);
-            std::string seg = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+            std::string seg =
+                p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
             if (!seg.empty()) {
                 if (seg == "." || seg == "..")
-                    return make_error("bad_template", what + ": the path template gave '" + p + "'");
+                    return make_error("bad_template",
+                                      what + ": the path template gave '" + p + "'");
                 parts.push_back(seg);
             }
             if (slash == std::string::npos) break;
             start = slash + 1;
         }
     }
-    if (parts.empty()) return make_error("bad_template", what + ": the path template gave an empty name");
+    if (parts.empty())
+        return make_error("bad_template", what + ": the path template gave an empty name");
     const std::string file_name = parts.back();
     parts.pop_back();
     std::string folder_url = base_;
@@ -323,7 +336,8 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
     const std::string suffix = "-" + job.capture_id.substr(0, 8);
     auto candidate = [&](int i) {
         if (i == 0) return file_name;
-        if (i == 1 || job.capture_id.empty()) return with_suffix(file_name, i == 1 ? suffix : "-" + std::to_string(i));
+        if (i == 1 || job.capture_id.empty())
+            return with_suffix(file_name, i == 1 ? suffix : "-" + std::to_string(i));
         return with_suffix(file_name, suffix + "-" + std::to_string(i));
     };
     int index = 0;
@@ -337,9 +351,11 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
         auto same = compare(final_url, *remote, job);
         if (!same) return same.error().with_context(what);
         if (same->same) {
-            LOG_INFO(kComponent, "job " << job.job_id << " already at " << http::redact_url(final_url));
+            LOG_INFO(kComponent,
+                     "job " << job.job_id << " already at " << http::redact_url(final_url));
             if (progress) progress(job.size, job.size);
-            return upload::UploadResult{http::redact_url(final_url), 0, same->verified_hash ? lower(job.sha256) : ""};
+            return upload::UploadResult{http::redact_url(final_url), 0,
+                                        same->verified_hash ? lower(job.sha256) : ""};
         }
         LOG_INFO(kComponent, "job " << job.job_id << ": " << http::redact_url(final_url)
                                     << " holds other content; trying another name");
@@ -350,11 +366,13 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
     if (!folders) return folders.error().with_context(what);
 
     // 3. PUT under a temporary name next to the final one.
-    const std::string temp_url = folder_url + "/" + http::url_encode("." + file_name + ".part-" + job.job_id);
+    const std::string temp_url =
+        folder_url + "/" + http::url_encode("." + file_name + ".part-" + job.job_id);
     http::Request put;
     put.method = "PUT";
     put.url = temp_url;
-    put.headers = {"Content-Type: " + (job.mime.empty() ? std::string("application/octet-stream") : job.mime)};
+    put.headers = {"Content-Type: " +
+                   (job.mime.empty() ? std::string("application/octet-stream") : job.mime)};
     put.body_file = job.path;
     put.body_length = job.size;
     put.max_send_speed = opt_.max_send_speed;
@@ -384,17 +402,20 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
     // 4. Verify the temporary file before it gets its real name.
     auto temp = stat(temp_url);
     if (!temp) return temp.error().with_context(what);
-    if (!temp->exists) return make_error("target_unavailable", what + ": the uploaded file vanished before MOVE");
+    if (!temp->exists)
+        return make_error("target_unavailable", what + ": the uploaded file vanished before MOVE");
     auto same = compare(temp_url, *temp, job);
     if (!same) return same.error().with_context(what);
     if (!same->same) {
         (void)remove(temp_url);
         auto local = Sha256::of_file(job.path);
         if (local && *local != lower(job.sha256))
-            return make_error("checksum_mismatch", what + ": " + job.path + " no longer hashes to the job's sha256");
-        return make_error("target_unavailable", what + ": the server holds other bytes than were sent (" +
-                                                    std::to_string(temp->size) + " of " +
-                                                    std::to_string(job.size) + " bytes); will retry");
+            return make_error("checksum_mismatch",
+                              what + ": " + job.path + " no longer hashes to the job's sha256");
+        return make_error("target_unavailable",
+                          what + ": the server holds other bytes than were sent (" +
+                              std::to_string(temp->size) + " of " + std::to_string(job.size) +
+                              " bytes); will retry");
     }
 
     // 5. MOVE into place without ever overwriting.
@@ -425,12 +446,14 @@ Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& j
                 return upload::UploadResult{http::redact_url(final_url), bytes_sent,
                                             cmp->verified_hash ? lower(job.sha256) : ""};
             }
-            if (++index > 20) return make_error("io_error", what + ": no free name for " + file_name);
+            if (++index > 20)
+                return make_error("io_error", what + ": no free name for " + file_name);
             final_url = folder_url + "/" + http::url_encode(candidate(index));
         }
     }
     LOG_DEBUG(kComponent, "job " << job.job_id << " stored at " << http::redact_url(final_url));
-    return upload::UploadResult{http::redact_url(final_url), bytes_sent, same->verified_hash ? lower(job.sha256) : ""};
+    return upload::UploadResult{http::redact_url(final_url), bytes_sent,
+                                same->verified_hash ? lower(job.sha256) : ""};
 }
 
 }  // namespace photorig::targets

@@ -29,8 +29,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -40,12 +40,12 @@
 namespace photorig::targets {
 
 class WebdavTarget : public upload::Target {
-public:
+  public:
     struct Options {
         std::string url;  // collection URL, e.g. https://host/remote.php/dav/files/me/photos
         std::string username, password;
         std::string path_template = "{rig_id}/{batch}/{name}";
-        uint64_t max_send_speed = 0;  // bytes/s, 0 = no cap
+        uint64_t max_send_speed = 0;                // bytes/s, 0 = no cap
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         // Files up to this size are read back (GET + sha256) when the server reports no
         // checksum; larger ones are verified by size only. 0 = never read back.
@@ -58,7 +58,8 @@ public:
     explicit WebdavTarget(Options options);
     ~WebdavTarget() override;
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job, const upload::ProgressFn& progress) override;
+    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+                                          const upload::ProgressFn& progress) override;
     std::string name() const override { return "webdav"; }
 
     // What the server says about one resource (exposed for tests).
@@ -71,12 +72,13 @@ public:
     };
     Expected<Remote> stat(const std::string& url) const;
 
-private:
+  private:
     struct Checked {
         bool same = false;           // holds exactly the job's bytes (as far as checkable)
         bool verified_hash = false;  // by sha256, not only by size
     };
-    Expected<Checked> compare(const std::string& url, const Remote& remote, const protocol::UploadJob& job) const;
+    Expected<Checked> compare(const std::string& url, const Remote& remote,
+                              const protocol::UploadJob& job) const;
     Expected<std::string> remote_sha256(const std::string& url) const;  // GET + hash
     Status make_folders(const std::string& base, const std::vector<std::string>& folders);
     // One MKCOL: true = the collection is there, false = its parent is missing (409).
@@ -87,7 +89,7 @@ private:
     Options opt_;
     std::string base_;  // url without trailing '/'
     std::mutex folders_mutex_;
-    std::condition_variable folder_settled_;  // a MKCOL in flight got its answer
+    std::condition_variable folder_settled_;   // a MKCOL in flight got its answer
     std::set<std::string> folders_;            // collection URLs known to exist
     std::set<std::string> folders_in_flight_;  // collection URLs some thread is MKCOLing now
 };

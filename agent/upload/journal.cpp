@@ -37,7 +37,8 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
 )sql";
 
 constexpr const char* kColumns =
-    "job_id, capture_id, rig_id, batch, path, remote_name, mime, sha256, size, captured_at_ms, state, attempts, "
+    "job_id, capture_id, rig_id, batch, path, remote_name, mime, sha256, size, captured_at_ms, "
+    "state, attempts, "
     "last_error, next_attempt_ms, remote_ref, resume_state, created_ms, updated_ms, done_ms";
 
 Error db_error(sqlite3* db, const std::string& what) {
@@ -46,7 +47,7 @@ Error db_error(sqlite3* db, const std::string& what) {
 
 // A prepared statement, finalized on scope exit.
 class Stmt {
-public:
+  public:
     Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
     ~Stmt() { sqlite3_finalize(stmt_); }
     Stmt(const Stmt&) = delete;
@@ -63,11 +64,12 @@ public:
     int step() { return sqlite3_step(stmt_); }
     std::string text(int col) const {
         auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-        return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+        return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+                 : std::string();
     }
     int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
 
-private:
+  private:
     sqlite3_stmt* stmt_ = nullptr;
     int rc_;
 };
@@ -113,10 +115,14 @@ std::string dirname_of(const std::string& path) {
 
 const char* to_string(JobState s) {
     switch (s) {
-        case JobState::queued: return "queued";
-        case JobState::uploading: return "uploading";
-        case JobState::done: return "done";
-        case JobState::failed_permanent: return "failed_permanent";
+        case JobState::queued:
+            return "queued";
+        case JobState::uploading:
+            return "uploading";
+        case JobState::done:
+            return "done";
+        case JobState::failed_permanent:
+            return "failed_permanent";
     }
     return "queued";
 }
@@ -125,7 +131,8 @@ Expected<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
     std::unique_ptr<Journal> j(new Journal());
     j->path_ = path;
     int rc = sqlite3_open_v2(path.c_str(), &j->db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             nullptr);
     if (rc != SQLITE_OK) return db_error(j->db_, "open " + path);
     sqlite3_busy_timeout(j->db_, 10000);
     std::lock_guard<std::mutex> lock(j->mutex_);
@@ -133,7 +140,9 @@ Expected<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
     {
         Stmt st(j->db_, "PRAGMA journal_mode=WAL");
         if (!st.ok() || st.step() != SQLITE_ROW) return db_error(j->db_, "journal_mode " + path);
-        if (st.text(0) != "wal") return make_error("journal_error", path + ": WAL mode not available (got " + st.text(0) + ")");
+        if (st.text(0) != "wal")
+            return make_error("journal_error",
+                              path + ": WAL mode not available (got " + st.text(0) + ")");
     }
     if (auto s = j->exec_locked("PRAGMA synchronous=FULL"); !s) return s.error();
     if (auto s = j->exec_locked("PRAGMA foreign_keys=ON"); !s) return s.error();
@@ -145,7 +154,8 @@ Expected<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
         st.bind(1, clock::now_ms());
         if (st.step() != SQLITE_DONE) return db_error(j->db_, "reset uploading");
         int n = sqlite3_changes(j->db_);
-        if (n > 0) LOG_INFO(kLog, n << " job(s) were uploading when the uploader stopped; queued again");
+        if (n > 0)
+            LOG_INFO(kLog, n << " job(s) were uploading when the uploader stopped; queued again");
     }
     // The file's directory entry must be durable too (SQLite syncs files, not the dir).
     (void)files::fsync_dir(dirname_of(path));
@@ -207,12 +217,21 @@ Expected<JobRecord> Journal::record_locked(const protocol::UploadJob& job) {
     if (job.job_id.empty()) return make_error("bad_request", "journal: job without job_id");
     int64_t now = clock::now_ms();
     Stmt st(db_,
-            "INSERT INTO jobs (job_id, capture_id, rig_id, batch, path, remote_name, mime, sha256, size, "
-            "captured_at_ms, state, created_ms, updated_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,'queued',?11,?11) "
+            "INSERT INTO jobs (job_id, capture_id, rig_id, batch, path, remote_name, mime, sha256, "
+            "size, "
+            "captured_at_ms, state, created_ms, updated_ms) VALUES "
+            "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,'queued',?11,?11) "
             "ON CONFLICT(job_id) DO NOTHING");
     if (!st.ok()) return db_error(db_, "record");
-    st.bind(1, job.job_id).bind(2, job.capture_id).bind(3, job.rig_id).bind(4, job.batch).bind(5, job.path);
-    st.bind(6, job.remote_name).bind(7, job.mime).bind(8, job.sha256).bind(9, static_cast<int64_t>(job.size));
+    st.bind(1, job.job_id)
+        .bind(2, job.capture_id)
+        .bind(3, job.rig_id)
+        .bind(4, job.batch)
+        .bind(5, job.path);
+    st.bind(6, job.remote_name)
+        .bind(7, job.mime)
+        .bind(8, job.sha256)
+        .bind(9, static_cast<int64_t>(job.size));
     st.bind(10, job.captured_at_ms).bind(11, now);
     if (st.step() != SQLITE_DONE) return db_error(db_, "record " + job.job_id);
     bool inserted = sqlite3_changes(db_) > 0;
@@ -220,7 +239,9 @@ Expected<JobRecord> Journal::record_locked(const protocol::UploadJob& job) {
     if (!rec) return rec.error();
     rec->inserted = inserted;
     if (!inserted && (rec->job.sha256 != job.sha256 || rec->job.path != job.path)) {
-        LOG_WARN(kLog, "job " << job.job_id << " offered again with a different path or sha256; keeping the first");
+        LOG_WARN(kLog,
+                 "job " << job.job_id
+                        << " offered again with a different path or sha256; keeping the first");
     }
     return rec;
 }
@@ -245,7 +266,9 @@ Status Journal::mark_uploading(const std::string& job_id) {
     // commit syncs the WAL up to and including this one.
     if (auto s = exec_locked("PRAGMA synchronous=NORMAL"); !s) return s.error();
     Status result = [&]() -> Status {
-        Stmt st(db_, "UPDATE jobs SET state='uploading', attempts=attempts+1, updated_ms=?2 WHERE job_id=?1");
+        Stmt st(db_,
+                "UPDATE jobs SET state='uploading', attempts=attempts+1, updated_ms=?2 WHERE "
+                "job_id=?1");
         st.bind(1, job_id).bind(2, clock::now_ms());
         return finish_update(db_, st, "mark_uploading", job_id);
     }();
@@ -257,7 +280,8 @@ Status Journal::mark_done(const std::string& job_id, const std::string& remote_r
     std::lock_guard<std::mutex> lock(mutex_);
     int64_t now = clock::now_ms();
     Stmt st(db_,
-            "UPDATE jobs SET state='done', remote_ref=?2, resume_state='', last_error='', next_attempt_ms=0, "
+            "UPDATE jobs SET state='done', remote_ref=?2, resume_state='', last_error='', "
+            "next_attempt_ms=0, "
             "updated_ms=?3, done_ms=?3 WHERE job_id=?1");
     st.bind(1, job_id).bind(2, remote_ref).bind(3, now);
     return finish_update(db_, st, "mark_done", job_id);
@@ -269,7 +293,9 @@ Status Journal::mark_failed(const std::string& job_id, const std::string& reason
     Stmt st(db_,
             "UPDATE jobs SET state=?2, last_error=?3, next_attempt_ms=?4, updated_ms=?5 "
             "WHERE job_id=?1 AND state<>'done'");
-    st.bind(1, job_id).bind(2, std::string(permanent ? "failed_permanent" : "queued")).bind(3, reason);
+    st.bind(1, job_id)
+        .bind(2, std::string(permanent ? "failed_permanent" : "queued"))
+        .bind(3, reason);
     st.bind(4, next_attempt_ms).bind(5, clock::now_ms());
     return finish_update(db_, st, "mark_failed", job_id);
 }
@@ -323,10 +349,18 @@ Expected<JobCounts> Journal::counts() {
         if (rc != SQLITE_ROW) return db_error(db_, "counts");
         auto n = static_cast<uint64_t>(st.int64(1));
         switch (parse_state(st.text(0))) {
-            case JobState::queued: c.queued += n; break;
-            case JobState::uploading: c.uploading += n; break;
-            case JobState::done: c.done += n; break;
-            case JobState::failed_permanent: c.failed_permanent += n; break;
+            case JobState::queued:
+                c.queued += n;
+                break;
+            case JobState::uploading:
+                c.uploading += n;
+                break;
+            case JobState::done:
+                c.done += n;
+                break;
+            case JobState::failed_permanent:
+                c.failed_permanent += n;
+                break;
         }
     }
     return c;

@@ -1,7 +1,8 @@
 // The uploader's durable memory: one row per upload job, keyed by job_id, in SQLite
 // (WAL, synchronous=FULL: a call that returned has reached the disk and survives SIGKILL
-// and power loss; mark_uploading() alone only survives SIGKILL, see there). A job is recorded before anything is done with it; a repeated job_id
-// finds its row, so a re-offered or re-delivered job is recognised (done: nothing to do).
+// and power loss; mark_uploading() alone only survives SIGKILL, see there). A job is recorded
+// before anything is done with it; a repeated job_id finds its row, so a re-offered or re-delivered
+// job is recognised (done: nothing to do).
 //
 // States: queued -> uploading -> done
 //                      |-> queued (retryable failure, next_attempt_ms set)
@@ -27,7 +28,7 @@ enum class JobState { queued, uploading, done, failed_permanent };
 const char* to_string(JobState s);
 
 struct JobRecord {
-    protocol::UploadJob job;      // as first recorded
+    protocol::UploadJob job;  // as first recorded
     JobState state = JobState::queued;
     int attempts = 0;             // attempts started (mark_uploading calls)
     std::string last_error;       // reason given to the last mark_failed
@@ -35,7 +36,7 @@ struct JobRecord {
     std::string remote_ref;       // set by mark_done
     std::string resume_state;     // opaque, see set_resume_state
     int64_t created_ms = 0, updated_ms = 0, done_ms = 0;
-    bool inserted = false;        // record(): true if this call created the row
+    bool inserted = false;  // record(): true if this call created the row
 };
 
 struct JobCounts {
@@ -43,7 +44,7 @@ struct JobCounts {
 };
 
 class Journal {
-public:
+  public:
     // Creates the file (not its directory) and schema if needed.
     static Expected<std::unique_ptr<Journal>> open(const std::string& path);
     ~Journal();
@@ -64,7 +65,8 @@ public:
     // power cut can cost one attempt count, and the next upload's first byte no longer
     // waits for the disk behind other workers' commits.
     Status mark_uploading(const std::string& job_id);
-    Status mark_done(const std::string& job_id, const std::string& remote_ref);  // clears resume state
+    Status mark_done(const std::string& job_id,
+                     const std::string& remote_ref);  // clears resume state
     // permanent: failed_permanent; else back to queued with next_attempt_ms.
     Status mark_failed(const std::string& job_id, const std::string& reason, bool permanent,
                        int64_t next_attempt_ms);
@@ -83,7 +85,7 @@ public:
 
     const std::string& path() const { return path_; }
 
-private:
+  private:
     Journal() = default;
     Status exec_locked(const char* sql);
     Expected<JobRecord> get_locked(const std::string& job_id);

@@ -17,8 +17,8 @@
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/log.h"
-#include "core/text.h"
 #include "core/sha256.h"
+#include "core/text.h"
 
 namespace photorig::upload {
 namespace {
@@ -33,9 +33,10 @@ constexpr int64_t kStaleTempAgeS = 3600;
 // writable (unmounted, read-only), or another I/O error. All retryable.
 Error dest_error(const std::string& what, const std::string& path, int err) {
     std::string code = "io_error";
-    if (err == ENOSPC || err == EDQUOT) code = "disk_full";
-    else if (err == EROFS || err == EACCES || err == EPERM || err == ENODEV || err == ENOTCONN || err == ESTALE ||
-             err == ENXIO || err == EIO || err == ENOENT)
+    if (err == ENOSPC || err == EDQUOT)
+        code = "disk_full";
+    else if (err == EROFS || err == EACCES || err == EPERM || err == ENODEV || err == ENOTCONN ||
+             err == ESTALE || err == ENXIO || err == EIO || err == ENOENT)
         code = "target_unavailable";
     return make_error(code, "local target: " + what + " " + path + ": " + std::strerror(err));
 }
@@ -44,13 +45,16 @@ using text::lower;
 
 bool is_hex64(const std::string& s) {
     if (s.size() != 64) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
 // "<stem>-<tail><ext>", "<stem>-<tail>-2<ext>", ... for collisions; index 0 is the name.
 std::string candidate_name(const std::string& name, const protocol::UploadJob& job, int i) {
     if (i == 0) return name;
-    std::string id = !job.capture_id.empty() ? job.capture_id : !job.job_id.empty() ? job.job_id : lower(job.sha256);
+    std::string id = !job.capture_id.empty() ? job.capture_id
+                     : !job.job_id.empty()   ? job.job_id
+                                             : lower(job.sha256);
     std::string tail;
     for (char c : id) {
         if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') tail.push_back(c);
@@ -68,13 +72,15 @@ std::string candidate_name(const std::string& name, const protocol::UploadJob& j
 enum class Existing { none, same, different };
 
 // What occupies `path`: nothing, the job's bytes (size and sha256), or something else.
-Expected<Existing> examine(const std::string& path, uint64_t size, const std::string& sha256_lower) {
+Expected<Existing> examine(const std::string& path, uint64_t size,
+                           const std::string& sha256_lower) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) {
         if (errno == ENOENT) return Existing::none;
         return dest_error("stat", path, errno);
     }
-    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != size) return Existing::different;
+    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != size)
+        return Existing::different;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return dest_error("open", path, errno);
     Sha256 h;
@@ -105,7 +111,8 @@ void remove_stale_temps(const std::string& dir) {
         if (n.size() < 2 || n[0] != '.' || n.find(kTempMarker) == std::string::npos) continue;
         struct stat st {};
         std::string p = dir + "/" + n;
-        if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < cutoff) stale.push_back(p);
+        if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < cutoff)
+            stale.push_back(p);
     }
     ::closedir(d);
     for (const auto& p : stale) {
@@ -132,7 +139,8 @@ struct Fd {
 };
 }  // namespace
 
-LocalTarget::LocalTarget(std::string dir, Options options) : dir_(std::move(dir)), options_(std::move(options)) {
+LocalTarget::LocalTarget(std::string dir, Options options)
+    : dir_(std::move(dir)), options_(std::move(options)) {
     limiter_ = options_.limiter;
     if (!limiter_ && options_.bandwidth_limit_bytes_per_s > 0)
         limiter_ = std::make_shared<BandwidthLimiter>(options_.bandwidth_limit_bytes_per_s);
@@ -145,16 +153,19 @@ Expected<std::string> LocalTarget::destination(const protocol::UploadJob& job) c
     return dir_ + "/" + *rel;
 }
 
-Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const ProgressFn& progress) {
+Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job,
+                                           const ProgressFn& progress) {
     const std::string what = "local target: job " + job.job_id;
-    if (!is_hex64(job.sha256)) return make_error("bad_request", what + ": the job has no valid sha256");
+    if (!is_hex64(job.sha256))
+        return make_error("bad_request", what + ": the job has no valid sha256");
     const std::string want = lower(job.sha256);
 
     auto rel = expand_template(options_.path_template, job);
     if (!rel) return rel.error().with_context(what);
     struct stat root {};
     if (::stat(dir_.c_str(), &root) != 0 || !S_ISDIR(root.st_mode)) {
-        return make_error("target_unavailable", "local target: directory " + dir_ + " is missing (not mounted?)");
+        return make_error("target_unavailable",
+                          "local target: directory " + dir_ + " is missing (not mounted?)");
     }
     const std::string dest = dir_ + "/" + *rel;
     const std::string ddir = dirname_of(dest);
@@ -169,7 +180,8 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
         size_t start = 0;
         while (rest != "." && start <= rest.size()) {
             size_t slash = rest.find('/', start);
-            std::string comp = rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+            std::string comp =
+                rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
             std::string parent = partial;
             partial += "/" + comp;
             if (::mkdir(partial.c_str(), 0755) == 0) {
@@ -198,22 +210,26 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
             break;
         }
     }
-    if (first_free < 0) return make_error("io_error", what + ": too many different files named " + name);
+    if (first_free < 0)
+        return make_error("io_error", what + ": too many different files named " + name);
 
     // 2. Copy into a hidden temp, hashing as it streams.
     Fd src;
     src.fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (src.fd < 0) {
         int err = errno;
-        if (err == ENOENT || err == ENOTDIR) return make_error("source_missing", what + ": spool file " + job.path + " is gone");
+        if (err == ENOENT || err == ENOTDIR)
+            return make_error("source_missing", what + ": spool file " + job.path + " is gone");
         return make_error("io_error", what + ": open " + job.path + ": " + std::strerror(err));
     }
     struct stat sst {};
-    if (::fstat(src.fd, &sst) != 0) return make_error("io_error", what + ": fstat " + job.path + ": " + std::strerror(errno));
+    if (::fstat(src.fd, &sst) != 0)
+        return make_error("io_error", what + ": fstat " + job.path + ": " + std::strerror(errno));
     uint64_t total = static_cast<uint64_t>(sst.st_size);
     if (total != job.size) {
-        return make_error("checksum_mismatch", what + ": spool file " + job.path + " has " + std::to_string(total) +
-                                                   " bytes, the job says " + std::to_string(job.size));
+        return make_error("checksum_mismatch", what + ": spool file " + job.path + " has " +
+                                                   std::to_string(total) + " bytes, the job says " +
+                                                   std::to_string(job.size));
     }
     (void)::posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
@@ -236,7 +252,8 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
         ssize_t n = ::read(src.fd, buf.data(), step);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return make_error("io_error", what + ": read " + job.path + ": " + std::strerror(errno));
+            return make_error("io_error",
+                              what + ": read " + job.path + ": " + std::strerror(errno));
         }
         if (n == 0) break;
         hash.update(buf.data(), static_cast<size_t>(n));
@@ -255,8 +272,8 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
     }
     std::string got = hash.hex_digest();
     if (got != want || done != job.size) {
-        return make_error("checksum_mismatch", what + ": spool file " + job.path + " hashes to " + got +
-                                                   ", the job says " + want);
+        return make_error("checksum_mismatch", what + ": spool file " + job.path + " hashes to " +
+                                                   got + ", the job says " + want);
     }
     if (::fsync(tmp.fd) != 0) return dest_error("fsync", tmp.path, errno);
     if (::close(tmp.fd) != 0) {
@@ -274,14 +291,17 @@ Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job, const
             for (const auto& d : dirty_dirs) {
                 if (auto st = files::fsync_dir(d); !st) return st.error().with_context(what);
             }
-            if (i > 0) LOG_INFO(kLog, name << " exists with other content; stored as " << basename_of(path));
+            if (i > 0)
+                LOG_INFO(kLog,
+                         name << " exists with other content; stored as " << basename_of(path));
             return UploadResult{path, done, want};
         }
         int err = errno;
         if (err != EEXIST) return dest_error("rename to", path, err);
         auto ex = examine(path, job.size, want);
         if (!ex) return ex.error();
-        if (*ex == Existing::same) return UploadResult{path, done, want};  // tmp removed by its guard
+        if (*ex == Existing::same)
+            return UploadResult{path, done, want};  // tmp removed by its guard
     }
     return make_error("io_error", what + ": too many different files named " + name);
 }

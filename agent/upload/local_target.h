@@ -23,7 +23,7 @@
 namespace photorig::upload {
 
 class LocalTarget : public Target {
-public:
+  public:
     struct Options {
         uint64_t bandwidth_limit_bytes_per_s = 0;  // 0 = unlimited
         std::string path_template = "{rig_id}/{batch}/{name}";
@@ -33,7 +33,8 @@ public:
     LocalTarget(std::string dir, Options options);
     explicit LocalTarget(std::string dir) : LocalTarget(std::move(dir), Options()) {}
 
-    Expected<UploadResult> upload(const protocol::UploadJob& job, const ProgressFn& progress) override;
+    Expected<UploadResult> upload(const protocol::UploadJob& job,
+                                  const ProgressFn& progress) override;
     std::string name() const override { return "local"; }
 
     // Where `job` would go before collision handling ("bad_template"/"invalid_name").
@@ -41,7 +42,7 @@ public:
 
     static constexpr size_t kChunkBytes = 256 * 1024;
 
-private:
+  private:
     std::string dir_;
     Options options_;
     std::shared_ptr<BandwidthLimiter> limiter_;  // null: unlimited

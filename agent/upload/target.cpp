@@ -19,18 +19,22 @@ Status check_source_size(const protocol::UploadJob& job, const std::string& what
                           what + ": " + job.path + ": " + std::strerror(err));
     }
     if (static_cast<uint64_t>(st.st_size) != job.size)
-        return make_error("checksum_mismatch", what + ": " + job.path + " holds " + std::to_string(st.st_size) +
-                                                   " bytes, the job says " + std::to_string(job.size));
+        return make_error("checksum_mismatch",
+                          what + ": " + job.path + " holds " + std::to_string(st.st_size) +
+                              " bytes, the job says " + std::to_string(job.size));
     return ok();
 }
 
 namespace {
 Status check_value(const std::string& field, const std::string& v) {
-    if (v.empty()) return make_error("invalid_name", "template field {" + field + "} is empty in the job");
-    if (v == "." || v == "..") return make_error("invalid_name", "template field {" + field + "} is '" + v + "'");
+    if (v.empty())
+        return make_error("invalid_name", "template field {" + field + "} is empty in the job");
+    if (v == "." || v == "..")
+        return make_error("invalid_name", "template field {" + field + "} is '" + v + "'");
     for (char c : v) {
         if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-            return make_error("invalid_name", "template field {" + field + "} holds '/', '\\\\' or a control character");
+            return make_error("invalid_name", "template field {" + field +
+                                                  "} holds '/', '\\\\' or a control character");
         }
     }
     return ok();
@@ -39,27 +43,37 @@ Status check_value(const std::string& field, const std::string& v) {
 
 Expected<std::string> expand_template(const std::string& tmpl, const protocol::UploadJob& job) {
     if (tmpl.empty()) return make_error("bad_template", "empty path template");
-    if (tmpl[0] == '/') return make_error("bad_template", "path template '" + tmpl + "' is absolute");
+    if (tmpl[0] == '/')
+        return make_error("bad_template", "path template '" + tmpl + "' is absolute");
     std::string out;
     for (size_t i = 0; i < tmpl.size(); ++i) {
         char c = tmpl[i];
-        if (c == '}') return make_error("bad_template", "stray '}' in path template '" + tmpl + "'");
+        if (c == '}')
+            return make_error("bad_template", "stray '}' in path template '" + tmpl + "'");
         if (c != '{') {
             out.push_back(c);
             continue;
         }
         auto close = tmpl.find('}', i);
-        if (close == std::string::npos) return make_error("bad_template", "unclosed '{' in path template '" + tmpl + "'");
+        if (close == std::string::npos)
+            return make_error("bad_template", "unclosed '{' in path template '" + tmpl + "'");
         std::string field = tmpl.substr(i + 1, close - i - 1);
         std::string value;
-        if (field == "rig_id") value = job.rig_id;
-        else if (field == "batch") value = job.batch;
-        else if (field == "name") value = job.remote_name;
-        else if (field == "capture_id") value = job.capture_id;
-        else if (field == "date") value = clock::date_utc(job.captured_at_ms);
+        if (field == "rig_id")
+            value = job.rig_id;
+        else if (field == "batch")
+            value = job.batch;
+        else if (field == "name")
+            value = job.remote_name;
+        else if (field == "capture_id")
+            value = job.capture_id;
+        else if (field == "date")
+            value = clock::date_utc(job.captured_at_ms);
         else {
-            return make_error("bad_template", "unknown field {" + field +
-                                                  "} in path template (known: rig_id, batch, name, capture_id, date)");
+            return make_error(
+                "bad_template",
+                "unknown field {" + field +
+                    "} in path template (known: rig_id, batch, name, capture_id, date)");
         }
         if (auto st = check_value(field, value); !st) return st.error();
         out += value;
@@ -70,7 +84,8 @@ Expected<std::string> expand_template(const std::string& tmpl, const protocol::U
     size_t start = 0;
     for (;;) {
         size_t slash = out.find('/', start);
-        std::string comp = out.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+        std::string comp =
+            out.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
         if (comp.empty() || comp == "." || comp == "..") {
             return make_error("bad_template", "path template '" + tmpl + "' gives '" + out +
                                                   "' (empty, '.' or '..' component)");

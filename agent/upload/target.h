@@ -30,9 +30,10 @@ struct UploadResult {
 };
 
 class Target {
-public:
+  public:
     virtual ~Target();
-    virtual Expected<UploadResult> upload(const protocol::UploadJob& job, const ProgressFn& progress) = 0;
+    virtual Expected<UploadResult> upload(const protocol::UploadJob& job,
+                                          const ProgressFn& progress) = 0;
     virtual std::string name() const = 0;
 };
 

@@ -21,7 +21,8 @@ Expected<std::string> secret_from(const std::string& key, const std::string& pat
 }
 
 Status check_template(const std::string& key, const std::string& tmpl) {
-    if (auto st = upload::validate_template(tmpl); !st) return make_error("bad_config", key + ": " + st.error().message);
+    if (auto st = upload::validate_template(tmpl); !st)
+        return make_error("bad_config", key + ": " + st.error().message);
     return ok();
 }
 
@@ -41,19 +42,24 @@ std::string load_resume(upload::Journal& journal, const std::string& job_id) {
 
 }  // namespace
 
-Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Config& config, upload::Journal& journal,
+Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Config& config,
+                                                             upload::Journal& journal,
                                                              const std::atomic<bool>* cancel) {
     const auto& u = config.upload;
     // One budget for the whole uplink, whatever the number of parallel uploads.
     std::shared_ptr<BandwidthLimiter> limiter;
-    if (u.bandwidth_limit_bytes_per_s > 0) limiter = std::make_shared<BandwidthLimiter>(u.bandwidth_limit_bytes_per_s);
+    if (u.bandwidth_limit_bytes_per_s > 0)
+        limiter = std::make_shared<BandwidthLimiter>(u.bandwidth_limit_bytes_per_s);
     if (u.target == "local") {
-        if (auto st = check_template("upload.local.path_template", u.local.path_template); !st) return st.error();
-        if (auto st = files::make_dirs(u.local.dir); !st) return st.error().with_context("upload.local.dir");
+        if (auto st = check_template("upload.local.path_template", u.local.path_template); !st)
+            return st.error();
+        if (auto st = files::make_dirs(u.local.dir); !st)
+            return st.error().with_context("upload.local.dir");
         upload::LocalTarget::Options o;
         o.limiter = limiter;
         o.path_template = u.local.path_template;
-        return std::unique_ptr<upload::Target>(std::make_unique<upload::LocalTarget>(u.local.dir, o));
+        return std::unique_ptr<upload::Target>(
+            std::make_unique<upload::LocalTarget>(u.local.dir, o));
     }
     if (u.target == "gdrive") {
         targets::GdriveTarget::Options o;
@@ -63,8 +69,10 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
         o.client_secret_file = u.gdrive.client_secret_file;
         o.refresh_token_file = u.gdrive.refresh_token_file;
         // Readable now, or the start fails naming the key (not the first upload, hours later).
-        if (auto s = secret_from("upload.gdrive.client_secret_file", o.client_secret_file); !s) return s.error();
-        if (auto s = secret_from("upload.gdrive.refresh_token_file", o.refresh_token_file); !s) return s.error();
+        if (auto s = secret_from("upload.gdrive.client_secret_file", o.client_secret_file); !s)
+            return s.error();
+        if (auto s = secret_from("upload.gdrive.refresh_token_file", o.refresh_token_file); !s)
+            return s.error();
         o.folder = u.gdrive.folder;
         o.token_url = u.gdrive.token_url;
         o.api_url = u.gdrive.api_url;
@@ -72,12 +80,16 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
         o.chunk_size = u.gdrive.chunk_size_bytes;
         o.limiter = limiter;
         o.cancel = cancel;
-        o.save_resume = [&journal](const std::string& id, const std::string& s) { save_resume(journal, id, s); };
+        o.save_resume = [&journal](const std::string& id, const std::string& s) {
+            save_resume(journal, id, s);
+        };
         o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
-        return std::unique_ptr<upload::Target>(std::make_unique<targets::GdriveTarget>(std::move(o)));
+        return std::unique_ptr<upload::Target>(
+            std::make_unique<targets::GdriveTarget>(std::move(o)));
     }
     if (u.target == "s3") {
-        if (auto st = check_template("upload.s3.key_template", u.s3.key_template); !st) return st.error();
+        if (auto st = check_template("upload.s3.key_template", u.s3.key_template); !st)
+            return st.error();
         targets::S3Target::Options o;
         o.endpoint = u.s3.endpoint;
         o.region = u.s3.region;
@@ -94,7 +106,9 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
         o.part_size = u.s3.part_size_bytes;
         o.limiter = limiter;
         o.cancel = cancel;
-        o.save_resume = [&journal](const std::string& id, const std::string& s) { save_resume(journal, id, s); };
+        o.save_resume = [&journal](const std::string& id, const std::string& s) {
+            save_resume(journal, id, s);
+        };
         o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
         return std::unique_ptr<upload::Target>(std::make_unique<targets::S3Target>(std::move(o)));
     }
@@ -109,9 +123,12 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
         }
         o.limiter = limiter;
         o.cancel = cancel;
-        return std::unique_ptr<upload::Target>(std::make_unique<targets::WebdavTarget>(std::move(o)));
+        return std::unique_ptr<upload::Target>(
+            std::make_unique<targets::WebdavTarget>(std::move(o)));
     }
-    return make_error("bad_config", "upload.target: must be one of local, gdrive, s3, webdav; got '" + u.target + "'");
+    return make_error(
+        "bad_config",
+        "upload.target: must be one of local, gdrive, s3, webdav; got '" + u.target + "'");
 }
 
 }  // namespace photorig::uploader

@@ -18,7 +18,8 @@ namespace photorig::uploader {
 // Errors are "bad_config" and name the key (a bad template, an unreadable secret file).
 // `journal` and `cancel` must outlive the target; `cancel` set aborts transfers in flight
 // ("cancelled").
-Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Config& config, upload::Journal& journal,
+Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Config& config,
+                                                             upload::Journal& journal,
                                                              const std::atomic<bool>* cancel);
 
 }  // namespace photorig::uploader

@@ -48,7 +48,8 @@ UploaderService::~UploaderService() {
 
 Status UploaderService::start() {
     spool_ = std::make_unique<spool::Spool>(config_.spool.dir);
-    if (auto st = files::make_dirs(config_.spool.dir); !st) return st.error().with_context("spool.dir");
+    if (auto st = files::make_dirs(config_.spool.dir); !st)
+        return st.error().with_context("spool.dir");
     spool_root_ = real_dir(config_.spool.dir);
 
     auto slash = config_.upload.journal.find_last_of('/');
@@ -94,7 +95,8 @@ Status UploaderService::start() {
     auto st = mqtt_->connect(std::chrono::seconds(5));
     if (!st) {
         if (st.error().code == "not_authorized") return st.error().with_context("mqtt");
-        LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe() << "); retrying in the background");
+        LOG_WARN(kLog, "broker not reachable yet (" << st.error().describe()
+                                                    << "); retrying in the background");
     }
     return ok();
 }
@@ -150,7 +152,8 @@ void UploaderService::run(const std::atomic<bool>& stop) {
     }
     workers_.clear();
     if (mqtt_->connected()) {
-        mqtt_->publish_nowait(mqtt::Message{base_ + "/uploader/availability", "offline", 1, true, "", ""}, true);
+        mqtt_->publish_nowait(
+            mqtt::Message{base_ + "/uploader/availability", "offline", 1, true, "", ""}, true);
         mqtt_->disconnect(std::chrono::seconds(2));
     }
 }
@@ -158,8 +161,10 @@ void UploaderService::run(const std::atomic<bool>& stop) {
 void UploaderService::handle_event(const mqtt::Event& event) {
     switch (event.kind) {
         case mqtt::Event::Kind::connected:
-            LOG_INFO(kLog, "connected to broker" << (event.session_present ? " (session present)" : ""));
-            mqtt_->publish_nowait(mqtt::Message{base_ + "/uploader/availability", "online", 1, true, "", ""}, true);
+            LOG_INFO(kLog,
+                     "connected to broker" << (event.session_present ? " (session present)" : ""));
+            mqtt_->publish_nowait(
+                mqtt::Message{base_ + "/uploader/availability", "online", 1, true, "", ""}, true);
             state_dirty_ = true;
             break;
         case mqtt::Event::Kind::connection_lost:
@@ -206,7 +211,8 @@ void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
         const auto& job = jobs[i];
         auto& rec = recs[i];
         if (!rec) {
-            LOG_ERROR(kLog, "journal: " << rec.error().describe() << "; the agent will offer the job again");
+            LOG_ERROR(kLog, "journal: " << rec.error().describe()
+                                        << "; the agent will offer the job again");
             continue;
         }
         if (rec->state == upload::JobState::done) {
@@ -214,7 +220,8 @@ void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
             // it, or its done event never reached the broker (see upload_one): say it now,
             // then release the file.
             if (::access(job.path.c_str(), F_OK) == 0) {
-                LOG_INFO(kLog, "job " << job.job_id << " was already uploaded; releasing its spool file");
+                LOG_INFO(kLog,
+                         "job " << job.job_id << " was already uploaded; releasing its spool file");
                 protocol::UploadEvent e;
                 e.type = "done";
                 e.job_id = job.job_id;
@@ -256,8 +263,10 @@ void UploaderService::worker_loop() {
         const bool outage = in_outage_locked();
         if (outage && (probe_in_flight_ || now < outage_until_ms_)) {
             // Everyone waits for the probe, or for its time.
-            auto wait = probe_in_flight_ ? std::chrono::milliseconds(1000)
-                                         : std::chrono::milliseconds(std::max<int64_t>(1, outage_until_ms_ - now));
+            auto wait =
+                probe_in_flight_
+                    ? std::chrono::milliseconds(1000)
+                    : std::chrono::milliseconds(std::max<int64_t>(1, outage_until_ms_ - now));
             cv_.wait_for(lock, wait);
             continue;
         }
@@ -304,9 +313,9 @@ void UploaderService::note_success_locked() {
         for (auto& [id, s] : scheduled_) {
             if (failing_jobs_.count(id) && !s.in_flight) s.not_before_ms = 0;
         }
-        LOG_INFO(kLog, "upload target reachable again after " << (clock::now_ms() - outage_started_ms_) / 1000
-                                                              << " s; " << scheduled_.size()
-                                                              << " job(s) waiting drain oldest first");
+        LOG_INFO(kLog, "upload target reachable again after "
+                           << (clock::now_ms() - outage_started_ms_) / 1000 << " s; "
+                           << scheduled_.size() << " job(s) waiting drain oldest first");
     }
     failing_jobs_.clear();
     consecutive_failures_ = 0;
@@ -320,14 +329,16 @@ void UploaderService::note_retryable_failure_locked(const std::string& job_id, i
     if (!in_outage_locked()) return;
     if (!was_outage) {
         outage_started_ms_ = clock::now_ms();
-        LOG_WARN(kLog, "upload target unreachable (" << last_error_ << "); uploads pause and one probe at a time "
-                                                     << "retries, backing off up to " << config_.upload.retry_max_backoff_s
-                                                     << " s");
+        LOG_WARN(kLog, "upload target unreachable ("
+                           << last_error_ << "); uploads pause and one probe at a time "
+                           << "retries, backing off up to " << config_.upload.retry_max_backoff_s
+                           << " s");
     }
     outage_until_ms_ = clock::now_ms() + delay_ms;
 }
 
-protocol::UploadEvent UploaderService::job_event(const protocol::UploadJob& job, const char* type, int attempt) {
+protocol::UploadEvent UploaderService::job_event(const protocol::UploadJob& job, const char* type,
+                                                 int attempt) {
     protocol::UploadEvent ev;
     ev.type = type;
     ev.job_id = job.job_id;
@@ -370,7 +381,8 @@ void UploaderService::upload_one(Scheduled item) {
         p.type = "progress";
         p.bytes_done = done;
         p.bytes_total = total;
-        p.rate_bytes_per_s = static_cast<double>(done) * 1000.0 / std::max<int64_t>(1, now - started);
+        p.rate_bytes_per_s =
+            static_cast<double>(done) * 1000.0 / std::max<int64_t>(1, now - started);
         publish_event(p, false);
     };
     auto result = target_->upload(job, progress);
@@ -385,7 +397,8 @@ void UploaderService::upload_one(Scheduled item) {
         // This attempt's pace on the link: a resumed upload sent only its remainder.
         ev.rate_bytes_per_s = static_cast<double>(result->bytes_sent) * 1000.0 / elapsed;
         ev.remote_ref = result->remote_ref;
-        LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed << " ms)");
+        LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed
+                                   << " ms)");
         // The done event is the only news that the photo is safe (rigctl and dashboards wait
         // for it), and publish_nowait drops what it cannot send: an upload resumed from the
         // journal can finish before the broker connection is up, or inside a broker outage.
@@ -394,9 +407,10 @@ void UploaderService::upload_one(Scheduled item) {
         if (publish_event(ev, true)) {
             release_spool_file(job);
         } else {
-            LOG_WARN(kLog, "done event for " << job.remote_name
-                                             << " not acknowledged by the broker; keeping the spool file "
-                                                "until the job is offered again");
+            LOG_WARN(kLog, "done event for "
+                               << job.remote_name
+                               << " not acknowledged by the broker; keeping the spool file "
+                                  "until the job is offered again");
         }
         std::lock_guard<std::mutex> lock(mutex_);
         scheduled_.erase(job.job_id);
@@ -405,7 +419,8 @@ void UploaderService::upload_one(Scheduled item) {
     } else if (result.error().code == "cancelled" && cancel_uploads_) {
         // Shutting down, not a failure: the job waits in the journal for the next start.
         (void)journal_->mark_failed(job.job_id, "interrupted by shutdown", false, 0);
-        LOG_INFO(kLog, "upload of " << job.remote_name << " interrupted by shutdown; it resumes at the next start");
+        LOG_INFO(kLog, "upload of " << job.remote_name
+                                    << " interrupted by shutdown; it resumes at the next start");
         std::lock_guard<std::mutex> lock(mutex_);
         scheduled_.erase(job.job_id);
         probe_in_flight_ = false;
@@ -417,15 +432,20 @@ void UploaderService::upload_one(Scheduled item) {
         int failures = attempt;
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (!permanent && !failing_jobs_.empty()) failures = std::max(failures, consecutive_failures_ + 1);
+            if (!permanent && !failing_jobs_.empty())
+                failures = std::max(failures, consecutive_failures_ + 1);
         }
         double base_ms = std::min<double>(config_.upload.retry_max_backoff_s * 1000.0,
                                           1000.0 * std::pow(2.0, std::min(failures - 1, 20)));
         static thread_local std::mt19937 rng{std::random_device{}()};
-        int64_t delay = static_cast<int64_t>(base_ms * std::uniform_real_distribution<double>(0.5, 1.0)(rng));
+        int64_t delay =
+            static_cast<int64_t>(base_ms * std::uniform_real_distribution<double>(0.5, 1.0)(rng));
         (void)journal_->mark_failed(job.job_id, err.describe(), permanent, clock::now_ms() + delay);
-        LOG_WARN(kLog, "upload of " << job.remote_name << " failed (attempt " << attempt << "): " << err.describe()
-                                    << (permanent ? "; giving up" : "; retrying in " + std::to_string(delay) + " ms"));
+        LOG_WARN(kLog, "upload of "
+                           << job.remote_name << " failed (attempt " << attempt
+                           << "): " << err.describe()
+                           << (permanent ? "; giving up"
+                                         : "; retrying in " + std::to_string(delay) + " ms"));
         ev.type = "failed";
         ev.error_code = err.code;
         ev.error_message = err.message;
@@ -434,7 +454,8 @@ void UploaderService::upload_one(Scheduled item) {
         publish_event(ev, false);
         std::lock_guard<std::mutex> lock(mutex_);
         last_error_ = err.describe();
-        probe_in_flight_ = false;  // whether or not this was the probe: at most one runs in an outage
+        probe_in_flight_ =
+            false;  // whether or not this was the probe: at most one runs in an outage
         if (permanent) {
             scheduled_.erase(job.job_id);
         } else {
@@ -473,13 +494,15 @@ void UploaderService::sweep_kept_files() {
     const int days = config_.spool.keep_uploaded_days;
     if (days <= 0) return;  // delete_after_upload: false keeps photos until the user removes them
     uint64_t expired = spool_->remove_kept_before(clock::now_ms() - days * 86400000LL);
-    if (expired > 0) LOG_INFO(kLog, "deleted " << expired << " uploaded photo(s) kept longer than " << days << " day(s)");
+    if (expired > 0)
+        LOG_INFO(kLog, "deleted " << expired << " uploaded photo(s) kept longer than " << days
+                                  << " day(s)");
     // Before the agent has to refuse captures (disk_full), uploaded copies make room.
     uint64_t evicted = spool_->evict_kept_until_free(config_.spool.min_free_bytes);
     if (evicted > 0)
-        LOG_WARN(kLog, "spool disk under spool.min_free_bytes: deleted " << evicted
-                                                                         << " uploaded photo(s) before their "
-                                                                         << days << " day(s) were up");
+        LOG_WARN(kLog, "spool disk under spool.min_free_bytes: deleted "
+                           << evicted << " uploaded photo(s) before their " << days
+                           << " day(s) were up");
 }
 
 bool UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {
@@ -504,10 +527,12 @@ void UploaderService::publish_state() {
         std::lock_guard<std::mutex> lock(mutex_);
         s.last_error = last_error_;
         s.target_reachable = !in_outage_locked();
-        if (!s.target_reachable) s.retry_in_ms = std::max<int64_t>(0, outage_until_ms_ - clock::now_ms());
+        if (!s.target_reachable)
+            s.retry_in_ms = std::max<int64_t>(0, outage_until_ms_ - clock::now_ms());
     }
-    mqtt_->publish_nowait(mqtt::Message{base_ + "/uploader/state", protocol::uploader_state_json(s), 1, true, "", ""},
-                          true);
+    mqtt_->publish_nowait(
+        mqtt::Message{base_ + "/uploader/state", protocol::uploader_state_json(s), 1, true, "", ""},
+        true);
 }
 
 }  // namespace photorig::uploader

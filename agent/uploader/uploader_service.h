@@ -35,14 +35,14 @@ class Spool;
 namespace photorig::uploader {
 
 class UploaderService {
-public:
+  public:
     explicit UploaderService(config::Config config);
     ~UploaderService();
 
     Status start();
     void run(const std::atomic<bool>& stop);
 
-private:
+  private:
     struct Scheduled {
         protocol::UploadJob job;
         int64_t not_before_ms = 0;
@@ -63,7 +63,8 @@ private:
     void release_spool_file(const protocol::UploadJob& job);
     void sweep_kept_files();  // deletes kept photos past their days or when the disk runs low
     void release_transfer_slot(bool* held);
-    static protocol::UploadEvent job_event(const protocol::UploadJob& job, const char* type, int attempt);
+    static protocol::UploadEvent job_event(const protocol::UploadJob& job, const char* type,
+                                           int attempt);
     // With `wait`: true once the broker acknowledged it (up to 5 s for a connection and the
     // ack). Without: true once handed to the client, which drops it when disconnected.
     bool publish_event(const protocol::UploadEvent& e, bool wait);

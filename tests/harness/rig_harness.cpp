@@ -1,6 +1,5 @@
 #include "harness/rig_harness.h"
 
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -12,7 +11,9 @@
 
 namespace photorig::test {
 namespace {
-std::string bin(const std::string& name) { return std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/" + name; }
+std::string bin(const std::string& name) {
+    return std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/" + name;
+}
 
 bool is_photo(const std::string& path) {
     auto slash = path.find_last_of('/');
@@ -34,7 +35,8 @@ bool tcp_port_open(int port) {
 }
 }  // namespace
 
-RigHarness::RigHarness(HarnessOptions options) : options_(std::move(options)), root_("photorig-e2e") {
+RigHarness::RigHarness(HarnessOptions options)
+    : options_(std::move(options)), root_("photorig-e2e") {
     config_path_ = root_.path() + "/photorig.yaml";
     ::mkdir((root_.path() + "/home").c_str(), 0700);
 }
@@ -60,8 +62,9 @@ void RigHarness::start_all() {
 
 void RigHarness::start_broker() {
     if (broker_port_ == 0) broker_port_ = free_tcp_port();
-    std::vector<std::string> argv{std::string(PHOTORIG_SOURCE_DIR) + "/broker/run-broker.sh", "--port",
-                                  std::to_string(broker_port_), "--data-dir", root_.path() + "/broker"};
+    std::vector<std::string> argv{std::string(PHOTORIG_SOURCE_DIR) + "/broker/run-broker.sh",
+                                  "--port", std::to_string(broker_port_), "--data-dir",
+                                  root_.path() + "/broker"};
     if (options_.websockets) {
         if (ws_port_ == 0) ws_port_ = free_tcp_port();
         argv.insert(argv.end(), {"--ws-port", std::to_string(ws_port_)});
@@ -70,9 +73,9 @@ void RigHarness::start_broker() {
     broker_->start();
     bool up = wait_until(
         [&] {
-            auto r = run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_port_), "-u",
-                                  "photorig-dashboard", "-P", password("photorig-dashboard"), "-t",
-                                  "photorig/_probe", "-n"},
+            auto r = run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p",
+                                  std::to_string(broker_port_), "-u", "photorig-dashboard", "-P",
+                                  password("photorig-dashboard"), "-t", "photorig/_probe", "-n"},
                                  std::chrono::seconds(2));
             return r.exit_code == 0;
         },
@@ -80,12 +83,17 @@ void RigHarness::start_broker() {
     if (!up) throw std::runtime_error("broker did not start: " + broker_->log());
     // mosquitto opens its listeners together, but wait for the websockets one explicitly so a
     // browser test never races it.
-    if (ws_port_ != 0 && !wait_until([&] { return tcp_port_open(ws_port_); }, std::chrono::seconds(10)))
+    if (ws_port_ != 0 &&
+        !wait_until([&] { return tcp_port_open(ws_port_); }, std::chrono::seconds(10)))
         throw std::runtime_error("broker's websockets listener did not open: " + broker_->log());
 }
 
-void RigHarness::stop_broker() { broker_->stop(); }
-void RigHarness::kill9_broker() { broker_->kill9(); }
+void RigHarness::stop_broker() {
+    broker_->stop();
+}
+void RigHarness::kill9_broker() {
+    broker_->kill9();
+}
 
 std::string RigHarness::password_file(const std::string& user) const {
     return root_.path() + "/broker/secrets/" + user + ".password";
@@ -105,9 +113,10 @@ std::string RigHarness::serial_of(size_t i) {
 
 void RigHarness::start_sim() {
     for (int i = 0; i < std::max(options_.camera_count, 1); ++i) {
-        std::vector<std::string> args{"--capture-delay-ms", std::to_string(options_.capture_delay_ms),
-                                      "--image-size",       std::to_string(options_.image_size),
-                                      "--serial",           serial_of(static_cast<size_t>(i))};
+        std::vector<std::string> args{
+            "--capture-delay-ms", std::to_string(options_.capture_delay_ms),
+            "--image-size",       std::to_string(options_.image_size),
+            "--serial",           serial_of(static_cast<size_t>(i))};
         args.insert(args.end(), options_.sim_args.begin(), options_.sim_args.end());
         sims_.push_back(std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args));
         sims_.back()->start();
@@ -127,22 +136,23 @@ void RigHarness::write_config() {
       << "mqtt:\n  host: 127.0.0.1\n  port: " << broker_port_ << "\n  keepalive_s: 5\n"
       << options_.top_yaml;
     if (sims_.size() == 1 && options_.camera_item_yaml.empty()) {
-        y << "camera:\n  port: " << sims_[0]->port_string() << "\n  model: \"PTP/IP Camera\"\n  capture_timeout_ms: "
-          << options_.capture_timeout_ms << "\n";
+        y << "camera:\n  port: " << sims_[0]->port_string()
+          << "\n  model: \"PTP/IP Camera\"\n  capture_timeout_ms: " << options_.capture_timeout_ms
+          << "\n";
     } else {
         y << "camera:\n";
         for (const auto& sim : sims_) {
-            y << "  - {port: \"" << sim->port_string() << "\", model: \"PTP/IP Camera\", capture_timeout_ms: " << options_.capture_timeout_ms
-              << (options_.camera_item_yaml.empty() ? "" : ", " + options_.camera_item_yaml) << "}\n";
+            y << "  - {port: \"" << sim->port_string()
+              << "\", model: \"PTP/IP Camera\", capture_timeout_ms: " << options_.capture_timeout_ms
+              << (options_.camera_item_yaml.empty() ? "" : ", " + options_.camera_item_yaml)
+              << "}\n";
         }
     }
-    y
-      << "spool:\n  dir: " << spool_dir() << "\n  reoffer_after_s: " << options_.reoffer_after_s
+    y << "spool:\n  dir: " << spool_dir() << "\n  reoffer_after_s: " << options_.reoffer_after_s
       << "\n  reconcile_interval_s: " << options_.reconcile_interval_s
       << "\n  min_free_bytes: " << options_.min_free_bytes << "\n"
-      << options_.spool_yaml
-      << "upload:\n  target: " << options_.upload_target << "\n  journal: " << root_.path()
-      << "/journal/uploader.sqlite\n"
+      << options_.spool_yaml << "upload:\n  target: " << options_.upload_target
+      << "\n  journal: " << root_.path() << "/journal/uploader.sqlite\n"
       << "  concurrency: " << options_.concurrency << "\n"
       << "  bandwidth_limit_bytes_per_s: " << options_.bandwidth_limit << "\n"
       << "  retry_max_backoff_s: 2\n"
@@ -153,10 +163,11 @@ void RigHarness::write_config() {
 void RigHarness::start_agent(bool wait_online) {
     if (!agent_) {
         agent_ = std::make_unique<ChildProcess>(
-            std::vector<std::string>{bin("rig-agent"), "--config", config_path_}, root_.path() + "/agent.log",
-            std::vector<std::string>{"HOME=" + root_.path() + "/home",
-                                     "PHOTORIG_MQTT_USERNAME=photorig-agent",
-                                     "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/agent.pw"});
+            std::vector<std::string>{bin("rig-agent"), "--config", config_path_},
+            root_.path() + "/agent.log",
+            std::vector<std::string>{
+                "HOME=" + root_.path() + "/home", "PHOTORIG_MQTT_USERNAME=photorig-agent",
+                "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/agent.pw"});
     }
     size_t before = received(base() + "/availability").size();
     agent_->start();
@@ -176,8 +187,9 @@ void RigHarness::start_uploader(bool wait_online) {
         uploader_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{bin("rig-uploader"), "--config", config_path_},
             root_.path() + "/uploader.log",
-            std::vector<std::string>{"PHOTORIG_MQTT_USERNAME=photorig-uploader",
-                                     "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"});
+            std::vector<std::string>{
+                "PHOTORIG_MQTT_USERNAME=photorig-uploader",
+                "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"});
     }
     size_t before = received(base() + "/uploader/availability").size();
     uploader_->start();
@@ -212,8 +224,8 @@ void RigHarness::start_observer() {
             auto ev = events_.pop_for(std::chrono::milliseconds(50));
             if (!ev || ev->kind != mqtt::Event::Kind::message) continue;
             std::lock_guard<std::mutex> lock(mutex_);
-            received_.push_back(
-                Received{ev->message.topic, ev->message.payload, ev->message.correlation_data, ev->message.retained});
+            received_.push_back(Received{ev->message.topic, ev->message.payload,
+                                         ev->message.correlation_data, ev->message.retained});
         }
     });
     // The subscription is in place once our own probe comes back.
@@ -226,7 +238,8 @@ void RigHarness::start_observer() {
         std::chrono::seconds(5), std::chrono::milliseconds(100));
 }
 
-std::unique_ptr<mqtt::Client> RigHarness::connect_as(const std::string& user, const std::string& client_id,
+std::unique_ptr<mqtt::Client> RigHarness::connect_as(const std::string& user,
+                                                     const std::string& client_id,
                                                      MessageQueue<mqtt::Event>& events) {
     mqtt::Options mo;
     mo.port = broker_port_;
@@ -240,9 +253,21 @@ std::unique_ptr<mqtt::Client> RigHarness::connect_as(const std::string& user, co
 }
 
 void RigHarness::pub_cli(const std::string& topic, const std::string& payload) {
-    std::vector<std::string> argv{"mosquitto_pub", "-V",           "mqttv311", "-h", "127.0.0.1",
-                                  "-p",           std::to_string(broker_port_), "-u", "photorig-dashboard",
-                                  "-P",           password("photorig-dashboard"), "-q", "1", "-t", topic};
+    std::vector<std::string> argv{"mosquitto_pub",
+                                  "-V",
+                                  "mqttv311",
+                                  "-h",
+                                  "127.0.0.1",
+                                  "-p",
+                                  std::to_string(broker_port_),
+                                  "-u",
+                                  "photorig-dashboard",
+                                  "-P",
+                                  password("photorig-dashboard"),
+                                  "-q",
+                                  "1",
+                                  "-t",
+                                  topic};
     if (payload.empty()) {
         argv.push_back("-n");
     } else {
@@ -253,8 +278,8 @@ void RigHarness::pub_cli(const std::string& topic, const std::string& payload) {
     if (r.exit_code != 0) throw std::runtime_error("mosquitto_pub failed: " + r.output);
 }
 
-void RigHarness::pub_v5(const std::string& topic, const std::string& payload, const std::string& response_topic,
-                        const std::string& correlation) {
+void RigHarness::pub_v5(const std::string& topic, const std::string& payload,
+                        const std::string& response_topic, const std::string& correlation) {
     mqtt::Message m{topic, payload, 1, false, response_topic, correlation};
     auto st = observer_->publish(m, false, std::chrono::seconds(5));
     if (!st) throw std::runtime_error("publish failed: " + st.error().describe());
@@ -274,7 +299,8 @@ void RigHarness::clear_received() {
     received_.clear();
 }
 
-Received RigHarness::wait_for(const std::string& topic, const std::function<bool(const Received&)>& pred,
+Received RigHarness::wait_for(const std::string& topic,
+                              const std::function<bool(const Received&)>& pred,
                               std::chrono::milliseconds timeout) {
     Received found;
     wait_until(
@@ -291,7 +317,8 @@ Received RigHarness::wait_for(const std::string& topic, const std::function<bool
     return found;
 }
 
-bool RigHarness::wait_count(const std::string& topic, size_t n, const std::function<bool(const Received&)>& pred,
+bool RigHarness::wait_count(const std::string& topic, size_t n,
+                            const std::function<bool(const Received&)>& pred,
                             std::chrono::milliseconds timeout) {
     return wait_until(
         [&] {

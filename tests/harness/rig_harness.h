@@ -37,7 +37,7 @@ struct HarnessOptions {
     int camera_count = 1;
     int capture_timeout_ms = 5000;
     std::string camera_item_yaml;
-    std::string top_yaml;  // inserted before `camera:` (e.g. camera_presets)
+    std::string top_yaml;     // inserted before `camera:` (e.g. camera_presets)
     bool websockets = false;  // also start the broker's websockets listener (browsers, MQTT.js)
     std::string upload_target = "local";  // upload.target
     std::string upload_yaml;  // more keys inside the upload section, indented by two spaces
@@ -51,7 +51,7 @@ struct Received {
 };
 
 class RigHarness {
-public:
+  public:
     explicit RigHarness(HarnessOptions options = {});
     ~RigHarness();
 
@@ -71,7 +71,7 @@ public:
 
     std::string base() const { return "photorig/" + options_.rig_id; }
     int broker_port() const { return broker_port_; }
-    int ws_port() const { return ws_port_; }  // 0 unless options.websockets
+    int ws_port() const { return ws_port_; }                   // 0 unless options.websockets
     std::string password_file(const std::string& user) const;  // the broker's 0600 file for `user`
     std::string password(const std::string& user) const;  // photorig-agent | -uploader | -dashboard
     const std::string& config_path() const { return config_path_; }
@@ -82,8 +82,8 @@ public:
     // Publishes like a user would: mosquitto_pub, MQTT 3.1.1, as the dashboard user.
     void pub_cli(const std::string& topic, const std::string& payload);
     // Publishes through the observer's own v5 connection (response topic + correlation data).
-    void pub_v5(const std::string& topic, const std::string& payload, const std::string& response_topic,
-                const std::string& correlation);
+    void pub_v5(const std::string& topic, const std::string& payload,
+                const std::string& response_topic, const std::string& correlation);
 
     // A client of the rig's broker connected as `user` (photorig-agent publishes upload
     // jobs, as the agent does); its events go to `events`. Throws when it cannot connect.
@@ -96,14 +96,15 @@ public:
     Received wait_for(const std::string& topic, const std::function<bool(const Received&)>& pred,
                       std::chrono::milliseconds timeout);
     // Waits until `n` messages on `topic` satisfy `pred`.
-    bool wait_count(const std::string& topic, size_t n, const std::function<bool(const Received&)>& pred,
+    bool wait_count(const std::string& topic, size_t n,
+                    const std::function<bool(const Received&)>& pred,
                     std::chrono::milliseconds timeout);
 
     std::vector<std::string> uploaded_files() const;  // photos in the local target (no temp files)
     std::vector<std::string> spooled_files() const;   // photos still in the spool
     std::vector<std::string> kept_files() const;      // uploaded photos kept in <spool>/.uploaded
 
-private:
+  private:
     void write_config();
     void start_observer();
 

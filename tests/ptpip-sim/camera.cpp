@@ -22,8 +22,12 @@ std::string format_time(time_t t, const char* fmt) {
     std::strftime(buf, sizeof buf, fmt, &tm);
     return buf;
 }
-std::string ptp_date(time_t t) { return format_time(t, "%Y%m%dT%H%M%S"); }
-std::string exif_date(time_t t) { return format_time(t, "%Y:%m:%d %H:%M:%S"); }
+std::string ptp_date(time_t t) {
+    return format_time(t, "%Y%m%dT%H%M%S");
+}
+std::string exif_date(time_t t) {
+    return format_time(t, "%Y:%m:%d %H:%M:%S");
+}
 
 OpReply rc(uint16_t code) {
     OpReply r;
@@ -74,14 +78,54 @@ Camera::Camera(const Options& opt, EventLog& log)
     props_ = {
         {kPropBatteryLevel, kDtUint8, false, 100, 100, {}, true, 0, 100, 1, "", {}},
         {kPropImageSize, kDtStr, false, 0, 0, {}, false, 0, 0, 0, size_str, {size_str}},
-        {kPropFNumber, kDtUint16, true, 560, 560, {280, 400, 560, 800, 1100, 1600}, false, 0, 0, 0,
-         "", {}},
-        {kPropFocalLength, kDtUint32, true, 5000, 5000, {2400, 3500, 5000, 8500}, false, 0, 0, 0,
-         "", {}},
-        {kPropExposureTime, kDtUint32, true, 80, 80,
-         {5, 10, 20, 40, 80, 166, 333, 666, 1250, 2500, 5000, 10000}, false, 0, 0, 0, "", {}},
-        {kPropExposureIndex, kDtUint16, true, 100, 100, {100, 200, 400, 800, 1600}, false, 0, 0, 0,
-         "", {}},
+        {kPropFNumber,
+         kDtUint16,
+         true,
+         560,
+         560,
+         {280, 400, 560, 800, 1100, 1600},
+         false,
+         0,
+         0,
+         0,
+         "",
+         {}},
+        {kPropFocalLength,
+         kDtUint32,
+         true,
+         5000,
+         5000,
+         {2400, 3500, 5000, 8500},
+         false,
+         0,
+         0,
+         0,
+         "",
+         {}},
+        {kPropExposureTime,
+         kDtUint32,
+         true,
+         80,
+         80,
+         {5, 10, 20, 40, 80, 166, 333, 666, 1250, 2500, 5000, 10000},
+         false,
+         0,
+         0,
+         0,
+         "",
+         {}},
+        {kPropExposureIndex,
+         kDtUint16,
+         true,
+         100,
+         100,
+         {100, 200, 400, 800, 1600},
+         false,
+         0,
+         0,
+         0,
+         "",
+         {}},
     };
 
     std::string date = ptp_date(time(nullptr));
@@ -172,9 +216,15 @@ Camera::Prop* Camera::find_prop(uint16_t code) {
 void Camera::pack_value(std::vector<uint8_t>& out, const Prop& p, uint32_t v) const {
     Writer w;
     switch (p.type) {
-        case kDtUint8: w.u8(static_cast<uint8_t>(v)); break;
-        case kDtUint16: w.u16(static_cast<uint16_t>(v)); break;
-        default: w.u32(v); break;
+        case kDtUint8:
+            w.u8(static_cast<uint8_t>(v));
+            break;
+        case kDtUint16:
+            w.u16(static_cast<uint16_t>(v));
+            break;
+        default:
+            w.u32(v);
+            break;
     }
     out.insert(out.end(), w.bytes().begin(), w.bytes().end());
 }
@@ -190,7 +240,8 @@ Blob Camera::scan_for(int pattern) {
 
 Blob Camera::thumb_for(int pattern, uint32_t* w, uint32_t* h) {
     *w = 160;
-    uint64_t th = static_cast<uint64_t>(160) * opt_.image_height / std::max<uint32_t>(1, opt_.image_width);
+    uint64_t th =
+        static_cast<uint64_t>(160) * opt_.image_height / std::max<uint32_t>(1, opt_.image_width);
     *h = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint64_t>(th, 8), 1024));
     auto it = thumb_cache_.find(pattern);
     if (it != thumb_cache_.end()) return it->second;
@@ -220,7 +271,8 @@ OpReply Camera::execute(SessionCtx& ctx, const OpRequest& req) {
     std::lock_guard<std::mutex> lock(mu_);
     const uint32_t* p = req.params;
     switch (req.code) {
-        case kOpGetDeviceInfo: return get_device_info();
+        case kOpGetDeviceInfo:
+            return get_device_info();
         case kOpOpenSession: {
             if (ctx.open) {
                 OpReply r = rc(kRcSessionAlreadyOpen);
@@ -248,7 +300,8 @@ OpReply Camera::execute(SessionCtx& ctx, const OpRequest& req) {
         case kOpSetDevicePropValue:
         case kOpGetPartialObject:
             break;
-        default: return rc(kRcOperationNotSupported);
+        default:
+            return rc(kRcOperationNotSupported);
     }
     if (!ctx.open) return rc(kRcSessionNotOpen);
     switch (req.code) {
@@ -258,22 +311,35 @@ OpReply Camera::execute(SessionCtx& ctx, const OpRequest& req) {
             ctx.cached_handle = 0;
             log_.log("close_session", 0, ctx.conn);
             return rc(kRcOK);
-        case kOpGetStorageIDs: return with_data(Writer().u32_array({kStorageId}).take());
-        case kOpGetStorageInfo: return get_storage_info(p[0]);
-        case kOpGetNumObjects: return get_object_handles(req, true);
-        case kOpGetObjectHandles: return get_object_handles(req, false);
-        case kOpGetObjectInfo: return get_object_info(p[0]);
-        case kOpGetObject: return get_object(ctx, p[0], false, 0, 0);
-        case kOpGetPartialObject: return get_object(ctx, p[0], true, p[1], p[2]);
-        case kOpGetThumb: return get_thumb(p[0]);
-        case kOpDeleteObject: return delete_object(ctx, p[0], p[1]);
-        case kOpInitiateCapture: return initiate_capture(ctx, req);
-        case kOpGetDevicePropDesc: return get_prop_desc(static_cast<uint16_t>(p[0]));
-        case kOpGetDevicePropValue: return get_prop_value(static_cast<uint16_t>(p[0]));
+        case kOpGetStorageIDs:
+            return with_data(Writer().u32_array({kStorageId}).take());
+        case kOpGetStorageInfo:
+            return get_storage_info(p[0]);
+        case kOpGetNumObjects:
+            return get_object_handles(req, true);
+        case kOpGetObjectHandles:
+            return get_object_handles(req, false);
+        case kOpGetObjectInfo:
+            return get_object_info(p[0]);
+        case kOpGetObject:
+            return get_object(ctx, p[0], false, 0, 0);
+        case kOpGetPartialObject:
+            return get_object(ctx, p[0], true, p[1], p[2]);
+        case kOpGetThumb:
+            return get_thumb(p[0]);
+        case kOpDeleteObject:
+            return delete_object(ctx, p[0], p[1]);
+        case kOpInitiateCapture:
+            return initiate_capture(ctx, req);
+        case kOpGetDevicePropDesc:
+            return get_prop_desc(static_cast<uint16_t>(p[0]));
+        case kOpGetDevicePropValue:
+            return get_prop_value(static_cast<uint16_t>(p[0]));
         case kOpSetDevicePropValue:
             if (!req.has_data) return rc(kRcInvalidDevicePropFormat);
             return set_prop_value(static_cast<uint16_t>(p[0]), req.data);
-        default: return rc(kRcOperationNotSupported);
+        default:
+            return rc(kRcOperationNotSupported);
     }
 }
 
@@ -289,8 +355,8 @@ OpReply Camera::get_device_info() {
                  kOpGetObject, kOpGetThumb, kOpDeleteObject, kOpInitiateCapture,
                  kOpGetDevicePropDesc, kOpGetDevicePropValue, kOpSetDevicePropValue,
                  kOpGetPartialObject});
-    w.u16_array({kEvObjectAdded, kEvObjectRemoved, kEvDevicePropChanged, kEvStoreFull,
-                 kEvCaptureComplete});
+    w.u16_array(
+        {kEvObjectAdded, kEvObjectRemoved, kEvDevicePropChanged, kEvStoreFull, kEvCaptureComplete});
     std::vector<uint16_t> props;
     for (const auto& pr : props_) props.push_back(pr.code);
     w.u16_array(props);
@@ -363,9 +429,9 @@ OpReply Camera::get_object_info(uint32_t handle) {
     w.u32(folder ? 0 : opt_.image_height);
     w.u32(folder ? 0 : 24);  // ImageBitDepth
     w.u32(o.parent);
-    w.u16(folder ? 1 : 0);   // AssociationType: generic folder
-    w.u32(0);                // AssociationDesc
-    w.u32(0);                // SequenceNumber
+    w.u16(folder ? 1 : 0);  // AssociationType: generic folder
+    w.u32(0);               // AssociationDesc
+    w.u32(0);               // SequenceNumber
     w.str(o.name);
     w.str(o.date);  // CaptureDate
     w.str(o.date);  // ModificationDate
@@ -522,10 +588,12 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
         r.capture_events = true;
         r.delay_ms = capture_delay_ms_;
     }
-    log_.log("initiate_capture", handle, ctx.conn,
-             std::string(",\"rc\":\"0x2001\",\"events\":") +
-                 (r.capture_events ? "true" : r.store_full_event ? "\"store_full\"" : "false"),
-             t);
+    log_.log(
+        "initiate_capture", handle, ctx.conn,
+        std::string(",\"rc\":\"0x2001\",\"events\":") + (r.capture_events     ? "true"
+                                                         : r.store_full_event ? "\"store_full\""
+                                                                              : "false"),
+        t);
     return r;
 }
 
@@ -543,7 +611,8 @@ uint32_t Camera::add_raw_companion(const Object& jpeg) {
     raw.head = {'I', 'I', 42, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     raw.scan = std::make_shared<const std::vector<uint8_t>>();
     raw.pad = opt_.raw_size > raw.head.size() ? opt_.raw_size - raw.head.size() : 0;
-    raw.pad_text = "ptpip-sim raw " + std::to_string(jpeg.capture_no) + " serial " + opt_.serial + "\n";
+    raw.pad_text =
+        "ptpip-sim raw " + std::to_string(jpeg.capture_no) + " serial " + opt_.serial + "\n";
     raw.size = raw.head.size() + raw.pad;
     uint32_t h = raw.handle;
     objects_[h] = std::move(raw);
@@ -602,8 +671,10 @@ OpReply Camera::set_prop_value(uint16_t code, const std::vector<uint8_t>& data) 
     if (p->type == kDtStr) {
         size_t off = 0;
         std::string s;
-        if (!read_ptp_string(data.data(), data.size(), off, s)) return rc(kRcInvalidDevicePropFormat);
-        if (!p->str_enum.empty() && std::find(p->str_enum.begin(), p->str_enum.end(), s) == p->str_enum.end())
+        if (!read_ptp_string(data.data(), data.size(), off, s))
+            return rc(kRcInvalidDevicePropFormat);
+        if (!p->str_enum.empty() &&
+            std::find(p->str_enum.begin(), p->str_enum.end(), s) == p->str_enum.end())
             return rc(kRcInvalidDevicePropValue);
         p->str_current = s;
         return rc(kRcOK);
@@ -708,8 +779,8 @@ std::string Camera::stats_json() {
                   "{\"captures\":%" PRIu64 ",\"downloads\":%" PRIu64 ",\"deletes\":%" PRIu64
                   ",\"connections\":%" PRIu64 ",\"active_connections\":%" PRIu64
                   ",\"objects\":%" PRIu64 ",\"last_initiate_us\":%" PRId64 "}",
-                  s.captures, s.downloads, s.deletes, s.connections, s.active_connections, s.objects,
-                  s.last_initiate_us);
+                  s.captures, s.downloads, s.deletes, s.connections, s.active_connections,
+                  s.objects, s.last_initiate_us);
     return buf;
 }
 

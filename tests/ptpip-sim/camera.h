@@ -62,11 +62,11 @@ struct Stats {
     uint64_t connections = 0;  // PTP/IP command connections accepted so far
     uint64_t active_connections = 0;
     int64_t last_initiate_us = 0;
-    uint64_t objects = 0;      // images on the card now
+    uint64_t objects = 0;  // images on the card now
 };
 
 class Camera {
-public:
+  public:
     Camera(const Options& opt, EventLog& log);
     ~Camera();
     Camera(const Camera&) = delete;
@@ -106,7 +106,7 @@ public:
     std::string stats_json();
     const Options& options() const { return opt_; }
 
-private:
+  private:
     struct Prop {
         uint16_t code;
         uint16_t type;  // kDtUint8/16/32 or kDtStr
@@ -124,7 +124,7 @@ private:
         uint32_t parent = 0;  // 0: root
         uint16_t format = 0;
         std::string name;
-        std::string date;     // YYYYMMDDThhmmss
+        std::string date;  // YYYYMMDDThhmmss
         uint64_t size = 0;
         // images only
         uint64_t capture_no = 0;

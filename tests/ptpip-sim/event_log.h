@@ -13,7 +13,7 @@ namespace ptpsim {
 int64_t realtime_us();
 
 class EventLog {
-public:
+  public:
     EventLog() = default;
     ~EventLog();
     EventLog(const EventLog&) = delete;
@@ -25,7 +25,7 @@ public:
     void log(const char* event, uint32_t handle, uint32_t conn, const std::string& extra = "",
              int64_t t_us = 0);
 
-private:
+  private:
     std::mutex mu_;
     FILE* file_ = nullptr;
 };

@@ -91,7 +91,7 @@ const HuffCodes& chrom_ac() {
 
 // Entropy-coded segment writer with 0xFF byte stuffing.
 class BitWriter {
-public:
+  public:
     explicit BitWriter(std::vector<uint8_t>& out) : out_(out) {}
     void put(uint32_t bits, int n) {  // n <= 32
         acc_ = (acc_ << n) | (bits & ((n == 32) ? 0xFFFFFFFFu : ((1u << n) - 1)));
@@ -107,7 +107,7 @@ public:
         if (nbits_ > 0) put(0x7F, 8 - nbits_);
     }
 
-private:
+  private:
     std::vector<uint8_t>& out_;
     uint64_t acc_ = 0;
     int nbits_ = 0;
@@ -177,7 +177,13 @@ void append_dqt_sof_dht(std::vector<uint8_t>& out, uint32_t width, uint32_t heig
 // ---------------------------------------------------------------------------------------
 // Exif (TIFF) writer.
 
-enum : uint16_t { kTypeAscii = 2, kTypeShort = 3, kTypeLong = 4, kTypeRational = 5, kTypeUndef = 7 };
+enum : uint16_t {
+    kTypeAscii = 2,
+    kTypeShort = 3,
+    kTypeLong = 4,
+    kTypeRational = 5,
+    kTypeUndef = 7
+};
 
 struct IfdEntry {
     uint16_t tag;
@@ -274,16 +280,16 @@ std::vector<uint8_t> build_tiff(const ExifInfo& x) {
     };
     auto ifd0_entries = [&](uint32_t exif_offset) {
         return std::vector<IfdEntry>{
-            ascii(0x010F, x.make),        // Make
-            ascii(0x0110, x.model),       // Model
-            short1(0x0112, 1),            // Orientation
-            rational(0x011A, 72, 1),      // XResolution
-            rational(0x011B, 72, 1),      // YResolution
-            short1(0x0128, 2),            // ResolutionUnit inch
-            ascii(0x0131, x.software),    // Software
-            ascii(0x0132, x.datetime),    // DateTime
-            short1(0x0213, 1),            // YCbCrPositioning centered
-            long1(0x8769, exif_offset),   // ExifIFDPointer
+            ascii(0x010F, x.make),       // Make
+            ascii(0x0110, x.model),      // Model
+            short1(0x0112, 1),           // Orientation
+            rational(0x011A, 72, 1),     // XResolution
+            rational(0x011B, 72, 1),     // YResolution
+            short1(0x0128, 2),           // ResolutionUnit inch
+            ascii(0x0131, x.software),   // Software
+            ascii(0x0132, x.datetime),   // DateTime
+            short1(0x0213, 1),           // YCbCrPositioning centered
+            long1(0x8769, exif_offset),  // ExifIFDPointer
         };
     };
     // Two passes: the Exif IFD goes right after IFD0, whose size does not depend on the
@@ -367,7 +373,8 @@ void for_each_block(uint32_t bw, uint32_t bh, int pattern, Fn fn) {
     uint32_t hheight = std::max<uint32_t>(1, bh / 24);
     for (uint32_t y = 0; y < bh; ++y) {
         bool band = y >= hpos && y < hpos + hheight;
-        const Levels* row = (band ? bd->dark.data() : bd->base.data()) + static_cast<size_t>(y) * bw;
+        const Levels* row =
+            (band ? bd->dark.data() : bd->base.data()) + static_cast<size_t>(y) * bw;
         for (uint32_t x = 0; x < bw; ++x) {
             if (x >= vpos && x < vpos + vwidth)
                 fn(band ? bar_dark : bar);

@@ -16,14 +16,14 @@ namespace ptpsim {
 struct ExifInfo {
     std::string make;
     std::string model;
-    std::string serial;      // BodySerialNumber (0xA431)
+    std::string serial;  // BodySerialNumber (0xA431)
     std::string software;
-    std::string datetime;    // "YYYY:MM:DD HH:MM:SS"
-    std::string unique_id;   // ImageUniqueID (0xA420), 32 hex chars
-    uint16_t iso = 100;              // ISOSpeedRatings (0x8827)
-    uint32_t exposure_tenth_ms = 80; // ExposureTime in 1/10000 s, as PTP property 0x500D
-    uint16_t fnumber_x100 = 560;     // FNumber * 100, as PTP property 0x5007
-    uint32_t focal_x100 = 5000;      // FocalLength (mm) * 100, as PTP property 0x5008
+    std::string datetime;             // "YYYY:MM:DD HH:MM:SS"
+    std::string unique_id;            // ImageUniqueID (0xA420), 32 hex chars
+    uint16_t iso = 100;               // ISOSpeedRatings (0x8827)
+    uint32_t exposure_tenth_ms = 80;  // ExposureTime in 1/10000 s, as PTP property 0x500D
+    uint16_t fnumber_x100 = 560;      // FNumber * 100, as PTP property 0x5007
+    uint32_t focal_x100 = 5000;       // FocalLength (mm) * 100, as PTP property 0x5008
     uint32_t width = 640;
     uint32_t height = 480;
 };

@@ -110,7 +110,9 @@ constexpr uint32_t kStorageId = 0x00010001;
 constexpr uint32_t kAllStorages = 0xFFFFFFFF;
 constexpr uint32_t kRootParent = 0xFFFFFFFF;
 
-inline uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+inline uint16_t rd16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
 inline uint32_t rd32(const uint8_t* p) {
     return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
            (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
@@ -125,7 +127,7 @@ inline void wr32(uint8_t* p, uint32_t v) {
 
 // Appends little-endian PTP data types to a byte vector.
 class Writer {
-public:
+  public:
     std::vector<uint8_t>& bytes() { return b_; }
     std::vector<uint8_t> take() { return std::move(b_); }
     size_t size() const { return b_.size(); }
@@ -172,7 +174,7 @@ public:
         return *this;
     }
 
-private:
+  private:
     std::vector<uint8_t> b_;
 };
 

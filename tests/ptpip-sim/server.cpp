@@ -22,9 +22,9 @@ namespace ptpsim {
 namespace {
 
 constexpr size_t kMaxInitPacket = 4096;
-constexpr size_t kMaxCmdPacket = 64u << 20;    // a data packet from the initiator
-constexpr size_t kMaxDataPhase = 16u << 20;    // SetDevicePropValue & co. are tiny
-constexpr size_t kChunk = 1u << 20;            // data packet payload when sending > kChunk
+constexpr size_t kMaxCmdPacket = 64u << 20;  // a data packet from the initiator
+constexpr size_t kMaxDataPhase = 16u << 20;  // SetDevicePropValue & co. are tiny
+constexpr size_t kChunk = 1u << 20;          // data packet payload when sending > kChunk
 constexpr int kIovBatch = 512;
 
 bool read_full(int fd, void* buf, size_t n) {
@@ -282,7 +282,8 @@ void Server::serve_ptpip(int fd) {
             for (size_t i = 16; i + 1 < payload.size(); i += 2) {
                 uint16_t c = rd16(&payload[i]);
                 if (c == 0) break;
-                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') name.push_back(static_cast<char>(c));
+                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+                    name.push_back(static_cast<char>(c));
             }
             auto s = std::make_shared<Session>();
             s->cmd_id = id;
@@ -307,7 +308,8 @@ void Server::serve_ptpip(int fd) {
             w.u32(0x00010000);  // version 1.0
             camera_.note_connection(true);
             log_.log("connect", 0, s->conn, ",\"initiator\":\"" + name + "\"");
-            if (opt_.verbose) std::fprintf(stderr, "ptpip-sim: connection %u from '%s'\n", s->conn, name.c_str());
+            if (opt_.verbose)
+                std::fprintf(stderr, "ptpip-sim: connection %u from '%s'\n", s->conn, name.c_str());
             if (send_bytes(fd, packet(kPktInitCommandAck, w.take()))) command_loop(s, fd);
             // The command connection ends the session: drop its event connection too.
             uint64_t evt_id = 0;
@@ -434,8 +436,9 @@ void Server::command_loop(const std::shared_ptr<Session>& s, int fd) {
                 send_capture_events(s, r.capture_handle, r.raw_handle, req.tid, r.store_full_event);
             } else {
                 std::lock_guard<std::mutex> lock(sched_mu_);
-                jobs_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(r.delay_ms),
-                              Job{s, r.capture_handle, r.raw_handle, req.tid, r.store_full_event});
+                jobs_.emplace(
+                    std::chrono::steady_clock::now() + std::chrono::milliseconds(r.delay_ms),
+                    Job{s, r.capture_handle, r.raw_handle, req.tid, r.store_full_event});
                 sched_cv_.notify_all();
             }
         }
@@ -478,7 +481,8 @@ bool Server::send_reply(int fd, const OpRequest& req, const OpReply& r) {
     return send_iov(fd, iov);
 }
 
-void Server::queue_event(Session& s, uint16_t code, uint32_t tid, const std::vector<uint32_t>& params) {
+void Server::queue_event(Session& s, uint16_t code, uint32_t tid,
+                         const std::vector<uint32_t>& params) {
     std::vector<uint8_t> ev = container(kPktEvent, code, tid, params);
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.closed) return;
@@ -489,8 +493,8 @@ void Server::queue_event(Session& s, uint16_t code, uint32_t tid, const std::vec
     if (!send_bytes(s.evt_fd, ev)) ::shutdown(s.evt_fd, SHUT_RDWR);
 }
 
-void Server::send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t raw_handle,
-                                 uint32_t tid, bool store_full) {
+void Server::send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle,
+                                 uint32_t raw_handle, uint32_t tid, bool store_full) {
     if (store_full) {
         queue_event(*s, kEvStoreFull, tid, {kStorageId});
         log_.log("store_full", handle, s->conn);
@@ -520,7 +524,8 @@ void Server::scheduler_loop() {
         Job job = jobs_.begin()->second;
         jobs_.erase(jobs_.begin());
         lock.unlock();
-        if (auto s = job.session.lock()) send_capture_events(s, job.handle, job.raw_handle, job.tid, job.store_full);
+        if (auto s = job.session.lock())
+            send_capture_events(s, job.handle, job.raw_handle, job.tid, job.store_full);
         lock.lock();
     }
 }
@@ -577,7 +582,8 @@ std::string Server::control_command(const std::string& line) {
         // Images of different sizes from one simulator (upload tests of mixed sizes).
         char* end = nullptr;
         errno = 0;
-        unsigned long long v = arg.empty() || arg[0] == '-' ? 0 : std::strtoull(arg.c_str(), &end, 10);
+        unsigned long long v =
+            arg.empty() || arg[0] == '-' ? 0 : std::strtoull(arg.c_str(), &end, 10);
         if (arg.empty() || errno != 0 || !end || *end != '\0') return "ERR size needs a byte count";
         uint64_t min_size = 0;
         if (!camera_.set_image_size(v, &min_size))
@@ -605,7 +611,8 @@ std::string Server::control_command(const std::string& line) {
     if (cmd == "ping") return "PONG";
     if (cmd == "help")
         return "OK commands: busy N, error N, noevent N, evstorefull N, storagefull on|off, "
-               "slow MS, delay MS, size BYTES, disconnect, disconnectafter N, stats, reset, clear, ping";
+               "slow MS, delay MS, size BYTES, disconnect, disconnectafter N, stats, reset, clear, "
+               "ping";
     return "ERR unknown command: " + cmd;
 }
 

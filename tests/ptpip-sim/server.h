@@ -23,7 +23,7 @@
 namespace ptpsim {
 
 class Server {
-public:
+  public:
     Server(const Options& opt, Camera& camera, EventLog& log);
     ~Server();
     Server(const Server&) = delete;
@@ -35,7 +35,7 @@ public:
     // Serves until `stop_fd` becomes readable, then closes every connection and returns.
     void run(int stop_fd);
 
-private:
+  private:
     enum class Kind { Pending, Command, Event, Control };
     struct Session {
         uint32_t conn = 0;
@@ -76,8 +76,8 @@ private:
 
     bool send_reply(int fd, const OpRequest& req, const OpReply& r);
     void queue_event(Session& s, uint16_t code, uint32_t tid, const std::vector<uint32_t>& params);
-    void send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t raw_handle, uint32_t tid,
-                             bool store_full);
+    void send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle,
+                             uint32_t raw_handle, uint32_t tid, bool store_full);
     bool interruptible_sleep(std::chrono::milliseconds d);
 
     const Options opt_;

@@ -15,7 +15,8 @@
 
 namespace photorig::test {
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path, std::vector<std::string> env)
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path,
+                           std::vector<std::string> env)
     : argv_(std::move(argv)), log_path_(std::move(log_path)), env_(std::move(env)) {}
 
 ChildProcess::~ChildProcess() {
@@ -63,7 +64,8 @@ bool ChildProcess::running() {
 }
 
 int ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
-    if (!wait_until([&] { return !running(); }, timeout, std::chrono::milliseconds(10))) return -1000;
+    if (!wait_until([&] { return !running(); }, timeout, std::chrono::milliseconds(10)))
+        return -1000;
     return exit_code_;
 }
 
@@ -85,6 +87,8 @@ void ChildProcess::kill9() {
     reap(true);
 }
 
-std::string ChildProcess::log() const { return read_file(log_path_); }
+std::string ChildProcess::log() const {
+    return read_file(log_path_);
+}
 
 }  // namespace photorig::test

@@ -11,8 +11,9 @@
 namespace photorig::test {
 
 class ChildProcess {
-public:
-    ChildProcess(std::vector<std::string> argv, std::string log_path, std::vector<std::string> env = {});
+  public:
+    ChildProcess(std::vector<std::string> argv, std::string log_path,
+                 std::vector<std::string> env = {});
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
@@ -28,7 +29,7 @@ public:
     std::string log() const;
     const std::string& log_path() const { return log_path_; }
 
-private:
+  private:
     int reap(bool block);
     std::vector<std::string> argv_;
     std::string log_path_;

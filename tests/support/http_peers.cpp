@@ -24,7 +24,8 @@ std::string find_program(const std::string& program) {
         struct stat st {};
         return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
     };
-    if (program.find('/') != std::string::npos) return executable(program) ? program : std::string();
+    if (program.find('/') != std::string::npos)
+        return executable(program) ? program : std::string();
     const char* path = std::getenv("PATH");
     std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
     std::string dir;
@@ -46,7 +47,9 @@ std::string node_tool(const std::string& tool) {
     return ::access(p.c_str(), X_OK) == 0 ? p : std::string();
 }
 
-std::string http_peers_script() { return std::string(PHOTORIG_SOURCE_DIR) + "/tests/support/http_peers.py"; }
+std::string http_peers_script() {
+    return std::string(PHOTORIG_SOURCE_DIR) + "/tests/support/http_peers.py";
+}
 
 std::string python3_program() {
     // Debian's python3 first: the tests use only its standard library.
@@ -94,7 +97,8 @@ TcpProxy::TcpProxy(int upstream_port) : upstream_port_(upstream_port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0)
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listen_fd_, 64) != 0)
         throw std::runtime_error("TcpProxy: bind/listen failed");
     socklen_t len = sizeof addr;
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -162,7 +166,8 @@ void TcpProxy::pump(int client, int upstream) {
             }
             size_t off = 0;
             while (off < static_cast<size_t>(r)) {
-                ssize_t w = ::send(to, buf.data() + off, static_cast<size_t>(r) - off, MSG_NOSIGNAL);
+                ssize_t w =
+                    ::send(to, buf.data() + off, static_cast<size_t>(r) - off, MSG_NOSIGNAL);
                 if (w <= 0) {
                     open = false;
                     break;

@@ -32,7 +32,7 @@ std::string http_peers_script();
 std::string python3_program();
 
 class TcpProxy {
-public:
+  public:
     explicit TcpProxy(int upstream_port);
     ~TcpProxy();
     TcpProxy(const TcpProxy&) = delete;
@@ -49,7 +49,7 @@ public:
     uint64_t connections() const { return connections_.load(); }
     uint64_t bytes_up() const { return bytes_up_.load(); }  // client->server, all connections
 
-private:
+  private:
     void accept_loop();
     void pump(int client, int upstream);
 

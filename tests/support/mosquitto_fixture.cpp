@@ -26,11 +26,14 @@ bool port_accepts(int port) {
 
 size_t count_of(const std::string& haystack, const std::string& needle) {
     size_t n = 0;
-    for (size_t pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + 1)) ++n;
+    for (size_t pos = haystack.find(needle); pos != std::string::npos;
+         pos = haystack.find(needle, pos + 1))
+        ++n;
     return n;
 }
 
-const char* const kRunning = " running";  // "mosquitto version 2.0.11 running", after the listeners are open
+const char* const kRunning =
+    " running";  // "mosquitto version 2.0.11 running", after the listeners are open
 
 }  // namespace
 
@@ -60,7 +63,8 @@ void Mosquitto::write_config() {
         out << "allow_anonymous true\n";
     } else {
         out << "allow_anonymous false\n";
-        if (!options_.password_file.empty()) out << "password_file " << options_.password_file << "\n";
+        if (!options_.password_file.empty())
+            out << "password_file " << options_.password_file << "\n";
         if (!options_.acl_file.empty()) out << "acl_file " << options_.acl_file << "\n";
     }
     if (options_.persistence) {
@@ -86,7 +90,8 @@ void Mosquitto::write_config() {
 
 bool Mosquitto::try_start(std::string* why) {
     size_t running_before = count_of(log(), kRunning);
-    process_ = std::make_unique<ChildProcess>(std::vector<std::string>{"mosquitto", "-c", config_path()}, log_path());
+    process_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"mosquitto", "-c", config_path()}, log_path());
     process_->start();
     bool up = wait_until(
         [&] {
@@ -96,8 +101,10 @@ bool Mosquitto::try_start(std::string* why) {
         },
         std::chrono::seconds(5), std::chrono::milliseconds(10));
     if (up && process_->running()) return true;
-    int code = process_->running() ? process_->stop(std::chrono::seconds(2)) : process_->wait_exit(std::chrono::seconds(1));
-    *why = up ? "mosquitto exited with code " + std::to_string(code) : "mosquitto did not open its port in 5 s";
+    int code = process_->running() ? process_->stop(std::chrono::seconds(2))
+                                   : process_->wait_exit(std::chrono::seconds(1));
+    *why = up ? "mosquitto exited with code " + std::to_string(code)
+              : "mosquitto did not open its port in 5 s";
     return false;
 }
 
@@ -107,8 +114,8 @@ void Mosquitto::start() {
     if (port_ != 0) {
         // A restart: same port, same data dir.
         if (try_start(&why)) return;
-        throw std::runtime_error("cannot restart mosquitto on port " + std::to_string(port_) + ": " + why +
-                                 "\n--- log ---\n" + log());
+        throw std::runtime_error("cannot restart mosquitto on port " + std::to_string(port_) +
+                                 ": " + why + "\n--- log ---\n" + log());
     }
     for (int attempt = 0; attempt < 5; ++attempt) {
         port_ = free_tcp_port();
@@ -139,8 +146,12 @@ void Mosquitto::restart() {
     start();
 }
 
-bool Mosquitto::running() { return process_ && process_->running(); }
+bool Mosquitto::running() {
+    return process_ && process_->running();
+}
 
-std::string Mosquitto::log() const { return read_file(log_path()); }
+std::string Mosquitto::log() const {
+    return read_file(log_path());
+}
 
 }  // namespace photorig::test

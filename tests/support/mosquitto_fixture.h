@@ -14,17 +14,18 @@
 namespace photorig::test {
 
 class Mosquitto {
-public:
+  public:
     struct Options {
         // With autosave_on_changes true + autosave_interval 1: a kill9() loses nothing, but
         // every change rewrites the whole database (1500 messages queued for an offline
         // client take ~3 s instead of 0.3 s). Turn it off for bulk tests that need no restart.
         bool persistence = true;
-        int max_queued_messages = 100000;    // per offline persistent client (mosquitto's default: 1000)
-        std::string password_file;           // empty (and acl_file empty): allow_anonymous true
+        int max_queued_messages =
+            100000;                 // per offline persistent client (mosquitto's default: 1000)
+        std::string password_file;  // empty (and acl_file empty): allow_anonymous true
         std::string acl_file;
         std::vector<std::string> extra_lines;  // appended verbatim to the generated config
-        bool websockets = false;             // adds `listener <ws_port> 127.0.0.1` + protocol websockets
+        bool websockets = false;  // adds `listener <ws_port> 127.0.0.1` + protocol websockets
     };
 
     Mosquitto();
@@ -50,7 +51,7 @@ public:
     std::string config_path() const { return dir_.file("mosquitto.conf"); }
     std::string data_dir() const { return dir_.path() + "/data"; }
 
-private:
+  private:
     void write_config();
     bool try_start(std::string* why);
 

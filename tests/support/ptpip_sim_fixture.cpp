@@ -46,7 +46,9 @@ int find_port(const std::string& text, const std::string& key) {
 }  // namespace
 
 PtpipSim::PtpipSim(std::string binary, std::vector<std::string> extra_args, std::string log_path)
-    : binary_(std::move(binary)), extra_args_(std::move(extra_args)), log_path_(std::move(log_path)) {}
+    : binary_(std::move(binary)),
+      extra_args_(std::move(extra_args)),
+      log_path_(std::move(log_path)) {}
 
 PtpipSim::~PtpipSim() {
     try {
@@ -64,7 +66,8 @@ void PtpipSim::start() {
     std::vector<std::string> args{binary_};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     // The simulator takes the last value of a repeated flag, so these win.
-    args.insert(args.end(), {"--port", std::to_string(port_), "--control-port", std::to_string(control_port_)});
+    args.insert(args.end(),
+                {"--port", std::to_string(port_), "--control-port", std::to_string(control_port_)});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -131,8 +134,9 @@ void PtpipSim::start() {
     ::close(out[0]);
     if (!(port && control)) {
         int code = stop(std::chrono::milliseconds(500));
-        throw std::runtime_error("ptpip-sim did not start (" + binary_ + ", exit " + std::to_string(code) +
-                                 (log_path_.empty() ? "" : ", log " + log_path_) + "), output: " + text);
+        throw std::runtime_error(
+            "ptpip-sim did not start (" + binary_ + ", exit " + std::to_string(code) +
+            (log_path_.empty() ? "" : ", log " + log_path_) + "), output: " + text);
     }
     port_ = port;
     control_port_ = control;
@@ -164,7 +168,8 @@ int PtpipSim::stop(std::chrono::milliseconds grace) {
     if (!running()) return 0;
     ::kill(pid_, SIGTERM);
     auto deadline = Clock::now() + grace;
-    while (running() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (running() && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (pid_ > 0) {
         ::kill(-pid_, SIGKILL);
         ::kill(pid_, SIGKILL);

@@ -18,7 +18,7 @@
 namespace photorig::test {
 
 class PtpipSim {
-public:
+  public:
     // `binary`: path of ptpip-sim (a path ending in ".py" runs with python3).
     // `extra_args`: more simulator flags (see tests/ptpip-sim/README.md); the fixture adds
     // --port and --control-port after them (the simulator takes the last value of a flag).
@@ -54,9 +54,11 @@ public:
     std::string control(const std::string& cmd);
 
     // Extra flags used by the next start() (e.g. to restart with other failure settings).
-    void set_extra_args(std::vector<std::string> extra_args) { extra_args_ = std::move(extra_args); }
+    void set_extra_args(std::vector<std::string> extra_args) {
+        extra_args_ = std::move(extra_args);
+    }
 
-private:
+  private:
     int reap(bool block);
 
     std::string binary_;

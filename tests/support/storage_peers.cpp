@@ -105,7 +105,8 @@ nlohmann::json ThrottledWebdavPeer::stats() const {
 }
 
 std::string ThrottledWebdavPeer::answer_mkcols_locked(int count) const {
-    return post_json("http://127.0.0.1:" + std::to_string(port_) + "/_faults", {{"locked_mkcols", count}});
+    return post_json("http://127.0.0.1:" + std::to_string(port_) + "/_faults",
+                     {{"locked_mkcols", count}});
 }
 
 S3rverPeer::S3rverPeer(std::string data_dir, std::string log_path, std::string bucket)
@@ -179,7 +180,9 @@ std::string GdriveFakePeer::log() const {
     return read_file(log_);
 }
 
-nlohmann::json GdriveFakePeer::get(const std::string& path) const { return get_json(base_url() + path); }
+nlohmann::json GdriveFakePeer::get(const std::string& path) const {
+    return get_json(base_url() + path);
+}
 
 std::string GdriveFakePeer::post(const std::string& path, const nlohmann::json& body) const {
     return post_json(base_url() + path, body);

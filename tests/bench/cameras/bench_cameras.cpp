@@ -22,7 +22,8 @@ using namespace std::chrono_literals;
 namespace {
 constexpr int kCameras = 8;
 
-json request(RigHarness& h, const std::string& verb, json body, std::chrono::milliseconds timeout = 30s) {
+json request(RigHarness& h, const std::string& verb, json body,
+             std::chrono::milliseconds timeout = 30s) {
     static int counter = 0;
     std::string txn = "b-" + std::to_string(++counter);
     body["transaction"] = txn;
@@ -63,7 +64,8 @@ int run(bool quick) {
     std::vector<double> spreads_ms, reported_ms;
     for (int i = 0; i < shots; ++i) {
         json r = request(h, "capture", {{"camera", "all"}});
-        if (r["data"].value("count", 0) != kCameras) throw std::runtime_error("capture: " + r.dump());
+        if (r["data"].value("count", 0) != kCameras)
+            throw std::runtime_error("capture: " + r.dump());
         int64_t lo = INT64_MAX, hi = INT64_MIN;
         for (size_t c = 0; c < h.sim_count(); ++c) {
             int64_t t = last_initiate_us(h.sim(c));
@@ -75,17 +77,21 @@ int run(bool quick) {
     }
     double p50 = percentile(spreads_ms, 0.5), p95 = percentile(spreads_ms, 0.95);
     double worst = *std::max_element(spreads_ms.begin(), spreads_ms.end());
-    std::printf("trigger spread, %d cameras, %d shots, at the simulators: p50 %.3f ms, p95 %.3f ms, max %.3f ms "
-                "(goal p95 < 5 ms); as the agent reports it: p50 %.3f ms, p95 %.3f ms\n",
-                kCameras, shots, p50, p95, worst, percentile(reported_ms, 0.5), percentile(reported_ms, 0.95));
+    std::printf(
+        "trigger spread, %d cameras, %d shots, at the simulators: p50 %.3f ms, p95 %.3f ms, max "
+        "%.3f ms "
+        "(goal p95 < 5 ms); as the agent reports it: p50 %.3f ms, p95 %.3f ms\n",
+        kCameras, shots, p50, p95, worst, percentile(reported_ms, 0.5),
+        percentile(reported_ms, 0.95));
 
     std::vector<double> recover_ms;
     for (int i = 0; i < replugs; ++i) {
         PtpipSim& sim = h.sim(static_cast<size_t>(i % kCameras));
         std::string serial = RigHarness::serial_of(static_cast<size_t>(i % kCameras));
         sim.kill9();
-        auto off = h.wait_for(h.base() + "/camera/" + serial + "/availability",
-                              [](const Received& m) { return m.payload == "offline"; }, 10s);
+        auto off = h.wait_for(
+            h.base() + "/camera/" + serial + "/availability",
+            [](const Received& m) { return m.payload == "offline"; }, 10s);
         if (off.topic.empty()) throw std::runtime_error("unplugged camera not reported offline");
         std::this_thread::sleep_for(200ms);
         h.clear_received();
@@ -94,15 +100,19 @@ int run(bool quick) {
         for (;;) {
             json r = request(h, "capture", {{"camera", serial}});
             if (r["status"] == "ok" && r["data"].value("count", 0) == 1) break;
-            if (std::chrono::steady_clock::now() - back > 30s) throw std::runtime_error("no capture 30 s after replug");
+            if (std::chrono::steady_clock::now() - back > 30s)
+                throw std::runtime_error("no capture 30 s after replug");
             std::this_thread::sleep_for(20ms);
         }
         recover_ms.push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - back).count());
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - back)
+                .count());
     }
     double rworst = *std::max_element(recover_ms.begin(), recover_ms.end());
-    std::printf("replug: return -> first successful capture, %d replugs: p50 %.0f ms, max %.0f ms (goal < 5000 ms)\n",
-                replugs, percentile(recover_ms, 0.5), rworst);
+    std::printf(
+        "replug: return -> first successful capture, %d replugs: p50 %.0f ms, max %.0f ms (goal < "
+        "5000 ms)\n",
+        replugs, percentile(recover_ms, 0.5), rworst);
     bool missed = p95 >= 5.0 || rworst >= 5000;
     return missed ? 3 : 0;
 }

@@ -5,12 +5,11 @@
 //   2. agent vs. gphoto2 CLI: captures/s of the agent vs. one `gphoto2` process per shot;
 //   3. peak RSS of rig-agent and rig-uploader while handling N photos of 8 MB.
 // --quick runs smaller sizes (CI); the full run is what the closing notes quote.
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -27,12 +26,13 @@ double seconds_since(Clock::time_point t0) {
 }
 
 bool response_ok(RigHarness& h, const std::string& txn, std::chrono::milliseconds timeout) {
-    auto r = h.wait_for(h.base() + "/response/capture",
-                        [&](const Received& m) {
-                            json j = json::parse(m.payload, nullptr, false);
-                            return j.is_object() && j["transaction"] == txn;
-                        },
-                        timeout);
+    auto r = h.wait_for(
+        h.base() + "/response/capture",
+        [&](const Received& m) {
+            json j = json::parse(m.payload, nullptr, false);
+            return j.is_object() && j["transaction"] == txn;
+        },
+        timeout);
     return !r.topic.empty() && json::parse(r.payload)["status"] == "ok";
 }
 
@@ -71,7 +71,8 @@ int bench_overlap(bool quick, bool* pass) {
     h.start_all();
     // Warm-up shot so session set-up is not counted.
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"warm"})");
-    if (!response_ok(h, "warm", 30s) || !wait_until([&] { return done_count(h) >= 1; }, 30s)) return 1;
+    if (!response_ok(h, "warm", 30s) || !wait_until([&] { return done_count(h) >= 1; }, 30s))
+        return 1;
 
     // Sequential: what a shell loop of `capture; upload` achieves.
     const int seq_photos = quick ? 5 : 10;
@@ -80,7 +81,9 @@ int bench_overlap(bool quick, bool* pass) {
         size_t before = done_count(h);
         std::string txn = "seq" + std::to_string(i);
         h.pub_cli(h.base() + "/request/capture", "{\"transaction\":\"" + txn + "\"}");
-        if (!response_ok(h, txn, 30s) || !wait_until([&] { return done_count(h) > before; }, 30s, 2ms)) return 1;
+        if (!response_ok(h, txn, 30s) ||
+            !wait_until([&] { return done_count(h) > before; }, 30s, 2ms))
+            return 1;
     }
     double seq_rate = seq_photos / seconds_since(t0);
 
@@ -94,12 +97,14 @@ int bench_overlap(bool quick, bool* pass) {
     double ideal = 1000.0 / std::max(capture_ms, upload_ms);
     double sequential_ideal = 1000.0 / (capture_ms + upload_ms);
     double ratio = rate / ideal;
-    std::printf("overlap: C=%d ms U=%d ms, %d photos of %d bytes in %.2f s\n", capture_ms, upload_ms, photos,
-                image, elapsed);
-    std::printf("overlap: achieved %.3f photos/s; ideal 1/max(C,U) = %.3f -> ratio %.3f (goal >= 0.95)\n", rate,
-                ideal, ratio);
-    std::printf("overlap: sequential measured %.3f photos/s (1/(C+U) = %.3f); overlap speed-up %.2fx\n", seq_rate,
-                sequential_ideal, rate / seq_rate);
+    std::printf("overlap: C=%d ms U=%d ms, %d photos of %d bytes in %.2f s\n", capture_ms,
+                upload_ms, photos, image, elapsed);
+    std::printf(
+        "overlap: achieved %.3f photos/s; ideal 1/max(C,U) = %.3f -> ratio %.3f (goal >= 0.95)\n",
+        rate, ideal, ratio);
+    std::printf(
+        "overlap: sequential measured %.3f photos/s (1/(C+U) = %.3f); overlap speed-up %.2fx\n",
+        seq_rate, sequential_ideal, rate / seq_rate);
     *pass = *pass && ratio >= 0.95;
     return 0;
 }
@@ -119,16 +124,17 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
     if (!response_ok(h, "burst", 120s)) return 1;
     double agent_rate = agent_shots / seconds_since(t0);
 
-    // The CLI against an identical simulator instance: a new process, session and download per shot.
+    // The CLI against an identical simulator instance: a new process, session and download per
+    // shot.
     PtpipSim cli_sim(PHOTORIG_PTPIP_SIM_PATH, {"--image-size", "200000", "--serial", "SIM0002"});
     cli_sim.start();
     TempDir cli_dir("photorig-cli");
     std::string home = cli_dir.path();
     t0 = Clock::now();
     for (int i = 0; i < cli_shots; ++i) {
-        auto r = run_command({"gphoto2", "--port", cli_sim.port_string(), "--camera", "PTP/IP Camera",
-                              "--capture-image-and-download", "--force-overwrite", "--filename",
-                              cli_dir.path() + "/shot" + std::to_string(i) + ".jpg"},
+        auto r = run_command({"gphoto2", "--port", cli_sim.port_string(), "--camera",
+                              "PTP/IP Camera", "--capture-image-and-download", "--force-overwrite",
+                              "--filename", cli_dir.path() + "/shot" + std::to_string(i) + ".jpg"},
                              30s, {"HOME=" + home});
         if (r.exit_code != 0) {
             std::fprintf(stderr, "gphoto2 failed: %s\n", r.output.c_str());
@@ -137,10 +143,12 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
     }
     double cli_rate = cli_shots / seconds_since(t0);
     size_t downloaded = 0;
-    for (const auto& f : list_files(cli_dir.path())) downloaded += f.find("/shot") != std::string::npos;
-    std::printf("agent vs cli: agent %.1f captures/s (%d shots, spooled + hashed + published), "
-                "gphoto2 CLI %.1f captures/s (%d processes, %zu files) -> %.1fx (goal >= 10x)\n",
-                agent_rate, agent_shots, cli_rate, cli_shots, downloaded, agent_rate / cli_rate);
+    for (const auto& f : list_files(cli_dir.path()))
+        downloaded += f.find("/shot") != std::string::npos;
+    std::printf(
+        "agent vs cli: agent %.1f captures/s (%d shots, spooled + hashed + published), "
+        "gphoto2 CLI %.1f captures/s (%d processes, %zu files) -> %.1fx (goal >= 10x)\n",
+        agent_rate, agent_shots, cli_rate, cli_shots, downloaded, agent_rate / cli_rate);
     *pass = *pass && agent_rate / cli_rate >= 10.0 && downloaded == static_cast<size_t>(cli_shots);
     return 0;
 }
@@ -151,14 +159,18 @@ int bench_rss(bool quick, bool* pass) {
     o.image_size = 8 * 1000 * 1000;
     RigHarness h(o);
     h.start_all();
-    h.pub_cli(h.base() + "/request/capture", "{\"transaction\":\"rss\",\"count\":" + std::to_string(photos) + "}");
+    h.pub_cli(h.base() + "/request/capture",
+              "{\"transaction\":\"rss\",\"count\":" + std::to_string(photos) + "}");
     if (!response_ok(h, "rss", 300s)) return 1;
     if (!wait_until([&] { return done_count(h) >= static_cast<size_t>(photos); }, 300s)) return 1;
     long agent_kb = vm_hwm_kb(h.agent().pid());
     long uploader_kb = vm_hwm_kb(h.uploader().pid());
-    std::printf("peak RSS over %d photos of 8 MB: rig-agent %.1f MB, rig-uploader %.1f MB (goal < 40 MB each)\n",
-                photos, agent_kb / 1024.0, uploader_kb / 1024.0);
-    *pass = *pass && agent_kb > 0 && agent_kb < 40 * 1024 && uploader_kb > 0 && uploader_kb < 40 * 1024;
+    std::printf(
+        "peak RSS over %d photos of 8 MB: rig-agent %.1f MB, rig-uploader %.1f MB (goal < 40 MB "
+        "each)\n",
+        photos, agent_kb / 1024.0, uploader_kb / 1024.0);
+    *pass =
+        *pass && agent_kb > 0 && agent_kb < 40 * 1024 && uploader_kb > 0 && uploader_kb < 40 * 1024;
     return 0;
 }
 }  // namespace

@@ -7,14 +7,13 @@
 //    seeing InitiateCapture (its CLOCK_REALTIME arrival time), p50/p99; beside it the same
 //    from an already-connected MQTT client.
 // --quick runs smaller sizes (CI); --full is what the closing notes quote. Exit 3: a goal missed.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -28,12 +27,17 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+    return json::parse(s, nullptr, false);
+}
 
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
 
 int64_t realtime_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -43,18 +47,23 @@ double percentile(std::vector<double> v, double p) {
     return v[std::min(i, v.size() - 1)];
 }
 
-json request(RigHarness& h, const std::string& verb, json body, std::chrono::milliseconds timeout = 60s) {
+json request(RigHarness& h, const std::string& verb, json body,
+             std::chrono::milliseconds timeout = 60s) {
     static int counter = 0;
     std::string txn = "b-" + std::to_string(++counter);
     body["transaction"] = txn;
     h.pub_v5(h.base() + "/request/" + verb, body.dump(), "", "");
-    auto r = h.wait_for(h.base() + "/response/" + verb,
-                        [&](const Received& m) { return parse(m.payload).value("transaction", json()) == txn; }, timeout);
+    auto r = h.wait_for(
+        h.base() + "/response/" + verb,
+        [&](const Received& m) { return parse(m.payload).value("transaction", json()) == txn; },
+        timeout);
     if (r.topic.empty()) throw std::runtime_error(verb + ": no response in time");
     return parse(r.payload);
 }
 
-int64_t last_initiate_us(PtpipSim& sim) { return parse(sim.control("stats"))["last_initiate_us"].get<int64_t>(); }
+int64_t last_initiate_us(PtpipSim& sim) {
+    return parse(sim.control("stats"))["last_initiate_us"].get<int64_t>();
+}
 
 // Camera time of each step, from the simulators' event log (both cameras append to it):
 // the first InitiateCapture of a step to the last DeleteObject before the next step.
@@ -105,7 +114,8 @@ bool bench_scan_overhead(RigHarness& h, const std::string& event_log, bool quick
             if (handled < moves.size()) {
                 auto t0 = Clock::now();
                 json m = parse(moves[handled++].payload);
-                h.pub_v5(h.base() + "/scan/ready", json{{"scan_id", m["scan_id"]}, {"step", m["step"]}}.dump(), "", "");
+                h.pub_v5(h.base() + "/scan/ready",
+                         json{{"scan_id", m["scan_id"]}, {"step", m["step"]}}.dump(), "", "");
                 std::lock_guard<std::mutex> lock(mu);
                 turntable_ms += ms_since(t0) + 0.5;  // + half the 1 ms poll below, on average
             }
@@ -113,33 +123,42 @@ bool bench_scan_overhead(RigHarness& h, const std::string& event_log, bool quick
         }
     });
     auto t0 = Clock::now();
-    json r = request(h, "scan", {{"action", "start"}, {"positions", positions}, {"settle_ms", settle_ms}, {"camera", "all"}});
+    json r = request(h, "scan",
+                     {{"action", "start"},
+                      {"positions", positions},
+                      {"settle_ms", settle_ms},
+                      {"camera", "all"}});
     if (r["status"] != "ok") throw std::runtime_error("scan: " + r.dump());
     std::string scan_id = r["data"]["scan_id"];
-    auto done = h.wait_for(h.base() + "/scan/progress",
-                           [&](const Received& m) {
-                               json p = parse(m.payload);
-                               return p.value("scan_id", "") == scan_id && p.value("state", "") != "running";
-                           },
-                           600s);
+    auto done = h.wait_for(
+        h.base() + "/scan/progress",
+        [&](const Received& m) {
+            json p = parse(m.payload);
+            return p.value("scan_id", "") == scan_id && p.value("state", "") != "running";
+        },
+        600s);
     double wall = ms_since(t0);
     stop = true;
     turntable.join();
     json last = parse(done.payload);
-    if (last.value("state", "") != "completed") throw std::runtime_error("scan ended " + done.payload);
+    if (last.value("state", "") != "completed")
+        throw std::runtime_error("scan ended " + done.payload);
     int camera_steps = 0;
     double camera_ms = camera_ms_since(event_log, scan_start_us, &camera_steps);
     if (camera_steps != positions) {
-        throw std::runtime_error("event log shows " + std::to_string(camera_steps) + " capture steps, expected " +
-                                 std::to_string(positions));
+        throw std::runtime_error("event log shows " + std::to_string(camera_steps) +
+                                 " capture steps, expected " + std::to_string(positions));
     }
     double necessary = positions * 1.0 * settle_ms + camera_ms + turntable_ms;
     double per_step = (wall - necessary) / positions;
-    std::printf("scan: %d positions x 2 cameras, settle %d ms: wall %.0f ms; settle %.0f + camera time %.0f (trigger to "
-                "last delete, at the simulators) + turntable answers %.0f = %.0f ms -> overhead %.1f ms per step (goal "
-                "< 50 ms); %d photos\n",
-                positions, settle_ms, wall, positions * 1.0 * settle_ms, camera_ms, turntable_ms, necessary, per_step,
-                last.value("photos", 0));
+    std::printf(
+        "scan: %d positions x 2 cameras, settle %d ms: wall %.0f ms; settle %.0f + camera time "
+        "%.0f (trigger to "
+        "last delete, at the simulators) + turntable answers %.0f = %.0f ms -> overhead %.1f ms "
+        "per step (goal "
+        "< 50 ms); %d photos\n",
+        positions, settle_ms, wall, positions * 1.0 * settle_ms, camera_ms, turntable_ms, necessary,
+        per_step, last.value("photos", 0));
     return per_step < 50.0;
 }
 
@@ -150,9 +169,12 @@ void bench_command_latency(RigHarness& h, bool quick) {
         // mosquitto_pub, as a user's script would run it: process start, connect, publish.
         std::string txn = "lat" + std::to_string(i);
         int64_t t0 = realtime_us();
-        h.pub_cli(h.base() + "/request/capture", json{{"camera", "SIM0001"}, {"transaction", txn}}.dump());
-        auto r = h.wait_for(h.base() + "/response/capture",
-                            [&](const Received& m) { return parse(m.payload).value("transaction", json()) == txn; }, 30s);
+        h.pub_cli(h.base() + "/request/capture",
+                  json{{"camera", "SIM0001"}, {"transaction", txn}}.dump());
+        auto r = h.wait_for(
+            h.base() + "/response/capture",
+            [&](const Received& m) { return parse(m.payload).value("transaction", json()) == txn; },
+            30s);
         if (r.topic.empty()) throw std::runtime_error("no response to " + txn);
         cli_ms.push_back((last_initiate_us(h.sim(0)) - t0) / 1000.0);
         // An MQTT client that is already connected (Node-RED, Home Assistant).
@@ -160,10 +182,12 @@ void bench_command_latency(RigHarness& h, bool quick) {
         request(h, "capture", {{"camera", "SIM0001"}});
         client_ms.push_back((last_initiate_us(h.sim(0)) - t1) / 1000.0);
     }
-    std::printf("command to trigger, %d commands: mosquitto_pub p50 %.2f ms, p99 %.2f ms; connected client p50 %.2f ms, "
-                "p99 %.2f ms\n",
-                commands, percentile(cli_ms, 0.5), percentile(cli_ms, 0.99), percentile(client_ms, 0.5),
-                percentile(client_ms, 0.99));
+    std::printf(
+        "command to trigger, %d commands: mosquitto_pub p50 %.2f ms, p99 %.2f ms; connected client "
+        "p50 %.2f ms, "
+        "p99 %.2f ms\n",
+        commands, percentile(cli_ms, 0.5), percentile(cli_ms, 0.99), percentile(client_ms, 0.5),
+        percentile(client_ms, 0.99));
 }
 }  // namespace
 

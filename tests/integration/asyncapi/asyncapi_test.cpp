@@ -6,9 +6,9 @@
 // additionalProperties, items, pattern, minimum/maximum, maxLength, $ref), enough for
 // the document, which uses nothing else.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <thread>
@@ -23,7 +23,8 @@ namespace {
 json to_json(const YAML::Node& n) {
     if (n.IsMap()) {
         json j = json::object();
-        for (auto it = n.begin(); it != n.end(); ++it) j[it->first.as<std::string>()] = to_json(it->second);
+        for (auto it = n.begin(); it != n.end(); ++it)
+            j[it->first.as<std::string>()] = to_json(it->second);
         return j;
     }
     if (n.IsSequence()) {
@@ -42,7 +43,7 @@ json to_json(const YAML::Node& n) {
 }
 
 class Validator {
-public:
+  public:
     explicit Validator(json doc) : doc_(std::move(doc)) {}
     const json& resolve(const json& schema) const {
         if (schema.is_object() && schema.contains("$ref")) {
@@ -52,14 +53,17 @@ public:
         return schema;
     }
     // Appends "where: why" for each violation.
-    void check(const json& raw_schema, const json& v, const std::string& where, std::vector<std::string>* errors) const {
+    void check(const json& raw_schema, const json& v, const std::string& where,
+               std::vector<std::string>* errors) const {
         const json& s = resolve(raw_schema);
         if (!s.is_object()) return;
         if (s.contains("type")) {
             json types = s["type"].is_array() ? s["type"] : json::array({s["type"]});
             bool ok = false;
             for (const auto& t : types) ok = ok || is_type(v, t.get<std::string>());
-            if (!ok) return errors->push_back(where + ": " + v.dump().substr(0, 80) + " is not " + types.dump());
+            if (!ok)
+                return errors->push_back(where + ": " + v.dump().substr(0, 80) + " is not " +
+                                         types.dump());
         }
         if (s.contains("enum")) {
             bool found = false;
@@ -68,20 +72,25 @@ public:
         }
         if (v.is_string()) {
             std::string str = v;
-            if (s.contains("pattern") && !std::regex_search(str, std::regex(s["pattern"].get<std::string>()))) {
-                errors->push_back(where + ": '" + str + "' does not match " + s["pattern"].get<std::string>());
+            if (s.contains("pattern") &&
+                !std::regex_search(str, std::regex(s["pattern"].get<std::string>()))) {
+                errors->push_back(where + ": '" + str + "' does not match " +
+                                  s["pattern"].get<std::string>());
             }
             if (s.contains("maxLength") && str.size() > s["maxLength"].get<size_t>()) {
                 errors->push_back(where + ": longer than " + s["maxLength"].dump());
             }
         }
         if (v.is_number()) {
-            if (s.contains("minimum") && v.get<double>() < s["minimum"].get<double>()) errors->push_back(where + ": below minimum");
-            if (s.contains("maximum") && v.get<double>() > s["maximum"].get<double>()) errors->push_back(where + ": above maximum");
+            if (s.contains("minimum") && v.get<double>() < s["minimum"].get<double>())
+                errors->push_back(where + ": below minimum");
+            if (s.contains("maximum") && v.get<double>() > s["maximum"].get<double>())
+                errors->push_back(where + ": above maximum");
         }
         if (v.is_object()) {
             for (const auto& r : s.value("required", json::array())) {
-                if (!v.contains(r.get<std::string>())) errors->push_back(where + ": missing " + r.get<std::string>());
+                if (!v.contains(r.get<std::string>()))
+                    errors->push_back(where + ": missing " + r.get<std::string>());
             }
             const json props = s.value("properties", json::object());
             for (auto& [k, val] : v.items()) {
@@ -98,11 +107,12 @@ public:
             }
         }
         if (v.is_array() && s.contains("items")) {
-            for (size_t i = 0; i < v.size(); ++i) check(s["items"], v[i], where + "[" + std::to_string(i) + "]", errors);
+            for (size_t i = 0; i < v.size(); ++i)
+                check(s["items"], v[i], where + "[" + std::to_string(i) + "]", errors);
         }
     }
 
-private:
+  private:
     static bool is_type(const json& v, const std::string& t) {
         if (t == "object") return v.is_object();
         if (t == "array") return v.is_array();
@@ -125,16 +135,20 @@ struct Channel {
 std::vector<Channel> rig_published_channels(const json& doc, const Validator& v) {
     std::vector<Channel> out;
     for (auto& [name, ch] : doc["channels"].items()) {
-        if (!ch.contains("subscribe")) continue;  // only what the rig publishes (clients subscribe to)
+        if (!ch.contains("subscribe"))
+            continue;  // only what the rig publishes (clients subscribe to)
         // A verb may have two levels (config/get); every other parameter is one level.
         std::string re = std::regex_replace(name, std::regex(R"(\{verb\})"), "[^/]+(/[^/]+)?");
         re = std::regex_replace(re, std::regex(R"(\{[^}]+\})"), "[^/]+");
-        out.push_back(Channel{name, std::regex("^" + re + "$"), v.resolve(ch["subscribe"]["message"])});
+        out.push_back(
+            Channel{name, std::regex("^" + re + "$"), v.resolve(ch["subscribe"]["message"])});
     }
     return out;
 }
 
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+    return json::parse(s, nullptr, false);
+}
 }  // namespace
 
 TEST(AsyncApi, EveryMessageTheRigPublishesIsDocumentedAndValid) {
@@ -150,7 +164,9 @@ TEST(AsyncApi, EveryMessageTheRigPublishesIsDocumentedAndValid) {
     RigHarness h(o);
     h.start_all();
     auto answered = [&](const std::string& verb, const std::string& txn) {
-        return !h.wait_for(h.base() + "/response/" + verb, [&](const Received& r) { return parse(r.payload)["transaction"] == txn; }, 30s)
+        return !h.wait_for(
+                     h.base() + "/response/" + verb,
+                     [&](const Received& r) { return parse(r.payload)["transaction"] == txn; }, 30s)
                     .topic.empty();
     };
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"c","count":2,"batch":"docs"})");
@@ -161,16 +177,24 @@ TEST(AsyncApi, EveryMessageTheRigPublishesIsDocumentedAndValid) {
     }
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"bad","count":-1})");
     EXPECT_TRUE(answered("capture", "bad"));
-    h.pub_cli(h.base() + "/request/scan", R"({"transaction":"s","action":"start","positions":2,"turntable":false})");
+    h.pub_cli(h.base() + "/request/scan",
+              R"({"transaction":"s","action":"start","positions":2,"turntable":false})");
     EXPECT_TRUE(answered("scan", "s"));
-    EXPECT_FALSE(h.wait_for(h.base() + "/scan/progress", [](const Received& r) { return parse(r.payload)["state"] == "completed"; }, 30s)
+    EXPECT_FALSE(h.wait_for(
+                      h.base() + "/scan/progress",
+                      [](const Received& r) { return parse(r.payload)["state"] == "completed"; },
+                      30s)
                      .topic.empty());
     // A scan with a turntable: answer its first move, abort during the second.
     h.pub_cli(h.base() + "/request/scan", R"({"transaction":"t","action":"start","positions":5})");
-    auto move = h.wait_for(h.base() + "/scan/move", [](const Received&) { return true; }, 10s);
+    auto move = h.wait_for(
+        h.base() + "/scan/move", [](const Received&) { return true; }, 10s);
     ASSERT_FALSE(move.topic.empty());
     h.pub_cli(h.base() + "/scan/ready", R"({"step":1})");
-    EXPECT_FALSE(h.wait_for(h.base() + "/scan/move", [](const Received& r) { return parse(r.payload)["step"] == 2; }, 10s).topic.empty());
+    EXPECT_FALSE(h.wait_for(
+                      h.base() + "/scan/move",
+                      [](const Received& r) { return parse(r.payload)["step"] == 2; }, 10s)
+                     .topic.empty());
     h.pub_cli(h.base() + "/request/scan", R"({"transaction":"a","action":"abort"})");
     EXPECT_TRUE(answered("scan", "a"));
     h.pub_cli("homeassistant/status", "online");
@@ -180,8 +204,9 @@ TEST(AsyncApi, EveryMessageTheRigPublishesIsDocumentedAndValid) {
     std::set<std::string> seen_channels;
     int checked = 0;
     for (const auto& msg : h.received("")) {
-        if (msg.topic.rfind(h.base() + "/request/", 0) == 0 || msg.topic == h.base() + "/scan/ready" ||
-            msg.topic == "homeassistant/status" || msg.topic.rfind("photorig/_", 0) == 0) {
+        if (msg.topic.rfind(h.base() + "/request/", 0) == 0 ||
+            msg.topic == h.base() + "/scan/ready" || msg.topic == "homeassistant/status" ||
+            msg.topic.rfind("photorig/_", 0) == 0) {
             continue;  // what we (the clients) sent
         }
         const Channel* ch = nullptr;
@@ -194,7 +219,8 @@ TEST(AsyncApi, EveryMessageTheRigPublishesIsDocumentedAndValid) {
         }
         seen_channels.insert(ch->name);
         ++checked;
-        std::string content_type = ch->message.value("contentType", doc.value("defaultContentType", ""));
+        std::string content_type =
+            ch->message.value("contentType", doc.value("defaultContentType", ""));
         if (content_type == "image/jpeg") {
             ASSERT_GE(msg.payload.size(), 2u);
             EXPECT_EQ(static_cast<unsigned char>(msg.payload[0]), 0xFF) << msg.topic;
@@ -202,17 +228,21 @@ TEST(AsyncApi, EveryMessageTheRigPublishesIsDocumentedAndValid) {
             continue;
         }
         json value = content_type == "text/plain" ? json(msg.payload) : parse(msg.payload);
-        if (value.is_discarded()) value = msg.payload;  // e.g. an empty retained payload (a deletion)
+        if (value.is_discarded())
+            value = msg.payload;  // e.g. an empty retained payload (a deletion)
         std::vector<std::string> errors;
         validator.check(ch->message["payload"], value, msg.topic, &errors);
-        for (const auto& e : errors) ADD_FAILURE() << e << "\n  payload: " << msg.payload.substr(0, 300);
+        for (const auto& e : errors)
+            ADD_FAILURE() << e << "\n  payload: " << msg.payload.substr(0, 300);
     }
     EXPECT_GT(checked, 40);
     // The scenario reaches nearly every documented channel; these must have been seen.
-    for (std::string name : {"photorig/{rig_id}/availability", "photorig/{rig_id}/state", "photorig/{rig_id}/response/{verb}",
-                             "photorig/{rig_id}/capture", "photorig/{rig_id}/upload/jobs", "photorig/{rig_id}/upload/events",
-                             "photorig/{rig_id}/uploader/state", "photorig/{rig_id}/telemetry", "photorig/{rig_id}/scan/move",
-                             "photorig/{rig_id}/scan/progress", "photorig/{rig_id}/scan/state", "photorig/{rig_id}/preview",
+    for (std::string name : {"photorig/{rig_id}/availability", "photorig/{rig_id}/state",
+                             "photorig/{rig_id}/response/{verb}", "photorig/{rig_id}/capture",
+                             "photorig/{rig_id}/upload/jobs", "photorig/{rig_id}/upload/events",
+                             "photorig/{rig_id}/uploader/state", "photorig/{rig_id}/telemetry",
+                             "photorig/{rig_id}/scan/move", "photorig/{rig_id}/scan/progress",
+                             "photorig/{rig_id}/scan/state", "photorig/{rig_id}/preview",
                              "homeassistant/device/{rig_id}/config"}) {
         EXPECT_TRUE(seen_channels.count(name)) << "never saw a message on " << name;
     }

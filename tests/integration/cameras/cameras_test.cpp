@@ -13,7 +13,9 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+    return json::parse(s, nullptr, false);
+}
 
 HarnessOptions cameras(int n, std::string item_yaml = "keepalive_ms: 200, reconnect_max_ms: 500") {
     HarnessOptions o;
@@ -24,7 +26,8 @@ HarnessOptions cameras(int n, std::string item_yaml = "keepalive_ms: 200, reconn
 
 // Publishes request/<verb> with a fresh transaction and returns the response's JSON
 // (null after `timeout`).
-json request(RigHarness& h, const std::string& verb, json body, std::chrono::milliseconds timeout = 20s) {
+json request(RigHarness& h, const std::string& verb, json body,
+             std::chrono::milliseconds timeout = 20s) {
     static int counter = 0;
     std::string txn = "t-" + std::to_string(++counter);
     body["transaction"] = txn;
@@ -63,7 +66,8 @@ TEST(Cameras, AllCaptureGivesOnePhotoPerCameraWithOneBatchAndReportsTheTriggerSp
     EXPECT_EQ(serials_of(data["photos"]), (std::set<std::string>{"SIM0001", "SIM0002", "SIM0003"}));
     ASSERT_EQ(data["triggers"].size(), 3u);
     EXPECT_LT(data["trigger_spread_ms"].get<double>(), 50.0);
-    ASSERT_TRUE(h.wait_count(h.base() + "/capture", 3, [](const Received&) { return true; }, 10s));
+    ASSERT_TRUE(h.wait_count(
+        h.base() + "/capture", 3, [](const Received&) { return true; }, 10s));
     for (const auto& m : h.received(h.base() + "/capture")) {
         json j = parse(m.payload);
         EXPECT_EQ(j["batch"], "all-1");
@@ -71,8 +75,9 @@ TEST(Cameras, AllCaptureGivesOnePhotoPerCameraWithOneBatchAndReportsTheTriggerSp
     }
     // Every camera has its own retained availability.
     for (const char* serial : {"SIM0001", "SIM0002", "SIM0003"}) {
-        auto a = h.wait_for(h.base() + "/camera/" + serial + "/availability",
-                            [](const Received& m) { return m.payload == "online"; }, 5s);
+        auto a = h.wait_for(
+            h.base() + "/camera/" + serial + "/availability",
+            [](const Received& m) { return m.payload == "online"; }, 5s);
         EXPECT_FALSE(a.topic.empty()) << serial;
     }
     ASSERT_TRUE(wait_until([&] { return h.uploaded_files().size() == 3; }, 20s));
@@ -101,12 +106,17 @@ TEST(Cameras, ReplugOfOneCameraRecoversWithinFiveSecondsWithoutDisturbingTheOthe
     const std::string topic = h.base() + "/camera/SIM0002/availability";
 
     h.sim(1).kill9();  // unplugged
-    auto gone = h.wait_for(topic, [](const Received& m) { return m.payload == "offline"; }, 5s);
+    auto gone = h.wait_for(
+        topic, [](const Received& m) { return m.payload == "offline"; }, 5s);
     ASSERT_FALSE(gone.topic.empty()) << "no offline for the unplugged camera";
-    auto event = h.wait_for(h.base() + "/event", [](const Received& m) {
-        json j = parse(m.payload);
-        return j.value("type", "") == "camera_disconnected" && j["camera"]["serial"] == "SIM0002";
-    }, 5s);
+    auto event = h.wait_for(
+        h.base() + "/event",
+        [](const Received& m) {
+            json j = parse(m.payload);
+            return j.value("type", "") == "camera_disconnected" &&
+                   j["camera"]["serial"] == "SIM0002";
+        },
+        5s);
     EXPECT_FALSE(event.topic.empty());
 
     json during = request(h, "capture", {{"camera", "all"}});
@@ -117,9 +127,11 @@ TEST(Cameras, ReplugOfOneCameraRecoversWithinFiveSecondsWithoutDisturbingTheOthe
     h.clear_received();
     auto back_at = std::chrono::steady_clock::now();
     h.sim(1).start();  // plugged back in, same port
-    auto back = h.wait_for(topic, [](const Received& m) { return m.payload == "online"; }, 5s);
+    auto back = h.wait_for(
+        topic, [](const Received& m) { return m.payload == "online"; }, 5s);
     ASSERT_FALSE(back.topic.empty()) << "camera not back online within 5 s";
-    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - back_at);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - back_at);
     std::cout << "replug: camera back online after " << took.count() << " ms\n";
     json after = request(h, "capture", {{"camera", "all"}});
     ASSERT_EQ(after["status"], "ok") << after.dump();
@@ -159,8 +171,9 @@ TEST(Cameras, EachFaultEndsInItsStableCodeAndNeverStopsTheOtherCamera) {
         if (std::string(f.control) == "disconnectafter 1") {
             // The download finished before the link dropped: the photo is safe, the drop is
             // noticed afterwards and the camera comes back.
-            auto back = h.wait_for(h.base() + "/camera/SIM0001/availability",
-                                   [](const Received& m) { return m.payload == "online"; }, 5s);
+            auto back = h.wait_for(
+                h.base() + "/camera/SIM0001/availability",
+                [](const Received& m) { return m.payload == "online"; }, 5s);
             EXPECT_FALSE(back.topic.empty());
         } else {
             EXPECT_EQ(error_code_for(r["data"], "SIM0001"), f.code) << r.dump();
@@ -198,17 +211,25 @@ TEST(Cameras, SettingsRoundTripOverMqtt) {
     json set = request(h, "config/set", {{"camera", "SIM0002"}, {"name", "iso"}, {"value", 400}});
     ASSERT_EQ(set["status"], "ok") << set.dump();
     EXPECT_EQ(set["data"]["value"], "400");
-    EXPECT_EQ(request(h, "config/get", {{"camera", "SIM0002"}, {"name", "iso"}})["data"]["settings"]["value"], "400");
-    EXPECT_EQ(request(h, "config/get", {{"camera", "SIM0001"}, {"name", "iso"}})["data"]["settings"]["value"], "100")
+    EXPECT_EQ(request(h, "config/get",
+                      {{"camera", "SIM0002"}, {"name", "iso"}})["data"]["settings"]["value"],
+              "400");
+    EXPECT_EQ(request(h, "config/get",
+                      {{"camera", "SIM0001"}, {"name", "iso"}})["data"]["settings"]["value"],
+              "100")
         << "the other camera is untouched";
 
     auto code = [&](json body) { return request(h, "config/set", body)["error"]["code"]; };
-    EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "iso"}, {"value", "300"}}), "bad_setting_value");
-    EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "focallength"}, {"value", 300}}), "bad_setting_value");
+    EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "iso"}, {"value", "300"}}),
+              "bad_setting_value");
+    EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "focallength"}, {"value", 300}}),
+              "bad_setting_value");
     EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "nosuch"}, {"value", "1"}}), "unknown_setting");
-    EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "serialnumber"}, {"value", "X"}}), "setting_read_only");
+    EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "serialnumber"}, {"value", "X"}}),
+              "setting_read_only");
     EXPECT_EQ(code({{"camera", "NOPE"}, {"name", "iso"}, {"value", "400"}}), "camera_not_found");
-    EXPECT_EQ(code({{"name", "iso"}, {"value", "400"}}), "bad_request") << "two cameras: which one?";
+    EXPECT_EQ(code({{"name", "iso"}, {"value", "400"}}), "bad_request")
+        << "two cameras: which one?";
     EXPECT_EQ(code({{"camera", "SIM0002"}, {"name", "iso"}}), "bad_request");
 }
 
@@ -235,13 +256,15 @@ TEST(Cameras, PreviewPublishesARetainedJpegPerCameraAndTheLatest) {
     ASSERT_EQ(p["status"], "ok") << p.dump();
     EXPECT_EQ(p["data"]["source"], "last_photo");
     EXPECT_EQ(p["data"]["topic"], h.base() + "/preview/SIM0001");
-    auto jpeg = h.wait_for(h.base() + "/preview/SIM0001", [](const Received&) { return true; }, 5s);
+    auto jpeg = h.wait_for(
+        h.base() + "/preview/SIM0001", [](const Received&) { return true; }, 5s);
     ASSERT_FALSE(jpeg.topic.empty());
     ASSERT_GE(jpeg.payload.size(), 4u);
     EXPECT_EQ(static_cast<unsigned char>(jpeg.payload[0]), 0xFF);
     EXPECT_EQ(static_cast<unsigned char>(jpeg.payload[1]), 0xD8);
     EXPECT_EQ(jpeg.payload.size(), p["data"]["size"].get<size_t>());
-    auto latest = h.wait_for(h.base() + "/preview", [](const Received&) { return true; }, 5s);
+    auto latest = h.wait_for(
+        h.base() + "/preview", [](const Received&) { return true; }, 5s);
     EXPECT_EQ(latest.payload, jpeg.payload);
 }
 
@@ -255,6 +278,7 @@ TEST(Cameras, RawPlusJpegPairIsSpooledAndUploadedBoth) {
     ASSERT_EQ(r["data"]["count"], 2) << r.dump();
     std::set<std::string> names;
     for (const auto& p : r["data"]["photos"]) names.insert(p["file"]);
-    EXPECT_EQ(names, (std::set<std::string>{"SIM0001_0001_IMG_0001.DNG", "SIM0001_0001_IMG_0001.JPG"}));
+    EXPECT_EQ(names,
+              (std::set<std::string>{"SIM0001_0001_IMG_0001.DNG", "SIM0001_0001_IMG_0001.JPG"}));
     ASSERT_TRUE(wait_until([&] { return h.uploaded_files().size() == 2; }, 20s));
 }

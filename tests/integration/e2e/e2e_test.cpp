@@ -15,7 +15,9 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+    return json::parse(s, nullptr, false);
+}
 
 std::function<bool(const Received&)> txn_is(const std::string& t) {
     return [t](const Received& r) {
@@ -36,7 +38,8 @@ void expect_each_capture_uploaded_once(RigHarness& h, size_t expected) {
     }
     ASSERT_EQ(by_sha.size(), expected) << "distinct photos announced";
     auto files = h.uploaded_files();
-    EXPECT_EQ(files.size(), expected) << "files in the target (a duplicate shows up as an extra file)";
+    EXPECT_EQ(files.size(), expected)
+        << "files in the target (a duplicate shows up as an extra file)";
     std::set<std::string> seen;
     for (const auto& f : files) {
         auto sha = photorig::Sha256::of_file(f);
@@ -56,7 +59,8 @@ TEST(EndToEnd, MosquittoPubCaptureLandsByteIdenticalInTheTarget) {
     json s = parse(state.payload);
     ASSERT_EQ(s["cameras"].size(), 1u);
     EXPECT_EQ(s["cameras"][0]["serial"], "SIM0001");
-    for (const char* key : {"busy", "spool_files", "disk_free_bytes", "version"}) EXPECT_TRUE(s.contains(key)) << key;
+    for (const char* key : {"busy", "spool_files", "disk_free_bytes", "version"})
+        EXPECT_TRUE(s.contains(key)) << key;
 
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"t-1","batch":"first"})");
     auto resp = h.wait_for(h.base() + "/response/capture", txn_is("t-1"), 20s);
@@ -69,7 +73,8 @@ TEST(EndToEnd, MosquittoPubCaptureLandsByteIdenticalInTheTarget) {
     auto cap = h.wait_for(h.base() + "/capture", any, 5s);
     ASSERT_FALSE(cap.topic.empty());
     json m = parse(cap.payload);
-    for (const char* key : {"capture_id", "rig_id", "batch", "seq", "camera", "captured_at", "file", "exif", "timings_ms"})
+    for (const char* key : {"capture_id", "rig_id", "batch", "seq", "camera", "captured_at", "file",
+                            "exif", "timings_ms"})
         EXPECT_TRUE(m.contains(key)) << key;
     EXPECT_EQ(m["rig_id"], "rig1");
     EXPECT_EQ(m["seq"], 1);
@@ -79,13 +84,16 @@ TEST(EndToEnd, MosquittoPubCaptureLandsByteIdenticalInTheTarget) {
     EXPECT_TRUE(m["exif"].contains("iso")) << cap.payload;
     EXPECT_TRUE(m["exif"].contains("f_number")) << cap.payload;
 
-    auto done = h.wait_for(h.base() + "/upload/events", [](const Received& r) { return parse(r.payload)["type"] == "done"; }, 20s);
+    auto done = h.wait_for(
+        h.base() + "/upload/events",
+        [](const Received& r) { return parse(r.payload)["type"] == "done"; }, 20s);
     ASSERT_FALSE(done.topic.empty()) << h.uploader().log();
     auto files = h.uploaded_files();
     ASSERT_EQ(files.size(), 1u);
     EXPECT_NE(files[0].find("/rig1/first/"), std::string::npos) << files[0];
     EXPECT_EQ(*photorig::Sha256::of_file(files[0]), m["file"]["sha256"]);
-    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s)) << "spool file removed after done";
+    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 5s))
+        << "spool file removed after done";
     // The job on the wire is a reference, never the bytes.
     auto jobs = h.received(h.base() + "/upload/jobs");
     ASSERT_FALSE(jobs.empty());
@@ -97,7 +105,9 @@ TEST(EndToEnd, StatusAndCamerasAnswerAndV5ResponseTopicIsHonoured) {
     RigHarness h;
     h.start_all();
     h.pub_cli(h.base() + "/request/status", R"({"transaction":7})");
-    auto st = h.wait_for(h.base() + "/response/status", [](const Received& r) { return parse(r.payload)["transaction"] == 7; }, 10s);
+    auto st = h.wait_for(
+        h.base() + "/response/status",
+        [](const Received& r) { return parse(r.payload)["transaction"] == 7; }, 10s);
     ASSERT_FALSE(st.topic.empty());
     EXPECT_EQ(parse(st.payload)["status"], "ok");
     EXPECT_EQ(parse(st.payload)["data"]["cameras"][0]["serial"], "SIM0001");
@@ -147,14 +157,15 @@ TEST(EndToEnd, TwentyBadCommandsGetTwentyErrorsAndCaptureStillWorks) {
     for (size_t i = 0; i < bad.size(); ++i) {
         std::string payload = bad[i].payload;
         h.pub_cli(h.base() + "/request/" + bad[i].verb, payload);
-        auto resp = h.wait_for(h.base() + "/response/" + bad[i].verb,
-                               [&](const Received& r) {
-                                   json j = parse(r.payload);
-                                   return j["status"] == "error" && j["error"]["code"] == bad[i].code;
-                               },
-                               10s);
-        EXPECT_FALSE(resp.topic.empty()) << "#" << i << " " << bad[i].verb << " " << payload.substr(0, 80)
-                                         << " expected " << bad[i].code;
+        auto resp = h.wait_for(
+            h.base() + "/response/" + bad[i].verb,
+            [&](const Received& r) {
+                json j = parse(r.payload);
+                return j["status"] == "error" && j["error"]["code"] == bad[i].code;
+            },
+            10s);
+        EXPECT_FALSE(resp.topic.empty()) << "#" << i << " " << bad[i].verb << " "
+                                         << payload.substr(0, 80) << " expected " << bad[i].code;
         h.clear_received();
     }
     EXPECT_TRUE(h.agent().running()) << h.agent().log();
@@ -169,14 +180,16 @@ TEST(EndToEnd, JobsPublishedWhileTheUploaderIsDownAreUploadedWhenItReturns) {
     RigHarness h;
     h.start_all();
     h.uploader().stop();
-    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"twenty","count":20,"batch":"offline"})");
+    h.pub_cli(h.base() + "/request/capture",
+              R"({"transaction":"twenty","count":20,"batch":"offline"})");
     auto resp = h.wait_for(h.base() + "/response/capture", txn_is("twenty"), 60s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
     ASSERT_EQ(parse(resp.payload)["data"]["count"], 20) << resp.payload;
     EXPECT_EQ(h.uploaded_files().size(), 0u);
     EXPECT_EQ(h.spooled_files().size(), 20u);
     h.start_uploader();
-    EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() >= 20; }, 60s)) << h.uploader().log();
+    EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() >= 20; }, 60s))
+        << h.uploader().log();
     expect_each_capture_uploaded_once(h, 20);
     EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 10s));
 }
@@ -189,7 +202,8 @@ TEST(EndToEnd, KillingTheUploaderMidRunLosesNothingAndDuplicatesNothing) {
     o.reconcile_interval_s = 1;
     RigHarness h(o);
     h.start_all();
-    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"kill","count":30,"interval_ms":50,"batch":"crash"})");
+    h.pub_cli(h.base() + "/request/capture",
+              R"({"transaction":"kill","count":30,"interval_ms":50,"batch":"crash"})");
     for (int i = 0; i < 5; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(300 + 70 * i));
         h.uploader().kill9();
@@ -198,8 +212,10 @@ TEST(EndToEnd, KillingTheUploaderMidRunLosesNothingAndDuplicatesNothing) {
     }
     auto resp = h.wait_for(h.base() + "/response/capture", txn_is("kill"), 60s);
     ASSERT_FALSE(resp.topic.empty());
-    EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty() && h.uploaded_files().size() >= 30; }, 90s))
-        << "spooled " << h.spooled_files().size() << " uploaded " << h.uploaded_files().size() << "\n"
+    EXPECT_TRUE(wait_until(
+        [&] { return h.spooled_files().empty() && h.uploaded_files().size() >= 30; }, 90s))
+        << "spooled " << h.spooled_files().size() << " uploaded " << h.uploaded_files().size()
+        << "\n"
         << h.uploader().log();
     std::this_thread::sleep_for(2s);  // room for a late duplicate to show up
     expect_each_capture_uploaded_once(h, 30);
@@ -222,13 +238,16 @@ TEST(EndToEnd, BrokerRestartMidRunBothDaemonsReconnectAndEveryPhotoArrivesOnce) 
             ++n;
         return n;
     };
-    EXPECT_TRUE(wait_until([&] { return count_connects(h.agent().log()) >= 2; }, 30s)) << h.agent().log();
-    EXPECT_TRUE(wait_until([&] { return count_connects(h.uploader().log()) >= 2; }, 30s)) << h.uploader().log();
+    EXPECT_TRUE(wait_until([&] { return count_connects(h.agent().log()) >= 2; }, 30s))
+        << h.agent().log();
+    EXPECT_TRUE(wait_until([&] { return count_connects(h.uploader().log()) >= 2; }, 30s))
+        << h.uploader().log();
     std::this_thread::sleep_for(500ms);  // the observer reconnects too
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"b2","count":5,"batch":"after"})");
     auto resp = h.wait_for(h.base() + "/response/capture", txn_is("b2"), 30s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
-    EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() >= 10 && h.spooled_files().empty(); }, 60s))
+    EXPECT_TRUE(wait_until(
+        [&] { return h.uploaded_files().size() >= 10 && h.spooled_files().empty(); }, 60s))
         << h.uploader().log();
     expect_each_capture_uploaded_once(h, 10);
 }
@@ -239,13 +258,16 @@ TEST(EndToEnd, BrokerKilledDuringCaptureSequenceStillDeliversEveryPhotoOnce) {
     o.reconcile_interval_s = 1;
     RigHarness h(o);
     h.start_all();
-    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"k","count":15,"interval_ms":100,"batch":"storm"})");
+    h.pub_cli(h.base() + "/request/capture",
+              R"({"transaction":"k","count":15,"interval_ms":100,"batch":"storm"})");
     std::this_thread::sleep_for(600ms);
     h.kill9_broker();
     std::this_thread::sleep_for(500ms);
     h.start_broker();
-    EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() >= 15 && h.spooled_files().empty(); }, 90s))
-        << "uploaded " << h.uploaded_files().size() << "\n" << h.agent().log() << h.uploader().log();
+    EXPECT_TRUE(wait_until(
+        [&] { return h.uploaded_files().size() >= 15 && h.spooled_files().empty(); }, 90s))
+        << "uploaded " << h.uploaded_files().size() << "\n"
+        << h.agent().log() << h.uploader().log();
     std::this_thread::sleep_for(1s);
     auto files = h.uploaded_files();
     EXPECT_EQ(files.size(), 15u);
@@ -265,7 +287,8 @@ TEST(EndToEnd, SpooledFilesFromBeforeACrashAreOfferedAtStartUp) {
     write_file(h.spool_dir() + "/orphans/lost_0001.jpg", std::string(5000, 'x'));
     h.start_uploader();
     h.start_agent();
-    EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() == 1; }, 30s)) << h.agent().log() << h.uploader().log();
+    EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() == 1; }, 30s))
+        << h.agent().log() << h.uploader().log();
     EXPECT_TRUE(wait_until([&] { return h.spooled_files().empty(); }, 10s));
 }
 
@@ -273,7 +296,8 @@ TEST(EndToEnd, SpooledFilesFromBeforeACrashAreOfferedAtStartUp) {
 // photo stays on the rig, out of the upload queue: the agent's re-offer sweep (every second
 // here) must never send it again, and the spool counts it as done.
 TEST(EndToEnd, KeptUploadsStayOnTheRigAndAreNeverOfferedAgain) {
-    for (const std::string& setting : {std::string("keep_uploaded_days"), std::string("delete_after_upload")}) {
+    for (const std::string& setting :
+         {std::string("keep_uploaded_days"), std::string("delete_after_upload")}) {
         SCOPED_TRACE(setting);
         HarnessOptions o;
         o.reoffer_after_s = 1;
@@ -284,18 +308,23 @@ TEST(EndToEnd, KeptUploadsStayOnTheRigAndAreNeverOfferedAgain) {
             o.upload_yaml = "  delete_after_upload: false\n";
         RigHarness h(o);
         h.start_all();
-        h.pub_cli(h.base() + "/request/capture", R"({"transaction":"keep","count":2,"batch":"kept"})");
-        ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("keep"), 30s).topic.empty()) << h.agent().log();
-        ASSERT_TRUE(wait_until([&] { return h.kept_files().size() == 2; }, 30s)) << h.uploader().log();
+        h.pub_cli(h.base() + "/request/capture",
+                  R"({"transaction":"keep","count":2,"batch":"kept"})");
+        ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("keep"), 30s).topic.empty())
+            << h.agent().log();
+        ASSERT_TRUE(wait_until([&] { return h.kept_files().size() == 2; }, 30s))
+            << h.uploader().log();
         EXPECT_TRUE(h.spooled_files().empty());
         for (const auto& f : h.kept_files()) {
-            EXPECT_EQ(::access((f + ".meta.json").c_str(), F_OK), 0) << "the sidecar stays with " << f;
+            EXPECT_EQ(::access((f + ".meta.json").c_str(), F_OK), 0)
+                << "the sidecar stays with " << f;
         }
         // Several re-offer sweeps later: still exactly one upload each, and still kept.
         std::this_thread::sleep_for(4s);
         expect_each_capture_uploaded_once(h, 2);
         size_t started = 0;
-        for (const auto& e : h.received(h.base() + "/upload/events")) started += parse(e.payload)["type"] == "started";
+        for (const auto& e : h.received(h.base() + "/upload/events"))
+            started += parse(e.payload)["type"] == "started";
         EXPECT_EQ(started, 2u) << "a kept photo was offered and uploaded again";
         EXPECT_EQ(h.kept_files().size(), 2u);
         auto state = h.received(h.base() + "/state");
@@ -314,24 +343,29 @@ TEST(EndToEnd, TargetOutagePausesUploadsAndTheBacklogDrainsInOrderAfterwards) {
     const std::string away = h.upload_dir() + ".unmounted";
     ASSERT_EQ(::rename(h.upload_dir().c_str(), away.c_str()), 0);
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"o","count":6,"batch":"outage"})");
-    ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("o"), 30s).topic.empty()) << h.agent().log();
+    ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("o"), 30s).topic.empty())
+        << h.agent().log();
     auto down = h.wait_for(
         h.base() + "/uploader/state",
-        [](const Received& r) { return parse(r.payload).value("target_reachable", true) == false; }, 20s);
+        [](const Received& r) { return parse(r.payload).value("target_reachable", true) == false; },
+        20s);
     ASSERT_FALSE(down.topic.empty()) << h.uploader().log();
     json state = parse(down.payload);
     EXPECT_NE(state.value("last_error", "").find("missing"), std::string::npos) << down.payload;
     EXPECT_TRUE(state.contains("retry_in_ms")) << down.payload;
     std::this_thread::sleep_for(5s);
-    EXPECT_GE(parse(h.received(h.base() + "/uploader/state").back().payload).value("queue_depth", 0), 5)
+    EXPECT_GE(
+        parse(h.received(h.base() + "/uploader/state").back().payload).value("queue_depth", 0), 5)
         << "the backlog is visible in the state";
     ASSERT_EQ(::rename(away.c_str(), h.upload_dir().c_str()), 0);
-    ASSERT_TRUE(wait_until([&] { return h.uploaded_files().size() == 6; }, 30s)) << h.uploader().log();
+    ASSERT_TRUE(wait_until([&] { return h.uploaded_files().size() == 6; }, 30s))
+        << h.uploader().log();
     expect_each_capture_uploaded_once(h, 6);
 
     // Capture order, by capture id.
     std::map<std::string, size_t> rank;
-    for (const auto& c : h.received(h.base() + "/capture")) rank.emplace(parse(c.payload)["capture_id"], rank.size());
+    for (const auto& c : h.received(h.base() + "/capture"))
+        rank.emplace(parse(c.payload)["capture_id"], rank.size());
     auto events = h.received(h.base() + "/upload/events");
     size_t failed = 0, last_failed = 0;
     for (size_t i = 0; i < events.size(); ++i) {
@@ -355,7 +389,8 @@ TEST(EndToEnd, TargetOutagePausesUploadsAndTheBacklogDrainsInOrderAfterwards) {
         drained.push_back(rank.at(e["capture_id"]));
     }
     EXPECT_FALSE(drained.empty());
-    EXPECT_TRUE(std::is_sorted(drained.begin(), drained.end())) << "the backlog must drain oldest first";
+    EXPECT_TRUE(std::is_sorted(drained.begin(), drained.end()))
+        << "the backlog must drain oldest first";
     auto up = h.wait_for(
         h.base() + "/uploader/state",
         [](const Received& r) {
@@ -379,7 +414,8 @@ TEST(EndToEnd, CaptureAnswersDiskFullBelowTheSpoolsFreeSpaceFloor) {
     json r = parse(resp.payload);
     EXPECT_EQ(r.value("status", ""), "error") << resp.payload;
     EXPECT_EQ(r["error"].value("code", ""), "disk_full") << resp.payload;
-    EXPECT_NE(r["error"].value("message", "").find("spool.min_free_bytes"), std::string::npos) << resp.payload;
+    EXPECT_NE(r["error"].value("message", "").find("spool.min_free_bytes"), std::string::npos)
+        << resp.payload;
     EXPECT_TRUE(h.spooled_files().empty());
     EXPECT_TRUE(h.received(h.base() + "/capture").empty()) << "no photo announced";
     h.pub_cli(h.base() + "/request/status", R"({"transaction":"st"})");
@@ -390,8 +426,10 @@ TEST(EndToEnd, AgentKilledLeavesOfflineViaLastWill) {
     RigHarness h;
     h.start_all();
     h.agent().kill9();
-    auto offline = h.wait_for(h.base() + "/availability", [](const Received& r) { return r.payload == "offline"; }, 60s);
-    EXPECT_FALSE(offline.topic.empty()) << "the broker should publish the will after the keepalive lapses";
+    auto offline = h.wait_for(
+        h.base() + "/availability", [](const Received& r) { return r.payload == "offline"; }, 60s);
+    EXPECT_FALSE(offline.topic.empty())
+        << "the broker should publish the will after the keepalive lapses";
 }
 
 TEST(EndToEnd, BadConfigExitsNonZeroNamingTheKey) {
@@ -403,7 +441,8 @@ TEST(EndToEnd, BadConfigExitsNonZeroNamingTheKey) {
         auto r = run_command({path, "--config", bad}, 10s);
         EXPECT_EQ(r.exit_code, 2) << r.output;
         EXPECT_NE(r.output.find("mqtt.port"), std::string::npos) << r.output;
-        auto env = run_command({path, "--config", bad}, 10s, {"PHOTORIG_MQTT_PORT=1883", "PHOTORIG_UPLOAD_TARGET=ftp"});
+        auto env = run_command({path, "--config", bad}, 10s,
+                               {"PHOTORIG_MQTT_PORT=1883", "PHOTORIG_UPLOAD_TARGET=ftp"});
         EXPECT_EQ(env.exit_code, 2);
         EXPECT_NE(env.output.find("upload.target"), std::string::npos) << env.output;
         auto missing = run_command({path}, 10s);

@@ -9,17 +9,24 @@ using namespace std::chrono_literals;
 
 namespace {
 // rigctl with the dashboard user's credentials in a 0600 file, as an operator would.
-CommandResult rigctl(RigHarness& h, std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
+CommandResult rigctl(RigHarness& h, std::vector<std::string> args,
+                     std::chrono::milliseconds timeout = 60s) {
     std::string pw = h.root() + "/secrets/dashboard.pw";
     write_file(pw, h.password("photorig-dashboard") + "\n", 0600);
-    std::vector<std::string> argv{std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl", "--port",
-                                  std::to_string(h.broker_port()), "--username", "photorig-dashboard",
-                                  "--password-file", pw};
+    std::vector<std::string> argv{std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl",
+                                  "--port",
+                                  std::to_string(h.broker_port()),
+                                  "--username",
+                                  "photorig-dashboard",
+                                  "--password-file",
+                                  pw};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, timeout);
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 }  // namespace
 
 TEST(Rigctl, ListsRigsFromRetainedState) {
@@ -36,7 +43,9 @@ TEST(Rigctl, CaptureAndFollowUploads) {
     RigHarness h;
     h.start_all();
     // Follow first, so the upload events of the capture below are seen.
-    auto follow = std::async(std::launch::async, [&] { return rigctl(h, {"follow", "rig1", "--count", "2"}, 60s); });
+    auto follow = std::async(std::launch::async, [&] {
+        return rigctl(h, {"follow", "rig1", "--count", "2"}, 60s);
+    });
     std::this_thread::sleep_for(1s);
     auto r = rigctl(h, {"capture", "rig1", "--count", "2", "--batch", "ops"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -69,8 +78,8 @@ TEST(Rigctl, ErrorsExitNonZeroWithTheCode) {
     std::string bad = h.root() + "/secrets/bad.pw";
     write_file(bad, "not-the-password\n", 0600);
     auto denied = run_command({std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl", "--port",
-                               std::to_string(h.broker_port()), "--username", "photorig-dashboard", "--password-file",
-                               bad, "list"},
+                               std::to_string(h.broker_port()), "--username", "photorig-dashboard",
+                               "--password-file", bad, "list"},
                               30s);
     EXPECT_EQ(denied.exit_code, 3) << denied.output;
     EXPECT_FALSE(contains(denied.output, "not-the-password"));
@@ -79,7 +88,8 @@ TEST(Rigctl, ErrorsExitNonZeroWithTheCode) {
 TEST(Rigctl, ScanShowsProgressUntilCompleted) {
     RigHarness h;
     h.start_all();
-    auto r = rigctl(h, {"scan", "rig1", "start", "--positions", "3", "--no-turntable", "--batch", "ctl"}, 60s);
+    auto r = rigctl(
+        h, {"scan", "rig1", "start", "--positions", "3", "--no-turntable", "--batch", "ctl"}, 60s);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(contains(r.output, "3/3 positions")) << r.output;
     EXPECT_TRUE(contains(r.output, "completed")) << r.output;

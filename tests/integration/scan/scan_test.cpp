@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -14,16 +14,19 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+    return json::parse(s, nullptr, false);
+}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Answers every move request with `ready` for its step after a short travel time, like an
 // ESPHome or Node-RED turntable, until told to stop answering.
 class Turntable {
-public:
+  public:
     explicit Turntable(RigHarness& h) : h_(h), thread_([this] { run(); }) {}
     ~Turntable() {
         stop_ = true;
@@ -36,7 +39,7 @@ public:
         return out;
     }
 
-private:
+  private:
     void run() {
         size_t handled = 0;
         while (!stop_) {
@@ -59,14 +62,16 @@ private:
 };
 
 json scan_response(RigHarness& h, const std::string& txn, std::chrono::milliseconds timeout = 10s) {
-    auto r = h.wait_for(h.base() + "/response/scan",
-                        [&](const Received& m) { return parse(m.payload)["transaction"] == txn; }, timeout);
+    auto r = h.wait_for(
+        h.base() + "/response/scan",
+        [&](const Received& m) { return parse(m.payload)["transaction"] == txn; }, timeout);
     return parse(r.payload);
 }
 
 bool scan_reached(RigHarness& h, const std::string& state, std::chrono::milliseconds timeout) {
-    return !h.wait_for(h.base() + "/scan/progress", [&](const Received& m) { return parse(m.payload)["state"] == state; },
-                       timeout)
+    return !h.wait_for(
+                 h.base() + "/scan/progress",
+                 [&](const Received& m) { return parse(m.payload)["state"] == state; }, timeout)
                 .topic.empty();
 }
 
@@ -91,8 +96,9 @@ TEST(Scan, FullTurntableScanMovesCapturesAndUploadsItsManifest) {
     RigHarness h;
     h.start_all();
     Turntable turntable(h);
-    h.pub_cli(h.base() + "/request/scan",
-              R"({"transaction":"s1","action":"start","positions":4,"settle_ms":50,"batch":"vase"})");
+    h.pub_cli(
+        h.base() + "/request/scan",
+        R"({"transaction":"s1","action":"start","positions":4,"settle_ms":50,"batch":"vase"})");
     json started = scan_response(h, "s1");
     ASSERT_EQ(started["status"], "ok") << started.dump();
     EXPECT_EQ(started["data"]["of"], 4);
@@ -126,7 +132,8 @@ TEST(Scan, FullTurntableScanMovesCapturesAndUploadsItsManifest) {
     }
     EXPECT_EQ(seqs, (std::set<int>{1, 2, 3, 4}));
     // The manifest lists every capture and is uploaded next to the photos.
-    ASSERT_TRUE(wait_until([&] { return manifests_in_target(h).size() == 1 && photos_in_target(h).size() == 4; }, 30s))
+    ASSERT_TRUE(wait_until(
+        [&] { return manifests_in_target(h).size() == 1 && photos_in_target(h).size() == 4; }, 30s))
         << h.uploader().log();
     json manifest = parse(read_file(manifests_in_target(h)[0]));
     EXPECT_EQ(manifest["state"], "completed");
@@ -143,9 +150,12 @@ TEST(Scan, PauseResumeAndAbort) {
     RigHarness h;
     h.start_all();
     Turntable turntable(h);
-    h.pub_cli(h.base() + "/request/scan", R"({"transaction":"a","action":"start","positions":50,"interval_ms":200})");
+    h.pub_cli(h.base() + "/request/scan",
+              R"({"transaction":"a","action":"start","positions":50,"interval_ms":200})");
     ASSERT_EQ(scan_response(h, "a")["status"], "ok");
-    ASSERT_TRUE(h.wait_count(h.base() + "/scan/progress", 2, [](const Received& m) { return parse(m.payload)["event"] == "step"; }, 20s));
+    ASSERT_TRUE(h.wait_count(
+        h.base() + "/scan/progress", 2,
+        [](const Received& m) { return parse(m.payload)["event"] == "step"; }, 20s));
 
     h.pub_cli(h.base() + "/request/scan", R"({"transaction":"p","action":"pause"})");
     EXPECT_EQ(scan_response(h, "p")["status"], "ok");
@@ -155,7 +165,8 @@ TEST(Scan, PauseResumeAndAbort) {
     EXPECT_EQ(h.received(h.base() + "/capture").size(), photos_at_pause) << "captured while paused";
 
     // A second start while one is paused is refused with a stable code.
-    h.pub_cli(h.base() + "/request/scan", R"({"transaction":"again","action":"start","positions":3})");
+    h.pub_cli(h.base() + "/request/scan",
+              R"({"transaction":"again","action":"start","positions":3})");
     json again = scan_response(h, "again");
     EXPECT_EQ(again["error"]["code"], "scan_active") << again.dump();
 
@@ -185,9 +196,12 @@ TEST(Scan, TurntableThatNeverAnswersPausesTheScanWithTimeout) {
     h.start_all();
     Turntable turntable(h);
     turntable.answering = false;
-    h.pub_cli(h.base() + "/request/scan", R"({"transaction":"t","action":"start","positions":3,"move_timeout_ms":500})");
+    h.pub_cli(h.base() + "/request/scan",
+              R"({"transaction":"t","action":"start","positions":3,"move_timeout_ms":500})");
     ASSERT_EQ(scan_response(h, "t")["status"], "ok");
-    auto paused = h.wait_for(h.base() + "/scan/progress", [](const Received& m) { return parse(m.payload)["state"] == "paused"; }, 10s);
+    auto paused = h.wait_for(
+        h.base() + "/scan/progress",
+        [](const Received& m) { return parse(m.payload)["state"] == "paused"; }, 10s);
     ASSERT_FALSE(paused.topic.empty());
     EXPECT_EQ(parse(paused.payload)["error"]["code"], "timeout");
     EXPECT_TRUE(h.received(h.base() + "/capture").empty());
@@ -202,9 +216,13 @@ TEST(Scan, SurvivesAnAgentRestartAndContinuesAfterTheLastCompletedStep) {
     RigHarness h;
     h.start_all();
     Turntable turntable(h);
-    h.pub_cli(h.base() + "/request/scan", R"({"transaction":"k","action":"start","positions":6,"interval_ms":300,"batch":"restart"})");
+    h.pub_cli(
+        h.base() + "/request/scan",
+        R"({"transaction":"k","action":"start","positions":6,"interval_ms":300,"batch":"restart"})");
     ASSERT_EQ(scan_response(h, "k")["status"], "ok");
-    ASSERT_TRUE(h.wait_count(h.base() + "/scan/progress", 2, [](const Received& m) { return parse(m.payload)["event"] == "step"; }, 20s));
+    ASSERT_TRUE(h.wait_count(
+        h.base() + "/scan/progress", 2,
+        [](const Received& m) { return parse(m.payload)["event"] == "step"; }, 20s));
     h.agent().kill9();
     h.start_agent();
     ASSERT_TRUE(scan_reached(h, "completed", 60s)) << h.agent().log();
@@ -218,15 +236,22 @@ TEST(Scan, SurvivesAnAgentRestartAndContinuesAfterTheLastCompletedStep) {
         ++per_seq[m["seq"].get<int>()];
         announced.insert(m["file"]["sha256"].get<std::string>());
     }
-    for (int seq = 1; seq <= 6; ++seq) EXPECT_GE(per_seq[seq], 1) << "position " << seq << " missing";
-    ASSERT_TRUE(wait_until([&] { return photos_in_target(h).size() >= announced.size() && manifests_in_target(h).size() == 1; }, 30s));
+    for (int seq = 1; seq <= 6; ++seq)
+        EXPECT_GE(per_seq[seq], 1) << "position " << seq << " missing";
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return photos_in_target(h).size() >= announced.size() &&
+                   manifests_in_target(h).size() == 1;
+        },
+        30s));
     std::set<std::string> uploaded;
     for (const auto& f : photos_in_target(h)) {
         auto sha = photorig::Sha256::of_file(f);
         ASSERT_TRUE(sha);
         EXPECT_TRUE(uploaded.insert(*sha).second) << f << " uploaded twice";
     }
-    for (const auto& sha : announced) EXPECT_TRUE(uploaded.count(sha)) << "announced photo " << sha << " not uploaded";
+    for (const auto& sha : announced)
+        EXPECT_TRUE(uploaded.count(sha)) << "announced photo " << sha << " not uploaded";
     json manifest = parse(read_file(manifests_in_target(h)[0]));
     EXPECT_EQ(manifest["steps_done"], 6);
     std::set<int> manifest_seqs;
@@ -259,12 +284,13 @@ TEST(Scan, MalformedScanRequestsGetStableCodes) {
             sent = req.dump();
         }
         h.pub_cli(h.base() + "/request/scan", sent);
-        auto r = h.wait_for(h.base() + "/response/scan",
-                            [&](const Received& m) {
-                                json j = parse(m.payload);
-                                return req.is_object() ? j["transaction"] == txn : j["error"]["code"] == "bad_json";
-                            },
-                            10s);
+        auto r = h.wait_for(
+            h.base() + "/response/scan",
+            [&](const Received& m) {
+                json j = parse(m.payload);
+                return req.is_object() ? j["transaction"] == txn : j["error"]["code"] == "bad_json";
+            },
+            10s);
         ASSERT_FALSE(r.topic.empty()) << payload;
         EXPECT_EQ(parse(r.payload)["error"]["code"], code) << payload;
     }

@@ -4,9 +4,9 @@
 // in this test's build directory. The test then checks from the broker's side that the
 // requests really came from the page.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "harness/rig_harness.h"
 #include "support/http_peers.h"
@@ -16,14 +16,17 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+    return json::parse(s, nullptr, false);
+}
 const std::string kSource = PHOTORIG_SOURCE_DIR;
 }  // namespace
 
 TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
     std::string node = find_program("node");
     ASSERT_FALSE(node.empty()) << missing_program_message("node", "Node.js 20");
-    ASSERT_EQ(::access((kSource + "/tests/node_modules/playwright-core/package.json").c_str(), R_OK), 0)
+    ASSERT_EQ(
+        ::access((kSource + "/tests/node_modules/playwright-core/package.json").c_str(), R_OK), 0)
         << "playwright-core is missing: run `npm ci --prefix tests` (tests/run-all.sh does)";
     std::string chromium = find_program("chromium");
     ASSERT_FALSE(chromium.empty()) << missing_program_message("chromium", "Debian chromium");
@@ -40,8 +43,8 @@ TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
     auto r = run_command(
         {node, kSource + "/tests/integration/web-dashboard/drive_dashboard.js"}, 180s,
         {"WEB_DIR=" + web.path(), "WS_URL=ws://127.0.0.1:" + std::to_string(h.ws_port()),
-         "MQTT_URL=mqtt://127.0.0.1:" + std::to_string(h.broker_port()), "BASE=" + h.base(), "RIG_ID=rig1",
-         "DASHBOARD_PASSWORD_FILE=" + h.password_file("photorig-dashboard"),
+         "MQTT_URL=mqtt://127.0.0.1:" + std::to_string(h.broker_port()), "BASE=" + h.base(),
+         "RIG_ID=rig1", "DASHBOARD_PASSWORD_FILE=" + h.password_file("photorig-dashboard"),
          "SCREENSHOT_DIR=" + std::string(PHOTORIG_WEB_TEST_OUTPUT_DIR), "CHROMIUM=" + chromium,
          "HOME=" + h.root() + "/home", "NODE_PATH=" + kSource + "/tests/node_modules"});
     ASSERT_EQ(r.exit_code, 0) << r.output << "\n--- agent ---\n" << h.agent().log();
@@ -50,13 +53,18 @@ TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
     // The broker saw the page's own requests (transactions it made up) and their answers.
     auto from_page = [](const Received& m) {
         json j = parse(m.payload);
-        return j.is_object() && j["transaction"].is_string() && j["transaction"].get<std::string>().rfind("web-", 0) == 0;
+        return j.is_object() && j["transaction"].is_string() &&
+               j["transaction"].get<std::string>().rfind("web-", 0) == 0;
     };
     auto capture = h.wait_for(h.base() + "/response/capture", from_page, 1s);
     ASSERT_FALSE(capture.topic.empty());
     EXPECT_EQ(parse(capture.payload)["status"], "ok");
-    auto scan = h.wait_for(h.base() + "/scan/state", [](const Received& m) { return parse(m.payload)["state"] == "completed"; }, 1s);
+    auto scan = h.wait_for(
+        h.base() + "/scan/state",
+        [](const Received& m) { return parse(m.payload)["state"] == "completed"; }, 1s);
     ASSERT_FALSE(scan.topic.empty());
     EXPECT_EQ(parse(scan.payload)["batch"], "webscan");
-    EXPECT_EQ(::access((std::string(PHOTORIG_WEB_TEST_OUTPUT_DIR) + "/web-dashboard.png").c_str(), R_OK), 0);
+    EXPECT_EQ(
+        ::access((std::string(PHOTORIG_WEB_TEST_OUTPUT_DIR) + "/web-dashboard.png").c_str(), R_OK),
+        0);
 }

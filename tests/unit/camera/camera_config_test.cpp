@@ -14,7 +14,8 @@ std::string error_of(const std::string& yaml, const std::map<std::string, std::s
 }
 
 TEST(CameraConfig, SingleFormStillWorksAndGivesOneCamera) {
-    auto c = parse("camera: {port: \"ptpip:10.0.0.5:15740:15740\", model: \"PTP/IP Camera\"}\n", {});
+    auto c =
+        parse("camera: {port: \"ptpip:10.0.0.5:15740:15740\", model: \"PTP/IP Camera\"}\n", {});
     ASSERT_TRUE(c) << c.error().describe();
     ASSERT_EQ(c->cameras.size(), 1u);
     EXPECT_EQ(c->cameras[0].port, "ptpip:10.0.0.5:15740:15740");
@@ -56,14 +57,18 @@ camera:
 }
 
 TEST(CameraConfig, ErrorsNameTheItemAndKey) {
-    EXPECT_NE(error_of("camera:\n  - {port: auto, prot: 1}\n").find("camera.prot"), std::string::npos);
-    EXPECT_NE(error_of("camera:\n  - {port: auto}\n  - {port: auto, capture_target: sd}\n").find("camera[1].capture_target"),
+    EXPECT_NE(error_of("camera:\n  - {port: auto, prot: 1}\n").find("camera.prot"),
+              std::string::npos);
+    EXPECT_NE(error_of("camera:\n  - {port: auto}\n  - {port: auto, capture_target: sd}\n")
+                  .find("camera[1].capture_target"),
               std::string::npos);
     EXPECT_NE(error_of("camera: {preset: nope}\n").find("camera.preset"), std::string::npos);
-    EXPECT_NE(error_of("camera:\n  - {port: \"ptpip:1.2.3.4\"}\n  - {port: \"ptpip:1.2.3.4\"}\n").find("listed twice"),
+    EXPECT_NE(error_of("camera:\n  - {port: \"ptpip:1.2.3.4\"}\n  - {port: \"ptpip:1.2.3.4\"}\n")
+                  .find("listed twice"),
               std::string::npos);
     EXPECT_NE(error_of("camera: []\n").find("empty"), std::string::npos);
     EXPECT_NE(error_of("camera:\n  - auto\n").find("camera[0]"), std::string::npos);
-    EXPECT_NE(error_of("camera_presets: {studio: [iso]}\n").find("camera_presets.studio"), std::string::npos);
+    EXPECT_NE(error_of("camera_presets: {studio: [iso]}\n").find("camera_presets.studio"),
+              std::string::npos);
 }
 }  // namespace

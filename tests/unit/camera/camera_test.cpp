@@ -1,6 +1,8 @@
 // The camera module against the real libgphoto2 (ptp2 camlib over PTP/IP) talking to the
 // ptpip-sim camera simulator on loopback. Each test is its own process under ctest, with
 // its own HOME (libgphoto2 keeps the PTP/IP GUID in $HOME/.gphoto).
+#include "camera/camera.h"
+
 #include <gphoto2/gphoto2.h>
 #include <gtest/gtest.h>
 
@@ -8,13 +10,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
-#include <stdexcept>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "camera/camera.h"
 #include "camera/gphoto_session.h"
 #include "core/clock.h"
 #include "support/ptpip_sim_fixture.h"
@@ -32,7 +33,7 @@ constexpr const char* kSerial = "PRSIM-4711";
 // Process-wide set-up: libgphoto2 writes to sockets without MSG_NOSIGNAL, and stores its
 // PTP/IP GUID under $HOME.
 class ProcessEnv : public ::testing::Environment {
-public:
+  public:
     void SetUp() override {
         std::signal(SIGPIPE, SIG_IGN);
         home_ = std::make_unique<TempDir>("photorig-camera-home");
@@ -40,7 +41,7 @@ public:
     }
     void TearDown() override { home_.reset(); }
 
-private:
+  private:
     std::unique_ptr<TempDir> home_;
 };
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new ProcessEnv);
@@ -53,7 +54,7 @@ struct Received {
 };
 
 class MemorySink : public DownloadSink {
-public:
+  public:
     MemorySink(std::shared_ptr<Received> r, size_t index) : r_(std::move(r)), index_(index) {}
     Status write(const char* data, size_t len) override {
         std::lock_guard<std::mutex> lock(r_->mutex);
@@ -62,7 +63,7 @@ public:
         return ok();
     }
 
-private:
+  private:
     std::shared_ptr<Received> r_;
     size_t index_;
 };
@@ -80,7 +81,8 @@ Expected<std::vector<CapturedFile>> capture_into(CameraWorker& worker, std::shar
                                                  std::chrono::seconds limit = 60s) {
     auto fut = worker.capture(memory_sinks(std::move(r)));
     if (fut.wait_for(limit) != std::future_status::ready) {
-        return Error("test_timeout", "capture future not ready after " + std::to_string(limit.count()) + " s");
+        return Error("test_timeout",
+                     "capture future not ready after " + std::to_string(limit.count()) + " s");
     }
     return fut.get();
 }
@@ -99,7 +101,7 @@ bool is_jpeg(const std::string& data) {
 }
 
 class CameraWorkerTest : public ::testing::Test {
-protected:
+  protected:
     void start_sim(std::vector<std::string> extra = {}) {
         std::vector<std::string> args{"--serial", kSerial, "--image-size", "300000"};
         args.insert(args.end(), extra.begin(), extra.end());
@@ -187,8 +189,8 @@ TEST_F(CameraWorkerTest, DownloadStreamsInPiecesWithoutWholeFileBuffer) {
     // Streamed: many writes, none holding the whole file.
     size_t largest = 0;
     for (size_t c : r->chunks[0]) largest = std::max(largest, c);
-    std::cout << "download of 3000000 bytes arrived in " << r->chunks[0].size() << " writes, largest " << largest
-              << " bytes\n";
+    std::cout << "download of 3000000 bytes arrived in " << r->chunks[0].size()
+              << " writes, largest " << largest << " bytes\n";
     EXPECT_GT(r->chunks[0].size(), 1u);
     EXPECT_LE(largest, 1024u * 1024u);
 }
@@ -212,13 +214,15 @@ TEST_F(CameraWorkerTest, TwentyCapturesInARow) {
         download_total += (*result)[0].download_ms;
     }
     int64_t total = clock::monotonic_ms() - t0;
-    std::cout << "20 captures in " << total << " ms, " << (total / 20.0) << " ms per capture cycle (trigger->file "
-              << (trigger_total / 20.0) << " ms, download " << (download_total / 20.0) << " ms)\n";
+    std::cout << "20 captures in " << total << " ms, " << (total / 20.0)
+              << " ms per capture cycle (trigger->file " << (trigger_total / 20.0)
+              << " ms, download " << (download_total / 20.0) << " ms)\n";
     EXPECT_EQ(sim_stat(*sim_, "captures"), 20);
     EXPECT_EQ(sim_stat(*sim_, "deletes"), 20) << "every downloaded file is deleted from the camera";
     RecordProperty("ms_per_capture", std::to_string(total / 20.0));
     std::sort(names.begin(), names.end());
-    EXPECT_EQ(std::unique(names.begin(), names.end()), names.end()) << "a file was downloaded twice";
+    EXPECT_EQ(std::unique(names.begin(), names.end()), names.end())
+        << "a file was downloaded twice";
 }
 
 TEST_F(CameraWorkerTest, BusyWithinRetriesSucceeds) {
@@ -353,7 +357,8 @@ TEST_F(CameraWorkerTest, KilledAndRestartedSimulatorRecovers) {
     EXPECT_FALSE(worker->connected());
 
     sim_->restart();
-    EXPECT_TRUE(wait_until([&] { return worker->connected(); }, 10s)) << "no reconnect in the background";
+    EXPECT_TRUE(wait_until([&] { return worker->connected(); }, 10s))
+        << "no reconnect in the background";
     expect_one_good_capture(*worker, "after the restart");
     EXPECT_EQ(worker->info().serial, kSerial);
 }
@@ -364,7 +369,8 @@ TEST_F(CameraWorkerTest, DroppedConnectionIsNoticedAndReopened) {
     ASSERT_TRUE(worker->start());
     long connections = sim_stat(*sim_, "connections");
     sim_->control("disconnect");  // the camera closes its sockets but keeps running
-    EXPECT_TRUE(wait_until([&] { return sim_stat(*sim_, "connections") > connections && worker->connected(); }, 10s))
+    EXPECT_TRUE(wait_until(
+        [&] { return sim_stat(*sim_, "connections") > connections && worker->connected(); }, 10s))
         << "the keepalive should notice the drop and re-open";
     expect_one_good_capture(*worker, "after the drop");
 }
@@ -400,17 +406,23 @@ TEST_F(CameraWorkerTest, SinkErrorPassesThroughAndSessionStaysUsable) {
     auto worker = make_worker();
     ASSERT_TRUE(worker->start());
     struct FailingSink : DownloadSink {
-        Status write(const char*, size_t) override { return Error("disk_full", "no space in spool"); }
+        Status write(const char*, size_t) override {
+            return Error("disk_full", "no space in spool");
+        }
     };
-    auto result = worker->capture([](const FileHeader&) -> Expected<std::unique_ptr<DownloadSink>> {
-                             return std::unique_ptr<DownloadSink>(new FailingSink);
-                         }).get();
+    auto result = worker
+                      ->capture([](const FileHeader&) -> Expected<std::unique_ptr<DownloadSink>> {
+                          return std::unique_ptr<DownloadSink>(new FailingSink);
+                      })
+                      .get();
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().code, "disk_full");
     EXPECT_TRUE(worker->connected());
-    auto refused = worker->capture([](const FileHeader&) -> Expected<std::unique_ptr<DownloadSink>> {
-                              return Error("disk_full", "spool refused");
-                          }).get();
+    auto refused = worker
+                       ->capture([](const FileHeader&) -> Expected<std::unique_ptr<DownloadSink>> {
+                           return Error("disk_full", "spool refused");
+                       })
+                       .get();
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().code, "disk_full");
     expect_one_good_capture(*worker, "after sink errors");
@@ -421,7 +433,8 @@ TEST_F(CameraWorkerTest, StopAnswersQueuedOrders) {
     auto worker = make_worker();
     ASSERT_TRUE(worker->start());
     std::vector<std::future<Expected<std::vector<CapturedFile>>>> futures;
-    for (int i = 0; i < 5; ++i) futures.push_back(worker->capture(memory_sinks(std::make_shared<Received>())));
+    for (int i = 0; i < 5; ++i)
+        futures.push_back(worker->capture(memory_sinks(std::make_shared<Received>())));
     worker->stop();
     for (auto& f : futures) {
         ASSERT_EQ(f.wait_for(0s), std::future_status::ready);
@@ -472,7 +485,8 @@ const Setting* find_setting(const Setting& s, const std::string& name) {
 
 template <typename T>
 T ready(std::future<T> f) {
-    if (f.wait_for(30s) != std::future_status::ready) throw std::runtime_error("camera order not answered in 30 s");
+    if (f.wait_for(30s) != std::future_status::ready)
+        throw std::runtime_error("camera order not answered in 30 s");
     return f.get();
 }
 
@@ -523,7 +537,8 @@ TEST_F(CameraWorkerTest, SetSettingValidatesAndAnswersWithTheValueTheCameraRepor
     auto bad_choice = ready(w->set_setting("iso", "300"));
     ASSERT_FALSE(bad_choice);
     EXPECT_EQ(bad_choice.error().code, codes::bad_setting_value);
-    EXPECT_NE(bad_choice.error().message.find("1600"), std::string::npos) << bad_choice.error().message;
+    EXPECT_NE(bad_choice.error().message.find("1600"), std::string::npos)
+        << bad_choice.error().message;
     auto out_of_range = ready(w->set_setting("focallength", "200"));
     ASSERT_FALSE(out_of_range);
     EXPECT_EQ(out_of_range.error().code, codes::bad_setting_value);
@@ -567,7 +582,8 @@ TEST_F(CameraWorkerTest, RawPlusJpegGivesBothFiles) {
     EXPECT_EQ(r->files.at(0).size(), 123456u);
     EXPECT_EQ((*result)[1].header.camera_name, "IMG_0001.JPG");
     EXPECT_TRUE(is_jpeg(r->files.at(1)));
-    EXPECT_TRUE(wait_until([&] { return sim_stat(*sim_, "objects") == 0; }, 5s)) << "both deleted from the card";
+    EXPECT_TRUE(wait_until([&] { return sim_stat(*sim_, "objects") == 0; }, 5s))
+        << "both deleted from the card";
 }
 
 TEST_F(CameraWorkerTest, PreviewFallsBackToTheLastPhotosThumbnail) {
@@ -599,7 +615,8 @@ TEST_F(CameraWorkerTest, ADifferentCameraOnTheSamePortIsRefused) {
     auto result = capture_into(*w, r);
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().code, codes::camera_disconnected);
-    EXPECT_NE(result.error().message.find("PRSIM-OTHER"), std::string::npos) << result.error().message;
+    EXPECT_NE(result.error().message.find("PRSIM-OTHER"), std::string::npos)
+        << result.error().message;
     EXPECT_EQ(sim_stat(*sim_, "captures"), 0);
     // The right camera returns: the worker takes it back.
     sim_->set_extra_args({"--serial", kSerial});
@@ -628,20 +645,23 @@ TEST(CameraErrors, MapsGphotoResultsToStableCodes) {
     EXPECT_EQ(classify_gphoto_error(GP_ERROR_CAMERA_BUSY, "", "trigger").code, codes::camera_busy);
     EXPECT_EQ(classify_gphoto_error(GP_ERROR_IO, "", "trigger").code, codes::camera_disconnected);
     EXPECT_EQ(classify_gphoto_error(GP_ERROR_IO_READ, "", "x").code, codes::camera_disconnected);
-    EXPECT_EQ(classify_gphoto_error(GP_ERROR_IO_USB_FIND, "", "x").code, codes::camera_disconnected);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR_IO_USB_FIND, "", "x").code,
+              codes::camera_disconnected);
     auto claim = classify_gphoto_error(GP_ERROR_IO_USB_CLAIM, "", "connect usb:001,004");
     EXPECT_EQ(claim.code, codes::camera_disconnected);
     EXPECT_NE(claim.message.find("another process"), std::string::npos);
     EXPECT_EQ(classify_gphoto_error(GP_ERROR_TIMEOUT, "", "x").code, codes::timeout);
     EXPECT_EQ(classify_gphoto_error(GP_ERROR_NO_SPACE, "", "x").code, codes::camera_storage_full);
-    EXPECT_EQ(classify_gphoto_error(GP_ERROR, "PTP Store Full", "trigger").code, codes::camera_storage_full);
+    EXPECT_EQ(classify_gphoto_error(GP_ERROR, "PTP Store Full", "trigger").code,
+              codes::camera_storage_full);
     auto other = classify_gphoto_error(GP_ERROR, "PTP General Error", "trigger");
     EXPECT_EQ(other.code, codes::camera_error);
     EXPECT_NE(other.message.find("PTP General Error"), std::string::npos);
     EXPECT_NE(other.message.find("trigger"), std::string::npos);
     EXPECT_TRUE(detail::error_breaks_session(classify_gphoto_error(GP_ERROR_IO, "", "x")));
     EXPECT_TRUE(detail::error_breaks_session(classify_gphoto_error(GP_ERROR_TIMEOUT, "", "x")));
-    EXPECT_FALSE(detail::error_breaks_session(classify_gphoto_error(GP_ERROR_CAMERA_BUSY, "", "x")));
+    EXPECT_FALSE(
+        detail::error_breaks_session(classify_gphoto_error(GP_ERROR_CAMERA_BUSY, "", "x")));
     EXPECT_FALSE(detail::error_breaks_session(Error("disk_full", "sink")));
 }
 

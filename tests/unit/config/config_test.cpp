@@ -99,12 +99,18 @@ TEST(Config, BadValuesNameTheKey) {
     EXPECT_EQ(error_of("upload: {target: ftp}").rfind("upload.target:", 0), 0u);
     EXPECT_EQ(error_of("spool: {dir: relative/path}").rfind("spool.dir:", 0), 0u);
     EXPECT_EQ(error_of("upload: {target: s3}").rfind("upload.s3.bucket:", 0), 0u);
-    EXPECT_EQ(error_of("upload: {delete_after_upload: maybe}").rfind("upload.delete_after_upload:", 0), 0u);
-    EXPECT_EQ(error_of("spool: {keep_uploaded_days: -1}").rfind("spool.keep_uploaded_days:", 0), 0u);
-    EXPECT_EQ(error_of("upload: {s3: {part_size_bytes: 1048576}}").rfind("upload.s3.part_size_bytes:", 0), 0u)
+    EXPECT_EQ(
+        error_of("upload: {delete_after_upload: maybe}").rfind("upload.delete_after_upload:", 0),
+        0u);
+    EXPECT_EQ(error_of("spool: {keep_uploaded_days: -1}").rfind("spool.keep_uploaded_days:", 0),
+              0u);
+    EXPECT_EQ(
+        error_of("upload: {s3: {part_size_bytes: 1048576}}").rfind("upload.s3.part_size_bytes:", 0),
+        0u)
         << "S3 refuses parts under 5 MiB; say so at start-up, not at the first big photo";
-    EXPECT_NE(error_of("mqtt: {port: 1}", {{"PHOTORIG_MQTT_PORT", "zero"}}).find("PHOTORIG_MQTT_PORT"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of("mqtt: {port: 1}", {{"PHOTORIG_MQTT_PORT", "zero"}}).find("PHOTORIG_MQTT_PORT"),
+        std::string::npos);
 }
 
 TEST(Config, UnknownKeysAreRejectedSoTyposDoNotPassSilently) {
@@ -131,7 +137,8 @@ TEST(Config, SecretFilesMustNotBeWorldReadable) {
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().message.rfind("mqtt.password_file:", 0), 0u) << st.error().message;
     EXPECT_NE(st.error().message.find("chmod 600"), std::string::npos);
-    EXPECT_EQ(st.error().message.find("s3cret-value"), std::string::npos) << "secret leaked into an error";
+    EXPECT_EQ(st.error().message.find("s3cret-value"), std::string::npos)
+        << "secret leaked into an error";
     photorig::test::write_file(pw, "s3cret-value\n", 0600);
     EXPECT_TRUE(photorig::config::check_secret_files(*c, false));
 }
@@ -154,10 +161,16 @@ TEST(Config, TheChosenTargetsSectionIsValidatedNamingTheKey) {
         "    refresh_token_file: /s/r\n";
     ASSERT_TRUE(parse(gdrive, {})) << parse(gdrive, {}).error().describe();
     EXPECT_EQ(parse(gdrive, {})->upload.gdrive.chunk_size_bytes, 8u * 1024 * 1024);
-    EXPECT_EQ(error_of(gdrive + "    chunk_size_bytes: 1000000\n").rfind("upload.gdrive.chunk_size_bytes:", 0), 0u);
-    EXPECT_EQ(error_of(gdrive + "    chunk_size_bytes: 0\n").rfind("upload.gdrive.chunk_size_bytes:", 0), 0u);
-    EXPECT_EQ(parse(gdrive + "    chunk_size_bytes: 524288\n", {})->upload.gdrive.chunk_size_bytes, 524288u);
-    EXPECT_EQ(error_of(gdrive + "    token_url: oauth2.googleapis.com/token\n").rfind("upload.gdrive.token_url:", 0),
+    EXPECT_EQ(error_of(gdrive + "    chunk_size_bytes: 1000000\n")
+                  .rfind("upload.gdrive.chunk_size_bytes:", 0),
+              0u);
+    EXPECT_EQ(
+        error_of(gdrive + "    chunk_size_bytes: 0\n").rfind("upload.gdrive.chunk_size_bytes:", 0),
+        0u);
+    EXPECT_EQ(parse(gdrive + "    chunk_size_bytes: 524288\n", {})->upload.gdrive.chunk_size_bytes,
+              524288u);
+    EXPECT_EQ(error_of(gdrive + "    token_url: oauth2.googleapis.com/token\n")
+                  .rfind("upload.gdrive.token_url:", 0),
               0u);
     EXPECT_EQ(error_of(gdrive + "    api_url: ftp://x\n").rfind("upload.gdrive.api_url:", 0), 0u);
     EXPECT_EQ(error_of(gdrive + "    folder: a/b\n").rfind("upload.gdrive.folder:", 0), 0u);
@@ -175,12 +188,17 @@ TEST(Config, TheChosenTargetsSectionIsValidatedNamingTheKey) {
     EXPECT_EQ(error_of(s3 + "    path_style: sometimes\n").rfind("upload.s3.path_style:", 0), 0u);
 
     EXPECT_EQ(error_of("upload: {target: webdav}").rfind("upload.webdav.url:", 0), 0u);
-    EXPECT_EQ(error_of("upload: {target: webdav, webdav: {url: 'dav.example.com/x'}}").rfind("upload.webdav.url:", 0),
+    EXPECT_EQ(error_of("upload: {target: webdav, webdav: {url: 'dav.example.com/x'}}")
+                  .rfind("upload.webdav.url:", 0),
               0u);
-    EXPECT_EQ(error_of("upload: {target: webdav, webdav: {url: 'https://h/x', password_file: /s/pw}}")
-                  .rfind("upload.webdav.username:", 0),
-              0u);
-    EXPECT_TRUE(parse("upload: {target: webdav, webdav: {url: 'https://h/x', username: me, password_file: /s/pw}}", {}));
+    EXPECT_EQ(
+        error_of("upload: {target: webdav, webdav: {url: 'https://h/x', password_file: /s/pw}}")
+            .rfind("upload.webdav.username:", 0),
+        0u);
+    EXPECT_TRUE(
+        parse("upload: {target: webdav, webdav: {url: 'https://h/x', username: me, password_file: "
+              "/s/pw}}",
+              {}));
     // A URL that may carry user:password@ is not echoed into the message.
     std::string e = error_of("upload: {target: webdav, webdav: {url: 'htps://me:hunter2@h/x'}}");
     EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
@@ -195,9 +213,12 @@ TEST(Config, TargetSecretFilesAreCheckedForTheChosenTargetOnly) {
                        ", secret_access_key_file: " + key + "}\n",
                    {});
     ASSERT_TRUE(c) << c.error().describe();
-    EXPECT_TRUE(photorig::config::check_secret_files(*c, false)) << "the agent does not need upload secrets";
+    EXPECT_TRUE(photorig::config::check_secret_files(*c, false))
+        << "the agent does not need upload secrets";
     auto st = photorig::config::check_secret_files(*c, true);
     ASSERT_FALSE(st);
-    EXPECT_EQ(st.error().message.rfind("upload.s3.secret_access_key_file:", 0), 0u) << st.error().message;
-    EXPECT_EQ(st.error().message.find("wJalrXUtnFEMI"), std::string::npos) << "secret leaked into an error";
+    EXPECT_EQ(st.error().message.rfind("upload.s3.secret_access_key_file:", 0), 0u)
+        << st.error().message;
+    EXPECT_EQ(st.error().message.find("wJalrXUtnFEMI"), std::string::npos)
+        << "secret leaked into an error";
 }

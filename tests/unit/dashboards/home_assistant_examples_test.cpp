@@ -4,10 +4,10 @@
 // every topic they use is one the rig has, and every entity id they name is one the
 // rig's discovery creates.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
@@ -37,12 +37,14 @@ std::string entity_slug(const std::string& s) {
 }
 
 std::set<std::string> discovered_entity_ids() {
-    DiscoveryInfo info{"rig1", "photorig/rig1", "0", {CameraRef{"PTP/IP Camera", "SIM0001", "", true}}};
+    DiscoveryInfo info{
+        "rig1", "photorig/rig1", "0", {CameraRef{"PTP/IP Camera", "SIM0001", "", true}}};
     json d = json::parse(ha_discovery_json(info));
     std::set<std::string> ids;
     for (auto& [key, c] : d["cmps"].items()) {
-        ids.insert(c["p"].get<std::string>() + "." + entity_slug(d["dev"]["name"].get<std::string>() + " " +
-                                                                 c["name"].get<std::string>()));
+        ids.insert(
+            c["p"].get<std::string>() + "." +
+            entity_slug(d["dev"]["name"].get<std::string>() + " " + c["name"].get<std::string>()));
     }
     return ids;
 }
@@ -56,7 +58,9 @@ void walk(const YAML::Node& n, const std::function<void(const YAML::Node&)>& vis
     }
 }
 
-std::string fill_templates(const std::string& s) { return std::regex_replace(s, std::regex(R"(\{\{[^}]*\}\})"), "1"); }
+std::string fill_templates(const std::string& s) {
+    return std::regex_replace(s, std::regex(R"(\{\{[^}]*\}\})"), "1");
+}
 }  // namespace
 
 TEST(HomeAssistantExamples, PublishedPayloadsAreRequestsTheAgentAccepts) {
@@ -66,7 +70,8 @@ TEST(HomeAssistantExamples, PublishedPayloadsAreRequestsTheAgentAccepts) {
         YAML::Node root;
         ASSERT_NO_THROW(root = YAML::LoadFile(kDir + file));
         walk(root, [&](const YAML::Node& n) {
-            if (!n.IsMap() || !n["action"] || n["action"].as<std::string>() != "mqtt.publish") return;
+            if (!n.IsMap() || !n["action"] || n["action"].as<std::string>() != "mqtt.publish")
+                return;
             ++publishes;
             std::string topic = n["data"]["topic"].as<std::string>();
             std::string payload = fill_templates(n["data"]["payload"].as<std::string>());
@@ -98,13 +103,15 @@ TEST(HomeAssistantExamples, TopicsAndEntitiesExist) {
     walk(root, [&](const YAML::Node& n) {
         if (!n.IsMap()) return;
         if (n["trigger"] && n["trigger"].as<std::string>() == "mqtt") {
-            EXPECT_TRUE(rig_topics.count(n["topic"].as<std::string>())) << n["topic"].as<std::string>();
+            EXPECT_TRUE(rig_topics.count(n["topic"].as<std::string>()))
+                << n["topic"].as<std::string>();
             ++checked;
         }
         if (n["entity_id"] && n["entity_id"].IsScalar()) {
             std::string id = n["entity_id"].as<std::string>();
             if (id.rfind("number.turntable", 0) == 0) return;  // the user's own turntable
-            EXPECT_TRUE(entities.count(id)) << id << " is not an entity the rig's discovery creates";
+            EXPECT_TRUE(entities.count(id))
+                << id << " is not an entity the rig's discovery creates";
             ++checked;
         }
     });

@@ -28,10 +28,11 @@ struct Tag {
 
 // Minimal TIFF writer: IFD0 + one Exif sub-IFD, values > 4 bytes placed after each IFD.
 class Tiff {
-public:
+  public:
     explicit Tiff(bool little) : le_(little) {}
     std::vector<uint8_t> u16(uint16_t v) const {
-        return le_ ? std::vector<uint8_t>{uint8_t(v), uint8_t(v >> 8)} : std::vector<uint8_t>{uint8_t(v >> 8), uint8_t(v)};
+        return le_ ? std::vector<uint8_t>{uint8_t(v), uint8_t(v >> 8)}
+                   : std::vector<uint8_t>{uint8_t(v >> 8), uint8_t(v)};
     }
     std::vector<uint8_t> u32(uint32_t v) const {
         auto lo = u16(uint16_t(v & 0xffff)), hi = u16(uint16_t(v >> 16));
@@ -72,7 +73,7 @@ public:
         return out;
     }
 
-private:
+  private:
     static void append(std::vector<uint8_t>& out, const std::vector<uint8_t>& v) {
         out.insert(out.end(), v.begin(), v.end());
     }
@@ -84,7 +85,8 @@ private:
         return n;
     }
     void write_ifd(std::vector<uint8_t>& out, std::vector<Tag> tags, size_t at) const {
-        std::sort(tags.begin(), tags.end(), [](const Tag& a, const Tag& b) { return a.tag < b.tag; });
+        std::sort(tags.begin(), tags.end(),
+                  [](const Tag& a, const Tag& b) { return a.tag < b.tag; });
         ASSERT_EQ(out.size(), at);
         size_t data_at = at + 2 + 12 * tags.size() + 4;
         std::vector<uint8_t> data;
@@ -111,15 +113,14 @@ private:
 
 std::vector<uint8_t> camera_tiff(bool little) {
     Tiff t(little);
-    return t.build(
-        {t.ascii(0x010f, "Canon"), t.ascii(0x0110, "Canon EOS R6"), t.short_(0x0112, 6)},
-        {t.rational(0x829a, 1, 125),            // ExposureTime
-         t.rational(0x829d, 28, 10),            // FNumber 2.8
-         t.short_(0x8827, 400),                 // ISOSpeedRatings
-         t.ascii(0x9003, "2026:11:25 04:10:15"),  // DateTimeOriginal
-         t.rational(0x920a, 50, 1),             // FocalLength
-         t.long_(0xa002, 6000), t.long_(0xa003, 4000),  // PixelX/YDimension
-         t.ascii(0xa431, "012345678901")});     // BodySerialNumber
+    return t.build({t.ascii(0x010f, "Canon"), t.ascii(0x0110, "Canon EOS R6"), t.short_(0x0112, 6)},
+                   {t.rational(0x829a, 1, 125),                    // ExposureTime
+                    t.rational(0x829d, 28, 10),                    // FNumber 2.8
+                    t.short_(0x8827, 400),                         // ISOSpeedRatings
+                    t.ascii(0x9003, "2026:11:25 04:10:15"),        // DateTimeOriginal
+                    t.rational(0x920a, 50, 1),                     // FocalLength
+                    t.long_(0xa002, 6000), t.long_(0xa003, 4000),  // PixelX/YDimension
+                    t.ascii(0xa431, "012345678901")});             // BodySerialNumber
 }
 
 void segment(std::string& jpeg, uint8_t marker, const std::string& payload) {
@@ -140,11 +141,13 @@ std::string jpeg_with(const std::vector<uint8_t>* tiff, int w, int h, size_t app
         segment(j, 0xE2, std::string(n, 'p'));
         app2_padding -= n;
     }
-    if (tiff) segment(j, 0xE1, std::string("Exif\0\0", 6) + std::string(tiff->begin(), tiff->end()));
+    if (tiff)
+        segment(j, 0xE1, std::string("Exif\0\0", 6) + std::string(tiff->begin(), tiff->end()));
     segment(j, 0xDB, std::string(1, '\0') + std::string(64, '\x01'));
-    std::string sof = {8, char(h >> 8), char(h & 0xff), char(w >> 8), char(w & 0xff), 1, 1, 0x11, 0};
+    std::string sof = {8, char(h >> 8), char(h & 0xff), char(w >> 8), char(w & 0xff), 1, 1, 0x11,
+                       0};
     segment(j, 0xC0, sof);
-    segment(j, 0xC4, std::string(1, '\0') + std::string(16, '\0') );
+    segment(j, 0xC4, std::string(1, '\0') + std::string(16, '\0'));
     segment(j, 0xDA, std::string("\x01\x01\x00\x00\x3f\x00", 6));
     j += std::string(200, '\x55');
     j += "\xFF\xD9";

@@ -48,17 +48,19 @@ Options options_for(const Mosquitto& broker, const std::string& client_id) {
 // One client plus the events it has produced; events stay queued here until a wait_*()
 // takes them, so waiting for one kind never loses another.
 class Peer {
-public:
+  public:
     explicit Peer(Options o) : client_(std::make_unique<Client>(std::move(o), events_)) {}
     Client& operator*() { return *client_; }
     Client* operator->() { return client_.get(); }
 
     // The oldest event of `kind` (and, for messages, on `topic`), waiting up to `timeout`.
-    std::optional<Event> wait_for(Event::Kind kind, const std::string& topic, std::chrono::milliseconds timeout) {
+    std::optional<Event> wait_for(Event::Kind kind, const std::string& topic,
+                                  std::chrono::milliseconds timeout) {
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
             for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-                if (it->kind == kind && (kind != Event::Kind::message || it->message.topic == topic)) {
+                if (it->kind == kind &&
+                    (kind != Event::Kind::message || it->message.topic == topic)) {
                     Event ev = std::move(*it);
                     pending_.erase(it);
                     return ev;
@@ -71,18 +73,21 @@ public:
     std::optional<Event> wait_event(Event::Kind kind, std::chrono::milliseconds timeout) {
         return wait_for(kind, "", timeout);
     }
-    std::optional<Message> wait_message(const std::string& topic, std::chrono::milliseconds timeout) {
+    std::optional<Message> wait_message(const std::string& topic,
+                                        std::chrono::milliseconds timeout) {
         auto ev = wait_for(Event::Kind::message, topic, timeout);
         if (!ev) return std::nullopt;
         return ev->message;
     }
 
     // Messages on `topic` received within `timeout`, stopping early at `n`.
-    std::vector<Message> collect(const std::string& topic, size_t n, std::chrono::milliseconds timeout) {
+    std::vector<Message> collect(const std::string& topic, size_t n,
+                                 std::chrono::milliseconds timeout) {
         std::vector<Message> out;
         auto deadline = std::chrono::steady_clock::now() + timeout;
         while (out.size() < n) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) break;
             if (auto m = wait_message(topic, left)) out.push_back(*m);
         }
@@ -91,7 +96,7 @@ public:
 
     void reset() { client_.reset(); }
 
-private:
+  private:
     MessageQueue<Event> events_;
     std::unique_ptr<Client> client_;
     std::deque<Event> pending_;
@@ -193,8 +198,9 @@ TEST(Mqtt, MosquittoPubWithMqtt311ReachesAV5Subscriber) {
     Peer sub(options_for(broker, "v311-sub"));
     sub->set_subscriptions({{"cli/request/+", 1}});
     ASSERT_TRUE(sub->connect(5s));
-    auto r = run_command({"mosquitto_pub", "-V", "mqttv311", "-h", broker.host(), "-p", std::to_string(broker.port()),
-                          "-q", "1", "-t", "cli/request/capture", "-m", "{\"count\":1}"});
+    auto r = run_command({"mosquitto_pub", "-V", "mqttv311", "-h", broker.host(), "-p",
+                          std::to_string(broker.port()), "-q", "1", "-t", "cli/request/capture",
+                          "-m", "{\"count\":1}"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto m = sub.wait_message("cli/request/capture", 5s);
     ASSERT_TRUE(m);
@@ -304,7 +310,8 @@ TEST(MqttPersistentBroker, QueuedMessagesSurviveABrokerRestartAndAKill9) {
     {
         Peer pub(options_for(broker, "durable-pub"));
         ASSERT_TRUE(pub->connect(5s));
-        for (int i = 0; i < 5; ++i) ASSERT_TRUE(pub->publish(msg("durable", std::to_string(i)), false, 5s));
+        for (int i = 0; i < 5; ++i)
+            ASSERT_TRUE(pub->publish(msg("durable", std::to_string(i)), false, 5s));
         pub->disconnect(2s);
     }
     broker.restart();
@@ -334,7 +341,8 @@ TEST(MqttPersistentBroker, MoreThanMosquittosDefault1000QueuedMessagesAreKept) {
     }
     Peer pub(options_for(broker, "backlog-pub"));
     ASSERT_TRUE(pub->connect(5s));
-    for (int i = 0; i < 1500; ++i) ASSERT_TRUE(pub->publish(msg("backlog", std::to_string(i)), false, 5s));
+    for (int i = 0; i < 1500; ++i)
+        ASSERT_TRUE(pub->publish(msg("backlog", std::to_string(i)), false, 5s));
     Peer sub(so);
     ASSERT_TRUE(sub->connect(5s));
     auto got = sub.collect("backlog", 1500, 20s);
@@ -553,7 +561,7 @@ TEST(MqttLwt, CleanDisconnectDoesNotSendTheWill) {
 // ---- Authentication and authorization ---------------------------------------------------
 
 class MqttAuth : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         std::string pw = dir_.file("passwd");
         auto r = run_command({"mosquitto_passwd", "-b", "-c", pw, "rig", kSecret});
@@ -630,15 +638,20 @@ TEST(MqttTls, ConnectsOverTlsWithTheCaAndRefusesAnUnknownCa) {
         auto r = run_command({"sh", "-c", "cd " + dir.path() + " && " + cmd});
         ASSERT_EQ(r.exit_code, 0) << cmd << "\n" << r.output;
     };
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.crt");
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout other.key -out other.crt");
-    sh("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr");
-    sh("printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey "
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out "
+       "ca.crt");
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout other.key "
+       "-out other.crt");
+    sh("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out "
+       "server.csr");
+    sh("printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr -CA "
+       "ca.crt -CAkey "
        "ca.key -CAcreateserial -days 2 -extfile san.ext -out server.crt");
     int tls_port = photorig::test::free_tcp_port();
     Mosquitto::Options bo;
-    bo.extra_lines = {"listener " + std::to_string(tls_port) + " 127.0.0.1", "cafile " + dir.file("ca.crt"),
-                      "certfile " + dir.file("server.crt"), "keyfile " + dir.file("server.key")};
+    bo.extra_lines = {"listener " + std::to_string(tls_port) + " 127.0.0.1",
+                      "cafile " + dir.file("ca.crt"), "certfile " + dir.file("server.crt"),
+                      "keyfile " + dir.file("server.key")};
     Mosquitto broker(bo);
     broker.start();
 
@@ -674,7 +687,8 @@ TEST(MosquittoFixture, WebsocketsListenerAndRestartKeepThePorts) {
     broker.restart();
     EXPECT_EQ(broker.port(), port);
     EXPECT_EQ(broker.ws_port(), ws);
-    EXPECT_NE(broker.log().find("Opening websockets listen socket on port " + std::to_string(ws)), std::string::npos)
+    EXPECT_NE(broker.log().find("Opening websockets listen socket on port " + std::to_string(ws)),
+              std::string::npos)
         << broker.log();
     broker.stop();
     EXPECT_FALSE(broker.running());

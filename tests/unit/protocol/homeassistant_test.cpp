@@ -2,13 +2,14 @@
 // documented schema of device-based discovery: required keys, allowed platforms, each
 // platform's required options, topics that are valid and that photorig really uses, and
 // templates that read fields the rig really publishes.
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include "protocol/homeassistant.h"
 
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
-#include "protocol/homeassistant.h"
 #include "protocol/scan.h"
 #include "protocol/wire.h"
 
@@ -27,15 +28,18 @@ DiscoveryInfo two_camera_rig() {
 }
 
 bool valid_publish_topic(const std::string& t) {
-    return !t.empty() && t.find_first_of("+#") == std::string::npos && t.front() != '/' && t.back() != '/' &&
-           t.find("//") == std::string::npos;
+    return !t.empty() && t.find_first_of("+#") == std::string::npos && t.front() != '/' &&
+           t.back() != '/' && t.find("//") == std::string::npos;
 }
 
 // Topics the agent or the uploader publish (retained where an entity reads them) and
 // the request topics the agent subscribes to.
-const std::set<std::string> kPublished = {"photorig/rig1/state", "photorig/rig1/uploader/state",
-                                          "photorig/rig1/preview", "photorig/rig1/availability",
-                                          "photorig/rig1/uploader/availability", "photorig/rig1/scan/state"};
+const std::set<std::string> kPublished = {"photorig/rig1/state",
+                                          "photorig/rig1/uploader/state",
+                                          "photorig/rig1/preview",
+                                          "photorig/rig1/availability",
+                                          "photorig/rig1/uploader/availability",
+                                          "photorig/rig1/scan/state"};
 
 std::set<std::string> fields_read(const std::string& tmpl) {
     std::set<std::string> out;
@@ -63,7 +67,8 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
     ASSERT_TRUE(j.contains("o"));
     EXPECT_TRUE(j["o"]["name"].is_string());
     ASSERT_TRUE(j["cmps"].is_object());
-    EXPECT_FALSE(j.contains("availability_topic")) << "shared availability must be a list (see homeassistant.cpp)";
+    EXPECT_FALSE(j.contains("availability_topic"))
+        << "shared availability must be a list (see homeassistant.cpp)";
     ASSERT_TRUE(j["availability"].is_array());
     EXPECT_EQ(j["availability"][0]["topic"], "photorig/rig1/availability");
 
@@ -81,7 +86,8 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
         std::string p = c["p"];
         EXPECT_TRUE(platforms.count(p)) << p;
         ASSERT_TRUE(c["unique_id"].is_string());
-        EXPECT_TRUE(unique_ids.insert(c["unique_id"]).second) << "duplicate unique_id " << c["unique_id"];
+        EXPECT_TRUE(unique_ids.insert(c["unique_id"]).second)
+            << "duplicate unique_id " << c["unique_id"];
         EXPECT_TRUE(std::regex_match(key, std::regex("[a-z0-9_]+"))) << "component key " << key;
         // Shared options are merged in; these pairs exclude each other in Home Assistant.
         json merged = c;
@@ -90,7 +96,8 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
         }
         EXPECT_FALSE(merged.contains("availability") && merged.contains("availability_topic"));
         if (merged.contains("availability_mode")) {
-            EXPECT_TRUE(merged["availability_mode"] == "all" || merged["availability_mode"] == "any" ||
+            EXPECT_TRUE(merged["availability_mode"] == "all" ||
+                        merged["availability_mode"] == "any" ||
                         merged["availability_mode"] == "latest");
         }
         for (auto& a : merged["availability"]) {
@@ -103,7 +110,8 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
                 if (opt == "command_topic") {
                     EXPECT_EQ(t.rfind("photorig/rig1/request/", 0), 0u) << t;
                 } else {
-                    EXPECT_TRUE(kPublished.count(t)) << opt << "=" << t << " is not a topic photorig publishes";
+                    EXPECT_TRUE(kPublished.count(t))
+                        << opt << "=" << t << " is not a topic photorig publishes";
                 }
             }
         }
@@ -128,7 +136,8 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
                                  : c["state_topic"] == "photorig/rig1/scan/state"   ? scan_state
                                                                                     : agent_state;
             for (const auto& f : fields_read(c["value_template"])) {
-                EXPECT_TRUE(source.contains(f)) << "template reads " << f << ", not in " << c["state_topic"];
+                EXPECT_TRUE(source.contains(f))
+                    << "template reads " << f << ", not in " << c["state_topic"];
             }
             if (c.contains("state_class")) {
                 EXPECT_TRUE(state_classes.count(c["state_class"]));
@@ -149,8 +158,10 @@ TEST(HomeAssistantDiscovery, PayloadMatchesTheDocumentedSchema) {
     EXPECT_TRUE(j["cmps"].contains("upload_queue"));
     EXPECT_TRUE(j["cmps"].contains("preview"));
     EXPECT_TRUE(j["cmps"].contains("preview_sim0001"));
-    EXPECT_EQ(json::parse(j["cmps"]["scan_start"]["payload_press"].get<std::string>())["action"], "start");
-    EXPECT_EQ(json::parse(j["cmps"]["scan_abort"]["payload_press"].get<std::string>())["action"], "abort");
+    EXPECT_EQ(json::parse(j["cmps"]["scan_start"]["payload_press"].get<std::string>())["action"],
+              "start");
+    EXPECT_EQ(json::parse(j["cmps"]["scan_abort"]["payload_press"].get<std::string>())["action"],
+              "abort");
 }
 
 TEST(HomeAssistantDiscovery, CameraTemplateQuotesTheSerial) {

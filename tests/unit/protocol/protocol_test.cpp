@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "protocol/wire.h"
@@ -26,8 +27,9 @@ TEST(Protocol, EmptyPayloadMeansDefaults) {
 }
 
 TEST(Protocol, CaptureFieldsAreRead) {
-    auto r = parse_capture(R"({"camera":"SIM0001","count":5,"interval_ms":250,"batch":"scan-7","transaction":"t1"})",
-                           limits);
+    auto r = parse_capture(
+        R"({"camera":"SIM0001","count":5,"interval_ms":250,"batch":"scan-7","transaction":"t1"})",
+        limits);
     ASSERT_TRUE(r) << r.error().describe();
     EXPECT_EQ(r->camera, "SIM0001");
     EXPECT_EQ(r->count, 5);

@@ -361,7 +361,8 @@ TEST_F(WebdavTest, FolderLockedForAMomentIsWaitedOutAndALastingLockIsRetryable) 
         ASSERT_FALSE(r);
         EXPECT_EQ(r.error().code, "target_unavailable") << r.error().describe();
         EXPECT_FALSE(photorig::upload::is_permanent_error(r.error()));
-        EXPECT_GE(waited, std::chrono::milliseconds(700)) << "asked again after 25+50+100+200+400 ms";
+        EXPECT_GE(waited, std::chrono::milliseconds(700))
+            << "asked again after 25+50+100+200+400 ms";
     }
     {
         WebdavTarget target(o);

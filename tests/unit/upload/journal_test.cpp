@@ -1,10 +1,9 @@
 #include "upload/journal.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <thread>
 
@@ -12,8 +11,8 @@
 
 using photorig::protocol::UploadJob;
 using photorig::test::TempDir;
-using photorig::upload::Journal;
 using photorig::upload::JobState;
+using photorig::upload::Journal;
 
 namespace {
 UploadJob job(const std::string& id) {
