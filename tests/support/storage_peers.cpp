@@ -101,12 +101,11 @@ std::string ThrottledWebdavPeer::url(const std::string& collection) const {
 }
 
 nlohmann::json ThrottledWebdavPeer::stats() const {
-    return get_json("http://127.0.0.1:" + std::to_string(port_) + "/_stats");
+    return get_json(url() + "_stats");
 }
 
 std::string ThrottledWebdavPeer::answer_mkcols_locked(int count) const {
-    return post_json("http://127.0.0.1:" + std::to_string(port_) + "/_faults",
-                     {{"locked_mkcols", count}});
+    return post_json(url() + "_faults", {{"locked_mkcols", count}});
 }
 
 S3rverPeer::S3rverPeer(std::string data_dir, std::string log_path, std::string bucket)
