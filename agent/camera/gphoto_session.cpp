@@ -1,6 +1,7 @@
 #include "camera/gphoto_session.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gphoto2/gphoto2.h>
 #include <libintl.h>
 #include <netinet/in.h>
@@ -63,6 +64,20 @@ struct Globals {
     // two workers never open (and confuse) the same camera.
     std::set<std::string> claimed_ports;
 };
+
+// libgphoto2's ptp_ptpip_disconnect() (run by camera_exit) also closes params->jpgfd, which
+// only Fuji PTP/IP sets: for every other camera it is 0, so it closes descriptor 0 (open
+// upstream as libgphoto2 PR #1287). Once 0 is free the next open() in any thread gets it (a
+// spool file, a socket) and the next camera exit closes that: CI saw a photo's fsync fail
+// with EINVAL because a socket had taken the spool file's number. So 0 is kept holding
+// /dev/null, at start-up and right after every exit (under the globals lock, so no other
+// camera closes it meanwhile). Another thread's open() between libgphoto2's close and ours
+// can still win the number: the window is microseconds, not the whole session.
+void keep_fd0_occupied() {
+    if (::fcntl(0, F_GETFD) != -1 || errno != EBADF) return;
+    int fd = ::open("/dev/null", O_RDWR);  // the lowest free number: 0, unless taken meanwhile
+    if (fd > 0) ::close(fd);
+}
 
 Globals& globals() {
     static Globals* g = new Globals;  // never freed: cameras may close during static destruction
@@ -271,6 +286,7 @@ struct GphotoSession::Impl {
             std::lock_guard<std::mutex> lock(globals().mutex);
             gp_camera_exit(camera, context);
             gp_camera_unref(camera);
+            keep_fd0_occupied();
             if (!claimed_port.empty()) globals().claimed_ports.erase(claimed_port);
         }
         if (context) gp_context_unref(context);
@@ -419,9 +435,11 @@ Expected<std::unique_ptr<GphotoSession>> GphotoSession::open_port(const CameraSp
         gp_camera_set_port_info(impl->camera, port_info);
         Camera* cam = impl->camera;
         GPContext* ctx = impl->context;
+        keep_fd0_occupied();  // before the first session, too: a daemon may start without stdin
         auto st = impl->call("connect " + port, [&] { return gp_camera_init(cam, ctx); });
         if (!st) {
             gp_camera_unref(impl->camera);  // a failed init has already cleaned up
+            keep_fd0_occupied();            // ... which may have disconnected
             impl->camera = nullptr;
             return st.error();
         }

@@ -3,8 +3,11 @@
 // its own HOME (libgphoto2 keeps the PTP/IP GUID in $HOME/.gphoto).
 #include "camera/camera.h"
 
+#include <fcntl.h>
 #include <gphoto2/gphoto2.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -361,6 +364,35 @@ TEST_F(CameraWorkerTest, KilledAndRestartedSimulatorRecovers) {
         << "no reconnect in the background";
     expect_one_good_capture(*worker, "after the restart");
     EXPECT_EQ(worker->info().serial, kSerial);
+}
+
+// libgphoto2 closes descriptor 0 whenever a PTP/IP session ends (see keep_fd0_occupied() in
+// gphoto_session.cpp). It must stay taken: otherwise the next file opened anywhere in the
+// process gets 0, and the next session's end closes that file under its owner's feet (a
+// spool file, in the failure CI saw).
+TEST_F(CameraWorkerTest, EndingASessionClosesNoDescriptorItDoesNotOwn) {
+    start_sim();
+    {
+        auto worker = make_worker();
+        ASSERT_TRUE(worker->start());
+    }
+    EXPECT_NE(::fcntl(0, F_GETFD), -1) << "the session's end left descriptor 0 closed";
+
+    TempDir dir("photorig-fd");
+    int fd = ::open(dir.file("photo.part").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    struct stat before {};
+    ASSERT_EQ(::fstat(fd, &before), 0);
+    {
+        auto worker = make_worker();
+        ASSERT_TRUE(worker->start());
+    }
+    struct stat after {};
+    ASSERT_EQ(::fstat(fd, &after), 0) << "the session's end closed descriptor " << fd;
+    EXPECT_EQ(after.st_ino, before.st_ino);
+    EXPECT_EQ(::write(fd, "x", 1), 1);
+    EXPECT_EQ(::fsync(fd), 0);
+    ::close(fd);
 }
 
 TEST_F(CameraWorkerTest, DroppedConnectionIsNoticedAndReopened) {
