@@ -31,10 +31,6 @@ std::string jinja_quoted(const std::string& s) {
 }
 }  // namespace
 
-std::string ha_discovery_topic(const std::string& discovery_prefix, const std::string& rig_id) {
-    return discovery_prefix + "/device/" + rig_id + "/config";
-}
-
 std::string ha_discovery_json(const DiscoveryInfo& info) {
     const std::string& base = info.base_topic;
     const std::string uid = "photorig_" + slug(info.rig_id);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/topics.h"
 #include "protocol/types.h"
 
 namespace photorig::protocol {
@@ -19,7 +20,6 @@ struct DiscoveryInfo {
     std::vector<CameraRef> cameras;  // one connectivity sensor each (by serial)
 };
 
-std::string ha_discovery_topic(const std::string& discovery_prefix, const std::string& rig_id);
 std::string ha_discovery_json(const DiscoveryInfo& info);
 
 // The payloads a rig answers to Home Assistant's birth message on `<prefix>/status`.

@@ -240,8 +240,7 @@ Remote remote_from(const json& j) {
 
 // Same bytes as the spool file, as far as Drive lets us tell. `hash_checked` says whether a
 // checksum (not only the size) was compared.
-bool same_content(const Remote& r, const protocol::UploadJob& job, const Digests& d,
-                  bool* hash_checked) {
+bool same_content(const Remote& r, const upload::Job& job, const Digests& d, bool* hash_checked) {
     *hash_checked = false;
     if (!r.has_size || r.size != job.size) return false;
     if (!r.md5.empty() && r.md5 != d.md5) return false;
@@ -692,13 +691,13 @@ struct GdriveTarget::Impl {
         return session_answer(*resp, what);
     }
 
-    std::string resume_text(const std::string& session, const protocol::UploadJob& job) const {
+    std::string resume_text(const std::string& session, const upload::Job& job) const {
         json j = {
             {"v", 1}, {"session", session}, {"size", job.size}, {"sha256", lower(job.sha256)}};
         return j.dump();
     }
 
-    std::string resumed_session(const protocol::UploadJob& job) const {
+    std::string resumed_session(const upload::Job& job) const {
         if (!opt.load_resume) return std::string();
         auto j = parse_json(opt.load_resume(job.job_id));
         if (!j || !j->is_object()) return std::string();
@@ -709,11 +708,11 @@ struct GdriveTarget::Impl {
         return str_field(*j, "session");
     }
 
-    void save(const protocol::UploadJob& job, const std::string& text) {
+    void save(const upload::Job& job, const std::string& text) {
         if (opt.save_resume) opt.save_resume(job.job_id, text);
     }
 
-    Expected<std::string> create_session(Budget& b, const protocol::UploadJob& job,
+    Expected<std::string> create_session(Budget& b, const upload::Job& job,
                                          const std::string& parent) {
         json props = {{"job_id", job_key(job.job_id)}, {"sha256", lower(job.sha256)}};
         if (!job.capture_id.empty() && job.capture_id.size() + 10 <= kMaxPropertyBytes)
@@ -743,9 +742,9 @@ struct GdriveTarget::Impl {
     }
 
     // Sends the file from `offset` on; ends when Drive returns the file or the session is gone.
-    Expected<SessionState> send(Budget& b, const protocol::UploadJob& job,
-                                const std::string& session, uint64_t offset,
-                                const upload::ProgressFn& progress, uint64_t* bytes_sent) {
+    Expected<SessionState> send(Budget& b, const upload::Job& job, const std::string& session,
+                                uint64_t offset, const upload::ProgressFn& progress,
+                                uint64_t* bytes_sent) {
         const std::string what = "gdrive: upload " + http::redact_url(session);
         // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
         // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
@@ -902,9 +901,8 @@ struct GdriveTarget::Impl {
         return ok();
     }
 
-    Expected<upload::UploadResult> finish(Budget& b, const protocol::UploadJob& job,
-                                          const Digests& d, const Remote& file,
-                                          uint64_t bytes_sent) {
+    Expected<upload::UploadResult> finish(Budget& b, const upload::Job& job, const Digests& d,
+                                          const Remote& file, uint64_t bytes_sent) {
         const std::string what = "gdrive upload " + job.job_id;
         bool hash_checked = false;
         if (!file.id.empty() && same_content(file, job, d, &hash_checked)) {
@@ -934,7 +932,7 @@ struct GdriveTarget::Impl {
                               "; the copy was trashed and the upload will be retried");
     }
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+    Expected<upload::UploadResult> upload(const upload::Job& job,
                                           const upload::ProgressFn& progress) {
         const std::string what = "gdrive upload " + job.job_id;
         if (api.empty()) return make_error("bad_config", "upload.gdrive.api_url is empty");
@@ -1037,7 +1035,7 @@ GdriveTarget::GdriveTarget(Options options) : impl_(std::make_unique<Impl>(std::
 
 GdriveTarget::~GdriveTarget() = default;
 
-Expected<upload::UploadResult> GdriveTarget::upload(const protocol::UploadJob& job,
+Expected<upload::UploadResult> GdriveTarget::upload(const upload::Job& job,
                                                     const upload::ProgressFn& progress) {
     return impl_->upload(job, progress);
 }

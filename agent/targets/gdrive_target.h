@@ -89,7 +89,7 @@ class GdriveTarget : public upload::Target {
     explicit GdriveTarget(Options options);
     ~GdriveTarget() override;
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+    Expected<upload::UploadResult> upload(const upload::Job& job,
                                           const upload::ProgressFn& progress) override;
     std::string name() const override { return "gdrive"; }
 

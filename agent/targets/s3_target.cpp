@@ -245,7 +245,7 @@ struct Resume {
 };
 
 std::string encode_resume(const std::string& key, const std::string& upload_id,
-                          const protocol::UploadJob& job, uint64_t part_size,
+                          const upload::Job& job, uint64_t part_size,
                           const std::vector<std::pair<int, std::string>>& parts) {
     nlohmann::json j;
     j["v"] = 1;
@@ -260,7 +260,7 @@ std::string encode_resume(const std::string& key, const std::string& upload_id,
     return j.dump();
 }
 
-std::optional<Resume> decode_resume(const std::string& text, const protocol::UploadJob& job,
+std::optional<Resume> decode_resume(const std::string& text, const upload::Job& job,
                                     uint64_t part_size) {
     if (text.empty()) return std::nullopt;
     try {
@@ -350,7 +350,7 @@ void S3Target::abort_multipart(const std::string& key, const std::string& upload
                      << (resp ? "HTTP " + std::to_string(resp->status) : resp.error().describe()));
 }
 
-Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job,
+Expected<upload::UploadResult> S3Target::upload(const upload::Job& job,
                                                 const upload::ProgressFn& progress) {
     std::string resume = opt_.load_resume ? opt_.load_resume(job.job_id) : std::string();
     std::function<void(const std::string&)> save;
@@ -359,8 +359,8 @@ Expected<upload::UploadResult> S3Target::upload(const protocol::UploadJob& job,
 }
 
 Expected<upload::UploadResult> S3Target::upload(
-    const protocol::UploadJob& job, const upload::ProgressFn& progress,
-    const std::string& resume_text, const std::function<void(const std::string&)>& save_in) {
+    const upload::Job& job, const upload::ProgressFn& progress, const std::string& resume_text,
+    const std::function<void(const std::string&)>& save_in) {
     const std::string what = "s3 upload " + job.job_id;
     auto save = [&](const std::string& s) {
         if (save_in) save_in(s);
@@ -442,8 +442,8 @@ Expected<upload::UploadResult> S3Target::upload(
     return put_multipart(job, key, d, progress, "", {}, save);
 }
 
-Expected<upload::UploadResult> S3Target::put_single(const protocol::UploadJob& job,
-                                                    const std::string& key, const Digests& d,
+Expected<upload::UploadResult> S3Target::put_single(const upload::Job& job, const std::string& key,
+                                                    const Digests& d,
                                                     const upload::ProgressFn& progress) {
     const std::string what = "s3 upload " + job.job_id;
     auto r = s3_request(opt_, "PUT", object_url(key));
@@ -478,7 +478,7 @@ Expected<upload::UploadResult> S3Target::put_single(const protocol::UploadJob& j
 }
 
 Expected<upload::UploadResult> S3Target::put_multipart(
-    const protocol::UploadJob& job, const std::string& key, const Digests& d,
+    const upload::Job& job, const std::string& key, const Digests& d,
     const upload::ProgressFn& progress, const std::string& upload_id_in,
     std::vector<std::pair<int, std::string>> parts_in,
     const std::function<void(const std::string&)>& save) {
@@ -643,9 +643,9 @@ Expected<upload::UploadResult> S3Target::put_multipart(
     return verify(job, key, d, true, bytes_sent);
 }
 
-Expected<upload::UploadResult> S3Target::verify(const protocol::UploadJob& job,
-                                                const std::string& key, const Digests& d,
-                                                bool multipart, uint64_t bytes_sent) const {
+Expected<upload::UploadResult> S3Target::verify(const upload::Job& job, const std::string& key,
+                                                const Digests& d, bool multipart,
+                                                uint64_t bytes_sent) const {
     const std::string what = "s3 upload " + job.job_id + ": verify " + key;
     auto h = head(key);
     if (!h) return h.error().with_context(what);

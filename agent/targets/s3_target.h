@@ -62,13 +62,12 @@ class S3Target : public upload::Target {
     explicit S3Target(Options options);
     ~S3Target() override;
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+    Expected<upload::UploadResult> upload(const upload::Job& job,
                                           const upload::ProgressFn& progress) override;
     // The same with the resume state passed in and out explicitly (overrides the options'
     // hooks for this call).
     Expected<upload::UploadResult> upload(
-        const protocol::UploadJob& job, const upload::ProgressFn& progress,
-        const std::string& resume,
+        const upload::Job& job, const upload::ProgressFn& progress, const std::string& resume,
         const std::function<void(const std::string& state)>& save_resume);
     std::string name() const override { return "s3"; }
 
@@ -86,15 +85,14 @@ class S3Target : public upload::Target {
         std::string etag, meta_sha256;
     };
     Expected<Head> head(const std::string& key) const;
-    Expected<upload::UploadResult> put_single(const protocol::UploadJob& job,
-                                              const std::string& key, const Digests& d,
-                                              const upload::ProgressFn& progress);
+    Expected<upload::UploadResult> put_single(const upload::Job& job, const std::string& key,
+                                              const Digests& d, const upload::ProgressFn& progress);
     Expected<upload::UploadResult> put_multipart(
-        const protocol::UploadJob& job, const std::string& key, const Digests& d,
+        const upload::Job& job, const std::string& key, const Digests& d,
         const upload::ProgressFn& progress, const std::string& upload_id_in,
         std::vector<std::pair<int, std::string>> parts_in,
         const std::function<void(const std::string&)>& save);
-    Expected<upload::UploadResult> verify(const protocol::UploadJob& job, const std::string& key,
+    Expected<upload::UploadResult> verify(const upload::Job& job, const std::string& key,
                                           const Digests& d, bool multipart,
                                           uint64_t bytes_sent) const;
     void abort_multipart(const std::string& key, const std::string& upload_id) const;

@@ -181,7 +181,7 @@ Expected<std::string> WebdavTarget::remote_sha256(const std::string& url) const 
 }
 
 Expected<WebdavTarget::Checked> WebdavTarget::compare(const std::string& url, const Remote& remote,
-                                                      const protocol::UploadJob& job) const {
+                                                      const upload::Job& job) const {
     Checked c;
     if (!remote.exists || remote.collection) return c;
     if (remote.has_size && remote.size != job.size) return c;
@@ -298,7 +298,7 @@ Status WebdavTarget::remove(const std::string& url) const {
     return ok();
 }
 
-Expected<upload::UploadResult> WebdavTarget::upload(const protocol::UploadJob& job,
+Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
                                                     const upload::ProgressFn& progress) {
     const std::string what = "webdav upload " + job.job_id;
     if (base_.empty()) return make_error("bad_config", what + ": upload.webdav.url is empty");

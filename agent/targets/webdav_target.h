@@ -58,7 +58,7 @@ class WebdavTarget : public upload::Target {
     explicit WebdavTarget(Options options);
     ~WebdavTarget() override;
 
-    Expected<upload::UploadResult> upload(const protocol::UploadJob& job,
+    Expected<upload::UploadResult> upload(const upload::Job& job,
                                           const upload::ProgressFn& progress) override;
     std::string name() const override { return "webdav"; }
 
@@ -78,7 +78,7 @@ class WebdavTarget : public upload::Target {
         bool verified_hash = false;  // by sha256, not only by size
     };
     Expected<Checked> compare(const std::string& url, const Remote& remote,
-                              const protocol::UploadJob& job) const;
+                              const upload::Job& job) const;
     Expected<std::string> remote_sha256(const std::string& url) const;  // GET + hash
     Status make_folders(const std::string& base, const std::vector<std::string>& folders);
     // One MKCOL: true = the collection is there, false = its parent is missing (409).

@@ -188,12 +188,12 @@ Expected<JobRecord> Journal::get_locked(const std::string& job_id) {
     return db_error(db_, "get " + job_id);
 }
 
-Expected<JobRecord> Journal::record(const protocol::UploadJob& job) {
+Expected<JobRecord> Journal::record(const upload::Job& job) {
     std::lock_guard<std::mutex> lock(mutex_);
     return record_locked(job);
 }
 
-std::vector<Expected<JobRecord>> Journal::record_all(const std::vector<protocol::UploadJob>& jobs) {
+std::vector<Expected<JobRecord>> Journal::record_all(const std::vector<upload::Job>& jobs) {
     std::vector<Expected<JobRecord>> out;
     std::lock_guard<std::mutex> lock(mutex_);
     if (jobs.size() == 1) {
@@ -213,7 +213,7 @@ std::vector<Expected<JobRecord>> Journal::record_all(const std::vector<protocol:
     return out;
 }
 
-Expected<JobRecord> Journal::record_locked(const protocol::UploadJob& job) {
+Expected<JobRecord> Journal::record_locked(const upload::Job& job) {
     if (job.job_id.empty()) return make_error("bad_request", "journal: job without job_id");
     int64_t now = clock::now_ms();
     Stmt st(db_,

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "core/expected.h"
-#include "protocol/types.h"
+#include "upload/job.h"
 
 struct sqlite3;
 
@@ -28,7 +28,7 @@ enum class JobState { queued, uploading, done, failed_permanent };
 const char* to_string(JobState s);
 
 struct JobRecord {
-    protocol::UploadJob job;  // as first recorded
+    upload::Job job;  // as first recorded
     JobState state = JobState::queued;
     int attempts = 0;             // attempts started (mark_uploading calls)
     std::string last_error;       // reason given to the last mark_failed
@@ -53,11 +53,11 @@ class Journal {
 
     // Inserts the job as queued if its job_id is new; otherwise returns the existing row
     // unchanged (inserted = false). Durable when it returns.
-    Expected<JobRecord> record(const protocol::UploadJob& job);
+    Expected<JobRecord> record(const upload::Job& job);
     // record() for each job in one transaction: one fsync for a burst of jobs (a backlog
     // delivered after a reconnect, a fast series of captures) instead of one per job.
     // Durable when it returns; the answers are in the order of `jobs`.
-    std::vector<Expected<JobRecord>> record_all(const std::vector<protocol::UploadJob>& jobs);
+    std::vector<Expected<JobRecord>> record_all(const std::vector<upload::Job>& jobs);
     Expected<JobRecord> get(const std::string& job_id);  // "not_found"
 
     // attempts += 1. The one write that skips the fsync (it survives SIGKILL, and the next
@@ -89,7 +89,7 @@ class Journal {
     Journal() = default;
     Status exec_locked(const char* sql);
     Expected<JobRecord> get_locked(const std::string& job_id);
-    Expected<JobRecord> record_locked(const protocol::UploadJob& job);
+    Expected<JobRecord> record_locked(const upload::Job& job);
 
     std::mutex mutex_;
     sqlite3* db_ = nullptr;

@@ -50,7 +50,7 @@ bool is_hex64(const std::string& s) {
 }
 
 // "<stem>-<tail><ext>", "<stem>-<tail>-2<ext>", ... for collisions; index 0 is the name.
-std::string candidate_name(const std::string& name, const protocol::UploadJob& job, int i) {
+std::string candidate_name(const std::string& name, const upload::Job& job, int i) {
     if (i == 0) return name;
     std::string id = !job.capture_id.empty() ? job.capture_id
                      : !job.job_id.empty()   ? job.job_id
@@ -147,14 +147,13 @@ LocalTarget::LocalTarget(std::string dir, Options options)
     while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
 }
 
-Expected<std::string> LocalTarget::destination(const protocol::UploadJob& job) const {
+Expected<std::string> LocalTarget::destination(const upload::Job& job) const {
     auto rel = expand_template(options_.path_template, job);
     if (!rel) return rel.error();
     return dir_ + "/" + *rel;
 }
 
-Expected<UploadResult> LocalTarget::upload(const protocol::UploadJob& job,
-                                           const ProgressFn& progress) {
+Expected<UploadResult> LocalTarget::upload(const upload::Job& job, const ProgressFn& progress) {
     const std::string what = "local target: job " + job.job_id;
     if (!is_hex64(job.sha256))
         return make_error("bad_request", what + ": the job has no valid sha256");

@@ -33,12 +33,11 @@ class LocalTarget : public Target {
     LocalTarget(std::string dir, Options options);
     explicit LocalTarget(std::string dir) : LocalTarget(std::move(dir), Options()) {}
 
-    Expected<UploadResult> upload(const protocol::UploadJob& job,
-                                  const ProgressFn& progress) override;
+    Expected<UploadResult> upload(const upload::Job& job, const ProgressFn& progress) override;
     std::string name() const override { return "local"; }
 
     // Where `job` would go before collision handling ("bad_template"/"invalid_name").
-    Expected<std::string> destination(const protocol::UploadJob& job) const;
+    Expected<std::string> destination(const upload::Job& job) const;
 
     static constexpr size_t kChunkBytes = 256 * 1024;
 

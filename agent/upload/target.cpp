@@ -11,7 +11,7 @@ namespace photorig::upload {
 
 Target::~Target() = default;
 
-Status check_source_size(const protocol::UploadJob& job, const std::string& what) {
+Status check_source_size(const upload::Job& job, const std::string& what) {
     struct stat st {};
     if (::stat(job.path.c_str(), &st) != 0) {
         int err = errno;
@@ -41,7 +41,7 @@ Status check_value(const std::string& field, const std::string& v) {
 }
 }  // namespace
 
-Expected<std::string> expand_template(const std::string& tmpl, const protocol::UploadJob& job) {
+Expected<std::string> expand_template(const std::string& tmpl, const upload::Job& job) {
     if (tmpl.empty()) return make_error("bad_template", "empty path template");
     if (tmpl[0] == '/')
         return make_error("bad_template", "path template '" + tmpl + "' is absolute");
@@ -97,7 +97,7 @@ Expected<std::string> expand_template(const std::string& tmpl, const protocol::U
 }
 
 Status validate_template(const std::string& tmpl) {
-    protocol::UploadJob sample;
+    upload::Job sample;
     sample.rig_id = "rig1";
     sample.batch = "batch";
     sample.remote_name = "IMG_0001.JPG";

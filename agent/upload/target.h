@@ -1,4 +1,4 @@
-// Where photos go. A Target uploads one spooled file named by an UploadJob and verifies it.
+// Where photos go. A Target uploads one spooled file named by a Job and verifies it.
 //
 // Contract for every target:
 //  - Idempotent: uploading a job whose file is already at the target (same size and
@@ -17,7 +17,7 @@
 #include <string>
 
 #include "core/expected.h"
-#include "protocol/types.h"
+#include "upload/job.h"
 
 namespace photorig::upload {
 
@@ -32,8 +32,7 @@ struct UploadResult {
 class Target {
   public:
     virtual ~Target();
-    virtual Expected<UploadResult> upload(const protocol::UploadJob& job,
-                                          const ProgressFn& progress) = 0;
+    virtual Expected<UploadResult> upload(const upload::Job& job, const ProgressFn& progress) = 0;
     virtual std::string name() const = 0;
 };
 
@@ -42,14 +41,14 @@ class Target {
 // Errors: "bad_template" for an unknown field, an unclosed '{', a stray '}', an absolute
 // template, or a result with empty, "." or ".." components; "invalid_name" when a field's
 // value is empty, ".", "..", or holds '/', '\\' or a control character (a hostile job).
-Expected<std::string> expand_template(const std::string& tmpl, const protocol::UploadJob& job);
+Expected<std::string> expand_template(const std::string& tmpl, const upload::Job& job);
 // Checks a template's syntax and fields without a job (for start-up config checks).
 Status validate_template(const std::string& tmpl);
 
 // The spool file the job names is there and has the job's size: else "source_missing"
 // (gone), "io_error" (cannot stat) or "checksum_mismatch" (another size). `what` starts
 // the message ("webdav upload <job id>").
-Status check_source_size(const protocol::UploadJob& job, const std::string& what);
+Status check_source_size(const upload::Job& job, const std::string& what);
 
 // True for errors that retrying cannot fix (see the contract above).
 bool is_permanent_error(const Error& e);

@@ -22,6 +22,22 @@
 
 namespace photorig::uploader {
 namespace {
+// The wire's job (what the agent published) as the upload module's own type.
+upload::Job to_upload_job(const protocol::UploadJob& w) {
+    upload::Job j;
+    j.job_id = w.job_id;
+    j.capture_id = w.capture_id;
+    j.rig_id = w.rig_id;
+    j.batch = w.batch;
+    j.path = w.path;
+    j.remote_name = w.remote_name;
+    j.mime = w.mime;
+    j.sha256 = w.sha256;
+    j.size = w.size;
+    j.captured_at_ms = w.captured_at_ms;
+    return j;
+}
+
 constexpr const char* kLog = "uploader";
 
 std::string real_dir(const std::string& dir) {
@@ -182,27 +198,28 @@ bool UploaderService::path_in_spool(const std::string& path) const {
 }
 
 void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
-    std::vector<protocol::UploadJob> jobs;
+    std::vector<upload::Job> jobs;
     for (const auto& payload : payloads) {
-        auto job = protocol::parse_upload_job(payload);
-        if (!job) {
-            LOG_WARN(kLog, "ignoring a malformed upload job: " << job.error().describe());
+        auto wire_job = protocol::parse_upload_job(payload);
+        if (!wire_job) {
+            LOG_WARN(kLog, "ignoring a malformed upload job: " << wire_job.error().describe());
             continue;
         }
-        if (!path_in_spool(job->path)) {
+        upload::Job job = to_upload_job(*wire_job);
+        if (!path_in_spool(job.path)) {
             // Only files the agent spooled are ours to upload and delete.
             protocol::UploadEvent e;
             e.type = "failed";
-            e.job_id = job->job_id;
-            e.capture_id = job->capture_id;
-            e.batch = job->batch;
-            e.name = job->remote_name;
+            e.job_id = job.job_id;
+            e.capture_id = job.capture_id;
+            e.batch = job.batch;
+            e.name = job.remote_name;
             e.error_code = "bad_request";
             e.error_message = "path is outside spool.dir";
             publish_event(e, false);
             continue;
         }
-        jobs.push_back(std::move(*job));
+        jobs.push_back(std::move(job));
     }
     if (jobs.empty()) return;
     // Durable before anything else happens: a crash from here on resumes from the journal.
@@ -240,7 +257,7 @@ void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
     }
 }
 
-void UploaderService::schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms) {
+void UploaderService::schedule(const upload::Job& job, int attempt, int64_t not_before_ms) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = scheduled_.find(job.job_id);
@@ -337,7 +354,7 @@ void UploaderService::note_retryable_failure_locked(const std::string& job_id, i
     outage_until_ms_ = clock::now_ms() + delay_ms;
 }
 
-protocol::UploadEvent UploaderService::job_event(const protocol::UploadJob& job, const char* type,
+protocol::UploadEvent UploaderService::job_event(const upload::Job& job, const char* type,
                                                  int attempt) {
     protocol::UploadEvent ev;
     ev.type = type;
@@ -472,7 +489,7 @@ void UploaderService::upload_one(Scheduled item) {
     cv_.notify_all();
 }
 
-void UploaderService::release_spool_file(const protocol::UploadJob& job) {
+void UploaderService::release_spool_file(const upload::Job& job) {
     std::string relative = job.path.substr(spool_root_.size() + 1);
     const bool keep = !config_.upload.delete_after_upload || config_.spool.keep_uploaded_days > 0;
     if (!keep) {

@@ -23,6 +23,7 @@
 #include "core/queue.h"
 #include "mqtt/client.h"
 #include "protocol/types.h"
+#include "upload/job.h"
 
 namespace photorig::upload {
 class Journal;
@@ -44,7 +45,7 @@ class UploaderService {
 
   private:
     struct Scheduled {
-        protocol::UploadJob job;
+        upload::Job job;
         int64_t not_before_ms = 0;
         int attempt = 0;
         bool in_flight = false;
@@ -53,18 +54,17 @@ class UploaderService {
 
     void handle_event(const mqtt::Event& event);
     void accept_jobs(const std::vector<std::string>& payloads);
-    void schedule(const protocol::UploadJob& job, int attempt, int64_t not_before_ms);
+    void schedule(const upload::Job& job, int attempt, int64_t not_before_ms);
     void worker_loop();
     void note_success_locked();
     void note_retryable_failure_locked(const std::string& job_id, int64_t delay_ms);
     void upload_one(Scheduled item);
     // After a verified upload: deletes the spool file, or keeps it per the retention
     // settings (spool.keep_uploaded_days, upload.delete_after_upload).
-    void release_spool_file(const protocol::UploadJob& job);
+    void release_spool_file(const upload::Job& job);
     void sweep_kept_files();  // deletes kept photos past their days or when the disk runs low
     void release_transfer_slot(bool* held);
-    static protocol::UploadEvent job_event(const protocol::UploadJob& job, const char* type,
-                                           int attempt);
+    static protocol::UploadEvent job_event(const upload::Job& job, const char* type, int attempt);
     // With `wait`: true once the broker acknowledged it (up to 5 s for a connection and the
     // ack). Without: true once handed to the client, which drops it when disconnected.
     bool publish_event(const protocol::UploadEvent& e, bool wait);

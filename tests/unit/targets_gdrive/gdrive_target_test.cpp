@@ -68,9 +68,9 @@ class GdriveTest : public ::testing::Test {
         return o;
     }
 
-    protocol::UploadJob job(const std::string& name, const std::string& content,
-                            const std::string& id = "", const std::string& batch = "b1") {
-        protocol::UploadJob j;
+    upload::Job job(const std::string& name, const std::string& content, const std::string& id = "",
+                    const std::string& batch = "b1") {
+        upload::Job j;
         j.job_id = id.empty() ? "job-" + name : id;
         j.capture_id = "c0ffee12-" + name;
         j.rig_id = "rig1";
@@ -101,7 +101,7 @@ class GdriveTest : public ::testing::Test {
     }
 
     // The stored file carrying this job id (checks there is exactly one).
-    json stored_for(const protocol::UploadJob& j) const {
+    json stored_for(const upload::Job& j) const {
         json found;
         int n = 0;
         for (const auto& f : stored(false)) {
@@ -119,7 +119,7 @@ class GdriveTest : public ::testing::Test {
         return fake_.bytes_received_for(job_id);
     }
 
-    void expect_stored(const protocol::UploadJob& j, const upload::UploadResult& r) const {
+    void expect_stored(const upload::Job& j, const upload::UploadResult& r) const {
         json f = stored_for(j);
         ASSERT_TRUE(f.is_object());
         EXPECT_EQ(f["id"], r.remote_ref);
@@ -192,7 +192,7 @@ TEST_F(GdriveTest, FolderTreeIsCreatedOnceAndReusedAcrossThreadsAndRestarts) {
         }
         EXPECT_EQ(stats()["folder_creates"], 3);  // photorig, rig1, b1
         // Six uploads at once into a new batch: one folder, not six.
-        std::vector<protocol::UploadJob> jobs;
+        std::vector<upload::Job> jobs;
         for (int i = 0; i < 6; ++i)
             jobs.push_back(job("par" + std::to_string(i) + ".jpg",
                                pseudo_random_bytes(700 * 1024, 10 + i), "", "b2"));

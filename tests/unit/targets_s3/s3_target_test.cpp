@@ -69,9 +69,9 @@ class S3Test : public ::testing::Test {
         return o;
     }
 
-    protocol::UploadJob job(const std::string& name, const std::string& content,
-                            const std::string& id = "") {
-        protocol::UploadJob j;
+    upload::Job job(const std::string& name, const std::string& content,
+                    const std::string& id = "") {
+        upload::Job j;
         j.job_id = id.empty() ? "job-" + name : id;
         j.capture_id = "c0ffee12-3456-" + name;
         j.rig_id = "rig1";

@@ -47,9 +47,9 @@ class WebdavTest : public ::testing::Test {
         return o;
     }
 
-    protocol::UploadJob job(const std::string& name, const std::string& content,
-                            const std::string& id = "") {
-        protocol::UploadJob j;
+    upload::Job job(const std::string& name, const std::string& content,
+                    const std::string& id = "") {
+        upload::Job j;
         j.job_id = id.empty() ? "job-" + name : id;
         j.capture_id = "c0ffee12-3456-7890-" + name;
         j.rig_id = "rig1";
@@ -264,7 +264,7 @@ TEST_F(WebdavTest, MissingOrChangedSourceFile) {
 
 TEST_F(WebdavTest, ConcurrentUploadsThroughOneTarget) {
     WebdavTarget target(options());
-    std::vector<protocol::UploadJob> jobs;
+    std::vector<upload::Job> jobs;
     for (int i = 0; i < 12; ++i) {
         auto j = job("P" + std::to_string(i) + ".jpg", pseudo_random_bytes(150 * 1000, 100 + i));
         j.batch = "b" + std::to_string(i % 3);
@@ -296,7 +296,7 @@ TEST_F(WebdavTest, ConcurrentUploadsThroughOneTarget) {
 // retry per job, as the uploader would do, must get every photo in place.
 TEST_F(WebdavTest, SeveralTargetsCreatingTheSameFoldersAtOnce) {
     for (int round = 0; round < 3; ++round) {
-        std::vector<protocol::UploadJob> jobs;
+        std::vector<upload::Job> jobs;
         std::vector<std::unique_ptr<WebdavTarget>> targets;
         for (int i = 0; i < 8; ++i) {
             auto j = job("R" + std::to_string(round) + "_" + std::to_string(i) + ".jpg",
@@ -406,7 +406,7 @@ TEST_F(WebdavTest, ThrottledThroughputNearTheCap) {
     auto o = options();
     o.max_send_speed = 4 * 1000 * 1000;
     WebdavTarget target(o);
-    std::vector<protocol::UploadJob> jobs;
+    std::vector<upload::Job> jobs;
     for (int i = 0; i < 3; ++i)
         jobs.push_back(
             job("T" + std::to_string(i) + ".jpg", pseudo_random_bytes(4 * 1000 * 1000, 50 + i)));

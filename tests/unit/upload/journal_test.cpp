@@ -9,14 +9,14 @@
 
 #include "support/test_util.h"
 
-using photorig::protocol::UploadJob;
 using photorig::test::TempDir;
+using photorig::upload::Job;
 using photorig::upload::JobState;
 using photorig::upload::Journal;
 
 namespace {
-UploadJob job(const std::string& id) {
-    UploadJob j;
+Job job(const std::string& id) {
+    Job j;
     j.job_id = id;
     j.capture_id = "cap-" + id;
     j.rig_id = "rig1";
@@ -56,7 +56,7 @@ TEST(Journal, RecordSurvivesCloseAndReopenWithEveryField) {
     ASSERT_TRUE(j);
     auto a = j->get("a");
     ASSERT_TRUE(a);
-    UploadJob want = job("a");
+    Job want = job("a");
     EXPECT_EQ(a->job.job_id, want.job_id);
     EXPECT_EQ(a->job.capture_id, want.capture_id);
     EXPECT_EQ(a->job.rig_id, want.rig_id);
@@ -126,7 +126,7 @@ TEST(Journal, RepeatedJobIdIsRecognisedAndLeftUnchanged) {
     ASSERT_TRUE(j->record(job("x")));
     ASSERT_TRUE(j->mark_uploading("x"));
     ASSERT_TRUE(j->mark_done("x", "remote/x"));
-    UploadJob again = job("x");
+    Job again = job("x");
     again.path = "/elsewhere/x.jpg";
     auto r = j->record(again);
     ASSERT_TRUE(r);

@@ -14,13 +14,13 @@
 #include "upload/target.h"
 
 using photorig::Sha256;
-using photorig::protocol::UploadJob;
 using photorig::test::list_files;
 using photorig::test::pseudo_random_bytes;
 using photorig::test::read_file;
 using photorig::test::TempDir;
 using photorig::test::write_file;
 using photorig::upload::expand_template;
+using photorig::upload::Job;
 using photorig::upload::LocalTarget;
 using photorig::upload::validate_template;
 
@@ -33,9 +33,8 @@ struct Fixture {
         ::mkdir(spool.c_str(), 0755);
         ::mkdir(target.c_str(), 0755);
     }
-    UploadJob spooled(const std::string& name, const std::string& data,
-                      const std::string& capture_id) {
-        UploadJob j;
+    Job spooled(const std::string& name, const std::string& data, const std::string& capture_id) {
+        Job j;
         j.job_id = capture_id;
         j.capture_id = capture_id;
         j.rig_id = "rig1";
@@ -172,7 +171,7 @@ TEST(LocalTarget, NeverOverwritesADifferentPhoto) {
 TEST(LocalTarget, ConcurrentSameNameUploadsKeepBoth) {
     Fixture f;
     LocalTarget t(f.target, {});
-    std::vector<UploadJob> jobs;
+    std::vector<Job> jobs;
     for (int i = 0; i < 6; ++i) {
         jobs.push_back(f.spooled("IMG_0007.JPG", pseudo_random_bytes(300000, 10 + i),
                                  "cap0000000" + std::to_string(i)));
@@ -278,7 +277,7 @@ TEST(LocalTarget, PathTemplateFieldsAndRefusals) {
     EXPECT_TRUE(validate_template("{rig_id}/{batch}/{name}"));
     EXPECT_FALSE(validate_template("{rig}/{name}"));
 
-    UploadJob evil = job;
+    Job evil = job;
     evil.batch = "..";
     EXPECT_EQ(expand_template("{rig_id}/{batch}/{name}", evil).error().code, "invalid_name");
     evil.batch = "../../etc";
@@ -290,7 +289,7 @@ TEST(LocalTarget, PathTemplateFieldsAndRefusals) {
     // The target refuses them too, writing nothing anywhere.
     LocalTarget bad(f.target, {0, "{rig_id}/../../{name}", nullptr});
     EXPECT_EQ(bad.upload(job, nullptr).error().code, "bad_template");
-    UploadJob hostile = job;
+    Job hostile = job;
     hostile.batch = "../../escape";
     LocalTarget t(f.target, {});
     EXPECT_EQ(t.upload(hostile, nullptr).error().code, "invalid_name");
