@@ -1,8 +1,5 @@
 #include "harness/rig_harness.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,16 +20,6 @@ bool is_photo(const std::string& path) {
     return name.find(".tmp-") == std::string::npos && name.find(".part") == std::string::npos;
 }
 
-bool tcp_port_open(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-}
 }  // namespace
 
 RigHarness::RigHarness(HarnessOptions options)
@@ -84,7 +71,7 @@ void RigHarness::start_broker() {
     // mosquitto opens its listeners together, but wait for the websockets one explicitly so a
     // browser test never races it.
     if (ws_port_ != 0 &&
-        !wait_until([&] { return tcp_port_open(ws_port_); }, std::chrono::seconds(10)))
+        !wait_until([&] { return loopback_port_accepts(ws_port_); }, std::chrono::seconds(10)))
         throw std::runtime_error("broker's websockets listener did not open: " + broker_->log());
 }
 

@@ -58,18 +58,8 @@ std::string python3_program() {
 }
 
 bool wait_tcp_port(int port, std::chrono::milliseconds timeout) {
-    return wait_until(
-        [&] {
-            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            sockaddr_in addr{};
-            addr.sin_family = AF_INET;
-            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            addr.sin_port = htons(static_cast<uint16_t>(port));
-            bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-            ::close(fd);
-            return ok;
-        },
-        timeout, std::chrono::milliseconds(25));
+    return wait_until([&] { return loopback_port_accepts(port); }, timeout,
+                      std::chrono::milliseconds(25));
 }
 
 int wait_port_line(const std::string& log_path, std::chrono::milliseconds timeout) {

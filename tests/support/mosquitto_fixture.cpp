@@ -1,8 +1,5 @@
 #include "support/mosquitto_fixture.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,18 +8,6 @@
 
 namespace photorig::test {
 namespace {
-
-bool port_accepts(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-}
 
 size_t count_of(const std::string& haystack, const std::string& needle) {
     size_t n = 0;
@@ -96,8 +81,8 @@ bool Mosquitto::try_start(std::string* why) {
     bool up = wait_until(
         [&] {
             if (!process_->running()) return true;
-            return count_of(log(), kRunning) > running_before && port_accepts(port_) &&
-                   (ws_port_ == 0 || port_accepts(ws_port_));
+            return count_of(log(), kRunning) > running_before && loopback_port_accepts(port_) &&
+                   (ws_port_ == 0 || loopback_port_accepts(ws_port_));
         },
         std::chrono::seconds(5), std::chrono::milliseconds(10));
     if (up && process_->running()) return true;

@@ -26,6 +26,8 @@ class TempDir {
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read, close).
 int free_tcp_port();
+// Whether something accepts TCP connections on 127.0.0.1:`port` now (connect, close).
+bool loopback_port_accepts(int port);
 
 // Polls `pred` every `step` until it is true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
