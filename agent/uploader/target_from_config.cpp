@@ -50,25 +50,36 @@ struct Shared {
     std::shared_ptr<BandwidthLimiter> limiter;  // one budget for the whole uplink
 };
 
+// The HTTP targets' options share the uplink budget and the shutdown flag.
+template <typename Options>
+void share_with(Options& o, const Shared& shared) {
+    o.limiter = shared.limiter;
+    o.cancel = shared.cancel;
+}
+
+// Resumable targets keep their session (Drive upload URL, S3 upload id) in the journal.
+template <typename Options>
+void resume_through_journal(Options& o, upload::Journal& journal) {
+    o.save_resume = [&journal](const std::string& id, const std::string& s) {
+        save_resume(journal, id, s);
+    };
+    o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
+}
+
 TargetPtr make_local(const Shared& shared) {
     const auto& u = shared.config.upload;
-    const auto& limiter = shared.limiter;
     if (auto st = check_template("upload.local.path_template", u.local.path_template); !st)
         return st.error();
     if (auto st = files::make_dirs(u.local.dir); !st)
         return st.error().with_context("upload.local.dir");
     upload::LocalTarget::Options o;
-    o.limiter = limiter;
+    o.limiter = shared.limiter;
     o.path_template = u.local.path_template;
     return std::unique_ptr<upload::Target>(std::make_unique<upload::LocalTarget>(u.local.dir, o));
 }
 
 TargetPtr make_gdrive(const Shared& shared) {
     const auto& u = shared.config.upload;
-    const auto& config = shared.config;
-    const auto& limiter = shared.limiter;
-    const auto* cancel = shared.cancel;
-    auto& journal = shared.journal;
     targets::GdriveTarget::Options o;
     o.client_id = u.gdrive.client_id;
     // Paths, not contents: the target reads them at every refresh, so a renewed refresh
@@ -83,22 +94,15 @@ TargetPtr make_gdrive(const Shared& shared) {
     o.folder = u.gdrive.folder;
     o.token_url = u.gdrive.token_url;
     o.api_url = u.gdrive.api_url;
-    o.rig_id = config.rig_id;
+    o.rig_id = shared.config.rig_id;
     o.chunk_size = u.gdrive.chunk_size_bytes;
-    o.limiter = limiter;
-    o.cancel = cancel;
-    o.save_resume = [&journal](const std::string& id, const std::string& s) {
-        save_resume(journal, id, s);
-    };
-    o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
+    share_with(o, shared);
+    resume_through_journal(o, shared.journal);
     return std::unique_ptr<upload::Target>(std::make_unique<targets::GdriveTarget>(std::move(o)));
 }
 
 TargetPtr make_s3(const Shared& shared) {
     const auto& u = shared.config.upload;
-    const auto& limiter = shared.limiter;
-    const auto* cancel = shared.cancel;
-    auto& journal = shared.journal;
     if (auto st = check_template("upload.s3.key_template", u.s3.key_template); !st)
         return st.error();
     targets::S3Target::Options o;
@@ -115,19 +119,13 @@ TargetPtr make_s3(const Shared& shared) {
     o.key_template = u.s3.key_template;
     o.multipart_threshold = u.s3.multipart_threshold_bytes;
     o.part_size = u.s3.part_size_bytes;
-    o.limiter = limiter;
-    o.cancel = cancel;
-    o.save_resume = [&journal](const std::string& id, const std::string& s) {
-        save_resume(journal, id, s);
-    };
-    o.load_resume = [&journal](const std::string& id) { return load_resume(journal, id); };
+    share_with(o, shared);
+    resume_through_journal(o, shared.journal);
     return std::unique_ptr<upload::Target>(std::make_unique<targets::S3Target>(std::move(o)));
 }
 
 TargetPtr make_webdav(const Shared& shared) {
     const auto& u = shared.config.upload;
-    const auto& limiter = shared.limiter;
-    const auto* cancel = shared.cancel;
     targets::WebdavTarget::Options o;
     o.url = u.webdav.url;
     o.username = u.webdav.username;
@@ -136,8 +134,7 @@ TargetPtr make_webdav(const Shared& shared) {
         if (!pw) return pw.error();
         o.password = *pw;
     }
-    o.limiter = limiter;
-    o.cancel = cancel;
+    share_with(o, shared);
     return std::unique_ptr<upload::Target>(std::make_unique<targets::WebdavTarget>(std::move(o)));
 }
 
