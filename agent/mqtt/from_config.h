@@ -1,16 +1,6 @@
-// The daemons' broker settings come from the shared YAML: one place turns them into
-// client options (reading the password file), so the agent and uploader cannot drift.
+// Moved: options_from_config() lives in the broker_link library (photorig_broker_link), so
+// that the mqtt module does not depend on config. This header only forwards, for callers
+// not yet including "broker_link/from_config.h"; they must link photorig_broker_link.
 #pragma once
 
-#include <string>
-
-#include "config/config.h"
-#include "core/expected.h"
-#include "mqtt/client.h"
-
-namespace photorig::mqtt {
-
-// `role` names the default client id: photorig-<rig_id>-<role>. Errors name the key.
-Expected<Options> options_from_config(const config::Config& config, const std::string& role);
-
-}  // namespace photorig::mqtt
+#include "broker_link/from_config.h"

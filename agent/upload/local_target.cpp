@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/digest.h"
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/log.h"
-#include "core/sha256.h"
 #include "core/text.h"
 
 namespace photorig::upload {
@@ -137,6 +137,87 @@ struct Fd {
         if (fd >= 0) ::close(fd);
     }
 };
+
+// Makes the subdirectories of `rel` under `root` (never `root` itself: a missing mount must
+// not be papered over), adding each directory that gained an entry to `dirty_dirs`.
+Status make_subdirs(const std::string& root, const std::string& rel,
+                    std::vector<std::string>* dirty_dirs) {
+    std::string partial = root;
+    std::string rest = dirname_of(rel);
+    size_t start = 0;
+    while (rest != "." && start <= rest.size()) {
+        size_t slash = rest.find('/', start);
+        std::string comp =
+            rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+        std::string parent = partial;
+        partial += "/" + comp;
+        if (::mkdir(partial.c_str(), 0755) == 0) {
+            dirty_dirs->push_back(parent);
+        } else if (errno != EEXIST) {
+            return dest_error("mkdir", partial, errno);
+        }
+        if (slash == std::string::npos) break;
+        start = slash + 1;
+    }
+    return ok();
+}
+
+// Opens the job's spool file into `src`, checking it is there and has the job's size.
+Status open_source(const upload::Job& job, const std::string& what, Fd* src) {
+    src->fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (src->fd < 0) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR)
+            return make_error("source_missing", what + ": spool file " + job.path + " is gone");
+        return make_error("io_error", what + ": open " + job.path + ": " + std::strerror(err));
+    }
+    struct stat sst {};
+    if (::fstat(src->fd, &sst) != 0)
+        return make_error("io_error", what + ": fstat " + job.path + ": " + std::strerror(errno));
+    uint64_t total = static_cast<uint64_t>(sst.st_size);
+    if (total != job.size) {
+        return make_error("checksum_mismatch", what + ": spool file " + job.path + " has " +
+                                                   std::to_string(total) + " bytes, the job says " +
+                                                   std::to_string(job.size));
+    }
+    (void)::posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return ok();
+}
+
+// Streams `src_fd` into the temp, hashing as it goes: the hex sha256 of what was read
+// (`*done` bytes of it).
+Expected<std::string> copy_hashing(int src_fd, const TempFile& tmp, const upload::Job& job,
+                                   const std::string& what, BandwidthLimiter* limiter,
+                                   const ProgressFn& progress, uint64_t total, uint64_t* done) {
+    // Smaller steps under a low limit keep the pace smooth; the buffer stays 256 KiB.
+    const size_t step =
+        limiter ? limiter->step(LocalTarget::kChunkBytes) : LocalTarget::kChunkBytes;
+    std::vector<char> buf(LocalTarget::kChunkBytes);
+    Sha256 hash;
+    for (;;) {
+        ssize_t n = ::read(src_fd, buf.data(), step);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return make_error("io_error",
+                              what + ": read " + job.path + ": " + std::strerror(errno));
+        }
+        if (n == 0) break;
+        hash.update(buf.data(), static_cast<size_t>(n));
+        if (limiter) limiter->acquire(static_cast<uint64_t>(n));
+        size_t off = 0;
+        while (off < static_cast<size_t>(n)) {
+            ssize_t w = ::write(tmp.fd, buf.data() + off, static_cast<size_t>(n) - off);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return dest_error("write", tmp.path, errno);
+            }
+            off += static_cast<size_t>(w);
+        }
+        *done += static_cast<uint64_t>(n);
+        if (progress) progress(*done, std::max(total, *done));
+    }
+    return hash.hex_digest();
+}
 }  // namespace
 
 LocalTarget::LocalTarget(std::string dir, Options options)
@@ -173,25 +254,7 @@ Expected<UploadResult> LocalTarget::upload(const upload::Job& job, const Progres
     // Subdirectories under dir_ (never dir_ itself: a missing mount must not be papered
     // over). Remember which directories gained an entry, to fsync them.
     std::vector<std::string> dirty_dirs{ddir};
-    {
-        std::string partial = dir_;
-        std::string rest = dirname_of(*rel);
-        size_t start = 0;
-        while (rest != "." && start <= rest.size()) {
-            size_t slash = rest.find('/', start);
-            std::string comp =
-                rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-            std::string parent = partial;
-            partial += "/" + comp;
-            if (::mkdir(partial.c_str(), 0755) == 0) {
-                dirty_dirs.push_back(parent);
-            } else if (errno != EEXIST) {
-                return dest_error("mkdir", partial, errno);
-            }
-            if (slash == std::string::npos) break;
-            start = slash + 1;
-        }
-    }
+    if (auto st = make_subdirs(dir_, *rel, &dirty_dirs); !st) return st.error();
 
     // 1. Already there (a re-delivered job), or the first free name.
     int first_free = -1;
@@ -214,23 +277,8 @@ Expected<UploadResult> LocalTarget::upload(const upload::Job& job, const Progres
 
     // 2. Copy into a hidden temp, hashing as it streams.
     Fd src;
-    src.fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (src.fd < 0) {
-        int err = errno;
-        if (err == ENOENT || err == ENOTDIR)
-            return make_error("source_missing", what + ": spool file " + job.path + " is gone");
-        return make_error("io_error", what + ": open " + job.path + ": " + std::strerror(err));
-    }
-    struct stat sst {};
-    if (::fstat(src.fd, &sst) != 0)
-        return make_error("io_error", what + ": fstat " + job.path + ": " + std::strerror(errno));
-    uint64_t total = static_cast<uint64_t>(sst.st_size);
-    if (total != job.size) {
-        return make_error("checksum_mismatch", what + ": spool file " + job.path + " has " +
-                                                   std::to_string(total) + " bytes, the job says " +
-                                                   std::to_string(job.size));
-    }
-    (void)::posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (auto st = open_source(job, what, &src); !st) return st.error();
+    const uint64_t total = job.size;  // open_source checked it
 
     remove_stale_temps(ddir);
     TempFile tmp;
@@ -242,34 +290,10 @@ Expected<UploadResult> LocalTarget::upload(const upload::Job& job, const Progres
         return dest_error("create", ddir + "/." + name + kTempMarker + "*", err);
     }
 
-    // Smaller steps under a low limit keep the pace smooth; the buffer stays 256 KiB.
-    const size_t step = limiter_ ? limiter_->step(kChunkBytes) : kChunkBytes;
-    std::vector<char> buf(kChunkBytes);
-    Sha256 hash;
     uint64_t done = 0;
-    for (;;) {
-        ssize_t n = ::read(src.fd, buf.data(), step);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return make_error("io_error",
-                              what + ": read " + job.path + ": " + std::strerror(errno));
-        }
-        if (n == 0) break;
-        hash.update(buf.data(), static_cast<size_t>(n));
-        if (limiter_) limiter_->acquire(static_cast<uint64_t>(n));
-        size_t off = 0;
-        while (off < static_cast<size_t>(n)) {
-            ssize_t w = ::write(tmp.fd, buf.data() + off, static_cast<size_t>(n) - off);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                return dest_error("write", tmp.path, errno);
-            }
-            off += static_cast<size_t>(w);
-        }
-        done += static_cast<uint64_t>(n);
-        if (progress) progress(done, std::max(total, done));
-    }
-    std::string got = hash.hex_digest();
+    auto copied = copy_hashing(src.fd, tmp, job, what, limiter_.get(), progress, total, &done);
+    if (!copied) return copied.error();
+    const std::string& got = *copied;
     if (got != want || done != job.size) {
         return make_error("checksum_mismatch", what + ": spool file " + job.path + " hashes to " +
                                                    got + ", the job says " + want);

@@ -1,43 +1,24 @@
 #include "uploader/uploader_service.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <cmath>
 #include <cstdlib>
 #include <optional>
-#include <random>
 
+#include "broker_link/from_config.h"
+#include "core/backoff.h"
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/log.h"
-#include "mqtt/from_config.h"
 #include "protocol/wire.h"
 #include "spool/spool.h"
 #include "upload/journal.h"
-#include "upload/target.h"
 #include "uploader/target_from_config.h"
+#include "uploader/upload_events.h"
 
 namespace photorig::uploader {
 namespace {
-// The wire's job (what the agent published) as the upload module's own type.
-upload::Job to_upload_job(const protocol::UploadJob& w) {
-    upload::Job j;
-    j.job_id = w.job_id;
-    j.capture_id = w.capture_id;
-    j.rig_id = w.rig_id;
-    j.batch = w.batch;
-    j.path = w.path;
-    j.remote_name = w.remote_name;
-    j.mime = w.mime;
-    j.sha256 = w.sha256;
-    j.size = w.size;
-    j.captured_at_ms = w.captured_at_ms;
-    return j;
-}
-
 constexpr const char* kLog = "uploader";
 
 std::string real_dir(const std::string& dir) {
@@ -45,10 +26,18 @@ std::string real_dir(const std::string& dir) {
     if (::realpath(dir.c_str(), buf)) return buf;
     return dir;
 }
+
+// Retries start at 1 s and double up to upload.retry_max_backoff_s, each a uniform draw
+// from [d/2, d]: an outage of any length just waits, and rigs do not come back in step.
+BackoffPolicy retry_policy(const config::UploadConfig& upload) {
+    return BackoffPolicy{1000, upload.retry_max_backoff_s * 1000LL, BackoffPolicy::Jitter::half};
+}
 }  // namespace
 
 UploaderService::UploaderService(config::Config config)
-    : config_(std::move(config)), base_(config_.base_topic()) {}
+    : config_(std::move(config)),
+      topics_(config_.topic_prefix, config_.rig_id),
+      scheduler_(config_.upload.concurrency, retry_policy(config_.upload)) {}
 
 UploaderService::~UploaderService() {
     {
@@ -75,6 +64,7 @@ Status UploaderService::start() {
     auto journal = upload::Journal::open(config_.upload.journal);
     if (!journal) return journal.error().with_context("upload.journal");
     journal_ = std::move(*journal);
+    intake_ = std::make_unique<JobIntake>(*journal_, spool_root_);
 
     const auto& u = config_.upload;
     auto target = target_from_config(config_, *journal_, &cancel_uploads_);
@@ -88,9 +78,9 @@ Status UploaderService::start() {
     // A persistent session: jobs published while this process is down wait at the broker.
     mo.clean_start = false;
     mo.session_expiry_s = 14 * 24 * 3600;
-    mo.will = mqtt::Will{base_ + "/uploader/availability", "offline", 1, true};
+    mo.will = mqtt::Will{topics_.uploader_availability(), "offline", 1, true};
     mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
-    mqtt_->set_subscriptions({{base_ + "/upload/jobs", 1}});
+    mqtt_->set_subscriptions({{topics_.upload_jobs(), 1}});
 
     // Jobs journaled before a crash or restart go first, in their original order.
     auto pending = journal_->pending();
@@ -105,7 +95,6 @@ Status UploaderService::start() {
     // them finished (about 25 ms per round on a loopback WebDAV server: 4% of the link at
     // 4 MB per file and 20 MB/s).
     int n = std::max(1, u.concurrency);
-    free_transfer_slots_ = n;
     for (int i = 0; i < 2 * n; ++i) workers_.emplace_back([this] { worker_loop(); });
 
     auto st = mqtt_->connect(std::chrono::seconds(5));
@@ -168,8 +157,7 @@ void UploaderService::run(const std::atomic<bool>& stop) {
     }
     workers_.clear();
     if (mqtt_->connected()) {
-        mqtt_->publish_nowait(
-            mqtt::Message{base_ + "/uploader/availability", "offline", 1, true, "", ""}, true);
+        publish_availability("offline");
         mqtt_->disconnect(std::chrono::seconds(2));
     }
 }
@@ -179,8 +167,7 @@ void UploaderService::handle_event(const mqtt::Event& event) {
         case mqtt::Event::Kind::connected:
             LOG_INFO(kLog,
                      "connected to broker" << (event.session_present ? " (session present)" : ""));
-            mqtt_->publish_nowait(
-                mqtt::Message{base_ + "/uploader/availability", "online", 1, true, "", ""}, true);
+            publish_availability("online");
             state_dirty_ = true;
             break;
         case mqtt::Event::Kind::connection_lost:
@@ -192,82 +179,27 @@ void UploaderService::handle_event(const mqtt::Event& event) {
     }
 }
 
-bool UploaderService::path_in_spool(const std::string& path) const {
-    std::string prefix = spool_root_ + "/";
-    return path.compare(0, prefix.size(), prefix) == 0 && path.find("/../") == std::string::npos;
-}
-
 void UploaderService::accept_jobs(const std::vector<std::string>& payloads) {
-    std::vector<upload::Job> jobs;
-    for (const auto& payload : payloads) {
-        auto wire_job = protocol::parse_upload_job(payload);
-        if (!wire_job) {
-            LOG_WARN(kLog, "ignoring a malformed upload job: " << wire_job.error().describe());
-            continue;
+    for (auto& action : intake_->accept(payloads)) {
+        switch (action.kind) {
+            case JobIntake::Action::Kind::refuse:
+                publish_event(action.event, false);
+                break;
+            case JobIntake::Action::Kind::repeat_done:
+                // Its done event may never have reached the broker (see finish_done).
+                if (publish_event(action.event, true)) release_spool_file(action.job);
+                break;
+            case JobIntake::Action::Kind::schedule:
+                schedule(action.job, action.attempts, 0);
+                break;
         }
-        upload::Job job = to_upload_job(*wire_job);
-        if (!path_in_spool(job.path)) {
-            // Only files the agent spooled are ours to upload and delete.
-            protocol::UploadEvent e;
-            e.type = "failed";
-            e.job_id = job.job_id;
-            e.capture_id = job.capture_id;
-            e.batch = job.batch;
-            e.name = job.remote_name;
-            e.error_code = "bad_request";
-            e.error_message = "path is outside spool.dir";
-            publish_event(e, false);
-            continue;
-        }
-        jobs.push_back(std::move(job));
-    }
-    if (jobs.empty()) return;
-    // Durable before anything else happens: a crash from here on resumes from the journal.
-    auto recs = journal_->record_all(jobs);
-    for (size_t i = 0; i < jobs.size(); ++i) {
-        const auto& job = jobs[i];
-        auto& rec = recs[i];
-        if (!rec) {
-            LOG_ERROR(kLog, "journal: " << rec.error().describe()
-                                        << "; the agent will offer the job again");
-            continue;
-        }
-        if (rec->state == upload::JobState::done) {
-            // Uploaded before; if its spool file is still there we crashed before releasing
-            // it, or its done event never reached the broker (see upload_one): say it now,
-            // then release the file.
-            if (::access(job.path.c_str(), F_OK) == 0) {
-                LOG_INFO(kLog,
-                         "job " << job.job_id << " was already uploaded; releasing its spool file");
-                protocol::UploadEvent e;
-                e.type = "done";
-                e.job_id = job.job_id;
-                e.capture_id = job.capture_id;
-                e.batch = job.batch;
-                e.name = job.remote_name;
-                e.bytes_total = job.size;
-                e.bytes_done = job.size;
-                e.remote_ref = rec->remote_ref;
-                if (publish_event(e, true)) release_spool_file(job);
-            }
-            continue;
-        }
-        if (rec->state == upload::JobState::failed_permanent) continue;
-        schedule(rec->job, rec->attempts, 0);
     }
 }
 
 void UploaderService::schedule(const upload::Job& job, int attempt, int64_t not_before_ms) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        auto it = scheduled_.find(job.job_id);
-        if (it != scheduled_.end()) return;  // already waiting or in flight: a repeat
-        Scheduled s;
-        s.job = job;
-        s.attempt = attempt;
-        s.not_before_ms = not_before_ms;
-        s.order = next_order_++;
-        scheduled_.emplace(job.job_id, std::move(s));
+        if (!scheduler_.add(job, attempt, not_before_ms)) return;  // waiting or in flight
     }
     state_dirty_ = true;
     cv_.notify_one();
@@ -276,45 +208,13 @@ void UploaderService::schedule(const upload::Job& job, int attempt, int64_t not_
 void UploaderService::worker_loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
-        int64_t now = clock::now_ms();
-        const bool outage = in_outage_locked();
-        if (outage && (probe_in_flight_ || now < outage_until_ms_)) {
-            // Everyone waits for the probe, or for its time.
-            auto wait =
-                probe_in_flight_
-                    ? std::chrono::milliseconds(1000)
-                    : std::chrono::milliseconds(std::max<int64_t>(1, outage_until_ms_ - now));
-            cv_.wait_for(lock, wait);
-            continue;
-        }
-        Scheduled* next = nullptr;
-        int64_t earliest = INT64_MAX;
-        for (auto& [id, s] : scheduled_) {
-            if (s.in_flight) continue;
-            if (outage) {
-                // The probe: the job due soonest (failed probes push theirs back, so the
-                // probes rotate and one bad file cannot hold the link down).
-                if (!next || s.not_before_ms < next->not_before_ms ||
-                    (s.not_before_ms == next->not_before_ms && s.order < next->order))
-                    next = &s;
-            } else if (s.not_before_ms <= now) {
-                if (!next || s.order < next->order) next = &s;
-            } else {
-                earliest = std::min(earliest, s.not_before_ms);
-            }
-        }
-        if (!next || free_transfer_slots_ == 0) {
+        auto decision = scheduler_.next(clock::now_ms());
+        if (!decision.start) {
             // A slot given back or a new job notifies the condition variable.
-            auto wait = earliest == INT64_MAX || next
-                            ? std::chrono::milliseconds(1000)
-                            : std::chrono::milliseconds(std::max<int64_t>(1, earliest - now));
-            cv_.wait_for(lock, wait);
+            cv_.wait_for(lock, std::chrono::milliseconds(decision.wait_ms));
             continue;
         }
-        --free_transfer_slots_;
-        next->in_flight = true;
-        if (outage) probe_in_flight_ = true;
-        Scheduled item = *next;
+        const auto& item = *decision.start;
         // Announced under the lock, so "started" events come in the order jobs are picked
         // (oldest first) whichever worker thread runs first; publish_nowait only queues.
         publish_event(job_event(item.job, "started", item.attempt + 1), false);
@@ -324,60 +224,17 @@ void UploaderService::worker_loop() {
     }
 }
 
-void UploaderService::note_success_locked() {
-    if (in_outage_locked()) {
-        // The target is back: the jobs held up by the outage go now, in their order.
-        for (auto& [id, s] : scheduled_) {
-            if (failing_jobs_.count(id) && !s.in_flight) s.not_before_ms = 0;
-        }
-        LOG_INFO(kLog, "upload target reachable again after "
-                           << (clock::now_ms() - outage_started_ms_) / 1000 << " s; "
-                           << scheduled_.size() << " job(s) waiting drain oldest first");
-    }
-    failing_jobs_.clear();
-    consecutive_failures_ = 0;
-    outage_until_ms_ = 0;
-}
-
-void UploaderService::note_retryable_failure_locked(const std::string& job_id, int64_t delay_ms) {
-    const bool was_outage = in_outage_locked();
-    failing_jobs_.insert(job_id);
-    ++consecutive_failures_;
-    if (!in_outage_locked()) return;
-    if (!was_outage) {
-        outage_started_ms_ = clock::now_ms();
-        LOG_WARN(kLog, "upload target unreachable ("
-                           << last_error_ << "); uploads pause and one probe at a time "
-                           << "retries, backing off up to " << config_.upload.retry_max_backoff_s
-                           << " s");
-    }
-    outage_until_ms_ = clock::now_ms() + delay_ms;
-}
-
-protocol::UploadEvent UploaderService::job_event(const upload::Job& job, const char* type,
-                                                 int attempt) {
-    protocol::UploadEvent ev;
-    ev.type = type;
-    ev.job_id = job.job_id;
-    ev.capture_id = job.capture_id;
-    ev.batch = job.batch;
-    ev.name = job.remote_name;
-    ev.bytes_total = job.size;
-    ev.attempt = attempt;
-    return ev;
-}
-
 void UploaderService::release_transfer_slot(bool* held) {
     if (!*held) return;
     *held = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        ++free_transfer_slots_;
+        scheduler_.release_slot();
     }
     cv_.notify_all();
 }
 
-void UploaderService::upload_one(Scheduled item) {
+void UploaderService::upload_one(const UploadScheduler::Entry& item) {
     const auto& job = item.job;
     bool slot_held = true;  // taken by worker_loop for this job
     int attempt = item.attempt + 1;
@@ -407,86 +264,78 @@ void UploaderService::upload_one(Scheduled item) {
     int64_t elapsed = std::max<int64_t>(1, clock::monotonic_ms() - started);
 
     if (result) {
-        (void)journal_->mark_done(job.job_id, result->remote_ref);
-        ev.type = "done";
-        ev.bytes_done = job.size;
-        ev.bytes_sent = result->bytes_sent;
-        // This attempt's pace on the link: a resumed upload sent only its remainder.
-        ev.rate_bytes_per_s = static_cast<double>(result->bytes_sent) * 1000.0 / elapsed;
-        ev.remote_ref = result->remote_ref;
-        LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed
-                                   << " ms)");
-        // The done event is the only news that the photo is safe (rigctl and dashboards wait
-        // for it), and publish_nowait drops what it cannot send: an upload resumed from the
-        // journal can finish before the broker connection is up, or inside a broker outage.
-        // So wait for the broker's ack, and without one keep the spool file: the agent offers
-        // the job again, and accept_jobs() repeats the done event before releasing the file.
-        if (publish_event(ev, true)) {
-            release_spool_file(job);
-        } else {
-            LOG_WARN(kLog, "done event for "
-                               << job.remote_name
-                               << " not acknowledged by the broker; keeping the spool file "
-                                  "until the job is offered again");
-        }
-        std::lock_guard<std::mutex> lock(mutex_);
-        scheduled_.erase(job.job_id);
-        probe_in_flight_ = false;
-        note_success_locked();
+        finish_done(job, ev, *result, elapsed);
     } else if (result.error().code == "cancelled" && cancel_uploads_) {
-        // Shutting down, not a failure: the job waits in the journal for the next start.
-        (void)journal_->mark_failed(job.job_id, "interrupted by shutdown", false, 0);
-        LOG_INFO(kLog, "upload of " << job.remote_name
-                                    << " interrupted by shutdown; it resumes at the next start");
-        std::lock_guard<std::mutex> lock(mutex_);
-        scheduled_.erase(job.job_id);
-        probe_in_flight_ = false;
+        finish_cancelled(job);
     } else {
-        const Error& err = result.error();
-        bool permanent = upload::is_permanent_error(err);
-        // Exponential backoff with jitter, capped: an outage of any length just waits. In an
-        // outage the link's failure count sets the pace, not this job's attempts.
-        int failures = attempt;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!permanent && !failing_jobs_.empty())
-                failures = std::max(failures, consecutive_failures_ + 1);
-        }
-        double base_ms = std::min<double>(config_.upload.retry_max_backoff_s * 1000.0,
-                                          1000.0 * std::pow(2.0, std::min(failures - 1, 20)));
-        static thread_local std::mt19937 rng{std::random_device{}()};
-        int64_t delay =
-            static_cast<int64_t>(base_ms * std::uniform_real_distribution<double>(0.5, 1.0)(rng));
-        (void)journal_->mark_failed(job.job_id, err.describe(), permanent, clock::now_ms() + delay);
-        LOG_WARN(kLog, "upload of "
-                           << job.remote_name << " failed (attempt " << attempt
-                           << "): " << err.describe()
-                           << (permanent ? "; giving up"
-                                         : "; retrying in " + std::to_string(delay) + " ms"));
-        ev.type = "failed";
-        ev.error_code = err.code;
-        ev.error_message = err.message;
-        ev.retrying = !permanent;
-        ev.next_attempt_in_ms = delay;
-        publish_event(ev, false);
-        std::lock_guard<std::mutex> lock(mutex_);
-        last_error_ = err.describe();
-        probe_in_flight_ =
-            false;  // whether or not this was the probe: at most one runs in an outage
-        if (permanent) {
-            scheduled_.erase(job.job_id);
-        } else {
-            note_retryable_failure_locked(job.job_id, delay);
-            auto it = scheduled_.find(job.job_id);
-            if (it != scheduled_.end()) {
-                it->second.in_flight = false;
-                it->second.attempt = attempt;
-                it->second.not_before_ms = clock::now_ms() + delay;
-            }
-        }
+        finish_failed(job, attempt, result.error());
     }
     state_dirty_ = true;
     cv_.notify_all();
+}
+
+void UploaderService::finish_done(const upload::Job& job, protocol::UploadEvent ev,
+                                  const upload::UploadResult& result, int64_t elapsed_ms) {
+    (void)journal_->mark_done(job.job_id, result.remote_ref);
+    ev.type = "done";
+    ev.bytes_done = job.size;
+    ev.bytes_sent = result.bytes_sent;
+    // This attempt's pace on the link: a resumed upload sent only its remainder.
+    ev.rate_bytes_per_s = static_cast<double>(result.bytes_sent) * 1000.0 / elapsed_ms;
+    ev.remote_ref = result.remote_ref;
+    LOG_INFO(kLog, "uploaded " << job.remote_name << " (" << job.size << " bytes, " << elapsed_ms
+                               << " ms)");
+    // The done event is the only news that the photo is safe (rigctl and dashboards wait
+    // for it), and publish_nowait drops what it cannot send: an upload resumed from the
+    // journal can finish before the broker connection is up, or inside a broker outage.
+    // So wait for the broker's ack, and without one keep the spool file: the agent offers
+    // the job again, and accept_jobs() repeats the done event before releasing the file.
+    if (publish_event(ev, true)) {
+        release_spool_file(job);
+    } else {
+        LOG_WARN(kLog, "done event for " << job.remote_name
+                                         << " not acknowledged by the broker; keeping the spool "
+                                            "file until the job is offered again");
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int64_t outage_started = scheduler_.outage().started_ms();
+    if (scheduler_.succeeded(job.job_id)) {
+        LOG_INFO(kLog, "upload target reachable again after "
+                           << (clock::now_ms() - outage_started) / 1000 << " s; "
+                           << scheduler_.size() << " job(s) waiting drain oldest first");
+    }
+}
+
+void UploaderService::finish_cancelled(const upload::Job& job) {
+    // Shutting down, not a failure: the job waits in the journal for the next start.
+    (void)journal_->mark_failed(job.job_id, "interrupted by shutdown", false, 0);
+    LOG_INFO(kLog, "upload of " << job.remote_name
+                                << " interrupted by shutdown; it resumes at the next start");
+    std::lock_guard<std::mutex> lock(mutex_);
+    scheduler_.cancelled(job.job_id);
+}
+
+void UploaderService::finish_failed(const upload::Job& job, int attempt, const Error& err) {
+    bool permanent = upload::is_permanent_error(err);
+    int64_t delay = 0;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        delay = scheduler_.retry_delay_ms(attempt, permanent);
+    }
+    (void)journal_->mark_failed(job.job_id, err.describe(), permanent, clock::now_ms() + delay);
+    LOG_WARN(kLog, "upload of " << job.remote_name << " failed (attempt " << attempt
+                                << "): " << err.describe()
+                                << (permanent ? "; giving up"
+                                              : "; retrying in " + std::to_string(delay) + " ms"));
+    publish_event(failed_event(job, attempt, err, !permanent, delay), false);
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_error_ = err.describe();
+    if (scheduler_.failed(job.job_id, permanent, attempt, delay, clock::now_ms())) {
+        LOG_WARN(kLog, "upload target unreachable ("
+                           << last_error_ << "); uploads pause and one probe at a time "
+                           << "retries, backing off up to " << config_.upload.retry_max_backoff_s
+                           << " s");
+    }
 }
 
 void UploaderService::release_spool_file(const upload::Job& job) {
@@ -523,7 +372,7 @@ void UploaderService::sweep_kept_files() {
 }
 
 bool UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {
-    mqtt::Message m{base_ + "/upload/events", protocol::upload_event_json(e), 1, false, "", ""};
+    mqtt::Message m{topics_.upload_events(), protocol::upload_event_json(e), 1, false, "", ""};
     if (wait) return static_cast<bool>(mqtt_->publish(m, false, std::chrono::seconds(5)));
     mqtt_->publish_nowait(m, false);
     return true;
@@ -543,13 +392,19 @@ void UploaderService::publish_state() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         s.last_error = last_error_;
-        s.target_reachable = !in_outage_locked();
+        s.target_reachable = !scheduler_.in_outage();
         if (!s.target_reachable)
-            s.retry_in_ms = std::max<int64_t>(0, outage_until_ms_ - clock::now_ms());
+            s.retry_in_ms =
+                std::max<int64_t>(0, scheduler_.outage().paused_until_ms() - clock::now_ms());
     }
     mqtt_->publish_nowait(
-        mqtt::Message{base_ + "/uploader/state", protocol::uploader_state_json(s), 1, true, "", ""},
+        mqtt::Message{topics_.uploader_state(), protocol::uploader_state_json(s), 1, true, "", ""},
         true);
+}
+
+void UploaderService::publish_availability(const char* value) {
+    mqtt_->publish_nowait(mqtt::Message{topics_.uploader_availability(), value, 1, true, "", ""},
+                          true);
 }
 
 }  // namespace photorig::uploader

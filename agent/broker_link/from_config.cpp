@@ -1,4 +1,4 @@
-#include "mqtt/from_config.h"
+#include "broker_link/from_config.h"
 
 #include "core/files.h"
 
