@@ -1,7 +1,6 @@
 #include "targets/gdrive_target.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,10 +14,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <thread>
 #include <vector>
 
+#include "core/backoff.h"
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -175,11 +174,7 @@ Expected<Digests> digest_file(const std::string& path) {
         return make_error(err == ENOENT ? "source_missing" : "io_error",
                           path + ": " + std::strerror(err));
     }
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    if (!md5 || EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1) {
-        ::close(fd);
-        return make_error("io_error", "md5: OpenSSL initialisation failed");
-    }
+    Digest md5(Digest::Algorithm::md5);
     Sha256 sha;
     std::vector<char> buf(1 << 20);
     for (;;) {
@@ -191,19 +186,12 @@ Expected<Digests> digest_file(const std::string& path) {
             return make_error("io_error", "read " + path + ": " + std::strerror(err));
         }
         if (n == 0) break;
-        EVP_DigestUpdate(md5.get(), buf.data(), static_cast<size_t>(n));
+        md5.update(buf.data(), static_cast<size_t>(n));
         sha.update(buf.data(), static_cast<size_t>(n));
     }
     ::close(fd);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(md5.get(), md, &len);
-    static const char* digits = "0123456789abcdef";
     Digests d;
-    for (unsigned int i = 0; i < len; ++i) {
-        d.md5.push_back(digits[md[i] >> 4]);
-        d.md5.push_back(digits[md[i] & 0xf]);
-    }
+    d.md5 = md5.hex_digest();
     d.sha256 = sha.hex_digest();
     return d;
 }
@@ -316,12 +304,6 @@ struct GdriveTarget::Impl {
         return ok();
     }
 
-    static int64_t jitter(int64_t max) {
-        if (max <= 0) return 0;
-        thread_local std::mt19937_64 rng{std::random_device{}()};
-        return std::uniform_int_distribution<int64_t>(0, max)(rng);
-    }
-
     // Counts a failed attempt and waits before the next one; an error once the budget is spent
     // or the server asks for a longer pause than we are willing to hold the job for.
     Status backoff(Budget& b, const std::string& why, int64_t retry_after) {
@@ -330,16 +312,16 @@ struct GdriveTarget::Impl {
             return make_error("target_unavailable",
                               why + " (gave up after " + std::to_string(b.failures) +
                                   " attempts in a row; the job is retried later)");
-        int shift = std::min(b.failures - 1, 20);
-        int64_t base = std::min<int64_t>(opt.backoff_max_ms, opt.backoff_initial_ms << shift);
-        int64_t delay = base / 2 + jitter(base / 2);
+        const BackoffPolicy policy{opt.backoff_initial_ms, opt.backoff_max_ms,
+                                   BackoffPolicy::Jitter::half};
+        int64_t delay = backoff_delay_ms(policy, b.failures);
         if (retry_after >= 0) {
             if (retry_after > opt.retry_after_max_ms)
                 return make_error("target_unavailable", why + " (Drive asks to wait " +
                                                             std::to_string(retry_after / 1000) +
                                                             " s; the job is retried later)");
-            delay =
-                std::max(delay, retry_after + jitter(std::min<int64_t>(1000, retry_after / 10)));
+            delay = std::max(
+                delay, retry_after + uniform_ms(0, std::min<int64_t>(1000, retry_after / 10)));
         }
         LOG_INFO(kComponent, why << "; retry " << b.failures << "/" << opt.max_retries_per_call
                                  << " in " << delay << " ms");

@@ -77,17 +77,6 @@ std::string url_decode(const std::string& s) {
     return out;
 }
 
-std::string hex(const unsigned char* p, size_t n) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (size_t i = 0; i < n; ++i) {
-        out.push_back(digits[p[i] >> 4]);
-        out.push_back(digits[p[i] & 0xf]);
-    }
-    return out;
-}
-
 std::string hmac_sha256(const std::string& key, const std::string& data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
@@ -394,7 +383,7 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
     k = hmac_sha256(k, key.service);
     k = hmac_sha256(k, "aws4_request");
     std::string sig = hmac_sha256(k, out.string_to_sign);
-    out.signature = hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+    out.signature = hex::encode(sig);
     out.headers.push_back("Authorization: AWS4-HMAC-SHA256 Credential=" + key.access_key + "/" +
                           scope + ", SignedHeaders=" + signed_headers +
                           ", Signature=" + out.signature);
