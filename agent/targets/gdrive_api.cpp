@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -203,6 +204,39 @@ bool same_content(const Remote& r, const upload::Job& job, const Digests& d, boo
 std::string describe(const Remote& r) {
     return "size " + (r.has_size ? std::to_string(r.size) : std::string("?")) + ", md5 " +
            (r.md5.empty() ? std::string("?") : r.md5);
+}
+
+Error token_refused(const http::Response& resp, const std::string& what,
+                    const std::string& refresh_token_file) {
+    DriveError e = drive_error(resp.body);
+    std::string s = what + ": HTTP " + std::to_string(resp.status);
+    if (e.reason == "invalid_grant") {
+        std::string fix = refresh_token_file.empty()
+                              ? std::string("and configure it")
+                              : "and write it to upload.gdrive.refresh_token_file (" +
+                                    refresh_token_file + ", read again at the next attempt)";
+        return make_error(
+            "target_auth",
+            s +
+                " invalid_grant: Google refused the refresh token: it has expired or been "
+                "revoked. Refresh tokens of OAuth apps whose publishing status is \"Testing\" "
+                "expire after 7 days: publish the app (Google Cloud console, OAuth consent "
+                "screen, \"Publish app\") or create a new refresh token " +
+                fix);
+    }
+    if (e.reason == "invalid_client" || e.reason == "unauthorized_client")
+        return make_error("target_auth",
+                          s + " " + e.reason +
+                              ": Google refused the OAuth client; check upload.gdrive.client_id "
+                              "and upload.gdrive.client_secret_file");
+    if (http::is_retryable_status(resp.status)) return make_error("target_unavailable", s);
+    std::string code;  // the OAuth error code only: descriptions are not ours to echo
+    for (char c : e.reason)
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') code.push_back(c);
+    return make_error("target_auth",
+                      s + (code.empty() ? "" : " " + code.substr(0, 40)) +
+                          ": the token endpoint refused the refresh; check the OAuth client "
+                          "and refresh token");
 }
 
 }  // namespace photorig::targets::gdrive

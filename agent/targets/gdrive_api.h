@@ -70,4 +70,9 @@ bool same_content(const Remote& r, const upload::Job& job, const Digests& d, boo
 
 std::string describe(const Remote& r);
 
+// The token endpoint's refusal of a refresh, as an Error that says what to fix (never
+// echoing Google's descriptions); `what` names the request.
+Error token_refused(const http::Response& resp, const std::string& what,
+                    const std::string& refresh_token_file);
+
 }  // namespace photorig::targets::gdrive

@@ -175,37 +175,7 @@ struct GdriveTarget::Impl {
             LOG_DEBUG(kComponent, "access token refreshed, valid " << expires_in << " s");
             return t;
         }
-        DriveError e = drive_error(resp->body);
-        std::string s = what + ": HTTP " + std::to_string(resp->status);
-        if (e.reason == "invalid_grant") {
-            std::string fix = opt.refresh_token_file.empty()
-                                  ? std::string("and configure it")
-                                  : "and write it to upload.gdrive.refresh_token_file (" +
-                                        opt.refresh_token_file +
-                                        ", read again at the next attempt)";
-            return make_error(
-                "target_auth",
-                s +
-                    " invalid_grant: Google refused the refresh token: it has expired or been "
-                    "revoked. Refresh tokens of OAuth apps whose publishing status is \"Testing\" "
-                    "expire after 7 days: publish the app (Google Cloud console, OAuth consent "
-                    "screen, \"Publish app\") or create a new refresh token " +
-                    fix);
-        }
-        if (e.reason == "invalid_client" || e.reason == "unauthorized_client")
-            return make_error(
-                "target_auth",
-                s + " " + e.reason +
-                    ": Google refused the OAuth client; check upload.gdrive.client_id "
-                    "and upload.gdrive.client_secret_file");
-        if (http::is_retryable_status(resp->status)) return make_error("target_unavailable", s);
-        std::string code;  // the OAuth error code only: descriptions are not ours to echo
-        for (char c : e.reason)
-            if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') code.push_back(c);
-        return make_error("target_auth",
-                          s + (code.empty() ? "" : " " + code.substr(0, 40)) +
-                              ": the token endpoint refused the refresh; check the OAuth client "
-                              "and refresh token");
+        return token_refused(*resp, what, opt.refresh_token_file);
     }
 
     Expected<Token> current_token(Budget& b) {
@@ -519,6 +489,24 @@ struct GdriveTarget::Impl {
         return location;
     }
 
+    // The PUT of bytes [offset, offset + len) of the job's file into a resumable session.
+    http::Request chunk_request(const std::string& session, const upload::Job& job, uint64_t offset,
+                                uint64_t len, std::vector<std::string> headers,
+                                const std::atomic<bool>* abort) const {
+        http::Request r = base_request("PUT", session);
+        r.headers = std::move(headers);
+        r.headers.push_back("Content-Range: bytes " + std::to_string(offset) + "-" +
+                            std::to_string(offset + len - 1) + "/" + std::to_string(job.size));
+        if (!job.mime.empty()) r.headers.push_back("Content-Type: " + job.mime);
+        r.body_file = job.path;
+        r.body_offset = offset;
+        r.body_length = len;
+        r.max_send_speed = opt.max_send_speed;
+        r.limiter = opt.limiter.get();
+        r.cancel = abort;
+        return r;
+    }
+
     // Sends the file from `offset` on; ends when Drive returns the file or the session is gone.
     Expected<SessionState> send(Budget& b, const upload::Job& job, const std::string& session,
                                 uint64_t offset, const upload::ProgressFn& progress,
@@ -575,20 +563,12 @@ struct GdriveTarget::Impl {
             const uint64_t len = std::min<uint64_t>(opt.chunk_size, job.size - offset);
             Error token_error;
             uint64_t generation = 0;
-            http::Request r = base_request("PUT", session);
-            r.headers = session_headers(b, session, &generation, &token_error);
+            auto headers = session_headers(b, session, &generation, &token_error);
             if (!token_error.code.empty()) return token_error;
-            const bool with_token = !r.headers.empty();
-            r.headers.push_back("Content-Range: bytes " + std::to_string(offset) + "-" +
-                                std::to_string(offset + len - 1) + "/" + std::to_string(job.size));
-            if (!job.mime.empty()) r.headers.push_back("Content-Type: " + job.mime);
-            r.body_file = job.path;
-            r.body_offset = offset;
-            r.body_length = len;
-            r.max_send_speed = opt.max_send_speed;
-            r.limiter = opt.limiter.get();
+            const bool with_token = !headers.empty();
             abort_chunk.store(false);
-            r.cancel = &abort_chunk;
+            http::Request r =
+                chunk_request(session, job, offset, len, std::move(headers), &abort_chunk);
             uint64_t last = 0;
             bool rewound = false;
             r.progress = [&](uint64_t done, uint64_t) {
