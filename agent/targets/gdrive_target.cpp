@@ -1,7 +1,6 @@
 #include "targets/gdrive_target.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,244 +14,29 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <thread>
 #include <vector>
 
+#include "core/backoff.h"
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "core/text.h"
+#include "targets/gdrive_api.h"
 #include "targets/http.h"
 
 namespace photorig::targets {
 namespace {
 
-using json = nlohmann::json;
+using namespace gdrive;
 
 const char* kComponent = "gdrive";
 constexpr uint64_t kUnit = 256 * 1024;  // Drive's chunk granularity
 const char* kFolderMime = "application/vnd.google-apps.folder";
 const char* kFileFields = "id,name,size,md5Checksum,sha256Checksum,appProperties,trashed";
-constexpr size_t kMaxPropertyBytes = 124;  // Drive: key + value of one property, UTF-8
 
 using text::lower;
-
-// Text from a server made safe for a log line or an error message: printable, bounded.
-std::string printable(const std::string& s, size_t max = 200) {
-    std::string out;
-    for (char c : s) {
-        if (out.size() >= max) {
-            out += "...";
-            break;
-        }
-        out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c);
-    }
-    return out;
-}
-
-std::optional<json> parse_json(const std::string& body) {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded()) return std::nullopt;
-    return j;
-}
-
-std::string str_field(const json& j, const char* key) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_string()) return std::string();
-    return it->get<std::string>();
-}
-
-// Drive's error JSON: {"error":{"code":403,"message":"...","errors":[{"reason":"..."}]}}.
-struct DriveError {
-    std::string reason, message;
-};
-
-DriveError drive_error(const std::string& body) {
-    DriveError e;
-    auto j = parse_json(body);
-    if (!j || !j->is_object()) return e;
-    auto err = j->find("error");
-    if (err == j->end()) return e;
-    if (err->is_string()) {  // OAuth style: {"error":"invalid_grant","error_description":"..."}
-        e.reason = err->get<std::string>();
-        e.message = str_field(*j, "error_description");
-        return e;
-    }
-    if (!err->is_object()) return e;
-    e.message = str_field(*err, "message");
-    auto errors = err->find("errors");
-    if (errors != err->end() && errors->is_array() && !errors->empty() && (*errors)[0].is_object())
-        e.reason = str_field((*errors)[0], "reason");
-    if (e.reason.empty()) e.reason = str_field(*err, "status");
-    return e;
-}
-
-bool rate_limited(const std::string& reason) {
-    return reason == "userRateLimitExceeded" || reason == "rateLimitExceeded" ||
-           reason == "sharingRateLimitExceeded";
-}
-
-bool retryable(long status, const std::string& body) {
-    if (http::is_retryable_status(status)) return true;
-    return status == 403 && rate_limited(drive_error(body).reason);
-}
-
-// Retry-After: delta-seconds or an HTTP date; -1 when absent or unreadable.
-int64_t retry_after_ms(const http::Response& resp) {
-    std::string v = resp.header("retry-after");
-    if (v.empty()) return -1;
-    if (v.find_first_not_of("0123456789") == std::string::npos && v.size() < 10)
-        return std::stoll(v) * 1000;
-    struct tm tm {};
-    if (strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) == nullptr) return -1;
-    int64_t at = static_cast<int64_t>(timegm(&tm)) * 1000;
-    return std::max<int64_t>(0, at - clock::now_ms());
-}
-
-Error status_error(long status, const std::string& body, const std::string& what) {
-    DriveError e = drive_error(body);
-    std::string s = what + ": HTTP " + std::to_string(status);
-    if (!e.reason.empty()) s += " " + printable(e.reason, 60);
-    if (!e.message.empty()) s += " (" + printable(e.message) + ")";
-    if (status == 401)
-        return make_error("target_auth",
-                          s + ": Drive refused a freshly refreshed access token; check that "
-                              "upload.gdrive.client_id, the client secret and the refresh token "
-                              "belong together and that the Drive API is enabled");
-    if (status == 403) {
-        if (e.reason == "storageQuotaExceeded" || e.reason == "quotaExceeded")
-            return make_error("disk_full", s + ": the Drive account has no storage left");
-        if (e.reason == "dailyLimitExceeded" || rate_limited(e.reason))
-            return make_error("target_unavailable", s);
-        return make_error("target_auth",
-                          s + ": the account or app may not write there; check that the Drive "
-                              "API is enabled for the OAuth client and the folder is writable");
-    }
-    if (http::is_retryable_status(status)) return make_error("target_unavailable", s);
-    return make_error("io_error", s);
-}
-
-// "bytes=0-N" -> N + 1; "" -> 0 (nothing received); nullopt when unreadable.
-std::optional<uint64_t> confirmed_bytes(const std::string& range) {
-    if (range.empty()) return 0;
-    auto dash = range.find('-');
-    if (range.compare(0, 6, "bytes=") != 0 || dash == std::string::npos) return std::nullopt;
-    std::string last = range.substr(dash + 1);
-    auto comma = last.find(',');  // only one range is ever sent; be lenient
-    if (comma != std::string::npos) last.resize(comma);
-    if (last.empty() || last.find_first_not_of("0123456789") != std::string::npos)
-        return std::nullopt;
-    try {
-        return std::stoull(last) + 1;
-    } catch (...) {
-        return std::nullopt;
-    }
-}
-
-std::string origin_of(const std::string& url) {
-    auto scheme = url.find("://");
-    if (scheme == std::string::npos) return std::string();
-    auto slash = url.find_first_of("/?#", scheme + 3);
-    return lower(url.substr(0, slash));
-}
-
-// The job id as stored in appProperties (key + value must fit 124 bytes).
-std::string job_key(const std::string& job_id) {
-    if (std::string("job_id").size() + job_id.size() <= kMaxPropertyBytes) return job_id;
-    return "sha256:" + Sha256::of(job_id);
-}
-
-struct Digests {
-    std::string sha256, md5;  // lower-case hex
-};
-
-Expected<Digests> digest_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        return make_error(err == ENOENT ? "source_missing" : "io_error",
-                          path + ": " + std::strerror(err));
-    }
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    if (!md5 || EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1) {
-        ::close(fd);
-        return make_error("io_error", "md5: OpenSSL initialisation failed");
-    }
-    Sha256 sha;
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-        ssize_t n = ::read(fd, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            return make_error("io_error", "read " + path + ": " + std::strerror(err));
-        }
-        if (n == 0) break;
-        EVP_DigestUpdate(md5.get(), buf.data(), static_cast<size_t>(n));
-        sha.update(buf.data(), static_cast<size_t>(n));
-    }
-    ::close(fd);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(md5.get(), md, &len);
-    static const char* digits = "0123456789abcdef";
-    Digests d;
-    for (unsigned int i = 0; i < len; ++i) {
-        d.md5.push_back(digits[md[i] >> 4]);
-        d.md5.push_back(digits[md[i] & 0xf]);
-    }
-    d.sha256 = sha.hex_digest();
-    return d;
-}
-
-// A Drive file resource, as far as an upload cares.
-struct Remote {
-    std::string id, name, md5, sha256;
-    uint64_t size = 0;
-    bool has_size = false;
-};
-
-Remote remote_from(const json& j) {
-    Remote r;
-    if (!j.is_object()) return r;
-    r.id = str_field(j, "id");
-    r.name = str_field(j, "name");
-    r.md5 = lower(str_field(j, "md5Checksum"));
-    r.sha256 = lower(str_field(j, "sha256Checksum"));
-    auto size = j.find("size");
-    if (size != j.end()) {
-        try {
-            if (size->is_string()) {  // int64 fields are JSON strings in Drive v3
-                r.size = std::stoull(size->get<std::string>());
-                r.has_size = true;
-            } else if (size->is_number_unsigned()) {
-                r.size = size->get<uint64_t>();
-                r.has_size = true;
-            }
-        } catch (...) {
-        }
-    }
-    return r;
-}
-
-// Same bytes as the spool file, as far as Drive lets us tell. `hash_checked` says whether a
-// checksum (not only the size) was compared.
-bool same_content(const Remote& r, const upload::Job& job, const Digests& d, bool* hash_checked) {
-    *hash_checked = false;
-    if (!r.has_size || r.size != job.size) return false;
-    if (!r.md5.empty() && r.md5 != d.md5) return false;
-    if (!r.sha256.empty() && r.sha256 != d.sha256) return false;
-    *hash_checked = !r.md5.empty() || !r.sha256.empty();
-    return true;
-}
-
-std::string describe(const Remote& r) {
-    return "size " + (r.has_size ? std::to_string(r.size) : std::string("?")) + ", md5 " +
-           (r.md5.empty() ? std::string("?") : r.md5);
-}
 
 }  // namespace
 
@@ -316,12 +100,6 @@ struct GdriveTarget::Impl {
         return ok();
     }
 
-    static int64_t jitter(int64_t max) {
-        if (max <= 0) return 0;
-        thread_local std::mt19937_64 rng{std::random_device{}()};
-        return std::uniform_int_distribution<int64_t>(0, max)(rng);
-    }
-
     // Counts a failed attempt and waits before the next one; an error once the budget is spent
     // or the server asks for a longer pause than we are willing to hold the job for.
     Status backoff(Budget& b, const std::string& why, int64_t retry_after) {
@@ -330,16 +108,16 @@ struct GdriveTarget::Impl {
             return make_error("target_unavailable",
                               why + " (gave up after " + std::to_string(b.failures) +
                                   " attempts in a row; the job is retried later)");
-        int shift = std::min(b.failures - 1, 20);
-        int64_t base = std::min<int64_t>(opt.backoff_max_ms, opt.backoff_initial_ms << shift);
-        int64_t delay = base / 2 + jitter(base / 2);
+        const BackoffPolicy policy{opt.backoff_initial_ms, opt.backoff_max_ms,
+                                   BackoffPolicy::Jitter::half};
+        int64_t delay = backoff_delay_ms(policy, b.failures);
         if (retry_after >= 0) {
             if (retry_after > opt.retry_after_max_ms)
                 return make_error("target_unavailable", why + " (Drive asks to wait " +
                                                             std::to_string(retry_after / 1000) +
                                                             " s; the job is retried later)");
-            delay =
-                std::max(delay, retry_after + jitter(std::min<int64_t>(1000, retry_after / 10)));
+            delay = std::max(
+                delay, retry_after + uniform_ms(0, std::min<int64_t>(1000, retry_after / 10)));
         }
         LOG_INFO(kComponent, why << "; retry " << b.failures << "/" << opt.max_retries_per_call
                                  << " in " << delay << " ms");
@@ -397,37 +175,7 @@ struct GdriveTarget::Impl {
             LOG_DEBUG(kComponent, "access token refreshed, valid " << expires_in << " s");
             return t;
         }
-        DriveError e = drive_error(resp->body);
-        std::string s = what + ": HTTP " + std::to_string(resp->status);
-        if (e.reason == "invalid_grant") {
-            std::string fix = opt.refresh_token_file.empty()
-                                  ? std::string("and configure it")
-                                  : "and write it to upload.gdrive.refresh_token_file (" +
-                                        opt.refresh_token_file +
-                                        ", read again at the next attempt)";
-            return make_error(
-                "target_auth",
-                s +
-                    " invalid_grant: Google refused the refresh token: it has expired or been "
-                    "revoked. Refresh tokens of OAuth apps whose publishing status is \"Testing\" "
-                    "expire after 7 days: publish the app (Google Cloud console, OAuth consent "
-                    "screen, \"Publish app\") or create a new refresh token " +
-                    fix);
-        }
-        if (e.reason == "invalid_client" || e.reason == "unauthorized_client")
-            return make_error(
-                "target_auth",
-                s + " " + e.reason +
-                    ": Google refused the OAuth client; check upload.gdrive.client_id "
-                    "and upload.gdrive.client_secret_file");
-        if (http::is_retryable_status(resp->status)) return make_error("target_unavailable", s);
-        std::string code;  // the OAuth error code only: descriptions are not ours to echo
-        for (char c : e.reason)
-            if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') code.push_back(c);
-        return make_error("target_auth",
-                          s + (code.empty() ? "" : " " + code.substr(0, 40)) +
-                              ": the token endpoint refused the refresh; check the OAuth client "
-                              "and refresh token");
+        return token_refused(*resp, what, opt.refresh_token_file);
     }
 
     Expected<Token> current_token(Budget& b) {
@@ -741,6 +489,24 @@ struct GdriveTarget::Impl {
         return location;
     }
 
+    // The PUT of bytes [offset, offset + len) of the job's file into a resumable session.
+    http::Request chunk_request(const std::string& session, const upload::Job& job, uint64_t offset,
+                                uint64_t len, std::vector<std::string> headers,
+                                const std::atomic<bool>* abort) const {
+        http::Request r = base_request("PUT", session);
+        r.headers = std::move(headers);
+        r.headers.push_back("Content-Range: bytes " + std::to_string(offset) + "-" +
+                            std::to_string(offset + len - 1) + "/" + std::to_string(job.size));
+        if (!job.mime.empty()) r.headers.push_back("Content-Type: " + job.mime);
+        r.body_file = job.path;
+        r.body_offset = offset;
+        r.body_length = len;
+        r.max_send_speed = opt.max_send_speed;
+        r.limiter = opt.limiter.get();
+        r.cancel = abort;
+        return r;
+    }
+
     // Sends the file from `offset` on; ends when Drive returns the file or the session is gone.
     Expected<SessionState> send(Budget& b, const upload::Job& job, const std::string& session,
                                 uint64_t offset, const upload::ProgressFn& progress,
@@ -797,20 +563,12 @@ struct GdriveTarget::Impl {
             const uint64_t len = std::min<uint64_t>(opt.chunk_size, job.size - offset);
             Error token_error;
             uint64_t generation = 0;
-            http::Request r = base_request("PUT", session);
-            r.headers = session_headers(b, session, &generation, &token_error);
+            auto headers = session_headers(b, session, &generation, &token_error);
             if (!token_error.code.empty()) return token_error;
-            const bool with_token = !r.headers.empty();
-            r.headers.push_back("Content-Range: bytes " + std::to_string(offset) + "-" +
-                                std::to_string(offset + len - 1) + "/" + std::to_string(job.size));
-            if (!job.mime.empty()) r.headers.push_back("Content-Type: " + job.mime);
-            r.body_file = job.path;
-            r.body_offset = offset;
-            r.body_length = len;
-            r.max_send_speed = opt.max_send_speed;
-            r.limiter = opt.limiter.get();
+            const bool with_token = !headers.empty();
             abort_chunk.store(false);
-            r.cancel = &abort_chunk;
+            http::Request r =
+                chunk_request(session, job, offset, len, std::move(headers), &abort_chunk);
             uint64_t last = 0;
             bool rewound = false;
             r.progress = [&](uint64_t done, uint64_t) {

@@ -56,35 +56,21 @@ std::string header_value(const std::vector<std::string>& headers, const std::str
     return std::string();
 }
 
-int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
+// Percent-decoding, as libcurl does it (a '%' without two hex digits stays as it is).
 std::string url_decode(const std::string& s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
+    int len = 0;
+    char* raw = curl_easy_unescape(nullptr, s.data(), static_cast<int>(s.size()), &len);
+    if (!raw) return s;
+    std::string out(raw, static_cast<size_t>(len));
+    curl_free(raw);
     return out;
 }
 
-std::string hex(const unsigned char* p, size_t n) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (size_t i = 0; i < n; ++i) {
-        out.push_back(digits[p[i] >> 4]);
-        out.push_back(digits[p[i] & 0xf]);
-    }
+std::string escape_segment(const std::string& text) {
+    char* raw = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
+    if (!raw) return std::string();
+    std::string out(raw);
+    curl_free(raw);
     return out;
 }
 
@@ -280,20 +266,13 @@ int xferinfo_cb(void* userp, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_
 }  // namespace
 
 std::string url_encode(const std::string& text, bool keep_slash) {
-    static const char* digits = "0123456789ABCDEF";
+    if (!keep_slash) return escape_segment(text);
     std::string out;
-    out.reserve(text.size() * 3);
-    for (unsigned char c : text) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
-            (keep_slash && c == '/')) {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out.push_back('%');
-            out.push_back(digits[c >> 4]);
-            out.push_back(digits[c & 0xf]);
-        }
-    }
-    return out;
+    size_t start = 0;
+    for (size_t slash = text.find('/'); slash != std::string::npos;
+         start = slash + 1, slash = text.find('/', start))
+        out += escape_segment(text.substr(start, slash - start)) + "/";
+    return out + escape_segment(text.substr(start));
 }
 
 std::string redact_url(const std::string& url) {
@@ -394,7 +373,7 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
     k = hmac_sha256(k, key.service);
     k = hmac_sha256(k, "aws4_request");
     std::string sig = hmac_sha256(k, out.string_to_sign);
-    out.signature = hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+    out.signature = hex::encode(sig);
     out.headers.push_back("Authorization: AWS4-HMAC-SHA256 Credential=" + key.access_key + "/" +
                           scope + ", SignedHeaders=" + signed_headers +
                           ", Signature=" + out.signature);

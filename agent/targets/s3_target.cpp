@@ -27,23 +27,6 @@ const char* kEmptySha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991
 
 using text::lower;
 
-std::string hex(const unsigned char* p, size_t n) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (size_t i = 0; i < n; ++i) {
-        out.push_back(digits[p[i] >> 4]);
-        out.push_back(digits[p[i] & 0xf]);
-    }
-    return out;
-}
-
-std::string unhex(const std::string& h) {
-    std::string out;
-    for (size_t i = 0; i + 1 < h.size(); i += 2)
-        out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
-    return out;
-}
-
 std::string base64(const std::string& raw) {
     std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&out[0]),
@@ -52,27 +35,6 @@ std::string base64(const std::string& raw) {
     out.resize(static_cast<size_t>(n));
     return out;
 }
-
-// A message digest over EVP (MD5 here; OpenSSL's default provider has it).
-class Digest {
-  public:
-    explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
-        EVP_DigestInit_ex(ctx_, md, nullptr);
-    }
-    ~Digest() { EVP_MD_CTX_free(ctx_); }
-    Digest(const Digest&) = delete;
-    Digest& operator=(const Digest&) = delete;
-    void update(const void* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
-    std::string hex_digest() {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int len = 0;
-        EVP_DigestFinal_ex(ctx_, md, &len);
-        return hex(md, len);
-    }
-
-  private:
-    EVP_MD_CTX* ctx_;
-};
 
 // One read of the file: sha256 and md5 of the whole, and of each part when part_size > 0.
 Expected<S3Target::Digests> digest_file(const std::string& path, uint64_t size,
@@ -85,7 +47,7 @@ Expected<S3Target::Digests> digest_file(const std::string& path, uint64_t size,
     }
     S3Target::Digests d;
     Sha256 whole_sha;
-    Digest whole_md5(EVP_md5());
+    Digest whole_md5(Digest::Algorithm::md5);
     std::unique_ptr<Sha256> part_sha;
     std::unique_ptr<Digest> part_md5;
     uint64_t in_part = 0, total = 0;
@@ -102,7 +64,7 @@ Expected<S3Target::Digests> digest_file(const std::string& path, uint64_t size,
         if (part_size > 0) {
             if (!part_sha) {
                 part_sha = std::make_unique<Sha256>();
-                part_md5 = std::make_unique<Digest>(EVP_md5());
+                part_md5 = std::make_unique<Digest>(Digest::Algorithm::md5);
             }
             want = static_cast<size_t>(std::min<uint64_t>(want, part_size - in_part));
         }
@@ -224,9 +186,9 @@ std::string with_suffix(const std::string& key, const std::string& suffix) {
 }
 
 std::string composite_etag(const std::vector<std::string>& part_md5) {
-    Digest md(EVP_md5());
+    Digest md(Digest::Algorithm::md5);
     for (const auto& p : part_md5) {
-        std::string raw = unhex(p);
+        std::string raw = hex::decode(p);
         md.update(raw.data(), raw.size());
     }
     return md.hex_digest() + "-" + std::to_string(part_md5.size());
@@ -449,7 +411,7 @@ Expected<upload::UploadResult> S3Target::put_single(const upload::Job& job, cons
     auto r = s3_request(opt_, "PUT", object_url(key));
     r.headers = {
         "x-amz-content-sha256: " + d.sha256,
-        "Content-MD5: " + base64(unhex(d.md5)),
+        "Content-MD5: " + base64(hex::decode(d.md5)),
         "Content-Type: " + (job.mime.empty() ? std::string("application/octet-stream") : job.mime),
         "x-amz-meta-sha256: " + d.sha256,
         "x-amz-meta-job-id: " + http::url_encode(job.job_id),
@@ -552,7 +514,7 @@ Expected<upload::UploadResult> S3Target::put_multipart(
                                  url + "?partNumber=" + std::to_string(n) +
                                      "&uploadId=" + http::url_encode(upload_id));
             pr.headers = {"x-amz-content-sha256: " + d.part_sha256[n - 1],
-                          "Content-MD5: " + base64(unhex(d.part_md5[n - 1]))};
+                          "Content-MD5: " + base64(hex::decode(d.part_md5[n - 1]))};
             pr.body_file = job.path;
             pr.body_offset = offset;
             pr.body_length = length;

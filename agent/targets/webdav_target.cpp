@@ -121,6 +121,19 @@ const char* kPropfindBody =
 
 }  // namespace
 
+// Every WebDAV request: the target's credentials, timeouts and cancel flag on one method + URL.
+http::Request WebdavTarget::request(const std::string& method, const std::string& url) const {
+    http::Request r;
+    r.method = method;
+    r.url = url;
+    r.basic_user = opt_.username;
+    r.basic_password = opt_.password;
+    r.connect_timeout_s = opt_.connect_timeout_s;
+    r.low_speed_time_s = opt_.low_speed_time_s;
+    r.cancel = opt_.cancel;
+    return r;
+}
+
 WebdavTarget::WebdavTarget(Options options) : opt_(std::move(options)) {
     base_ = opt_.url;
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
@@ -129,16 +142,9 @@ WebdavTarget::WebdavTarget(Options options) : opt_(std::move(options)) {
 WebdavTarget::~WebdavTarget() = default;
 
 Expected<WebdavTarget::Remote> WebdavTarget::stat(const std::string& url) const {
-    http::Request r;
-    r.method = "PROPFIND";
-    r.url = url;
+    http::Request r = request("PROPFIND", url);
     r.headers = {"Depth: 0", "Content-Type: application/xml; charset=utf-8"};
     r.body = kPropfindBody;
-    r.basic_user = opt_.username;
-    r.basic_password = opt_.password;
-    r.connect_timeout_s = opt_.connect_timeout_s;
-    r.low_speed_time_s = opt_.low_speed_time_s;
-    r.cancel = opt_.cancel;
     auto resp = http::perform(r);
     if (!resp) return resp.error();
     Remote out;
@@ -162,13 +168,7 @@ Expected<WebdavTarget::Remote> WebdavTarget::stat(const std::string& url) const 
 }
 
 Expected<std::string> WebdavTarget::remote_sha256(const std::string& url) const {
-    http::Request r;
-    r.url = url;
-    r.basic_user = opt_.username;
-    r.basic_password = opt_.password;
-    r.connect_timeout_s = opt_.connect_timeout_s;
-    r.low_speed_time_s = opt_.low_speed_time_s;
-    r.cancel = opt_.cancel;
+    http::Request r = request("GET", url);
     Sha256 hash;
     r.body_sink = [&](const char* data, size_t len) {
         hash.update(data, len);
@@ -203,14 +203,7 @@ Expected<WebdavTarget::Checked> WebdavTarget::compare(const std::string& url, co
 }
 
 Expected<bool> WebdavTarget::make_folder(const std::string& coll) {
-    http::Request r;
-    r.method = "MKCOL";
-    r.url = coll;
-    r.basic_user = opt_.username;
-    r.basic_password = opt_.password;
-    r.connect_timeout_s = opt_.connect_timeout_s;
-    r.low_speed_time_s = opt_.low_speed_time_s;
-    r.cancel = opt_.cancel;
+    const http::Request r = request("MKCOL", coll);
     for (int attempt = 0;; ++attempt) {
         auto resp = http::perform(r);
         if (!resp) return resp.error();
@@ -284,13 +277,8 @@ void WebdavTarget::forget_folders() {
 }
 
 Status WebdavTarget::remove(const std::string& url) const {
-    http::Request r;
-    r.method = "DELETE";
-    r.url = url;
-    r.basic_user = opt_.username;
-    r.basic_password = opt_.password;
-    r.connect_timeout_s = opt_.connect_timeout_s;
-    r.low_speed_time_s = opt_.low_speed_time_s;
+    http::Request r = request("DELETE", url);
+    r.cancel = nullptr;  // a clean-up: runs even when the upload was cancelled
     auto resp = http::perform(r);
     if (!resp) return resp.error();
     if (resp->status >= 300 && resp->status != 404)
@@ -368,20 +356,13 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
     // 3. PUT under a temporary name next to the final one.
     const std::string temp_url =
         folder_url + "/" + http::url_encode("." + file_name + ".part-" + job.job_id);
-    http::Request put;
-    put.method = "PUT";
-    put.url = temp_url;
+    http::Request put = request("PUT", temp_url);
     put.headers = {"Content-Type: " +
                    (job.mime.empty() ? std::string("application/octet-stream") : job.mime)};
     put.body_file = job.path;
     put.body_length = job.size;
     put.max_send_speed = opt_.max_send_speed;
     put.limiter = opt_.limiter.get();
-    put.basic_user = opt_.username;
-    put.basic_password = opt_.password;
-    put.connect_timeout_s = opt_.connect_timeout_s;
-    put.low_speed_time_s = opt_.low_speed_time_s;
-    put.cancel = opt_.cancel;
     if (progress) put.progress = [&](uint64_t sent, uint64_t total) { progress(sent, total); };
     uint64_t bytes_sent = 0;
     for (int attempt = 0;; ++attempt) {
@@ -421,15 +402,8 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
     // 5. MOVE into place without ever overwriting.
     for (int moves = 0;; ++moves) {
         if (moves > 20) return make_error("io_error", what + ": MOVE keeps failing with 412");
-        http::Request mv;
-        mv.method = "MOVE";
-        mv.url = temp_url;
+        http::Request mv = request("MOVE", temp_url);
         mv.headers = {"Destination: " + http::redact_url(final_url), "Overwrite: F"};
-        mv.basic_user = opt_.username;
-        mv.basic_password = opt_.password;
-        mv.connect_timeout_s = opt_.connect_timeout_s;
-        mv.low_speed_time_s = opt_.low_speed_time_s;
-        mv.cancel = opt_.cancel;
         auto resp = http::perform(mv);
         if (!resp) return resp.error().with_context(what);
         if (resp->status == 201 || resp->status == 204 || resp->status == 200) break;

@@ -35,6 +35,7 @@
 #include <string>
 
 #include "core/bandwidth_limiter.h"
+#include "targets/http.h"
 #include "upload/target.h"
 
 namespace photorig::targets {
@@ -85,6 +86,7 @@ class WebdavTarget : public upload::Target {
     Expected<bool> make_folder(const std::string& collection_url);
     void forget_folders();
     Status remove(const std::string& url) const;
+    http::Request request(const std::string& method, const std::string& url) const;
 
     Options opt_;
     std::string base_;  // url without trailing '/'
