@@ -34,21 +34,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/error_codes.h"
 #include "core/expected.h"
 
 namespace photorig::camera {
 
-namespace codes {
-inline constexpr const char* camera_busy = "camera_busy";
-inline constexpr const char* camera_disconnected = "camera_disconnected";
-inline constexpr const char* camera_storage_full = "camera_storage_full";
-inline constexpr const char* timeout = "timeout";
-inline constexpr const char* camera_error = "camera_error";
-inline constexpr const char* unknown_setting = "unknown_setting";
-inline constexpr const char* bad_setting_value = "bad_setting_value";
-inline constexpr const char* setting_read_only = "setting_read_only";
-inline constexpr const char* preview_unavailable = "preview_unavailable";
-}  // namespace codes
+// The codes above, declared once in core for the camera module and the wire format.
+namespace codes = photorig::codes;
 
 struct CameraSpec {
     std::string port;    // "ptpip:127.0.0.1:P:P", "usb:001,004", or "" for the first detected

@@ -11,6 +11,7 @@
 
 #include "camera/camera.h"
 #include "camera/gphoto_session.h"
+#include "core/backoff.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/queue.h"
@@ -70,7 +71,8 @@ struct CameraWorker::Impl {
     // event of it can still arrive; a capture soon after (a burst) then skips the drain,
     // which costs a full event-poll timeout. 0 = drain.
     int64_t settled_at_ms = 0;
-    int reconnect_backoff_ms = kReconnectInitialMs;
+    // Doubling from kReconnectInitialMs up to opts.reconnect_backoff_max_ms, no jitter.
+    Backoff reconnect_backoff{BackoffPolicy{}};
     std::string last_connect_error;
     Preview last_thumbnail;  // of the last JPEG captured, for preview() without live view
 
@@ -81,6 +83,9 @@ struct CameraWorker::Impl {
         if (opts.capture_timeout_ms < 1) opts.capture_timeout_ms = 1;
         if (opts.busy_backoff_ms < 0) opts.busy_backoff_ms = 0;
         if (opts.file_grace_ms < 0) opts.file_grace_ms = 0;
+        reconnect_backoff =
+            Backoff(BackoffPolicy{kReconnectInitialMs, std::max(opts.reconnect_backoff_max_ms, 1),
+                                  BackoffPolicy::Jitter::none});
     }
 
     std::string where() const {
@@ -102,7 +107,7 @@ struct CameraWorker::Impl {
         }
         session = std::move(*opened);
         last_connect_error.clear();
-        reconnect_backoff_ms = kReconnectInitialMs;
+        reconnect_backoff.reset();
         // From now on this worker is this camera: another one on the same port is refused.
         if (spec.serial.empty()) spec.serial = session->info().serial;
         if (!session->info().port.empty()) spec.port = session->info().port;
@@ -201,9 +206,12 @@ struct CameraWorker::Impl {
     }
 
     void connect_failed_backoff() {
-        next_tick_ms = clock::monotonic_ms() + reconnect_backoff_ms;
-        reconnect_backoff_ms =
-            std::min(reconnect_backoff_ms * 2, std::max(opts.reconnect_backoff_max_ms, 1));
+        int64_t delay_ms = reconnect_backoff.next_delay_ms();
+        // The first retry waits kReconnectInitialMs even under a smaller cap (as it always
+        // has); Backoff would hold every later one there too, so the cap is applied here.
+        if (reconnect_backoff.failures() > 1)
+            delay_ms = std::min<int64_t>(delay_ms, reconnect_backoff.policy().max_ms);
+        next_tick_ms = clock::monotonic_ms() + delay_ms;
     }
 
     // Reads events left from before (a late CaptureComplete, a file shot by hand) so they

@@ -19,9 +19,9 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <random>
 #include <thread>
 
+#include "core/backoff.h"
 #include "core/log.h"
 
 namespace photorig::mqtt {
@@ -149,7 +149,6 @@ struct Client::Impl {
     bool first_done = false;
     std::optional<Error> first_error;
     paho::token_ptr pending_connect;
-    std::mt19937 rng{std::random_device{}()};
 
     Impl(Options o, MessageQueue<Event>& ev)
         : opts(std::move(o)), events(ev), uri(server_uri(opts)) {}
@@ -428,7 +427,9 @@ struct Client::Impl {
     void run() {
         const int min_delay = std::max(1, opts.reconnect_min_ms);
         const int max_delay = std::max(min_delay, opts.reconnect_max_ms);
-        int delay = min_delay;
+        // Exponential backoff with jitter: wait a uniform draw from [d/2, d], d doubling to
+        // max_delay, so clients that lost the same broker do not come back in lock-step.
+        Backoff backoff(BackoffPolicy{min_delay, max_delay, BackoffPolicy::Jitter::half});
         std::string last_failure;
         for (;;) {
             if (stopping()) break;
@@ -453,7 +454,7 @@ struct Client::Impl {
             if (reached) {
                 // Only a connection that lasted resets the backoff: a broker that accepts and
                 // then drops us at once (a duplicate client id, say) is not hammered.
-                if (Clock::now() - up_since >= std::chrono::seconds(10)) delay = min_delay;
+                if (Clock::now() - up_since >= std::chrono::seconds(10)) backoff.reset();
                 last_failure.clear();
                 LOG_WARN(kLog, "lost the connection to " << uri << " ("
                                                          << (st ? lost_reason : st.error().message)
@@ -465,14 +466,11 @@ struct Client::Impl {
             } else {
                 LOG_DEBUG(kLog, st.error().describe());
             }
-            // Exponential backoff with jitter: wait a uniform draw from [delay/2, delay], so
-            // clients that lost the same broker do not come back in lock-step.
-            int wait_ms = std::uniform_int_distribution<int>(delay / 2, delay)(rng);
+            const int64_t wait_ms = backoff.next_delay_ms();
             {
                 std::unique_lock<std::mutex> lock(mu);
                 if (cv.wait_for(lock, milliseconds(wait_ms), [&] { return stop; })) break;
             }
-            delay = std::min(max_delay, delay * 2);
         }
         std::lock_guard<std::mutex> lock(mu);
         worker_running = false;

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/error_codes.h"
 #include "core/expected.h"
 #include "protocol/types.h"
 
@@ -20,19 +21,12 @@ inline constexpr const char* invalid_name = "invalid_name";
 inline constexpr const char* payload_too_large = "payload_too_large";
 inline constexpr const char* unknown_verb = "unknown_verb";
 inline constexpr const char* camera_not_found = "camera_not_found";
-inline constexpr const char* camera_busy = "camera_busy";
 inline constexpr const char* disk_full = "disk_full";
-inline constexpr const char* timeout = "timeout";
 inline constexpr const char* not_supported = "not_supported";
 inline constexpr const char* internal_error = "internal_error";
-// Camera errors (stable; the camera module's codes pass through unchanged).
-inline constexpr const char* camera_disconnected = "camera_disconnected";
-inline constexpr const char* camera_storage_full = "camera_storage_full";
-inline constexpr const char* camera_error = "camera_error";
-inline constexpr const char* unknown_setting = "unknown_setting";
-inline constexpr const char* bad_setting_value = "bad_setting_value";
-inline constexpr const char* setting_read_only = "setting_read_only";
-inline constexpr const char* preview_unavailable = "preview_unavailable";
+// The camera errors (camera_busy, camera_disconnected, timeout, ...) pass through
+// unchanged; they are declared once in core/error_codes.h.
+using namespace photorig::codes;
 }  // namespace codes
 
 struct Limits {

@@ -1,0 +1,18 @@
+// Error codes shared by more than one module: the camera module returns them in
+// Error::code and the wire format sends them unchanged in responses, so they are declared
+// once here, below both. Clients switch on these strings; never rename one.
+#pragma once
+
+namespace photorig::codes {
+
+inline constexpr const char* camera_busy = "camera_busy";
+inline constexpr const char* camera_disconnected = "camera_disconnected";
+inline constexpr const char* camera_storage_full = "camera_storage_full";
+inline constexpr const char* timeout = "timeout";
+inline constexpr const char* camera_error = "camera_error";
+inline constexpr const char* unknown_setting = "unknown_setting";
+inline constexpr const char* bad_setting_value = "bad_setting_value";
+inline constexpr const char* setting_read_only = "setting_read_only";
+inline constexpr const char* preview_unavailable = "preview_unavailable";
+
+}  // namespace photorig::codes
