@@ -3,20 +3,23 @@
 // 3 no broker connection; 4 timed out waiting.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/files.h"
 #include "core/log.h"
 #include "ctl/rig_client.h"
+#include "protocol/client.h"
+#include "protocol/wire.h"
 
-using nlohmann::json;
 using photorig::Error;
+using photorig::ctl::RigClient;
+namespace wire = photorig::protocol::client;
 
 namespace {
 constexpr const char* kUsage = R"(usage: rigctl [options] <command> [args]
@@ -90,9 +93,9 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
     return true;
 }
 
-// Copies numeric / string options into a request object, refusing anything unexpected.
+// Copies numeric / string options into a request body, refusing anything unexpected.
 bool fill(const Args& args, const std::map<std::string, std::pair<std::string, bool>>& allowed,
-          json* body, std::string* error) {
+          wire::RequestBody* body, std::string* error) {
     static const std::vector<std::string> global{
         "--host", "--port", "--username", "--password-file", "--prefix", "--timeout", "--verbose"};
     for (const auto& [opt, value] : args.opts) {
@@ -111,29 +114,249 @@ bool fill(const Args& args, const std::map<std::string, std::pair<std::string, b
                 *error = opt + " must be a whole number, got '" + value + "'";
                 return false;
             }
-            (*body)[field] = n;
+            body->set(field, static_cast<int64_t>(n));
         } else {
-            (*body)[field] = value;
+            body->set(field, value);
         }
     }
     return true;
 }
 
-void print_bar(const json& p, bool tty) {
-    int step = p.value("step", 0), of = std::max(1, p.value("of", 1));
+void print_bar(const wire::ScanProgress& p, bool tty) {
+    int step = p.step, of = std::max(1, p.of);
     int width = 30, filled = width * step / of;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(static_cast<size_t>(width), '.');
-    std::string eta = p.contains("eta_s") && p["eta_s"].is_number()
-                          ? std::to_string(p["eta_s"].get<long long>()) + " s"
-                          : "?";
-    std::string waiting = p.contains("waiting_for") && p["waiting_for"].is_string()
-                              ? " (" + p["waiting_for"].get<std::string>() + ")"
-                              : "";
+    std::string eta = p.eta_s ? std::to_string(*p.eta_s) + " s" : "?";
+    std::string waiting = p.waiting_for.empty() ? "" : " (" + p.waiting_for + ")";
     std::fprintf(stderr, "%s[%s] %d/%d positions, %d photos, %s left, %s%s%s", tty ? "\r" : "",
-                 bar.c_str(), step, of, p.value("photos", 0), eta.c_str(),
-                 p.value("state", "").c_str(), waiting.c_str(), tty ? "   " : "\n");
+                 bar.c_str(), step, of, p.photos, eta.c_str(), p.state.c_str(), waiting.c_str(),
+                 tty ? "   " : "\n");
     std::fflush(stderr);
+}
+
+// Prints data (JSON text) indented, as the rig sent it.
+int print_pretty(const std::string& data_json) {
+    auto pretty = wire::pretty_json(data_json);
+    if (!pretty) return fail(pretty.error());
+    std::printf("%s\n", pretty->c_str());
+    return 0;
+}
+
+// What every command shares: the broker, the prefix, the wait for answers.
+struct Session {
+    const Args& args;
+    photorig::mqtt::Options mqtt;
+    std::string prefix;
+    std::chrono::seconds timeout{60};
+    std::string rig;
+
+    std::string opt(const std::string& name, const std::string& fallback) const {
+        auto it = args.opts.find(name);
+        return it == args.opts.end() ? fallback : it->second;
+    }
+    bool has(const std::string& name) const { return args.opts.count(name) != 0; }
+    std::string word(size_t i) const { return args.words.size() > i ? args.words[i] : ""; }
+};
+
+// Connects `client`, subscribed to `filters`; 0 or the exit status of the failure.
+int connect(RigClient& client, const Session& session, const std::vector<std::string>& filters) {
+    auto st = client.connect(std::chrono::seconds(5), filters);
+    if (st) return 0;
+    return fail(st.error().with_context("broker " + session.mqtt.host + ":" +
+                                        std::to_string(session.mqtt.port)));
+}
+
+void print_rig_row(const photorig::ctl::RigSummary& r) {
+    // A rig whose retained state does not parse is shown as if it had none.
+    auto s = wire::parse_agent_state(r.state_json);
+    auto u = wire::parse_uploader_state(r.uploader_state_json);
+    auto sc = wire::parse_scan_progress(r.scan_state_json);
+    photorig::protocol::AgentState state = s ? *s : photorig::protocol::AgentState{};
+    int cams = 0, connected = 0;
+    for (const auto& c : state.cameras) {
+        ++cams;
+        connected += c.connected ? 1 : 0;
+    }
+    std::string scan = sc && !sc->state.empty() ? sc->state + " " + std::to_string(sc->step) + "/" +
+                                                      std::to_string(sc->of)
+                                                : "-";
+    std::string queue =
+        u && !r.uploader_state_json.empty() ? std::to_string(u->queued + u->uploading) : "?";
+    std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", r.rig_id.c_str(),
+                r.availability.empty() ? "?" : r.availability.c_str(),
+                r.uploader_availability.empty() ? "?" : r.uploader_availability.c_str(),
+                (std::to_string(connected) + "/" + std::to_string(cams)).c_str(),
+                state.busy ? "yes" : "no", queue.c_str(), scan.c_str(),
+                state.version.empty() ? "?" : state.version.c_str());
+}
+
+int run_list(RigClient& client, const Session& session) {
+    if (int rc = connect(client, session, client.list_filters())) return rc;
+    auto rigs = client.list(std::chrono::seconds(3));
+    if (!rigs) return fail(rigs.error());
+    std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", "RIG", "AGENT", "UPLOADER", "CAMERAS",
+                "BUSY", "QUEUE", "SCAN", "VERSION");
+    for (const auto& r : *rigs) print_rig_row(r);
+    return 0;
+}
+
+// status, cameras: no fields; prints the data.
+int run_query(RigClient& client, const Session& session, const std::string& verb) {
+    std::string error;
+    if (!fill(session.args, {}, nullptr, &error)) return usage_error(error);
+    if (int rc = connect(client, session, {client.topics(session.rig).response(verb)})) return rc;
+    auto r = client.request(session.rig, verb, wire::RequestBody(), session.timeout);
+    if (!r) return fail(r.error());
+    return print_pretty(*r);
+}
+
+int run_capture(RigClient& client, const Session& session) {
+    wire::RequestBody body;
+    std::string error;
+    if (!fill(session.args,
+              {{"--camera", {"camera", false}},
+               {"--count", {"count", true}},
+               {"--interval-ms", {"interval_ms", true}},
+               {"--batch", {"batch", false}}},
+              &body, &error)) {
+        return usage_error(error);
+    }
+    if (int rc = connect(client, session, {client.topics(session.rig).response("capture")}))
+        return rc;
+    auto r = client.request(session.rig, "capture", body, session.timeout);
+    if (!r) return fail(r.error());
+    auto d = wire::parse_capture_result(*r);
+    if (!d) return fail(d.error());
+    for (const auto& p : d->photos) {
+        std::printf("%s  seq %d  %s  %s  %lld bytes\n", p.captured_at.c_str(), p.seq,
+                    p.camera.c_str(), p.file.c_str(), static_cast<long long>(p.size));
+    }
+    std::printf("batch %s: %d photo(s)\n", d->batch.c_str(), d->count);
+    for (const auto& e : d->errors) {
+        std::fprintf(stderr, "rigctl: camera error: %s: %s\n", e.code.c_str(), e.message.c_str());
+    }
+    return 0;
+}
+
+// After `scan start`: shows progress until the scan ends; its outcome is the exit status.
+int watch_scan(RigClient& client, const Session& session, const std::string& started_json) {
+    auto started = wire::parse_scan_progress(started_json);
+    if (!started) return fail(started.error());
+    const std::string scan_id = started->scan_id;
+    std::fprintf(stderr, "scan %s, batch %s: %d positions\n", scan_id.c_str(),
+                 started->batch.c_str(), started->of);
+    bool tty = ::isatty(2);
+    wire::ScanProgress last;
+    // A scan takes as long as it takes: follow it until it ends (Ctrl-C leaves it running).
+    auto st = client.follow(
+        {client.topics(session.rig).scan_progress()},
+        [&](const std::string&, const std::string& payload) {
+            auto p = wire::parse_scan_progress(payload);
+            if (!p || p->scan_id != scan_id) return true;
+            last = *p;
+            print_bar(last, tty);
+            return last.state == "running";
+        },
+        std::chrono::hours(24 * 7));
+    if (tty) std::fputc('\n', stderr);
+    if (!st) return fail(st.error());
+    const std::string& state = last.state;
+    std::printf("scan %s %s: %d/%d positions, %d photos\n", scan_id.c_str(), state.c_str(),
+                last.step, last.of, last.photos);
+    if (state == "completed") return 0;
+    return fail(Error(last.error_code.empty() ? "scan_" + state : last.error_code,
+                      last.error_message.empty() ? "the scan is " + state : last.error_message));
+}
+
+int run_scan(RigClient& client, const Session& session) {
+    const std::string action = session.word(2);
+    if (action != "start" && action != "pause" && action != "resume" && action != "abort" &&
+        action != "status") {
+        return usage_error("scan needs start, pause, resume, abort or status");
+    }
+    wire::RequestBody body;
+    body.set("action", action);
+    std::map<std::string, std::pair<std::string, bool>> allowed;
+    if (action == "start") {
+        allowed = {{"--positions", {"positions", true}},
+                   {"--settle-ms", {"settle_ms", true}},
+                   {"--interval-ms", {"interval_ms", true}},
+                   {"--camera", {"camera", false}},
+                   {"--count", {"count", true}},
+                   {"--batch", {"batch", false}},
+                   {"--move-timeout-ms", {"move_timeout_ms", true}},
+                   {"--no-turntable", {"", false}},
+                   {"--detach", {"", false}}};
+        if (session.has("--no-turntable")) body.set("turntable", false);
+    }
+    std::string error;
+    if (!fill(session.args, allowed, &body, &error)) return usage_error(error);
+    const bool watch = action == "start" && !session.has("--detach");
+    const photorig::protocol::RigTopics topics = client.topics(session.rig);
+    std::vector<std::string> filters{topics.response("scan")};
+    if (watch) filters.push_back(topics.scan_progress());
+    if (int rc = connect(client, session, filters)) return rc;
+    auto r = client.request(session.rig, "scan", body, session.timeout);
+    if (!r) return fail(r.error());
+    return watch ? watch_scan(client, session, *r) : print_pretty(*r);
+}
+
+// One line per upload event.
+void print_upload_event(const photorig::protocol::UploadEvent& e) {
+    std::printf("%-8s %s", e.type.c_str(), (e.name.empty() ? e.job_id : e.name).c_str());
+    if (e.type == "progress") {
+        std::printf("  %lld/%lld bytes", static_cast<long long>(e.bytes_done),
+                    static_cast<long long>(e.bytes_total));
+    }
+    if (e.type == "failed") {
+        std::printf("  %s: %s%s", e.error_code.c_str(), e.error_message.c_str(),
+                    e.retrying ? " (retrying)" : "");
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+}
+
+int run_follow(RigClient& client, const Session& session) {
+    std::string error;
+    if (!fill(session.args, {{"--count", {"", true}}}, nullptr, &error)) return usage_error(error);
+    const long long want =
+        session.has("--count") ? std::atoll(session.opt("--count", "").c_str()) : 0;
+    const std::string events_topic = client.topics(session.rig).upload_events();
+    if (int rc = connect(client, session, {events_topic})) return rc;
+    long long done = 0;
+    auto st = client.follow(
+        {events_topic},
+        [&](const std::string&, const std::string& payload) {
+            auto e = photorig::protocol::parse_upload_event(payload);
+            if (!e) return true;
+            print_upload_event(*e);
+            if (e->type == "done") ++done;
+            return want == 0 || done < want;
+        },
+        want ? std::chrono::milliseconds(session.timeout) : std::chrono::hours(24 * 365));
+    return st ? 0 : fail(st.error());
+}
+
+// The broker, credentials and prefix from options and the environment; 0 or an exit status.
+int configure(Session* session) {
+    auto& mo = session->mqtt;
+    mo.host = session->opt("--host", env_or("PHOTORIG_MQTT_HOST", "127.0.0.1"));
+    mo.port = std::atoi(session->opt("--port", env_or("PHOTORIG_MQTT_PORT", "1883")).c_str());
+    mo.username = session->opt("--username", env_or("PHOTORIG_MQTT_USERNAME", ""));
+    std::string password_file =
+        session->opt("--password-file", env_or("PHOTORIG_MQTT_PASSWORD_FILE", ""));
+    if (!password_file.empty()) {
+        auto pw = photorig::files::read_secret(password_file);
+        if (!pw) return fail(pw.error());
+        mo.password = *pw;
+    }
+    mo.reconnect_max_ms = 2000;
+    if (mo.port < 1 || mo.port > 65535) return usage_error("--port must be 1..65535");
+    session->prefix = session->opt("--prefix", env_or("PHOTORIG_TOPIC_PREFIX", "photorig"));
+    session->timeout =
+        std::chrono::seconds(std::max(1, std::atoi(session->opt("--timeout", "60").c_str())));
+    return 0;
 }
 }  // namespace
 
@@ -148,201 +371,17 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, args.words.empty() && !args.opts.count("--help") ? stderr : stdout);
         return args.opts.count("--help") ? 0 : 2;
     }
-    auto opt = [&](const std::string& name, const std::string& fallback) {
-        auto it = args.opts.find(name);
-        return it == args.opts.end() ? fallback : it->second;
-    };
+    Session session{args, {}, {}, std::chrono::seconds(60), {}};
+    if (int rc = configure(&session)) return rc;
+    const std::string command = args.words[0];
+    session.rig = session.word(1);
+    if (command != "list" && session.rig.empty()) return usage_error(command + " needs a RIG");
 
-    photorig::mqtt::Options mo;
-    mo.host = opt("--host", env_or("PHOTORIG_MQTT_HOST", "127.0.0.1"));
-    mo.port = std::atoi(opt("--port", env_or("PHOTORIG_MQTT_PORT", "1883")).c_str());
-    mo.username = opt("--username", env_or("PHOTORIG_MQTT_USERNAME", ""));
-    std::string password_file = opt("--password-file", env_or("PHOTORIG_MQTT_PASSWORD_FILE", ""));
-    if (!password_file.empty()) {
-        auto pw = photorig::files::read_secret(password_file);
-        if (!pw) return fail(pw.error());
-        mo.password = *pw;
-    }
-    mo.reconnect_max_ms = 2000;
-    if (mo.port < 1 || mo.port > 65535) return usage_error("--port must be 1..65535");
-    const std::string prefix = opt("--prefix", env_or("PHOTORIG_TOPIC_PREFIX", "photorig"));
-    const auto timeout =
-        std::chrono::seconds(std::max(1, std::atoi(opt("--timeout", "60").c_str())));
-    const std::string& command = args.words[0];
-    const std::string rig = args.words.size() > 1 ? args.words[1] : "";
-    if (command != "list" && rig.empty()) return usage_error(command + " needs a RIG");
-
-    photorig::ctl::RigClient client(mo, prefix);
-    auto connect = [&](const std::vector<std::string>& filters) -> int {
-        auto st = client.connect(std::chrono::seconds(5), filters);
-        if (!st)
-            return fail(
-                st.error().with_context("broker " + mo.host + ":" + std::to_string(mo.port)));
-        return 0;
-    };
-
-    if (command == "list") {
-        if (int rc = connect(client.list_filters())) return rc;
-        auto rigs = client.list(std::chrono::seconds(3));
-        if (!rigs) return fail(rigs.error());
-        std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", "RIG", "AGENT", "UPLOADER",
-                    "CAMERAS", "BUSY", "QUEUE", "SCAN", "VERSION");
-        for (const auto& r : *rigs) {
-            json s = json::parse(r.state_json.empty() ? "{}" : r.state_json, nullptr, false);
-            json u = json::parse(r.uploader_state_json.empty() ? "{}" : r.uploader_state_json,
-                                 nullptr, false);
-            json sc =
-                json::parse(r.scan_state_json.empty() ? "{}" : r.scan_state_json, nullptr, false);
-            int cams = 0, connected = 0;
-            for (const auto& c : s.value("cameras", json::array())) {
-                ++cams;
-                connected += c.value("connected", false) ? 1 : 0;
-            }
-            std::string scan = sc.is_object() && sc.contains("state")
-                                   ? sc.value("state", "") + " " +
-                                         std::to_string(sc.value("step", 0)) + "/" +
-                                         std::to_string(sc.value("of", 0))
-                                   : "-";
-            std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", r.rig_id.c_str(),
-                        r.availability.empty() ? "?" : r.availability.c_str(),
-                        r.uploader_availability.empty() ? "?" : r.uploader_availability.c_str(),
-                        (std::to_string(connected) + "/" + std::to_string(cams)).c_str(),
-                        s.value("busy", false) ? "yes" : "no",
-                        u.contains("queue_depth")
-                            ? std::to_string(u["queue_depth"].get<long long>()).c_str()
-                            : "?",
-                        scan.c_str(), s.value("version", "?").c_str());
-        }
-        return 0;
-    }
-
-    if (command == "status" || command == "cameras") {
-        if (!fill(args, {}, nullptr, &error)) return usage_error(error);
-        if (int rc = connect({client.topic(rig, "response/" + command)})) return rc;
-        auto r = client.request(rig, command, "{}", timeout);
-        if (!r) return fail(r.error());
-        std::printf("%s\n", json::parse(*r).dump(2).c_str());
-        return 0;
-    }
-
-    if (command == "capture") {
-        json body = json::object();
-        if (!fill(args,
-                  {{"--camera", {"camera", false}},
-                   {"--count", {"count", true}},
-                   {"--interval-ms", {"interval_ms", true}},
-                   {"--batch", {"batch", false}}},
-                  &body, &error)) {
-            return usage_error(error);
-        }
-        if (int rc = connect({client.topic(rig, "response/capture")})) return rc;
-        auto r = client.request(rig, "capture", body.dump(), timeout);
-        if (!r) return fail(r.error());
-        json d = json::parse(*r);
-        for (const auto& p : d.value("photos", json::array())) {
-            std::printf("%s  seq %d  %s  %s  %lld bytes\n", p.value("captured_at", "").c_str(),
-                        p.value("seq", 0), p.value("camera", "").c_str(),
-                        p.value("file", "").c_str(), p.value("size", 0LL));
-        }
-        std::printf("batch %s: %d photo(s)\n", d.value("batch", "").c_str(), d.value("count", 0));
-        for (const auto& e : d.value("errors", json::array())) {
-            std::fprintf(stderr, "rigctl: camera error: %s: %s\n", e.value("code", "").c_str(),
-                         e.value("message", "").c_str());
-        }
-        return 0;
-    }
-
-    if (command == "scan") {
-        std::string action = args.words.size() > 2 ? args.words[2] : "";
-        if (action != "start" && action != "pause" && action != "resume" && action != "abort" &&
-            action != "status") {
-            return usage_error("scan needs start, pause, resume, abort or status");
-        }
-        json body{{"action", action}};
-        std::map<std::string, std::pair<std::string, bool>> allowed;
-        if (action == "start") {
-            allowed = {{"--positions", {"positions", true}},
-                       {"--settle-ms", {"settle_ms", true}},
-                       {"--interval-ms", {"interval_ms", true}},
-                       {"--camera", {"camera", false}},
-                       {"--count", {"count", true}},
-                       {"--batch", {"batch", false}},
-                       {"--move-timeout-ms", {"move_timeout_ms", true}},
-                       {"--no-turntable", {"", false}},
-                       {"--detach", {"", false}}};
-            if (args.opts.count("--no-turntable")) body["turntable"] = false;
-        }
-        if (!fill(args, allowed, &body, &error)) return usage_error(error);
-        bool watch = action == "start" && !args.opts.count("--detach");
-        std::vector<std::string> filters{client.topic(rig, "response/scan")};
-        if (watch) filters.push_back(client.topic(rig, "scan/progress"));
-        if (int rc = connect(filters)) return rc;
-        auto r = client.request(rig, "scan", body.dump(), timeout);
-        if (!r) return fail(r.error());
-        json started = json::parse(*r);
-        if (!watch) {
-            std::printf("%s\n", started.dump(2).c_str());
-            return 0;
-        }
-        const std::string scan_id = started.value("scan_id", "");
-        std::fprintf(stderr, "scan %s, batch %s: %d positions\n", scan_id.c_str(),
-                     started.value("batch", "").c_str(), started.value("of", 0));
-        bool tty = ::isatty(2);
-        json last;
-        // A scan takes as long as it takes: follow it until it ends (Ctrl-C leaves it running).
-        auto st = client.follow(
-            rig, {"scan/progress"},
-            [&](const std::string&, const std::string& payload) {
-                json p = json::parse(payload, nullptr, false);
-                if (!p.is_object() || p.value("scan_id", "") != scan_id) return true;
-                last = p;
-                print_bar(p, tty);
-                std::string state = p.value("state", "");
-                return state == "running";
-            },
-            std::chrono::hours(24 * 7));
-        if (tty) std::fputc('\n', stderr);
-        if (!st) return fail(st.error());
-        std::string state = last.value("state", "");
-        std::printf("scan %s %s: %d/%d positions, %d photos\n", scan_id.c_str(), state.c_str(),
-                    last.value("step", 0), last.value("of", 0), last.value("photos", 0));
-        if (state == "completed") return 0;
-        const json& e = last.value("error", json::object());
-        return fail(
-            Error(e.value("code", "scan_" + state), e.value("message", "the scan is " + state)));
-    }
-
-    if (command == "follow") {
-        long long want = 0;
-        if (!fill(args, {{"--count", {"", true}}}, nullptr, &error)) return usage_error(error);
-        if (args.opts.count("--count")) want = std::atoll(args.opts["--count"].c_str());
-        if (int rc = connect({client.topic(rig, "upload/events")})) return rc;
-        long long done = 0;
-        auto st = client.follow(
-            rig, {"upload/events"},
-            [&](const std::string&, const std::string& payload) {
-                json e = json::parse(payload, nullptr, false);
-                if (!e.is_object()) return true;
-                std::string type = e.value("type", "");
-                std::printf("%-8s %s", type.c_str(),
-                            e.value("name", e.value("job_id", "")).c_str());
-                if (type == "progress") {
-                    std::printf("  %lld/%lld bytes", e.value("bytes_done", 0LL),
-                                e.value("bytes_total", 0LL));
-                }
-                if (type == "failed") {
-                    const json& err = e.value("error", json::object());
-                    std::printf("  %s: %s%s", err.value("code", "").c_str(),
-                                err.value("message", "").c_str(),
-                                e.value("retrying", false) ? " (retrying)" : "");
-                }
-                std::printf("\n");
-                std::fflush(stdout);
-                if (type == "done") ++done;
-                return want == 0 || done < want;
-            },
-            want ? timeout : std::chrono::hours(24 * 365));
-        return st ? 0 : fail(st.error());
-    }
+    RigClient client(session.mqtt, session.prefix);
+    if (command == "list") return run_list(client, session);
+    if (command == "status" || command == "cameras") return run_query(client, session, command);
+    if (command == "capture") return run_capture(client, session);
+    if (command == "scan") return run_scan(client, session);
+    if (command == "follow") return run_follow(client, session);
     return usage_error("unknown command '" + command + "'");
 }
