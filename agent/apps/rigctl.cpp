@@ -3,6 +3,7 @@
 // 3 no broker connection; 4 timed out waiting.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -63,45 +64,113 @@ std::string env_or(const char* name, const std::string& fallback) {
     return v && *v ? v : fallback;
 }
 
-// "--name value" pairs after the positional words; flags without values in `switches`.
-struct Args {
-    std::vector<std::string> words;
+// What the command line asked for. Every option is kept as its text so numbers can be
+// checked with rigctl's own messages, and so an option not given is not sent.
+struct CommandLine {
+    std::map<std::string, std::string> global;  // "--host" -> value (only those given)
+    bool verbose = false;
+    std::string command, rig, action;
+    // The chosen command's options that were given: "--count" -> value.
     std::map<std::string, std::string> opts;
 };
 
-bool parse_args(int argc, char** argv, Args* out, std::string* error) {
-    static const std::vector<std::string> switches{"--no-turntable", "--detach", "--help",
-                                                   "--verbose"};
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a.rfind("--", 0) != 0) {
-            out->words.push_back(a);
-            continue;
-        }
-        auto eq = a.find('=');
-        if (eq != std::string::npos) {
-            out->opts[a.substr(0, eq)] = a.substr(eq + 1);
-        } else if (std::find(switches.begin(), switches.end(), a) != switches.end()) {
-            out->opts[a] = "1";
-        } else if (i + 1 < argc) {
-            out->opts[a] = argv[++i];
-        } else {
-            *error = a + " needs a value";
-            return false;
-        }
-    }
-    return true;
+const std::vector<std::string>& global_options() {
+    static const std::vector<std::string> names{"--host",          "--port",   "--username",
+                                                "--password-file", "--prefix", "--timeout"};
+    return names;
 }
 
-// Copies numeric / string options into a request body, refusing anything unexpected.
-bool fill(const Args& args, const std::map<std::string, std::pair<std::string, bool>>& allowed,
-          wire::RequestBody* body, std::string* error) {
-    static const std::vector<std::string> global{
-        "--host", "--port", "--username", "--password-file", "--prefix", "--timeout", "--verbose"};
+// Options of each command: name -> the request field it fills ("" = the command reads it)
+// and whether it is a whole number.
+using OptionFields = std::map<std::string, std::pair<std::string, bool>>;
+const OptionFields& capture_fields() {
+    static const OptionFields fields{{"--camera", {"camera", false}},
+                                     {"--count", {"count", true}},
+                                     {"--interval-ms", {"interval_ms", true}},
+                                     {"--batch", {"batch", false}}};
+    return fields;
+}
+const OptionFields& scan_start_fields() {
+    static const OptionFields fields{{"--positions", {"positions", true}},
+                                     {"--settle-ms", {"settle_ms", true}},
+                                     {"--interval-ms", {"interval_ms", true}},
+                                     {"--camera", {"camera", false}},
+                                     {"--count", {"count", true}},
+                                     {"--batch", {"batch", false}},
+                                     {"--move-timeout-ms", {"move_timeout_ms", true}}};
+    return fields;
+}
+const OptionFields& follow_fields() {
+    static const OptionFields fields{{"--count", {"", true}}};
+    return fields;
+}
+
+// Keeps the value of every option of `fields` given on `cmd` in `into` (after parsing).
+struct GivenOptions {
+    std::map<std::string, std::string> values;
+    std::map<std::string, CLI::Option*> options;
+    std::map<std::string, bool> switches;  // flags: name -> set
+};
+
+void add_options(CLI::App* cmd, const OptionFields& fields, GivenOptions* given) {
+    for (const auto& [name, field] : fields) {
+        given->options[name] = cmd->add_option(name, given->values[name])
+                                   ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+}
+
+// Parses argv into `out`; 0 to go on, else the exit status (usage errors are 2).
+int parse_command_line(int argc, char** argv, CommandLine* out) {
+    CLI::App app("rigctl");
+    app.set_help_flag();  // --help prints kUsage, checked before parsing
+    app.fallthrough();    // global options may follow the command too
+    std::map<std::string, std::string> global;
+    for (const auto& name : global_options()) {
+        app.add_option(name, global[name])->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+    app.add_flag("--verbose", out->verbose);
+    std::map<std::string, GivenOptions> given;
+    auto command = [&](const char* name, bool needs_rig) {
+        CLI::App* cmd = app.add_subcommand(name);
+        if (needs_rig) cmd->add_option("RIG", out->rig)->required();
+        return cmd;
+    };
+    command("list", false);
+    command("status", true);
+    command("cameras", true);
+    add_options(command("capture", true), capture_fields(), &given["capture"]);
+    CLI::App* scan = command("scan", true);
+    scan->add_option("ACTION", out->action)->required();
+    add_options(scan, scan_start_fields(), &given["scan"]);
+    scan->add_flag("--no-turntable", given["scan"].switches["--no-turntable"]);
+    scan->add_flag("--detach", given["scan"].switches["--detach"]);
+    add_options(command("follow", true), follow_fields(), &given["follow"]);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return usage_error(e.what());
+    }
+    for (const auto& name : global_options()) {
+        if (app.get_option(name)->count()) out->global[name] = global[name];
+    }
+    for (CLI::App* cmd : app.get_subcommands()) out->command = cmd->get_name();
+    auto& chosen = given[out->command];
+    for (const auto& [name, option] : chosen.options) {
+        if (option->count()) out->opts[name] = chosen.values[name];
+    }
+    for (const auto& [name, set] : chosen.switches) {
+        if (set) out->opts[name] = "1";
+    }
+    return 0;
+}
+
+// Copies the given options into a request body: those of `fields` that name a field;
+// any other given option is refused.
+bool fill(const CommandLine& args, const OptionFields& fields, wire::RequestBody* body,
+          std::string* error) {
     for (const auto& [opt, value] : args.opts) {
-        if (std::find(global.begin(), global.end(), opt) != global.end()) continue;
-        auto it = allowed.find(opt);
-        if (it == allowed.end()) {
+        auto it = fields.find(opt);
+        if (it == fields.end()) {
             *error = "unknown option " + opt + " for this command";
             return false;
         }
@@ -145,18 +214,19 @@ int print_pretty(const std::string& data_json) {
 
 // What every command shares: the broker, the prefix, the wait for answers.
 struct Session {
-    const Args& args;
+    const CommandLine& args;
     photorig::mqtt::Options mqtt;
     std::string prefix;
     std::chrono::seconds timeout{60};
     std::string rig;
 
     std::string opt(const std::string& name, const std::string& fallback) const {
-        auto it = args.opts.find(name);
-        return it == args.opts.end() ? fallback : it->second;
+        auto it = args.global.find(name);
+        if (it != args.global.end()) return it->second;
+        auto cmd = args.opts.find(name);
+        return cmd == args.opts.end() ? fallback : cmd->second;
     }
     bool has(const std::string& name) const { return args.opts.count(name) != 0; }
-    std::string word(size_t i) const { return args.words.size() > i ? args.words[i] : ""; }
 };
 
 // Connects `client`, subscribed to `filters`; 0 or the exit status of the failure.
@@ -214,12 +284,7 @@ int run_query(RigClient& client, const Session& session, const std::string& verb
 int run_capture(RigClient& client, const Session& session) {
     wire::RequestBody body;
     std::string error;
-    if (!fill(session.args,
-              {{"--camera", {"camera", false}},
-               {"--count", {"count", true}},
-               {"--interval-ms", {"interval_ms", true}},
-               {"--batch", {"batch", false}}},
-              &body, &error)) {
+    if (!fill(session.args, capture_fields(), &body, &error)) {
         return usage_error(error);
     }
     if (int rc = connect(client, session, {client.topics(session.rig).response("capture")}))
@@ -270,24 +335,18 @@ int watch_scan(RigClient& client, const Session& session, const std::string& sta
 }
 
 int run_scan(RigClient& client, const Session& session) {
-    const std::string action = session.word(2);
+    const std::string& action = session.args.action;
     if (action != "start" && action != "pause" && action != "resume" && action != "abort" &&
         action != "status") {
         return usage_error("scan needs start, pause, resume, abort or status");
     }
     wire::RequestBody body;
     body.set("action", action);
-    std::map<std::string, std::pair<std::string, bool>> allowed;
+    OptionFields allowed;
     if (action == "start") {
-        allowed = {{"--positions", {"positions", true}},
-                   {"--settle-ms", {"settle_ms", true}},
-                   {"--interval-ms", {"interval_ms", true}},
-                   {"--camera", {"camera", false}},
-                   {"--count", {"count", true}},
-                   {"--batch", {"batch", false}},
-                   {"--move-timeout-ms", {"move_timeout_ms", true}},
-                   {"--no-turntable", {"", false}},
-                   {"--detach", {"", false}}};
+        allowed = scan_start_fields();
+        allowed["--no-turntable"] = {"", false};
+        allowed["--detach"] = {"", false};
         if (session.has("--no-turntable")) body.set("turntable", false);
     }
     std::string error;
@@ -319,7 +378,7 @@ void print_upload_event(const photorig::protocol::UploadEvent& e) {
 
 int run_follow(RigClient& client, const Session& session) {
     std::string error;
-    if (!fill(session.args, {{"--count", {"", true}}}, nullptr, &error)) return usage_error(error);
+    if (!fill(session.args, follow_fields(), nullptr, &error)) return usage_error(error);
     const long long want =
         session.has("--count") ? std::atoll(session.opt("--count", "").c_str()) : 0;
     const std::string events_topic = client.topics(session.rig).upload_events();
@@ -363,25 +422,27 @@ int configure(Session* session) {
 int main(int argc, char** argv) {
     // A command-line tool: library chatter (connected/disconnected) only with --verbose.
     photorig::log::set_level(photorig::log::Level::warn);
-    Args args;
-    std::string error;
-    if (!parse_args(argc, argv, &args, &error)) return usage_error(error);
-    if (args.opts.count("--verbose")) photorig::log::set_level(photorig::log::Level::debug);
-    if (args.opts.count("--help") || args.words.empty()) {
-        std::fputs(kUsage, args.words.empty() && !args.opts.count("--help") ? stderr : stdout);
-        return args.opts.count("--help") ? 0 : 2;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
     }
-    Session session{args, {}, {}, std::chrono::seconds(60), {}};
+    CommandLine args;
+    if (int rc = parse_command_line(argc, argv, &args)) return rc;
+    if (args.verbose) photorig::log::set_level(photorig::log::Level::debug);
+    if (args.command.empty()) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
+    Session session{args, {}, {}, std::chrono::seconds(60), args.rig};
     if (int rc = configure(&session)) return rc;
-    const std::string command = args.words[0];
-    session.rig = session.word(1);
-    if (command != "list" && session.rig.empty()) return usage_error(command + " needs a RIG");
 
     RigClient client(session.mqtt, session.prefix);
+    const std::string& command = args.command;
     if (command == "list") return run_list(client, session);
     if (command == "status" || command == "cameras") return run_query(client, session, command);
     if (command == "capture") return run_capture(client, session);
     if (command == "scan") return run_scan(client, session);
-    if (command == "follow") return run_follow(client, session);
-    return usage_error("unknown command '" + command + "'");
+    return run_follow(client, session);
 }
