@@ -56,33 +56,78 @@ Status read(const json& j, const char* what, const char* field, uint64_t& out) {
     return read_int(j, what, field, out);
 }
 
-// `field` as an array of objects (absent: none).
-Expected<std::vector<json>> read_objects(const json& j, const char* what, const char* field) {
-    std::vector<json> out;
+Status read(const json& j, const char* what, const char* field, std::optional<int64_t>& out) {
+    int64_t value = 0;
+    auto st = read_int(j, what, field, value);
     auto it = j.find(field);
-    if (it == j.end() || it->is_null()) return out;
-    if (!it->is_array()) return wrong_type(what, field, "an array");
-    for (const auto& item : *it) {
-        if (!item.is_object()) return wrong_type(what, field, "an array of objects");
-        out.push_back(item);
+    if (st && it != j.end() && !it->is_null()) out = value;
+    return st;
+}
+
+// Reads fields of one object in turn, keeping the first failure; later reads are skipped.
+class Reader {
+  public:
+    Reader(const json& j, const char* what) : j_(j), what_(what) {}
+
+    template <typename T>
+    Reader& operator()(const char* field, T& out) {
+        if (status_) status_ = read(j_, what_, field, out);
+        return *this;
     }
+    // `field` as an array of objects (absent: none), each read by `read_one(reader, item)`.
+    template <typename T, typename ReadOne>
+    Reader& each(const char* field, std::vector<T>& out, ReadOne read_one) {
+        if (!status_) return *this;
+        auto it = j_.find(field);
+        if (it == j_.end() || it->is_null()) return *this;
+        if (!it->is_array()) return fail(field, "an array");
+        for (const auto& item : *it) {
+            if (!item.is_object()) return fail(field, "an array of objects");
+            Reader inner(item, what_);
+            T value;
+            read_one(inner, value);
+            if (!inner.status_) {
+                status_ = inner.status_;
+                return *this;
+            }
+            out.push_back(std::move(value));
+        }
+        return *this;
+    }
+    // "error": {"code","message"}.
+    Reader& error(std::string& code, std::string& message) {
+        if (!status_) return *this;
+        auto it = j_.find("error");
+        if (it == j_.end() || it->is_null()) return *this;
+        if (!it->is_object()) return fail("error", "an object");
+        Reader inner(*it, what_);
+        inner("code", code)("message", message);
+        status_ = inner.status_;
+        return *this;
+    }
+    const Status& status() const { return status_; }
+
+  private:
+    Reader& fail(const char* field, const char* expected) {
+        status_ = wrong_type(what_, field, expected);
+        return *this;
+    }
+
+    const json& j_;
+    const char* what_;
+    Status status_ = ok();
+};
+
+// A message that must be a JSON object ("" = {}), read into a T by `read_all`.
+template <typename T, typename ReadAll>
+Expected<T> parse_message(const std::string& payload, const char* what, ReadAll read_all) {
+    auto j = detail::parse_object(payload);
+    if (!j) return j.error();
+    T out;
+    Reader reader(*j, what);
+    read_all(reader, out);
+    if (!reader.status()) return reader.status().error();
     return out;
-}
-
-Status read_error(const json& j, const char* what, std::string& code, std::string& message) {
-    auto it = j.find("error");
-    if (it == j.end() || it->is_null()) return ok();
-    if (!it->is_object()) return wrong_type(what, "error", "an object");
-    if (auto st = read(*it, what, "code", code); !st) return st;
-    return read(*it, what, "message", message);
-}
-
-// Runs the reads in order and stops at the first that fails.
-Status all(std::initializer_list<Status> reads) {
-    for (const auto& st : reads) {
-        if (!st) return st;
-    }
-    return ok();
 }
 }  // namespace
 
@@ -128,7 +173,8 @@ Expected<Response> parse_response(const std::string& payload) {
         return r;
     }
     r.error = make_error("error", "the agent refused the request");
-    if (auto st = read_error(*j, "response", r.error.code, r.error.message); !st) return st.error();
+    Reader reader(*j, "response");
+    if (!reader.error(r.error.code, r.error.message).status()) return reader.status().error();
     return r;
 }
 
@@ -139,97 +185,44 @@ Expected<std::string> pretty_json(const std::string& text) {
 }
 
 Expected<AgentState> parse_agent_state(const std::string& payload) {
-    auto j = detail::parse_object(payload);
-    if (!j) return j.error();
-    const char* what = "agent state";
-    AgentState s;
-    auto cameras = read_objects(*j, what, "cameras");
-    if (!cameras) return cameras.error();
-    for (const auto& c : *cameras) {
-        CameraRef ref;
-        if (auto st =
-                all({read(c, what, "model", ref.model), read(c, what, "serial", ref.serial),
-                     read(c, what, "port", ref.port), read(c, what, "connected", ref.connected)});
-            !st)
-            return st.error();
-        s.cameras.push_back(ref);
-    }
-    if (auto st = all({read(*j, what, "busy", s.busy), read(*j, what, "spool_files", s.spool_files),
-                       read(*j, what, "disk_free_bytes", s.disk_free_bytes),
-                       read(*j, what, "version", s.version),
-                       read(*j, what, "pending_requests", s.pending_requests),
-                       read(*j, what, "photos_today", s.photos_today),
-                       read(*j, what, "last_error", s.last_error)});
-        !st)
-        return st.error();
-    return s;
+    return parse_message<AgentState>(payload, "agent state", [](Reader& r, AgentState& s) {
+        r.each("cameras", s.cameras, [](Reader& c, CameraRef& ref) {
+            c("model", ref.model)("serial", ref.serial)("port", ref.port)("connected",
+                                                                          ref.connected);
+        });
+        r("busy", s.busy)("spool_files", s.spool_files)("disk_free_bytes", s.disk_free_bytes);
+        r("version", s.version)("pending_requests", s.pending_requests);
+        r("photos_today", s.photos_today)("last_error", s.last_error);
+    });
 }
 
 Expected<UploaderState> parse_uploader_state(const std::string& payload) {
-    auto j = detail::parse_object(payload);
-    if (!j) return j.error();
-    const char* what = "uploader state";
-    UploaderState s;
-    if (auto st = all({read(*j, what, "queued", s.queued), read(*j, what, "uploading", s.uploading),
-                       read(*j, what, "done", s.done), read(*j, what, "failed", s.failed),
-                       read(*j, what, "target", s.target), read(*j, what, "version", s.version),
-                       read(*j, what, "target_reachable", s.target_reachable),
-                       read(*j, what, "retry_in_ms", s.retry_in_ms),
-                       read(*j, what, "last_error", s.last_error)});
-        !st)
-        return st.error();
-    return s;
+    return parse_message<UploaderState>(payload, "uploader state", [](Reader& r, UploaderState& s) {
+        r("queued", s.queued)("uploading", s.uploading)("done", s.done)("failed", s.failed);
+        r("target", s.target)("version", s.version)("target_reachable", s.target_reachable);
+        r("retry_in_ms", s.retry_in_ms)("last_error", s.last_error);
+    });
 }
 
 Expected<CaptureResult> parse_capture_result(const std::string& payload) {
-    auto j = detail::parse_object(payload);
-    if (!j) return j.error();
-    const char* what = "capture result";
-    CaptureResult r;
-    if (auto st = all({read(*j, what, "batch", r.batch), read(*j, what, "count", r.count)}); !st)
-        return st.error();
-    auto photos = read_objects(*j, what, "photos");
-    if (!photos) return photos.error();
-    for (const auto& p : *photos) {
-        CapturedPhoto photo;
-        if (auto st = all({read(p, what, "capture_id", photo.capture_id),
-                           read(p, what, "camera", photo.camera), read(p, what, "file", photo.file),
-                           read(p, what, "sha256", photo.sha256),
-                           read(p, what, "captured_at", photo.captured_at),
-                           read(p, what, "seq", photo.seq), read(p, what, "size", photo.size)});
-            !st)
-            return st.error();
-        r.photos.push_back(photo);
-    }
-    auto errors = read_objects(*j, what, "errors");
-    if (!errors) return errors.error();
-    for (const auto& e : *errors) {
-        Error error;
-        if (auto st =
-                all({read(e, what, "code", error.code), read(e, what, "message", error.message)});
-            !st)
-            return st.error();
-        r.errors.push_back(error);
-    }
-    return r;
+    return parse_message<CaptureResult>(payload, "capture result", [](Reader& r, CaptureResult& c) {
+        r("batch", c.batch)("count", c.count);
+        r.each("photos", c.photos, [](Reader& p, CapturedPhoto& photo) {
+            p("capture_id", photo.capture_id)("camera", photo.camera)("file", photo.file);
+            p("sha256", photo.sha256)("captured_at", photo.captured_at)("seq", photo.seq);
+            p("size", photo.size);
+        });
+        r.each("errors", c.errors,
+               [](Reader& e, Error& error) { e("code", error.code)("message", error.message); });
+    });
 }
 
 Expected<ScanProgress> parse_scan_progress(const std::string& payload) {
-    auto j = detail::parse_object(payload);
-    if (!j) return j.error();
-    const char* what = "scan progress";
-    ScanProgress p;
-    int64_t eta_s = -1;
-    if (auto st = all({read(*j, what, "event", p.event), read(*j, what, "scan_id", p.scan_id),
-                       read(*j, what, "batch", p.batch), read(*j, what, "state", p.state),
-                       read(*j, what, "step", p.step), read(*j, what, "of", p.of),
-                       read(*j, what, "photos", p.photos), read(*j, what, "eta_s", eta_s),
-                       read(*j, what, "waiting_for", p.waiting_for),
-                       read_error(*j, what, p.error_code, p.error_message)});
-        !st)
-        return st.error();
-    if (j->contains("eta_s") && !(*j)["eta_s"].is_null()) p.eta_s = eta_s;
-    return p;
+    return parse_message<ScanProgress>(payload, "scan progress", [](Reader& r, ScanProgress& p) {
+        r("event", p.event)("scan_id", p.scan_id)("batch", p.batch)("state", p.state);
+        r("step", p.step)("of", p.of)("photos", p.photos)("waiting_for", p.waiting_for);
+        r("eta_s", p.eta_s).error(p.error_code, p.error_message);
+    });
 }
 
 }  // namespace photorig::protocol::client
