@@ -132,7 +132,7 @@ int parse_command_line(int argc, char** argv, CommandLine* out) {
     std::map<std::string, GivenOptions> given;
     auto command = [&](const char* name, bool needs_rig) {
         CLI::App* cmd = app.add_subcommand(name);
-        if (needs_rig) cmd->add_option("RIG", out->rig)->required();
+        if (needs_rig) cmd->add_option("RIG", out->rig);  // checked after parsing, as before
         return cmd;
     };
     command("list", false);
@@ -140,7 +140,7 @@ int parse_command_line(int argc, char** argv, CommandLine* out) {
     command("cameras", true);
     add_options(command("capture", true), capture_fields(), &given["capture"]);
     CLI::App* scan = command("scan", true);
-    scan->add_option("ACTION", out->action)->required();
+    scan->add_option("ACTION", out->action);  // run_scan names the valid ones
     add_options(scan, scan_start_fields(), &given["scan"]);
     scan->add_flag("--no-turntable", given["scan"].switches["--no-turntable"]);
     scan->add_flag("--detach", given["scan"].switches["--detach"]);
@@ -435,6 +435,8 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, stderr);
         return 2;
     }
+    if (args.command != "list" && args.rig.empty())
+        return usage_error(args.command + " needs a RIG");
     Session session{args, {}, {}, std::chrono::seconds(60), args.rig};
     if (int rc = configure(&session)) return rc;
 
