@@ -105,7 +105,7 @@ const OptionFields& follow_fields() {
     return fields;
 }
 
-// Keeps the value of every option of `fields` given on `cmd` in `into` (after parsing).
+// One command's options as CLI11 fills them; parse_command_line keeps those given.
 struct GivenOptions {
     std::map<std::string, std::string> values;
     std::map<std::string, CLI::Option*> options;
