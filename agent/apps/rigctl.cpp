@@ -70,6 +70,7 @@ struct CommandLine {
     std::map<std::string, std::string> global;  // "--host" -> value (only those given)
     bool verbose = false;
     std::string command, rig, action;
+    std::string unknown_command;  // the first word, when it names no command
     // The chosen command's options that were given: "--count" -> value.
     std::map<std::string, std::string> opts;
 };
@@ -119,11 +120,38 @@ void add_options(CLI::App* cmd, const OptionFields& fields, GivenOptions* given)
     }
 }
 
+// What CLI11 did not know, treated as rigctl always has: further words are ignored, and any
+// other "--name value" (or "--name=value") is kept for the command, whose fill() refuses it
+// ("list" reads no options). 0, or 2 for an option without its value.
+int keep_extras(const std::vector<std::string>& extras, CommandLine* out) {
+    for (size_t i = 0; i < extras.size(); ++i) {
+        const std::string& a = extras[i];
+        if (a.rfind("--", 0) != 0) {
+            if (out->command.empty() && out->unknown_command.empty()) {
+                out->unknown_command = a;
+            } else if (out->command.empty() && out->rig.empty()) {
+                out->rig = a;
+            }
+            continue;
+        }
+        auto eq = a.find('=');
+        if (eq != std::string::npos) {
+            out->opts[a.substr(0, eq)] = a.substr(eq + 1);
+        } else if (i + 1 < extras.size()) {
+            out->opts[a] = extras[++i];
+        } else {
+            return usage_error(a + " needs a value");
+        }
+    }
+    return 0;
+}
+
 // Parses argv into `out`; 0 to go on, else the exit status (usage errors are 2).
 int parse_command_line(int argc, char** argv, CommandLine* out) {
     CLI::App app("rigctl");
     app.set_help_flag();  // --help prints kUsage, checked before parsing
     app.fallthrough();    // global options may follow the command too
+    app.allow_extras();   // see keep_extras
     std::map<std::string, std::string> global;
     for (const auto& name : global_options()) {
         app.add_option(name, global[name])->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -133,6 +161,7 @@ int parse_command_line(int argc, char** argv, CommandLine* out) {
     auto command = [&](const char* name, bool needs_rig) {
         CLI::App* cmd = app.add_subcommand(name);
         if (needs_rig) cmd->add_option("RIG", out->rig);  // checked after parsing, as before
+        cmd->allow_extras();
         return cmd;
     };
     command("list", false);
@@ -147,6 +176,10 @@ int parse_command_line(int argc, char** argv, CommandLine* out) {
     add_options(command("follow", true), follow_fields(), &given["follow"]);
     try {
         app.parse(argc, argv);
+    } catch (const CLI::ArgumentMismatch& e) {
+        // Only an option given last without its value gets here ("--count: 1 required ...").
+        std::string what = e.what();
+        return usage_error(what.substr(0, what.find(':')) + " needs a value");
     } catch (const CLI::ParseError& e) {
         return usage_error(e.what());
     }
@@ -161,7 +194,7 @@ int parse_command_line(int argc, char** argv, CommandLine* out) {
     for (const auto& [name, set] : chosen.switches) {
         if (set) out->opts[name] = "1";
     }
-    return 0;
+    return keep_extras(app.remaining(true), out);
 }
 
 // Copies the given options into a request body: those of `fields` that name a field;
@@ -431,14 +464,15 @@ int main(int argc, char** argv) {
     CommandLine args;
     if (int rc = parse_command_line(argc, argv, &args)) return rc;
     if (args.verbose) photorig::log::set_level(photorig::log::Level::debug);
-    if (args.command.empty()) {
+    if (args.command.empty() && args.unknown_command.empty()) {
         std::fputs(kUsage, stderr);
         return 2;
     }
-    if (args.command != "list" && args.rig.empty())
-        return usage_error(args.command + " needs a RIG");
+    const std::string& named = args.command.empty() ? args.unknown_command : args.command;
+    if (named != "list" && args.rig.empty()) return usage_error(named + " needs a RIG");
     Session session{args, {}, {}, std::chrono::seconds(60), args.rig};
     if (int rc = configure(&session)) return rc;
+    if (args.command.empty()) return usage_error("unknown command '" + named + "'");
 
     RigClient client(session.mqtt, session.prefix);
     const std::string& command = args.command;
