@@ -11,7 +11,7 @@ RUNTIME_AND_BUILD=(
   libgphoto2-dev gphoto2
   libpaho-mqttpp-dev libpaho-mqtt-dev
   libcurl4-openssl-dev libssl-dev
-  nlohmann-json3-dev libyaml-cpp-dev
+  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libsqlite3-dev sqlite3 libexif-dev
   mosquitto mosquitto-clients
   python3

@@ -1,9 +1,11 @@
 #include "apps/daemon_main.h"
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
 #include "core/log.h"
 
@@ -27,36 +29,49 @@ void print_help(const DaemonSpec& spec) {
         std::printf("  %-40s %s\n", key.c_str(), config::env_name_for(key).c_str());
     }
 }
+struct CommandLine {
+    std::string config_path;
+    bool check_only = false, help = false, version = false;
+};
+
+// Reads the flags; nullopt to go on, else the exit code (help and version are printed here).
+std::optional<int> parse_command_line(int argc, char** argv, const DaemonSpec& spec,
+                                      CommandLine* out) {
+    CLI::App app(spec.summary, spec.name);
+    // Our own --help: it also lists every config key with its environment variable.
+    app.set_help_flag();
+    app.add_flag("-h,--help", out->help, "this text");
+    app.add_flag("--version", out->version, "print the version");
+    app.add_flag("--check-config", out->check_only, "validate the configuration and exit");
+    app.add_option("--config", out->config_path, "YAML configuration (required)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "%s: %s (see --help)\n", spec.name, e.what());
+        return 2;
+    }
+    if (out->help) {
+        print_help(spec);
+        return 0;
+    }
+    if (out->version) {
+        std::printf("%s %s\n", spec.name, PHOTORIG_VERSION);
+        return 0;
+    }
+    if (out->config_path.empty()) {
+        std::fprintf(stderr, "%s: --config FILE is required (see --help)\n", spec.name);
+        return 2;
+    }
+    return std::nullopt;
+}
 }  // namespace
 
 int daemon_main(int argc, char** argv, const DaemonSpec& spec,
                 const std::function<int(const config::Config&, const std::atomic<bool>&)>& serve) {
-    std::string config_path;
-    bool check_only = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            print_help(spec);
-            return 0;
-        } else if (arg == "--version") {
-            std::printf("%s %s\n", spec.name, PHOTORIG_VERSION);
-            return 0;
-        } else if (arg == "--check-config") {
-            check_only = true;
-        } else if (arg == "--config" && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (arg.rfind("--config=", 0) == 0) {
-            config_path = arg.substr(9);
-        } else {
-            std::fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", spec.name,
-                         arg.c_str());
-            return 2;
-        }
-    }
-    if (config_path.empty()) {
-        std::fprintf(stderr, "%s: --config FILE is required (see --help)\n", spec.name);
-        return 2;
-    }
+    CommandLine args;
+    if (auto rc = parse_command_line(argc, argv, spec, &args)) return *rc;
+    const std::string& config_path = args.config_path;
     auto config = config::load(config_path);
     if (!config) {
         std::fprintf(stderr, "%s: invalid configuration: %s\n", spec.name,
@@ -69,7 +84,7 @@ int daemon_main(int argc, char** argv, const DaemonSpec& spec,
                      secrets.error().message.c_str());
         return 2;
     }
-    if (check_only) {
+    if (args.check_only) {
         std::printf("%s: configuration %s is valid\n", spec.name, config_path.c_str());
         return 0;
     }

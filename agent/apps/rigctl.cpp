@@ -3,20 +3,24 @@
 // 3 no broker connection; 4 timed out waiting.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/files.h"
 #include "core/log.h"
 #include "ctl/rig_client.h"
+#include "protocol/client.h"
+#include "protocol/wire.h"
 
-using nlohmann::json;
 using photorig::Error;
+using photorig::ctl::RigClient;
+namespace wire = photorig::protocol::client;
 
 namespace {
 constexpr const char* kUsage = R"(usage: rigctl [options] <command> [args]
@@ -60,45 +64,146 @@ std::string env_or(const char* name, const std::string& fallback) {
     return v && *v ? v : fallback;
 }
 
-// "--name value" pairs after the positional words; flags without values in `switches`.
-struct Args {
-    std::vector<std::string> words;
+// What the command line asked for. Every option is kept as its text so numbers can be
+// checked with rigctl's own messages, and so an option not given is not sent.
+struct CommandLine {
+    std::map<std::string, std::string> global;  // "--host" -> value (only those given)
+    bool verbose = false;
+    std::string command, rig, action;
+    std::string unknown_command;  // the first word, when it names no command
+    // The chosen command's options that were given: "--count" -> value.
     std::map<std::string, std::string> opts;
 };
 
-bool parse_args(int argc, char** argv, Args* out, std::string* error) {
-    static const std::vector<std::string> switches{"--no-turntable", "--detach", "--help",
-                                                   "--verbose"};
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
+const std::vector<std::string>& global_options() {
+    static const std::vector<std::string> names{"--host",          "--port",   "--username",
+                                                "--password-file", "--prefix", "--timeout"};
+    return names;
+}
+
+// Options of each command: name -> the request field it fills ("" = the command reads it)
+// and whether it is a whole number.
+using OptionFields = std::map<std::string, std::pair<std::string, bool>>;
+const OptionFields& capture_fields() {
+    static const OptionFields fields{{"--camera", {"camera", false}},
+                                     {"--count", {"count", true}},
+                                     {"--interval-ms", {"interval_ms", true}},
+                                     {"--batch", {"batch", false}}};
+    return fields;
+}
+const OptionFields& scan_start_fields() {
+    static const OptionFields fields{{"--positions", {"positions", true}},
+                                     {"--settle-ms", {"settle_ms", true}},
+                                     {"--interval-ms", {"interval_ms", true}},
+                                     {"--camera", {"camera", false}},
+                                     {"--count", {"count", true}},
+                                     {"--batch", {"batch", false}},
+                                     {"--move-timeout-ms", {"move_timeout_ms", true}}};
+    return fields;
+}
+const OptionFields& follow_fields() {
+    static const OptionFields fields{{"--count", {"", true}}};
+    return fields;
+}
+
+// One command's options as CLI11 fills them; parse_command_line keeps those given.
+struct GivenOptions {
+    std::map<std::string, std::string> values;
+    std::map<std::string, CLI::Option*> options;
+    std::map<std::string, bool> switches;  // flags: name -> set
+};
+
+void add_options(CLI::App* cmd, const OptionFields& fields, GivenOptions* given) {
+    for (const auto& [name, field] : fields) {
+        given->options[name] = cmd->add_option(name, given->values[name])
+                                   ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+}
+
+// What CLI11 did not know, treated as rigctl always has: further words are ignored, and any
+// other "--name value" (or "--name=value") is kept for the command, whose fill() refuses it
+// ("list" reads no options). 0, or 2 for an option without its value.
+int keep_extras(const std::vector<std::string>& extras, CommandLine* out) {
+    for (size_t i = 0; i < extras.size(); ++i) {
+        const std::string& a = extras[i];
         if (a.rfind("--", 0) != 0) {
-            out->words.push_back(a);
+            if (out->command.empty() && out->unknown_command.empty()) {
+                out->unknown_command = a;
+            } else if (out->command.empty() && out->rig.empty()) {
+                out->rig = a;
+            }
             continue;
         }
         auto eq = a.find('=');
         if (eq != std::string::npos) {
             out->opts[a.substr(0, eq)] = a.substr(eq + 1);
-        } else if (std::find(switches.begin(), switches.end(), a) != switches.end()) {
-            out->opts[a] = "1";
-        } else if (i + 1 < argc) {
-            out->opts[a] = argv[++i];
+        } else if (i + 1 < extras.size()) {
+            out->opts[a] = extras[++i];
         } else {
-            *error = a + " needs a value";
-            return false;
+            return usage_error(a + " needs a value");
         }
     }
-    return true;
+    return 0;
 }
 
-// Copies numeric / string options into a request object, refusing anything unexpected.
-bool fill(const Args& args, const std::map<std::string, std::pair<std::string, bool>>& allowed,
-          json* body, std::string* error) {
-    static const std::vector<std::string> global{
-        "--host", "--port", "--username", "--password-file", "--prefix", "--timeout", "--verbose"};
+// Parses argv into `out`; 0 to go on, else the exit status (usage errors are 2).
+int parse_command_line(int argc, char** argv, CommandLine* out) {
+    CLI::App app("rigctl");
+    app.set_help_flag();  // --help prints kUsage, checked before parsing
+    app.fallthrough();    // global options may follow the command too
+    app.allow_extras();   // see keep_extras
+    std::map<std::string, std::string> global;
+    for (const auto& name : global_options()) {
+        app.add_option(name, global[name])->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+    app.add_flag("--verbose", out->verbose);
+    std::map<std::string, GivenOptions> given;
+    auto command = [&](const char* name, bool needs_rig) {
+        CLI::App* cmd = app.add_subcommand(name);
+        if (needs_rig) cmd->add_option("RIG", out->rig);  // checked after parsing, as before
+        cmd->allow_extras();
+        return cmd;
+    };
+    command("list", false);
+    command("status", true);
+    command("cameras", true);
+    add_options(command("capture", true), capture_fields(), &given["capture"]);
+    CLI::App* scan = command("scan", true);
+    scan->add_option("ACTION", out->action);  // run_scan names the valid ones
+    add_options(scan, scan_start_fields(), &given["scan"]);
+    scan->add_flag("--no-turntable", given["scan"].switches["--no-turntable"]);
+    scan->add_flag("--detach", given["scan"].switches["--detach"]);
+    add_options(command("follow", true), follow_fields(), &given["follow"]);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ArgumentMismatch& e) {
+        // Only an option given last without its value gets here ("--count: 1 required ...").
+        std::string what = e.what();
+        return usage_error(what.substr(0, what.find(':')) + " needs a value");
+    } catch (const CLI::ParseError& e) {
+        return usage_error(e.what());
+    }
+    for (const auto& name : global_options()) {
+        if (app.get_option(name)->count()) out->global[name] = global[name];
+    }
+    for (CLI::App* cmd : app.get_subcommands()) out->command = cmd->get_name();
+    auto& chosen = given[out->command];
+    for (const auto& [name, option] : chosen.options) {
+        if (option->count()) out->opts[name] = chosen.values[name];
+    }
+    for (const auto& [name, set] : chosen.switches) {
+        if (set) out->opts[name] = "1";
+    }
+    return keep_extras(app.remaining(true), out);
+}
+
+// Copies the given options into a request body: those of `fields` that name a field;
+// any other given option is refused.
+bool fill(const CommandLine& args, const OptionFields& fields, wire::RequestBody* body,
+          std::string* error) {
     for (const auto& [opt, value] : args.opts) {
-        if (std::find(global.begin(), global.end(), opt) != global.end()) continue;
-        auto it = allowed.find(opt);
-        if (it == allowed.end()) {
+        auto it = fields.find(opt);
+        if (it == fields.end()) {
             *error = "unknown option " + opt + " for this command";
             return false;
         }
@@ -111,53 +216,228 @@ bool fill(const Args& args, const std::map<std::string, std::pair<std::string, b
                 *error = opt + " must be a whole number, got '" + value + "'";
                 return false;
             }
-            (*body)[field] = n;
+            body->set(field, static_cast<int64_t>(n));
         } else {
-            (*body)[field] = value;
+            body->set(field, value);
         }
     }
     return true;
 }
 
-void print_bar(const json& p, bool tty) {
-    int step = p.value("step", 0), of = std::max(1, p.value("of", 1));
+void print_bar(const wire::ScanProgress& p, bool tty) {
+    int step = p.step, of = std::max(1, p.of);
     int width = 30, filled = width * step / of;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(static_cast<size_t>(width), '.');
-    std::string eta = p.contains("eta_s") && p["eta_s"].is_number()
-                          ? std::to_string(p["eta_s"].get<long long>()) + " s"
-                          : "?";
-    std::string waiting = p.contains("waiting_for") && p["waiting_for"].is_string()
-                              ? " (" + p["waiting_for"].get<std::string>() + ")"
-                              : "";
+    std::string eta = p.eta_s ? std::to_string(*p.eta_s) + " s" : "?";
+    std::string waiting = p.waiting_for.empty() ? "" : " (" + p.waiting_for + ")";
     std::fprintf(stderr, "%s[%s] %d/%d positions, %d photos, %s left, %s%s%s", tty ? "\r" : "",
-                 bar.c_str(), step, of, p.value("photos", 0), eta.c_str(),
-                 p.value("state", "").c_str(), waiting.c_str(), tty ? "   " : "\n");
+                 bar.c_str(), step, of, p.photos, eta.c_str(), p.state.c_str(), waiting.c_str(),
+                 tty ? "   " : "\n");
     std::fflush(stderr);
 }
-}  // namespace
 
-int main(int argc, char** argv) {
-    // A command-line tool: library chatter (connected/disconnected) only with --verbose.
-    photorig::log::set_level(photorig::log::Level::warn);
-    Args args;
-    std::string error;
-    if (!parse_args(argc, argv, &args, &error)) return usage_error(error);
-    if (args.opts.count("--verbose")) photorig::log::set_level(photorig::log::Level::debug);
-    if (args.opts.count("--help") || args.words.empty()) {
-        std::fputs(kUsage, args.words.empty() && !args.opts.count("--help") ? stderr : stdout);
-        return args.opts.count("--help") ? 0 : 2;
+// Prints data (JSON text) indented, as the rig sent it.
+int print_pretty(const std::string& data_json) {
+    auto pretty = wire::pretty_json(data_json);
+    if (!pretty) return fail(pretty.error());
+    std::printf("%s\n", pretty->c_str());
+    return 0;
+}
+
+// What every command shares: the broker, the prefix, the wait for answers.
+struct Session {
+    const CommandLine& args;
+    photorig::mqtt::Options mqtt;
+    std::string prefix;
+    std::chrono::seconds timeout{60};
+    std::string rig;
+
+    std::string opt(const std::string& name, const std::string& fallback) const {
+        auto it = args.global.find(name);
+        if (it != args.global.end()) return it->second;
+        auto cmd = args.opts.find(name);
+        return cmd == args.opts.end() ? fallback : cmd->second;
     }
-    auto opt = [&](const std::string& name, const std::string& fallback) {
-        auto it = args.opts.find(name);
-        return it == args.opts.end() ? fallback : it->second;
-    };
+    bool has(const std::string& name) const { return args.opts.count(name) != 0; }
+};
 
-    photorig::mqtt::Options mo;
-    mo.host = opt("--host", env_or("PHOTORIG_MQTT_HOST", "127.0.0.1"));
-    mo.port = std::atoi(opt("--port", env_or("PHOTORIG_MQTT_PORT", "1883")).c_str());
-    mo.username = opt("--username", env_or("PHOTORIG_MQTT_USERNAME", ""));
-    std::string password_file = opt("--password-file", env_or("PHOTORIG_MQTT_PASSWORD_FILE", ""));
+// Connects `client`, subscribed to `filters`; 0 or the exit status of the failure.
+int connect(RigClient& client, const Session& session, const std::vector<std::string>& filters) {
+    auto st = client.connect(std::chrono::seconds(5), filters);
+    if (st) return 0;
+    return fail(st.error().with_context("broker " + session.mqtt.host + ":" +
+                                        std::to_string(session.mqtt.port)));
+}
+
+void print_rig_row(const photorig::ctl::RigSummary& r) {
+    // A rig whose retained state does not parse is shown as if it had none.
+    auto s = wire::parse_agent_state(r.state_json);
+    auto u = wire::parse_uploader_state(r.uploader_state_json);
+    auto sc = wire::parse_scan_progress(r.scan_state_json);
+    photorig::protocol::AgentState state = s ? *s : photorig::protocol::AgentState{};
+    int cams = 0, connected = 0;
+    for (const auto& c : state.cameras) {
+        ++cams;
+        connected += c.connected ? 1 : 0;
+    }
+    std::string scan = sc && !sc->state.empty() ? sc->state + " " + std::to_string(sc->step) + "/" +
+                                                      std::to_string(sc->of)
+                                                : "-";
+    std::string queue =
+        u && !r.uploader_state_json.empty() ? std::to_string(u->queued + u->uploading) : "?";
+    std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", r.rig_id.c_str(),
+                r.availability.empty() ? "?" : r.availability.c_str(),
+                r.uploader_availability.empty() ? "?" : r.uploader_availability.c_str(),
+                (std::to_string(connected) + "/" + std::to_string(cams)).c_str(),
+                state.busy ? "yes" : "no", queue.c_str(), scan.c_str(),
+                state.version.empty() ? "?" : state.version.c_str());
+}
+
+int run_list(RigClient& client, const Session& session) {
+    if (int rc = connect(client, session, client.list_filters())) return rc;
+    auto rigs = client.list(std::chrono::seconds(3));
+    if (!rigs) return fail(rigs.error());
+    std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", "RIG", "AGENT", "UPLOADER", "CAMERAS",
+                "BUSY", "QUEUE", "SCAN", "VERSION");
+    for (const auto& r : *rigs) print_rig_row(r);
+    return 0;
+}
+
+// status, cameras: no fields; prints the data.
+int run_query(RigClient& client, const Session& session, const std::string& verb) {
+    std::string error;
+    if (!fill(session.args, {}, nullptr, &error)) return usage_error(error);
+    if (int rc = connect(client, session, {client.topics(session.rig).response(verb)})) return rc;
+    auto r = client.request(session.rig, verb, wire::RequestBody(), session.timeout);
+    if (!r) return fail(r.error());
+    return print_pretty(*r);
+}
+
+int run_capture(RigClient& client, const Session& session) {
+    wire::RequestBody body;
+    std::string error;
+    if (!fill(session.args, capture_fields(), &body, &error)) {
+        return usage_error(error);
+    }
+    if (int rc = connect(client, session, {client.topics(session.rig).response("capture")}))
+        return rc;
+    auto r = client.request(session.rig, "capture", body, session.timeout);
+    if (!r) return fail(r.error());
+    auto d = wire::parse_capture_result(*r);
+    if (!d) return fail(d.error());
+    for (const auto& p : d->photos) {
+        std::printf("%s  seq %d  %s  %s  %lld bytes\n", p.captured_at.c_str(), p.seq,
+                    p.camera.c_str(), p.file.c_str(), static_cast<long long>(p.size));
+    }
+    std::printf("batch %s: %d photo(s)\n", d->batch.c_str(), d->count);
+    for (const auto& e : d->errors) {
+        std::fprintf(stderr, "rigctl: camera error: %s: %s\n", e.code.c_str(), e.message.c_str());
+    }
+    return 0;
+}
+
+// After `scan start`: shows progress until the scan ends; its outcome is the exit status.
+int watch_scan(RigClient& client, const Session& session, const std::string& started_json) {
+    auto started = wire::parse_scan_progress(started_json);
+    if (!started) return fail(started.error());
+    const std::string scan_id = started->scan_id;
+    std::fprintf(stderr, "scan %s, batch %s: %d positions\n", scan_id.c_str(),
+                 started->batch.c_str(), started->of);
+    bool tty = ::isatty(2);
+    wire::ScanProgress last;
+    // A scan takes as long as it takes: follow it until it ends (Ctrl-C leaves it running).
+    auto st = client.follow(
+        {client.topics(session.rig).scan_progress()},
+        [&](const std::string&, const std::string& payload) {
+            auto p = wire::parse_scan_progress(payload);
+            if (!p || p->scan_id != scan_id) return true;
+            last = *p;
+            print_bar(last, tty);
+            return last.state == "running";
+        },
+        std::chrono::hours(24 * 7));
+    if (tty) std::fputc('\n', stderr);
+    if (!st) return fail(st.error());
+    const std::string& state = last.state;
+    std::printf("scan %s %s: %d/%d positions, %d photos\n", scan_id.c_str(), state.c_str(),
+                last.step, last.of, last.photos);
+    if (state == "completed") return 0;
+    return fail(Error(last.error_code.empty() ? "scan_" + state : last.error_code,
+                      last.error_message.empty() ? "the scan is " + state : last.error_message));
+}
+
+int run_scan(RigClient& client, const Session& session) {
+    const std::string& action = session.args.action;
+    if (action != "start" && action != "pause" && action != "resume" && action != "abort" &&
+        action != "status") {
+        return usage_error("scan needs start, pause, resume, abort or status");
+    }
+    wire::RequestBody body;
+    body.set("action", action);
+    OptionFields allowed;
+    if (action == "start") {
+        allowed = scan_start_fields();
+        allowed["--no-turntable"] = {"", false};
+        allowed["--detach"] = {"", false};
+        if (session.has("--no-turntable")) body.set("turntable", false);
+    }
+    std::string error;
+    if (!fill(session.args, allowed, &body, &error)) return usage_error(error);
+    const bool watch = action == "start" && !session.has("--detach");
+    const photorig::protocol::RigTopics topics = client.topics(session.rig);
+    std::vector<std::string> filters{topics.response("scan")};
+    if (watch) filters.push_back(topics.scan_progress());
+    if (int rc = connect(client, session, filters)) return rc;
+    auto r = client.request(session.rig, "scan", body, session.timeout);
+    if (!r) return fail(r.error());
+    return watch ? watch_scan(client, session, *r) : print_pretty(*r);
+}
+
+// One line per upload event.
+void print_upload_event(const photorig::protocol::UploadEvent& e) {
+    std::printf("%-8s %s", e.type.c_str(), (e.name.empty() ? e.job_id : e.name).c_str());
+    if (e.type == "progress") {
+        std::printf("  %lld/%lld bytes", static_cast<long long>(e.bytes_done),
+                    static_cast<long long>(e.bytes_total));
+    }
+    if (e.type == "failed") {
+        std::printf("  %s: %s%s", e.error_code.c_str(), e.error_message.c_str(),
+                    e.retrying ? " (retrying)" : "");
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+}
+
+int run_follow(RigClient& client, const Session& session) {
+    std::string error;
+    if (!fill(session.args, follow_fields(), nullptr, &error)) return usage_error(error);
+    const long long want =
+        session.has("--count") ? std::atoll(session.opt("--count", "").c_str()) : 0;
+    const std::string events_topic = client.topics(session.rig).upload_events();
+    if (int rc = connect(client, session, {events_topic})) return rc;
+    long long done = 0;
+    auto st = client.follow(
+        {events_topic},
+        [&](const std::string&, const std::string& payload) {
+            auto e = photorig::protocol::parse_upload_event(payload);
+            if (!e) return true;
+            print_upload_event(*e);
+            if (e->type == "done") ++done;
+            return want == 0 || done < want;
+        },
+        want ? std::chrono::milliseconds(session.timeout) : std::chrono::hours(24 * 365));
+    return st ? 0 : fail(st.error());
+}
+
+// The broker, credentials and prefix from options and the environment; 0 or an exit status.
+int configure(Session* session) {
+    auto& mo = session->mqtt;
+    mo.host = session->opt("--host", env_or("PHOTORIG_MQTT_HOST", "127.0.0.1"));
+    mo.port = std::atoi(session->opt("--port", env_or("PHOTORIG_MQTT_PORT", "1883")).c_str());
+    mo.username = session->opt("--username", env_or("PHOTORIG_MQTT_USERNAME", ""));
+    std::string password_file =
+        session->opt("--password-file", env_or("PHOTORIG_MQTT_PASSWORD_FILE", ""));
     if (!password_file.empty()) {
         auto pw = photorig::files::read_secret(password_file);
         if (!pw) return fail(pw.error());
@@ -165,184 +445,40 @@ int main(int argc, char** argv) {
     }
     mo.reconnect_max_ms = 2000;
     if (mo.port < 1 || mo.port > 65535) return usage_error("--port must be 1..65535");
-    const std::string prefix = opt("--prefix", env_or("PHOTORIG_TOPIC_PREFIX", "photorig"));
-    const auto timeout =
-        std::chrono::seconds(std::max(1, std::atoi(opt("--timeout", "60").c_str())));
-    const std::string& command = args.words[0];
-    const std::string rig = args.words.size() > 1 ? args.words[1] : "";
-    if (command != "list" && rig.empty()) return usage_error(command + " needs a RIG");
+    session->prefix = session->opt("--prefix", env_or("PHOTORIG_TOPIC_PREFIX", "photorig"));
+    session->timeout =
+        std::chrono::seconds(std::max(1, std::atoi(session->opt("--timeout", "60").c_str())));
+    return 0;
+}
+}  // namespace
 
-    photorig::ctl::RigClient client(mo, prefix);
-    auto connect = [&](const std::vector<std::string>& filters) -> int {
-        auto st = client.connect(std::chrono::seconds(5), filters);
-        if (!st)
-            return fail(
-                st.error().with_context("broker " + mo.host + ":" + std::to_string(mo.port)));
-        return 0;
-    };
-
-    if (command == "list") {
-        if (int rc = connect(client.list_filters())) return rc;
-        auto rigs = client.list(std::chrono::seconds(3));
-        if (!rigs) return fail(rigs.error());
-        std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", "RIG", "AGENT", "UPLOADER",
-                    "CAMERAS", "BUSY", "QUEUE", "SCAN", "VERSION");
-        for (const auto& r : *rigs) {
-            json s = json::parse(r.state_json.empty() ? "{}" : r.state_json, nullptr, false);
-            json u = json::parse(r.uploader_state_json.empty() ? "{}" : r.uploader_state_json,
-                                 nullptr, false);
-            json sc =
-                json::parse(r.scan_state_json.empty() ? "{}" : r.scan_state_json, nullptr, false);
-            int cams = 0, connected = 0;
-            for (const auto& c : s.value("cameras", json::array())) {
-                ++cams;
-                connected += c.value("connected", false) ? 1 : 0;
-            }
-            std::string scan = sc.is_object() && sc.contains("state")
-                                   ? sc.value("state", "") + " " +
-                                         std::to_string(sc.value("step", 0)) + "/" +
-                                         std::to_string(sc.value("of", 0))
-                                   : "-";
-            std::printf("%-16s %-8s %-8s %-10s %-6s %-6s %-8s %s\n", r.rig_id.c_str(),
-                        r.availability.empty() ? "?" : r.availability.c_str(),
-                        r.uploader_availability.empty() ? "?" : r.uploader_availability.c_str(),
-                        (std::to_string(connected) + "/" + std::to_string(cams)).c_str(),
-                        s.value("busy", false) ? "yes" : "no",
-                        u.contains("queue_depth")
-                            ? std::to_string(u["queue_depth"].get<long long>()).c_str()
-                            : "?",
-                        scan.c_str(), s.value("version", "?").c_str());
-        }
-        return 0;
-    }
-
-    if (command == "status" || command == "cameras") {
-        if (!fill(args, {}, nullptr, &error)) return usage_error(error);
-        if (int rc = connect({client.topic(rig, "response/" + command)})) return rc;
-        auto r = client.request(rig, command, "{}", timeout);
-        if (!r) return fail(r.error());
-        std::printf("%s\n", json::parse(*r).dump(2).c_str());
-        return 0;
-    }
-
-    if (command == "capture") {
-        json body = json::object();
-        if (!fill(args,
-                  {{"--camera", {"camera", false}},
-                   {"--count", {"count", true}},
-                   {"--interval-ms", {"interval_ms", true}},
-                   {"--batch", {"batch", false}}},
-                  &body, &error)) {
-            return usage_error(error);
-        }
-        if (int rc = connect({client.topic(rig, "response/capture")})) return rc;
-        auto r = client.request(rig, "capture", body.dump(), timeout);
-        if (!r) return fail(r.error());
-        json d = json::parse(*r);
-        for (const auto& p : d.value("photos", json::array())) {
-            std::printf("%s  seq %d  %s  %s  %lld bytes\n", p.value("captured_at", "").c_str(),
-                        p.value("seq", 0), p.value("camera", "").c_str(),
-                        p.value("file", "").c_str(), p.value("size", 0LL));
-        }
-        std::printf("batch %s: %d photo(s)\n", d.value("batch", "").c_str(), d.value("count", 0));
-        for (const auto& e : d.value("errors", json::array())) {
-            std::fprintf(stderr, "rigctl: camera error: %s: %s\n", e.value("code", "").c_str(),
-                         e.value("message", "").c_str());
-        }
-        return 0;
-    }
-
-    if (command == "scan") {
-        std::string action = args.words.size() > 2 ? args.words[2] : "";
-        if (action != "start" && action != "pause" && action != "resume" && action != "abort" &&
-            action != "status") {
-            return usage_error("scan needs start, pause, resume, abort or status");
-        }
-        json body{{"action", action}};
-        std::map<std::string, std::pair<std::string, bool>> allowed;
-        if (action == "start") {
-            allowed = {{"--positions", {"positions", true}},
-                       {"--settle-ms", {"settle_ms", true}},
-                       {"--interval-ms", {"interval_ms", true}},
-                       {"--camera", {"camera", false}},
-                       {"--count", {"count", true}},
-                       {"--batch", {"batch", false}},
-                       {"--move-timeout-ms", {"move_timeout_ms", true}},
-                       {"--no-turntable", {"", false}},
-                       {"--detach", {"", false}}};
-            if (args.opts.count("--no-turntable")) body["turntable"] = false;
-        }
-        if (!fill(args, allowed, &body, &error)) return usage_error(error);
-        bool watch = action == "start" && !args.opts.count("--detach");
-        std::vector<std::string> filters{client.topic(rig, "response/scan")};
-        if (watch) filters.push_back(client.topic(rig, "scan/progress"));
-        if (int rc = connect(filters)) return rc;
-        auto r = client.request(rig, "scan", body.dump(), timeout);
-        if (!r) return fail(r.error());
-        json started = json::parse(*r);
-        if (!watch) {
-            std::printf("%s\n", started.dump(2).c_str());
+int main(int argc, char** argv) {
+    // A command-line tool: library chatter (connected/disconnected) only with --verbose.
+    photorig::log::set_level(photorig::log::Level::warn);
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--help") {
+            std::fputs(kUsage, stdout);
             return 0;
         }
-        const std::string scan_id = started.value("scan_id", "");
-        std::fprintf(stderr, "scan %s, batch %s: %d positions\n", scan_id.c_str(),
-                     started.value("batch", "").c_str(), started.value("of", 0));
-        bool tty = ::isatty(2);
-        json last;
-        // A scan takes as long as it takes: follow it until it ends (Ctrl-C leaves it running).
-        auto st = client.follow(
-            rig, {"scan/progress"},
-            [&](const std::string&, const std::string& payload) {
-                json p = json::parse(payload, nullptr, false);
-                if (!p.is_object() || p.value("scan_id", "") != scan_id) return true;
-                last = p;
-                print_bar(p, tty);
-                std::string state = p.value("state", "");
-                return state == "running";
-            },
-            std::chrono::hours(24 * 7));
-        if (tty) std::fputc('\n', stderr);
-        if (!st) return fail(st.error());
-        std::string state = last.value("state", "");
-        std::printf("scan %s %s: %d/%d positions, %d photos\n", scan_id.c_str(), state.c_str(),
-                    last.value("step", 0), last.value("of", 0), last.value("photos", 0));
-        if (state == "completed") return 0;
-        const json& e = last.value("error", json::object());
-        return fail(
-            Error(e.value("code", "scan_" + state), e.value("message", "the scan is " + state)));
     }
+    CommandLine args;
+    if (int rc = parse_command_line(argc, argv, &args)) return rc;
+    if (args.verbose) photorig::log::set_level(photorig::log::Level::debug);
+    if (args.command.empty() && args.unknown_command.empty()) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
+    const std::string& named = args.command.empty() ? args.unknown_command : args.command;
+    if (named != "list" && args.rig.empty()) return usage_error(named + " needs a RIG");
+    Session session{args, {}, {}, std::chrono::seconds(60), args.rig};
+    if (int rc = configure(&session)) return rc;
+    if (args.command.empty()) return usage_error("unknown command '" + named + "'");
 
-    if (command == "follow") {
-        long long want = 0;
-        if (!fill(args, {{"--count", {"", true}}}, nullptr, &error)) return usage_error(error);
-        if (args.opts.count("--count")) want = std::atoll(args.opts["--count"].c_str());
-        if (int rc = connect({client.topic(rig, "upload/events")})) return rc;
-        long long done = 0;
-        auto st = client.follow(
-            rig, {"upload/events"},
-            [&](const std::string&, const std::string& payload) {
-                json e = json::parse(payload, nullptr, false);
-                if (!e.is_object()) return true;
-                std::string type = e.value("type", "");
-                std::printf("%-8s %s", type.c_str(),
-                            e.value("name", e.value("job_id", "")).c_str());
-                if (type == "progress") {
-                    std::printf("  %lld/%lld bytes", e.value("bytes_done", 0LL),
-                                e.value("bytes_total", 0LL));
-                }
-                if (type == "failed") {
-                    const json& err = e.value("error", json::object());
-                    std::printf("  %s: %s%s", err.value("code", "").c_str(),
-                                err.value("message", "").c_str(),
-                                e.value("retrying", false) ? " (retrying)" : "");
-                }
-                std::printf("\n");
-                std::fflush(stdout);
-                if (type == "done") ++done;
-                return want == 0 || done < want;
-            },
-            want ? timeout : std::chrono::hours(24 * 365));
-        return st ? 0 : fail(st.error());
-    }
-    return usage_error("unknown command '" + command + "'");
+    RigClient client(session.mqtt, session.prefix);
+    const std::string& command = args.command;
+    if (command == "list") return run_list(client, session);
+    if (command == "status" || command == "cameras") return run_query(client, session, command);
+    if (command == "capture") return run_capture(client, session);
+    if (command == "scan") return run_scan(client, session);
+    return run_follow(client, session);
 }

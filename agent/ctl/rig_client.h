@@ -13,6 +13,8 @@
 #include "core/expected.h"
 #include "core/queue.h"
 #include "mqtt/client.h"
+#include "protocol/client.h"
+#include "protocol/topics.h"
 
 namespace photorig::ctl {
 
@@ -23,6 +25,7 @@ struct RigSummary {
     std::string state_json;             // retained base/state ("" if none)
     std::string uploader_state_json;    // retained base/uploader/state
     std::string scan_state_json;        // retained base/scan/state
+    // (read them with protocol::client::parse_agent_state and its siblings)
 };
 
 class RigClient {
@@ -36,29 +39,29 @@ class RigClient {
 
     // What each command needs to be subscribed to.
     std::vector<std::string> list_filters() const;
-    std::string topic(const std::string& rig,
-                      const std::string& suffix) const;  // <prefix>/<rig>/<suffix>
+    protocol::RigTopics topics(const std::string& rig) const { return fleet_.rig(rig); }
 
     // (connect with list_filters()) Every rig with a retained message under <prefix>/<rig>/...,
     // after the retained messages stopped arriving (or `wait` passed).
     Expected<std::vector<RigSummary>> list(std::chrono::milliseconds wait);
 
-    // Publishes `payload` (a JSON object; a unique "transaction" is added) to
-    // <prefix>/<rig>/request/<verb> and returns the response's JSON text. An error
-    // response becomes an Error with the agent's code and message.
+    // Publishes `body` (with a unique transaction) to <prefix>/<rig>/request/<verb> and
+    // returns the response's data as JSON text. An error response becomes an Error with the
+    // agent's code and message.
     Expected<std::string> request(const std::string& rig, const std::string& verb,
-                                  const std::string& payload, std::chrono::milliseconds timeout);
+                                  const protocol::client::RequestBody& body,
+                                  std::chrono::milliseconds timeout);
 
-    // Calls `on_message(topic_suffix, payload)` for messages under <prefix>/<rig>/<suffix>
-    // for each of `suffixes` until it returns false or `timeout` passes (then "timeout").
-    Status follow(const std::string& rig, const std::vector<std::string>& suffixes,
-                  const std::function<bool(const std::string& suffix, const std::string& payload)>&
-                      on_message,
-                  std::chrono::milliseconds timeout);
+    // Calls `on_message(topic, payload)` for messages on any of `topics` until it returns
+    // false or `timeout` passes (then "timeout").
+    Status follow(
+        const std::vector<std::string>& topics,
+        const std::function<bool(const std::string& topic, const std::string& payload)>& on_message,
+        std::chrono::milliseconds timeout);
 
   private:
     mqtt::Options options_;
-    std::string prefix_;
+    protocol::FleetTopics fleet_;
     MessageQueue<mqtt::Event> events_;
     std::unique_ptr<mqtt::Client> client_;
 };
