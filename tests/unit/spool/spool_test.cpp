@@ -346,3 +346,28 @@ TEST(PhotoNames, ATakenNameGetsATagAndNoPhotoIsReplaced) {
     EXPECT_EQ(read_file(spool.path_of("b1/SIM1_0001_IMG_1.JPG")), "one");
     EXPECT_EQ(read_file(committed->path), "two");
 }
+
+TEST(Spool, ACutShortSidecarWriteIsATempNotAPhoto) {
+    TempDir tmp;
+    std::string dir = tmp.path() + "/spool";
+    {
+        Spool spool(dir);
+        ASSERT_TRUE(spool.init());
+        auto w = spool.create_writer("b/keep.jpg");
+        ASSERT_TRUE(w && (*w)->write("k", 1) && (*w)->commit());
+        ASSERT_TRUE(spool.write_sidecar("b/keep.jpg", "{\"a\":1}"));
+        EXPECT_EQ(*spool.read_sidecar("b/keep.jpg"), "{\"a\":1}");
+    }
+    // files::write_atomic's temp beside the sidecar, left by a crash.
+    write_file(dir + "/b/keep.jpg.meta.json.tmp-0123abcd", "{\"a\"");
+    Spool spool(dir);
+    ASSERT_TRUE(spool.init(60));
+    EXPECT_EQ(spool.file_count(), 1u);
+    auto entries = spool.list();
+    ASSERT_TRUE(entries);
+    ASSERT_EQ(entries->size(), 1u);
+    EXPECT_EQ((*entries)[0].relative_path, "b/keep.jpg");
+    set_mtime(dir + "/b/keep.jpg.meta.json.tmp-0123abcd", 3600);
+    EXPECT_EQ(spool.remove_stale_temps(60), 1u);
+    EXPECT_FALSE(exists(dir + "/b/keep.jpg.meta.json.tmp-0123abcd"));
+}
