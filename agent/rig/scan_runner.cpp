@@ -18,8 +18,8 @@ bool active(const protocol::ScanRecord& r) {
 }
 }  // namespace
 
-ScanRunner::ScanRunner(std::string record_path, std::string rig_id, Hooks hooks)
-    : record_path_(std::move(record_path)), rig_id_(std::move(rig_id)), hooks_(std::move(hooks)) {}
+ScanRunner::ScanRunner(std::string record_path, protocol::RigTopics topics, Hooks hooks)
+    : record_path_(std::move(record_path)), topics_(std::move(topics)), hooks_(std::move(hooks)) {}
 
 ScanRunner::~ScanRunner() {
     stop();
@@ -182,7 +182,7 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
         ready_ = false;
         ready_step_ = step;
         r.waiting_for = "turntable";
-        hooks_.publish("scan/move", protocol::scan_move_json(r, step), false);
+        hooks_.publish(topics_.scan_move(), protocol::scan_move_json(r, step), false);
         progress_locked("move");
         LOG_DEBUG(kLog, "step " << step << ": move requested");
         Wake w = wait_locked(lock, step_start + r.request.move_timeout_ms, true);
@@ -282,10 +282,10 @@ void ScanRunner::persist_locked() {
 
 void ScanRunner::progress_locked(const std::string& event) {
     std::string payload = protocol::scan_progress_json(*record_, event, eta_s_locked());
-    hooks_.publish("scan/progress", payload, false);
+    hooks_.publish(topics_.scan_progress(), payload, false);
     // The retained copy skips "move": every retained message makes mosquitto (autosave on
     // changes) rewrite its database, and a late subscriber loses nothing by it.
-    if (event != "move") hooks_.publish("scan/state", payload, true);
+    if (event != "move") hooks_.publish(topics_.scan_state(), payload, true);
 }
 
 int64_t ScanRunner::eta_s_locked() const {

@@ -20,6 +20,7 @@
 
 #include "core/expected.h"
 #include "protocol/scan.h"
+#include "protocol/topics.h"
 
 namespace photorig::rig {
 
@@ -35,14 +36,14 @@ class ScanRunner {
         std::function<std::optional<CaptureOutcome>(const protocol::CaptureRequest&,
                                                     int seq_offset)>
             capture;
-        // Publishes under the rig's base topic (e.g. "scan/move").
-        std::function<void(const std::string& subtopic, const std::string& payload, bool retain)>
+        // Publishes on a full topic (one of the rig's RigTopics).
+        std::function<void(const std::string& topic, const std::string& payload, bool retain)>
             publish;
         // Puts the manifest in the spool and offers it to the uploader (idempotent per scan).
         std::function<Status(const protocol::ScanRecord&)> deliver_manifest;
     };
 
-    ScanRunner(std::string record_path, std::string rig_id, Hooks hooks);
+    ScanRunner(std::string record_path, protocol::RigTopics topics, Hooks hooks);
     ~ScanRunner();
     ScanRunner(const ScanRunner&) = delete;
     ScanRunner& operator=(const ScanRunner&) = delete;
@@ -71,7 +72,8 @@ class ScanRunner {
     void progress_locked(const std::string& event);
     int64_t eta_s_locked() const;
 
-    const std::string record_path_, rig_id_;
+    const std::string record_path_;
+    const protocol::RigTopics topics_;
     Hooks hooks_;
     std::mutex mutex_;
     std::condition_variable cv_;

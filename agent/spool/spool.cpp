@@ -24,6 +24,7 @@ using files::dirname_of;
 constexpr const char* kLog = "spool";
 constexpr const char* kSidecarSuffix = ".meta.json";
 constexpr const char* kTempMarker = ".part-";
+constexpr const char* kSidecarTempMarker = ".tmp-";  // files::write_atomic's temp suffix
 constexpr int kMaxDepth = 8;
 
 Error errno_error(const std::string& what, const std::string& path, int err) {
@@ -48,45 +49,17 @@ std::string canonical_or_same(const std::string& dir) {
     return d;
 }
 
+// A writer's hidden temp, or the temp files::write_atomic leaves beside a sidecar
+// ("<name>.meta.json.tmp-<random>") when it is cut short.
 bool is_temp_name(const std::string& name) {
+    if (name.find(std::string(kSidecarSuffix) + kSidecarTempMarker) != std::string::npos)
+        return true;
     return !name.empty() && name[0] == '.' && name.find(kTempMarker) != std::string::npos;
 }
 
 bool is_photo_name(const std::string& name) {
-    return !name.empty() && name[0] != '.' && !ends_with(name, kSidecarSuffix);
-}
-
-// Writes `data` to `final_path` via a hidden temp in the same directory; replaces.
-Status write_hidden_atomic(const std::string& final_path, const std::string& data) {
-    std::string dir = dirname_of(final_path);
-    std::string tmp = dir + "/." + basename_of(final_path) + kTempMarker + ids::random_hex(12);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return errno_error("create", tmp, errno);
-    size_t done = 0;
-    while (done < data.size()) {
-        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return errno_error("write", tmp, err);
-        }
-        done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        int err = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return errno_error("fsync", tmp, err);
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return errno_error("rename to", final_path, err);
-    }
-    return files::fsync_dir(dir);
+    return !name.empty() && name[0] != '.' && !ends_with(name, kSidecarSuffix) &&
+           !is_temp_name(name);
 }
 
 struct WalkItem {
@@ -312,7 +285,7 @@ Status Spool::write_sidecar(const std::string& relative_path, const std::string&
     if (auto st = validate_relative_path(relative_path); !st) return st.error();
     std::string path = path_of(relative_path) + kSidecarSuffix;
     if (auto st = files::make_dirs(dirname_of(path)); !st) return st.error().with_context("spool");
-    return write_hidden_atomic(path, text);
+    return files::write_atomic(path, text);
 }
 
 Expected<std::string> Spool::read_sidecar(const std::string& relative_path) const {

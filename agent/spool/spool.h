@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "core/digest.h"
 #include "core/expected.h"
 #include "core/files.h"  // callers use files:: next to the spool
-#include "core/sha256.h"
 
 namespace photorig::spool {
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/sha256.h"
+#include "spool/photo_names.h"
 #include "support/test_util.h"
 
 using photorig::Sha256;
@@ -307,4 +308,66 @@ TEST(Spool, KeptUploadsExpireByAgeAndGiveWayWhenTheDiskRunsLow) {
     EXPECT_EQ(spool.remove_kept_before(now_ms + 5000), 1u) << "kept before the cutoff: deleted";
     EXPECT_TRUE(spool.kept_files().empty());
     EXPECT_FALSE(exists(spool.dir() + "/.uploaded/b3/D.JPG.meta.json"));
+}
+
+TEST(PhotoNames, BatchSerialSeqAndCameraNameMadeSafe) {
+    using photorig::spool::photo_relative_path;
+    using photorig::spool::safe_name_part;
+    EXPECT_EQ(photo_relative_path("b1", 7, "SIM0001", "IMG_0001.JPG"),
+              "b1/SIM0001_0007_IMG_0001.JPG");
+    EXPECT_EQ(photo_relative_path("b1", 12345, "", "a b.jpg"), "b1/cam_12345_a_b.jpg");
+    EXPECT_EQ(safe_name_part("..hidden/x"), "hidden_x");
+    EXPECT_EQ(safe_name_part(""), "x");
+    EXPECT_EQ(safe_name_part("..."), "x");
+}
+
+TEST(PhotoNames, ATakenNameGetsATagAndNoPhotoIsReplaced) {
+    TempDir dir;
+    Spool spool(dir.path());
+    ASSERT_TRUE(spool.init());
+    photorig::spool::PhotoWriters first(spool, "b1", 1, "SIM1");
+    auto w = first.open("IMG_1.JPG");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE((*w)->write("one", 3));
+    ASSERT_TRUE((*w)->commit());
+    ASSERT_EQ(first.writers().size(), 1u);
+    EXPECT_EQ(first.writers()[0].first, "b1/SIM1_0001_IMG_1.JPG");
+
+    photorig::spool::PhotoWriters again(spool, "b1", 1, "SIM1");
+    auto w2 = again.open("IMG_1.JPG");
+    ASSERT_TRUE(w2);
+    ASSERT_TRUE((*w2)->write("two", 3));
+    auto committed = (*w2)->commit();
+    ASSERT_TRUE(committed);
+    const std::string rel = again.writers().at(0).first;
+    EXPECT_NE(rel, "b1/SIM1_0001_IMG_1.JPG");
+    EXPECT_EQ(rel.rfind("b1/SIM1_0001_IMG_1_", 0), 0u) << rel;
+    EXPECT_EQ(rel.substr(rel.size() - 4), ".JPG");
+    EXPECT_EQ(read_file(spool.path_of("b1/SIM1_0001_IMG_1.JPG")), "one");
+    EXPECT_EQ(read_file(committed->path), "two");
+}
+
+TEST(Spool, ACutShortSidecarWriteIsATempNotAPhoto) {
+    TempDir tmp;
+    std::string dir = tmp.path() + "/spool";
+    {
+        Spool spool(dir);
+        ASSERT_TRUE(spool.init());
+        auto w = spool.create_writer("b/keep.jpg");
+        ASSERT_TRUE(w && (*w)->write("k", 1) && (*w)->commit());
+        ASSERT_TRUE(spool.write_sidecar("b/keep.jpg", "{\"a\":1}"));
+        EXPECT_EQ(*spool.read_sidecar("b/keep.jpg"), "{\"a\":1}");
+    }
+    // files::write_atomic's temp beside the sidecar, left by a crash.
+    write_file(dir + "/b/keep.jpg.meta.json.tmp-0123abcd", "{\"a\"");
+    Spool spool(dir);
+    ASSERT_TRUE(spool.init(60));
+    EXPECT_EQ(spool.file_count(), 1u);
+    auto entries = spool.list();
+    ASSERT_TRUE(entries);
+    ASSERT_EQ(entries->size(), 1u);
+    EXPECT_EQ((*entries)[0].relative_path, "b/keep.jpg");
+    set_mtime(dir + "/b/keep.jpg.meta.json.tmp-0123abcd", 3600);
+    EXPECT_EQ(spool.remove_stale_temps(60), 1u);
+    EXPECT_FALSE(exists(dir + "/b/keep.jpg.meta.json.tmp-0123abcd"));
 }

@@ -1,0 +1,97 @@
+// Capture orders, one at a time on the capture thread: trigger the chosen cameras, let
+// each camera's worker download into spool writers (named by spool::PhotoWriters), then
+// two ordered stages off the capture thread: the finisher commits and describes each photo
+// (fsyncs, EXIF, sidecar) while the cameras take the next shot, and the publisher sends
+// its metadata and upload job (waiting for the PUBACK) while the next photo is finished.
+// A request's response follows its last upload job; a scan step's outcome goes to the
+// scan instead.
+//
+// Threads: enqueue()/capture_for_scan() from any thread; one capture thread; the finisher
+// of the running order; the publisher stage.
+#pragma once
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/expected.h"
+#include "core/queue.h"
+#include "core/serial_executor.h"
+#include "protocol/types.h"
+#include "rig/camera_set.h"
+#include "rig/job_publisher.h"
+#include "rig/responder.h"
+#include "rig/rig_stats.h"
+#include "rig/scan_runner.h"
+#include "spool/spool.h"
+
+namespace photorig::rig {
+
+struct CaptureOrder {
+    protocol::CaptureRequest request;
+    std::string transaction_json;
+    std::string verb;
+    std::string response_topic, correlation_data;
+    int seq_offset = 0;  // photos get seq = seq_offset + shot (a scan numbers across steps)
+    // Set for a scan's capture: the outcome goes here instead of a response.
+    std::shared_ptr<std::promise<ScanRunner::CaptureOutcome>> done;
+};
+
+// "20261125-041015-3fa2": the UTC time of `now_ms` and a random tag.
+std::string new_batch_id(int64_t now_ms);
+
+// disk_full while the spool's disk has less than `min_free_bytes` free.
+Status check_disk(const spool::Spool& spool, uint64_t min_free_bytes);
+
+class CapturePipeline {
+  public:
+    static constexpr size_t kMaxPendingOrders = 16;
+
+    struct Parts {
+        const CameraSet& cameras;
+        spool::Spool& spool;
+        JobPublisher& jobs;
+        Responder& responder;
+        RigStats& stats;
+    };
+    CapturePipeline(Parts parts, std::string rig_id, uint64_t min_free_bytes);
+    ~CapturePipeline();
+    CapturePipeline(const CapturePipeline&) = delete;
+    CapturePipeline& operator=(const CapturePipeline&) = delete;
+
+    void start();
+    // No new shots from now on, and a scan's wait for its capture ends (stop() follows).
+    void request_stop() { stopping_ = true; }
+    // Finishes the running order (no new shots), then publishes what is queued and joins.
+    void stop();
+
+    // True when kMaxPendingOrders orders already wait (a request is refused camera_busy).
+    bool full() const { return static_cast<size_t>(pending_orders_) >= kMaxPendingOrders; }
+    void enqueue(CaptureOrder order);
+    // Runs a scan step's capture and waits for it; nullopt when the pipeline stops first.
+    std::optional<ScanRunner::CaptureOutcome> capture_for_scan(
+        const protocol::CaptureRequest& request, int seq_offset);
+
+    bool busy() const { return capture_busy_; }
+    int pending_orders() const { return pending_orders_; }
+
+  private:
+    class Run;
+    void capture_loop();
+    void run(const CaptureOrder& order);
+
+    Parts parts_;
+    const std::string rig_id_;
+    const uint64_t min_free_bytes_;
+    std::unique_ptr<SerialExecutor> publisher_;
+    MessageQueue<CaptureOrder> orders_;
+    std::thread thread_;
+    std::atomic<bool> capture_busy_{false};
+    std::atomic<int> pending_orders_{0};
+    std::atomic<bool> stopping_{false};
+};
+
+}  // namespace photorig::rig

@@ -1,0 +1,32 @@
+// Tells the broker about a spooled file: its capture metadata (base/capture) and its
+// upload job (base/upload/jobs). A job counts as delivered only on the broker's PUBACK;
+// when that fails the file stays in the spool and SpoolReconciler offers it again.
+#pragma once
+
+#include "protocol/topics.h"
+#include "protocol/types.h"
+#include "rig/publisher.h"
+#include "rig/rig_stats.h"
+
+namespace photorig::rig {
+
+class JobPublisher {
+  public:
+    JobPublisher(Publisher& publisher, protocol::RigTopics topics, RigStats& stats)
+        : publisher_(publisher), topics_(std::move(topics)), stats_(stats) {}
+
+    // Metadata, then the upload job (waiting for its PUBACK).
+    void publish_photo(const protocol::CaptureMetadata& meta);
+    // The upload job alone; true once the broker has it (or, without the wait, the client).
+    bool publish_job(const protocol::CaptureMetadata& meta, bool wait_for_ack = true);
+
+  private:
+    Publisher& publisher_;
+    const protocol::RigTopics topics_;
+    RigStats& stats_;
+};
+
+// The upload job that describes a spooled file.
+protocol::UploadJob upload_job_for(const protocol::CaptureMetadata& meta);
+
+}  // namespace photorig::rig

@@ -1,0 +1,56 @@
+#include "rig/request_router.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "protocol/wire.h"
+
+namespace photorig::rig {
+namespace {
+constexpr const char* kLog = "rig";
+constexpr size_t kMaxVerbLength = 64;
+}  // namespace
+
+void RequestRouter::refuse(const std::string& verb, const mqtt::Message& message,
+                           const std::string& txn, const Error& e) {
+    ++stats_.request_errors_total;
+    LOG_INFO(kLog, "request/" << verb << " refused: " << e.describe());
+    responder_.respond(verb, message, protocol::response_error(txn, e));
+}
+
+void RequestRouter::handle(const mqtt::Message& message, const std::string& raw_verb) {
+    ++stats_.requests_total;
+    LOG_DEBUG(kLog, "request/" << raw_verb.substr(0, kMaxVerbLength) << " received");
+    // A verb too long or odd to be a topic level of ours still gets an answer, on a fixed topic.
+    std::string verb = raw_verb.size() <= kMaxVerbLength ? raw_verb : "unknown";
+    protocol::Envelope partial;
+    auto env = protocol::parse_envelope(message.payload, limits_, &partial);
+    if (message.retained) {
+        // A retained request would fire again on every reconnect: refuse it, loudly.
+        return refuse(
+            verb, message, partial.transaction_json,
+            make_error(protocol::codes::bad_request,
+                       "retained requests are refused; publish requests without the retain flag"));
+    }
+    const auto& verbs = protocol::known_verbs();
+    if (std::find(verbs.begin(), verbs.end(), raw_verb) == verbs.end()) {
+        return refuse(verb, message, partial.transaction_json,
+                      make_error(protocol::codes::unknown_verb,
+                                 "unknown verb '" + raw_verb.substr(0, kMaxVerbLength) +
+                                     "'; known: capture, cameras, status, config/get, config/set, "
+                                     "preview, scan"));
+    }
+    if (!env) return refuse(verb, message, partial.transaction_json, env.error());
+    const std::string& txn = env->transaction_json;
+    auto handler = handlers_.find(verb);
+    if (handler == handlers_.end()) {
+        return refuse(verb, message, txn,
+                      make_error(protocol::codes::not_supported,
+                                 "verb '" + verb + "' is not supported by this version yet"));
+    }
+    auto result = handler->second(message, verb, txn);
+    if (!result) return refuse(verb, message, txn, result.error());
+    if (*result) responder_.respond(verb, message, protocol::response_ok(txn, **result));
+}
+
+}  // namespace photorig::rig

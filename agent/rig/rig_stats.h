@@ -1,0 +1,40 @@
+// The rig's counters (telemetry), its photos-today tally and last error, and the flag that
+// says `state` needs publishing. Written by the capture thread, the service thread and
+// the camera-request executor; read by StatePublisher on the service thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace photorig::rig {
+
+class RigStats {
+  public:
+    std::atomic<uint64_t> photos_total{0}, capture_errors_total{0}, jobs_published{0},
+        jobs_reoffered{0}, requests_total{0}, request_errors_total{0};
+    // Set by whoever changes what `state` shows; the service thread publishes and clears it.
+    std::atomic<bool> state_dirty{true};
+
+    // One more photo, captured at `captured_at_ms` (epoch ms).
+    void count_photo(int64_t captured_at_ms);
+    // Photos captured on the local day of `now_ms` (0 if none yet that day).
+    uint64_t photos_today(int64_t now_ms) const;
+    int64_t last_capture_at_ms() const;
+
+    void set_last_error(const std::string& text);
+    std::string last_error() const;
+
+    static int local_day(int64_t epoch_ms);  // YYYYMMDD in the rig's local time
+
+  private:
+    mutable std::mutex photo_day_mutex_;
+    int photo_day_ = 0;
+    uint64_t photos_today_ = 0;
+    int64_t last_capture_at_ms_ = 0;
+    mutable std::mutex last_error_mutex_;
+    std::string last_error_;
+};
+
+}  // namespace photorig::rig

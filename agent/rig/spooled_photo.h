@@ -1,0 +1,33 @@
+// Committing a file to the spool and describing it: the capture metadata (kept in the
+// file's sidecar, so the spool describes itself after a crash and a re-offered file keeps
+// its job id) of a photo or of a scan's manifest.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/expected.h"
+#include "protocol/scan.h"
+#include "protocol/types.h"
+#include "spool/spool.h"
+
+namespace photorig::rig {
+
+struct PhotoFacts {
+    std::string rig_id, batch;
+    int seq = 0;
+    protocol::CameraRef camera;
+    std::string relative_path;
+    int64_t triggered_at_ms = 0, trigger_ms = 0, download_ms = 0;
+};
+
+// Commits `writer`, reads the photo's EXIF and writes its sidecar.
+Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const PhotoFacts& facts,
+                                                 spool::SpoolWriter& writer);
+
+// Puts a finished scan's manifest in the spool (with its sidecar) and returns its
+// metadata; nullopt when a run before a restart already did (the reconciler offers it).
+Expected<std::optional<protocol::CaptureMetadata>> spool_manifest(
+    spool::Spool& spool, const protocol::ScanRecord& record, const std::string& rig_id);
+
+}  // namespace photorig::rig

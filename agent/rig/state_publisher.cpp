@@ -1,0 +1,114 @@
+#include "rig/state_publisher.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "protocol/homeassistant.h"
+#include "protocol/wire.h"
+
+namespace photorig::rig {
+namespace {
+constexpr const char* kLog = "rig";
+}
+
+StatePublisher::StatePublisher(Publisher& publisher, protocol::RigTopics topics,
+                               config::HomeAssistantConfig homeassistant, const spool::Spool& spool,
+                               RigStats& stats, StateSources sources, int64_t started_ms)
+    : publisher_(publisher),
+      topics_(std::move(topics)),
+      homeassistant_(std::move(homeassistant)),
+      spool_(spool),
+      stats_(stats),
+      sources_(std::move(sources)),
+      started_ms_(started_ms) {}
+
+protocol::AgentState StatePublisher::current_state() const {
+    protocol::AgentState s;
+    s.cameras = sources_.cameras();
+    s.busy = sources_.capture_busy();
+    s.spool_files = spool_.file_count();
+    auto free_bytes = spool_.disk_free_bytes();
+    s.disk_free_bytes = free_bytes ? *free_bytes : 0;
+    s.version = PHOTORIG_VERSION;
+    s.pending_requests = sources_.pending_orders();
+    s.photos_today = stats_.photos_today(clock::now_ms());
+    s.last_capture_at_ms = stats_.last_capture_at_ms();
+    s.last_error = stats_.last_error();
+    return s;
+}
+
+void StatePublisher::publish_state() {
+    protocol::AgentState s = current_state();
+    if (homeassistant_.discovery && publisher_.connected()) {
+        // A camera found (or its serial learnt) after start-up needs its own entity.
+        std::vector<std::string> serials;
+        for (const auto& c : s.cameras) serials.push_back(c.serial);
+        if (serials != discovered_serials_) publish_discovery();
+    }
+    publisher_.send(topics_.state(), protocol::agent_state_json(s), true);
+}
+
+void StatePublisher::publish_availability(bool online) {
+    publisher_.send(topics_.availability(), online ? "online" : "offline", true);
+}
+
+void StatePublisher::publish_telemetry(int64_t now_ms) {
+    std::vector<std::pair<std::string, uint64_t>> counters{
+        {"uptime_s", static_cast<uint64_t>((now_ms - started_ms_) / 1000)},
+        {"photos_total", stats_.photos_total},
+        {"capture_errors_total", stats_.capture_errors_total},
+        {"jobs_published_total", stats_.jobs_published},
+        {"jobs_reoffered_total", stats_.jobs_reoffered},
+        {"requests_total", stats_.requests_total},
+        {"request_errors_total", stats_.request_errors_total},
+        {"spool_files", spool_.file_count()},
+    };
+    publisher_.publish_nowait(
+        mqtt::Message{topics_.telemetry(), protocol::counters_json(counters), 0, false, "", ""},
+        false);
+}
+
+void StatePublisher::publish_discovery() {
+    std::string topic = protocol::ha_discovery_topic(homeassistant_.prefix, topics_.rig_id());
+    if (!homeassistant_.discovery) {
+        // Switched off: take back what an earlier run may have left retained.
+        if (discovery_cleared_) return;
+        discovery_cleared_ = true;
+        publisher_.send(topic, "", true);
+        return;
+    }
+    protocol::DiscoveryInfo info;
+    info.rig_id = topics_.rig_id();
+    info.base_topic = topics_.base();
+    info.version = PHOTORIG_VERSION;
+    info.cameras = sources_.cameras();
+    discovered_serials_.clear();
+    for (const auto& c : info.cameras) discovered_serials_.push_back(c.serial);
+    publisher_.send(topic, protocol::ha_discovery_json(info), true);
+}
+
+void StatePublisher::watch_cameras() {
+    if (!publisher_.connected()) return;
+    auto cameras = sources_.cameras();
+    for (size_t i = 0; i < cameras.size(); ++i) {
+        const protocol::CameraRef& cam = cameras[i];
+        if (cam.serial.empty()) continue;  // never connected yet: nothing to name it by
+        auto known = announced_.find(i);
+        if (known != announced_.end() && known->second.connected == cam.connected &&
+            known->second.serial == cam.serial) {
+            continue;
+        }
+        bool first = known == announced_.end();
+        announced_[i] = Announced{cam.connected, cam.serial};
+        stats_.state_dirty = true;
+        publisher_.send(topics_.camera_availability(cam.serial),
+                        cam.connected ? "online" : "offline", true);
+        if (first && cam.connected) continue;  // start-up: the availability topic says it all
+        LOG_INFO(kLog, "camera " << cam.serial << (cam.connected ? " is back" : " is gone"));
+        publisher_.send(topics_.event(),
+                        protocol::camera_event_json(
+                            cam.connected ? "camera_connected" : "camera_disconnected", cam, ""),
+                        false);
+    }
+}
+
+}  // namespace photorig::rig

@@ -1,0 +1,59 @@
+#include "rig/job_publisher.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "fake_publisher.h"
+
+using nlohmann::json;
+using photorig::protocol::CaptureMetadata;
+using photorig::protocol::RigTopics;
+using photorig::rig::JobPublisher;
+using photorig::rig::RigStats;
+using photorig::rig::test::FakePublisher;
+
+namespace {
+CaptureMetadata photo() {
+    CaptureMetadata m;
+    m.capture_id = m.job_id = "01JOB";
+    m.rig_id = "rig1";
+    m.batch = "b1";
+    m.file_name = "SIM1_0001_IMG_0001.JPG";
+    m.file_path = "/spool/b1/SIM1_0001_IMG_0001.JPG";
+    m.size = 42;
+    m.sha256 = std::string(64, 'a');
+    m.mime = "image/jpeg";
+    return m;
+}
+}  // namespace
+
+TEST(JobPublisher, APhotosMetadataGoesOutBeforeItsJobWhichWaitsForThePuback) {
+    FakePublisher pub;
+    RigStats stats;
+    JobPublisher jobs(pub, RigTopics("photorig", "rig1"), stats);
+    jobs.publish_photo(photo());
+    auto sent = pub.sent();
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[0].message.topic, "photorig/rig1/capture");
+    EXPECT_EQ(sent[0].how, FakePublisher::How::queued);
+    EXPECT_EQ(sent[1].message.topic, "photorig/rig1/upload/jobs");
+    EXPECT_EQ(sent[1].how, FakePublisher::How::acked);
+    EXPECT_FALSE(sent[0].retain || sent[1].retain);
+    json job = json::parse(sent[1].message.payload);
+    EXPECT_EQ(job["job_id"], "01JOB");
+    EXPECT_EQ(job["path"], "/spool/b1/SIM1_0001_IMG_0001.JPG");
+    EXPECT_EQ(stats.jobs_published, 1u);
+}
+
+TEST(JobPublisher, AJobWithoutPubackIsNotCounted) {
+    FakePublisher pub;
+    pub.fail_acked_ = true;
+    RigStats stats;
+    JobPublisher jobs(pub, RigTopics("photorig", "rig1"), stats);
+    EXPECT_FALSE(jobs.publish_job(photo()));
+    EXPECT_EQ(stats.jobs_published, 0u);
+    EXPECT_TRUE(jobs.publish_job(photo(), /*wait_for_ack=*/false));
+    EXPECT_EQ(pub.sent().back().how, FakePublisher::How::queued);
+    EXPECT_EQ(stats.jobs_published, 1u);
+}
