@@ -149,7 +149,13 @@ TEST(NodeRed, TurntableFlowAnswersEveryMoveOfASixPositionScan) {
         EXPECT_EQ(ready_scan_by_step[j["step"].get<int>()], j["scan_id"].get<std::string>())
             << m.payload;
     }
-    json last = parse(h.received(h.base() + "/scan/state").back().payload);
+    // The retained scan/state follows the last progress message: wait for it rather than
+    // read whatever arrived by now (under load it was still on its way).
+    auto final_state = h.wait_for(
+        h.base() + "/scan/state",
+        [](const Received& m) { return parse(m.payload)["state"] == "completed"; }, 10s);
+    ASSERT_FALSE(final_state.topic.empty()) << "scan/state never said completed";
+    json last = parse(final_state.payload);
     EXPECT_EQ(last["state"], "completed");
     EXPECT_EQ(last["step"], 6);
     EXPECT_EQ(last["of"], 6);
