@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "bare_gphoto_loop.h"
 #include "harness/rig_harness.h"
 
 using namespace photorig::test;
@@ -109,8 +110,74 @@ int bench_overlap(bool quick, bool* pass) {
     return 0;
 }
 
+// Captures/s of `gphoto2 --capture-image-and-download`, one process (and session) per shot,
+// as the shell loops photorig replaces run it; returns -1 when a shot failed.
+double cli_rate(const std::string& port, int shots) {
+    TempDir dir("photorig-cli");
+    const std::string home = dir.path();
+    auto t0 = Clock::now();
+    for (int i = 0; i < shots; ++i) {
+        auto r = run_command(
+            {"gphoto2", "--port", port, "--camera", "PTP/IP Camera", "--capture-image-and-download",
+             "--force-overwrite", "--filename", dir.path() + "/shot" + std::to_string(i) + ".jpg"},
+            30s, {"HOME=" + home});
+        if (r.exit_code != 0) {
+            std::fprintf(stderr, "gphoto2 failed: %s\n", r.output.c_str());
+            return -1;
+        }
+    }
+    double rate = shots / seconds_since(t0);
+    size_t downloaded = 0;  // the CLI exits 0 even when a capture failed: count the files
+    for (const auto& f : list_files(dir.path())) downloaded += f.find("/shot") != std::string::npos;
+    return downloaded == static_cast<size_t>(shots) ? rate : -1;
+}
+
+// Captures/s of libgphoto2 alone in this process (trigger, wait, download to memory, delete):
+// the physical limit of the camera and library, with nothing of photorig around it.
+double bare_library_rate(const std::string& port, int shots) {
+    TempDir home("photorig-bare");
+    auto r = photorig::bench::bare_gphoto_loop(port, "PTP/IP Camera", home.path(), shots);
+    if (!r.error.empty()) {
+        std::fprintf(stderr, "bare libgphoto2 loop: %s\n", r.error.c_str());
+        return -1;
+    }
+    return r.shots / r.seconds;
+}
+
+// Separate count=1 requests, each sent when the previous one was answered: what a dashboard
+// button or a turntable script does. Sent and answered on one open connection, as Home
+// Assistant or Node-RED would (not a mosquitto_pub process each), and woken by the response
+// itself rather than by polling. Returns captures/s, or -1 when a request failed.
+double sequential_requests_rate(RigHarness& h, int shots) {
+    photorig::MessageQueue<photorig::mqtt::Event> events;
+    auto client = h.connect_as("photorig-dashboard", "bench-sequential", events);
+    client->set_subscriptions({{h.base() + "/response/capture", 1}});
+    auto answered = [&](const std::string& txn) {
+        const auto deadline = Clock::now() + 30s;
+        while (Clock::now() < deadline) {
+            auto e = events.pop_for(100ms);
+            if (!e || e->kind != photorig::mqtt::Event::Kind::message) continue;
+            json j = json::parse(e->message.payload, nullptr, false);
+            if (j.is_object() && j["transaction"] == txn) return j["status"] == "ok";
+        }
+        return false;
+    };
+    auto request = [&](const std::string& txn) {
+        photorig::mqtt::Message m{
+            h.base() + "/request/capture", "{\"transaction\":\"" + txn + "\"}", 1, false, "", ""};
+        return client->publish(m, false, 5s).has_value() && answered(txn);
+    };
+    if (!request("sequential-warm")) return -1;
+    auto t0 = Clock::now();
+    for (int i = 0; i < shots; ++i) {
+        if (!request("one" + std::to_string(i))) return -1;
+    }
+    return shots / seconds_since(t0);
+}
+
 int bench_agent_vs_cli(bool quick, bool* pass) {
     const int agent_shots = quick ? 50 : 200;
+    const int sequential_shots = quick ? 20 : 100;
     const int cli_shots = quick ? 5 : 20;
     HarnessOptions o;
     o.image_size = 200000;
@@ -124,32 +191,29 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
     if (!response_ok(h, "burst", 120s)) return 1;
     double agent_rate = agent_shots / seconds_since(t0);
 
-    // The CLI against an identical simulator instance: a new process, session and download per
-    // shot.
+    double sequential_rate = sequential_requests_rate(h, sequential_shots);
+    if (sequential_rate <= 0) return 1;
+
+    // The CLI and the bare library loop, each against its own identical simulator instance.
     PtpipSim cli_sim(PHOTORIG_PTPIP_SIM_PATH, {"--image-size", "200000", "--serial", "SIM0002"});
     cli_sim.start();
-    TempDir cli_dir("photorig-cli");
-    std::string home = cli_dir.path();
-    t0 = Clock::now();
-    for (int i = 0; i < cli_shots; ++i) {
-        auto r = run_command({"gphoto2", "--port", cli_sim.port_string(), "--camera",
-                              "PTP/IP Camera", "--capture-image-and-download", "--force-overwrite",
-                              "--filename", cli_dir.path() + "/shot" + std::to_string(i) + ".jpg"},
-                             30s, {"HOME=" + home});
-        if (r.exit_code != 0) {
-            std::fprintf(stderr, "gphoto2 failed: %s\n", r.output.c_str());
-            return 1;
-        }
-    }
-    double cli_rate = cli_shots / seconds_since(t0);
-    size_t downloaded = 0;
-    for (const auto& f : list_files(cli_dir.path()))
-        downloaded += f.find("/shot") != std::string::npos;
+    double cli = cli_rate(cli_sim.port_string(), cli_shots);
+    PtpipSim bare_sim(PHOTORIG_PTPIP_SIM_PATH, {"--image-size", "200000", "--serial", "SIM0003"});
+    bare_sim.start();
+    double limit = bare_library_rate(bare_sim.port_string(), agent_shots);
+    if (cli <= 0 || limit <= 0) return 1;
     std::printf(
-        "agent vs cli: agent %.1f captures/s (%d shots, spooled + hashed + published), "
-        "gphoto2 CLI %.1f captures/s (%d processes, %zu files) -> %.1fx (goal >= 10x)\n",
-        agent_rate, agent_shots, cli_rate, cli_shots, downloaded, agent_rate / cli_rate);
-    *pass = *pass && agent_rate / cli_rate >= 10.0 && downloaded == static_cast<size_t>(cli_shots);
+        "agent vs cli: agent %.1f captures/s (one count=%d request; spooled + hashed + "
+        "published), %.1f captures/s (%d sequential count=1 requests); gphoto2 CLI %.1f "
+        "captures/s (%d processes); bare libgphoto2 loop %.1f captures/s\n",
+        agent_rate, agent_shots, sequential_rate, sequential_shots, cli, cli_shots, limit);
+    std::printf(
+        "agent vs cli: batch %.1fx, sequential %.1fx the CLI (goal >= 10x); agent/limit batch "
+        "%.2f, sequential %.2f (goal >= 0.7)\n",
+        agent_rate / cli, sequential_rate / cli, agent_rate / limit, sequential_rate / limit);
+    // The CLI ratio stays a goal; the share of the library's limit is reported (issue 12
+    // works towards >= 0.7) but not yet enforced.
+    *pass = *pass && agent_rate / cli >= 10.0;
     return 0;
 }
 
