@@ -291,56 +291,50 @@ bool is_retryable_status(long status) {
     return status == 408 || status == 429 || (status >= 500 && status <= 599);
 }
 
-Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& url,
-                                 const std::vector<std::string>& headers, const SigV4& key,
-                                 const std::string& amz_date) {
-    auto parts = parse_url(url);
-    if (!parts) return parts.error();
-    if (amz_date.size() != 16) return make_error("bad_request", "sigv4: bad date");
-    std::string payload_hash = header_value(headers, "x-amz-content-sha256");
-    if (payload_hash.empty())
-        return make_error("bad_request", "sigv4: x-amz-content-sha256 header missing");
+namespace {
 
-    SigV4Signed out;
-    out.headers = headers;
-    if (!has_header(headers, "host")) {
-        std::string host = parts->host;
-        bool default_port = parts->port.empty() ||
-                            (parts->scheme == "http" && parts->port == "80") ||
-                            (parts->scheme == "https" && parts->port == "443");
-        if (!default_port) host += ":" + parts->port;
-        out.headers.push_back("Host: " + host);
+// SigV4 signs a header's value with inner runs of spaces collapsed.
+std::string collapse_spaces(const std::string& value) {
+    std::string collapsed;
+    for (char c : value) {
+        if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
+        collapsed.push_back(c);
     }
-    if (!has_header(headers, "x-amz-date")) out.headers.push_back("x-amz-date: " + amz_date);
+    return collapsed;
+}
 
-    // Canonical headers: every header that has a value, lower-case names, sorted, inner runs
-    // of spaces collapsed. (A "Name:" with no value tells curl to drop a header: not sent.)
+struct CanonicalHeaders {
+    std::string lines;         // "name:value\n" for each signed header
+    std::string signed_names;  // "name;name;..."
+};
+
+// Canonical headers: every header that has a value, lower-case names, sorted, inner runs
+// of spaces collapsed. (A "Name:" with no value tells curl to drop a header: not sent.)
+CanonicalHeaders canonical_headers(const std::vector<std::string>& headers) {
     std::map<std::string, std::string> canon;
-    for (const auto& h : out.headers) {
+    for (const auto& h : headers) {
         std::string n, v;
         if (!split_header(h, &n, &v) || v.empty()) continue;
-        std::string collapsed;
-        for (char c : v) {
-            if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
-            collapsed.push_back(c);
-        }
+        std::string collapsed = collapse_spaces(v);
         auto it = canon.find(n);
         if (it == canon.end())
             canon.emplace(n, collapsed);
         else
             it->second += "," + collapsed;
     }
-    std::string canonical_headers, signed_headers;
+    CanonicalHeaders out;
     for (const auto& [n, v] : canon) {
-        canonical_headers += n + ":" + v + "\n";
-        if (!signed_headers.empty()) signed_headers += ";";
-        signed_headers += n;
+        out.lines += n + ":" + v + "\n";
+        if (!out.signed_names.empty()) out.signed_names += ";";
+        out.signed_names += n;
     }
+    return out;
+}
 
-    // Canonical query: each name and value decoded then encoded once, sorted.
+// Canonical query: each name and value decoded then encoded once, sorted.
+std::string canonical_query(const std::string& q) {
     std::vector<std::pair<std::string, std::string>> params;
     size_t start = 0;
-    const std::string& q = parts->query;
     while (start <= q.size() && !q.empty()) {
         size_t amp = q.find('&', start);
         std::string item =
@@ -355,27 +349,60 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
         start = amp + 1;
     }
     std::sort(params.begin(), params.end());
-    std::string canonical_query;
+    std::string out;
     for (const auto& [k, v] : params) {
-        if (!canonical_query.empty()) canonical_query += "&";
-        canonical_query += k + "=" + v;
+        if (!out.empty()) out += "&";
+        out += k + "=" + v;
     }
+    return out;
+}
 
+// The Host header as SigV4 signs it: the port only when it is not the scheme's default.
+std::string host_header_value(const UrlParts& parts) {
+    std::string host = parts.host;
+    bool default_port = parts.port.empty() || (parts.scheme == "http" && parts.port == "80") ||
+                        (parts.scheme == "https" && parts.port == "443");
+    if (!default_port) host += ":" + parts.port;
+    return host;
+}
+
+// HMAC chain secret -> date -> region -> service -> "aws4_request".
+std::string signing_key(const SigV4& key, const std::string& date) {
+    std::string k = hmac_sha256("AWS4" + key.secret_key, date);
+    k = hmac_sha256(k, key.region);
+    k = hmac_sha256(k, key.service);
+    return hmac_sha256(k, "aws4_request");
+}
+
+}  // namespace
+
+Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& url,
+                                 const std::vector<std::string>& headers, const SigV4& key,
+                                 const std::string& amz_date) {
+    auto parts = parse_url(url);
+    if (!parts) return parts.error();
+    if (amz_date.size() != 16) return make_error("bad_request", "sigv4: bad date");
+    std::string payload_hash = header_value(headers, "x-amz-content-sha256");
+    if (payload_hash.empty())
+        return make_error("bad_request", "sigv4: x-amz-content-sha256 header missing");
+
+    SigV4Signed out;
+    out.headers = headers;
+    if (!has_header(headers, "host")) out.headers.push_back("Host: " + host_header_value(*parts));
+    if (!has_header(headers, "x-amz-date")) out.headers.push_back("x-amz-date: " + amz_date);
+
+    const CanonicalHeaders canon = canonical_headers(out.headers);
     std::string canonical_uri = url_encode(url_decode(parts->path), true);
-    out.canonical_request = method + "\n" + canonical_uri + "\n" + canonical_query + "\n" +
-                            canonical_headers + "\n" + signed_headers + "\n" + payload_hash;
+    out.canonical_request = method + "\n" + canonical_uri + "\n" + canonical_query(parts->query) +
+                            "\n" + canon.lines + "\n" + canon.signed_names + "\n" + payload_hash;
     std::string date = amz_date.substr(0, 8);
     std::string scope = date + "/" + key.region + "/" + key.service + "/aws4_request";
     out.string_to_sign = "AWS4-HMAC-SHA256\n" + header_value(out.headers, "x-amz-date") + "\n" +
                          scope + "\n" + Sha256::of(out.canonical_request);
-    std::string k = hmac_sha256("AWS4" + key.secret_key, date);
-    k = hmac_sha256(k, key.region);
-    k = hmac_sha256(k, key.service);
-    k = hmac_sha256(k, "aws4_request");
-    std::string sig = hmac_sha256(k, out.string_to_sign);
+    std::string sig = hmac_sha256(signing_key(key, date), out.string_to_sign);
     out.signature = hex::encode(sig);
     out.headers.push_back("Authorization: AWS4-HMAC-SHA256 Credential=" + key.access_key + "/" +
-                          scope + ", SignedHeaders=" + signed_headers +
+                          scope + ", SignedHeaders=" + canon.signed_names +
                           ", Signature=" + out.signature);
     return out;
 }
