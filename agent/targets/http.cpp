@@ -407,53 +407,55 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
     return out;
 }
 
-Expected<Response> perform(const Request& request) {
-    const std::string where = request.method + " " + redact_url(request.url);
-    Response resp;
-    Transfer t;
-    t.req = &request;
-    t.resp = &resp;
+namespace {
 
-    const bool file_body = !request.body_file.empty();
-    const bool has_body =
-        file_body || !request.body.empty() || request.method == "PUT" || request.method == "POST";
-    if (file_body) {
-        t.fd = ::open(request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
-        if (t.fd < 0) {
-            int err = errno;
-            return make_error(err == ENOENT ? "source_missing" : "io_error",
-                              where + ": open " + request.body_file + ": " + std::strerror(err));
-        }
-        struct stat st {};
-        if (::fstat(t.fd, &st) != 0 ||
-            static_cast<uint64_t>(st.st_size) < request.body_offset + request.body_length)
-            return make_error("io_error", where + ": " + request.body_file +
-                                              " is shorter than the range to send");
-        t.body_length = request.body_length;
-    } else {
+using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
+
+// Points the transfer at the request body: the byte range of a file (opened and checked to be
+// long enough) or the in-memory body.
+Status open_body(const Request& request, const std::string& where, Transfer& t) {
+    if (request.body_file.empty()) {
         t.mem = request.body.data();
         t.body_length = request.body.size();
+        return ok();
     }
+    t.fd = ::open(request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (t.fd < 0) {
+        int err = errno;
+        return make_error(err == ENOENT ? "source_missing" : "io_error",
+                          where + ": open " + request.body_file + ": " + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(t.fd, &st) != 0 ||
+        static_cast<uint64_t>(st.st_size) < request.body_offset + request.body_length)
+        return make_error("io_error",
+                          where + ": " + request.body_file + " is shorter than the range to send");
+    t.body_length = request.body_length;
+    return ok();
+}
 
+// The caller's headers plus "Expect:" for a body and, with sigv4, the payload hash and the
+// signature headers.
+Expected<std::vector<std::string>> headers_to_send(const Request& request, bool has_body,
+                                                   const std::string& where) {
     std::vector<std::string> headers = request.headers;
     if (has_body && !has_header(headers, "expect"))
         headers.push_back("Expect:");  // no 100-continue stall
-    if (request.sigv4) {
-        if (!has_header(headers, "x-amz-content-sha256")) {
-            if (file_body)
-                return make_error("bad_request",
-                                  where + ": sigv4 with a file body needs x-amz-content-sha256");
-            headers.push_back("x-amz-content-sha256: " + Sha256::of(request.body));
-        }
-        auto signed_req =
-            sigv4_sign(request.method, request.url, headers, *request.sigv4, utc_amz_date());
-        if (!signed_req) return signed_req.error().with_context(where);
-        headers = std::move(signed_req->headers);
+    if (!request.sigv4) return headers;
+    if (!has_header(headers, "x-amz-content-sha256")) {
+        if (!request.body_file.empty())
+            return make_error("bad_request",
+                              where + ": sigv4 with a file body needs x-amz-content-sha256");
+        headers.push_back("x-amz-content-sha256: " + Sha256::of(request.body));
     }
+    auto signed_req =
+        sigv4_sign(request.method, request.url, headers, *request.sigv4, utc_amz_date());
+    if (!signed_req) return signed_req.error().with_context(where);
+    return std::move(signed_req->headers);
+}
 
-    CURL* h = thread_handle();
-    if (!h) return make_error("io_error", where + ": curl_easy_init failed");
-
+Expected<HeaderList> header_list(const std::vector<std::string>& headers,
+                                 const std::string& where) {
     struct curl_slist* list = nullptr;
     for (const auto& hdr : headers) {
         auto* next = curl_slist_append(list, hdr.c_str());
@@ -463,15 +465,16 @@ Expected<Response> perform(const Request& request) {
         }
         list = next;
     }
-    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_guard(list,
-                                                                           &curl_slist_free_all);
+    return HeaderList(list, &curl_slist_free_all);
+}
 
-    char errbuf[CURL_ERROR_SIZE] = {0};
+// Timeouts, limits, buffers and authentication: everything but the method and the callbacks.
+void set_connection_options(CURL* h, const Request& request, curl_slist* headers, char* errbuf) {
     curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, request.connect_timeout_s);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, request.low_speed_time_s);
@@ -491,7 +494,10 @@ Expected<Response> perform(const Request& request) {
         curl_easy_setopt(h, CURLOPT_USERNAME, request.basic_user.c_str());
         curl_easy_setopt(h, CURLOPT_PASSWORD, request.basic_password.c_str());
     }
+}
 
+// The method, the request body's read/seek callbacks and the response callbacks.
+void set_transfer_options(CURL* h, const Request& request, bool has_body, Transfer& t) {
     if (request.method == "HEAD") {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (has_body) {
@@ -515,25 +521,11 @@ Expected<Response> perform(const Request& request) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+}
 
-    CURLcode rc = curl_easy_perform(h);
-
-    curl_off_t uploaded = 0;
-    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &uploaded);
-    resp.bytes_sent = static_cast<uint64_t>(uploaded);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    resp.status = status;
-    // Nothing of this request may leak into the next use of the thread's handle.
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-
-    if (rc == CURLE_OK) {
-        if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length &&
-            status < 300)
-            request.progress(resp.bytes_sent, t.body_length);
-        return resp;
-    }
+// Why a transfer failed: what our callbacks saw first, then curl's own reason.
+Error transfer_error(CURLcode rc, const Transfer& t, const Request& request, const char* errbuf,
+                     const std::string& where) {
     if (t.cancelled) return make_error("cancelled", where + ": cancelled");
     if (t.source_short)
         return make_error("io_error",
@@ -556,6 +548,49 @@ Expected<Response> perform(const Request& request) {
             // to it is at fault; worth retrying later.
             return make_error("target_unavailable", where + ": " + reason);
     }
+}
+
+}  // namespace
+
+Expected<Response> perform(const Request& request) {
+    const std::string where = request.method + " " + redact_url(request.url);
+    Response resp;
+    Transfer t;
+    t.req = &request;
+    t.resp = &resp;
+
+    const bool has_body = !request.body_file.empty() || !request.body.empty() ||
+                          request.method == "PUT" || request.method == "POST";
+    if (auto st = open_body(request, where, t); !st) return st.error();
+    auto headers = headers_to_send(request, has_body, where);
+    if (!headers) return headers.error();
+
+    CURL* h = thread_handle();
+    if (!h) return make_error("io_error", where + ": curl_easy_init failed");
+    auto list = header_list(*headers, where);
+    if (!list) return list.error();
+
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    set_connection_options(h, request, list->get(), errbuf);
+    set_transfer_options(h, request, has_body, t);
+
+    CURLcode rc = curl_easy_perform(h);
+
+    curl_off_t uploaded = 0;
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+    resp.bytes_sent = static_cast<uint64_t>(uploaded);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = status;
+    // Nothing of this request may leak into the next use of the thread's handle.
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+
+    if (rc != CURLE_OK) return transfer_error(rc, t, request, errbuf, where);
+    if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length &&
+        status < 300)
+        request.progress(resp.bytes_sent, t.body_length);
+    return resp;
 }
 
 }  // namespace photorig::targets::http
