@@ -17,13 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "core/backoff.h"
-#include "core/clock.h"
-#include "core/files.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "core/text.h"
 #include "targets/gdrive_api.h"
+#include "targets/gdrive_client.h"
 #include "targets/http.h"
 
 namespace photorig::targets {
@@ -43,14 +41,6 @@ using text::lower;
 // ------------------------------------------------------------------------------------------
 
 struct GdriveTarget::Impl {
-    struct Budget {
-        int failures = 0;  // consecutive, reset by progress
-    };
-    struct Token {
-        std::string value;
-        int64_t refresh_at_ms = 0;  // monotonic
-        uint64_t generation = 0;
-    };
     // Where a resumable session stands.
     struct SessionState {
         enum Kind { in_progress, done, expired } kind = in_progress;
@@ -71,206 +61,12 @@ struct GdriveTarget::Impl {
 
     Options opt;
     std::string api;
-
-    std::mutex token_mutex;  // held while refreshing: one refresh at a time
-    Token token;
-    uint64_t generations = 0;
+    // Token, retries and files.list; it reads `opt` and `api`, so it is declared after them.
+    Client client{opt, api};
 
     std::mutex folder_cache_mutex;
     std::map<std::string, std::string> folders;  // "<parent id>/<name>" or "id:<x>" -> id
     std::mutex folder_create_mutex;              // one find-or-create at a time
-
-    // ---------------------------------------------------------------------- plumbing
-
-    http::Request base_request(const std::string& method, const std::string& url) const {
-        http::Request r;
-        r.method = method;
-        r.url = url;
-        r.connect_timeout_s = opt.connect_timeout_s;
-        r.low_speed_time_s = opt.low_speed_time_s;
-        r.cancel = opt.cancel;
-        return r;
-    }
-
-    bool cancelled() const { return opt.cancel && opt.cancel->load(std::memory_order_relaxed); }
-
-    Status sleep_ms(int64_t ms) {
-        if (!clock::sleep_unless(opt.cancel, ms))
-            return make_error("cancelled", "gdrive: cancelled while waiting to retry");
-        return ok();
-    }
-
-    // Counts a failed attempt and waits before the next one; an error once the budget is spent
-    // or the server asks for a longer pause than we are willing to hold the job for.
-    Status backoff(Budget& b, const std::string& why, int64_t retry_after) {
-        ++b.failures;
-        if (b.failures > opt.max_retries_per_call)
-            return make_error("target_unavailable",
-                              why + " (gave up after " + std::to_string(b.failures) +
-                                  " attempts in a row; the job is retried later)");
-        const BackoffPolicy policy{opt.backoff_initial_ms, opt.backoff_max_ms,
-                                   BackoffPolicy::Jitter::half};
-        int64_t delay = backoff_delay_ms(policy, b.failures);
-        if (retry_after >= 0) {
-            if (retry_after > opt.retry_after_max_ms)
-                return make_error("target_unavailable", why + " (Drive asks to wait " +
-                                                            std::to_string(retry_after / 1000) +
-                                                            " s; the job is retried later)");
-            delay = std::max(
-                delay, retry_after + uniform_ms(0, std::min<int64_t>(1000, retry_after / 10)));
-        }
-        LOG_INFO(kComponent, why << "; retry " << b.failures << "/" << opt.max_retries_per_call
-                                 << " in " << delay << " ms");
-        return sleep_ms(delay);
-    }
-
-    // ---------------------------------------------------------------------- OAuth
-
-    Expected<std::string> secret(const std::string& value, const std::string& file,
-                                 const char* key) const {
-        if (!file.empty()) {
-            auto s = files::read_secret(file);
-            if (!s) return s.error().with_context(std::string("upload.gdrive.") + key);
-            return std::move(s.value());
-        }
-        return value;
-    }
-
-    Expected<Token> refresh_locked() {
-        const std::string what = "gdrive: token refresh at " + http::redact_url(opt.token_url);
-        if (opt.client_id.empty())
-            return make_error("bad_config", "upload.gdrive.client_id is empty");
-        auto client_secret =
-            secret(opt.client_secret, opt.client_secret_file, "client_secret_file");
-        if (!client_secret) return client_secret.error();
-        auto refresh = secret(opt.refresh_token, opt.refresh_token_file, "refresh_token_file");
-        if (!refresh) return refresh.error();
-        if (refresh->empty())
-            return make_error("bad_config",
-                              "upload.gdrive.refresh_token_file: no refresh token configured");
-
-        http::Request r = base_request("POST", opt.token_url);
-        r.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
-        r.body = "grant_type=refresh_token&client_id=" + http::url_encode(opt.client_id) +
-                 "&client_secret=" + http::url_encode(*client_secret) +
-                 "&refresh_token=" + http::url_encode(*refresh);
-        r.timeout_s = 60;
-        auto resp = http::perform(r);
-        if (!resp) return resp.error();  // the message holds the URL and curl's reason only
-        if (resp->status == 200) {
-            auto j = parse_json(resp->body);
-            std::string access =
-                j && j->is_object() ? str_field(*j, "access_token") : std::string();
-            if (access.empty())
-                return make_error("target_unavailable", what + ": answer without an access_token");
-            int64_t expires_in = 3600;
-            auto e = j->find("expires_in");
-            if (e != j->end() && e->is_number()) expires_in = e->get<int64_t>();
-            if (expires_in < 1) expires_in = 1;
-            Token t;
-            t.value = access;
-            int64_t life = expires_in * 1000;
-            int64_t margin = std::min(opt.token_refresh_margin_s * 1000, life / 2);
-            t.refresh_at_ms = clock::monotonic_ms() + life - margin;
-            LOG_DEBUG(kComponent, "access token refreshed, valid " << expires_in << " s");
-            return t;
-        }
-        return token_refused(*resp, what, opt.refresh_token_file);
-    }
-
-    Expected<Token> current_token(Budget& b) {
-        for (;;) {
-            Error err;
-            {
-                std::lock_guard<std::mutex> lock(token_mutex);
-                if (!token.value.empty() && clock::monotonic_ms() < token.refresh_at_ms)
-                    return token;
-                auto t = refresh_locked();
-                if (t) {
-                    token = std::move(t.value());
-                    token.generation = ++generations;
-                    return token;
-                }
-                err = t.error();
-            }
-            if (err.code != "target_unavailable") return err;
-            auto st = backoff(b, err.message, -1);
-            if (!st) return st.error();
-        }
-    }
-
-    // Forgets the token that drew a 401 (not a newer one another thread already fetched).
-    void invalidate_token(uint64_t generation) {
-        std::lock_guard<std::mutex> lock(token_mutex);
-        if (token.generation == generation) token.value.clear();
-    }
-
-    // One API request with a bearer token: 401 refreshes the token once and repeats; with
-    // `retry`, transport failures and retryable answers wait (backoff) and repeat. Any other
-    // answer is returned for the caller to read.
-    Expected<http::Response> call(const std::string& method, const std::string& url,
-                                  const std::string& body, const std::vector<std::string>& headers,
-                                  Budget& b, bool retry, bool auth = true) {
-        const std::string what = method + " " + http::redact_url(url);
-        bool refreshed = false;
-        for (;;) {
-            http::Request r = base_request(method, url);
-            r.body = body;
-            r.headers = headers;
-            r.timeout_s = 120;
-            uint64_t generation = 0;
-            if (auth) {
-                auto t = current_token(b);
-                if (!t) return t.error();
-                r.headers.push_back("Authorization: Bearer " + t->value);
-                generation = t->generation;
-            }
-            auto resp = http::perform(r);
-            if (!resp) {
-                if (retry && resp.error().code == "target_unavailable") {
-                    if (auto st = backoff(b, resp.error().message, -1); !st) return st.error();
-                    continue;
-                }
-                return resp.error();
-            }
-            if (resp->status == 401 && auth) {
-                if (refreshed) return status_error(401, resp->body, what);
-                refreshed = true;
-                invalidate_token(generation);
-                LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
-                continue;
-            }
-            if (retry && retryable(resp->status, resp->body)) {
-                if (auto st = backoff(b, status_error(resp->status, resp->body, what).message,
-                                      retry_after_ms(*resp));
-                    !st)
-                    return st.error();
-                continue;
-            }
-            return resp;
-        }
-    }
-
-    std::string list_url(const std::string& q, const std::string& fields) const {
-        std::string url = api + "/drive/v3/files?q=" + http::url_encode(q) +
-                          "&fields=" + http::url_encode("files(" + fields + ")") +
-                          "&pageSize=100&supportsAllDrives=true&includeItemsFromAllDrives=true";
-        if (opt.folder.compare(0, 3, "id:") == 0) url += "&corpora=allDrives";
-        return url;
-    }
-
-    Expected<std::vector<Remote>> list(Budget& b, const std::string& q, const std::string& fields) {
-        auto resp = call("GET", list_url(q, fields), "", {}, b, true);
-        if (!resp) return resp.error();
-        if (resp->status != 200)
-            return status_error(resp->status, resp->body, "gdrive: files.list");
-        auto j = parse_json(resp->body);
-        if (!j || !j->is_object() || !j->contains("files") || !(*j)["files"].is_array())
-            return make_error("target_unavailable", "gdrive: files.list: unreadable answer");
-        std::vector<Remote> out;
-        for (const auto& f : (*j)["files"]) out.push_back(remote_from(f));
-        return out;
-    }
 
     // ---------------------------------------------------------------------- folders
 
@@ -294,10 +90,10 @@ struct GdriveTarget::Impl {
     Expected<std::string> check_folder_id(Budget& b, const std::string& id) {
         const std::string key = "id:" + id;
         if (auto hit = cached(key)) return *hit;
-        auto resp = call("GET",
-                         api + "/drive/v3/files/" + http::url_encode(id) +
-                             "?fields=id,mimeType,trashed&supportsAllDrives=true",
-                         "", {}, b, true);
+        auto resp = client.call("GET",
+                                api + "/drive/v3/files/" + http::url_encode(id) +
+                                    "?fields=id,mimeType,trashed&supportsAllDrives=true",
+                                "", {}, b, true);
         if (!resp) return resp.error();
         if (resp->status == 404)
             return make_error("bad_config",
@@ -325,7 +121,7 @@ struct GdriveTarget::Impl {
                               kFolderMime + "' and " + GdriveTarget::q_literal(parent) +
                               " in parents and trashed=false";
         for (;;) {
-            auto found = list(b, q, "id,name");
+            auto found = client.list(b, q, "id,name");
             if (!found) return found.error().with_context("gdrive: find folder '" + name + "'");
             if (!found->empty() && !found->front().id.empty()) {
                 remember(key, found->front().id);
@@ -334,16 +130,16 @@ struct GdriveTarget::Impl {
             json meta = {
                 {"name", name}, {"mimeType", kFolderMime}, {"parents", json::array({parent})}};
             // Not retried blindly: a create whose answer got lost is found by the next list.
-            auto resp =
-                call("POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
-                     {"Content-Type: application/json; charset=UTF-8"}, b, false);
+            auto resp = client.call(
+                "POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
+                {"Content-Type: application/json; charset=UTF-8"}, b, false);
             if (!resp) {
                 if (resp.error().code != "target_unavailable") return resp.error();
-                if (auto st = backoff(b, resp.error().message, -1); !st) return st.error();
+                if (auto st = client.backoff(b, resp.error().message, -1); !st) return st.error();
                 continue;
             }
             if (retryable(resp->status, resp->body)) {
-                if (auto st = backoff(
+                if (auto st = client.backoff(
                         b, status_error(resp->status, resp->body, "gdrive: create folder").message,
                         retry_after_ms(*resp));
                     !st)
@@ -394,7 +190,7 @@ struct GdriveTarget::Impl {
         // own clients do) but only to the API's own origin.
         std::vector<std::string> h;
         if (origin_of(session) != origin_of(api)) return h;
-        auto t = current_token(b);
+        auto t = client.current_token(b);
         if (!t) {
             *err = t.error();
             return h;
@@ -433,8 +229,8 @@ struct GdriveTarget::Impl {
     Expected<SessionState> query(Budget& b, const std::string& session, uint64_t size) {
         const std::string what = "gdrive: upload status " + http::redact_url(session);
         bool auth = origin_of(session) == origin_of(api);
-        auto resp = call("PUT", session, "", {"Content-Range: bytes */" + std::to_string(size)}, b,
-                         true, auth);
+        auto resp = client.call("PUT", session, "",
+                                {"Content-Range: bytes */" + std::to_string(size)}, b, true, auth);
         if (!resp) return resp.error();
         return session_answer(*resp, what);
     }
@@ -472,7 +268,7 @@ struct GdriveTarget::Impl {
         std::vector<std::string> headers = {"Content-Type: application/json; charset=UTF-8",
                                             "X-Upload-Content-Length: " + std::to_string(job.size)};
         if (!job.mime.empty()) headers.push_back("X-Upload-Content-Type: " + job.mime);
-        auto resp = call(
+        auto resp = client.call(
             "POST",
             api + "/upload/drive/v3/files?uploadType=resumable&supportsAllDrives=true&fields=" +
                 http::url_encode(kFileFields),
@@ -493,7 +289,7 @@ struct GdriveTarget::Impl {
     http::Request chunk_request(const std::string& session, const upload::Job& job, uint64_t offset,
                                 uint64_t len, std::vector<std::string> headers,
                                 const std::atomic<bool>* abort) const {
-        http::Request r = base_request("PUT", session);
+        http::Request r = client.base_request("PUT", session);
         r.headers = std::move(headers);
         r.headers.push_back("Content-Range: bytes " + std::to_string(offset) + "-" +
                             std::to_string(offset + len - 1) + "/" + std::to_string(job.size));
@@ -523,7 +319,7 @@ struct GdriveTarget::Impl {
         if (opt.cancel) {
             watcher = std::thread([&] {
                 while (sending.load()) {
-                    if (cancelled()) abort_chunk.store(true);
+                    if (client.cancelled()) abort_chunk.store(true);
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 }
             });
@@ -542,7 +338,7 @@ struct GdriveTarget::Impl {
         for (;;) {
             SessionState state;
             bool need_query = false;
-            if (cancelled()) return make_error("cancelled", what + ": cancelled");
+            if (client.cancelled()) return make_error("cancelled", what + ": cancelled");
             if (offset > job.size)
                 return make_error("io_error", what + ": Drive confirms " + std::to_string(offset) +
                                                   " bytes of a " + std::to_string(job.size) +
@@ -553,7 +349,8 @@ struct GdriveTarget::Impl {
                 if (!q) return q.error();
                 if (q->kind != SessionState::in_progress) return q;
                 if (q->offset == job.size) {
-                    if (auto st = backoff(b, what + ": all bytes confirmed but no file yet", -1);
+                    if (auto st =
+                            client.backoff(b, what + ": all bytes confirmed but no file yet", -1);
                         !st)
                         return st.error();
                 }
@@ -585,7 +382,7 @@ struct GdriveTarget::Impl {
             auto resp = http::perform(r);
             if (!resp) {
                 const Error& e = resp.error();
-                if (e.code == "cancelled" && cancelled())
+                if (e.code == "cancelled" && client.cancelled())
                     return make_error("cancelled", what + ": cancelled");
                 if (e.code == "source_missing")
                     return e.with_context("gdrive: upload " + job.job_id);
@@ -594,7 +391,7 @@ struct GdriveTarget::Impl {
                          "chunk at " << offset << " of job " << job.job_id
                                      << " failed: " << (rewound ? "connection lost" : e.message));
                 if (!rewound) {
-                    if (auto st = backoff(b, e.message, -1); !st) return st.error();
+                    if (auto st = client.backoff(b, e.message, -1); !st) return st.error();
                 } else {
                     ++b.failures;  // the connection died: ask at once, the next failure waits
                     if (b.failures > opt.max_retries_per_call)
@@ -608,7 +405,7 @@ struct GdriveTarget::Impl {
                 if (status == 401 && with_token) {
                     if (refreshed) return status_error(401, resp->body, what);
                     refreshed = true;
-                    invalidate_token(generation);
+                    client.invalidate_token(generation);
                     LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
                     need_query = true;
                 } else if (status == 400) {
@@ -619,7 +416,7 @@ struct GdriveTarget::Impl {
                     need_query = true;
                 } else if (retryable(status, resp->body)) {
                     auto err = status_error(status, resp->body, what);
-                    if (auto st = backoff(b, err.message, retry_after_ms(*resp)); !st)
+                    if (auto st = client.backoff(b, err.message, retry_after_ms(*resp)); !st)
                         return st.error();
                     need_query = true;
                 } else {
@@ -639,8 +436,8 @@ struct GdriveTarget::Impl {
                 bad_requests = 0;
                 refreshed = false;
             } else if (!need_query) {
-                if (auto st =
-                        backoff(b, what + ": no progress at byte " + std::to_string(offset), -1);
+                if (auto st = client.backoff(
+                        b, what + ": no progress at byte " + std::to_string(offset), -1);
                     !st)
                     return st.error();
             }
@@ -649,7 +446,7 @@ struct GdriveTarget::Impl {
     }
 
     Status trash(Budget& b, const std::string& id) {
-        auto resp = call(
+        auto resp = client.call(
             "PATCH", api + "/drive/v3/files/" + http::url_encode(id) + "?supportsAllDrives=true",
             json({{"trashed", true}}).dump(), {"Content-Type: application/json; charset=UTF-8"}, b,
             true);
@@ -711,7 +508,7 @@ struct GdriveTarget::Impl {
         std::string session = resumed_session(job);
         int sessions_started = 0;
         for (;;) {
-            if (cancelled()) return make_error("cancelled", what + ": cancelled");
+            if (client.cancelled()) return make_error("cancelled", what + ": cancelled");
             uint64_t offset = 0;
             if (!session.empty()) {
                 auto q = query(b, session, job.size);
@@ -731,11 +528,11 @@ struct GdriveTarget::Impl {
             }
             if (session.empty()) {
                 // Already there? (a crash after the last chunk, before the journal heard of it)
-                auto found =
-                    list(b,
-                         "appProperties has { key='job_id' and value=" +
-                             GdriveTarget::q_literal(job_key(job.job_id)) + " } and trashed=false",
-                         kFileFields);
+                auto found = client.list(b,
+                                         "appProperties has { key='job_id' and value=" +
+                                             GdriveTarget::q_literal(job_key(job.job_id)) +
+                                             " } and trashed=false",
+                                         kFileFields);
                 if (!found) return found.error().with_context(what);
                 for (const auto& f : *found) {
                     bool hash_checked = false;
@@ -799,14 +596,14 @@ Expected<upload::UploadResult> GdriveTarget::upload(const upload::Job& job,
 }
 
 Expected<std::string> GdriveTarget::access_token() {
-    Impl::Budget b;
-    auto t = impl_->current_token(b);
+    gdrive::Budget b;
+    auto t = impl_->client.current_token(b);
     if (!t) return t.error();
     return t->value;
 }
 
 Expected<std::string> GdriveTarget::folder_id(const std::string& rig, const std::string& batch) {
-    Impl::Budget b;
+    gdrive::Budget b;
     return impl_->resolve_folder(b, rig, batch);
 }
 
