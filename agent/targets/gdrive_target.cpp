@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -35,6 +36,29 @@ const char* kFolderMime = "application/vnd.google-apps.folder";
 const char* kFileFields = "id,name,size,md5Checksum,sha256Checksum,appProperties,trashed";
 
 using text::lower;
+
+// While alive, sets `abort` whenever `cancel` is set (checked every 50 ms), so a transfer
+// that only watches `abort` notices the caller's cancel flag too.
+class CancelMirror {
+  public:
+    CancelMirror(const std::atomic<bool>* cancel, std::atomic<bool>& abort) {
+        if (!cancel) return;
+        watcher_ = std::thread([this, cancel, &abort] {
+            while (running_.load()) {
+                if (cancel->load(std::memory_order_relaxed)) abort.store(true);
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        });
+    }
+    ~CancelMirror() {
+        running_.store(false);
+        if (watcher_.joinable()) watcher_.join();
+    }
+
+  private:
+    std::atomic<bool> running_{true};
+    std::thread watcher_;
+};
 
 }  // namespace
 
@@ -303,41 +327,37 @@ struct GdriveTarget::Impl {
         return r;
     }
 
+    // One send() call: the session, its job and what its chunk PUTs share.
+    struct Sending {
+        Budget& b;
+        const upload::Job& job;
+        const std::string& session;
+        const upload::ProgressFn& progress;
+        uint64_t* bytes_sent;
+        std::string what;  // names the session in messages
+        // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
+        // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
+        // rewinds the body to send it again on a fresh connection (it does that by itself when
+        // a reused connection dies mid-request): that whole-chunk resend would start at a byte
+        // Drive already has; asking the session where it stands costs nothing instead.
+        std::atomic<bool> abort_chunk{false};
+        // Setbacks since the last progress; each kind has its own allowance.
+        int bad_requests = 0;    // 400 answers: out of step with the session
+        bool refreshed = false;  // the access token was refreshed after a 401
+    };
+
+    // What a chunk PUT tells: where the session stands, or nullopt when it has to be asked.
+    using PutOutcome = std::optional<SessionState>;
+
     // Sends the file from `offset` on; ends when Drive returns the file or the session is gone.
     Expected<SessionState> send(Budget& b, const upload::Job& job, const std::string& session,
                                 uint64_t offset, const upload::ProgressFn& progress,
                                 uint64_t* bytes_sent) {
-        const std::string what = "gdrive: upload " + http::redact_url(session);
-        // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
-        // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
-        // rewinds the body to send it again on a fresh connection (it does that by itself when a
-        // reused connection dies mid-request): that whole-chunk resend would start at a byte
-        // Drive already has; asking the session where it stands costs nothing instead.
-        std::atomic<bool> abort_chunk{false};
-        std::atomic<bool> sending{true};
-        std::thread watcher;
-        if (opt.cancel) {
-            watcher = std::thread([&] {
-                while (sending.load()) {
-                    if (client.cancelled()) abort_chunk.store(true);
-                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                }
-            });
-        }
-        struct Join {
-            std::atomic<bool>& flag;
-            std::thread& t;
-            ~Join() {
-                flag.store(false);
-                if (t.joinable()) t.join();
-            }
-        } join{sending, watcher};
-
-        int bad_requests = 0;
-        bool refreshed = false;
+        Sending s{b,        job,        session,
+                  progress, bytes_sent, "gdrive: upload " + http::redact_url(session)};
+        const std::string& what = s.what;
+        CancelMirror mirror(opt.cancel, s.abort_chunk);
         for (;;) {
-            SessionState state;
-            bool need_query = false;
             if (client.cancelled()) return make_error("cancelled", what + ": cancelled");
             if (offset > job.size)
                 return make_error("io_error", what + ": Drive confirms " + std::to_string(offset) +
@@ -345,104 +365,125 @@ struct GdriveTarget::Impl {
                                                   "-byte file");
             if (offset == job.size) {
                 // Everything is there (or the file is empty): the status answer finishes it.
-                auto q = query(b, session, job.size);
+                auto q = query_after_last_byte(b, session, job.size, what);
                 if (!q) return q.error();
                 if (q->kind != SessionState::in_progress) return q;
-                if (q->offset == job.size) {
-                    if (auto st =
-                            client.backoff(b, what + ": all bytes confirmed but no file yet", -1);
-                        !st)
-                        return st.error();
-                }
                 offset = q->offset;
                 continue;
             }
-            const uint64_t len = std::min<uint64_t>(opt.chunk_size, job.size - offset);
-            Error token_error;
-            uint64_t generation = 0;
-            auto headers = session_headers(b, session, &generation, &token_error);
-            if (!token_error.code.empty()) return token_error;
-            const bool with_token = !headers.empty();
-            abort_chunk.store(false);
-            http::Request r =
-                chunk_request(session, job, offset, len, std::move(headers), &abort_chunk);
-            uint64_t last = 0;
-            bool rewound = false;
-            r.progress = [&](uint64_t done, uint64_t) {
-                if (done < last) {  // libcurl started the body again: stop it (see above)
-                    rewound = true;
-                    abort_chunk.store(true);
-                    last = done;
-                    return;
-                }
-                *bytes_sent += done - last;
-                last = done;
-                if (progress) progress(offset + done, job.size);
-            };
-            auto resp = http::perform(r);
-            if (!resp) {
-                const Error& e = resp.error();
-                if (e.code == "cancelled" && client.cancelled())
-                    return make_error("cancelled", what + ": cancelled");
-                if (e.code == "source_missing")
-                    return e.with_context("gdrive: upload " + job.job_id);
-                if (e.code != "target_unavailable" && !(e.code == "cancelled" && rewound)) return e;
-                LOG_INFO(kComponent,
-                         "chunk at " << offset << " of job " << job.job_id
-                                     << " failed: " << (rewound ? "connection lost" : e.message));
-                if (!rewound) {
-                    if (auto st = client.backoff(b, e.message, -1); !st) return st.error();
-                } else {
-                    ++b.failures;  // the connection died: ask at once, the next failure waits
-                    if (b.failures > opt.max_retries_per_call)
-                        return make_error("target_unavailable",
-                                          what + ": the connection keeps dropping");
-                }
-                need_query = true;
-            } else {
-                if (resp->bytes_sent > last) *bytes_sent += resp->bytes_sent - last;
-                const long status = resp->status;
-                if (status == 401 && with_token) {
-                    if (refreshed) return status_error(401, resp->body, what);
-                    refreshed = true;
-                    client.invalidate_token(generation);
-                    LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
-                    need_query = true;
-                } else if (status == 400) {
-                    // Out of step with the server (offset, chunk size): ask where it stands.
-                    if (++bad_requests > 2) return status_error(status, resp->body, what);
-                    LOG_WARN(kComponent, status_error(status, resp->body, what).message
-                                             << "; re-synchronising");
-                    need_query = true;
-                } else if (retryable(status, resp->body)) {
-                    auto err = status_error(status, resp->body, what);
-                    if (auto st = client.backoff(b, err.message, retry_after_ms(*resp)); !st)
-                        return st.error();
-                    need_query = true;
-                } else {
-                    auto s = session_answer(*resp, what);
-                    if (!s) return s.error();
-                    state = *s;
-                }
-            }
-            if (need_query) {
-                auto q = query(b, session, job.size);
-                if (!q) return q.error();
-                state = *q;
-            }
-            if (state.kind != SessionState::in_progress) return state;
-            if (state.offset > offset) {
+            auto outcome = put_chunk(s, offset);
+            if (!outcome) return outcome.error();
+            const bool asked = !outcome->has_value();
+            auto state = asked ? query(b, session, job.size) : Expected<SessionState>(**outcome);
+            if (!state) return state.error();
+            if (state->kind != SessionState::in_progress) return state;
+            if (state->offset > offset) {
                 b.failures = 0;  // progress: the retry budget is for failures in a row
-                bad_requests = 0;
-                refreshed = false;
-            } else if (!need_query) {
+                s.bad_requests = 0;
+                s.refreshed = false;
+            } else if (!asked) {
                 if (auto st = client.backoff(
                         b, what + ": no progress at byte " + std::to_string(offset), -1);
                     !st)
                     return st.error();
             }
-            offset = state.offset;
+            offset = state->offset;
         }
+    }
+
+    // Asks a session that has every byte where it stands. Its answer should hold the file;
+    // an answer without one yet counts as a failed attempt (a wait) before the next question.
+    Expected<SessionState> query_after_last_byte(Budget& b, const std::string& session,
+                                                 uint64_t size, const std::string& what) {
+        auto q = query(b, session, size);
+        if (!q) return q.error();
+        if (q->kind == SessionState::in_progress && q->offset == size) {
+            if (auto st = client.backoff(b, what + ": all bytes confirmed but no file yet", -1);
+                !st)
+                return st.error();
+        }
+        return q;
+    }
+
+    // PUTs the chunk that starts at `offset`, counting the bytes that go out.
+    Expected<PutOutcome> put_chunk(Sending& s, uint64_t offset) {
+        const uint64_t len = std::min<uint64_t>(opt.chunk_size, s.job.size - offset);
+        Error token_error;
+        uint64_t generation = 0;
+        auto headers = session_headers(s.b, s.session, &generation, &token_error);
+        if (!token_error.code.empty()) return token_error;
+        const bool with_token = !headers.empty();
+        s.abort_chunk.store(false);
+        http::Request r =
+            chunk_request(s.session, s.job, offset, len, std::move(headers), &s.abort_chunk);
+        uint64_t last = 0;
+        bool rewound = false;
+        r.progress = [&](uint64_t done, uint64_t) {
+            if (done < last) {  // libcurl started the body again: stop it (Sending::abort_chunk)
+                rewound = true;
+                s.abort_chunk.store(true);
+                last = done;
+                return;
+            }
+            *s.bytes_sent += done - last;
+            last = done;
+            if (s.progress) s.progress(offset + done, s.job.size);
+        };
+        auto resp = http::perform(r);
+        if (!resp) {
+            if (auto st = after_failed_put(s, resp.error(), rewound, offset); !st)
+                return st.error();
+            return PutOutcome();
+        }
+        if (resp->bytes_sent > last) *s.bytes_sent += resp->bytes_sent - last;
+        return read_put_answer(s, *resp, with_token, generation);
+    }
+
+    // A chunk PUT without an answer: the error to give up with, or ok() when the session is
+    // worth asking where it stands (after a wait, unless the connection just dropped).
+    Status after_failed_put(Sending& s, const Error& e, bool rewound, uint64_t offset) {
+        if (e.code == "cancelled" && client.cancelled())
+            return make_error("cancelled", s.what + ": cancelled");
+        if (e.code == "source_missing") return e.with_context("gdrive: upload " + s.job.job_id);
+        if (e.code != "target_unavailable" && !(e.code == "cancelled" && rewound)) return e;
+        LOG_INFO(kComponent, "chunk at " << offset << " of job " << s.job.job_id << " failed: "
+                                         << (rewound ? "connection lost" : e.message));
+        if (!rewound) return client.backoff(s.b, e.message, -1);
+        ++s.b.failures;  // the connection died: ask at once, the next failure waits
+        if (s.b.failures > opt.max_retries_per_call)
+            return make_error("target_unavailable", s.what + ": the connection keeps dropping");
+        return ok();
+    }
+
+    // Drive's answer to a chunk PUT. 401 (once per progress), 400 (twice) and retryable
+    // answers (after their wait) leave the session to be asked; other errors end the upload.
+    Expected<PutOutcome> read_put_answer(Sending& s, const http::Response& resp, bool with_token,
+                                         uint64_t generation) {
+        const long status = resp.status;
+        const std::string& what = s.what;
+        if (status == 401 && with_token) {
+            if (s.refreshed) return status_error(401, resp.body, what);
+            s.refreshed = true;
+            client.invalidate_token(generation);
+            LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
+            return PutOutcome();
+        }
+        if (status == 400) {
+            // Out of step with the server (offset, chunk size): ask where it stands.
+            if (++s.bad_requests > 2) return status_error(status, resp.body, what);
+            LOG_WARN(kComponent,
+                     status_error(status, resp.body, what).message << "; re-synchronising");
+            return PutOutcome();
+        }
+        if (retryable(status, resp.body)) {
+            auto err = status_error(status, resp.body, what);
+            if (auto st = client.backoff(s.b, err.message, retry_after_ms(resp)); !st)
+                return st.error();
+            return PutOutcome();
+        }
+        auto state = session_answer(resp, what);
+        if (!state) return state.error();
+        return PutOutcome(*state);
     }
 
     Status trash(Budget& b, const std::string& id) {
