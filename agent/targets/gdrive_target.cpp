@@ -528,9 +528,9 @@ struct GdriveTarget::Impl {
                               "; the copy was trashed and the upload will be retried");
     }
 
-    Expected<upload::UploadResult> upload(const upload::Job& job,
-                                          const upload::ProgressFn& progress) {
-        const std::string what = "gdrive upload " + job.job_id;
+    // Checks the job's fields and its spool file (it must hash to job.sha256, else nothing is
+    // sent) and returns the file's digests.
+    Expected<Digests> source_digests(const upload::Job& job, const std::string& what) {
         if (api.empty()) return make_error("bad_config", "upload.gdrive.api_url is empty");
         if (job.job_id.empty() || job.sha256.empty())
             return make_error("bad_request", what + ": the job has no job_id or sha256");
@@ -543,6 +543,63 @@ struct GdriveTarget::Impl {
         if (digests->sha256 != lower(job.sha256))
             return make_error("checksum_mismatch",
                               what + ": " + job.path + " does not hash to the job's sha256");
+        return digests;
+    }
+
+    // The result for a file of this job already on Drive with the spool file's bytes, or
+    // nullopt. Files of the job with other bytes are broken copies: moved to the trash.
+    Expected<std::optional<upload::UploadResult>> already_uploaded(Budget& b,
+                                                                   const upload::Job& job,
+                                                                   const Digests& digests,
+                                                                   const std::string& what) {
+        auto found =
+            client.list(b,
+                        "appProperties has { key='job_id' and value=" +
+                            GdriveTarget::q_literal(job_key(job.job_id)) + " } and trashed=false",
+                        kFileFields);
+        if (!found) return found.error().with_context(what);
+        for (const auto& f : *found) {
+            bool hash_checked = false;
+            if (!f.id.empty() && same_content(f, job, digests, &hash_checked)) {
+                LOG_INFO(kComponent, "job " << job.job_id << " is already on Drive as " << f.id);
+                return std::optional<upload::UploadResult>(upload::UploadResult{
+                    f.id, 0, hash_checked ? lower(job.sha256) : std::string()});
+            }
+        }
+        for (const auto& f : *found) {  // our job id, other bytes: a broken copy
+            LOG_WARN(kComponent, "job " << job.job_id << ": Drive file " << f.id << " has "
+                                        << describe(f)
+                                        << ", not the spool file's; moving it to the trash");
+            if (auto t = trash(b, f.id); !t) return t.error().with_context(what);
+        }
+        return std::optional<upload::UploadResult>();
+    }
+
+    // A new resumable session in the job's batch folder (looked up again once if a cached
+    // folder is gone), saved for resuming before the first byte leaves.
+    Expected<std::string> start_session(Budget& b, const upload::Job& job,
+                                        const std::string& what) {
+        const std::string rig = opt.rig_id.empty() ? job.rig_id : opt.rig_id;
+        auto parent = resolve_folder(b, rig, job.batch);
+        if (!parent) return parent.error().with_context(what);
+        auto created = create_session(b, job, *parent);
+        if (!created && created.error().code == "parent_missing") {
+            forget_folders();
+            parent = resolve_folder(b, rig, job.batch);
+            if (!parent) return parent.error().with_context(what);
+            created = create_session(b, job, *parent);
+        }
+        if (!created) return created.error().with_context(what);
+        save(job, resume_text(*created, job));  // before the first byte leaves
+        LOG_DEBUG(kComponent, "job " << job.job_id << ": session " << http::redact_url(*created));
+        return created;
+    }
+
+    Expected<upload::UploadResult> upload(const upload::Job& job,
+                                          const upload::ProgressFn& progress) {
+        const std::string what = "gdrive upload " + job.job_id;
+        auto digests = source_digests(job, what);
+        if (!digests) return digests.error();
 
         Budget b;
         uint64_t bytes_sent = 0;
@@ -569,47 +626,18 @@ struct GdriveTarget::Impl {
             }
             if (session.empty()) {
                 // Already there? (a crash after the last chunk, before the journal heard of it)
-                auto found = client.list(b,
-                                         "appProperties has { key='job_id' and value=" +
-                                             GdriveTarget::q_literal(job_key(job.job_id)) +
-                                             " } and trashed=false",
-                                         kFileFields);
-                if (!found) return found.error().with_context(what);
-                for (const auto& f : *found) {
-                    bool hash_checked = false;
-                    if (!f.id.empty() && same_content(f, job, *digests, &hash_checked)) {
-                        LOG_INFO(kComponent,
-                                 "job " << job.job_id << " is already on Drive as " << f.id);
-                        if (progress) progress(job.size, job.size);
-                        return upload::UploadResult{
-                            f.id, 0, hash_checked ? lower(job.sha256) : std::string()};
-                    }
-                }
-                for (const auto& f : *found) {  // our job id, other bytes: a broken copy
-                    LOG_WARN(kComponent, "job "
-                                             << job.job_id << ": Drive file " << f.id << " has "
-                                             << describe(f)
-                                             << ", not the spool file's; moving it to the trash");
-                    if (auto t = trash(b, f.id); !t) return t.error().with_context(what);
+                auto existing = already_uploaded(b, job, *digests, what);
+                if (!existing) return existing.error();
+                if (*existing) {
+                    if (progress) progress(job.size, job.size);
+                    return **existing;
                 }
                 if (++sessions_started > 3)
                     return make_error("target_unavailable",
                                       what + ": upload sessions keep expiring");
-                const std::string rig = opt.rig_id.empty() ? job.rig_id : opt.rig_id;
-                auto parent = resolve_folder(b, rig, job.batch);
-                if (!parent) return parent.error().with_context(what);
-                auto created = create_session(b, job, *parent);
-                if (!created && created.error().code == "parent_missing") {
-                    forget_folders();
-                    parent = resolve_folder(b, rig, job.batch);
-                    if (!parent) return parent.error().with_context(what);
-                    created = create_session(b, job, *parent);
-                }
-                if (!created) return created.error().with_context(what);
-                session = *created;
-                save(job, resume_text(session, job));  // before the first byte leaves
-                LOG_DEBUG(kComponent,
-                          "job " << job.job_id << ": session " << http::redact_url(session));
+                auto started = start_session(b, job, what);
+                if (!started) return started.error();
+                session = *started;
             }
             auto result = send(b, job, session, offset, progress, &bytes_sent);
             if (!result) return result.error().with_context(what);
