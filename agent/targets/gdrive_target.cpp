@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -17,13 +18,11 @@
 #include <thread>
 #include <vector>
 
-#include "core/backoff.h"
-#include "core/clock.h"
-#include "core/files.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "core/text.h"
 #include "targets/gdrive_api.h"
+#include "targets/gdrive_client.h"
 #include "targets/http.h"
 
 namespace photorig::targets {
@@ -38,19 +37,34 @@ const char* kFileFields = "id,name,size,md5Checksum,sha256Checksum,appProperties
 
 using text::lower;
 
+// While alive, sets `abort` whenever `cancel` is set (checked every 50 ms), so a transfer
+// that only watches `abort` notices the caller's cancel flag too.
+class CancelMirror {
+  public:
+    CancelMirror(const std::atomic<bool>* cancel, std::atomic<bool>& abort) {
+        if (!cancel) return;
+        watcher_ = std::thread([this, cancel, &abort] {
+            while (running_.load()) {
+                if (cancel->load(std::memory_order_relaxed)) abort.store(true);
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        });
+    }
+    ~CancelMirror() {
+        running_.store(false);
+        if (watcher_.joinable()) watcher_.join();
+    }
+
+  private:
+    std::atomic<bool> running_{true};
+    std::thread watcher_;
+};
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------
 
 struct GdriveTarget::Impl {
-    struct Budget {
-        int failures = 0;  // consecutive, reset by progress
-    };
-    struct Token {
-        std::string value;
-        int64_t refresh_at_ms = 0;  // monotonic
-        uint64_t generation = 0;
-    };
     // Where a resumable session stands.
     struct SessionState {
         enum Kind { in_progress, done, expired } kind = in_progress;
@@ -71,206 +85,12 @@ struct GdriveTarget::Impl {
 
     Options opt;
     std::string api;
-
-    std::mutex token_mutex;  // held while refreshing: one refresh at a time
-    Token token;
-    uint64_t generations = 0;
+    // Token, retries and files.list; it reads `opt` and `api`, so it is declared after them.
+    Client client{opt, api};
 
     std::mutex folder_cache_mutex;
     std::map<std::string, std::string> folders;  // "<parent id>/<name>" or "id:<x>" -> id
     std::mutex folder_create_mutex;              // one find-or-create at a time
-
-    // ---------------------------------------------------------------------- plumbing
-
-    http::Request base_request(const std::string& method, const std::string& url) const {
-        http::Request r;
-        r.method = method;
-        r.url = url;
-        r.connect_timeout_s = opt.connect_timeout_s;
-        r.low_speed_time_s = opt.low_speed_time_s;
-        r.cancel = opt.cancel;
-        return r;
-    }
-
-    bool cancelled() const { return opt.cancel && opt.cancel->load(std::memory_order_relaxed); }
-
-    Status sleep_ms(int64_t ms) {
-        if (!clock::sleep_unless(opt.cancel, ms))
-            return make_error("cancelled", "gdrive: cancelled while waiting to retry");
-        return ok();
-    }
-
-    // Counts a failed attempt and waits before the next one; an error once the budget is spent
-    // or the server asks for a longer pause than we are willing to hold the job for.
-    Status backoff(Budget& b, const std::string& why, int64_t retry_after) {
-        ++b.failures;
-        if (b.failures > opt.max_retries_per_call)
-            return make_error("target_unavailable",
-                              why + " (gave up after " + std::to_string(b.failures) +
-                                  " attempts in a row; the job is retried later)");
-        const BackoffPolicy policy{opt.backoff_initial_ms, opt.backoff_max_ms,
-                                   BackoffPolicy::Jitter::half};
-        int64_t delay = backoff_delay_ms(policy, b.failures);
-        if (retry_after >= 0) {
-            if (retry_after > opt.retry_after_max_ms)
-                return make_error("target_unavailable", why + " (Drive asks to wait " +
-                                                            std::to_string(retry_after / 1000) +
-                                                            " s; the job is retried later)");
-            delay = std::max(
-                delay, retry_after + uniform_ms(0, std::min<int64_t>(1000, retry_after / 10)));
-        }
-        LOG_INFO(kComponent, why << "; retry " << b.failures << "/" << opt.max_retries_per_call
-                                 << " in " << delay << " ms");
-        return sleep_ms(delay);
-    }
-
-    // ---------------------------------------------------------------------- OAuth
-
-    Expected<std::string> secret(const std::string& value, const std::string& file,
-                                 const char* key) const {
-        if (!file.empty()) {
-            auto s = files::read_secret(file);
-            if (!s) return s.error().with_context(std::string("upload.gdrive.") + key);
-            return std::move(s.value());
-        }
-        return value;
-    }
-
-    Expected<Token> refresh_locked() {
-        const std::string what = "gdrive: token refresh at " + http::redact_url(opt.token_url);
-        if (opt.client_id.empty())
-            return make_error("bad_config", "upload.gdrive.client_id is empty");
-        auto client_secret =
-            secret(opt.client_secret, opt.client_secret_file, "client_secret_file");
-        if (!client_secret) return client_secret.error();
-        auto refresh = secret(opt.refresh_token, opt.refresh_token_file, "refresh_token_file");
-        if (!refresh) return refresh.error();
-        if (refresh->empty())
-            return make_error("bad_config",
-                              "upload.gdrive.refresh_token_file: no refresh token configured");
-
-        http::Request r = base_request("POST", opt.token_url);
-        r.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
-        r.body = "grant_type=refresh_token&client_id=" + http::url_encode(opt.client_id) +
-                 "&client_secret=" + http::url_encode(*client_secret) +
-                 "&refresh_token=" + http::url_encode(*refresh);
-        r.timeout_s = 60;
-        auto resp = http::perform(r);
-        if (!resp) return resp.error();  // the message holds the URL and curl's reason only
-        if (resp->status == 200) {
-            auto j = parse_json(resp->body);
-            std::string access =
-                j && j->is_object() ? str_field(*j, "access_token") : std::string();
-            if (access.empty())
-                return make_error("target_unavailable", what + ": answer without an access_token");
-            int64_t expires_in = 3600;
-            auto e = j->find("expires_in");
-            if (e != j->end() && e->is_number()) expires_in = e->get<int64_t>();
-            if (expires_in < 1) expires_in = 1;
-            Token t;
-            t.value = access;
-            int64_t life = expires_in * 1000;
-            int64_t margin = std::min(opt.token_refresh_margin_s * 1000, life / 2);
-            t.refresh_at_ms = clock::monotonic_ms() + life - margin;
-            LOG_DEBUG(kComponent, "access token refreshed, valid " << expires_in << " s");
-            return t;
-        }
-        return token_refused(*resp, what, opt.refresh_token_file);
-    }
-
-    Expected<Token> current_token(Budget& b) {
-        for (;;) {
-            Error err;
-            {
-                std::lock_guard<std::mutex> lock(token_mutex);
-                if (!token.value.empty() && clock::monotonic_ms() < token.refresh_at_ms)
-                    return token;
-                auto t = refresh_locked();
-                if (t) {
-                    token = std::move(t.value());
-                    token.generation = ++generations;
-                    return token;
-                }
-                err = t.error();
-            }
-            if (err.code != "target_unavailable") return err;
-            auto st = backoff(b, err.message, -1);
-            if (!st) return st.error();
-        }
-    }
-
-    // Forgets the token that drew a 401 (not a newer one another thread already fetched).
-    void invalidate_token(uint64_t generation) {
-        std::lock_guard<std::mutex> lock(token_mutex);
-        if (token.generation == generation) token.value.clear();
-    }
-
-    // One API request with a bearer token: 401 refreshes the token once and repeats; with
-    // `retry`, transport failures and retryable answers wait (backoff) and repeat. Any other
-    // answer is returned for the caller to read.
-    Expected<http::Response> call(const std::string& method, const std::string& url,
-                                  const std::string& body, const std::vector<std::string>& headers,
-                                  Budget& b, bool retry, bool auth = true) {
-        const std::string what = method + " " + http::redact_url(url);
-        bool refreshed = false;
-        for (;;) {
-            http::Request r = base_request(method, url);
-            r.body = body;
-            r.headers = headers;
-            r.timeout_s = 120;
-            uint64_t generation = 0;
-            if (auth) {
-                auto t = current_token(b);
-                if (!t) return t.error();
-                r.headers.push_back("Authorization: Bearer " + t->value);
-                generation = t->generation;
-            }
-            auto resp = http::perform(r);
-            if (!resp) {
-                if (retry && resp.error().code == "target_unavailable") {
-                    if (auto st = backoff(b, resp.error().message, -1); !st) return st.error();
-                    continue;
-                }
-                return resp.error();
-            }
-            if (resp->status == 401 && auth) {
-                if (refreshed) return status_error(401, resp->body, what);
-                refreshed = true;
-                invalidate_token(generation);
-                LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
-                continue;
-            }
-            if (retry && retryable(resp->status, resp->body)) {
-                if (auto st = backoff(b, status_error(resp->status, resp->body, what).message,
-                                      retry_after_ms(*resp));
-                    !st)
-                    return st.error();
-                continue;
-            }
-            return resp;
-        }
-    }
-
-    std::string list_url(const std::string& q, const std::string& fields) const {
-        std::string url = api + "/drive/v3/files?q=" + http::url_encode(q) +
-                          "&fields=" + http::url_encode("files(" + fields + ")") +
-                          "&pageSize=100&supportsAllDrives=true&includeItemsFromAllDrives=true";
-        if (opt.folder.compare(0, 3, "id:") == 0) url += "&corpora=allDrives";
-        return url;
-    }
-
-    Expected<std::vector<Remote>> list(Budget& b, const std::string& q, const std::string& fields) {
-        auto resp = call("GET", list_url(q, fields), "", {}, b, true);
-        if (!resp) return resp.error();
-        if (resp->status != 200)
-            return status_error(resp->status, resp->body, "gdrive: files.list");
-        auto j = parse_json(resp->body);
-        if (!j || !j->is_object() || !j->contains("files") || !(*j)["files"].is_array())
-            return make_error("target_unavailable", "gdrive: files.list: unreadable answer");
-        std::vector<Remote> out;
-        for (const auto& f : (*j)["files"]) out.push_back(remote_from(f));
-        return out;
-    }
 
     // ---------------------------------------------------------------------- folders
 
@@ -294,10 +114,10 @@ struct GdriveTarget::Impl {
     Expected<std::string> check_folder_id(Budget& b, const std::string& id) {
         const std::string key = "id:" + id;
         if (auto hit = cached(key)) return *hit;
-        auto resp = call("GET",
-                         api + "/drive/v3/files/" + http::url_encode(id) +
-                             "?fields=id,mimeType,trashed&supportsAllDrives=true",
-                         "", {}, b, true);
+        auto resp = client.call("GET",
+                                api + "/drive/v3/files/" + http::url_encode(id) +
+                                    "?fields=id,mimeType,trashed&supportsAllDrives=true",
+                                "", {}, b, true);
         if (!resp) return resp.error();
         if (resp->status == 404)
             return make_error("bad_config",
@@ -325,7 +145,7 @@ struct GdriveTarget::Impl {
                               kFolderMime + "' and " + GdriveTarget::q_literal(parent) +
                               " in parents and trashed=false";
         for (;;) {
-            auto found = list(b, q, "id,name");
+            auto found = client.list(b, q, "id,name");
             if (!found) return found.error().with_context("gdrive: find folder '" + name + "'");
             if (!found->empty() && !found->front().id.empty()) {
                 remember(key, found->front().id);
@@ -334,16 +154,16 @@ struct GdriveTarget::Impl {
             json meta = {
                 {"name", name}, {"mimeType", kFolderMime}, {"parents", json::array({parent})}};
             // Not retried blindly: a create whose answer got lost is found by the next list.
-            auto resp =
-                call("POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
-                     {"Content-Type: application/json; charset=UTF-8"}, b, false);
+            auto resp = client.call(
+                "POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
+                {"Content-Type: application/json; charset=UTF-8"}, b, false);
             if (!resp) {
                 if (resp.error().code != "target_unavailable") return resp.error();
-                if (auto st = backoff(b, resp.error().message, -1); !st) return st.error();
+                if (auto st = client.backoff(b, resp.error().message, -1); !st) return st.error();
                 continue;
             }
             if (retryable(resp->status, resp->body)) {
-                if (auto st = backoff(
+                if (auto st = client.backoff(
                         b, status_error(resp->status, resp->body, "gdrive: create folder").message,
                         retry_after_ms(*resp));
                     !st)
@@ -394,7 +214,7 @@ struct GdriveTarget::Impl {
         // own clients do) but only to the API's own origin.
         std::vector<std::string> h;
         if (origin_of(session) != origin_of(api)) return h;
-        auto t = current_token(b);
+        auto t = client.current_token(b);
         if (!t) {
             *err = t.error();
             return h;
@@ -433,8 +253,8 @@ struct GdriveTarget::Impl {
     Expected<SessionState> query(Budget& b, const std::string& session, uint64_t size) {
         const std::string what = "gdrive: upload status " + http::redact_url(session);
         bool auth = origin_of(session) == origin_of(api);
-        auto resp = call("PUT", session, "", {"Content-Range: bytes */" + std::to_string(size)}, b,
-                         true, auth);
+        auto resp = client.call("PUT", session, "",
+                                {"Content-Range: bytes */" + std::to_string(size)}, b, true, auth);
         if (!resp) return resp.error();
         return session_answer(*resp, what);
     }
@@ -472,7 +292,7 @@ struct GdriveTarget::Impl {
         std::vector<std::string> headers = {"Content-Type: application/json; charset=UTF-8",
                                             "X-Upload-Content-Length: " + std::to_string(job.size)};
         if (!job.mime.empty()) headers.push_back("X-Upload-Content-Type: " + job.mime);
-        auto resp = call(
+        auto resp = client.call(
             "POST",
             api + "/upload/drive/v3/files?uploadType=resumable&supportsAllDrives=true&fields=" +
                 http::url_encode(kFileFields),
@@ -493,7 +313,7 @@ struct GdriveTarget::Impl {
     http::Request chunk_request(const std::string& session, const upload::Job& job, uint64_t offset,
                                 uint64_t len, std::vector<std::string> headers,
                                 const std::atomic<bool>* abort) const {
-        http::Request r = base_request("PUT", session);
+        http::Request r = client.base_request("PUT", session);
         r.headers = std::move(headers);
         r.headers.push_back("Content-Range: bytes " + std::to_string(offset) + "-" +
                             std::to_string(offset + len - 1) + "/" + std::to_string(job.size));
@@ -507,149 +327,167 @@ struct GdriveTarget::Impl {
         return r;
     }
 
+    // One send() call: the session, its job and what its chunk PUTs share.
+    struct Sending {
+        Budget& b;
+        const upload::Job& job;
+        const std::string& session;
+        const upload::ProgressFn& progress;
+        uint64_t* bytes_sent;
+        std::string what;  // names the session in messages
+        // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
+        // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
+        // rewinds the body to send it again on a fresh connection (it does that by itself when
+        // a reused connection dies mid-request): that whole-chunk resend would start at a byte
+        // Drive already has; asking the session where it stands costs nothing instead.
+        std::atomic<bool> abort_chunk{false};
+        // Setbacks since the last progress; each kind has its own allowance.
+        int bad_requests = 0;    // 400 answers: out of step with the session
+        bool refreshed = false;  // the access token was refreshed after a 401
+    };
+
+    // What a chunk PUT tells: where the session stands, or nullopt when it has to be asked.
+    using PutOutcome = std::optional<SessionState>;
+
     // Sends the file from `offset` on; ends when Drive returns the file or the session is gone.
     Expected<SessionState> send(Budget& b, const upload::Job& job, const std::string& session,
                                 uint64_t offset, const upload::ProgressFn& progress,
                                 uint64_t* bytes_sent) {
-        const std::string what = "gdrive: upload " + http::redact_url(session);
-        // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
-        // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
-        // rewinds the body to send it again on a fresh connection (it does that by itself when a
-        // reused connection dies mid-request): that whole-chunk resend would start at a byte
-        // Drive already has; asking the session where it stands costs nothing instead.
-        std::atomic<bool> abort_chunk{false};
-        std::atomic<bool> sending{true};
-        std::thread watcher;
-        if (opt.cancel) {
-            watcher = std::thread([&] {
-                while (sending.load()) {
-                    if (cancelled()) abort_chunk.store(true);
-                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                }
-            });
-        }
-        struct Join {
-            std::atomic<bool>& flag;
-            std::thread& t;
-            ~Join() {
-                flag.store(false);
-                if (t.joinable()) t.join();
-            }
-        } join{sending, watcher};
-
-        int bad_requests = 0;
-        bool refreshed = false;
+        Sending s{b,        job,        session,
+                  progress, bytes_sent, "gdrive: upload " + http::redact_url(session)};
+        const std::string& what = s.what;
+        CancelMirror mirror(opt.cancel, s.abort_chunk);
         for (;;) {
-            SessionState state;
-            bool need_query = false;
-            if (cancelled()) return make_error("cancelled", what + ": cancelled");
+            if (client.cancelled()) return make_error("cancelled", what + ": cancelled");
             if (offset > job.size)
                 return make_error("io_error", what + ": Drive confirms " + std::to_string(offset) +
                                                   " bytes of a " + std::to_string(job.size) +
                                                   "-byte file");
             if (offset == job.size) {
                 // Everything is there (or the file is empty): the status answer finishes it.
-                auto q = query(b, session, job.size);
+                auto q = query_after_last_byte(b, session, job.size, what);
                 if (!q) return q.error();
                 if (q->kind != SessionState::in_progress) return q;
-                if (q->offset == job.size) {
-                    if (auto st = backoff(b, what + ": all bytes confirmed but no file yet", -1);
-                        !st)
-                        return st.error();
-                }
                 offset = q->offset;
                 continue;
             }
-            const uint64_t len = std::min<uint64_t>(opt.chunk_size, job.size - offset);
-            Error token_error;
-            uint64_t generation = 0;
-            auto headers = session_headers(b, session, &generation, &token_error);
-            if (!token_error.code.empty()) return token_error;
-            const bool with_token = !headers.empty();
-            abort_chunk.store(false);
-            http::Request r =
-                chunk_request(session, job, offset, len, std::move(headers), &abort_chunk);
-            uint64_t last = 0;
-            bool rewound = false;
-            r.progress = [&](uint64_t done, uint64_t) {
-                if (done < last) {  // libcurl started the body again: stop it (see above)
-                    rewound = true;
-                    abort_chunk.store(true);
-                    last = done;
-                    return;
-                }
-                *bytes_sent += done - last;
-                last = done;
-                if (progress) progress(offset + done, job.size);
-            };
-            auto resp = http::perform(r);
-            if (!resp) {
-                const Error& e = resp.error();
-                if (e.code == "cancelled" && cancelled())
-                    return make_error("cancelled", what + ": cancelled");
-                if (e.code == "source_missing")
-                    return e.with_context("gdrive: upload " + job.job_id);
-                if (e.code != "target_unavailable" && !(e.code == "cancelled" && rewound)) return e;
-                LOG_INFO(kComponent,
-                         "chunk at " << offset << " of job " << job.job_id
-                                     << " failed: " << (rewound ? "connection lost" : e.message));
-                if (!rewound) {
-                    if (auto st = backoff(b, e.message, -1); !st) return st.error();
-                } else {
-                    ++b.failures;  // the connection died: ask at once, the next failure waits
-                    if (b.failures > opt.max_retries_per_call)
-                        return make_error("target_unavailable",
-                                          what + ": the connection keeps dropping");
-                }
-                need_query = true;
-            } else {
-                if (resp->bytes_sent > last) *bytes_sent += resp->bytes_sent - last;
-                const long status = resp->status;
-                if (status == 401 && with_token) {
-                    if (refreshed) return status_error(401, resp->body, what);
-                    refreshed = true;
-                    invalidate_token(generation);
-                    LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
-                    need_query = true;
-                } else if (status == 400) {
-                    // Out of step with the server (offset, chunk size): ask where it stands.
-                    if (++bad_requests > 2) return status_error(status, resp->body, what);
-                    LOG_WARN(kComponent, status_error(status, resp->body, what).message
-                                             << "; re-synchronising");
-                    need_query = true;
-                } else if (retryable(status, resp->body)) {
-                    auto err = status_error(status, resp->body, what);
-                    if (auto st = backoff(b, err.message, retry_after_ms(*resp)); !st)
-                        return st.error();
-                    need_query = true;
-                } else {
-                    auto s = session_answer(*resp, what);
-                    if (!s) return s.error();
-                    state = *s;
-                }
-            }
-            if (need_query) {
-                auto q = query(b, session, job.size);
-                if (!q) return q.error();
-                state = *q;
-            }
-            if (state.kind != SessionState::in_progress) return state;
-            if (state.offset > offset) {
+            auto outcome = put_chunk(s, offset);
+            if (!outcome) return outcome.error();
+            const bool asked = !outcome->has_value();
+            auto state = asked ? query(b, session, job.size) : Expected<SessionState>(**outcome);
+            if (!state) return state.error();
+            if (state->kind != SessionState::in_progress) return state;
+            if (state->offset > offset) {
                 b.failures = 0;  // progress: the retry budget is for failures in a row
-                bad_requests = 0;
-                refreshed = false;
-            } else if (!need_query) {
-                if (auto st =
-                        backoff(b, what + ": no progress at byte " + std::to_string(offset), -1);
+                s.bad_requests = 0;
+                s.refreshed = false;
+            } else if (!asked) {
+                if (auto st = client.backoff(
+                        b, what + ": no progress at byte " + std::to_string(offset), -1);
                     !st)
                     return st.error();
             }
-            offset = state.offset;
+            offset = state->offset;
         }
     }
 
+    // Asks a session that has every byte where it stands. Its answer should hold the file;
+    // an answer without one yet counts as a failed attempt (a wait) before the next question.
+    Expected<SessionState> query_after_last_byte(Budget& b, const std::string& session,
+                                                 uint64_t size, const std::string& what) {
+        auto q = query(b, session, size);
+        if (!q) return q.error();
+        if (q->kind == SessionState::in_progress && q->offset == size) {
+            if (auto st = client.backoff(b, what + ": all bytes confirmed but no file yet", -1);
+                !st)
+                return st.error();
+        }
+        return q;
+    }
+
+    // PUTs the chunk that starts at `offset`, counting the bytes that go out.
+    Expected<PutOutcome> put_chunk(Sending& s, uint64_t offset) {
+        const uint64_t len = std::min<uint64_t>(opt.chunk_size, s.job.size - offset);
+        Error token_error;
+        uint64_t generation = 0;
+        auto headers = session_headers(s.b, s.session, &generation, &token_error);
+        if (!token_error.code.empty()) return token_error;
+        const bool with_token = !headers.empty();
+        s.abort_chunk.store(false);
+        http::Request r =
+            chunk_request(s.session, s.job, offset, len, std::move(headers), &s.abort_chunk);
+        uint64_t last = 0;
+        bool rewound = false;
+        r.progress = [&](uint64_t done, uint64_t) {
+            if (done < last) {  // libcurl started the body again: stop it (Sending::abort_chunk)
+                rewound = true;
+                s.abort_chunk.store(true);
+                last = done;
+                return;
+            }
+            *s.bytes_sent += done - last;
+            last = done;
+            if (s.progress) s.progress(offset + done, s.job.size);
+        };
+        auto resp = http::perform(r);
+        if (!resp) {
+            if (auto st = after_failed_put(s, resp.error(), rewound, offset); !st)
+                return st.error();
+            return PutOutcome();
+        }
+        if (resp->bytes_sent > last) *s.bytes_sent += resp->bytes_sent - last;
+        return read_put_answer(s, *resp, with_token, generation);
+    }
+
+    // A chunk PUT without an answer: the error to give up with, or ok() when the session is
+    // worth asking where it stands (after a wait, unless the connection just dropped).
+    Status after_failed_put(Sending& s, const Error& e, bool rewound, uint64_t offset) {
+        if (e.code == "cancelled" && client.cancelled())
+            return make_error("cancelled", s.what + ": cancelled");
+        if (e.code == "source_missing") return e.with_context("gdrive: upload " + s.job.job_id);
+        if (e.code != "target_unavailable" && !(e.code == "cancelled" && rewound)) return e;
+        LOG_INFO(kComponent, "chunk at " << offset << " of job " << s.job.job_id << " failed: "
+                                         << (rewound ? "connection lost" : e.message));
+        if (!rewound) return client.backoff(s.b, e.message, -1);
+        ++s.b.failures;  // the connection died: ask at once, the next failure waits
+        if (s.b.failures > opt.max_retries_per_call)
+            return make_error("target_unavailable", s.what + ": the connection keeps dropping");
+        return ok();
+    }
+
+    // Drive's answer to a chunk PUT. 401 (once per progress), 400 (twice) and retryable
+    // answers (after their wait) leave the session to be asked; other errors end the upload.
+    Expected<PutOutcome> read_put_answer(Sending& s, const http::Response& resp, bool with_token,
+                                         uint64_t generation) {
+        const long status = resp.status;
+        const std::string& what = s.what;
+        if (status == 401 && with_token) {
+            if (s.refreshed) return status_error(401, resp.body, what);
+            s.refreshed = true;
+            client.invalidate_token(generation);
+            LOG_INFO(kComponent, what << ": HTTP 401, refreshing the access token");
+            return PutOutcome();
+        }
+        if (status == 400) {
+            // Out of step with the server (offset, chunk size): ask where it stands.
+            if (++s.bad_requests > 2) return status_error(status, resp.body, what);
+            LOG_WARN(kComponent,
+                     status_error(status, resp.body, what).message << "; re-synchronising");
+            return PutOutcome();
+        }
+        if (retryable(status, resp.body)) {
+            auto err = status_error(status, resp.body, what);
+            if (auto st = client.backoff(s.b, err.message, retry_after_ms(resp)); !st)
+                return st.error();
+            return PutOutcome();
+        }
+        auto state = session_answer(resp, what);
+        if (!state) return state.error();
+        return PutOutcome(*state);
+    }
+
     Status trash(Budget& b, const std::string& id) {
-        auto resp = call(
+        auto resp = client.call(
             "PATCH", api + "/drive/v3/files/" + http::url_encode(id) + "?supportsAllDrives=true",
             json({{"trashed", true}}).dump(), {"Content-Type: application/json; charset=UTF-8"}, b,
             true);
@@ -690,9 +528,9 @@ struct GdriveTarget::Impl {
                               "; the copy was trashed and the upload will be retried");
     }
 
-    Expected<upload::UploadResult> upload(const upload::Job& job,
-                                          const upload::ProgressFn& progress) {
-        const std::string what = "gdrive upload " + job.job_id;
+    // Checks the job's fields and its spool file (it must hash to job.sha256, else nothing is
+    // sent) and returns the file's digests.
+    Expected<Digests> source_digests(const upload::Job& job, const std::string& what) {
         if (api.empty()) return make_error("bad_config", "upload.gdrive.api_url is empty");
         if (job.job_id.empty() || job.sha256.empty())
             return make_error("bad_request", what + ": the job has no job_id or sha256");
@@ -705,13 +543,70 @@ struct GdriveTarget::Impl {
         if (digests->sha256 != lower(job.sha256))
             return make_error("checksum_mismatch",
                               what + ": " + job.path + " does not hash to the job's sha256");
+        return digests;
+    }
+
+    // The result for a file of this job already on Drive with the spool file's bytes, or
+    // nullopt. Files of the job with other bytes are broken copies: moved to the trash.
+    Expected<std::optional<upload::UploadResult>> already_uploaded(Budget& b,
+                                                                   const upload::Job& job,
+                                                                   const Digests& digests,
+                                                                   const std::string& what) {
+        auto found =
+            client.list(b,
+                        "appProperties has { key='job_id' and value=" +
+                            GdriveTarget::q_literal(job_key(job.job_id)) + " } and trashed=false",
+                        kFileFields);
+        if (!found) return found.error().with_context(what);
+        for (const auto& f : *found) {
+            bool hash_checked = false;
+            if (!f.id.empty() && same_content(f, job, digests, &hash_checked)) {
+                LOG_INFO(kComponent, "job " << job.job_id << " is already on Drive as " << f.id);
+                return std::optional<upload::UploadResult>(upload::UploadResult{
+                    f.id, 0, hash_checked ? lower(job.sha256) : std::string()});
+            }
+        }
+        for (const auto& f : *found) {  // our job id, other bytes: a broken copy
+            LOG_WARN(kComponent, "job " << job.job_id << ": Drive file " << f.id << " has "
+                                        << describe(f)
+                                        << ", not the spool file's; moving it to the trash");
+            if (auto t = trash(b, f.id); !t) return t.error().with_context(what);
+        }
+        return std::optional<upload::UploadResult>();
+    }
+
+    // A new resumable session in the job's batch folder (looked up again once if a cached
+    // folder is gone), saved for resuming before the first byte leaves.
+    Expected<std::string> start_session(Budget& b, const upload::Job& job,
+                                        const std::string& what) {
+        const std::string rig = opt.rig_id.empty() ? job.rig_id : opt.rig_id;
+        auto parent = resolve_folder(b, rig, job.batch);
+        if (!parent) return parent.error().with_context(what);
+        auto created = create_session(b, job, *parent);
+        if (!created && created.error().code == "parent_missing") {
+            forget_folders();
+            parent = resolve_folder(b, rig, job.batch);
+            if (!parent) return parent.error().with_context(what);
+            created = create_session(b, job, *parent);
+        }
+        if (!created) return created.error().with_context(what);
+        save(job, resume_text(*created, job));  // before the first byte leaves
+        LOG_DEBUG(kComponent, "job " << job.job_id << ": session " << http::redact_url(*created));
+        return created;
+    }
+
+    Expected<upload::UploadResult> upload(const upload::Job& job,
+                                          const upload::ProgressFn& progress) {
+        const std::string what = "gdrive upload " + job.job_id;
+        auto digests = source_digests(job, what);
+        if (!digests) return digests.error();
 
         Budget b;
         uint64_t bytes_sent = 0;
         std::string session = resumed_session(job);
         int sessions_started = 0;
         for (;;) {
-            if (cancelled()) return make_error("cancelled", what + ": cancelled");
+            if (client.cancelled()) return make_error("cancelled", what + ": cancelled");
             uint64_t offset = 0;
             if (!session.empty()) {
                 auto q = query(b, session, job.size);
@@ -731,47 +626,18 @@ struct GdriveTarget::Impl {
             }
             if (session.empty()) {
                 // Already there? (a crash after the last chunk, before the journal heard of it)
-                auto found =
-                    list(b,
-                         "appProperties has { key='job_id' and value=" +
-                             GdriveTarget::q_literal(job_key(job.job_id)) + " } and trashed=false",
-                         kFileFields);
-                if (!found) return found.error().with_context(what);
-                for (const auto& f : *found) {
-                    bool hash_checked = false;
-                    if (!f.id.empty() && same_content(f, job, *digests, &hash_checked)) {
-                        LOG_INFO(kComponent,
-                                 "job " << job.job_id << " is already on Drive as " << f.id);
-                        if (progress) progress(job.size, job.size);
-                        return upload::UploadResult{
-                            f.id, 0, hash_checked ? lower(job.sha256) : std::string()};
-                    }
-                }
-                for (const auto& f : *found) {  // our job id, other bytes: a broken copy
-                    LOG_WARN(kComponent, "job "
-                                             << job.job_id << ": Drive file " << f.id << " has "
-                                             << describe(f)
-                                             << ", not the spool file's; moving it to the trash");
-                    if (auto t = trash(b, f.id); !t) return t.error().with_context(what);
+                auto existing = already_uploaded(b, job, *digests, what);
+                if (!existing) return existing.error();
+                if (*existing) {
+                    if (progress) progress(job.size, job.size);
+                    return **existing;
                 }
                 if (++sessions_started > 3)
                     return make_error("target_unavailable",
                                       what + ": upload sessions keep expiring");
-                const std::string rig = opt.rig_id.empty() ? job.rig_id : opt.rig_id;
-                auto parent = resolve_folder(b, rig, job.batch);
-                if (!parent) return parent.error().with_context(what);
-                auto created = create_session(b, job, *parent);
-                if (!created && created.error().code == "parent_missing") {
-                    forget_folders();
-                    parent = resolve_folder(b, rig, job.batch);
-                    if (!parent) return parent.error().with_context(what);
-                    created = create_session(b, job, *parent);
-                }
-                if (!created) return created.error().with_context(what);
-                session = *created;
-                save(job, resume_text(session, job));  // before the first byte leaves
-                LOG_DEBUG(kComponent,
-                          "job " << job.job_id << ": session " << http::redact_url(session));
+                auto started = start_session(b, job, what);
+                if (!started) return started.error();
+                session = *started;
             }
             auto result = send(b, job, session, offset, progress, &bytes_sent);
             if (!result) return result.error().with_context(what);
@@ -799,14 +665,14 @@ Expected<upload::UploadResult> GdriveTarget::upload(const upload::Job& job,
 }
 
 Expected<std::string> GdriveTarget::access_token() {
-    Impl::Budget b;
-    auto t = impl_->current_token(b);
+    gdrive::Budget b;
+    auto t = impl_->client.current_token(b);
     if (!t) return t.error();
     return t->value;
 }
 
 Expected<std::string> GdriveTarget::folder_id(const std::string& rig, const std::string& batch) {
-    Impl::Budget b;
+    gdrive::Budget b;
     return impl_->resolve_folder(b, rig, batch);
 }
 

@@ -291,56 +291,50 @@ bool is_retryable_status(long status) {
     return status == 408 || status == 429 || (status >= 500 && status <= 599);
 }
 
-Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& url,
-                                 const std::vector<std::string>& headers, const SigV4& key,
-                                 const std::string& amz_date) {
-    auto parts = parse_url(url);
-    if (!parts) return parts.error();
-    if (amz_date.size() != 16) return make_error("bad_request", "sigv4: bad date");
-    std::string payload_hash = header_value(headers, "x-amz-content-sha256");
-    if (payload_hash.empty())
-        return make_error("bad_request", "sigv4: x-amz-content-sha256 header missing");
+namespace {
 
-    SigV4Signed out;
-    out.headers = headers;
-    if (!has_header(headers, "host")) {
-        std::string host = parts->host;
-        bool default_port = parts->port.empty() ||
-                            (parts->scheme == "http" && parts->port == "80") ||
-                            (parts->scheme == "https" && parts->port == "443");
-        if (!default_port) host += ":" + parts->port;
-        out.headers.push_back("Host: " + host);
+// SigV4 signs a header's value with inner runs of spaces collapsed.
+std::string collapse_spaces(const std::string& value) {
+    std::string collapsed;
+    for (char c : value) {
+        if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
+        collapsed.push_back(c);
     }
-    if (!has_header(headers, "x-amz-date")) out.headers.push_back("x-amz-date: " + amz_date);
+    return collapsed;
+}
 
-    // Canonical headers: every header that has a value, lower-case names, sorted, inner runs
-    // of spaces collapsed. (A "Name:" with no value tells curl to drop a header: not sent.)
+struct CanonicalHeaders {
+    std::string lines;         // "name:value\n" for each signed header
+    std::string signed_names;  // "name;name;..."
+};
+
+// Canonical headers: every header that has a value, lower-case names, sorted, inner runs
+// of spaces collapsed. (A "Name:" with no value tells curl to drop a header: not sent.)
+CanonicalHeaders canonical_headers(const std::vector<std::string>& headers) {
     std::map<std::string, std::string> canon;
-    for (const auto& h : out.headers) {
+    for (const auto& h : headers) {
         std::string n, v;
         if (!split_header(h, &n, &v) || v.empty()) continue;
-        std::string collapsed;
-        for (char c : v) {
-            if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
-            collapsed.push_back(c);
-        }
+        std::string collapsed = collapse_spaces(v);
         auto it = canon.find(n);
         if (it == canon.end())
             canon.emplace(n, collapsed);
         else
             it->second += "," + collapsed;
     }
-    std::string canonical_headers, signed_headers;
+    CanonicalHeaders out;
     for (const auto& [n, v] : canon) {
-        canonical_headers += n + ":" + v + "\n";
-        if (!signed_headers.empty()) signed_headers += ";";
-        signed_headers += n;
+        out.lines += n + ":" + v + "\n";
+        if (!out.signed_names.empty()) out.signed_names += ";";
+        out.signed_names += n;
     }
+    return out;
+}
 
-    // Canonical query: each name and value decoded then encoded once, sorted.
+// Canonical query: each name and value decoded then encoded once, sorted.
+std::string canonical_query(const std::string& q) {
     std::vector<std::pair<std::string, std::string>> params;
     size_t start = 0;
-    const std::string& q = parts->query;
     while (start <= q.size() && !q.empty()) {
         size_t amp = q.find('&', start);
         std::string item =
@@ -355,78 +349,113 @@ Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& u
         start = amp + 1;
     }
     std::sort(params.begin(), params.end());
-    std::string canonical_query;
+    std::string out;
     for (const auto& [k, v] : params) {
-        if (!canonical_query.empty()) canonical_query += "&";
-        canonical_query += k + "=" + v;
+        if (!out.empty()) out += "&";
+        out += k + "=" + v;
     }
+    return out;
+}
 
+// The Host header as SigV4 signs it: the port only when it is not the scheme's default.
+std::string host_header_value(const UrlParts& parts) {
+    std::string host = parts.host;
+    bool default_port = parts.port.empty() || (parts.scheme == "http" && parts.port == "80") ||
+                        (parts.scheme == "https" && parts.port == "443");
+    if (!default_port) host += ":" + parts.port;
+    return host;
+}
+
+// HMAC chain secret -> date -> region -> service -> "aws4_request".
+std::string signing_key(const SigV4& key, const std::string& date) {
+    std::string k = hmac_sha256("AWS4" + key.secret_key, date);
+    k = hmac_sha256(k, key.region);
+    k = hmac_sha256(k, key.service);
+    return hmac_sha256(k, "aws4_request");
+}
+
+}  // namespace
+
+Expected<SigV4Signed> sigv4_sign(const std::string& method, const std::string& url,
+                                 const std::vector<std::string>& headers, const SigV4& key,
+                                 const std::string& amz_date) {
+    auto parts = parse_url(url);
+    if (!parts) return parts.error();
+    if (amz_date.size() != 16) return make_error("bad_request", "sigv4: bad date");
+    std::string payload_hash = header_value(headers, "x-amz-content-sha256");
+    if (payload_hash.empty())
+        return make_error("bad_request", "sigv4: x-amz-content-sha256 header missing");
+
+    SigV4Signed out;
+    out.headers = headers;
+    if (!has_header(headers, "host")) out.headers.push_back("Host: " + host_header_value(*parts));
+    if (!has_header(headers, "x-amz-date")) out.headers.push_back("x-amz-date: " + amz_date);
+
+    const CanonicalHeaders canon = canonical_headers(out.headers);
     std::string canonical_uri = url_encode(url_decode(parts->path), true);
-    out.canonical_request = method + "\n" + canonical_uri + "\n" + canonical_query + "\n" +
-                            canonical_headers + "\n" + signed_headers + "\n" + payload_hash;
+    out.canonical_request = method + "\n" + canonical_uri + "\n" + canonical_query(parts->query) +
+                            "\n" + canon.lines + "\n" + canon.signed_names + "\n" + payload_hash;
     std::string date = amz_date.substr(0, 8);
     std::string scope = date + "/" + key.region + "/" + key.service + "/aws4_request";
     out.string_to_sign = "AWS4-HMAC-SHA256\n" + header_value(out.headers, "x-amz-date") + "\n" +
                          scope + "\n" + Sha256::of(out.canonical_request);
-    std::string k = hmac_sha256("AWS4" + key.secret_key, date);
-    k = hmac_sha256(k, key.region);
-    k = hmac_sha256(k, key.service);
-    k = hmac_sha256(k, "aws4_request");
-    std::string sig = hmac_sha256(k, out.string_to_sign);
+    std::string sig = hmac_sha256(signing_key(key, date), out.string_to_sign);
     out.signature = hex::encode(sig);
     out.headers.push_back("Authorization: AWS4-HMAC-SHA256 Credential=" + key.access_key + "/" +
-                          scope + ", SignedHeaders=" + signed_headers +
+                          scope + ", SignedHeaders=" + canon.signed_names +
                           ", Signature=" + out.signature);
     return out;
 }
 
-Expected<Response> perform(const Request& request) {
-    const std::string where = request.method + " " + redact_url(request.url);
-    Response resp;
-    Transfer t;
-    t.req = &request;
-    t.resp = &resp;
+namespace {
 
-    const bool file_body = !request.body_file.empty();
-    const bool has_body =
-        file_body || !request.body.empty() || request.method == "PUT" || request.method == "POST";
-    if (file_body) {
-        t.fd = ::open(request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
-        if (t.fd < 0) {
-            int err = errno;
-            return make_error(err == ENOENT ? "source_missing" : "io_error",
-                              where + ": open " + request.body_file + ": " + std::strerror(err));
-        }
-        struct stat st {};
-        if (::fstat(t.fd, &st) != 0 ||
-            static_cast<uint64_t>(st.st_size) < request.body_offset + request.body_length)
-            return make_error("io_error", where + ": " + request.body_file +
-                                              " is shorter than the range to send");
-        t.body_length = request.body_length;
-    } else {
+using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
+
+// Points the transfer at the request body: the byte range of a file (opened and checked to be
+// long enough) or the in-memory body.
+Status open_body(const Request& request, const std::string& where, Transfer& t) {
+    if (request.body_file.empty()) {
         t.mem = request.body.data();
         t.body_length = request.body.size();
+        return ok();
     }
+    t.fd = ::open(request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (t.fd < 0) {
+        int err = errno;
+        return make_error(err == ENOENT ? "source_missing" : "io_error",
+                          where + ": open " + request.body_file + ": " + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(t.fd, &st) != 0 ||
+        static_cast<uint64_t>(st.st_size) < request.body_offset + request.body_length)
+        return make_error("io_error",
+                          where + ": " + request.body_file + " is shorter than the range to send");
+    t.body_length = request.body_length;
+    return ok();
+}
 
+// The caller's headers plus "Expect:" for a body and, with sigv4, the payload hash and the
+// signature headers.
+Expected<std::vector<std::string>> headers_to_send(const Request& request, bool has_body,
+                                                   const std::string& where) {
     std::vector<std::string> headers = request.headers;
     if (has_body && !has_header(headers, "expect"))
         headers.push_back("Expect:");  // no 100-continue stall
-    if (request.sigv4) {
-        if (!has_header(headers, "x-amz-content-sha256")) {
-            if (file_body)
-                return make_error("bad_request",
-                                  where + ": sigv4 with a file body needs x-amz-content-sha256");
-            headers.push_back("x-amz-content-sha256: " + Sha256::of(request.body));
-        }
-        auto signed_req =
-            sigv4_sign(request.method, request.url, headers, *request.sigv4, utc_amz_date());
-        if (!signed_req) return signed_req.error().with_context(where);
-        headers = std::move(signed_req->headers);
+    if (!request.sigv4) return headers;
+    if (!has_header(headers, "x-amz-content-sha256")) {
+        if (!request.body_file.empty())
+            return make_error("bad_request",
+                              where + ": sigv4 with a file body needs x-amz-content-sha256");
+        headers.push_back("x-amz-content-sha256: " + Sha256::of(request.body));
     }
+    auto signed_req =
+        sigv4_sign(request.method, request.url, headers, *request.sigv4, utc_amz_date());
+    if (!signed_req) return signed_req.error().with_context(where);
+    return std::move(signed_req->headers);
+}
 
-    CURL* h = thread_handle();
-    if (!h) return make_error("io_error", where + ": curl_easy_init failed");
-
+Expected<HeaderList> header_list(const std::vector<std::string>& headers,
+                                 const std::string& where) {
     struct curl_slist* list = nullptr;
     for (const auto& hdr : headers) {
         auto* next = curl_slist_append(list, hdr.c_str());
@@ -436,15 +465,16 @@ Expected<Response> perform(const Request& request) {
         }
         list = next;
     }
-    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_guard(list,
-                                                                           &curl_slist_free_all);
+    return HeaderList(list, &curl_slist_free_all);
+}
 
-    char errbuf[CURL_ERROR_SIZE] = {0};
+// Timeouts, limits, buffers and authentication: everything but the method and the callbacks.
+void set_connection_options(CURL* h, const Request& request, curl_slist* headers, char* errbuf) {
     curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, request.connect_timeout_s);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, request.low_speed_time_s);
@@ -464,7 +494,10 @@ Expected<Response> perform(const Request& request) {
         curl_easy_setopt(h, CURLOPT_USERNAME, request.basic_user.c_str());
         curl_easy_setopt(h, CURLOPT_PASSWORD, request.basic_password.c_str());
     }
+}
 
+// The method, the request body's read/seek callbacks and the response callbacks.
+void set_transfer_options(CURL* h, const Request& request, bool has_body, Transfer& t) {
     if (request.method == "HEAD") {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (has_body) {
@@ -488,25 +521,11 @@ Expected<Response> perform(const Request& request) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+}
 
-    CURLcode rc = curl_easy_perform(h);
-
-    curl_off_t uploaded = 0;
-    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &uploaded);
-    resp.bytes_sent = static_cast<uint64_t>(uploaded);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    resp.status = status;
-    // Nothing of this request may leak into the next use of the thread's handle.
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-
-    if (rc == CURLE_OK) {
-        if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length &&
-            status < 300)
-            request.progress(resp.bytes_sent, t.body_length);
-        return resp;
-    }
+// Why a transfer failed: what our callbacks saw first, then curl's own reason.
+Error transfer_error(CURLcode rc, const Transfer& t, const Request& request, const char* errbuf,
+                     const std::string& where) {
     if (t.cancelled) return make_error("cancelled", where + ": cancelled");
     if (t.source_short)
         return make_error("io_error",
@@ -529,6 +548,49 @@ Expected<Response> perform(const Request& request) {
             // to it is at fault; worth retrying later.
             return make_error("target_unavailable", where + ": " + reason);
     }
+}
+
+}  // namespace
+
+Expected<Response> perform(const Request& request) {
+    const std::string where = request.method + " " + redact_url(request.url);
+    Response resp;
+    Transfer t;
+    t.req = &request;
+    t.resp = &resp;
+
+    const bool has_body = !request.body_file.empty() || !request.body.empty() ||
+                          request.method == "PUT" || request.method == "POST";
+    if (auto st = open_body(request, where, t); !st) return st.error();
+    auto headers = headers_to_send(request, has_body, where);
+    if (!headers) return headers.error();
+
+    CURL* h = thread_handle();
+    if (!h) return make_error("io_error", where + ": curl_easy_init failed");
+    auto list = header_list(*headers, where);
+    if (!list) return list.error();
+
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    set_connection_options(h, request, list->get(), errbuf);
+    set_transfer_options(h, request, has_body, t);
+
+    CURLcode rc = curl_easy_perform(h);
+
+    curl_off_t uploaded = 0;
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+    resp.bytes_sent = static_cast<uint64_t>(uploaded);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = status;
+    // Nothing of this request may leak into the next use of the thread's handle.
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+
+    if (rc != CURLE_OK) return transfer_error(rc, t, request, errbuf, where);
+    if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length &&
+        status < 300)
+        request.progress(resp.bytes_sent, t.body_length);
+    return resp;
 }
 
 }  // namespace photorig::targets::http
