@@ -18,6 +18,7 @@
 #include "core/sha256.h"
 #include "core/text.h"
 #include "targets/http.h"
+#include "targets/remote_path.h"
 
 namespace photorig::targets {
 namespace {
@@ -260,8 +261,8 @@ S3Target::~S3Target() = default;
 std::string S3Target::object_url(const std::string& key) const {
     std::string k = http::url_encode(key, true);
     if (opt_.path_style)
-        return scheme_ + "://" + host_ + "/" + http::url_encode(opt_.bucket) + "/" + k;
-    return scheme_ + "://" + opt_.bucket + "." + host_ + "/" + k;
+        return join_remote(join_remote(scheme_ + "://" + host_, http::url_encode(opt_.bucket)), k);
+    return join_remote(scheme_ + "://" + opt_.bucket + "." + host_, k);
 }
 
 namespace {

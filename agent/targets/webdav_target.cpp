@@ -14,6 +14,7 @@
 #include "core/sha256.h"
 #include "core/text.h"
 #include "targets/http.h"
+#include "targets/remote_path.h"
 
 namespace photorig::targets {
 namespace {
@@ -237,7 +238,7 @@ Status WebdavTarget::make_folders(const std::string& base,
         std::string url = base;
         bool parent_missing = false;
         for (const auto& f : folders) {
-            url += "/" + http::url_encode(f);
+            url = join_remote(url, http::url_encode(f));
             const std::string coll = url + "/";
             {
                 // Never two MKCOLs of one folder from this target at once: the second would
@@ -318,7 +319,7 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
     const std::string file_name = parts.back();
     parts.pop_back();
     std::string folder_url = base_;
-    for (const auto& f : parts) folder_url += "/" + http::url_encode(f);
+    for (const auto& f : parts) folder_url = join_remote(folder_url, http::url_encode(f));
 
     // 1. Is it there already (an earlier attempt that finished, or someone else's file)?
     const std::string suffix = "-" + job.capture_id.substr(0, 8);
@@ -332,7 +333,7 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
     std::string final_url;
     for (;; ++index) {
         if (index > 20) return make_error("io_error", what + ": no free name for " + file_name);
-        final_url = folder_url + "/" + http::url_encode(candidate(index));
+        final_url = join_remote(folder_url, http::url_encode(candidate(index)));
         auto remote = stat(final_url);
         if (!remote) return remote.error().with_context(what);
         if (!remote->exists) break;
@@ -355,7 +356,7 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
 
     // 3. PUT under a temporary name next to the final one.
     const std::string temp_url =
-        folder_url + "/" + http::url_encode("." + file_name + ".part-" + job.job_id);
+        join_remote(folder_url, http::url_encode("." + file_name + ".part-" + job.job_id));
     http::Request put = request("PUT", temp_url);
     put.headers = {"Content-Type: " +
                    (job.mime.empty() ? std::string("application/octet-stream") : job.mime)};
@@ -422,7 +423,7 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
             }
             if (++index > 20)
                 return make_error("io_error", what + ": no free name for " + file_name);
-            final_url = folder_url + "/" + http::url_encode(candidate(index));
+            final_url = join_remote(folder_url, http::url_encode(candidate(index)));
         }
     }
     LOG_DEBUG(kComponent, "job " << job.job_id << " stored at " << http::redact_url(final_url));
