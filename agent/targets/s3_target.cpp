@@ -202,6 +202,29 @@ bool md5_shaped(const std::string& etag) {  // "<32 hex>" or "<32 hex>-<parts>"
            etag.find_first_not_of("0123456789", 33) == std::string::npos;
 }
 
+// The ETag S3 gives an object of these bytes: their MD5, or after a multipart upload
+// md5(part md5s)-N.
+bool etag_matches(const std::string& etag, const S3Target::Digests& d, bool multipart) {
+    return etag == d.md5 || (multipart && etag == composite_etag(d.part_md5));
+}
+
+// The spool file's digests, provided it still hashes to the job's sha256.
+Expected<S3Target::Digests> spool_digests(const upload::Job& job, uint64_t part_size) {
+    auto digests = digest_file(job.path, job.size, part_size);
+    if (digests && digests->sha256 != lower(job.sha256))
+        return make_error("checksum_mismatch", job.path + " no longer hashes to the job's sha256");
+    return digests;
+}
+
+// The i-th key tried for a job: the template's, then "-<capture_id first 8>" before the
+// extension, then "-2", "-3"... after that.
+std::string candidate_key(const std::string& base_key, const std::string& capture_id, int i) {
+    if (i == 0) return base_key;
+    const std::string suffix = "-" + capture_id.substr(0, 8);
+    if (i == 1 && !capture_id.empty()) return with_suffix(base_key, suffix);
+    return with_suffix(base_key, (capture_id.empty() ? "" : suffix) + "-" + std::to_string(i));
+}
+
 struct Resume {
     std::string key, upload_id;
     std::vector<std::pair<int, std::string>> parts;  // part number, etag
@@ -333,11 +356,9 @@ Expected<upload::UploadResult> S3Target::upload(
     auto resume = multipart ? decode_resume(resume_text, job, opt_.part_size) : std::nullopt;
 
     // 0. The spool file must still be the job's bytes.
-    auto digests = digest_file(job.path, job.size, multipart ? opt_.part_size : 0);
-    if (!digests || digests->sha256 != lower(job.sha256)) {
-        Error e = digests ? make_error("checksum_mismatch",
-                                       job.path + " no longer hashes to the job's sha256")
-                          : digests.error();
+    auto digests = spool_digests(job, multipart ? opt_.part_size : 0);
+    if (!digests) {
+        const Error& e = digests.error();
         if (resume && (e.code == "source_missing" || e.code == "checksum_mismatch")) {
             abort_multipart(resume->key, resume->upload_id);
             save("");
@@ -345,26 +366,18 @@ Expected<upload::UploadResult> S3Target::upload(
         return e.with_context(what);
     }
     const Digests& d = *digests;
-    auto etag_ok = [&](const std::string& etag) {
-        return etag == d.md5 || (multipart && etag == composite_etag(d.part_md5));
-    };
-    auto same_content = [&](const Head& h) {
-        if (!h.exists || h.size != job.size) return false;
-        if (md5_shaped(h.etag) && !etag_ok(h.etag)) return false;
-        return h.meta_sha256 == lower(job.sha256) || (h.meta_sha256.empty() && etag_ok(h.etag));
-    };
     auto done = [&](const std::string& key, const Head& h) {
         save("");
         if (progress) progress(job.size, job.size);
         return upload::UploadResult{http::redact_url(object_url(key)), 0,
-                                    etag_ok(h.etag) ? lower(job.sha256) : ""};
+                                    etag_matches(h.etag, d, multipart) ? lower(job.sha256) : ""};
     };
 
     // A multipart upload that an earlier run started: its key was chosen then.
     if (resume) {
         auto h = head(resume->key);
         if (!h) return h.error().with_context(what);
-        if (same_content(*h)) return done(resume->key, *h);
+        if (holds_job(*h, job, d, multipart)) return done(resume->key, *h);
         if (!h->exists)
             return put_multipart(job, resume->key, d, progress, resume->upload_id, resume->parts,
                                  save);
@@ -373,36 +386,46 @@ Expected<upload::UploadResult> S3Target::upload(
     }
 
     // 1. Choose the key: the template's, or a suffixed one if that holds another photo.
+    auto chosen = choose_key(job, d, multipart);
+    if (!chosen) return chosen.error();
+    if (chosen->holds_job) return done(chosen->key, chosen->head);
+
+    if (!multipart) return put_single(job, chosen->key, d, progress);
+    return put_multipart(job, chosen->key, d, progress, "", {}, save);
+}
+
+bool S3Target::holds_job(const Head& h, const upload::Job& job, const Digests& d, bool multipart) {
+    if (!h.exists || h.size != job.size) return false;
+    if (md5_shaped(h.etag) && !etag_matches(h.etag, d, multipart)) return false;
+    return h.meta_sha256 == lower(job.sha256) ||
+           (h.meta_sha256.empty() && etag_matches(h.etag, d, multipart));
+}
+
+Expected<S3Target::KeyChoice> S3Target::choose_key(const upload::Job& job, const Digests& d,
+                                                   bool multipart) const {
+    const std::string what = "s3 upload " + job.job_id;
     auto base = upload::expand_template(opt_.key_template, job);
     if (!base) return base.error().with_context(what);
     std::string base_key = *base;
     while (!base_key.empty() && base_key.front() == '/') base_key.erase(0, 1);
     if (base_key.empty() || base_key.back() == '/')
         return make_error("bad_template", what + ": the key template gave '" + *base + "'");
-    const std::string suffix = "-" + job.capture_id.substr(0, 8);
-    std::string key;
+    KeyChoice choice;
     for (int i = 0;; ++i) {
         if (i > 20) return make_error("io_error", what + ": no free key for " + base_key);
-        if (i == 0)
-            key = base_key;
-        else if (i == 1 && !job.capture_id.empty())
-            key = with_suffix(base_key, suffix);
-        else
-            key = with_suffix(base_key,
-                              (job.capture_id.empty() ? "" : suffix) + "-" + std::to_string(i));
-        auto h = head(key);
+        choice.key = candidate_key(base_key, job.capture_id, i);
+        auto h = head(choice.key);
         if (!h) return h.error().with_context(what);
-        if (!h->exists) break;
-        if (same_content(*h)) {
-            LOG_INFO(kComponent, "job " << job.job_id << " already at " << key);
-            return done(key, *h);
+        if (!h->exists) return choice;
+        if (holds_job(*h, job, d, multipart)) {
+            LOG_INFO(kComponent, "job " << job.job_id << " already at " << choice.key);
+            choice.holds_job = true;
+            choice.head = *h;
+            return choice;
         }
-        LOG_INFO(kComponent,
-                 "job " << job.job_id << ": " << key << " holds other content; trying another key");
+        LOG_INFO(kComponent, "job " << job.job_id << ": " << choice.key
+                                    << " holds other content; trying another key");
     }
-
-    if (!multipart) return put_single(job, key, d, progress);
-    return put_multipart(job, key, d, progress, "", {}, save);
 }
 
 Expected<upload::UploadResult> S3Target::put_single(const upload::Job& job, const std::string& key,
@@ -612,8 +635,6 @@ Expected<upload::UploadResult> S3Target::verify(const upload::Job& job, const st
     const std::string what = "s3 upload " + job.job_id + ": verify " + key;
     auto h = head(key);
     if (!h) return h.error().with_context(what);
-    const bool etag_matches =
-        h->etag == d.md5 || (multipart && h->etag == composite_etag(d.part_md5));
     std::string problem;
     if (!h->exists)
         problem = "the object is not there after the upload";
@@ -622,7 +643,7 @@ Expected<upload::UploadResult> S3Target::verify(const upload::Job& job, const st
                   std::to_string(job.size);
     else if (h->meta_sha256 != d.sha256)
         problem = "x-amz-meta-sha256 is not the file's";
-    else if (md5_shaped(h->etag) && !etag_matches)
+    else if (md5_shaped(h->etag) && !etag_matches(h->etag, d, multipart))
         problem = "the ETag is not the MD5 of what was sent";
     if (!problem.empty()) {
         // Never leave a wrong object under a key that a repeat would take as done.

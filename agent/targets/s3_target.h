@@ -85,6 +85,17 @@ class S3Target : public upload::Target {
         std::string etag, meta_sha256;
     };
     Expected<Head> head(const std::string& key) const;
+    // The object `h` describes holds the job's bytes: size, and x-amz-meta-sha256 or an ETag
+    // that is the MD5 of what we would send.
+    static bool holds_job(const Head& h, const upload::Job& job, const Digests& d, bool multipart);
+    struct KeyChoice {
+        std::string key;
+        bool holds_job = false;  // the key already holds the job's bytes, as `head` says
+        Head head;
+    };
+    // Step 1: the template's key, or the first suffixed one that is free or already holds
+    // the job's bytes.
+    Expected<KeyChoice> choose_key(const upload::Job& job, const Digests& d, bool multipart) const;
     Expected<upload::UploadResult> put_single(const upload::Job& job, const std::string& key,
                                               const Digests& d, const upload::ProgressFn& progress);
     Expected<upload::UploadResult> put_multipart(
