@@ -18,6 +18,7 @@
 #include "core/sha256.h"
 #include "core/text.h"
 #include "targets/http.h"
+#include "targets/remote_path.h"
 
 namespace photorig::targets {
 namespace {
@@ -201,6 +202,29 @@ bool md5_shaped(const std::string& etag) {  // "<32 hex>" or "<32 hex>-<parts>"
            etag.find_first_not_of("0123456789", 33) == std::string::npos;
 }
 
+// The ETag S3 gives an object of these bytes: their MD5, or after a multipart upload
+// md5(part md5s)-N.
+bool etag_matches(const std::string& etag, const S3Target::Digests& d, bool multipart) {
+    return etag == d.md5 || (multipart && etag == composite_etag(d.part_md5));
+}
+
+// The spool file's digests, provided it still hashes to the job's sha256.
+Expected<S3Target::Digests> spool_digests(const upload::Job& job, uint64_t part_size) {
+    auto digests = digest_file(job.path, job.size, part_size);
+    if (digests && digests->sha256 != lower(job.sha256))
+        return make_error("checksum_mismatch", job.path + " no longer hashes to the job's sha256");
+    return digests;
+}
+
+// The i-th key tried for a job: the template's, then "-<capture_id first 8>" before the
+// extension, then "-2", "-3"... after that.
+std::string candidate_key(const std::string& base_key, const std::string& capture_id, int i) {
+    if (i == 0) return base_key;
+    const std::string suffix = "-" + capture_id.substr(0, 8);
+    if (i == 1 && !capture_id.empty()) return with_suffix(base_key, suffix);
+    return with_suffix(base_key, (capture_id.empty() ? "" : suffix) + "-" + std::to_string(i));
+}
+
 struct Resume {
     std::string key, upload_id;
     std::vector<std::pair<int, std::string>> parts;  // part number, etag
@@ -260,8 +284,8 @@ S3Target::~S3Target() = default;
 std::string S3Target::object_url(const std::string& key) const {
     std::string k = http::url_encode(key, true);
     if (opt_.path_style)
-        return scheme_ + "://" + host_ + "/" + http::url_encode(opt_.bucket) + "/" + k;
-    return scheme_ + "://" + opt_.bucket + "." + host_ + "/" + k;
+        return join_remote(join_remote(scheme_ + "://" + host_, http::url_encode(opt_.bucket)), k);
+    return join_remote(scheme_ + "://" + opt_.bucket + "." + host_, k);
 }
 
 namespace {
@@ -332,11 +356,9 @@ Expected<upload::UploadResult> S3Target::upload(
     auto resume = multipart ? decode_resume(resume_text, job, opt_.part_size) : std::nullopt;
 
     // 0. The spool file must still be the job's bytes.
-    auto digests = digest_file(job.path, job.size, multipart ? opt_.part_size : 0);
-    if (!digests || digests->sha256 != lower(job.sha256)) {
-        Error e = digests ? make_error("checksum_mismatch",
-                                       job.path + " no longer hashes to the job's sha256")
-                          : digests.error();
+    auto digests = spool_digests(job, multipart ? opt_.part_size : 0);
+    if (!digests) {
+        const Error& e = digests.error();
         if (resume && (e.code == "source_missing" || e.code == "checksum_mismatch")) {
             abort_multipart(resume->key, resume->upload_id);
             save("");
@@ -344,26 +366,18 @@ Expected<upload::UploadResult> S3Target::upload(
         return e.with_context(what);
     }
     const Digests& d = *digests;
-    auto etag_ok = [&](const std::string& etag) {
-        return etag == d.md5 || (multipart && etag == composite_etag(d.part_md5));
-    };
-    auto same_content = [&](const Head& h) {
-        if (!h.exists || h.size != job.size) return false;
-        if (md5_shaped(h.etag) && !etag_ok(h.etag)) return false;
-        return h.meta_sha256 == lower(job.sha256) || (h.meta_sha256.empty() && etag_ok(h.etag));
-    };
     auto done = [&](const std::string& key, const Head& h) {
         save("");
         if (progress) progress(job.size, job.size);
         return upload::UploadResult{http::redact_url(object_url(key)), 0,
-                                    etag_ok(h.etag) ? lower(job.sha256) : ""};
+                                    etag_matches(h.etag, d, multipart) ? lower(job.sha256) : ""};
     };
 
     // A multipart upload that an earlier run started: its key was chosen then.
     if (resume) {
         auto h = head(resume->key);
         if (!h) return h.error().with_context(what);
-        if (same_content(*h)) return done(resume->key, *h);
+        if (holds_job(*h, job, d, multipart)) return done(resume->key, *h);
         if (!h->exists)
             return put_multipart(job, resume->key, d, progress, resume->upload_id, resume->parts,
                                  save);
@@ -372,36 +386,46 @@ Expected<upload::UploadResult> S3Target::upload(
     }
 
     // 1. Choose the key: the template's, or a suffixed one if that holds another photo.
+    auto chosen = choose_key(job, d, multipart);
+    if (!chosen) return chosen.error();
+    if (chosen->holds_job) return done(chosen->key, chosen->head);
+
+    if (!multipart) return put_single(job, chosen->key, d, progress);
+    return put_multipart(job, chosen->key, d, progress, "", {}, save);
+}
+
+bool S3Target::holds_job(const Head& h, const upload::Job& job, const Digests& d, bool multipart) {
+    if (!h.exists || h.size != job.size) return false;
+    if (md5_shaped(h.etag) && !etag_matches(h.etag, d, multipart)) return false;
+    return h.meta_sha256 == lower(job.sha256) ||
+           (h.meta_sha256.empty() && etag_matches(h.etag, d, multipart));
+}
+
+Expected<S3Target::KeyChoice> S3Target::choose_key(const upload::Job& job, const Digests& d,
+                                                   bool multipart) const {
+    const std::string what = "s3 upload " + job.job_id;
     auto base = upload::expand_template(opt_.key_template, job);
     if (!base) return base.error().with_context(what);
     std::string base_key = *base;
     while (!base_key.empty() && base_key.front() == '/') base_key.erase(0, 1);
     if (base_key.empty() || base_key.back() == '/')
         return make_error("bad_template", what + ": the key template gave '" + *base + "'");
-    const std::string suffix = "-" + job.capture_id.substr(0, 8);
-    std::string key;
+    KeyChoice choice;
     for (int i = 0;; ++i) {
         if (i > 20) return make_error("io_error", what + ": no free key for " + base_key);
-        if (i == 0)
-            key = base_key;
-        else if (i == 1 && !job.capture_id.empty())
-            key = with_suffix(base_key, suffix);
-        else
-            key = with_suffix(base_key,
-                              (job.capture_id.empty() ? "" : suffix) + "-" + std::to_string(i));
-        auto h = head(key);
+        choice.key = candidate_key(base_key, job.capture_id, i);
+        auto h = head(choice.key);
         if (!h) return h.error().with_context(what);
-        if (!h->exists) break;
-        if (same_content(*h)) {
-            LOG_INFO(kComponent, "job " << job.job_id << " already at " << key);
-            return done(key, *h);
+        if (!h->exists) return choice;
+        if (holds_job(*h, job, d, multipart)) {
+            LOG_INFO(kComponent, "job " << job.job_id << " already at " << choice.key);
+            choice.holds_job = true;
+            choice.head = *h;
+            return choice;
         }
-        LOG_INFO(kComponent,
-                 "job " << job.job_id << ": " << key << " holds other content; trying another key");
+        LOG_INFO(kComponent, "job " << job.job_id << ": " << choice.key
+                                    << " holds other content; trying another key");
     }
-
-    if (!multipart) return put_single(job, key, d, progress);
-    return put_multipart(job, key, d, progress, "", {}, save);
 }
 
 Expected<upload::UploadResult> S3Target::put_single(const upload::Job& job, const std::string& key,
@@ -439,170 +463,205 @@ Expected<upload::UploadResult> S3Target::put_single(const upload::Job& job, cons
     return verify(job, key, d, false, resp->bytes_sent);
 }
 
+struct S3Target::Multipart {
+    std::string key, url;
+    std::string upload_id;             // "" until CreateMultipartUpload answered
+    std::map<int, std::string> parts;  // part number -> etag the server holds
+    uint64_t bytes_sent = 0;
+};
+
+namespace {
+// Bytes in part n (from 1) of a file of `size` bytes cut into parts of `part_size`.
+uint64_t part_length(uint64_t size, uint64_t part_size, int n) {
+    return std::min<uint64_t>(part_size, size - static_cast<uint64_t>(n - 1) * part_size);
+}
+}  // namespace
+
 Expected<upload::UploadResult> S3Target::put_multipart(
     const upload::Job& job, const std::string& key, const Digests& d,
     const upload::ProgressFn& progress, const std::string& upload_id_in,
-    std::vector<std::pair<int, std::string>> parts_in,
-    const std::function<void(const std::string&)>& save) {
-    const std::string what = "s3 upload " + job.job_id;
-    const std::string url = object_url(key);
-    const int part_count = static_cast<int>(d.part_md5.size());
-    std::string upload_id = upload_id_in;
-    uint64_t bytes_sent = 0;
-    auto persist = [&](const std::vector<std::pair<int, std::string>>& parts) {
-        if (save) save(encode_resume(key, upload_id, job, opt_.part_size, parts));
-    };
-
+    std::vector<std::pair<int, std::string>> parts_in, const SaveResume& save) {
+    Multipart mp{key, object_url(key), upload_id_in, {}, 0};
+    // A second round when the server forgot the upload (NoSuchUpload) in the first one.
     for (int round = 0; round < 2; ++round) {
-        std::map<int, std::string> done;  // part number -> etag the server holds
-        if (!upload_id.empty()) {
-            for (const auto& [n, etag] : parts_in)
-                if (n >= 1 && n <= part_count && strip_etag(etag) == d.part_md5[n - 1])
-                    done[n] = strip_etag(etag);
-            // Ask the server what it has (ListParts); servers without it: trust our record.
-            auto lr = s3_request(opt_, "GET", url + "?uploadId=" + http::url_encode(upload_id));
-            lr.headers = {std::string("x-amz-content-sha256: ") + kEmptySha};
-            auto listed = http::perform(lr);
-            if (!listed) return listed.error().with_context(what);
-            if (listed->status == 404 && s3_code(*listed) == "NoSuchUpload") {
-                LOG_INFO(kComponent,
-                         "job " << job.job_id << ": the multipart upload expired; starting over");
-                upload_id.clear();
-                done.clear();
-            } else if (listed->status == 200) {
-                done.clear();
-                for (const auto& block : xml_blocks(listed->body, "Part")) {
-                    int n = std::atoi(xml_text(block, "PartNumber").c_str());
-                    std::string etag = strip_etag(xml_text(block, "ETag"));
-                    if (n >= 1 && n <= part_count && etag == d.part_md5[n - 1]) done[n] = etag;
-                }
-            }  // else: ListParts not implemented here (s3rver): keep the saved parts
+        const bool first_round = round == 0;
+        if (!mp.upload_id.empty())
+            if (auto st = find_stored_parts(job, d, parts_in, mp); !st) return st.error();
+        if (mp.upload_id.empty()) {
+            if (auto st = create_multipart(job, d, mp); !st) return st.error();
+            save_resume_state(job, mp, save);
         }
-        if (upload_id.empty()) {
-            auto cr = s3_request(opt_, "POST", url + "?uploads");
-            cr.headers = {
-                std::string("x-amz-content-sha256: ") + kEmptySha,
-                "Content-Type: " +
-                    (job.mime.empty() ? std::string("application/octet-stream") : job.mime),
-                "x-amz-meta-sha256: " + d.sha256,
-                "x-amz-meta-job-id: " + http::url_encode(job.job_id),
-                "x-amz-meta-capture-id: " + http::url_encode(job.capture_id)};
-            auto created = http::perform(cr);
-            if (!created) return created.error().with_context(what);
-            if (created->status != 200)
-                return s3_error(*created, what + ": CreateMultipartUpload " + key);
-            upload_id = xml_text(created->body, "UploadId");
-            if (upload_id.empty())
-                return make_error("target_unavailable",
-                                  what + ": CreateMultipartUpload answered no UploadId");
-            done.clear();
-            persist({});
+        auto sent = send_parts(job, d, progress, first_round, save, mp);
+        if (!sent) return sent.error();
+        if (*sent == Step::done) {
+            auto completed = complete_multipart(job, d, first_round, mp);
+            if (!completed) return completed.error();
+            if (*completed == Step::done) break;
         }
-
-        uint64_t done_bytes = 0;
-        for (const auto& [n, etag] : done)
-            done_bytes += std::min<uint64_t>(
-                opt_.part_size, job.size - static_cast<uint64_t>(n - 1) * opt_.part_size);
-        if (progress) progress(done_bytes, job.size);
-
-        bool restart = false;
-        for (int n = 1; n <= part_count && !restart; ++n) {
-            if (done.count(n)) continue;
-            const uint64_t offset = static_cast<uint64_t>(n - 1) * opt_.part_size;
-            const uint64_t length = std::min<uint64_t>(opt_.part_size, job.size - offset);
-            auto pr = s3_request(opt_, "PUT",
-                                 url + "?partNumber=" + std::to_string(n) +
-                                     "&uploadId=" + http::url_encode(upload_id));
-            pr.headers = {"x-amz-content-sha256: " + d.part_sha256[n - 1],
-                          "Content-MD5: " + base64(hex::decode(d.part_md5[n - 1]))};
-            pr.body_file = job.path;
-            pr.body_offset = offset;
-            pr.body_length = length;
-            pr.max_send_speed = opt_.max_send_speed;
-            pr.limiter = opt_.limiter.get();
-            if (progress)
-                pr.progress = [&](uint64_t sent, uint64_t) {
-                    progress(done_bytes + sent, job.size);
-                };
-            // The spool file gone or changed under us: permanent; clean up the upload.
-            auto source_broken = [&]() -> std::optional<Error> {
-                auto now = Sha256::of_file(job.path);
-                if (now && *now == d.sha256) return std::nullopt;
-                abort_multipart(key, upload_id);
-                if (save) save("");
-                return make_error(now ? "checksum_mismatch" : "source_missing",
-                                  what + ": " + job.path + (now ? " changed" : " vanished") +
-                                      " during the upload");
-            };
-            auto resp = http::perform(pr);
-            if (!resp) {
-                Error e = resp.error();
-                if (e.code == "source_missing" || e.code == "io_error")
-                    if (auto broken = source_broken()) return *broken;
-                return e.with_context(what);
-            }
-            bytes_sent += resp->bytes_sent;
-            if (resp->status == 404 && s3_code(*resp) == "NoSuchUpload" && round == 0) {
-                upload_id.clear();
-                parts_in.clear();
-                restart = true;
-                break;
-            }
-            if (resp->status != 200) {
-                std::string code = s3_code(*resp);
-                if (code == "XAmzContentSHA256Mismatch" || code == "BadDigest") {
-                    if (auto broken = source_broken()) return *broken;
-                    return make_error("target_unavailable", what + ": part " + std::to_string(n) +
-                                                                " arrived damaged (" + code + ")");
-                }
-                return s3_error(*resp, what + ": UploadPart " + std::to_string(n) + " of " + key);
-            }
-            std::string etag = strip_etag(resp->header("etag"));
-            if (md5_shaped(etag) && etag != d.part_md5[n - 1])
-                return make_error("target_unavailable",
-                                  what + ": part " + std::to_string(n) +
-                                      " stored with another MD5 than was sent");
-            done[n] = etag.empty() ? d.part_md5[n - 1] : etag;
-            done_bytes += length;
-            std::vector<std::pair<int, std::string>> record(done.begin(), done.end());
-            persist(record);
-        }
-        if (restart) continue;
-
-        std::string xml =
-            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
-        for (const auto& [n, etag] : done)
-            xml += "<Part><PartNumber>" + std::to_string(n) + "</PartNumber><ETag>\"" +
-                   xml_escape(etag) + "\"</ETag></Part>";
-        xml += "</CompleteMultipartUpload>";
-        auto cr = s3_request(opt_, "POST", url + "?uploadId=" + http::url_encode(upload_id));
-        cr.headers = {"Content-Type: application/xml"};
-        cr.body = xml;
-        auto completed = http::perform(cr);
-        if (!completed) return completed.error().with_context(what);
-        // S3 may answer 200 and still report an error in the body.
-        const bool failed =
-            completed->status != 200 || completed->body.find("<Error>") != std::string::npos;
-        if (failed) {
-            std::string code = s3_code(*completed);
-            if (code == "NoSuchUpload" || completed->status == 404) {
-                // Completed by an earlier attempt whose answer was lost? Then the key is ours.
-                auto h = head(key);
-                if (!h) return h.error().with_context(what);
-                if (h->exists && h->size == job.size && h->meta_sha256 == d.sha256) break;
-                if (round == 0) {
-                    upload_id.clear();
-                    parts_in.clear();
-                    continue;
-                }
-            }
-            if (completed->status == 200) completed->status = 500;  // an error inside a 200
-            return s3_error(*completed, what + ": CompleteMultipartUpload " + key);
-        }
-        break;
+        mp.upload_id.clear();
+        parts_in.clear();
     }
     if (save) save("");
-    return verify(job, key, d, true, bytes_sent);
+    return verify(job, key, d, true, mp.bytes_sent);
+}
+
+void S3Target::save_resume_state(const upload::Job& job, const Multipart& mp,
+                                 const SaveResume& save) const {
+    if (save)
+        save(encode_resume(mp.key, mp.upload_id, job, opt_.part_size,
+                           {mp.parts.begin(), mp.parts.end()}));
+}
+
+Status S3Target::find_stored_parts(const upload::Job& job, const Digests& d,
+                                   const std::vector<std::pair<int, std::string>>& saved,
+                                   Multipart& mp) const {
+    const std::string what = "s3 upload " + job.job_id;
+    const int part_count = static_cast<int>(d.part_md5.size());
+    mp.parts.clear();
+    for (const auto& [n, etag] : saved)
+        if (n >= 1 && n <= part_count && strip_etag(etag) == d.part_md5[n - 1])
+            mp.parts[n] = strip_etag(etag);
+    // Ask the server what it has (ListParts); servers without it: trust our record.
+    auto lr = s3_request(opt_, "GET", mp.url + "?uploadId=" + http::url_encode(mp.upload_id));
+    lr.headers = {std::string("x-amz-content-sha256: ") + kEmptySha};
+    auto listed = http::perform(lr);
+    if (!listed) return listed.error().with_context(what);
+    if (listed->status == 404 && s3_code(*listed) == "NoSuchUpload") {
+        LOG_INFO(kComponent,
+                 "job " << job.job_id << ": the multipart upload expired; starting over");
+        mp.upload_id.clear();
+        mp.parts.clear();
+    } else if (listed->status == 200) {
+        mp.parts.clear();
+        for (const auto& block : xml_blocks(listed->body, "Part")) {
+            int n = std::atoi(xml_text(block, "PartNumber").c_str());
+            std::string etag = strip_etag(xml_text(block, "ETag"));
+            if (n >= 1 && n <= part_count && etag == d.part_md5[n - 1]) mp.parts[n] = etag;
+        }
+    }  // else: ListParts not implemented here (s3rver): keep the saved parts
+    return ok();
+}
+
+Status S3Target::create_multipart(const upload::Job& job, const Digests& d, Multipart& mp) const {
+    const std::string what = "s3 upload " + job.job_id;
+    auto cr = s3_request(opt_, "POST", mp.url + "?uploads");
+    cr.headers = {
+        std::string("x-amz-content-sha256: ") + kEmptySha,
+        "Content-Type: " + (job.mime.empty() ? std::string("application/octet-stream") : job.mime),
+        "x-amz-meta-sha256: " + d.sha256, "x-amz-meta-job-id: " + http::url_encode(job.job_id),
+        "x-amz-meta-capture-id: " + http::url_encode(job.capture_id)};
+    auto created = http::perform(cr);
+    if (!created) return created.error().with_context(what);
+    if (created->status != 200)
+        return s3_error(*created, what + ": CreateMultipartUpload " + mp.key);
+    mp.upload_id = xml_text(created->body, "UploadId");
+    if (mp.upload_id.empty())
+        return make_error("target_unavailable",
+                          what + ": CreateMultipartUpload answered no UploadId");
+    mp.parts.clear();
+    return ok();
+}
+
+Expected<S3Target::Step> S3Target::send_parts(const upload::Job& job, const Digests& d,
+                                              const upload::ProgressFn& progress, bool first_round,
+                                              const SaveResume& save, Multipart& mp) const {
+    uint64_t done_bytes = 0;
+    for (const auto& part : mp.parts)
+        done_bytes += part_length(job.size, opt_.part_size, part.first);
+    if (progress) progress(done_bytes, job.size);
+    const int part_count = static_cast<int>(d.part_md5.size());
+    for (int n = 1; n <= part_count; ++n) {
+        if (mp.parts.count(n)) continue;
+        auto sent = send_part(job, d, n, done_bytes, progress, first_round, save, mp);
+        if (!sent || *sent == Step::upload_gone) return sent;
+        done_bytes += part_length(job.size, opt_.part_size, n);
+        save_resume_state(job, mp, save);
+    }
+    return Step::done;
+}
+
+Expected<S3Target::Step> S3Target::send_part(const upload::Job& job, const Digests& d, int n,
+                                             uint64_t done_bytes,
+                                             const upload::ProgressFn& progress, bool first_round,
+                                             const SaveResume& save, Multipart& mp) const {
+    const std::string what = "s3 upload " + job.job_id;
+    auto pr = s3_request(opt_, "PUT",
+                         mp.url + "?partNumber=" + std::to_string(n) +
+                             "&uploadId=" + http::url_encode(mp.upload_id));
+    pr.headers = {"x-amz-content-sha256: " + d.part_sha256[n - 1],
+                  "Content-MD5: " + base64(hex::decode(d.part_md5[n - 1]))};
+    pr.body_file = job.path;
+    pr.body_offset = static_cast<uint64_t>(n - 1) * opt_.part_size;
+    pr.body_length = part_length(job.size, opt_.part_size, n);
+    pr.max_send_speed = opt_.max_send_speed;
+    pr.limiter = opt_.limiter.get();
+    if (progress)
+        pr.progress = [&](uint64_t sent, uint64_t) { progress(done_bytes + sent, job.size); };
+    auto resp = http::perform(pr);
+    if (!resp) {
+        Error e = resp.error();
+        if (e.code == "source_missing" || e.code == "io_error")
+            if (auto intact = source_intact(job, d, mp, save); !intact) return intact.error();
+        return e.with_context(what);
+    }
+    mp.bytes_sent += resp->bytes_sent;
+    if (resp->status == 404 && s3_code(*resp) == "NoSuchUpload" && first_round)
+        return Step::upload_gone;
+    if (resp->status != 200) {
+        std::string code = s3_code(*resp);
+        if (code == "XAmzContentSHA256Mismatch" || code == "BadDigest") {
+            if (auto intact = source_intact(job, d, mp, save); !intact) return intact.error();
+            return make_error("target_unavailable", what + ": part " + std::to_string(n) +
+                                                        " arrived damaged (" + code + ")");
+        }
+        return s3_error(*resp, what + ": UploadPart " + std::to_string(n) + " of " + mp.key);
+    }
+    std::string etag = strip_etag(resp->header("etag"));
+    if (md5_shaped(etag) && etag != d.part_md5[n - 1])
+        return make_error("target_unavailable", what + ": part " + std::to_string(n) +
+                                                    " stored with another MD5 than was sent");
+    mp.parts[n] = etag.empty() ? d.part_md5[n - 1] : etag;
+    return Step::done;
+}
+
+Status S3Target::source_intact(const upload::Job& job, const Digests& d, const Multipart& mp,
+                               const SaveResume& save) const {
+    auto now = Sha256::of_file(job.path);
+    if (now && *now == d.sha256) return ok();
+    abort_multipart(mp.key, mp.upload_id);
+    if (save) save("");
+    return make_error(now ? "checksum_mismatch" : "source_missing",
+                      "s3 upload " + job.job_id + ": " + job.path +
+                          (now ? " changed" : " vanished") + " during the upload");
+}
+
+Expected<S3Target::Step> S3Target::complete_multipart(const upload::Job& job, const Digests& d,
+                                                      bool first_round, Multipart& mp) const {
+    const std::string what = "s3 upload " + job.job_id;
+    std::string xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+    for (const auto& [n, etag] : mp.parts)
+        xml += "<Part><PartNumber>" + std::to_string(n) + "</PartNumber><ETag>\"" +
+               xml_escape(etag) + "\"</ETag></Part>";
+    xml += "</CompleteMultipartUpload>";
+    auto cr = s3_request(opt_, "POST", mp.url + "?uploadId=" + http::url_encode(mp.upload_id));
+    cr.headers = {"Content-Type: application/xml"};
+    cr.body = xml;
+    auto completed = http::perform(cr);
+    if (!completed) return completed.error().with_context(what);
+    // S3 may answer 200 and still report an error in the body.
+    const bool failed =
+        completed->status != 200 || completed->body.find("<Error>") != std::string::npos;
+    if (!failed) return Step::done;
+    std::string code = s3_code(*completed);
+    if (code == "NoSuchUpload" || completed->status == 404) {
+        // Completed by an earlier attempt whose answer was lost? Then the key is ours.
+        auto h = head(mp.key);
+        if (!h) return h.error().with_context(what);
+        if (h->exists && h->size == job.size && h->meta_sha256 == d.sha256) return Step::done;
+        if (first_round) return Step::upload_gone;
+    }
+    if (completed->status == 200) completed->status = 500;  // an error inside a 200
+    return s3_error(*completed, what + ": CompleteMultipartUpload " + mp.key);
 }
 
 Expected<upload::UploadResult> S3Target::verify(const upload::Job& job, const std::string& key,
@@ -611,8 +670,6 @@ Expected<upload::UploadResult> S3Target::verify(const upload::Job& job, const st
     const std::string what = "s3 upload " + job.job_id + ": verify " + key;
     auto h = head(key);
     if (!h) return h.error().with_context(what);
-    const bool etag_matches =
-        h->etag == d.md5 || (multipart && h->etag == composite_etag(d.part_md5));
     std::string problem;
     if (!h->exists)
         problem = "the object is not there after the upload";
@@ -621,7 +678,7 @@ Expected<upload::UploadResult> S3Target::verify(const upload::Job& job, const st
                   std::to_string(job.size);
     else if (h->meta_sha256 != d.sha256)
         problem = "x-amz-meta-sha256 is not the file's";
-    else if (md5_shaped(h->etag) && !etag_matches)
+    else if (md5_shaped(h->etag) && !etag_matches(h->etag, d, multipart))
         problem = "the ETag is not the MD5 of what was sent";
     if (!problem.empty()) {
         // Never leave a wrong object under a key that a repeat would take as done.

@@ -85,13 +85,57 @@ class S3Target : public upload::Target {
         std::string etag, meta_sha256;
     };
     Expected<Head> head(const std::string& key) const;
+    // The object `h` describes holds the job's bytes: size, and x-amz-meta-sha256 or an ETag
+    // that is the MD5 of what we would send.
+    static bool holds_job(const Head& h, const upload::Job& job, const Digests& d, bool multipart);
+    struct KeyChoice {
+        std::string key;
+        bool holds_job = false;  // the key already holds the job's bytes, as `head` says
+        Head head;
+    };
+    // Step 1: the template's key, or the first suffixed one that is free or already holds
+    // the job's bytes.
+    Expected<KeyChoice> choose_key(const upload::Job& job, const Digests& d, bool multipart) const;
     Expected<upload::UploadResult> put_single(const upload::Job& job, const std::string& key,
                                               const Digests& d, const upload::ProgressFn& progress);
-    Expected<upload::UploadResult> put_multipart(
-        const upload::Job& job, const std::string& key, const Digests& d,
-        const upload::ProgressFn& progress, const std::string& upload_id_in,
-        std::vector<std::pair<int, std::string>> parts_in,
-        const std::function<void(const std::string&)>& save);
+    using SaveResume = std::function<void(const std::string& state)>;
+    Expected<upload::UploadResult> put_multipart(const upload::Job& job, const std::string& key,
+                                                 const Digests& d,
+                                                 const upload::ProgressFn& progress,
+                                                 const std::string& upload_id_in,
+                                                 std::vector<std::pair<int, std::string>> parts_in,
+                                                 const SaveResume& save);
+
+    // The steps of put_multipart, on one multipart upload as far as it got (s3_target.cpp).
+    struct Multipart;
+    // Where a step ended when it did not fail: upload_gone = the server forgot the upload id
+    // (NoSuchUpload); put_multipart then starts one fresh upload.
+    enum class Step { done, upload_gone };
+    // A resumed upload: the saved parts that match this file, replaced by the server's list
+    // when it has ListParts. An upload the server forgot clears mp.upload_id.
+    Status find_stored_parts(const upload::Job& job, const Digests& d,
+                             const std::vector<std::pair<int, std::string>>& saved,
+                             Multipart& mp) const;
+    // CreateMultipartUpload, with the object's metadata: a new upload id, no parts yet.
+    Status create_multipart(const upload::Job& job, const Digests& d, Multipart& mp) const;
+    // UploadPart for every part the server does not hold yet; the state is saved after each.
+    Expected<Step> send_parts(const upload::Job& job, const Digests& d,
+                              const upload::ProgressFn& progress, bool first_round,
+                              const SaveResume& save, Multipart& mp) const;
+    // UploadPart n; `done_bytes` were sent before it (for progress).
+    Expected<Step> send_part(const upload::Job& job, const Digests& d, int n, uint64_t done_bytes,
+                             const upload::ProgressFn& progress, bool first_round,
+                             const SaveResume& save, Multipart& mp) const;
+    // CompleteMultipartUpload. NoSuchUpload with the object in place is done: an earlier
+    // attempt completed it and its answer was lost.
+    Expected<Step> complete_multipart(const upload::Job& job, const Digests& d, bool first_round,
+                                      Multipart& mp) const;
+    // The spool file still holds the job's bytes. Gone or changed under us is permanent: the
+    // upload is aborted, its saved state cleared, and the error returned.
+    Status source_intact(const upload::Job& job, const Digests& d, const Multipart& mp,
+                         const SaveResume& save) const;
+    void save_resume_state(const upload::Job& job, const Multipart& mp,
+                           const SaveResume& save) const;
     Expected<upload::UploadResult> verify(const upload::Job& job, const std::string& key,
                                           const Digests& d, bool multipart,
                                           uint64_t bytes_sent) const;

@@ -14,6 +14,7 @@
 #include "core/sha256.h"
 #include "core/text.h"
 #include "targets/http.h"
+#include "targets/remote_path.h"
 
 namespace photorig::targets {
 namespace {
@@ -237,7 +238,7 @@ Status WebdavTarget::make_folders(const std::string& base,
         std::string url = base;
         bool parent_missing = false;
         for (const auto& f : folders) {
-            url += "/" + http::url_encode(f);
+            url = join_remote(url, http::url_encode(f));
             const std::string coll = url + "/";
             {
                 // Never two MKCOLs of one folder from this target at once: the second would
@@ -286,6 +287,32 @@ Status WebdavTarget::remove(const std::string& url) const {
     return ok();
 }
 
+namespace {
+// The i-th name tried for a file: its own, then "-<capture_id first 8>" before the
+// extension, then "-2", "-3"... after that.
+std::string name_candidate(const std::string& file_name, const std::string& capture_id, int i) {
+    const std::string suffix = "-" + capture_id.substr(0, 8);
+    if (i == 0) return file_name;
+    if (i == 1 || capture_id.empty())
+        return with_suffix(file_name, i == 1 ? suffix : "-" + std::to_string(i));
+    return with_suffix(file_name, suffix + "-" + std::to_string(i));
+}
+}  // namespace
+
+struct WebdavTarget::Destination {
+    std::vector<std::string> folders;  // the template's folder names under base_
+    std::string folder_url;            // base_ and the folders, percent-encoded
+    std::string file_name;             // the template's last segment
+    int index = 0;                     // of the name candidate in use
+    std::string final_url;             // folder_url and that candidate
+
+    void use_candidate(int i, const std::string& capture_id) {
+        index = i;
+        final_url =
+            join_remote(folder_url, http::url_encode(name_candidate(file_name, capture_id, i)));
+    }
+};
+
 Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
                                                     const upload::ProgressFn& progress) {
     const std::string what = "webdav upload " + job.job_id;
@@ -293,69 +320,91 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
 
     if (auto st = upload::check_source_size(job, what); !st) return st.error();
 
-    auto rel = upload::expand_template(opt_.path_template, job);
-    if (!rel) return rel.error().with_context(what);
-    std::vector<std::string> parts;
-    {
-        size_t start = 0;
-        const std::string& p = *rel;
-        while (start <= p.size()) {
-            size_t slash = p.find('/', start);
-            std::string seg =
-                p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-            if (!seg.empty()) {
-                if (seg == "." || seg == "..")
-                    return make_error("bad_template",
-                                      what + ": the path template gave '" + p + "'");
-                parts.push_back(seg);
-            }
-            if (slash == std::string::npos) break;
-            start = slash + 1;
-        }
-    }
-    if (parts.empty())
-        return make_error("bad_template", what + ": the path template gave an empty name");
-    const std::string file_name = parts.back();
-    parts.pop_back();
-    std::string folder_url = base_;
-    for (const auto& f : parts) folder_url += "/" + http::url_encode(f);
+    auto dest = destination(job);
+    if (!dest) return dest.error();
 
     // 1. Is it there already (an earlier attempt that finished, or someone else's file)?
-    const std::string suffix = "-" + job.capture_id.substr(0, 8);
-    auto candidate = [&](int i) {
-        if (i == 0) return file_name;
-        if (i == 1 || job.capture_id.empty())
-            return with_suffix(file_name, i == 1 ? suffix : "-" + std::to_string(i));
-        return with_suffix(file_name, suffix + "-" + std::to_string(i));
-    };
-    int index = 0;
-    std::string final_url;
-    for (;; ++index) {
-        if (index > 20) return make_error("io_error", what + ": no free name for " + file_name);
-        final_url = folder_url + "/" + http::url_encode(candidate(index));
-        auto remote = stat(final_url);
-        if (!remote) return remote.error().with_context(what);
-        if (!remote->exists) break;
-        auto same = compare(final_url, *remote, job);
-        if (!same) return same.error().with_context(what);
-        if (same->same) {
-            LOG_INFO(kComponent,
-                     "job " << job.job_id << " already at " << http::redact_url(final_url));
-            if (progress) progress(job.size, job.size);
-            return upload::UploadResult{http::redact_url(final_url), 0,
-                                        same->verified_hash ? lower(job.sha256) : ""};
-        }
-        LOG_INFO(kComponent, "job " << job.job_id << ": " << http::redact_url(final_url)
-                                    << " holds other content; trying another name");
+    auto existing = find_name(job, *dest);
+    if (!existing) return existing.error();
+    if (existing->same) {
+        if (progress) progress(job.size, job.size);
+        return upload::UploadResult{http::redact_url(dest->final_url), 0,
+                                    existing->verified_hash ? lower(job.sha256) : ""};
     }
 
     // 2. Folders.
-    auto folders = make_folders(base_, parts);
+    auto folders = make_folders(base_, dest->folders);
     if (!folders) return folders.error().with_context(what);
 
     // 3. PUT under a temporary name next to the final one.
-    const std::string temp_url =
-        folder_url + "/" + http::url_encode("." + file_name + ".part-" + job.job_id);
+    const std::string temp_url = join_remote(
+        dest->folder_url, http::url_encode("." + dest->file_name + ".part-" + job.job_id));
+    auto bytes_sent = put_temp(job, dest->folders, temp_url, progress);
+    if (!bytes_sent) return bytes_sent.error();
+
+    // 4. Verify the temporary file before it gets its real name.
+    auto verified = verify_temp(job, temp_url);
+    if (!verified) return verified.error();
+
+    // 5. MOVE into place without ever overwriting.
+    return move_into_place(job, *dest, temp_url, *bytes_sent, *verified);
+}
+
+Expected<WebdavTarget::Destination> WebdavTarget::destination(const upload::Job& job) const {
+    const std::string what = "webdav upload " + job.job_id;
+    auto rel = upload::expand_template(opt_.path_template, job);
+    if (!rel) return rel.error().with_context(what);
+    Destination dest;
+    size_t start = 0;
+    const std::string& p = *rel;
+    while (start <= p.size()) {
+        size_t slash = p.find('/', start);
+        std::string seg =
+            p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+        if (!seg.empty()) {
+            if (seg == "." || seg == "..")
+                return make_error("bad_template", what + ": the path template gave '" + p + "'");
+            dest.folders.push_back(seg);
+        }
+        if (slash == std::string::npos) break;
+        start = slash + 1;
+    }
+    if (dest.folders.empty())
+        return make_error("bad_template", what + ": the path template gave an empty name");
+    dest.file_name = dest.folders.back();
+    dest.folders.pop_back();
+    dest.folder_url = base_;
+    for (const auto& f : dest.folders)
+        dest.folder_url = join_remote(dest.folder_url, http::url_encode(f));
+    return dest;
+}
+
+Expected<WebdavTarget::Checked> WebdavTarget::find_name(const upload::Job& job,
+                                                        Destination& dest) const {
+    const std::string what = "webdav upload " + job.job_id;
+    for (int i = 0;; ++i) {
+        if (i > 20) return make_error("io_error", what + ": no free name for " + dest.file_name);
+        dest.use_candidate(i, job.capture_id);
+        auto remote = stat(dest.final_url);
+        if (!remote) return remote.error().with_context(what);
+        if (!remote->exists) return Checked{};
+        auto same = compare(dest.final_url, *remote, job);
+        if (!same) return same.error().with_context(what);
+        if (same->same) {
+            LOG_INFO(kComponent,
+                     "job " << job.job_id << " already at " << http::redact_url(dest.final_url));
+            return *same;
+        }
+        LOG_INFO(kComponent, "job " << job.job_id << ": " << http::redact_url(dest.final_url)
+                                    << " holds other content; trying another name");
+    }
+}
+
+Expected<uint64_t> WebdavTarget::put_temp(const upload::Job& job,
+                                          const std::vector<std::string>& folders,
+                                          const std::string& temp_url,
+                                          const upload::ProgressFn& progress) {
+    const std::string what = "webdav upload " + job.job_id;
     http::Request put = request("PUT", temp_url);
     put.headers = {"Content-Type: " +
                    (job.mime.empty() ? std::string("application/octet-stream") : job.mime)};
@@ -369,18 +418,21 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
         auto resp = http::perform(put);
         if (!resp) return resp.error().with_context(what);
         bytes_sent += resp->bytes_sent;
-        if (resp->status == 200 || resp->status == 201 || resp->status == 204) break;
+        if (resp->status == 200 || resp->status == 201 || resp->status == 204) return bytes_sent;
         if ((resp->status == 404 || resp->status == 409) && attempt == 0) {
             // The folder went away since we cached it (rclone answers 404, RFC 4918 409).
             forget_folders();
-            auto again = make_folders(base_, parts);
+            auto again = make_folders(base_, folders);
             if (!again) return again.error().with_context(what);
             continue;
         }
         return status_error(resp->status, what + ": PUT " + http::redact_url(temp_url));
     }
+}
 
-    // 4. Verify the temporary file before it gets its real name.
+Expected<WebdavTarget::Checked> WebdavTarget::verify_temp(const upload::Job& job,
+                                                          const std::string& temp_url) const {
+    const std::string what = "webdav upload " + job.job_id;
     auto temp = stat(temp_url);
     if (!temp) return temp.error().with_context(what);
     if (!temp->exists)
@@ -398,36 +450,45 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
                               std::to_string(temp->size) + " of " + std::to_string(job.size) +
                               " bytes); will retry");
     }
+    return *same;
+}
 
-    // 5. MOVE into place without ever overwriting.
+Expected<upload::UploadResult> WebdavTarget::move_into_place(const upload::Job& job,
+                                                             Destination& dest,
+                                                             const std::string& temp_url,
+                                                             uint64_t bytes_sent,
+                                                             const Checked& verified) const {
+    const std::string what = "webdav upload " + job.job_id;
     for (int moves = 0;; ++moves) {
         if (moves > 20) return make_error("io_error", what + ": MOVE keeps failing with 412");
         http::Request mv = request("MOVE", temp_url);
-        mv.headers = {"Destination: " + http::redact_url(final_url), "Overwrite: F"};
+        mv.headers = {"Destination: " + http::redact_url(dest.final_url), "Overwrite: F"};
         auto resp = http::perform(mv);
         if (!resp) return resp.error().with_context(what);
         if (resp->status == 201 || resp->status == 204 || resp->status == 200) break;
         if (resp->status != 412)
-            return status_error(resp->status, what + ": MOVE to " + http::redact_url(final_url));
+            return status_error(resp->status,
+                                what + ": MOVE to " + http::redact_url(dest.final_url));
         // Taken since step 1: ours (a parallel duplicate) or another file.
-        auto remote = stat(final_url);
+        auto remote = stat(dest.final_url);
         if (!remote) return remote.error().with_context(what);
         if (remote->exists) {
-            auto cmp = compare(final_url, *remote, job);
+            auto cmp = compare(dest.final_url, *remote, job);
             if (!cmp) return cmp.error().with_context(what);
             if (cmp->same) {
                 (void)remove(temp_url);
-                return upload::UploadResult{http::redact_url(final_url), bytes_sent,
+                return upload::UploadResult{http::redact_url(dest.final_url), bytes_sent,
                                             cmp->verified_hash ? lower(job.sha256) : ""};
             }
-            if (++index > 20)
-                return make_error("io_error", what + ": no free name for " + file_name);
-            final_url = folder_url + "/" + http::url_encode(candidate(index));
+            if (dest.index + 1 > 20)
+                return make_error("io_error", what + ": no free name for " + dest.file_name);
+            dest.use_candidate(dest.index + 1, job.capture_id);
         }
     }
-    LOG_DEBUG(kComponent, "job " << job.job_id << " stored at " << http::redact_url(final_url));
-    return upload::UploadResult{http::redact_url(final_url), bytes_sent,
-                                same->verified_hash ? lower(job.sha256) : ""};
+    LOG_DEBUG(kComponent,
+              "job " << job.job_id << " stored at " << http::redact_url(dest.final_url));
+    return upload::UploadResult{http::redact_url(dest.final_url), bytes_sent,
+                                verified.verified_hash ? lower(job.sha256) : ""};
 }
 
 }  // namespace photorig::targets

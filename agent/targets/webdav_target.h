@@ -33,6 +33,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/bandwidth_limiter.h"
 #include "targets/http.h"
@@ -87,6 +88,24 @@ class WebdavTarget : public upload::Target {
     void forget_folders();
     Status remove(const std::string& url) const;
     http::Request request(const std::string& method, const std::string& url) const;
+
+    // The steps of upload() (see the top of this file), on where the job's file goes.
+    struct Destination;
+    // The template's folders and file name for the job ("bad_template" for "." or "..").
+    Expected<Destination> destination(const upload::Job& job) const;
+    // Step 1: the first name candidate that is free (same = false) or already holds the
+    // job's bytes; dest.final_url is set to it.
+    Expected<Checked> find_name(const upload::Job& job, Destination& dest) const;
+    // Step 3: PUT to the temporary name; the bytes sent.
+    Expected<uint64_t> put_temp(const upload::Job& job, const std::vector<std::string>& folders,
+                                const std::string& temp_url, const upload::ProgressFn& progress);
+    // Step 4: the temporary file holds the job's bytes, else it is deleted and an error
+    // returned.
+    Expected<Checked> verify_temp(const upload::Job& job, const std::string& temp_url) const;
+    // Step 5: MOVE to dest.final_url, or the next free name when that got taken.
+    Expected<upload::UploadResult> move_into_place(const upload::Job& job, Destination& dest,
+                                                   const std::string& temp_url, uint64_t bytes_sent,
+                                                   const Checked& verified) const;
 
     Options opt_;
     std::string base_;  // url without trailing '/'

@@ -218,6 +218,103 @@ Expected<std::string> copy_hashing(int src_fd, const TempFile& tmp, const upload
     }
     return hash.hex_digest();
 }
+
+// Where one job's copy goes.
+struct Destination {
+    std::string dir;                      // the destination's directory
+    std::string name;                     // the template's file name
+    std::vector<std::string> dirty_dirs;  // directories that gained an entry: fsync them
+};
+
+// The first candidate name that is free (holds_job false), or that already holds the job's
+// bytes (holds_job true); index -1 when all of them hold other content.
+struct Slot {
+    int index = -1;
+    bool holds_job = false;
+    std::string path;
+};
+
+Expected<Slot> first_slot(const Destination& dest, const upload::Job& job,
+                          const std::string& want) {
+    for (int i = 0; i < kMaxCandidates; ++i) {
+        std::string path = dest.dir + "/" + candidate_name(dest.name, job, i);
+        auto ex = examine(path, job.size, want);
+        if (!ex) return ex.error();
+        if (*ex == Existing::same) return Slot{i, true, path};
+        if (*ex == Existing::none) return Slot{i, false, path};
+    }
+    return Slot{};
+}
+
+// Creates the hidden temp ".<name>.part-<random>" beside the destination.
+Status create_temp(const Destination& dest, TempFile* tmp) {
+    tmp->path = dest.dir + "/." + dest.name + kTempMarker + ids::random_hex(12);
+    tmp->fd = ::open(tmp->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (tmp->fd < 0) {
+        int err = errno;
+        tmp->path.clear();
+        return dest_error("create", dest.dir + "/." + dest.name + kTempMarker + "*", err);
+    }
+    return ok();
+}
+
+// Copies the spool file into a new temp, hashing as it streams; the temp, synced and
+// closed, then holds exactly the job's bytes. The bytes copied.
+Expected<uint64_t> copy_to_temp(const upload::Job& job, const std::string& what,
+                                const Destination& dest, const std::string& want,
+                                BandwidthLimiter* limiter, const ProgressFn& progress,
+                                TempFile* tmp) {
+    Fd src;
+    if (auto st = open_source(job, what, &src); !st) return st.error();
+    const uint64_t total = job.size;  // open_source checked it
+
+    remove_stale_temps(dest.dir);
+    if (auto st = create_temp(dest, tmp); !st) return st.error();
+
+    uint64_t done = 0;
+    auto copied = copy_hashing(src.fd, *tmp, job, what, limiter, progress, total, &done);
+    if (!copied) return copied.error();
+    const std::string& got = *copied;
+    if (got != want || done != job.size) {
+        return make_error("checksum_mismatch", what + ": spool file " + job.path + " hashes to " +
+                                                   got + ", the job says " + want);
+    }
+    if (::fsync(tmp->fd) != 0) return dest_error("fsync", tmp->path, errno);
+    if (::close(tmp->fd) != 0) {
+        tmp->fd = -1;
+        return dest_error("close", tmp->path, errno);
+    }
+    tmp->fd = -1;
+    return done;
+}
+
+// Renames the temp to the first name from `first_free` on, never replacing anything, and
+// fsyncs the directories that gained an entry. A name taken meanwhile by the same bytes is
+// success, by other bytes moves on to the next name.
+Expected<UploadResult> place_temp(const upload::Job& job, const std::string& what,
+                                  const Destination& dest, const std::string& want, int first_free,
+                                  uint64_t done, TempFile* tmp) {
+    for (int i = first_free; i < kMaxCandidates; ++i) {
+        std::string path = dest.dir + "/" + candidate_name(dest.name, job, i);
+        if (files::rename_noreplace(tmp->path, path) == 0) {
+            tmp->keep = true;
+            for (const auto& d : dest.dirty_dirs) {
+                if (auto st = files::fsync_dir(d); !st) return st.error().with_context(what);
+            }
+            if (i > 0)
+                LOG_INFO(kLog, dest.name << " exists with other content; stored as "
+                                         << basename_of(path));
+            return UploadResult{path, done, want};
+        }
+        int err = errno;
+        if (err != EEXIST) return dest_error("rename to", path, err);
+        auto ex = examine(path, job.size, want);
+        if (!ex) return ex.error();
+        if (*ex == Existing::same)
+            return UploadResult{path, done, want};  // tmp removed by its guard
+    }
+    return make_error("io_error", what + ": too many different files named " + dest.name);
+}
 }  // namespace
 
 LocalTarget::LocalTarget(std::string dir, Options options)
@@ -247,86 +344,33 @@ Expected<UploadResult> LocalTarget::upload(const upload::Job& job, const Progres
         return make_error("target_unavailable",
                           "local target: directory " + dir_ + " is missing (not mounted?)");
     }
-    const std::string dest = dir_ + "/" + *rel;
-    const std::string ddir = dirname_of(dest);
-    const std::string name = basename_of(dest);
+    const std::string dest_path = dir_ + "/" + *rel;
+    Destination dest{dirname_of(dest_path), basename_of(dest_path), {}};
 
     // Subdirectories under dir_ (never dir_ itself: a missing mount must not be papered
     // over). Remember which directories gained an entry, to fsync them.
-    std::vector<std::string> dirty_dirs{ddir};
-    if (auto st = make_subdirs(dir_, *rel, &dirty_dirs); !st) return st.error();
+    dest.dirty_dirs.push_back(dest.dir);
+    if (auto st = make_subdirs(dir_, *rel, &dest.dirty_dirs); !st) return st.error();
 
     // 1. Already there (a re-delivered job), or the first free name.
-    int first_free = -1;
-    for (int i = 0; i < kMaxCandidates; ++i) {
-        std::string path = ddir + "/" + candidate_name(name, job, i);
-        auto ex = examine(path, job.size, want);
-        if (!ex) return ex.error();
-        if (*ex == Existing::same) {
-            LOG_DEBUG(kLog, "job " << job.job_id << " already at " << path);
-            if (progress) progress(job.size, job.size);
-            return UploadResult{path, 0, want};
-        }
-        if (*ex == Existing::none) {
-            first_free = i;
-            break;
-        }
+    auto slot = first_slot(dest, job, want);
+    if (!slot) return slot.error();
+    if (slot->holds_job) {
+        LOG_DEBUG(kLog, "job " << job.job_id << " already at " << slot->path);
+        if (progress) progress(job.size, job.size);
+        return UploadResult{slot->path, 0, want};
     }
-    if (first_free < 0)
-        return make_error("io_error", what + ": too many different files named " + name);
+    if (slot->index < 0)
+        return make_error("io_error", what + ": too many different files named " + dest.name);
 
     // 2. Copy into a hidden temp, hashing as it streams.
-    Fd src;
-    if (auto st = open_source(job, what, &src); !st) return st.error();
-    const uint64_t total = job.size;  // open_source checked it
-
-    remove_stale_temps(ddir);
     TempFile tmp;
-    tmp.path = ddir + "/." + name + kTempMarker + ids::random_hex(12);
-    tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (tmp.fd < 0) {
-        int err = errno;
-        tmp.path.clear();
-        return dest_error("create", ddir + "/." + name + kTempMarker + "*", err);
-    }
-
-    uint64_t done = 0;
-    auto copied = copy_hashing(src.fd, tmp, job, what, limiter_.get(), progress, total, &done);
-    if (!copied) return copied.error();
-    const std::string& got = *copied;
-    if (got != want || done != job.size) {
-        return make_error("checksum_mismatch", what + ": spool file " + job.path + " hashes to " +
-                                                   got + ", the job says " + want);
-    }
-    if (::fsync(tmp.fd) != 0) return dest_error("fsync", tmp.path, errno);
-    if (::close(tmp.fd) != 0) {
-        tmp.fd = -1;
-        return dest_error("close", tmp.path, errno);
-    }
-    tmp.fd = -1;
+    auto done = copy_to_temp(job, what, dest, want, limiter_.get(), progress, &tmp);
+    if (!done) return done.error();
 
     // 3. Into place without replacing anything; a name taken meanwhile by the same bytes
     // is success, by other bytes moves on to the next name.
-    for (int i = first_free; i < kMaxCandidates; ++i) {
-        std::string path = ddir + "/" + candidate_name(name, job, i);
-        if (files::rename_noreplace(tmp.path, path) == 0) {
-            tmp.keep = true;
-            for (const auto& d : dirty_dirs) {
-                if (auto st = files::fsync_dir(d); !st) return st.error().with_context(what);
-            }
-            if (i > 0)
-                LOG_INFO(kLog,
-                         name << " exists with other content; stored as " << basename_of(path));
-            return UploadResult{path, done, want};
-        }
-        int err = errno;
-        if (err != EEXIST) return dest_error("rename to", path, err);
-        auto ex = examine(path, job.size, want);
-        if (!ex) return ex.error();
-        if (*ex == Existing::same)
-            return UploadResult{path, done, want};  // tmp removed by its guard
-    }
-    return make_error("io_error", what + ": too many different files named " + name);
+    return place_temp(job, what, dest, want, slot->index, *done, &tmp);
 }
 
 }  // namespace photorig::upload
