@@ -1026,6 +1026,15 @@ def listen(addr, port):
 def main(argv):
     global OPTS
     OPTS = parse_args(argv)
+    # Handlers first: a SIGTERM right after LISTENING must still mean a clean exit 0.
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     camera = Camera()
     minimum = camera.pictures.min_size(camera) + 64  # room for a longer shot number/time
     if OPTS["image_size"] < minimum:
@@ -1046,15 +1055,6 @@ def main(argv):
     threading.Thread(target=server.serve, args=(listener,), daemon=True).start()
     sys.stdout.write(lines)
     sys.stdout.flush()
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     while not stop.wait(3600):
         pass
     for s in (listener, control):
