@@ -110,3 +110,17 @@ TEST(Sim2EndToEnd, PartialObjectsCompleteFirstAndSlowSetUp) {
     std::string log = read_file(h.root() + "/sim1.log");
     EXPECT_NE(log.find(" op 0x101b "), std::string::npos) << "GetPartialObject pieces";
 }
+
+// CaptureComplete 300 ms before ObjectAdded (a camera that reports the exposure done before
+// the card write). gphoto2's own gp_camera_capture gives up after about 40 ms and reports
+// "Could not capture"; the agent waits for the file under its capture timeout.
+TEST(Sim2EndToEnd, ObjectAddedLongAfterCaptureComplete) {
+    HarnessOptions o;
+    o.sim_kind = SimKind::sim2;
+    o.image_size = 180000;
+    o.sim_args = {"--event-order", "complete-first", "--event-gap-ms",
+                  "300",           "--capture-ms",   "400"};
+    RigHarness h(o);
+    h.start_all();
+    capture_and_check(h, 2, 180000);
+}
