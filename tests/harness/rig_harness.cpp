@@ -99,13 +99,20 @@ std::string RigHarness::serial_of(size_t i) {
 }
 
 void RigHarness::start_sim() {
+    SimKind kind = options_.sim_kind ? *options_.sim_kind : sim_kind_from_env();
     for (int i = 0; i < std::max(options_.camera_count, 1); ++i) {
-        std::vector<std::string> args{
-            "--capture-delay-ms", std::to_string(options_.capture_delay_ms),
-            "--image-size",       std::to_string(options_.image_size),
-            "--serial",           serial_of(static_cast<size_t>(i))};
+        std::vector<std::string> args{"--image-size", std::to_string(options_.image_size),
+                                      "--serial", serial_of(static_cast<size_t>(i))};
+        if (kind == SimKind::ours || options_.capture_delay_ms > 0)
+            args.insert(args.end(),
+                        {"--capture-delay-ms", std::to_string(options_.capture_delay_ms)});
         args.insert(args.end(), options_.sim_args.begin(), options_.sim_args.end());
-        sims_.push_back(std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args));
+        if (kind == SimKind::ours) {
+            sims_.push_back(std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args));
+        } else {
+            sims_.push_back(std::make_unique<PtpipSim>(
+                kind, args, root_.path() + "/sim" + std::to_string(i + 1) + ".log"));
+        }
         sims_.back()->start();
     }
 }

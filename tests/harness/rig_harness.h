@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +31,9 @@ struct HarnessOptions {
     int reconcile_interval_s = 30;
     int concurrency = 2;
     std::vector<std::string> sim_args;
+    // Which PTP/IP simulator plays the cameras; unset: PHOTORIG_TEST_SIM (sim2) or ours.
+    // sim2 keeps its own capture time unless capture_delay_ms is set (> 0).
+    std::optional<SimKind> sim_kind;
     std::string extra_yaml;
     std::vector<std::string> extra_subscriptions;  // observer filters beyond <base>/#
     // Several simulated cameras (serials SIM0001, SIM0002, ...): the config then uses the

@@ -43,12 +43,43 @@ int find_port(const std::string& text, const std::string& key) {
     return 0;
 }
 
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 }  // namespace
+
+SimKind sim_kind_from_env() {
+    const char* v = std::getenv("PHOTORIG_TEST_SIM");
+    return v && std::string(v) == "sim2" ? SimKind::sim2 : SimKind::ours;
+}
+
+const char* sim_kind_name(SimKind kind) {
+    return kind == SimKind::sim2 ? "sim2" : "ours";
+}
+
+std::string sim_binary(SimKind kind) {
+    if (kind == SimKind::sim2) {
+#ifdef PHOTORIG_PTPIP_SIM2_PATH
+        return PHOTORIG_PTPIP_SIM2_PATH;
+#else
+        throw std::logic_error("PHOTORIG_PTPIP_SIM2_PATH is not defined in this build");
+#endif
+    }
+#ifdef PHOTORIG_PTPIP_SIM_PATH
+    return PHOTORIG_PTPIP_SIM_PATH;
+#else
+    throw std::logic_error("PHOTORIG_PTPIP_SIM_PATH is not defined in this build");
+#endif
+}
 
 PtpipSim::PtpipSim(std::string binary, std::vector<std::string> extra_args, std::string log_path)
     : binary_(std::move(binary)),
       extra_args_(std::move(extra_args)),
       log_path_(std::move(log_path)) {}
+
+PtpipSim::PtpipSim(SimKind kind, std::vector<std::string> extra_args, std::string log_path)
+    : PtpipSim(sim_binary(kind), std::move(extra_args), std::move(log_path)) {}
 
 PtpipSim::~PtpipSim() {
     try {
@@ -64,6 +95,14 @@ std::string PtpipSim::port_string() const {
 void PtpipSim::start() {
     if (pid_ > 0) throw std::logic_error("ptpip-sim already running");
     std::vector<std::string> args{binary_};
+    if (ends_with(binary_, ".py")) {
+        // -S: no site-packages scan, the script needs the standard library only.
+#ifdef PHOTORIG_PYTHON3
+        args = {PHOTORIG_PYTHON3, "-S", binary_};
+#else
+        args = {"python3", "-S", binary_};
+#endif
+    }
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     // The simulator takes the last value of a repeated flag, so these win.
     args.insert(args.end(),
@@ -101,7 +140,7 @@ void PtpipSim::start() {
         }
         int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (devnull >= 0) ::dup2(devnull, 0);
-        ::execv(argv[0], argv.data());
+        ::execvp(argv[0], argv.data());
         const char msg[] = "ptpip-sim fixture: exec failed\n";
         ssize_t w = ::write(2, msg, sizeof msg - 1);
         (void)w;

@@ -7,6 +7,12 @@
 //   camera port: sim.port_string()  ->  "ptpip:127.0.0.1:P:P" (model "PTP/IP Camera")
 //   sim.control("busy 1");          // next InitiateCapture answers DeviceBusy
 //   sim.restart();                  // same ports, fresh camera state
+//
+// A second, independently written simulator (tests/ptpip-sim2, Python) can stand in:
+//   photorig::test::PtpipSim sim2(photorig::test::SimKind::sim2, {"--serial", "CAM1"});
+// It understands the common flags (--serial, --image-size, --capture-delay-ms, --model) and
+// the control commands ping, stats, busy, error, noevent, delay, size, reset, clear and
+// disconnect; see tests/ptpip-sim2/README.md for how it differs.
 #pragma once
 
 #include <sys/types.h>
@@ -17,6 +23,19 @@
 
 namespace photorig::test {
 
+enum class SimKind {
+    ours,  // tests/ptpip-sim (C++, target ptpip-sim)
+    sim2,  // tests/ptpip-sim2/ptpip_sim2.py
+};
+
+// The kind PHOTORIG_TEST_SIM names ("sim2" -> sim2); unset or anything else -> ours. Only
+// callers that ask for it read the variable (RigHarness does when its options leave the kind
+// open); a PtpipSim built from a path always runs that path.
+SimKind sim_kind_from_env();
+// The simulator's path for `kind` (sim2: the .py script, run with python3).
+std::string sim_binary(SimKind kind);
+const char* sim_kind_name(SimKind kind);  // "ours" | "sim2"
+
 class PtpipSim {
   public:
     // `binary`: path of ptpip-sim (a path ending in ".py" runs with python3).
@@ -24,6 +43,9 @@ class PtpipSim {
     // --port and --control-port after them (the simulator takes the last value of a flag).
     // `log_path`: the simulator's stderr is appended there (empty: inherited).
     explicit PtpipSim(std::string binary, std::vector<std::string> extra_args = {},
+                      std::string log_path = "");
+    // The simulator of `kind` (sim_binary(kind)).
+    explicit PtpipSim(SimKind kind, std::vector<std::string> extra_args = {},
                       std::string log_path = "");
     ~PtpipSim();  // stop()
     PtpipSim(const PtpipSim&) = delete;
@@ -48,6 +70,7 @@ class PtpipSim {
     int control_port() const { return control_port_; }
     std::string port_string() const;  // "ptpip:127.0.0.1:P:P"
     pid_t pid() const { return pid_; }
+    const std::string& binary() const { return binary_; }
 
     // One round trip on the control port: sends `cmd` + "\n", returns the answer line
     // without its newline ("OK", "ERR ...", or the JSON of "stats"). Throws on failure.
