@@ -2,7 +2,10 @@
 // one run against the real daemons, broker and the PTP/IP camera simulator:
 //   1. overlap: photos/s with capture delay C and upload time U, against the ideal
 //      1/max(C,U), beside a sequential run (capture, wait for upload, repeat) of the same rig;
-//   2. agent vs. gphoto2 CLI: captures/s of the agent vs. one `gphoto2` process per shot;
+//   2. agent vs. gphoto2 CLI: captures/s of the agent (one count=N request, and N sequential
+//      count=1 requests) vs. one `gphoto2` process per shot, and vs. the bare libgphoto2
+//      loop in this process (the camera's physical limit); PHOTORIG_TEST_SIM=sim2 runs all of
+//      them against the second simulator (tests/ptpip-sim2);
 //   3. peak RSS of rig-agent and rig-uploader while handling N photos of 8 MB.
 // --quick runs smaller sizes (CI); the full run is what the closing notes quote.
 #include <chrono>
@@ -195,18 +198,22 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
     if (sequential_rate <= 0) return 1;
 
     // The CLI and the bare library loop, each against its own identical simulator instance.
-    PtpipSim cli_sim(PHOTORIG_PTPIP_SIM_PATH, {"--image-size", "200000", "--serial", "SIM0002"});
+    // PHOTORIG_TEST_SIM picks the simulator for all three, as it does for the harness's camera.
+    const SimKind kind = sim_kind_from_env();
+    PtpipSim cli_sim(kind, {"--image-size", "200000", "--serial", "SIM0002"});
     cli_sim.start();
     double cli = cli_rate(cli_sim.port_string(), cli_shots);
-    PtpipSim bare_sim(PHOTORIG_PTPIP_SIM_PATH, {"--image-size", "200000", "--serial", "SIM0003"});
+    PtpipSim bare_sim(kind, {"--image-size", "200000", "--serial", "SIM0003"});
     bare_sim.start();
     double limit = bare_library_rate(bare_sim.port_string(), agent_shots);
     if (cli <= 0 || limit <= 0) return 1;
     std::printf(
-        "agent vs cli: agent %.1f captures/s (one count=%d request; spooled + hashed + "
+        "agent vs cli (camera simulator: %s): agent %.1f captures/s (one count=%d request; spooled "
+        "+ hashed + "
         "published), %.1f captures/s (%d sequential count=1 requests); gphoto2 CLI %.1f "
         "captures/s (%d processes); bare libgphoto2 loop %.1f captures/s\n",
-        agent_rate, agent_shots, sequential_rate, sequential_shots, cli, cli_shots, limit);
+        sim_kind_name(kind), agent_rate, agent_shots, sequential_rate, sequential_shots, cli,
+        cli_shots, limit);
     std::printf(
         "agent vs cli: batch %.1fx, sequential %.1fx the CLI (goal >= 10x); agent/limit batch "
         "%.2f, sequential %.2f (goal >= 0.7)\n",
