@@ -126,6 +126,9 @@ WebdavConfig& webdav(Config& c) {
 LimitsConfig& limits(Config& c) {
     return c.limits;
 }
+CaptureConfig& capture(Config& c) {
+    return c.capture;
+}
 HomeAssistantConfig& homeassistant(Config& c) {
     return c.homeassistant;
 }
@@ -241,6 +244,8 @@ const std::vector<Field>& fields() {
         add("limits.max_count", int_in<LimitsConfig>(limits, &LimitsConfig::max_count, 1, 100000));
         add("limits.max_interval_ms",
             int_in<LimitsConfig>(limits, &LimitsConfig::max_interval_ms, 0, 86400000));
+        add("capture.queue_max",
+            int_in<CaptureConfig>(capture, &CaptureConfig::queue_max, 1, 65536));
 
         add("homeassistant.discovery",
             bool_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::discovery));

@@ -106,6 +106,16 @@ struct LimitsConfig {
     int max_interval_ms = 3600000;
 };
 
+// Capture requests wait in one queue per rig and run one at a time in arrival order (a
+// "camera": "all" shot fires every camera together, so every camera keeps that order).
+struct CaptureConfig {
+    // Requests accepted and not yet answered, the running one included; one more is
+    // answered queue_full. A waiting request holds its parsed fields, transaction and reply
+    // topic: typically well under 1 KiB, so 4096 are a few MiB (at most about
+    // limits.max_payload_bytes each).
+    int queue_max = 4096;
+};
+
 struct HomeAssistantConfig {
     bool discovery = true;                 // publish device-based MQTT discovery
     std::string prefix = "homeassistant";  // Home Assistant's discovery prefix
@@ -124,6 +134,7 @@ struct Config {
     SpoolConfig spool;
     UploadConfig upload;
     LimitsConfig limits;
+    CaptureConfig capture;
     HomeAssistantConfig homeassistant;
 
     std::string base_topic() const { return topic_prefix + "/" + rig_id; }

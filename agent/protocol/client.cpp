@@ -94,6 +94,18 @@ class Reader {
         }
         return *this;
     }
+    // `field` as one object (absent: its fields keep their defaults), read by `read_one`.
+    template <typename ReadOne>
+    Reader& object(const char* field, ReadOne read_one) {
+        if (!status_) return *this;
+        auto it = j_.find(field);
+        if (it == j_.end() || it->is_null()) return *this;
+        if (!it->is_object()) return fail(field, "an object");
+        Reader inner(*it, what_);
+        read_one(inner);
+        status_ = inner.status_;
+        return *this;
+    }
     // "error": {"code","message"}.
     Reader& error(std::string& code, std::string& message) {
         if (!status_) return *this;
@@ -193,6 +205,9 @@ Expected<AgentState> parse_agent_state(const std::string& payload) {
         r("busy", s.busy)("spool_files", s.spool_files)("disk_free_bytes", s.disk_free_bytes);
         r("version", s.version)("pending_requests", s.pending_requests);
         r("photos_today", s.photos_today)("last_error", s.last_error);
+        r.object("capture_queue", [&s](Reader& q) {
+            q("depth", s.capture_queue_depth)("max", s.capture_queue_max);
+        });
     });
 }
 

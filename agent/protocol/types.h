@@ -109,6 +109,10 @@ struct AgentState {
     uint64_t disk_free_bytes = 0;
     std::string version;
     int pending_requests = 0;
+    // The capture queue: requests accepted and not yet answered (the running one and scan
+    // steps included) and the bound past which a request is answered queue_full.
+    int capture_queue_depth = 0;
+    int capture_queue_max = 0;
     std::string last_error;
     uint64_t photos_today = 0;       // since local midnight on the rig
     int64_t last_capture_at_ms = 0;  // 0 = none yet

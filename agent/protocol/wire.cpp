@@ -606,6 +606,7 @@ std::string agent_state_json(const AgentState& s) {
         {"disk_free_bytes", s.disk_free_bytes},
         {"version", s.version},
         {"pending_requests", s.pending_requests},
+        {"capture_queue", {{"depth", s.capture_queue_depth}, {"max", s.capture_queue_max}}},
         {"photos_today", s.photos_today},
         {"last_capture_at",
          s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)}};

@@ -22,6 +22,9 @@ inline constexpr const char* payload_too_large = "payload_too_large";
 inline constexpr const char* unknown_verb = "unknown_verb";
 inline constexpr const char* camera_not_found = "camera_not_found";
 inline constexpr const char* disk_full = "disk_full";
+// The rig's capture queue holds capture.queue_max requests already (camera_busy is the
+// camera itself refusing, e.g. DeviceBusy).
+inline constexpr const char* queue_full = "queue_full";
 inline constexpr const char* not_supported = "not_supported";
 inline constexpr const char* internal_error = "internal_error";
 // The camera errors (camera_busy, camera_disconnected, timeout, ...) pass through

@@ -233,8 +233,12 @@ void CapturePipeline::Run::finish() {
     parts_.responder.respond(order_.verb, order_.response_topic, order_.correlation_data, payload);
 }
 
-CapturePipeline::CapturePipeline(Parts parts, std::string rig_id, uint64_t min_free_bytes)
-    : parts_(parts), rig_id_(std::move(rig_id)), min_free_bytes_(min_free_bytes) {}
+CapturePipeline::CapturePipeline(Parts parts, std::string rig_id, uint64_t min_free_bytes,
+                                 int queue_max)
+    : parts_(parts),
+      rig_id_(std::move(rig_id)),
+      min_free_bytes_(min_free_bytes),
+      queue_max_(queue_max > 0 ? queue_max : 1) {}
 
 CapturePipeline::~CapturePipeline() {
     stop();
@@ -252,8 +256,31 @@ void CapturePipeline::stop() {
     publisher_.reset();  // runs what is queued: the last photos' jobs go out
 }
 
+Status CapturePipeline::submit(CaptureOrder order) {
+    // Check and count in one step: a scan step may be enqueued from its own thread meanwhile.
+    int depth = pending_orders_;
+    do {
+        if (depth >= queue_max_) {
+            return make_error(protocol::codes::queue_full,
+                              "capture queue is full: " + std::to_string(depth) +
+                                  " capture requests waiting or running (capture.queue_max " +
+                                  std::to_string(queue_max_) +
+                                  "); try again when some are answered");
+        }
+    } while (!pending_orders_.compare_exchange_weak(depth, depth + 1));
+    push(std::move(order));
+    return ok();
+}
+
 void CapturePipeline::enqueue(CaptureOrder order) {
     ++pending_orders_;
+    push(std::move(order));
+}
+
+void CapturePipeline::push(CaptureOrder order) {
+    // Only marks `state` dirty: the service thread publishes it at most every 250 ms, so a
+    // burst of thousands of requests gives a few state messages, not one per request, and
+    // the depth still shows while the burst drains (each finished order marks it again).
     parts_.stats.state_dirty = true;
     orders_.push(std::move(order));
 }

@@ -6,6 +6,13 @@
 // A request's response follows its last upload job; a scan step's outcome goes to the
 // scan instead.
 //
+// The queue: one per rig, in arrival order. Every order (a specific serial or "all") waits
+// in the same queue and the capture thread runs them in turn, so each camera captures in
+// the order requests arrived and an "all" shot fires every camera together. Requests are
+// bounded by capture.queue_max (memory, not speed: a waiting order is a few hundred
+// bytes); past it submit() answers queue_full. Scan steps are never refused (a running
+// scan waits for each step before it asks for the next), but they count in the depth.
+//
 // Threads: enqueue()/capture_for_scan() from any thread; one capture thread; the finisher
 // of the running order; the publisher stage.
 #pragma once
@@ -48,8 +55,6 @@ Status check_disk(const spool::Spool& spool, uint64_t min_free_bytes);
 
 class CapturePipeline {
   public:
-    static constexpr size_t kMaxPendingOrders = 16;
-
     struct Parts {
         const CameraSet& cameras;
         spool::Spool& spool;
@@ -57,7 +62,8 @@ class CapturePipeline {
         Responder& responder;
         RigStats& stats;
     };
-    CapturePipeline(Parts parts, std::string rig_id, uint64_t min_free_bytes);
+    // `queue_max`: capture.queue_max, the requests accepted and not yet answered.
+    CapturePipeline(Parts parts, std::string rig_id, uint64_t min_free_bytes, int queue_max);
     ~CapturePipeline();
     CapturePipeline(const CapturePipeline&) = delete;
     CapturePipeline& operator=(const CapturePipeline&) = delete;
@@ -68,24 +74,32 @@ class CapturePipeline {
     // Finishes the running order (no new shots), then publishes what is queued and joins.
     void stop();
 
-    // True when kMaxPendingOrders orders already wait (a request is refused camera_busy).
-    bool full() const { return static_cast<size_t>(pending_orders_) >= kMaxPendingOrders; }
+    // True when queue_max orders are accepted and not yet answered (the running one
+    // included): submit() then answers queue_full.
+    bool full() const { return pending_orders_ >= queue_max_; }
+    // A request's order, at the back of the queue; queue_full (naming the depth) when full.
+    Status submit(CaptureOrder order);
+    // At the back of the queue whatever its depth (a scan step; tests).
     void enqueue(CaptureOrder order);
     // Runs a scan step's capture and waits for it; nullopt when the pipeline stops first.
     std::optional<ScanRunner::CaptureOutcome> capture_for_scan(
         const protocol::CaptureRequest& request, int seq_offset);
 
     bool busy() const { return capture_busy_; }
+    // Orders accepted and not yet answered, the running one included: the queue's depth.
     int pending_orders() const { return pending_orders_; }
+    int queue_max() const { return queue_max_; }
 
   private:
     class Run;
+    void push(CaptureOrder order);
     void capture_loop();
     void run(const CaptureOrder& order);
 
     Parts parts_;
     const std::string rig_id_;
     const uint64_t min_free_bytes_;
+    const int queue_max_;
     std::unique_ptr<SerialExecutor> publisher_;
     MessageQueue<CaptureOrder> orders_;
     std::thread thread_;

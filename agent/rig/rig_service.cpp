@@ -68,9 +68,9 @@ Status RigService::start() {
                                                     config_.rig_id, config_.spool.reoffer_after_s);
     pipeline_ = std::make_unique<CapturePipeline>(
         CapturePipeline::Parts{cameras_, *spool_, *jobs_, *responder_, stats_}, config_.rig_id,
-        config_.spool.min_free_bytes);
+        config_.spool.min_free_bytes, config_.capture.queue_max);
     StateSources sources{[this] { return cameras_.refs(); }, [this] { return pipeline_->busy(); },
-                         [this] { return pipeline_->pending_orders(); }};
+                         [this] { return pipeline_->pending_orders(); }, config_.capture.queue_max};
     state_ = std::make_unique<StatePublisher>(*publisher_, topics_, config_.homeassistant, *spool_,
                                               stats_, std::move(sources), started_ms);
     camera_requests_ =
@@ -152,7 +152,9 @@ void RigService::run(const std::atomic<bool>& stop) {
             stats_.state_dirty = true;  // disk free and camera links drift without events
         }
         // State changes come from several threads; the service thread publishes them,
-        // at most every 250 ms, so a burst of photos gives a handful of messages.
+        // at most every 250 ms, so a burst of photos (or of thousands of queued capture
+        // requests) gives a handful of messages, while the capture queue's depth still
+        // shows as it drains: every accepted and every finished order marks state dirty.
         if (stats_.state_dirty && now >= next_state && mqtt_->connected()) {
             stats_.state_dirty = false;
             state_->publish_state();
@@ -208,11 +210,6 @@ Expected<std::optional<std::string>> RigService::handle_capture(const mqtt::Mess
     Error camera_error;
     if (cameras_.choose(req->camera, &camera_error).empty()) return camera_error;
     if (auto st = check_disk(*spool_, config_.spool.min_free_bytes); !st) return st.error();
-    if (pipeline_->full()) {
-        return make_error(protocol::codes::camera_busy,
-                          std::to_string(CapturePipeline::kMaxPendingOrders) +
-                              " capture requests already waiting");
-    }
     CaptureOrder order;
     order.request = *req;
     order.transaction_json = txn;
@@ -220,7 +217,8 @@ Expected<std::optional<std::string>> RigService::handle_capture(const mqtt::Mess
     order.response_topic = message.response_topic;
     order.correlation_data = message.correlation_data;
     if (order.request.batch.empty()) order.request.batch = new_batch_id(clock::now_ms());
-    pipeline_->enqueue(std::move(order));
+    // Queued behind earlier requests (queue_full past capture.queue_max).
+    if (auto st = pipeline_->submit(std::move(order)); !st) return st.error();
     return std::optional<std::string>();  // the pipeline answers after the photos
 }
 

@@ -30,6 +30,8 @@ protocol::AgentState StatePublisher::current_state() const {
     s.disk_free_bytes = free_bytes ? *free_bytes : 0;
     s.version = PHOTORIG_VERSION;
     s.pending_requests = sources_.pending_orders();
+    s.capture_queue_depth = s.pending_requests;
+    s.capture_queue_max = sources_.capture_queue_max;
     s.photos_today = stats_.photos_today(clock::now_ms());
     s.last_capture_at_ms = stats_.last_capture_at_ms();
     s.last_error = stats_.last_error();

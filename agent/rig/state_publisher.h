@@ -22,7 +22,8 @@ namespace photorig::rig {
 struct StateSources {
     std::function<std::vector<protocol::CameraRef>()> cameras;
     std::function<bool()> capture_busy;
-    std::function<int()> pending_orders;
+    std::function<int()> pending_orders;  // the capture queue's depth
+    int capture_queue_max = 0;            // capture.queue_max
 };
 
 class StatePublisher {

@@ -134,6 +134,20 @@ TEST(AsyncApi, SchemaValidatorRejectsPayloadsThatBreakTheirSchema) {
         {rig + "/scan/move",
          {{"scan_id", "s"}, {"step", 1}, {"of", 2}, {"degrees", 180.0}, {"position_deg", 0}}},
         {"homeassistant/device/{rig_id}/config", ""},
+        {rig + "/state",
+         {{"cameras", json::array()},
+          {"busy", true},
+          {"spool_files", 0},
+          {"disk_free_bytes", 1},
+          {"version", "v"},
+          {"pending_requests", 20},
+          {"capture_queue", {{"depth", 20}, {"max", 4096}}},
+          {"photos_today", 0},
+          {"last_capture_at", nullptr}}},
+        {rig + "/response/{verb}",
+         {{"status", "error"},
+          {"transaction", 7},
+          {"error", {{"code", "queue_full"}, {"message", "capture queue is full: 3 ..."}}}}},
     };
     std::vector<Payload> invalid{
         {rig + "/availability", "maybe"},                                          // enum
@@ -147,6 +161,16 @@ TEST(AsyncApi, SchemaValidatorRejectsPayloadsThatBreakTheirSchema) {
           {"position_deg", 1},
           {"extra", true}}},                  // additionalProperties
         {rig + "/state", {{"busy", false}}},  // required
+        {rig + "/state",
+         {{"cameras", json::array()},
+          {"busy", true},
+          {"spool_files", 0},
+          {"disk_free_bytes", 1},
+          {"version", "v"},
+          {"pending_requests", 1},
+          {"capture_queue", {{"depth", -1}, {"max", 4096}}},  // minimum
+          {"photos_today", 0},
+          {"last_capture_at", nullptr}}},
         {rig + "/response/{verb}",
          {{"status", "error"},
           {"transaction", nullptr},

@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -455,4 +456,110 @@ TEST(EndToEnd, BadConfigExitsNonZeroNamingTheKey) {
         EXPECT_NE(insecure.output.find("mqtt.password_file"), std::string::npos) << insecure.output;
         EXPECT_EQ(insecure.output.find("hunter2"), std::string::npos) << "secret printed";
     }
+}
+
+// Issue 12: 20 separate count=1 requests published back to back (one connection, QoS 1,
+// so they reach the agent in this order) while the camera takes 100 ms a shot. Before,
+// 16 were captured and 4 answered camera_busy; now every one waits its turn.
+TEST(EndToEnd, TwentySeparateCaptureRequestsAreQueuedAndCapturedInArrivalOrder) {
+    HarnessOptions o;
+    o.capture_delay_ms = 100;
+    o.image_size = 20000;
+    RigHarness h(o);
+    h.start_all();
+    ASSERT_FALSE(h.wait_for(h.base() + "/state", any, 10s).topic.empty());
+    const std::string reply = h.base() + "/v5-replies/queue";
+    const auto burst_start = std::chrono::steady_clock::now();
+    const size_t states_before = h.received(h.base() + "/state").size();
+    constexpr int kRequests = 20;
+    for (int i = 0; i < kRequests; ++i) {
+        char batch[8];
+        std::snprintf(batch, sizeof batch, "q%02d", i);
+        h.pub_v5(h.base() + "/request/capture",
+                 json{{"transaction", i}, {"batch", batch}, {"count", 1}}.dump(), reply,
+                 std::to_string(i));
+    }
+    ASSERT_TRUE(h.wait_count(reply, kRequests, any, 60s)) << h.agent().log();
+    const auto burst_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - burst_start)
+                              .count();
+
+    auto responses = h.received(reply);
+    ASSERT_EQ(responses.size(), static_cast<size_t>(kRequests));
+    for (int i = 0; i < kRequests; ++i) {
+        json r = parse(responses[i].payload);
+        EXPECT_EQ(r["status"], "ok") << responses[i].payload;
+        EXPECT_EQ(r["transaction"], i) << "answered in arrival order";
+        EXPECT_EQ(responses[i].correlation_data, std::to_string(i));
+        EXPECT_EQ(r["data"]["photos"].size(), 1u) << responses[i].payload;
+    }
+    auto captures = h.received(h.base() + "/capture");
+    ASSERT_EQ(captures.size(), static_cast<size_t>(kRequests));
+    std::string last_captured_at;
+    for (int i = 0; i < kRequests; ++i) {
+        json m = parse(captures[i].payload);
+        char batch[8];
+        std::snprintf(batch, sizeof batch, "q%02d", i);
+        EXPECT_EQ(m["batch"], batch) << "captured in arrival order";
+        EXPECT_EQ(m["seq"], 1);
+        std::string at = m["captured_at"];
+        EXPECT_GE(at, last_captured_at) << "captured one after the other";
+        last_captured_at = at;
+    }
+
+    // The retained state showed the queue while it drained, and shows it empty now.
+    int deepest = 0;
+    for (const auto& s : h.received(h.base() + "/state")) {
+        json j = parse(s.payload);
+        ASSERT_TRUE(j.contains("capture_queue")) << s.payload;
+        EXPECT_EQ(j["capture_queue"]["max"], 4096);
+        deepest = std::max(deepest, j["capture_queue"]["depth"].get<int>());
+    }
+    EXPECT_GE(deepest, 2) << "the depth was visible during the burst";
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto states = h.received(h.base() + "/state");
+            return parse(states.back().payload)["capture_queue"]["depth"] == 0;
+        },
+        5s))
+        << "the last state says the queue is empty";
+    // Throttled: at most one state per 250 ms (plus the last one), not one per request.
+    const size_t states = h.received(h.base() + "/state").size() - states_before;
+    EXPECT_LE(states, static_cast<size_t>(burst_ms / 250 + 3)) << burst_ms << " ms";
+}
+
+// With capture.queue_max 3, requests past three accepted and unanswered ones are refused
+// queue_full, with the depth in the message; the three are captured and answered.
+TEST(EndToEnd, PastCaptureQueueMaxRequestsAreAnsweredQueueFull) {
+    HarnessOptions o;
+    o.capture_delay_ms = 1000;  // the first shot is still running while the others arrive
+    o.image_size = 20000;
+    o.extra_yaml = "capture:\n  queue_max: 3\n";
+    RigHarness h(o);
+    h.start_all();
+    auto state = h.wait_for(h.base() + "/state", any, 10s);
+    ASSERT_FALSE(state.topic.empty());
+    EXPECT_EQ(parse(state.payload)["capture_queue"], json({{"depth", 0}, {"max", 3}}));
+    const std::string reply = h.base() + "/v5-replies/queue";
+    for (int i = 0; i < 6; ++i) {
+        h.pub_v5(h.base() + "/request/capture", json{{"transaction", i}}.dump(), reply,
+                 std::to_string(i));
+    }
+    ASSERT_TRUE(h.wait_count(reply, 6, any, 30s)) << h.agent().log();
+    std::map<int, json> by_txn;
+    for (const auto& r : h.received(reply)) {
+        json j = parse(r.payload);
+        by_txn[j["transaction"].get<int>()] = j;
+    }
+    ASSERT_EQ(by_txn.size(), 6u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(by_txn[i]["status"], "ok") << by_txn[i];
+    for (int i = 3; i < 6; ++i) {
+        EXPECT_EQ(by_txn[i]["status"], "error") << by_txn[i];
+        EXPECT_EQ(by_txn[i]["error"]["code"], "queue_full") << by_txn[i];
+        std::string message = by_txn[i]["error"]["message"];
+        EXPECT_NE(message.find("3 capture requests waiting or running"), std::string::npos)
+            << message;
+        EXPECT_NE(message.find("capture.queue_max 3"), std::string::npos) << message;
+    }
+    EXPECT_EQ(h.received(h.base() + "/capture").size(), 3u);
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "support/test_util.h"
 
 using photorig::config::parse;
@@ -31,6 +33,25 @@ TEST(Config, DefaultsMatchTheInterface) {
     EXPECT_EQ(c->upload.gdrive.token_url, "https://oauth2.googleapis.com/token");
     EXPECT_EQ(c->upload.s3.key_template, "{rig_id}/{batch}/{name}");
     EXPECT_FALSE(c->upload.s3.path_style);
+    EXPECT_EQ(c->capture.queue_max, 4096);
+}
+
+TEST(Config, TheCaptureQueueBoundIsReadOverriddenAndChecked) {
+    auto c = parse("capture: {queue_max: 3}\n", {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->capture.queue_max, 3);
+    c = parse("capture: {queue_max: 3}\n", {{"PHOTORIG_CAPTURE_QUEUE_MAX", "100"}});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->capture.queue_max, 100);
+    for (const char* bad : {"0", "-1", "65537", "lots"}) {
+        std::string e = error_of(std::string("capture: {queue_max: ") + bad + "}");
+        EXPECT_EQ(e.rfind("capture.queue_max:", 0), 0u) << e;
+    }
+    std::string e = error_of("", {{"PHOTORIG_CAPTURE_QUEUE_MAX", "0"}});
+    EXPECT_NE(e.find("PHOTORIG_CAPTURE_QUEUE_MAX"), std::string::npos) << e;
+    auto keys = photorig::config::all_keys();
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "capture.queue_max"), keys.end())
+        << "--help lists it";
 }
 
 TEST(Config, ReadsEveryInterfaceSection) {

@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "protocol/scan.h"
 #include "protocol/wire.h"
 
 using namespace photorig::protocol;
+using nlohmann::json;
 using namespace photorig::protocol::client;
 
 namespace {
@@ -84,6 +87,8 @@ TEST(ProtocolClient, AgentStateRoundTrips) {
     s.disk_free_bytes = 1ull << 40;
     s.version = "1.2.3";
     s.pending_requests = 2;
+    s.capture_queue_depth = 2;
+    s.capture_queue_max = 4096;
     s.photos_today = 99;
     s.last_error = "oops";
     auto r = parse_agent_state(agent_state_json(s));
@@ -98,8 +103,23 @@ TEST(ProtocolClient, AgentStateRoundTrips) {
     EXPECT_EQ(r->disk_free_bytes, 1ull << 40);
     EXPECT_EQ(r->version, "1.2.3");
     EXPECT_EQ(r->pending_requests, 2);
+    EXPECT_EQ(r->capture_queue_depth, 2);
+    EXPECT_EQ(r->capture_queue_max, 4096);
     EXPECT_EQ(r->photos_today, 99u);
     EXPECT_EQ(r->last_error, "oops");
+}
+
+TEST(ProtocolClient, TheCaptureQueueIsAnObjectWithDepthAndMax) {
+    AgentState s;
+    s.capture_queue_depth = 7;
+    s.capture_queue_max = 3;
+    json j = json::parse(agent_state_json(s));
+    EXPECT_EQ(j["capture_queue"], json({{"depth", 7}, {"max", 3}}));
+    EXPECT_EQ(j["pending_requests"], 0) << "the existing field stays";
+    auto old = parse_agent_state(R"({"busy":false})");  // an agent from before the queue
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->capture_queue_max, 0);
+    EXPECT_FALSE(parse_agent_state(R"({"capture_queue":5})"));
 }
 
 TEST(ProtocolClient, EmptyStateMeansDefaults) {

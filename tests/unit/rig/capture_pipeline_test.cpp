@@ -1,10 +1,13 @@
 // The pipeline with no camera: orders still flow through the capture thread and are
 // answered (camera_not_found / disk_full), the pending count goes back to zero, and a
-// scan step gets its outcome. Photos themselves are the e2e and cameras tests' part.
+// scan step gets its outcome. Requests queue behind a held capture thread (the fake
+// publisher holds its first answer) up to queue_max, then are refused queue_full.
+// Photos themselves are the e2e and cameras tests' part.
 #include "rig/capture_pipeline.h"
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -23,33 +26,6 @@ using photorig::rig::RigStats;
 using photorig::rig::test::FakePublisher;
 
 namespace {
-struct PipelineTest : ::testing::Test {
-    PipelineTest()
-        : spool(dir.path()),
-          responder(pub, RigTopics("photorig", "rig1")),
-          jobs(pub, RigTopics("photorig", "rig1"), stats) {
-        EXPECT_TRUE(spool.init());
-    }
-    std::unique_ptr<CapturePipeline> make(uint64_t min_free_bytes = 0) {
-        auto p = std::make_unique<CapturePipeline>(
-            CapturePipeline::Parts{cameras, spool, jobs, responder, stats}, "rig1", min_free_bytes);
-        p->start();
-        return p;
-    }
-    std::vector<FakePublisher::Sent> wait_for(const std::string& topic, size_t n) {
-        for (int i = 0; i < 500 && pub.on(topic).size() < n; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        return pub.on(topic);
-    }
-    photorig::test::TempDir dir;
-    photorig::spool::Spool spool;
-    CameraSet cameras;  // none
-    FakePublisher pub;
-    RigStats stats;
-    Responder responder;
-    JobPublisher jobs;
-};
-
 CaptureOrder order(const std::string& txn) {
     CaptureOrder o;
     o.request.batch = "b1";
@@ -60,6 +36,54 @@ CaptureOrder order(const std::string& txn) {
     o.correlation_data = "corr";
     return o;
 }
+
+struct PipelineTest : ::testing::Test {
+    PipelineTest()
+        : spool(dir.path()),
+          responder(pub, RigTopics("photorig", "rig1")),
+          jobs(pub, RigTopics("photorig", "rig1"), stats) {
+        EXPECT_TRUE(spool.init());
+    }
+    ~PipelineTest() override {
+        pub.release();  // a failed test may leave the capture thread held
+        owned.reset();
+    }
+    CapturePipeline* make(uint64_t min_free_bytes = 0, int queue_max = 4096) {
+        owned = std::make_unique<CapturePipeline>(
+            CapturePipeline::Parts{cameras, spool, jobs, responder, stats}, "rig1", min_free_bytes,
+            queue_max);
+        owned->start();
+        return owned.get();
+    }
+    std::vector<FakePublisher::Sent> wait_for(const std::string& topic, size_t n) {
+        for (int i = 0; i < 500 && pub.on(topic).size() < n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return pub.on(topic);
+    }
+    // Holds the capture thread in its first order's answer, as a slow camera would.
+    void hold_the_capture_thread(CapturePipeline& p) {
+        pub.hold(kResponses);
+        ASSERT_TRUE(p.submit(order("0")));
+        for (int i = 0; i < 500 && pub.held() == 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ASSERT_EQ(pub.held(), 1);
+    }
+    static std::vector<int> transactions(const std::vector<FakePublisher::Sent>& sent) {
+        std::vector<int> out;
+        for (const auto& s : sent) out.push_back(json::parse(s.message.payload)["transaction"]);
+        return out;
+    }
+    static constexpr const char* kResponses = "photorig/rig1/response/capture";
+    photorig::test::TempDir dir;
+    photorig::spool::Spool spool;
+    CameraSet cameras;  // none
+    FakePublisher pub;
+    RigStats stats;
+    Responder responder;
+    JobPublisher jobs;
+    std::unique_ptr<CapturePipeline> owned;  // make()'s, stopped after any hold is released
+};
+
 }  // namespace
 
 TEST_F(PipelineTest, AnOrderIsAnsweredOnItsResponseTopicAndLeavesNothingPending) {
@@ -86,6 +110,91 @@ TEST_F(PipelineTest, OrdersAreAnsweredInTurn) {
     auto got = wait_for("photorig/rig1/response/capture", 5);
     ASSERT_EQ(got.size(), 5u);
     for (int i = 0; i < 5; ++i) EXPECT_EQ(json::parse(got[i].message.payload)["transaction"], i);
+}
+
+// Issue 12: 20 separate requests while the camera is busy with the first are all
+// queued (16 were taken and 4 refused camera_busy before), then answered in arrival order.
+TEST_F(PipelineTest, SeparateRequestsQueueBehindARunningOneAndAreAnsweredInArrivalOrder) {
+    auto pipeline = make();
+    hold_the_capture_thread(*pipeline);
+    for (int i = 1; i < 20; ++i) {
+        auto st = pipeline->submit(order(std::to_string(i)));
+        EXPECT_TRUE(st) << i << ": " << st.error().describe();
+    }
+    EXPECT_EQ(pipeline->pending_orders(), 20);
+    EXPECT_FALSE(pipeline->full());
+    EXPECT_TRUE(pipeline->busy());
+    pub.release();
+    auto got = wait_for(kResponses, 20);
+    ASSERT_EQ(got.size(), 20u);
+    std::vector<int> expected(20);
+    for (int i = 0; i < 20; ++i) expected[i] = i;
+    EXPECT_EQ(transactions(got), expected);
+    for (int i = 0; i < 100 && pipeline->pending_orders() != 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(pipeline->pending_orders(), 0);
+}
+
+TEST_F(PipelineTest, PastQueueMaxARequestIsRefusedQueueFullNamingTheDepth) {
+    auto pipeline = make(0, /*queue_max=*/3);
+    EXPECT_EQ(pipeline->queue_max(), 3);
+    hold_the_capture_thread(*pipeline);
+    ASSERT_TRUE(pipeline->submit(order("1")));
+    ASSERT_TRUE(pipeline->submit(order("2")));
+    EXPECT_TRUE(pipeline->full());
+    auto refused = pipeline->submit(order("3"));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, "queue_full");
+    EXPECT_NE(refused.error().message.find("3 capture requests waiting or running"),
+              std::string::npos)
+        << refused.error().message;
+    EXPECT_NE(refused.error().message.find("capture.queue_max 3"), std::string::npos)
+        << refused.error().message;
+    EXPECT_EQ(pipeline->pending_orders(), 3) << "a refused request takes no place";
+
+    pub.release();
+    auto got = wait_for(kResponses, 3);
+    EXPECT_EQ(transactions(got), (std::vector<int>{0, 1, 2}));
+    for (int i = 0; i < 100 && pipeline->pending_orders() != 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_FALSE(pipeline->full());
+    EXPECT_TRUE(pipeline->submit(order("4"))) << "room again once answered";
+    got = wait_for(kResponses, 4);
+    EXPECT_EQ(transactions(got), (std::vector<int>{0, 1, 2, 4}));
+}
+
+TEST_F(PipelineTest, TheDefaultBoundHoldsThousandsOfRequests) {
+    auto pipeline = make();  // capture.queue_max's default
+    hold_the_capture_thread(*pipeline);
+    for (int i = 1; i < 4096; ++i) ASSERT_TRUE(pipeline->submit(order(std::to_string(i)))) << i;
+    auto refused = pipeline->submit(order("4096"));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, "queue_full");
+    EXPECT_NE(refused.error().message.find("4096"), std::string::npos);
+    pub.release();
+    for (int i = 0; i < 1000 && pub.on(kResponses).size() < 4096; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto got = transactions(pub.on(kResponses));
+    ASSERT_EQ(got.size(), 4096u);
+    for (int i = 0; i < 4096; ++i) ASSERT_EQ(got[i], i) << "arrival order";
+}
+
+TEST_F(PipelineTest, AScanStepIsNeverRefusedButCountsInTheDepth) {
+    auto pipeline = make(0, /*queue_max=*/2);
+    hold_the_capture_thread(*pipeline);
+    ASSERT_TRUE(pipeline->submit(order("1")));
+    photorig::protocol::CaptureRequest req;
+    req.batch = "scan";
+    req.camera = "all";
+    auto scan = std::async(std::launch::async, [&] { return pipeline->capture_for_scan(req, 0); });
+    for (int i = 0; i < 100 && pipeline->pending_orders() != 3; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(pipeline->pending_orders(), 3);
+    EXPECT_EQ(pipeline->submit(order("2")).error().code, "queue_full");
+    pub.release();
+    auto outcome = scan.get();
+    ASSERT_TRUE(outcome);
+    EXPECT_EQ(transactions(wait_for(kResponses, 2)), (std::vector<int>{0, 1}));
 }
 
 TEST_F(PipelineTest, AFullDiskStopsTheOrder) {

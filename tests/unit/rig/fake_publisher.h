@@ -1,6 +1,7 @@
 // An in-process Publisher that records what the rig's parts send.
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -46,15 +47,46 @@ class FakePublisher : public Publisher {
         sent_.clear();
     }
 
+    // The next send on `topic` waits until release(): whoever sends it (the capture thread
+    // answering a request) is held there, so a test can fill a queue behind it. Later
+    // sends on the topic (a refusal answered at once) go through.
+    void hold(const std::string& topic) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        held_topic_ = topic;
+        hold_next_ = true;
+    }
+    void release() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            held_topic_.clear();
+            hold_next_ = false;
+        }
+        released_.notify_all();
+    }
+    int held() const {  // sends waiting for release()
+        std::lock_guard<std::mutex> lock(mutex_);
+        return held_;
+    }
+
     bool connected_ = true;
     bool fail_acked_ = false;
 
   private:
     void record(const mqtt::Message& m, bool retain, How how) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (hold_next_ && m.topic == held_topic_) {
+            hold_next_ = false;
+            ++held_;
+            released_.wait(lock, [&] { return held_topic_ != m.topic; });
+            --held_;
+        }
         sent_.push_back(Sent{m, retain, how});
     }
     mutable std::mutex mutex_;
+    std::condition_variable released_;
+    std::string held_topic_;
+    bool hold_next_ = false;
+    int held_ = 0;
     std::vector<Sent> sent_;
 };
 

@@ -22,7 +22,7 @@ struct StateTest : ::testing::Test {
         photorig::config::HomeAssistantConfig ha;
         ha.discovery = discovery;
         StateSources sources{[this] { return cameras; }, [this] { return busy; },
-                             [this] { return pending; }};
+                             [this] { return pending; }, 4096};
         return StatePublisher(pub, RigTopics("photorig", "rig1"), ha, spool, stats, sources, 1000);
     }
     photorig::test::TempDir dir;
@@ -45,6 +45,8 @@ TEST_F(StateTest, StateIsRetainedAndSaysWhatTheSourcesSay) {
     json s = json::parse(got[0].message.payload);
     EXPECT_EQ(s["busy"], true);
     EXPECT_EQ(s["pending_requests"], 3);
+    EXPECT_EQ(s["capture_queue"]["depth"], 3);
+    EXPECT_EQ(s["capture_queue"]["max"], 4096);
     EXPECT_EQ(s["last_error"], "camera SIM1: timeout");
     EXPECT_EQ(s["cameras"].size(), 1u);
     EXPECT_EQ(pub.sent().size(), 1u);  // discovery off: nothing else
