@@ -466,7 +466,10 @@ Status parse_presets(const YAML::Node& node, Config& c) {
     return ok();
 }
 
-Status validate(const Config& c) {
+// rig_id, the topic prefixes, log_level and groups, in the order they were always checked
+// (the first failing check is the one reported). homeassistant.prefix is checked here with
+// topic_prefix: both are topic prefixes under the same rule.
+Status validate_top_level(const Config& c) {
     if (!valid_rig_id(c.rig_id)) {
         return bad("rig_id", "must match [a-z0-9_-]{1,64}, got '" + c.rig_id + "'");
     }
@@ -492,72 +495,93 @@ Status validate(const Config& c) {
         if (!valid_rig_id(g))
             return bad("groups", "group names must match [a-z0-9_-]{1,64}, got '" + g + "'");
     }
-    if (c.mqtt.host.empty()) return bad("mqtt.host", "must not be empty");
+    return ok();
+}
 
-    if (!c.mqtt.tls.ca_file.empty() &&
-        c.mqtt.tls.cert_file.empty() != c.mqtt.tls.key_file.empty()) {
+Status validate_mqtt(const MqttConfig& m) {
+    if (m.host.empty()) return bad("mqtt.host", "must not be empty");
+
+    if (!m.tls.ca_file.empty() && m.tls.cert_file.empty() != m.tls.key_file.empty()) {
         return bad("mqtt.tls.key_file", "cert_file and key_file go together");
     }
-    if (auto st = validate_cameras(c); !st) return st;
-    if (c.spool.dir.empty() || c.spool.dir.front() != '/') {
-        return bad("spool.dir", "must be an absolute path, got '" + c.spool.dir + "'");
+    return ok();
+}
+
+Status validate_spool(const SpoolConfig& s) {
+    if (s.dir.empty() || s.dir.front() != '/') {
+        return bad("spool.dir", "must be an absolute path, got '" + s.dir + "'");
     }
-    const std::string& t = c.upload.target;
+    return ok();
+}
+
+Status validate_gdrive(const GdriveConfig& g) {
+    if (g.client_id.empty()) return bad("upload.gdrive.client_id", "is required for target gdrive");
+    if (g.refresh_token_file.empty())
+        return bad("upload.gdrive.refresh_token_file", "is required for target gdrive");
+    if (g.client_secret_file.empty())
+        return bad("upload.gdrive.client_secret_file", "is required for target gdrive");
+    if (g.folder.empty() || g.folder == "id:" || g.folder.find('/') != std::string::npos)
+        return bad("upload.gdrive.folder",
+                   "must be a folder name without '/' or id:<folder id>, got '" + g.folder + "'");
+    if (auto st = check_http_url("upload.gdrive.token_url", g.token_url); !st) return st;
+    if (auto st = check_http_url("upload.gdrive.api_url", g.api_url); !st) return st;
+    return ok();
+}
+
+Status validate_s3(const S3Config& s) {
+    if (s.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
+    if (!valid_bucket(s.bucket))
+        return bad("upload.s3.bucket",
+                   "must be 3-63 characters of a-z 0-9 . - (S3 bucket naming rules), got '" +
+                       s.bucket + "'");
+    if (s.region.empty())
+        return bad("upload.s3.region", "is required for target s3 (e.g. us-east-1)");
+    if (auto st = check_http_url("upload.s3.endpoint", s.endpoint); !st) return st;
+    if (s.access_key_id_file.empty())
+        return bad("upload.s3.access_key_id_file", "is required for target s3");
+    if (s.secret_access_key_file.empty())
+        return bad("upload.s3.secret_access_key_file", "is required for target s3");
+    return ok();
+}
+
+Status validate_webdav(const WebdavConfig& w) {
+    if (w.url.empty()) return bad("upload.webdav.url", "is required for target webdav");
+    if (auto st = check_http_url("upload.webdav.url", w.url); !st) return st;
+    if (!w.password_file.empty() && w.username.empty())
+        return bad("upload.webdav.username", "is required when upload.webdav.password_file is set");
+    return ok();
+}
+
+Status validate_upload(const UploadConfig& u) {
+    const std::string& t = u.target;
     if (t != "local" && t != "gdrive" && t != "s3" && t != "webdav") {
         return bad("upload.target", "must be one of local, gdrive, s3, webdav; got '" + t + "'");
     }
-    if (c.upload.journal.empty() || c.upload.journal.front() != '/') {
-        return bad("upload.journal", "must be an absolute path, got '" + c.upload.journal + "'");
+    if (u.journal.empty() || u.journal.front() != '/') {
+        return bad("upload.journal", "must be an absolute path, got '" + u.journal + "'");
     }
-    if (t == "local" && (c.upload.local.dir.empty() || c.upload.local.dir.front() != '/')) {
-        return bad("upload.local.dir",
-                   "must be an absolute path, got '" + c.upload.local.dir + "'");
+    if (t == "local" && (u.local.dir.empty() || u.local.dir.front() != '/')) {
+        return bad("upload.local.dir", "must be an absolute path, got '" + u.local.dir + "'");
     }
-    if (c.upload.gdrive.chunk_size_bytes % kDriveChunkUnit != 0) {
+    if (u.gdrive.chunk_size_bytes % kDriveChunkUnit != 0) {
         return bad("upload.gdrive.chunk_size_bytes",
                    "must be a multiple of 262144 (256 KiB), got " +
-                       std::to_string(c.upload.gdrive.chunk_size_bytes));
+                       std::to_string(u.gdrive.chunk_size_bytes));
     }
     // The chosen target's section must be complete; the others may hold anything.
-    if (t == "gdrive") {
-        const auto& g = c.upload.gdrive;
-        if (g.client_id.empty())
-            return bad("upload.gdrive.client_id", "is required for target gdrive");
-        if (g.refresh_token_file.empty())
-            return bad("upload.gdrive.refresh_token_file", "is required for target gdrive");
-        if (g.client_secret_file.empty())
-            return bad("upload.gdrive.client_secret_file", "is required for target gdrive");
-        if (g.folder.empty() || g.folder == "id:" || g.folder.find('/') != std::string::npos)
-            return bad(
-                "upload.gdrive.folder",
-                "must be a folder name without '/' or id:<folder id>, got '" + g.folder + "'");
-        if (auto st = check_http_url("upload.gdrive.token_url", g.token_url); !st) return st;
-        if (auto st = check_http_url("upload.gdrive.api_url", g.api_url); !st) return st;
-    }
-    if (t == "s3") {
-        const auto& s = c.upload.s3;
-        if (s.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
-        if (!valid_bucket(s.bucket))
-            return bad("upload.s3.bucket",
-                       "must be 3-63 characters of a-z 0-9 . - (S3 bucket naming rules), got '" +
-                           s.bucket + "'");
-        if (s.region.empty())
-            return bad("upload.s3.region", "is required for target s3 (e.g. us-east-1)");
-        if (auto st = check_http_url("upload.s3.endpoint", s.endpoint); !st) return st;
-        if (s.access_key_id_file.empty())
-            return bad("upload.s3.access_key_id_file", "is required for target s3");
-        if (s.secret_access_key_file.empty())
-            return bad("upload.s3.secret_access_key_file", "is required for target s3");
-    }
-    if (t == "webdav") {
-        if (c.upload.webdav.url.empty())
-            return bad("upload.webdav.url", "is required for target webdav");
-        if (auto st = check_http_url("upload.webdav.url", c.upload.webdav.url); !st) return st;
-        if (!c.upload.webdav.password_file.empty() && c.upload.webdav.username.empty())
-            return bad("upload.webdav.username",
-                       "is required when upload.webdav.password_file is set");
-    }
+    if (t == "gdrive") return validate_gdrive(u.gdrive);
+    if (t == "s3") return validate_s3(u.s3);
+    if (t == "webdav") return validate_webdav(u.webdav);
     return ok();
+}
+
+// Sections in a fixed order: the first failing check is the one reported.
+Status validate(const Config& c) {
+    if (auto st = validate_top_level(c); !st) return st;
+    if (auto st = validate_mqtt(c.mqtt); !st) return st;
+    if (auto st = validate_cameras(c); !st) return st;
+    if (auto st = validate_spool(c.spool); !st) return st;
+    return validate_upload(c.upload);
 }
 
 }  // namespace
