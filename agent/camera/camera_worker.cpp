@@ -311,9 +311,22 @@ struct CameraWorker::Impl {
     CaptureResult capture_on_session(const SinkFactory& factory, bool* ended_complete) {
         const int64_t triggered_at_us = clock::now_us();
         const int64_t t0 = clock::monotonic_ms();
+        if (auto st = trigger_with_busy_retries(); !st) return st.error();
+        auto added = wait_for_added_files(t0, ended_complete);
+        if (!added) return added.error();
+        auto files = download_files(*added, factory, triggered_at_us, t0);
+        if (!files) return files.error();
+        if (opts.keep_last_thumbnail) remember_thumbnail(*files);
+        if (opts.delete_after_download) remove_from_camera(*added);
+        return files;
+    }
+
+    // Retries a trigger the camera answers busy, opts.busy_retries times, the wait doubling
+    // from opts.busy_backoff_ms (capped at 60 s).
+    Status trigger_with_busy_retries() {
         for (int attempt = 0;; ++attempt) {
             auto st = session->trigger();
-            if (st) break;
+            if (st) return ok();
             if (st.error().code != codes::camera_busy || attempt >= opts.busy_retries) {
                 if (st.error().code == codes::camera_busy) {
                     return Error(codes::camera_busy, st.error().message + " (after " +
@@ -327,9 +340,12 @@ struct CameraWorker::Impl {
             LOG_DEBUG(kLog, where() << ": camera busy, retry in " << backoff << " ms");
             if (!sleep_unless_stopping(backoff)) return stopped_error();
         }
+    }
 
-        // Collect added files until CaptureComplete (having at least one file), or a short
-        // grace period after the last file when the camera sends no CaptureComplete.
+    // Collects added files until CaptureComplete (having at least one file), or a short
+    // grace period after the last file when the camera sends no CaptureComplete.
+    // `*ended_complete` says which of the two ended it.
+    Expected<std::vector<AddedFile>> wait_for_added_files(int64_t t0, bool* ended_complete) {
         const int64_t deadline = t0 + opts.capture_timeout_ms;
         std::vector<AddedFile> added;
         bool complete = false;
@@ -339,7 +355,7 @@ struct CameraWorker::Impl {
             int64_t now = clock::monotonic_ms();
             if (!added.empty() && (complete || now >= grace_until)) {
                 *ended_complete = complete;
-                break;
+                return added;
             }
             if (added.empty() && now >= deadline) {
                 return Error(codes::timeout,
@@ -366,9 +382,13 @@ struct CameraWorker::Impl {
                     break;
             }
         }
+    }
 
-        // Download every file, then delete them: nothing leaves the camera unless all of
-        // this capture's files reached their sinks.
+    // Downloads every file into the sink `factory` gives for it. Nothing is deleted here:
+    // nothing leaves the camera unless all of this capture's files reached their sinks.
+    Expected<std::vector<CapturedFile>> download_files(const std::vector<AddedFile>& added,
+                                                       const SinkFactory& factory,
+                                                       int64_t triggered_at_us, int64_t t0) {
         std::vector<CapturedFile> files;
         for (const auto& f : added) {
             auto header = session->file_info(f.folder, f.name);
@@ -395,23 +415,24 @@ struct CameraWorker::Impl {
             cf.download_ms = clock::monotonic_ms() - d0;
             files.push_back(std::move(cf));
         }
-        if (opts.keep_last_thumbnail) remember_thumbnail(files);
-        if (opts.delete_after_download) {
-            for (const auto& f : added) {
-                auto st = session->remove(f.folder, f.name);
-                if (!st) {
-                    // The photos are safe in their sinks; a stale copy on the card is not a
-                    // failure.
-                    LOG_WARN(kLog, where() << ": " << st.error().describe());
-                    if (detail::error_breaks_session(st.error())) {
-                        disconnect(st.error());
-                        next_tick_ms = clock::monotonic_ms();
-                    }
-                    break;
+        return files;
+    }
+
+    // Deletes this capture's files from the camera; called only once all reached their sinks.
+    void remove_from_camera(const std::vector<AddedFile>& added) {
+        for (const auto& f : added) {
+            auto st = session->remove(f.folder, f.name);
+            if (!st) {
+                // The photos are safe in their sinks; a stale copy on the card is not a
+                // failure.
+                LOG_WARN(kLog, where() << ": " << st.error().describe());
+                if (detail::error_breaks_session(st.error())) {
+                    disconnect(st.error());
+                    next_tick_ms = clock::monotonic_ms();
                 }
+                break;
             }
         }
-        return files;
     }
 
     // The camera's own thumbnail of the first JPEG, fetched before the file is deleted:

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <regex>
 #include <set>
 
@@ -133,125 +134,171 @@ HomeAssistantConfig& homeassistant(Config& c) {
     return c.homeassistant;
 }
 
+// YAML lists arrive joined by ','; env values are written that way too.
+Status set_groups(Config& c, const std::string&, const std::string& v) {
+    c.groups.clear();
+    size_t start = 0;
+    while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string item =
+            v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        if (!item.empty()) c.groups.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return ok();
+}
+
+// One table per config section; fields() concatenates them in this file's order, which is
+// the order of all_keys() (--help).
+std::vector<Field> top_level_fields() {
+    return {
+        {"rig_id", str(&Config::rig_id)},
+        {"topic_prefix", str(&Config::topic_prefix)},
+        {"log_level", str(&Config::log_level)},
+        {"groups", set_groups, true},
+        {"telemetry_interval_s", int_in<Config>(root, &Config::telemetry_interval_s, 1, 86400)},
+    };
+}
+
+std::vector<Field> mqtt_fields() {
+    return {
+        {"mqtt.host", str_in<MqttConfig>(mqtt, &MqttConfig::host)},
+        {"mqtt.port", int_in<MqttConfig>(mqtt, &MqttConfig::port, 1, 65535)},
+        {"mqtt.username", str_in<MqttConfig>(mqtt, &MqttConfig::username)},
+        {"mqtt.password_file", str_in<MqttConfig>(mqtt, &MqttConfig::password_file)},
+        {"mqtt.keepalive_s", int_in<MqttConfig>(mqtt, &MqttConfig::keepalive_s, 5, 3600)},
+        {"mqtt.client_id", str_in<MqttConfig>(mqtt, &MqttConfig::client_id)},
+        {"mqtt.tls.ca_file", str_in<TlsConfig>(tls, &TlsConfig::ca_file)},
+        {"mqtt.tls.cert_file", str_in<TlsConfig>(tls, &TlsConfig::cert_file)},
+        {"mqtt.tls.key_file", str_in<TlsConfig>(tls, &TlsConfig::key_file)},
+    };
+}
+
+std::vector<Field> camera_fields() {
+    return {
+        {"camera.port", str_in<CameraConfig>(camera, &CameraConfig::port)},
+        {"camera.model", str_in<CameraConfig>(camera, &CameraConfig::model)},
+        {"camera.capture_timeout_ms",
+         int_in<CameraConfig>(camera, &CameraConfig::capture_timeout_ms, 1000, 600000)},
+        {"camera.delete_from_camera",
+         bool_in<CameraConfig>(camera, &CameraConfig::delete_from_camera)},
+        {"camera.serial", str_in<CameraConfig>(camera, &CameraConfig::serial)},
+        {"camera.capture_target", str_in<CameraConfig>(camera, &CameraConfig::capture_target)},
+        {"camera.preset", str_in<CameraConfig>(camera, &CameraConfig::preset)},
+        {"camera.keepalive_ms",
+         int_in<CameraConfig>(camera, &CameraConfig::keepalive_ms, 100, 600000)},
+        {"camera.reconnect_max_ms",
+         int_in<CameraConfig>(camera, &CameraConfig::reconnect_max_ms, 100, 600000)},
+    };
+}
+
+std::vector<Field> spool_fields() {
+    return {
+        {"spool.dir", str_in<SpoolConfig>(spool, &SpoolConfig::dir)},
+        {"spool.reoffer_after_s",
+         int_in<SpoolConfig>(spool, &SpoolConfig::reoffer_after_s, 1, 7 * 86400)},
+        {"spool.reconcile_interval_s",
+         int_in<SpoolConfig>(spool, &SpoolConfig::reconcile_interval_s, 1, 86400)},
+        {"spool.min_free_bytes",
+         int_in<SpoolConfig>(spool, &SpoolConfig::min_free_bytes, 0, (1LL << 50))},
+        {"spool.keep_uploaded_days",
+         int_in<SpoolConfig>(spool, &SpoolConfig::keep_uploaded_days, 0, 3650)},
+    };
+}
+
+// upload.* itself and the local target's keys.
+std::vector<Field> upload_fields() {
+    return {
+        {"upload.target", str_in<UploadConfig>(upload, &UploadConfig::target)},
+        {"upload.journal", str_in<UploadConfig>(upload, &UploadConfig::journal)},
+        {"upload.concurrency", int_in<UploadConfig>(upload, &UploadConfig::concurrency, 1, 32)},
+        {"upload.bandwidth_limit_bytes_per_s",
+         int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0, (1LL << 40))},
+        {"upload.retry_max_backoff_s",
+         int_in<UploadConfig>(upload, &UploadConfig::retry_max_backoff_s, 1, 3600)},
+        {"upload.delete_after_upload",
+         bool_in<UploadConfig>(upload, &UploadConfig::delete_after_upload)},
+        {"upload.local.dir", str_in<LocalTargetConfig>(local, &LocalTargetConfig::dir)},
+        {"upload.local.path_template",
+         str_in<LocalTargetConfig>(local, &LocalTargetConfig::path_template)},
+    };
+}
+
+std::vector<Field> gdrive_fields() {
+    return {
+        {"upload.gdrive.client_id", str_in<GdriveConfig>(gdrive, &GdriveConfig::client_id)},
+        {"upload.gdrive.client_secret_file",
+         str_in<GdriveConfig>(gdrive, &GdriveConfig::client_secret_file)},
+        {"upload.gdrive.refresh_token_file",
+         str_in<GdriveConfig>(gdrive, &GdriveConfig::refresh_token_file)},
+        {"upload.gdrive.folder", str_in<GdriveConfig>(gdrive, &GdriveConfig::folder)},
+        {"upload.gdrive.token_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::token_url)},
+        {"upload.gdrive.api_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::api_url)},
+        {"upload.gdrive.chunk_size_bytes",
+         int_in<GdriveConfig>(gdrive, &GdriveConfig::chunk_size_bytes, kDriveChunkUnit, 1LL << 30)},
+    };
+}
+
+std::vector<Field> s3_fields() {
+    return {
+        {"upload.s3.endpoint", str_in<S3Config>(s3, &S3Config::endpoint)},
+        {"upload.s3.region", str_in<S3Config>(s3, &S3Config::region)},
+        {"upload.s3.bucket", str_in<S3Config>(s3, &S3Config::bucket)},
+        {"upload.s3.path_style", bool_in<S3Config>(s3, &S3Config::path_style)},
+        {"upload.s3.access_key_id_file", str_in<S3Config>(s3, &S3Config::access_key_id_file)},
+        {"upload.s3.secret_access_key_file",
+         str_in<S3Config>(s3, &S3Config::secret_access_key_file)},
+        {"upload.s3.key_template", str_in<S3Config>(s3, &S3Config::key_template)},
+        // S3's own limits: parts of 5 MiB to 5 GiB.
+        {"upload.s3.multipart_threshold_bytes",
+         int_in<S3Config>(s3, &S3Config::multipart_threshold_bytes, 5LL << 20, 5LL << 30)},
+        {"upload.s3.part_size_bytes",
+         int_in<S3Config>(s3, &S3Config::part_size_bytes, 5LL << 20, 5LL << 30)},
+    };
+}
+
+std::vector<Field> webdav_fields() {
+    return {
+        {"upload.webdav.url", str_in<WebdavConfig>(webdav, &WebdavConfig::url)},
+        {"upload.webdav.username", str_in<WebdavConfig>(webdav, &WebdavConfig::username)},
+        {"upload.webdav.password_file", str_in<WebdavConfig>(webdav, &WebdavConfig::password_file)},
+    };
+}
+
+std::vector<Field> limits_fields() {
+    return {
+        {"limits.max_payload_bytes",
+         int_in<LimitsConfig>(limits, &LimitsConfig::max_payload_bytes, 256, 1 << 20)},
+        {"limits.max_count", int_in<LimitsConfig>(limits, &LimitsConfig::max_count, 1, 100000)},
+        {"limits.max_interval_ms",
+         int_in<LimitsConfig>(limits, &LimitsConfig::max_interval_ms, 0, 86400000)},
+        {"capture.queue_max", int_in<CaptureConfig>(capture, &CaptureConfig::queue_max, 1, 65536)},
+    };
+}
+
+std::vector<Field> homeassistant_fields() {
+    return {
+        {"homeassistant.discovery",
+         bool_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::discovery)},
+        {"homeassistant.prefix",
+         str_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::prefix)},
+    };
+}
+
 const std::vector<Field>& fields() {
     static const std::vector<Field> table = [] {
-        std::vector<Field> f;
-        auto add = [&](std::string key, Setter s, bool list = false) {
-            f.push_back(Field{std::move(key), std::move(s), list});
-        };
-        add("rig_id", str(&Config::rig_id));
-        add("topic_prefix", str(&Config::topic_prefix));
-        add("log_level", str(&Config::log_level));
-        add(
-            "groups",
-            [](Config& c, const std::string&, const std::string& v) {
-                // YAML lists arrive joined by ','; env values are written that way too.
-                c.groups.clear();
-                size_t start = 0;
-                while (start <= v.size()) {
-                    size_t comma = v.find(',', start);
-                    std::string item = v.substr(
-                        start, comma == std::string::npos ? std::string::npos : comma - start);
-                    item.erase(0, item.find_first_not_of(" \t"));
-                    item.erase(item.find_last_not_of(" \t") + 1);
-                    if (!item.empty()) c.groups.push_back(item);
-                    if (comma == std::string::npos) break;
-                    start = comma + 1;
-                }
-                return ok();
-            },
-            true);
-        add("telemetry_interval_s", int_in<Config>(root, &Config::telemetry_interval_s, 1, 86400));
-
-        add("mqtt.host", str_in<MqttConfig>(mqtt, &MqttConfig::host));
-        add("mqtt.port", int_in<MqttConfig>(mqtt, &MqttConfig::port, 1, 65535));
-        add("mqtt.username", str_in<MqttConfig>(mqtt, &MqttConfig::username));
-        add("mqtt.password_file", str_in<MqttConfig>(mqtt, &MqttConfig::password_file));
-        add("mqtt.keepalive_s", int_in<MqttConfig>(mqtt, &MqttConfig::keepalive_s, 5, 3600));
-        add("mqtt.client_id", str_in<MqttConfig>(mqtt, &MqttConfig::client_id));
-        add("mqtt.tls.ca_file", str_in<TlsConfig>(tls, &TlsConfig::ca_file));
-        add("mqtt.tls.cert_file", str_in<TlsConfig>(tls, &TlsConfig::cert_file));
-        add("mqtt.tls.key_file", str_in<TlsConfig>(tls, &TlsConfig::key_file));
-
-        add("camera.port", str_in<CameraConfig>(camera, &CameraConfig::port));
-        add("camera.model", str_in<CameraConfig>(camera, &CameraConfig::model));
-        add("camera.capture_timeout_ms",
-            int_in<CameraConfig>(camera, &CameraConfig::capture_timeout_ms, 1000, 600000));
-        add("camera.delete_from_camera",
-            bool_in<CameraConfig>(camera, &CameraConfig::delete_from_camera));
-        add("camera.serial", str_in<CameraConfig>(camera, &CameraConfig::serial));
-        add("camera.capture_target", str_in<CameraConfig>(camera, &CameraConfig::capture_target));
-        add("camera.preset", str_in<CameraConfig>(camera, &CameraConfig::preset));
-        add("camera.keepalive_ms",
-            int_in<CameraConfig>(camera, &CameraConfig::keepalive_ms, 100, 600000));
-        add("camera.reconnect_max_ms",
-            int_in<CameraConfig>(camera, &CameraConfig::reconnect_max_ms, 100, 600000));
-
-        add("spool.dir", str_in<SpoolConfig>(spool, &SpoolConfig::dir));
-        add("spool.reoffer_after_s",
-            int_in<SpoolConfig>(spool, &SpoolConfig::reoffer_after_s, 1, 7 * 86400));
-        add("spool.reconcile_interval_s",
-            int_in<SpoolConfig>(spool, &SpoolConfig::reconcile_interval_s, 1, 86400));
-        add("spool.min_free_bytes",
-            int_in<SpoolConfig>(spool, &SpoolConfig::min_free_bytes, 0, (1LL << 50)));
-        add("spool.keep_uploaded_days",
-            int_in<SpoolConfig>(spool, &SpoolConfig::keep_uploaded_days, 0, 3650));
-
-        add("upload.target", str_in<UploadConfig>(upload, &UploadConfig::target));
-        add("upload.journal", str_in<UploadConfig>(upload, &UploadConfig::journal));
-        add("upload.concurrency", int_in<UploadConfig>(upload, &UploadConfig::concurrency, 1, 32));
-        add("upload.bandwidth_limit_bytes_per_s",
-            int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0,
-                                 (1LL << 40)));
-        add("upload.retry_max_backoff_s",
-            int_in<UploadConfig>(upload, &UploadConfig::retry_max_backoff_s, 1, 3600));
-        add("upload.delete_after_upload",
-            bool_in<UploadConfig>(upload, &UploadConfig::delete_after_upload));
-        add("upload.local.dir", str_in<LocalTargetConfig>(local, &LocalTargetConfig::dir));
-        add("upload.local.path_template",
-            str_in<LocalTargetConfig>(local, &LocalTargetConfig::path_template));
-        add("upload.gdrive.client_id", str_in<GdriveConfig>(gdrive, &GdriveConfig::client_id));
-        add("upload.gdrive.client_secret_file",
-            str_in<GdriveConfig>(gdrive, &GdriveConfig::client_secret_file));
-        add("upload.gdrive.refresh_token_file",
-            str_in<GdriveConfig>(gdrive, &GdriveConfig::refresh_token_file));
-        add("upload.gdrive.folder", str_in<GdriveConfig>(gdrive, &GdriveConfig::folder));
-        add("upload.gdrive.token_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::token_url));
-        add("upload.gdrive.api_url", str_in<GdriveConfig>(gdrive, &GdriveConfig::api_url));
-        add("upload.gdrive.chunk_size_bytes",
-            int_in<GdriveConfig>(gdrive, &GdriveConfig::chunk_size_bytes, kDriveChunkUnit,
-                                 1LL << 30));
-        add("upload.s3.endpoint", str_in<S3Config>(s3, &S3Config::endpoint));
-        add("upload.s3.region", str_in<S3Config>(s3, &S3Config::region));
-        add("upload.s3.bucket", str_in<S3Config>(s3, &S3Config::bucket));
-        add("upload.s3.path_style", bool_in<S3Config>(s3, &S3Config::path_style));
-        add("upload.s3.access_key_id_file", str_in<S3Config>(s3, &S3Config::access_key_id_file));
-        add("upload.s3.secret_access_key_file",
-            str_in<S3Config>(s3, &S3Config::secret_access_key_file));
-        add("upload.s3.key_template", str_in<S3Config>(s3, &S3Config::key_template));
-        // S3's own limits: parts of 5 MiB to 5 GiB.
-        add("upload.s3.multipart_threshold_bytes",
-            int_in<S3Config>(s3, &S3Config::multipart_threshold_bytes, 5LL << 20, 5LL << 30));
-        add("upload.s3.part_size_bytes",
-            int_in<S3Config>(s3, &S3Config::part_size_bytes, 5LL << 20, 5LL << 30));
-        add("upload.webdav.url", str_in<WebdavConfig>(webdav, &WebdavConfig::url));
-        add("upload.webdav.username", str_in<WebdavConfig>(webdav, &WebdavConfig::username));
-        add("upload.webdav.password_file",
-            str_in<WebdavConfig>(webdav, &WebdavConfig::password_file));
-
-        add("limits.max_payload_bytes",
-            int_in<LimitsConfig>(limits, &LimitsConfig::max_payload_bytes, 256, 1 << 20));
-        add("limits.max_count", int_in<LimitsConfig>(limits, &LimitsConfig::max_count, 1, 100000));
-        add("limits.max_interval_ms",
-            int_in<LimitsConfig>(limits, &LimitsConfig::max_interval_ms, 0, 86400000));
-        add("capture.queue_max",
-            int_in<CaptureConfig>(capture, &CaptureConfig::queue_max, 1, 65536));
-
-        add("homeassistant.discovery",
-            bool_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::discovery));
-        add("homeassistant.prefix",
-            str_in<HomeAssistantConfig>(homeassistant, &HomeAssistantConfig::prefix));
-        return f;
+        std::vector<Field> all;
+        for (auto section :
+             {top_level_fields, mqtt_fields, camera_fields, spool_fields, upload_fields,
+              gdrive_fields, s3_fields, webdav_fields, limits_fields, homeassistant_fields}) {
+            std::vector<Field> part = section();
+            all.insert(all.end(), std::make_move_iterator(part.begin()),
+                       std::make_move_iterator(part.end()));
+        }
+        return all;
     }();
     return table;
 }
@@ -423,7 +470,10 @@ Status parse_presets(const YAML::Node& node, Config& c) {
     return ok();
 }
 
-Status validate(const Config& c) {
+// rig_id, the topic prefixes, log_level and groups, in the order they were always checked
+// (the first failing check is the one reported). homeassistant.prefix is checked here with
+// topic_prefix: both are topic prefixes under the same rule.
+Status validate_top_level(const Config& c) {
     if (!valid_rig_id(c.rig_id)) {
         return bad("rig_id", "must match [a-z0-9_-]{1,64}, got '" + c.rig_id + "'");
     }
@@ -449,72 +499,93 @@ Status validate(const Config& c) {
         if (!valid_rig_id(g))
             return bad("groups", "group names must match [a-z0-9_-]{1,64}, got '" + g + "'");
     }
-    if (c.mqtt.host.empty()) return bad("mqtt.host", "must not be empty");
+    return ok();
+}
 
-    if (!c.mqtt.tls.ca_file.empty() &&
-        c.mqtt.tls.cert_file.empty() != c.mqtt.tls.key_file.empty()) {
+Status validate_mqtt(const MqttConfig& m) {
+    if (m.host.empty()) return bad("mqtt.host", "must not be empty");
+
+    if (!m.tls.ca_file.empty() && m.tls.cert_file.empty() != m.tls.key_file.empty()) {
         return bad("mqtt.tls.key_file", "cert_file and key_file go together");
     }
-    if (auto st = validate_cameras(c); !st) return st;
-    if (c.spool.dir.empty() || c.spool.dir.front() != '/') {
-        return bad("spool.dir", "must be an absolute path, got '" + c.spool.dir + "'");
+    return ok();
+}
+
+Status validate_spool(const SpoolConfig& s) {
+    if (s.dir.empty() || s.dir.front() != '/') {
+        return bad("spool.dir", "must be an absolute path, got '" + s.dir + "'");
     }
-    const std::string& t = c.upload.target;
+    return ok();
+}
+
+Status validate_gdrive(const GdriveConfig& g) {
+    if (g.client_id.empty()) return bad("upload.gdrive.client_id", "is required for target gdrive");
+    if (g.refresh_token_file.empty())
+        return bad("upload.gdrive.refresh_token_file", "is required for target gdrive");
+    if (g.client_secret_file.empty())
+        return bad("upload.gdrive.client_secret_file", "is required for target gdrive");
+    if (g.folder.empty() || g.folder == "id:" || g.folder.find('/') != std::string::npos)
+        return bad("upload.gdrive.folder",
+                   "must be a folder name without '/' or id:<folder id>, got '" + g.folder + "'");
+    if (auto st = check_http_url("upload.gdrive.token_url", g.token_url); !st) return st;
+    if (auto st = check_http_url("upload.gdrive.api_url", g.api_url); !st) return st;
+    return ok();
+}
+
+Status validate_s3(const S3Config& s) {
+    if (s.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
+    if (!valid_bucket(s.bucket))
+        return bad("upload.s3.bucket",
+                   "must be 3-63 characters of a-z 0-9 . - (S3 bucket naming rules), got '" +
+                       s.bucket + "'");
+    if (s.region.empty())
+        return bad("upload.s3.region", "is required for target s3 (e.g. us-east-1)");
+    if (auto st = check_http_url("upload.s3.endpoint", s.endpoint); !st) return st;
+    if (s.access_key_id_file.empty())
+        return bad("upload.s3.access_key_id_file", "is required for target s3");
+    if (s.secret_access_key_file.empty())
+        return bad("upload.s3.secret_access_key_file", "is required for target s3");
+    return ok();
+}
+
+Status validate_webdav(const WebdavConfig& w) {
+    if (w.url.empty()) return bad("upload.webdav.url", "is required for target webdav");
+    if (auto st = check_http_url("upload.webdav.url", w.url); !st) return st;
+    if (!w.password_file.empty() && w.username.empty())
+        return bad("upload.webdav.username", "is required when upload.webdav.password_file is set");
+    return ok();
+}
+
+Status validate_upload(const UploadConfig& u) {
+    const std::string& t = u.target;
     if (t != "local" && t != "gdrive" && t != "s3" && t != "webdav") {
         return bad("upload.target", "must be one of local, gdrive, s3, webdav; got '" + t + "'");
     }
-    if (c.upload.journal.empty() || c.upload.journal.front() != '/') {
-        return bad("upload.journal", "must be an absolute path, got '" + c.upload.journal + "'");
+    if (u.journal.empty() || u.journal.front() != '/') {
+        return bad("upload.journal", "must be an absolute path, got '" + u.journal + "'");
     }
-    if (t == "local" && (c.upload.local.dir.empty() || c.upload.local.dir.front() != '/')) {
-        return bad("upload.local.dir",
-                   "must be an absolute path, got '" + c.upload.local.dir + "'");
+    if (t == "local" && (u.local.dir.empty() || u.local.dir.front() != '/')) {
+        return bad("upload.local.dir", "must be an absolute path, got '" + u.local.dir + "'");
     }
-    if (c.upload.gdrive.chunk_size_bytes % kDriveChunkUnit != 0) {
+    if (u.gdrive.chunk_size_bytes % kDriveChunkUnit != 0) {
         return bad("upload.gdrive.chunk_size_bytes",
                    "must be a multiple of 262144 (256 KiB), got " +
-                       std::to_string(c.upload.gdrive.chunk_size_bytes));
+                       std::to_string(u.gdrive.chunk_size_bytes));
     }
     // The chosen target's section must be complete; the others may hold anything.
-    if (t == "gdrive") {
-        const auto& g = c.upload.gdrive;
-        if (g.client_id.empty())
-            return bad("upload.gdrive.client_id", "is required for target gdrive");
-        if (g.refresh_token_file.empty())
-            return bad("upload.gdrive.refresh_token_file", "is required for target gdrive");
-        if (g.client_secret_file.empty())
-            return bad("upload.gdrive.client_secret_file", "is required for target gdrive");
-        if (g.folder.empty() || g.folder == "id:" || g.folder.find('/') != std::string::npos)
-            return bad(
-                "upload.gdrive.folder",
-                "must be a folder name without '/' or id:<folder id>, got '" + g.folder + "'");
-        if (auto st = check_http_url("upload.gdrive.token_url", g.token_url); !st) return st;
-        if (auto st = check_http_url("upload.gdrive.api_url", g.api_url); !st) return st;
-    }
-    if (t == "s3") {
-        const auto& s = c.upload.s3;
-        if (s.bucket.empty()) return bad("upload.s3.bucket", "is required for target s3");
-        if (!valid_bucket(s.bucket))
-            return bad("upload.s3.bucket",
-                       "must be 3-63 characters of a-z 0-9 . - (S3 bucket naming rules), got '" +
-                           s.bucket + "'");
-        if (s.region.empty())
-            return bad("upload.s3.region", "is required for target s3 (e.g. us-east-1)");
-        if (auto st = check_http_url("upload.s3.endpoint", s.endpoint); !st) return st;
-        if (s.access_key_id_file.empty())
-            return bad("upload.s3.access_key_id_file", "is required for target s3");
-        if (s.secret_access_key_file.empty())
-            return bad("upload.s3.secret_access_key_file", "is required for target s3");
-    }
-    if (t == "webdav") {
-        if (c.upload.webdav.url.empty())
-            return bad("upload.webdav.url", "is required for target webdav");
-        if (auto st = check_http_url("upload.webdav.url", c.upload.webdav.url); !st) return st;
-        if (!c.upload.webdav.password_file.empty() && c.upload.webdav.username.empty())
-            return bad("upload.webdav.username",
-                       "is required when upload.webdav.password_file is set");
-    }
+    if (t == "gdrive") return validate_gdrive(u.gdrive);
+    if (t == "s3") return validate_s3(u.s3);
+    if (t == "webdav") return validate_webdav(u.webdav);
     return ok();
+}
+
+// Sections in a fixed order: the first failing check is the one reported.
+Status validate(const Config& c) {
+    if (auto st = validate_top_level(c); !st) return st;
+    if (auto st = validate_mqtt(c.mqtt); !st) return st;
+    if (auto st = validate_cameras(c); !st) return st;
+    if (auto st = validate_spool(c.spool); !st) return st;
+    return validate_upload(c.upload);
 }
 
 }  // namespace

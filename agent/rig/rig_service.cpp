@@ -2,9 +2,9 @@
 
 #include <chrono>
 
+#include "broker_link/from_config.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "mqtt/from_config.h"
 #include "protocol/homeassistant.h"
 #include "protocol/wire.h"
 #include "rig/camera_requests.h"

@@ -157,52 +157,45 @@ void ScanRunner::loop() {
     }
 }
 
-void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
-    protocol::ScanRecord& r = *record_;
-    const int step = r.steps_done + 1;
-    const int64_t step_start = clock::monotonic_ms();
-    auto interrupted = [&](Wake w) {
-        switch (w) {
-            case Wake::stop:
-                return true;
-            case Wake::abort:
-                finish_locked("aborted");
-                return true;
-            case Wake::pause:
-                pause_locked("", "");
-                return true;
-            default:
-                return false;
-        }
-    };
+bool ScanRunner::interrupted_locked(Wake w) {
+    switch (w) {
+        case Wake::stop:
+            return true;
+        case Wake::abort:
+            finish_locked("aborted");
+            return true;
+        case Wake::pause:
+            pause_locked("", "");
+            return true;
+        default:
+            return false;
+    }
+}
 
-    // 1. The turntable goes to this step's absolute position (so a step redone after a
-    // restart or a resume asks for the same place again) and says when it is there.
-    if (r.request.turntable) {
-        ready_ = false;
-        ready_step_ = step;
-        r.waiting_for = "turntable";
-        hooks_.publish(topics_.scan_move(), protocol::scan_move_json(r, step), false);
-        progress_locked("move");
-        LOG_DEBUG(kLog, "step " << step << ": move requested");
-        Wake w = wait_locked(lock, step_start + r.request.move_timeout_ms, true);
-        if (interrupted(w)) return;
-        if (w == Wake::timeout) {
-            pause_locked(protocol::codes::timeout, "the turntable did not answer ready for step " +
-                                                       std::to_string(step) + " within " +
-                                                       std::to_string(r.request.move_timeout_ms) +
-                                                       " ms; resume to ask again, or abort");
-            return;
-        }
+bool ScanRunner::turntable_ready_locked(std::unique_lock<std::mutex>& lock, int step,
+                                        int64_t step_start) {
+    protocol::ScanRecord& r = *record_;
+    ready_ = false;
+    ready_step_ = step;
+    r.waiting_for = "turntable";
+    hooks_.publish(topics_.scan_move(), protocol::scan_move_json(r, step), false);
+    progress_locked("move");
+    LOG_DEBUG(kLog, "step " << step << ": move requested");
+    Wake w = wait_locked(lock, step_start + r.request.move_timeout_ms, true);
+    if (interrupted_locked(w)) return false;
+    if (w == Wake::timeout) {
+        pause_locked(protocol::codes::timeout, "the turntable did not answer ready for step " +
+                                                   std::to_string(step) + " within " +
+                                                   std::to_string(r.request.move_timeout_ms) +
+                                                   " ms; resume to ask again, or abort");
+        return false;
     }
-    LOG_DEBUG(kLog, "step " << step << ": turntable ready");
-    // 2. Let vibrations die down.
-    if (r.request.settle_ms > 0) {
-        r.waiting_for = "settle";
-        Wake w = wait_locked(lock, clock::monotonic_ms() + r.request.settle_ms, false);
-        if (interrupted(w)) return;
-    }
-    // 3. Capture, without the lock: pause/abort requests wait for the step to end.
+    return true;
+}
+
+std::optional<ScanRunner::CaptureOutcome> ScanRunner::capture_step_locked(
+    std::unique_lock<std::mutex>& lock, int step) {
+    protocol::ScanRecord& r = *record_;
     r.waiting_for = "capture";
     protocol::CaptureRequest capture;
     capture.camera = r.request.camera;
@@ -214,31 +207,57 @@ void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
     auto outcome = hooks_.capture(capture, seq_offset);
     lock.lock();
     LOG_DEBUG(kLog, "step " << step << ": captured");
-    if (!outcome || stopping_) return;  // not recorded: the step is done again after a restart
+    return outcome;
+}
+
+bool ScanRunner::record_step_locked(int step, int64_t step_start, CaptureOutcome outcome) {
     protocol::ScanRecord& rec = *record_;
-    if (outcome->photos.empty()) {
-        const Error e = outcome->errors.empty() ? make_error("camera_error", "no photo")
-                                                : outcome->errors.front();
+    if (outcome.photos.empty()) {
+        const Error e = outcome.errors.empty() ? make_error("camera_error", "no photo")
+                                               : outcome.errors.front();
         pause_locked(e.code, "step " + std::to_string(step) + ": " + e.message +
                                  "; resume to retry, or abort");
-        return;
+        return false;
     }
-    for (auto& p : outcome->photos) rec.captures.push_back(std::move(p));
+    for (auto& p : outcome.photos) rec.captures.push_back(std::move(p));
     rec.steps_done = step;
     rec.busy_ms += clock::monotonic_ms() - step_start;
     rec.waiting_for.clear();
-    if (!outcome->errors.empty()) {
+    if (!outcome.errors.empty()) {
         // Some cameras failed: their photos of this position are missing; say so, go on.
-        rec.error_code = outcome->errors.front().code;
-        rec.error_message = "step " + std::to_string(step) + ": " + outcome->errors.front().message;
+        rec.error_code = outcome.errors.front().code;
+        rec.error_message = "step " + std::to_string(step) + ": " + outcome.errors.front().message;
     }
     persist_locked();
     progress_locked("step");
     LOG_DEBUG(kLog, "step " << step << ": recorded");
+    return true;
+}
+
+void ScanRunner::run_step_locked(std::unique_lock<std::mutex>& lock) {
+    protocol::ScanRecord& r = *record_;
+    const int step = r.steps_done + 1;
+    const int64_t step_start = clock::monotonic_ms();
+
+    // 1. The turntable goes to this step's absolute position (so a step redone after a
+    // restart or a resume asks for the same place again) and says when it is there.
+    if (r.request.turntable && !turntable_ready_locked(lock, step, step_start)) return;
+    LOG_DEBUG(kLog, "step " << step << ": turntable ready");
+    // 2. Let vibrations die down.
+    if (r.request.settle_ms > 0) {
+        r.waiting_for = "settle";
+        Wake w = wait_locked(lock, clock::monotonic_ms() + r.request.settle_ms, false);
+        if (interrupted_locked(w)) return;
+    }
+    // 3. Capture, without the lock: pause/abort requests wait for the step to end.
+    auto outcome = capture_step_locked(lock, step);
+    if (!outcome || stopping_) return;  // not recorded: the step is done again after a restart
+    if (!record_step_locked(step, step_start, std::move(*outcome))) return;
     // 4. A minimum period per position, when asked for.
+    const protocol::ScanRecord& rec = *record_;
     if (rec.request.interval_ms > 0 && rec.steps_done < rec.request.positions) {
         Wake w = wait_locked(lock, step_start + rec.request.interval_ms, false);
-        interrupted(w);
+        interrupted_locked(w);
     }
 }
 

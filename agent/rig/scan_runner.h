@@ -65,7 +65,20 @@ class ScanRunner {
     // Waits (lock held) until `deadline_ms` (monotonic), or until ready (when `for_ready`),
     // pause, abort or stop.
     Wake wait_locked(std::unique_lock<std::mutex>& lock, int64_t deadline_ms, bool for_ready);
+    // One position: move, settle, capture, record, then the interval. Any wait may end it
+    // early (stop, pause, abort); a step not recorded is done again.
     void run_step_locked(std::unique_lock<std::mutex>& lock);
+    // A wait's end other than ready or timeout ends the step: stop leaves the record as it
+    // is, abort finishes the scan, pause pauses it. True when the step ended.
+    bool interrupted_locked(Wake w);
+    // Asks the turntable to move to `step` and waits for its ready; false when the step ended
+    // there (interrupted, or paused on timeout).
+    bool turntable_ready_locked(std::unique_lock<std::mutex>& lock, int step, int64_t step_start);
+    // Runs the step's capture through Hooks::capture with the lock released meanwhile.
+    std::optional<CaptureOutcome> capture_step_locked(std::unique_lock<std::mutex>& lock, int step);
+    // Adds the step's photos to the record and persists it; with no photo at all, pauses the
+    // scan instead and returns false.
+    bool record_step_locked(int step, int64_t step_start, CaptureOutcome outcome);
     void pause_locked(const std::string& code, const std::string& message);
     void finish_locked(const std::string& state);
     void persist_locked();
