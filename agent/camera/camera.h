@@ -75,6 +75,10 @@ struct CapturedFile {
     int64_t triggered_at_us = 0;  // the same in microseconds, for the spread between cameras
     int64_t trigger_ms = 0;       // trigger sent -> this file announced by the camera
     int64_t download_ms = 0;      // this file's download into its sink
+    // Where the capture's time went, in microseconds: the first file of a capture carries
+    // the trigger call, the wait for the camera's events and the deletion from the card;
+    // every file its own download (which includes its sink's writing and hashing).
+    int64_t trigger_call_us = 0, event_wait_us = 0, download_us = 0, delete_us = 0;
 };
 
 struct WorkerOptions {

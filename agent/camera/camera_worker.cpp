@@ -311,13 +311,23 @@ struct CameraWorker::Impl {
     CaptureResult capture_on_session(const SinkFactory& factory, bool* ended_complete) {
         const int64_t triggered_at_us = clock::now_us();
         const int64_t t0 = clock::monotonic_ms();
+        const int64_t trigger_start_us = clock::monotonic_us();
         if (auto st = trigger_with_busy_retries(); !st) return st.error();
+        const int64_t wait_start_us = clock::monotonic_us();
         auto added = wait_for_added_files(t0, ended_complete);
         if (!added) return added.error();
+        const int64_t download_start_us = clock::monotonic_us();
         auto files = download_files(*added, factory, triggered_at_us, t0);
         if (!files) return files.error();
         if (opts.keep_last_thumbnail) remember_thumbnail(*files);
+        const int64_t delete_start_us = clock::monotonic_us();
         if (opts.delete_after_download) remove_from_camera(*added);
+        if (!files->empty()) {
+            auto& first = files->front();
+            first.trigger_call_us = wait_start_us - trigger_start_us;
+            first.event_wait_us = download_start_us - wait_start_us;
+            first.delete_us = clock::monotonic_us() - delete_start_us;
+        }
         return files;
     }
 
@@ -398,6 +408,7 @@ struct CameraWorker::Impl {
             if (!*sink)
                 return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
             int64_t d0 = clock::monotonic_ms();
+            const int64_t d0_us = clock::monotonic_us();
             auto got = session->download(f.folder, f.name, **sink);
             if (!got) return got.error();
             if (header->size && *got != header->size) {
@@ -413,6 +424,7 @@ struct CameraWorker::Impl {
             cf.triggered_at_ms = triggered_at_us / 1000;
             cf.trigger_ms = f.announced_ms - t0;
             cf.download_ms = clock::monotonic_ms() - d0;
+            cf.download_us = clock::monotonic_us() - d0_us;
             files.push_back(std::move(cf));
         }
         return files;

@@ -34,6 +34,11 @@ int64_t monotonic_ms() {
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+int64_t monotonic_us() {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 std::string rfc3339_utc_ms(int64_t epoch_ms) {
     std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
     std::tm tm{};

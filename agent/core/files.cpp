@@ -68,6 +68,11 @@ Status make_dirs(const std::string& dir) {
 }
 
 Status write_atomic(const std::string& path, const std::string& data) {
+    if (auto st = write_atomic_unsynced_dir(path, data); !st) return st;
+    return fsync_dir(dirname_of(path));
+}
+
+Status write_atomic_unsynced_dir(const std::string& path, const std::string& data) {
     std::string tmp = path + ".tmp-" + ids::random_hex(8);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return io_error("create", tmp);
@@ -95,7 +100,7 @@ Status write_atomic(const std::string& path, const std::string& data) {
         ::unlink(tmp.c_str());
         return e;
     }
-    return fsync_dir(dirname_of(path));
+    return ok();
 }
 
 Expected<std::string> read_all(const std::string& path) {

@@ -11,6 +11,9 @@ namespace photorig::files {
 
 // Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
 Status write_atomic(const std::string& path, const std::string& data);
+// As write_atomic, but leaves the fsync of the directory to the caller, who syncs it once
+// for several renames in it (a photo and its sidecar).
+Status write_atomic_unsynced_dir(const std::string& path, const std::string& data);
 // "a/b/c.jpg" -> "a/b" and "c.jpg" ("." and the whole path when there is no '/').
 std::string dirname_of(const std::string& path);
 std::string basename_of(const std::string& path);

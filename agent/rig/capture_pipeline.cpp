@@ -176,6 +176,13 @@ void CapturePipeline::Run::collect(Pending& p, int seq) {
             protocol::TriggerTime{p.ref.serial, seq, result->front().triggered_at_us});
     // Files and writers arrive in the same order: the worker asks for one sink per file.
     auto writers = p.writers->writers();
+    auto& stage_us = parts_.stats.stage_us;
+    for (const auto& file : *result) {
+        stage_us.trigger += file.trigger_call_us;
+        stage_us.event_wait += file.event_wait_us;
+        stage_us.download += file.download_us;
+        stage_us.camera_delete += file.delete_us;
+    }
     for (size_t i = 0; i < result->size() && i < writers.size(); ++i) {
         const auto& file = (*result)[i];
         PhotoFacts facts{
@@ -191,13 +198,23 @@ void CapturePipeline::Run::finish_photo(PhotoFacts facts,
     CapturePipeline* pipeline = &pipeline_;
     unfinished_.push_back(finisher_.submit([pipeline, facts = std::move(facts), writer] {
         Parts& parts = pipeline->parts_;
-        auto meta = commit_photo(parts.spool, facts, *writer);
+        CommitCosts costs;
+        auto meta = commit_photo(parts.spool, facts, *writer, &costs);
         if (!meta) return meta;
+        auto& stage_us = parts.stats.stage_us;
+        stage_us.hash += costs.hash_us;
+        stage_us.commit += costs.commit_us;
+        stage_us.exif += costs.exif_us;
+        stage_us.sidecar += costs.sidecar_us;
         ++parts.stats.photos_total;
         parts.stats.count_photo(meta->captured_at_ms);
         parts.stats.state_dirty = true;
         // Publishing is a second stage, so the broker round trip overlaps the next fsyncs.
-        pipeline->publisher_->submit([&jobs = parts.jobs, m = *meta] { jobs.publish_photo(m); });
+        pipeline->publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta] {
+            const int64_t t0 = clock::monotonic_us();
+            jobs.publish_photo(m);
+            stats.stage_us.publish += clock::monotonic_us() - t0;
+        });
         return meta;
     }));
 }

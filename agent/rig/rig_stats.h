@@ -14,6 +14,16 @@ class RigStats {
   public:
     std::atomic<uint64_t> photos_total{0}, capture_errors_total{0}, jobs_published{0},
         jobs_reoffered{0}, requests_total{0}, request_errors_total{0};
+    // Where the photos' time went so far, summed per stage in microseconds (telemetry's
+    // stage_<name>_us_total): the camera's trigger call, its events, the download (which
+    // includes writing and hashing), hashing alone, deleting from the card, committing to the
+    // spool (fsyncs, rename), EXIF, the sidecar, and publishing metadata + upload job.
+    struct StageTotals {
+        std::atomic<uint64_t> trigger{0}, event_wait{0}, download{0}, hash{0}, camera_delete{0},
+            commit{0}, exif{0}, sidecar{0}, publish{0};
+    };
+    StageTotals stage_us;
+
     // Set by whoever changes what `state` shows; the service thread publishes and clears it.
     std::atomic<bool> state_dirty{true};
 

@@ -1,11 +1,14 @@
 #include "rig/spooled_photo.h"
 
+#include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "media/exif.h"
 #include "protocol/wire.h"
 
 namespace photorig::rig {
+static_assert(spool::SpoolWriter::kKeptHeadBytes >= media::kExifReadBytes,
+              "the spool keeps as much of a photo's start as EXIF parsing reads from disk");
 namespace {
 constexpr const char* kLog = "rig";
 
@@ -32,17 +35,22 @@ void describe_file(const spool::SpooledFile& spooled, protocol::CaptureMetadata*
     m->sha256 = spooled.sha256;
 }
 
-void write_sidecar(spool::Spool& spool, const std::string& rel,
-                   const protocol::CaptureMetadata& m) {
-    auto st = spool.write_sidecar(rel, protocol::capture_metadata_json(m));
+void write_sidecar(spool::Spool& spool, const std::string& rel, const protocol::CaptureMetadata& m,
+                   bool sync_dir = true) {
+    auto st = spool.write_sidecar(rel, protocol::capture_metadata_json(m), sync_dir);
     if (!st) LOG_WARN(kLog, "sidecar for " << rel << ": " << st.error().describe());
 }
 }  // namespace
 
 Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const PhotoFacts& facts,
-                                                 spool::SpoolWriter& writer) {
-    auto spooled = writer.commit();
+                                                 spool::SpoolWriter& writer, CommitCosts* costs) {
+    CommitCosts local_costs;
+    if (!costs) costs = &local_costs;
+    // The directory is synced once below, for this rename and the sidecar's.
+    auto spooled = writer.commit(/*sync_dir=*/false);
     if (!spooled) return spooled.error().with_context("spool " + facts.relative_path);
+    costs->hash_us = spooled->hash_us;
+    costs->commit_us = spooled->commit_us;
     protocol::CaptureMetadata m;
     m.capture_id = ids::time_ordered_id(facts.triggered_at_ms);
     m.job_id = m.capture_id;
@@ -53,13 +61,24 @@ Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const Phot
     m.captured_at_ms = facts.triggered_at_ms;
     describe_file(*spooled, &m);
     m.mime = media::mime_for_name(spooled->name);
-    auto exif = media::read_exif(spooled->path);
-    if (exif) m.exif = to_wire(*exif);
+    int64_t t0 = clock::monotonic_us();
+    auto exif = media::parse_exif(reinterpret_cast<const unsigned char*>(spooled->head.data()),
+                                  spooled->head.size());
+    m.exif = to_wire(exif);
+    costs->exif_us = clock::monotonic_us() - t0;
     m.trigger_ms = facts.trigger_ms;
     m.download_ms = facts.download_ms;
     // The sidecar makes the spool self-describing: after a crash the reconciler re-offers
     // the file with the same job id, so the uploader recognises it.
-    write_sidecar(spool, facts.relative_path, m);
+    t0 = clock::monotonic_us();
+    write_sidecar(spool, facts.relative_path, m, /*sync_dir=*/false);
+    if (auto st = spool.sync_dir_of(facts.relative_path); !st) {
+        // The photo is complete under its final name; only its directory entry's durability
+        // is in doubt (as SpoolWriter::commit reports it too).
+        LOG_WARN(kLog, "fsync of the directory of " << facts.relative_path << ": "
+                                                    << st.error().describe());
+    }
+    costs->sidecar_us = clock::monotonic_us() - t0;
     return m;
 }
 

@@ -21,9 +21,17 @@ struct PhotoFacts {
     int64_t triggered_at_ms = 0, trigger_ms = 0, download_ms = 0;
 };
 
-// Commits `writer`, reads the photo's EXIF and writes its sidecar.
+// What committing one photo cost, in microseconds.
+struct CommitCosts {
+    int64_t hash_us = 0, commit_us = 0, exif_us = 0, sidecar_us = 0;
+};
+
+// Commits `writer`, reads the photo's EXIF (from the bytes the writer kept, not the disk)
+// and writes its sidecar; one directory fsync makes both renames durable before this
+// returns, so the photo is safe before anyone publishes its job. `costs` may be null.
 Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const PhotoFacts& facts,
-                                                 spool::SpoolWriter& writer);
+                                                 spool::SpoolWriter& writer,
+                                                 CommitCosts* costs = nullptr);
 
 // Puts a finished scan's manifest in the spool (with its sidecar) and returns its
 // metadata; nullopt when a run before a restart already did (the reconciler offers it).

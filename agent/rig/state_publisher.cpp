@@ -63,6 +63,15 @@ void StatePublisher::publish_telemetry(int64_t now_ms) {
         {"requests_total", stats_.requests_total},
         {"request_errors_total", stats_.request_errors_total},
         {"spool_files", spool_.file_count()},
+        {"stage_trigger_us_total", stats_.stage_us.trigger},
+        {"stage_event_wait_us_total", stats_.stage_us.event_wait},
+        {"stage_download_us_total", stats_.stage_us.download},
+        {"stage_hash_us_total", stats_.stage_us.hash},
+        {"stage_camera_delete_us_total", stats_.stage_us.camera_delete},
+        {"stage_commit_us_total", stats_.stage_us.commit},
+        {"stage_exif_us_total", stats_.stage_us.exif},
+        {"stage_sidecar_us_total", stats_.stage_us.sidecar},
+        {"stage_publish_us_total", stats_.stage_us.publish},
     };
     publisher_.publish_nowait(
         mqtt::Message{topics_.telemetry(), protocol::counters_json(counters), 0, false, "", ""},

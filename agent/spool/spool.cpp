@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 
+#include "core/clock.h"
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -172,15 +174,22 @@ Status SpoolWriter::write(const void* data, size_t len) {
         }
         done += static_cast<size_t>(n);
     }
+    const auto hash_start = std::chrono::steady_clock::now();
     hash_.update(data, len);
+    hash_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - hash_start)
+                    .count();  // ns: one packet's hash takes a few us
+    if (head_.size() < kKeptHeadBytes)
+        head_.append(p, std::min(len, kKeptHeadBytes - head_.size()));
     size_ += len;
     return ok();
 }
 
-Expected<SpooledFile> SpoolWriter::commit() {
+Expected<SpooledFile> SpoolWriter::commit(bool sync_dir) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (finished_ || fd_ < 0)
         return make_error("io_error", "spool: commit after commit/abort of " + relative_path_);
+    const int64_t commit_start_us = clock::monotonic_us();
     if (::fsync(fd_) != 0) {
         Error e = errno_error("spool: fsync", temp_path_, errno);
         abort_locked();
@@ -203,10 +212,12 @@ Expected<SpooledFile> SpoolWriter::commit() {
         return e;
     }
     finished_ = true;
-    if (auto s = files::fsync_dir(dir_); !s) {
-        // The photo is complete under its final name; only the directory entry's durability
-        // is in doubt. Report it, but the file stays (it is a good file).
-        LOG_WARN(kLog, "fsync of " << dir_ << " failed: " << s.error().describe());
+    if (sync_dir) {
+        if (auto s = files::fsync_dir(dir_); !s) {
+            // The photo is complete under its final name; only the directory entry's
+            // durability is in doubt. Report it, but the file stays (it is a good file).
+            LOG_WARN(kLog, "fsync of " << dir_ << " failed: " << s.error().describe());
+        }
     }
     // A new batch directory must be durable in the spool root too.
     if (dir_ != spool_dir_) (void)files::fsync_dir(dirname_of(dir_));
@@ -217,6 +228,9 @@ Expected<SpooledFile> SpoolWriter::commit() {
     f.size = size_;
     f.sha256 = hash_.hex_digest();
     f.mtime_ms = mtime_ms_of(st);
+    f.head = std::move(head_);
+    f.hash_us = hash_ns_ / 1000;
+    f.commit_us = clock::monotonic_us() - commit_start_us;
     return f;
 }
 
@@ -281,11 +295,18 @@ bool Spool::exists(const std::string& relative_path) const {
     return ::lstat(path_of(relative_path).c_str(), &st) == 0;
 }
 
-Status Spool::write_sidecar(const std::string& relative_path, const std::string& text) {
+Status Spool::write_sidecar(const std::string& relative_path, const std::string& text,
+                            bool sync_dir) {
     if (auto st = validate_relative_path(relative_path); !st) return st.error();
     std::string path = path_of(relative_path) + kSidecarSuffix;
     if (auto st = files::make_dirs(dirname_of(path)); !st) return st.error().with_context("spool");
-    return files::write_atomic(path, text);
+    return sync_dir ? files::write_atomic(path, text)
+                    : files::write_atomic_unsynced_dir(path, text);
+}
+
+Status Spool::sync_dir_of(const std::string& relative_path) const {
+    if (auto st = validate_relative_path(relative_path); !st) return st.error();
+    return files::fsync_dir(dirname_of(path_of(relative_path)));
 }
 
 Expected<std::string> Spool::read_sidecar(const std::string& relative_path) const {

@@ -32,6 +32,11 @@ struct SpooledFile {
     uint64_t size = 0;
     std::string sha256;  // lowercase hex
     int64_t mtime_ms = 0;
+    // The file's first bytes as written (up to SpoolWriter::kKeptHeadBytes): whatever reads
+    // the photo's header (EXIF) reads them from memory instead of from the disk again.
+    std::string head;
+    int64_t hash_us = 0;    // spent hashing while the file was written
+    int64_t commit_us = 0;  // commit(): fsyncs and rename
 };
 
 // One finished photo found by Spool::list().
@@ -55,10 +60,16 @@ class SpoolWriter {
     SpoolWriter(const SpoolWriter&) = delete;
     SpoolWriter& operator=(const SpoolWriter&) = delete;
 
+    // Enough of a photo's start for its EXIF (media::kExifReadBytes).
+    static constexpr size_t kKeptHeadBytes = 128 * 1024;
+
     Status write(const void* data, size_t len);  // "disk_full" on ENOSPC/EDQUOT
     // fsync, rename into place ("exists" if the final name is taken), fsync dir. On error
-    // the temp is removed and the writer is finished.
-    Expected<SpooledFile> commit();
+    // the temp is removed and the writer is finished. With `sync_dir` false the directory's
+    // fsync is left to the caller (Spool::sync_dir_of), who makes one fsync serve this
+    // rename and the sidecar's. The batch directory's own entry in the spool root is synced
+    // either way (cheap once it is: an unchanged directory's fsync commits nothing).
+    Expected<SpooledFile> commit(bool sync_dir = true);
     void abort();  // removes the temp; idempotent; no-op after commit
 
     uint64_t bytes_written() const;
@@ -76,6 +87,8 @@ class SpoolWriter {
     bool finished_ = false;
     uint64_t size_ = 0;
     Sha256 hash_;
+    std::string head_;
+    int64_t hash_ns_ = 0;
 };
 
 class Spool {
@@ -96,8 +109,12 @@ class Spool {
         return dir_ + "/" + relative_path;
     }
 
-    Status write_sidecar(const std::string& relative_path,
-                         const std::string& text);  // atomic, replaces
+    // Atomic, replaces. With `sync_dir` false the directory's fsync is left to the caller
+    // (sync_dir_of), as with SpoolWriter::commit.
+    Status write_sidecar(const std::string& relative_path, const std::string& text,
+                         bool sync_dir = true);
+    // fsync of the directory holding `relative_path`: makes its renames durable.
+    Status sync_dir_of(const std::string& relative_path) const;
     Expected<std::string> read_sidecar(
         const std::string& relative_path) const;  // "not_found" if none
 

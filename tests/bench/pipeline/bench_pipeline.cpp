@@ -178,21 +178,62 @@ double sequential_requests_rate(RigHarness& h, int shots) {
     return shots / seconds_since(t0);
 }
 
+// The rig's telemetry once its photos_total reaches `photos` (telemetry_interval_s: 1).
+json telemetry_after(RigHarness& h, uint64_t photos) {
+    auto m = h.wait_for(
+        h.base() + "/telemetry",
+        [&](const Received& r) {
+            json j = json::parse(r.payload, nullptr, false);
+            return j.is_object() && j.value("photos_total", uint64_t{0}) >= photos;
+        },
+        30s);
+    return m.topic.empty() ? json() : json::parse(m.payload);
+}
+
+// Where the agent's time per photo went between two telemetry snapshots (ms per photo, per
+// stage), as one printable line; the stages overlap (the camera shoots the next photo while
+// the last one is committed and published), so they add up to more than the time per photo.
+std::string stage_breakdown(const json& before, const json& after) {
+    static const char* const kStages[] = {"trigger", "event_wait",    "download",
+                                          "hash",    "camera_delete", "commit",
+                                          "exif",    "sidecar",       "publish"};
+    double photos = after.value("photos_total", 0.0) - before.value("photos_total", 0.0);
+    std::string line;
+    char buf[96];
+    for (const char* stage : kStages) {
+        std::string key = std::string("stage_") + stage + "_us_total";
+        double us = after.value(key, 0.0) - before.value(key, 0.0);
+        std::snprintf(buf, sizeof buf, "%s%s %.3f", line.empty() ? "" : ", ", stage,
+                      photos > 0 ? us / photos / 1000.0 : 0.0);
+        line += buf;
+    }
+    return line + " (ms per photo)";
+}
+
 int bench_agent_vs_cli(bool quick, bool* pass) {
     const int agent_shots = quick ? 50 : 200;
     const int sequential_shots = quick ? 20 : 100;
     const int cli_shots = quick ? 5 : 20;
     HarnessOptions o;
     o.image_size = 200000;
+    o.top_yaml = "telemetry_interval_s: 1\n";
     RigHarness h(o);
     h.start_all();
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"warm"})");
     if (!response_ok(h, "warm", 30s)) return 1;
+    // Snapshots from telemetry sent after a response, so every stage of its photos counts.
+    h.clear_received();
+    json before = telemetry_after(h, 1);
     auto t0 = Clock::now();
     h.pub_cli(h.base() + "/request/capture",
               "{\"transaction\":\"burst\",\"count\":" + std::to_string(agent_shots) + "}");
     if (!response_ok(h, "burst", 120s)) return 1;
     double agent_rate = agent_shots / seconds_since(t0);
+    h.clear_received();
+    json after = telemetry_after(h, 1 + agent_shots);
+    if (before.is_null() || after.is_null()) return 1;
+    std::printf("agent per-photo stages, count=%d burst: %s\n", agent_shots,
+                stage_breakdown(before, after).c_str());
 
     double sequential_rate = sequential_requests_rate(h, sequential_shots);
     if (sequential_rate <= 0) return 1;
