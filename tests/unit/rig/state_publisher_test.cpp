@@ -77,6 +77,25 @@ TEST_F(StateTest, TelemetryCountsAtQos0AndIsNotRetained) {
     EXPECT_NE(got[0].message.payload.find("\"uptime_s\":60"), std::string::npos);
 }
 
+TEST_F(StateTest, TelemetryCarriesTheTimeSpentPerStage) {
+    auto state = make();
+    stats.stage_us.event_wait += 1500;
+    stats.stage_us.commit += 700;
+    stats.stage_us.publish += 42;
+    state.publish_telemetry(1'000);
+    auto got = pub.on("photorig/rig1/telemetry");
+    ASSERT_EQ(got.size(), 1u);
+    const std::string& p = got[0].message.payload;
+    for (const char* stage : {"trigger", "event_wait", "download", "hash", "camera_delete",
+                              "commit", "exif", "sidecar", "publish"}) {
+        EXPECT_NE(p.find(std::string("\"stage_") + stage + "_us_total\":"), std::string::npos)
+            << stage << " in " << p;
+    }
+    EXPECT_NE(p.find("\"stage_event_wait_us_total\":1500"), std::string::npos) << p;
+    EXPECT_NE(p.find("\"stage_commit_us_total\":700"), std::string::npos) << p;
+    EXPECT_NE(p.find("\"stage_publish_us_total\":42"), std::string::npos) << p;
+}
+
 TEST_F(StateTest, DiscoveryIsRepublishedWhenTheCamerasChange) {
     auto state = make();
     const std::string topic = "homeassistant/device/rig1/config";

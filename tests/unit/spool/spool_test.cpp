@@ -67,6 +67,34 @@ TEST(Spool, CommittedFileHasTheBytesAndSha256) {
     EXPECT_FALSE((*w)->write("x", 1)) << "write after commit refused";
 }
 
+TEST(Spool, CommitKeepsTheFilesStartForItsHeaderAndTimesItsWork) {
+    TempDir tmp;
+    Spool spool(tmp.path());
+    ASSERT_TRUE(spool.init());
+    std::string data = pseudo_random_bytes(SpoolWriter::kKeptHeadBytes * 3 + 5, 2);
+    auto w = spool.create_writer("b/big.jpg");
+    ASSERT_TRUE(w);
+    for (size_t off = 0; off < data.size(); off += 65536)
+        ASSERT_TRUE((*w)->write(data.data() + off, std::min<size_t>(65536, data.size() - off)));
+    // The directory's fsync is left to the caller: the photo is renamed into place at once.
+    auto f = (*w)->commit(/*sync_dir=*/false);
+    ASSERT_TRUE(f) << f.error().describe();
+    EXPECT_EQ(f->head, data.substr(0, SpoolWriter::kKeptHeadBytes));
+    EXPECT_EQ(read_file(f->path), data);
+    EXPECT_GT(f->hash_us + f->commit_us, 0);
+    EXPECT_TRUE(spool.sync_dir_of("b/big.jpg"));
+    EXPECT_FALSE(spool.sync_dir_of("../outside.jpg")) << "paths outside the spool refused";
+
+    auto small = spool.create_writer("b/small.jpg");
+    ASSERT_TRUE(small);
+    ASSERT_TRUE((*small)->write("tiny", 4));
+    auto g = (*small)->commit();
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->head, "tiny");
+    ASSERT_TRUE(spool.write_sidecar("b/small.jpg", "{}", /*sync_dir=*/false));
+    EXPECT_EQ(*spool.read_sidecar("b/small.jpg"), "{}");
+}
+
 TEST(Spool, AbortAndDestructorLeaveNothing) {
     TempDir tmp;
     Spool spool(tmp.path());
