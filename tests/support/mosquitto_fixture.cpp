@@ -61,6 +61,7 @@ void Mosquitto::write_config() {
         out << "persistence false\n";
     }
     out << "max_queued_messages " << options_.max_queued_messages << "\n";
+    if (options_.tcp_nodelay) out << "set_tcp_nodelay true\n";
     // Run as root, mosquitto would switch to user `mosquitto` before opening the data dir
     // and the password file, which live in a root-owned temp dir: stay who we are.
     if (::geteuid() == 0) out << "user root\n";

@@ -26,6 +26,11 @@ class Mosquitto {
         std::string acl_file;
         std::vector<std::string> extra_lines;  // appended verbatim to the generated config
         bool websockets = false;  // adds `listener <ws_port> 127.0.0.1` + protocol websockets
+        // true: `set_tcp_nodelay true`, as photorig's broker/mosquitto.conf.in. false (the
+        // default): mosquitto's own default, Nagle on, as in Debian's stock config, Home
+        // Assistant's Mosquitto add-on and most existing brokers (a 40 ms trap: README,
+        // "Using an existing broker").
+        bool tcp_nodelay = false;
     };
 
     Mosquitto();
