@@ -54,9 +54,10 @@ void Mosquitto::write_config() {
     }
     if (options_.persistence) {
         out << "persistence true\n"
-            << "persistence_location " << data_dir() << "/\n"
-            << "autosave_on_changes true\n"
-            << "autosave_interval 1\n";
+            << "persistence_location " << data_dir() << "/\n";
+        if (options_.autosave_on_changes)
+            out << "autosave_on_changes true\n"
+                << "autosave_interval 1\n";
     } else {
         out << "persistence false\n";
     }
