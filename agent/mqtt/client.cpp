@@ -793,6 +793,10 @@ void Client::disconnect(milliseconds timeout) {
     } catch (const std::exception& e) {
         LOG_DEBUG(kLog, "disconnect: " << e.what());
     }
+    {
+        std::lock_guard<std::mutex> lock(d.sock_mu);
+        d.broker_fds.clear();  // closed by Paho: the numbers may soon name other files
+    }
     std::lock_guard<std::mutex> lock(d.mu);
     if (d.connected) LOG_INFO(kLog, "disconnected from " << d.uri);
     d.connected = false;
