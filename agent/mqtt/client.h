@@ -19,6 +19,11 @@
 //   deadline it fails with "not_connected" (never got a connection) or "timeout" (no ack
 //   in time). publish_nowait() while disconnected drops the message.
 //
+// - The broker's packets are acknowledged at once (TCP_QUICKACK after every message, PUBACK
+//   and SUBACK) and ours leave at once (TCP_NODELAY), on the socket Paho opened: against a
+//   broker without `set_tcp_nodelay true` Linux's 40 ms delayed ACK would otherwise meet the
+//   broker's Nagle and hold each request ~44 ms (mqtt/broker_socket.h, docs/latency.md).
+//
 // Error codes: not_connected, timeout, not_authorized (bad credentials, ACL-refused
 // subscribe or v5 publish), unreachable (no TCP/TLS connection), connection_refused
 // (other CONNACK refusals), subscribe_failed, bad_config, mqtt_error.
@@ -61,6 +66,12 @@ struct Options {
     int reconnect_max_ms = 30000;
     int mqtt_version = 5;  // 5, or 4 / 311 for MQTT 3.1.1
     int max_inflight = 64;
+    // A topic only this client uses, under its own base (the agent's: <base>/_probe/broker).
+    // When set, the first connection measures three publish -> echo round trips on it
+    // before the `connected` Event (about 1 ms; about 150 ms on a broker with Nagle on) and
+    // logs one warning when the broker holds small packets back, naming
+    // `set_tcp_nodelay true`. Non-retained, never delivered as an Event. Empty: no probe.
+    std::string broker_probe_topic;
 };
 
 struct Message {

@@ -23,6 +23,9 @@ class RigTopics {
     std::string state() const { return sub("state"); }
     std::string telemetry() const { return sub("telemetry"); }
     std::string event() const { return sub("event"); }
+    // The agent's start-up probe of the broker (mqtt::Options::broker_probe_topic): three tiny
+    // non-retained messages at connect time that only the agent itself needs to hear.
+    std::string broker_probe() const { return sub("_probe/broker"); }
     std::string capture() const { return sub("capture"); }
     std::string camera_availability(const std::string& serial) const {
         return sub("camera/" + serial + "/availability");

@@ -53,6 +53,10 @@ Status RigService::start() {
     if (!options) return options.error();
     mqtt::Options mo = *options;
     mo.will = mqtt::Will{topics_.availability(), "offline", 1, true};
+    // Once, before going online: does the broker hold small packets back (no
+    // set_tcp_nodelay)? Our own traffic is immune either way (mqtt/broker_socket.h); the
+    // warning is for the broker's other clients.
+    mo.broker_probe_topic = topics_.broker_probe();
     mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
     std::vector<mqtt::Subscription> subs{{topics_.request_filter(), 1}, {topics_.scan_ready(), 1}};
     for (const auto& group : config_.groups)

@@ -54,13 +54,15 @@ void Mosquitto::write_config() {
     }
     if (options_.persistence) {
         out << "persistence true\n"
-            << "persistence_location " << data_dir() << "/\n"
-            << "autosave_on_changes true\n"
-            << "autosave_interval 1\n";
+            << "persistence_location " << data_dir() << "/\n";
+        if (options_.autosave_on_changes)
+            out << "autosave_on_changes true\n"
+                << "autosave_interval 1\n";
     } else {
         out << "persistence false\n";
     }
     out << "max_queued_messages " << options_.max_queued_messages << "\n";
+    if (options_.tcp_nodelay) out << "set_tcp_nodelay true\n";
     // Run as root, mosquitto would switch to user `mosquitto` before opening the data dir
     // and the password file, which live in a root-owned temp dir: stay who we are.
     if (::geteuid() == 0) out << "user root\n";

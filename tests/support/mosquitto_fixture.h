@@ -20,12 +20,22 @@ class Mosquitto {
         // every change rewrites the whole database (1500 messages queued for an offline
         // client take ~3 s instead of 0.3 s). Turn it off for bulk tests that need no restart.
         bool persistence = true;
+        // With persistence: save on every change (as broker/mosquitto.conf.in), or only at
+        // mosquitto's default interval (30 min; Debian's stock config, Home Assistant's
+        // add-on). Each save rewrites and fsyncs the database: 0.2-18 ms per message on a
+        // busy disk, in the broker's only thread.
+        bool autosave_on_changes = true;
         int max_queued_messages =
             100000;                 // per offline persistent client (mosquitto's default: 1000)
         std::string password_file;  // empty (and acl_file empty): allow_anonymous true
         std::string acl_file;
         std::vector<std::string> extra_lines;  // appended verbatim to the generated config
         bool websockets = false;  // adds `listener <ws_port> 127.0.0.1` + protocol websockets
+        // true: `set_tcp_nodelay true`, as photorig's broker/mosquitto.conf.in. false (the
+        // default): mosquitto's own default, Nagle on, as in Debian's stock config, Home
+        // Assistant's Mosquitto add-on and most existing brokers (a 40 ms trap: README,
+        // "Using an existing broker").
+        bool tcp_nodelay = false;
     };
 
     Mosquitto();

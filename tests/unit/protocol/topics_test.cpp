@@ -12,6 +12,7 @@ TEST(RigTopics, SpellsEveryTopicOfTheInterfaceUnderTheBase) {
     EXPECT_EQ(t.state(), "photorig/rig1/state");
     EXPECT_EQ(t.telemetry(), "photorig/rig1/telemetry");
     EXPECT_EQ(t.event(), "photorig/rig1/event");
+    EXPECT_EQ(t.broker_probe(), "photorig/rig1/_probe/broker");
     EXPECT_EQ(t.capture(), "photorig/rig1/capture");
     EXPECT_EQ(t.camera_availability("SN1"), "photorig/rig1/camera/SN1/availability");
     EXPECT_EQ(t.preview(), "photorig/rig1/preview");
