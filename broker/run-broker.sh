@@ -2,8 +2,11 @@
 # Starts mosquitto in the foreground with photorig's configuration.
 #
 #   broker/run-broker.sh --port 1883 --data-dir /var/lib/photorig/broker \
-#       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig]
+#       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig] [--stock-tuning]
 #
+# --stock-tuning leaves out photorig's socket and save tuning (set_tcp_nodelay, saving on
+# every change), as Debian's stock config and Home Assistant's add-on do: for measuring
+# how photorig fares on a broker that is not its own, never for a rig.
 # On first start it creates one password per user (photorig-agent, photorig-uploader,
 # photorig-dashboard) in <data-dir>/secrets/<user>.password, mode 0600: point
 # mqtt.password_file at the right one. Existing passwords are kept.
@@ -15,8 +18,9 @@ bind=127.0.0.1
 data_dir=""
 ws_port=""
 prefix=photorig
+stock_tuning=0
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
@@ -24,6 +28,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir="$2"; shift 2 ;;
     --ws-port) ws_port="$2"; shift 2 ;;
     --prefix) prefix="$2"; shift 2 ;;
+    --stock-tuning) stock_tuning=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run-broker.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -61,6 +66,10 @@ conf="$data_dir/mosquitto.conf"
 awk -v port="$port" -v bind="$bind" -v dir="$data_dir" -v ws="$ws" '
   { gsub(/@PORT@/, port); gsub(/@BIND@/, bind); gsub(/@DATA_DIR@/, dir); gsub(/@WS_LISTENER@/, ws); print }
 ' "$here/mosquitto.conf.in" > "$conf"
+if [ "$stock_tuning" = 1 ]; then
+  sed -i -e '/^set_tcp_nodelay /d' -e 's/^autosave_on_changes true/autosave_on_changes false/' \
+    -e 's/^autosave_interval 1$/autosave_interval 1800/' "$conf"
+fi
 
 # Run as root, mosquitto switches to user "mosquitto" before reading its files. Hand the
 # broker's own files to that user when it can reach them; when it cannot (a data dir under

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -47,11 +48,18 @@ void RigHarness::start_all() {
     start_agent();
 }
 
+bool RigHarness::stock_broker() const {
+    if (options_.stock_broker) return *options_.stock_broker;
+    const char* env = std::getenv("PHOTORIG_BENCH_BROKER");
+    return env && std::string(env) == "stock";
+}
+
 void RigHarness::start_broker() {
     if (broker_port_ == 0) broker_port_ = free_tcp_port();
     std::vector<std::string> argv{std::string(PHOTORIG_SOURCE_DIR) + "/broker/run-broker.sh",
                                   "--port", std::to_string(broker_port_), "--data-dir",
                                   root_.path() + "/broker"};
+    if (stock_broker()) argv.push_back("--stock-tuning");
     if (options_.websockets) {
         if (ws_port_ == 0) ws_port_ = free_tcp_port();
         argv.insert(argv.end(), {"--ws-port", std::to_string(ws_port_)});

@@ -47,6 +47,9 @@ struct HarnessOptions {
     std::string upload_yaml;  // more keys inside the upload section, indented by two spaces
     std::string spool_yaml;   // more keys inside the spool section, indented by two spaces
     uint64_t min_free_bytes = 1048576;  // spool.min_free_bytes
+    // The broker without photorig's socket and save tuning (run-broker.sh --stock-tuning),
+    // like Debian's stock config; unset: PHOTORIG_BENCH_BROKER=stock in the environment.
+    std::optional<bool> stock_broker;
 };
 
 struct Received {
@@ -74,6 +77,7 @@ class RigHarness {
     static std::string serial_of(size_t i);  // SIM0001 for 0
 
     std::string base() const { return "photorig/" + options_.rig_id; }
+    bool stock_broker() const;  // started with run-broker.sh --stock-tuning
     int broker_port() const { return broker_port_; }
     int ws_port() const { return ws_port_; }                   // 0 unless options.websockets
     std::string password_file(const std::string& user) const;  // the broker's 0600 file for `user`

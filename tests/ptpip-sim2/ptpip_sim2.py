@@ -7,6 +7,7 @@ takes both the command and the event connection. See README.md next to this file
 flags and for how it differs from tests/ptpip-sim.
 """
 
+import json
 import os
 import signal
 import socket
@@ -94,6 +95,8 @@ USAGE = """usage: ptpip_sim2.py [flags]   (--flag=value works too; the last valu
   --capture-delay-ms N  same as --capture-ms (tests/ptpip-sim's name)
   --event-order O       added-first (default) | complete-first
   --event-gap-ms N      time between ObjectAdded and CaptureComplete (default 8)
+  --event-log FILE      append one JSON line per InitiateCapture's arrival
+                        ({"t_us":...,"event":"initiate_capture"}, as tests/ptpip-sim)
   --no-capture-complete send ObjectAdded only
   --partial             advertise and serve GetPartialObject
   --no-partial          do not (default): libgphoto2 then fetches with GetObject
@@ -110,6 +113,17 @@ def die(msg, code=2):
     sys.exit(code)
 
 
+_EVENT_LOG_LOCK = threading.Lock()
+
+
+def log_event(entry):
+    path = OPTS.get("event_log") if OPTS else None
+    if not path:
+        return
+    with _EVENT_LOG_LOCK, open(path, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
 def parse_args(argv):
     opts = {
         "port": 15740, "bind": "127.0.0.1", "control_port": None,
@@ -117,7 +131,7 @@ def parse_args(argv):
         "setup_delay_ms": 25, "capture_ms": 60, "event_order": "added-first",
         "event_gap_ms": 8, "capture_complete": True, "partial": False,
         "download_mbps": 400.0, "packet_size": 32768, "image_size": 300000,
-        "image_width": 480, "image_height": 320, "verbose": False,
+        "image_width": 480, "image_height": 320, "verbose": False, "event_log": None,
     }
     ints = {"--port": "port", "--control-port": "control_port",
             "--setup-delay-ms": "setup_delay_ms", "--capture-ms": "capture_ms",
@@ -125,7 +139,8 @@ def parse_args(argv):
             "--packet-size": "packet_size", "--image-size": "image_size",
             "--image-width": "image_width", "--image-height": "image_height"}
     strs = {"--bind": "bind", "--serial": "serial", "--model": "model",
-            "--manufacturer": "manufacturer", "--event-order": "event_order"}
+            "--manufacturer": "manufacturer", "--event-order": "event_order",
+            "--event-log": "event_log"}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -870,6 +885,9 @@ class Server:
                     cam.stats["deletes"] += 1
             return RC_OK, None, ()
         if code == OC_InitiateCapture:
+            # The arrival time, in the JSON-lines form tests/ptpip-sim's --event-log writes,
+            # so a benchmark reads when the request reached the camera from either simulator.
+            log_event({"t_us": time.time_ns() // 1000, "event": "initiate_capture"})
             return self.initiate_capture(sess, transid, p)
         if code in (OC_GetDevicePropDesc, OC_GetDevicePropValue, OC_SetDevicePropValue):
             prop = cam.props.get(p[0])

@@ -12,9 +12,10 @@
 //
 //   bench_latency [--quick|--full] [--sim PATH]
 // --quick: 40 requests per broker (CI); --full: 200. The camera simulator is
-// tests/ptpip-sim unless --sim PATH or PHOTORIG_BENCH_SIM=PATH names another (a path ending
-// in .py runs with python3); it must take the same flags (--port, --control-port,
-// --event-log, --image-size, --serial). Exit 3: a goal missed; 1: could not run.
+// tests/ptpip-sim, or tests/ptpip-sim2 with PHOTORIG_TEST_SIM=sim2, unless --sim PATH or
+// PHOTORIG_BENCH_SIM=PATH names another (a path ending in .py runs with python3); it must
+// take the same flags (--port, --control-port, --event-log, --image-size, --serial).
+// Exit 3: a goal missed; 1: could not run.
 #include <sys/stat.h>
 #include <time.h>
 
@@ -196,7 +197,8 @@ Figures run_against(bool ours, int n, const std::string& sim_path) {
 
 int main(int argc, char** argv) {
     bool quick = true;
-    std::string sim_path = PHOTORIG_PTPIP_SIM_PATH;
+    // PHOTORIG_TEST_SIM=sim2 picks the second simulator, as for every other benchmark.
+    std::string sim_path = sim_binary(sim_kind_from_env());
     if (const char* env = std::getenv("PHOTORIG_BENCH_SIM"); env && *env) sim_path = env;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--quick") == 0) {

@@ -10,6 +10,7 @@
 // --quick runs smaller sizes (CI); the full run is what the closing notes quote.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -290,6 +291,10 @@ int bench_rss(bool quick, bool* pass) {
 int main(int argc, char** argv) {
     bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     bool pass = true;
+    const char* broker = std::getenv("PHOTORIG_BENCH_BROKER");
+    std::printf("pipeline benchmarks: camera simulator %s, broker %s\n",
+                sim_kind_name(sim_kind_from_env()),
+                broker && std::string(broker) == "stock" ? "stock tuning" : "photorig's config");
     int rc = 0;
     try {
         rc |= bench_overlap(quick, &pass);
