@@ -200,6 +200,8 @@ const std::vector<Field>& fields() {
         add("upload.bandwidth_limit_bytes_per_s",
             int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0,
                                  (1LL << 40)));
+        add("upload.parallel_bodies",
+            bool_in<UploadConfig>(upload, &UploadConfig::parallel_bodies));
         add("upload.retry_max_backoff_s",
             int_in<UploadConfig>(upload, &UploadConfig::retry_max_backoff_s, 1, 3600));
         add("upload.delete_after_upload",
