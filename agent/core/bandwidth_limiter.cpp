@@ -24,7 +24,9 @@ bool BandwidthLimiter::acquire(uint64_t bytes, const std::atomic<bool>* cancel) 
     int64_t until;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        int64_t start = std::max(next_free_us_, steady_us());  // no credit for idle time
+        const int64_t now = steady_us();
+        // No credit for idle time, but a short gap is the sender's own work: continuous.
+        int64_t start = next_free_us_ >= now - kContinuousUs ? next_free_us_ : now;
         next_free_us_ = start + static_cast<int64_t>(static_cast<double>(bytes) * 1e6 /
                                                      static_cast<double>(rate_));
         until = next_free_us_;

@@ -8,7 +8,11 @@
 //
 // A pacing token bucket without credit for idle time: each caller books its bytes on the
 // link after everything already booked and waits until its slot has passed, so a burst after
-// a quiet minute does not exceed the rate either. Thread-safe.
+// a quiet minute does not exceed the rate either. A booking that comes at most
+// kContinuousUs after the link's last one ended follows on from it, though: that gap is the
+// sender's own work between two bookings (reading, hashing, writing a step; the hand-over
+// from one body to the next), during which a real link would still be sending what is in
+// its buffers. Without it a lone transfer reached only ~97% of the rate. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -33,6 +37,8 @@ class BandwidthLimiter {
     // Waits until `bytes` may leave. Returns false if `cancel` became true while waiting
     // (checked every 50 ms); the booking is kept, which only delays later callers a little.
     bool acquire(uint64_t bytes, const std::atomic<bool>* cancel = nullptr);
+
+    static constexpr int64_t kContinuousUs = 20000;
 
   private:
     const uint64_t rate_;

@@ -1,5 +1,9 @@
-// The link's body gate (core/bandwidth_limiter.h): one holder at a time, waiters served in
-// arrival order, a cancelled waiter leaves the queue at once and never blocks the others.
+// The upload link (core/bandwidth_limiter.h). The limiter: a lone sender that works between
+// its bookings still gets the whole rate, an idle link earns no burst. The body gate: one
+// holder at a time, waiters served in arrival order, a cancelled waiter leaves the queue at
+// once and never blocks the others.
+#include "core/bandwidth_limiter.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,8 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/bandwidth_limiter.h"
-
+using photorig::BandwidthLimiter;
 using photorig::LinkGate;
 using namespace std::chrono_literals;
 
@@ -25,6 +28,32 @@ bool eventually(Pred pred) {
     return pred();
 }
 }  // namespace
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST(BandwidthLimiter, ALoneSenderWorkingBetweenBookingsKeepsTheWholeRate) {
+    BandwidthLimiter limiter(1000 * 1000);  // 1 MB/s
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_TRUE(limiter.acquire(50 * 1000));  // 50 ms of the link
+        std::this_thread::sleep_for(3ms);         // reading, hashing, writing the step
+    }
+    // 1.0 s of bytes; without the follow-on rule each step's work added 3 ms (1.06 s).
+    double secs = seconds_since(t0);
+    EXPECT_GE(secs, 0.98);
+    EXPECT_LT(secs, 1.045);
+}
+
+TEST(BandwidthLimiter, AnIdleLinkEarnsNoBurst) {
+    BandwidthLimiter limiter(1000 * 1000);
+    ASSERT_TRUE(limiter.acquire(10 * 1000));
+    std::this_thread::sleep_for(200ms);  // idle, far longer than kContinuousUs
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(limiter.acquire(100 * 1000));
+    EXPECT_GE(seconds_since(t0), 0.095) << "100 KB after a pause still take 100 ms";
+}
 
 TEST(LinkGate, OneHolderAtATime) {
     LinkGate gate;
