@@ -217,6 +217,7 @@ std::vector<Field> upload_fields() {
         {"upload.concurrency", int_in<UploadConfig>(upload, &UploadConfig::concurrency, 1, 32)},
         {"upload.bandwidth_limit_bytes_per_s",
          int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0, (1LL << 40))},
+        {"upload.parallel_bodies", bool_in<UploadConfig>(upload, &UploadConfig::parallel_bodies)},
         {"upload.retry_max_backoff_s",
          int_in<UploadConfig>(upload, &UploadConfig::retry_max_backoff_s, 1, 3600)},
         {"upload.delete_after_upload",

@@ -92,6 +92,9 @@ struct UploadConfig {
     std::string journal = "/var/lib/photorig/uploader.sqlite";
     int concurrency = 2;
     uint64_t bandwidth_limit_bytes_per_s = 0;  // 0 = unlimited
+    // false: one transfer sends its body at a time while the others set up and finish (the
+    // first photo is safe after one upload's time); true: bodies share the link at once.
+    bool parallel_bodies = false;
     int retry_max_backoff_s = 300;
     bool delete_after_upload = true;
     LocalTargetConfig local;

@@ -335,6 +335,9 @@ struct GdriveTarget::Impl {
         const upload::ProgressFn& progress;
         uint64_t* bytes_sent;
         std::string what;  // names the session in messages
+        // The link's gate: held from the first chunk's body to the last one's (a failed chunk
+        // gives it back, so no retry wait holds the link).
+        LinkGate::Turn turn;
         // Each chunk PUT can be aborted by its own flag: set when the caller's cancel flag is
         // (a watcher thread mirrors it, so a stalled transfer notices too) and when libcurl
         // rewinds the body to send it again on a fresh connection (it does that by itself when
@@ -353,8 +356,13 @@ struct GdriveTarget::Impl {
     Expected<SessionState> send(Budget& b, const upload::Job& job, const std::string& session,
                                 uint64_t offset, const upload::ProgressFn& progress,
                                 uint64_t* bytes_sent) {
-        Sending s{b,        job,        session,
-                  progress, bytes_sent, "gdrive: upload " + http::redact_url(session)};
+        Sending s{b,
+                  job,
+                  session,
+                  progress,
+                  bytes_sent,
+                  "gdrive: upload " + http::redact_url(session),
+                  LinkGate::Turn(opt.gate.get())};
         const std::string& what = s.what;
         CancelMirror mirror(opt.cancel, s.abort_chunk);
         for (;;) {
@@ -365,6 +373,7 @@ struct GdriveTarget::Impl {
                                                   "-byte file");
             if (offset == job.size) {
                 // Everything is there (or the file is empty): the status answer finishes it.
+                s.turn.release();
                 auto q = query_after_last_byte(b, session, job.size, what);
                 if (!q) return q.error();
                 if (q->kind != SessionState::in_progress) return q;
@@ -416,6 +425,7 @@ struct GdriveTarget::Impl {
         s.abort_chunk.store(false);
         http::Request r =
             chunk_request(s.session, s.job, offset, len, std::move(headers), &s.abort_chunk);
+        r.link_turn = &s.turn;
         uint64_t last = 0;
         bool rewound = false;
         r.progress = [&](uint64_t done, uint64_t) {

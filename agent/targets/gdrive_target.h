@@ -72,6 +72,7 @@ class GdriveTarget : public upload::Target {
         uint64_t chunk_size = 8ull << 20;  // rounded down to a multiple of 256 KiB (min 256 KiB)
         uint64_t max_send_speed = 0;       // bytes/s, 0 = no cap
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
+        std::shared_ptr<LinkGate> gate;  // one body on the link at a time; null = parallel bodies
         long connect_timeout_s = 10;
         long low_speed_time_s = 60;
         int max_retries_per_call = 6;               // consecutive failed attempts without progress

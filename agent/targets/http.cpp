@@ -574,6 +574,13 @@ Expected<Response> perform(const Request& request) {
     set_connection_options(h, request, list->get(), errbuf);
     set_transfer_options(h, request, has_body, t);
 
+    // Right before the first body byte: with the gate, wait until no other body is on the link.
+    const bool gated = request.link_turn && has_body && t.body_length > 0;
+    if (gated && !request.link_turn->hold(request.cancel)) {
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+        return make_error("cancelled", where + ": cancelled while waiting for the link");
+    }
     CURLcode rc = curl_easy_perform(h);
 
     curl_off_t uploaded = 0;
@@ -586,6 +593,7 @@ Expected<Response> perform(const Request& request) {
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
 
+    if (gated && (rc != CURLE_OK || status >= 400)) request.link_turn->release();
     if (rc != CURLE_OK) return transfer_error(rc, t, request, errbuf, where);
     if (request.progress && has_body && t.body_length > 0 && t.last_progress != t.body_length &&
         status < 300)

@@ -46,6 +46,13 @@ struct Request {
     // The link's budget shared with other transfers (upload.bandwidth_limit_bytes_per_s);
     // the request body is paced through it. Null = no shared cap.
     BandwidthLimiter* limiter = nullptr;
+    // The link's body gate (upload.parallel_bodies: false): a request with a body holds this
+    // turn (waiting for it, cancel-aware) before it starts, so its body has the link to
+    // itself. perform() leaves it held for the caller's next body request of the same file
+    // (S3 parts, Drive chunks) and the caller releases it after the last one; a request that
+    // fails (transport error or HTTP >= 400) releases it, so no retry wait holds the link.
+    // Null = no gate.
+    LinkGate::Turn* link_turn = nullptr;
     std::optional<SigV4> sigv4;
     std::string basic_user, basic_password;  // basic auth when basic_user is not empty
     // Upload progress; must not block. `sent` reaches `total` only when a 2xx response has

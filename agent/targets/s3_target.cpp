@@ -444,8 +444,11 @@ Expected<upload::UploadResult> S3Target::put_single(const upload::Job& job, cons
     r.body_length = job.size;
     r.max_send_speed = opt_.max_send_speed;
     r.limiter = opt_.limiter.get();
+    LinkGate::Turn turn(opt_.gate.get());
+    r.link_turn = &turn;
     if (progress) r.progress = [&](uint64_t sent, uint64_t total) { progress(sent, total); };
     auto resp = http::perform(r);
+    turn.release();  // the body is there (or failed): the next transfer's may start
     if (!resp) return resp.error().with_context(what);
     if (resp->status != 200) {
         std::string code = s3_code(*resp);
@@ -468,6 +471,7 @@ struct S3Target::Multipart {
     std::string upload_id;             // "" until CreateMultipartUpload answered
     std::map<int, std::string> parts;  // part number -> etag the server holds
     uint64_t bytes_sent = 0;
+    LinkGate::Turn* turn = nullptr;  // held from the first part's body to the last one's
 };
 
 namespace {
@@ -481,7 +485,8 @@ Expected<upload::UploadResult> S3Target::put_multipart(
     const upload::Job& job, const std::string& key, const Digests& d,
     const upload::ProgressFn& progress, const std::string& upload_id_in,
     std::vector<std::pair<int, std::string>> parts_in, const SaveResume& save) {
-    Multipart mp{key, object_url(key), upload_id_in, {}, 0};
+    LinkGate::Turn turn(opt_.gate.get());
+    Multipart mp{key, object_url(key), upload_id_in, {}, 0, &turn};
     // A second round when the server forgot the upload (NoSuchUpload) in the first one.
     for (int round = 0; round < 2; ++round) {
         const bool first_round = round == 0;
@@ -492,6 +497,7 @@ Expected<upload::UploadResult> S3Target::put_multipart(
             save_resume_state(job, mp, save);
         }
         auto sent = send_parts(job, d, progress, first_round, save, mp);
+        turn.release();  // every part's body is there: the next transfer's may start
         if (!sent) return sent.error();
         if (*sent == Step::done) {
             auto completed = complete_multipart(job, d, first_round, mp);
@@ -595,6 +601,7 @@ Expected<S3Target::Step> S3Target::send_part(const upload::Job& job, const Diges
     pr.body_length = part_length(job.size, opt_.part_size, n);
     pr.max_send_speed = opt_.max_send_speed;
     pr.limiter = opt_.limiter.get();
+    pr.link_turn = mp.turn;
     if (progress)
         pr.progress = [&](uint64_t sent, uint64_t) { progress(done_bytes + sent, job.size); };
     auto resp = http::perform(pr);

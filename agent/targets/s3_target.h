@@ -50,6 +50,7 @@ class S3Target : public upload::Target {
         uint64_t part_size = 8ull << 20;            // >= 5 MiB on AWS (but the last part)
         uint64_t max_send_speed = 0;                // bytes/s, 0 = no cap
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
+        std::shared_ptr<LinkGate> gate;  // one body on the link at a time; null = parallel bodies
         long connect_timeout_s = 10;
         long low_speed_time_s = 60;
         const std::atomic<bool>* cancel = nullptr;  // aborts a transfer in flight ("cancelled")

@@ -339,8 +339,10 @@ Expected<upload::UploadResult> WebdavTarget::upload(const upload::Job& job,
     // 3. PUT under a temporary name next to the final one.
     const std::string temp_url = join_remote(
         dest->folder_url, http::url_encode("." + dest->file_name + ".part-" + job.job_id));
-    auto bytes_sent = put_temp(job, dest->folders, temp_url, progress);
+    LinkGate::Turn turn(opt_.gate.get());
+    auto bytes_sent = put_temp(job, dest->folders, temp_url, progress, turn);
     if (!bytes_sent) return bytes_sent.error();
+    turn.release();  // the body is there: the next transfer's may start
 
     // 4. Verify the temporary file before it gets its real name.
     auto verified = verify_temp(job, temp_url);
@@ -403,7 +405,8 @@ Expected<WebdavTarget::Checked> WebdavTarget::find_name(const upload::Job& job,
 Expected<uint64_t> WebdavTarget::put_temp(const upload::Job& job,
                                           const std::vector<std::string>& folders,
                                           const std::string& temp_url,
-                                          const upload::ProgressFn& progress) {
+                                          const upload::ProgressFn& progress,
+                                          LinkGate::Turn& turn) {
     const std::string what = "webdav upload " + job.job_id;
     http::Request put = request("PUT", temp_url);
     put.headers = {"Content-Type: " +
@@ -412,6 +415,7 @@ Expected<uint64_t> WebdavTarget::put_temp(const upload::Job& job,
     put.body_length = job.size;
     put.max_send_speed = opt_.max_send_speed;
     put.limiter = opt_.limiter.get();
+    put.link_turn = &turn;
     if (progress) put.progress = [&](uint64_t sent, uint64_t total) { progress(sent, total); };
     uint64_t bytes_sent = 0;
     for (int attempt = 0;; ++attempt) {

@@ -49,6 +49,7 @@ class WebdavTarget : public upload::Target {
         std::string path_template = "{rig_id}/{batch}/{name}";
         uint64_t max_send_speed = 0;                // bytes/s, 0 = no cap
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
+        std::shared_ptr<LinkGate> gate;  // one body on the link at a time; null = parallel bodies
         // Files up to this size are read back (GET + sha256) when the server reports no
         // checksum; larger ones are verified by size only. 0 = never read back.
         uint64_t verify_download_max = 16ull << 20;
@@ -96,9 +97,10 @@ class WebdavTarget : public upload::Target {
     // Step 1: the first name candidate that is free (same = false) or already holds the
     // job's bytes; dest.final_url is set to it.
     Expected<Checked> find_name(const upload::Job& job, Destination& dest) const;
-    // Step 3: PUT to the temporary name; the bytes sent.
+    // Step 3: PUT to the temporary name, holding `turn` of the link's gate; the bytes sent.
     Expected<uint64_t> put_temp(const upload::Job& job, const std::vector<std::string>& folders,
-                                const std::string& temp_url, const upload::ProgressFn& progress);
+                                const std::string& temp_url, const upload::ProgressFn& progress,
+                                LinkGate::Turn& turn);
     // Step 4: the temporary file holds the job's bytes, else it is deleted and an error
     // returned.
     Expected<Checked> verify_temp(const upload::Job& job, const std::string& temp_url) const;

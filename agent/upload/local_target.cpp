@@ -184,6 +184,13 @@ Status open_source(const upload::Job& job, const std::string& what, Fd* src) {
     return ok();
 }
 
+// The copy's share of the link: its budget (null: unlimited) and its gate (null: none).
+struct Link {
+    BandwidthLimiter* limiter = nullptr;
+    LinkGate* gate = nullptr;
+    const std::atomic<bool>* cancel = nullptr;
+};
+
 // Streams `src_fd` into the temp, hashing as it goes: the hex sha256 of what was read
 // (`*done` bytes of it).
 Expected<std::string> copy_hashing(int src_fd, const TempFile& tmp, const upload::Job& job,
@@ -261,9 +268,8 @@ Status create_temp(const Destination& dest, TempFile* tmp) {
 // Copies the spool file into a new temp, hashing as it streams; the temp, synced and
 // closed, then holds exactly the job's bytes. The bytes copied.
 Expected<uint64_t> copy_to_temp(const upload::Job& job, const std::string& what,
-                                const Destination& dest, const std::string& want,
-                                BandwidthLimiter* limiter, const ProgressFn& progress,
-                                TempFile* tmp) {
+                                const Destination& dest, const std::string& want, const Link& link,
+                                const ProgressFn& progress, TempFile* tmp) {
     Fd src;
     if (auto st = open_source(job, what, &src); !st) return st.error();
     const uint64_t total = job.size;  // open_source checked it
@@ -271,8 +277,14 @@ Expected<uint64_t> copy_to_temp(const upload::Job& job, const std::string& what,
     remove_stale_temps(dest.dir);
     if (auto st = create_temp(dest, tmp); !st) return st.error();
 
+    // Right before the first byte: with the gate, wait until no other copy is on the link;
+    // give it back after the last one (syncing and placing the temp do not use the link).
+    LinkGate::Turn turn(link.gate);
+    if (!turn.hold(link.cancel))
+        return make_error("cancelled", what + ": cancelled while waiting for the link");
     uint64_t done = 0;
-    auto copied = copy_hashing(src.fd, *tmp, job, what, limiter, progress, total, &done);
+    auto copied = copy_hashing(src.fd, *tmp, job, what, link.limiter, progress, total, &done);
+    turn.release();
     if (!copied) return copied.error();
     const std::string& got = *copied;
     if (got != want || done != job.size) {
@@ -365,7 +377,8 @@ Expected<UploadResult> LocalTarget::upload(const upload::Job& job, const Progres
 
     // 2. Copy into a hidden temp, hashing as it streams.
     TempFile tmp;
-    auto done = copy_to_temp(job, what, dest, want, limiter_.get(), progress, &tmp);
+    const Link link{limiter_.get(), options_.gate.get(), options_.cancel};
+    auto done = copy_to_temp(job, what, dest, want, link, progress, &tmp);
     if (!done) return done.error();
 
     // 3. Into place without replacing anything; a name taken meanwhile by the same bytes

@@ -9,9 +9,11 @@
 // the photo goes to "<stem>-<capture_id tail><ext>" (then "-2", "-3"...), and the same
 // name sequence is searched first, so a re-delivered job finds its earlier copy.
 // `dir` itself must exist (a missing mount is "target_unavailable"); subdirectories are made.
-// The bandwidth limit is shared by all uploads of this target (one simulated link).
+// The bandwidth limit is shared by all uploads of this target (one simulated link), and so
+// is the link's gate when there is one.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +30,10 @@ class LocalTarget : public Target {
         uint64_t bandwidth_limit_bytes_per_s = 0;  // 0 = unlimited
         std::string path_template = "{rig_id}/{batch}/{name}";
         std::shared_ptr<BandwidthLimiter> limiter;  // if set, used instead of the limit above
+        // One copy on the link at a time (see LinkGate); null = parallel copies. The turn is
+        // taken right before the first byte is copied and given back after the last.
+        std::shared_ptr<LinkGate> gate;
+        const std::atomic<bool>* cancel = nullptr;  // ends a wait for the gate ("cancelled")
     };
 
     LocalTarget(std::string dir, Options options);

@@ -48,12 +48,14 @@ struct Shared {
     upload::Journal& journal;
     const std::atomic<bool>* cancel;
     std::shared_ptr<BandwidthLimiter> limiter;  // one budget for the whole uplink
+    std::shared_ptr<LinkGate> gate;             // one body on the uplink at a time
 };
 
-// The HTTP targets' options share the uplink budget and the shutdown flag.
+// Every target's options share the uplink budget, its gate and the shutdown flag.
 template <typename Options>
 void share_with(Options& o, const Shared& shared) {
     o.limiter = shared.limiter;
+    o.gate = shared.gate;
     o.cancel = shared.cancel;
 }
 
@@ -73,7 +75,7 @@ TargetPtr make_local(const Shared& shared) {
     if (auto st = files::make_dirs(u.local.dir); !st)
         return st.error().with_context("upload.local.dir");
     upload::LocalTarget::Options o;
-    o.limiter = shared.limiter;
+    share_with(o, shared);
     o.path_template = u.local.path_template;
     return std::unique_ptr<upload::Target>(std::make_unique<upload::LocalTarget>(u.local.dir, o));
 }
@@ -145,9 +147,12 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
                                                              const std::atomic<bool>* cancel) {
     const auto& u = config.upload;
     // One budget for the whole uplink, whatever the number of parallel uploads.
-    Shared shared{config, journal, cancel, nullptr};
+    Shared shared{config, journal, cancel, nullptr, nullptr};
     if (u.bandwidth_limit_bytes_per_s > 0)
         shared.limiter = std::make_shared<BandwidthLimiter>(u.bandwidth_limit_bytes_per_s);
+    // Bodies one at a time, each with the whole link (see LinkGate); with one transfer at a
+    // time there is nothing to order.
+    if (u.concurrency > 1 && !u.parallel_bodies) shared.gate = std::make_shared<LinkGate>();
     if (u.target == "local") return make_local(shared);
     if (u.target == "gdrive") return make_gdrive(shared);
     if (u.target == "s3") return make_s3(shared);

@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/sha256.h"
 #include "harness/rig_harness.h"
@@ -167,6 +170,89 @@ TEST(UploaderTargets, WebdavCaptureLandsByteIdentical) {
         << "spool file removed after done";
     EXPECT_EQ(h.uploader().log().find(kDavPassword), std::string::npos);
     expect_clean_stop(h);
+}
+
+namespace {
+// Two photos at once on a link that is the bottleneck (tests/fakes/throttled_webdav.py: PUT
+// bodies read at 1 MB/s over all connections), concurrency 2. From the server's request log:
+// the PUT bodies (start, end) in start order; and the observer's steady-clock time of the
+// first `done` (the fake logs CLOCK_MONOTONIC too).
+struct TwoOnALink {
+    std::vector<std::pair<double, double>> puts;
+    double first_done = 0, requested = 0;
+};
+
+double monotonic_now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+TwoOnALink two_photos_on_a_capped_link(bool parallel_bodies) {
+    TempDir dir("photorig-it-gate");
+    ThrottledWebdavPeer dav(dir.file("dav"), dir.file("dav.log"), 1000 * 1000);
+    EXPECT_EQ(dav.start(), "");
+    HarnessOptions o;
+    o.upload_target = "webdav";
+    o.image_size = 1000 * 1000;  // one body: 1 s on this link
+    o.concurrency = 2;
+    o.upload_yaml = "  parallel_bodies: " + std::string(parallel_bodies ? "true" : "false") +
+                    "\n  webdav:\n    url: " + dav.url("photos") + "\n";
+    RigHarness h(o);
+    h.start_all();
+    TwoOnALink out;
+    auto dones = [&] {
+        size_t n = 0;
+        for (const auto& m : h.received(h.base() + "/upload/events"))
+            n += parse(m.payload).value("type", "") == "done" ? 1 : 0;
+        return n;
+    };
+    out.requested = monotonic_now_s();
+    h.pub_cli(h.base() + "/request/capture", R"({"transaction":"two","count":2})");
+    EXPECT_TRUE(wait_until([&] { return dones() >= 1; }, 30s, 2ms)) << h.uploader().log();
+    out.first_done = monotonic_now_s();
+    EXPECT_TRUE(wait_until([&] { return dones() >= 2; }, 30s, 2ms)) << h.uploader().log();
+    std::istringstream log(read_file(dir.file("dav.log")));
+    std::string line;
+    while (std::getline(log, line)) {
+        std::istringstream l(line);
+        double start = 0, end = 0;
+        std::string method, path;
+        uint64_t bytes = 0;
+        if (l >> start >> end >> method >> path >> bytes && method == "PUT" && bytes > 0)
+            out.puts.emplace_back(start, end);
+    }
+    std::sort(out.puts.begin(), out.puts.end());
+    expect_clean_stop(h);
+    return out;
+}
+}  // namespace
+
+// upload.parallel_bodies: false (the default): the second photo's body waits until the
+// first one's has ended, so the first photo is safe after one upload's time, not two.
+TEST(UploaderTargets, SecondBodyWaitsForTheFirstOnABottleneckLink) {
+    auto run = two_photos_on_a_capped_link(false);
+    ASSERT_EQ(run.puts.size(), 2u);
+    // The fake stamps a response's end just after sending it: a few ms of slack.
+    EXPECT_GE(run.puts[1].first, run.puts[0].second - 0.02)
+        << "the second body started before the first one ended";
+    EXPECT_LT(run.first_done, run.puts[1].second)
+        << "the first photo must be done before the second body has ended";
+    std::printf(
+        "one body at a time: first done %.2f s after the request; bodies %.2f-%.2f s "
+        "and %.2f-%.2f s\n",
+        run.first_done - run.requested, run.puts[0].first - run.requested,
+        run.puts[0].second - run.requested, run.puts[1].first - run.requested,
+        run.puts[1].second - run.requested);
+}
+
+// upload.parallel_bodies: true: both bodies share the link at once (the old behaviour, for
+// links where one stream cannot fill the pipe).
+TEST(UploaderTargets, ParallelBodiesShareTheLinkWhenConfigured) {
+    auto run = two_photos_on_a_capped_link(true);
+    ASSERT_EQ(run.puts.size(), 2u);
+    EXPECT_LT(run.puts[1].first, run.puts[0].second - 0.2) << "the bodies did not overlap";
+    std::printf("parallel bodies: first done %.2f s after the request\n",
+                run.first_done - run.requested);
 }
 
 TEST(UploaderTargets, S3CaptureLandsByteIdentical) {

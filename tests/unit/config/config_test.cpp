@@ -243,3 +243,20 @@ TEST(Config, TargetSecretFilesAreCheckedForTheChosenTargetOnly) {
     EXPECT_EQ(st.error().message.find("wJalrXUtnFEMI"), std::string::npos)
         << "secret leaked into an error";
 }
+
+TEST(Config, ParallelBodiesIsOffByDefaultAndABadValueNamesTheKey) {
+    auto c = parse("", {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_FALSE(c->upload.parallel_bodies) << "one body on the link at a time by default";
+    c = parse("upload: {parallel_bodies: true}", {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_TRUE(c->upload.parallel_bodies);
+    c = parse("", {{"PHOTORIG_UPLOAD_PARALLEL_BODIES", "yes"}});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_TRUE(c->upload.parallel_bodies);
+    EXPECT_EQ(error_of("upload: {parallel_bodies: sometimes}").rfind("upload.parallel_bodies:", 0),
+              0u);
+    auto keys = photorig::config::all_keys();
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "upload.parallel_bodies"), keys.end())
+        << "listed by --help";
+}

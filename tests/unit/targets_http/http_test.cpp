@@ -318,6 +318,59 @@ TEST_F(HttpTest, CancelWhileWaitingForTheSharedLimiter) {
     expect_cancelled_promptly(r);
 }
 
+// The link's gate: a body request waits for the turn before it starts (cancel-aware), keeps
+// it for the caller's next body request of the same file, and gives it back when it fails.
+TEST_F(HttpTest, LinkGateTurnIsTakenBeforeTheBodyAndKeptUntilReleased) {
+    write_file(dir_.file("g.bin"), pseudo_random_bytes(64 * 1024));
+    photorig::LinkGate gate;
+    http::Request r;
+    r.method = "PUT";
+    r.url = url("/upload");
+    r.body_file = dir_.file("g.bin");
+    r.body_length = 64 * 1024;
+    photorig::LinkGate::Turn turn(&gate);
+    r.link_turn = &turn;
+    auto resp = http::perform(r);
+    ASSERT_TRUE(resp) << resp.error().describe();
+    EXPECT_TRUE(turn.held()) << "kept for the next part or chunk of the same file";
+    resp = http::perform(r);  // a second body request of the same file goes at once
+    ASSERT_TRUE(resp);
+    turn.release();
+    EXPECT_FALSE(gate.busy());
+
+    http::Request failing = r;
+    failing.url = url("/status/503");
+    resp = http::perform(failing);
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 503);
+    EXPECT_FALSE(turn.held()) << "a failed body request gives the link back before any retry wait";
+
+    http::Request small;  // requests without a body never wait for the gate
+    small.url = url("/hello");
+    photorig::LinkGate::Turn other(&gate);
+    ASSERT_TRUE(other.hold(nullptr));
+    small.link_turn = &turn;
+    ASSERT_TRUE(http::perform(small));
+    EXPECT_FALSE(turn.held());
+}
+
+TEST_F(HttpTest, CancelWhileWaitingForTheLinkGate) {
+    write_file(dir_.file("w.bin"), pseudo_random_bytes(64 * 1024));
+    photorig::LinkGate gate;
+    photorig::LinkGate::Turn other(&gate);  // another transfer's body is on the link
+    ASSERT_TRUE(other.hold(nullptr));
+    photorig::LinkGate::Turn turn(&gate);
+    http::Request r;
+    r.method = "PUT";
+    r.url = url("/upload");
+    r.body_file = dir_.file("w.bin");
+    r.body_length = 64 * 1024;
+    r.link_turn = &turn;
+    expect_cancelled_promptly(r);
+    EXPECT_FALSE(turn.held());
+    EXPECT_EQ(gate.waiting(), 0u);
+}
+
 TEST_F(HttpTest, BasicAuthAndSigV4HeadersAreSentButNeverInErrors) {
     http::Request r;
     r.url = url("/a");

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
+#include "core/bandwidth_limiter.h"
 #include "core/sha256.h"
 #include "support/test_util.h"
 #include "upload/target.h"
@@ -23,6 +25,7 @@ using photorig::upload::expand_template;
 using photorig::upload::Job;
 using photorig::upload::LocalTarget;
 using photorig::upload::validate_template;
+using namespace std::chrono_literals;
 
 namespace {
 struct Fixture {
@@ -260,6 +263,64 @@ TEST(LocalTarget, BandwidthLimitIsSharedByConcurrentUploads) {
     EXPECT_GE(secs, 0.5 * 0.8);
 }
 
+// With the link's gate (upload.parallel_bodies: false) two uploads at once copy one after
+// the other: the first is complete before the second's first byte, so it is safe after one
+// upload's time, not two. Without the gate their copies would interleave.
+TEST(LocalTarget, GateLetsOneCopyOnTheLinkAtATime) {
+    Fixture f;
+    LocalTarget::Options o;
+    o.bandwidth_limit_bytes_per_s = 2000000;  // 0.25 s per file
+    o.gate = std::make_shared<photorig::LinkGate>();
+    LocalTarget t(f.target, o);
+    auto a = f.spooled("A.JPG", pseudo_random_bytes(500000, 31), "ga");
+    auto b = f.spooled("B.JPG", pseudo_random_bytes(500000, 32), "gb");
+    using Clock = std::chrono::steady_clock;
+    std::atomic<bool> a_started{false};
+    Clock::time_point a_last_byte{}, b_first_byte{};
+    std::thread ta([&] {
+        auto r = t.upload(a, [&](uint64_t done, uint64_t total) {
+            a_started = true;
+            if (done == total) a_last_byte = Clock::now();
+        });
+        EXPECT_TRUE(r) << r.error().describe();
+    });
+    // B arrives while A is copying.
+    for (int i = 0; i < 5000 && !a_started; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(a_started.load());
+    auto rb = t.upload(b, [&](uint64_t done, uint64_t) {
+        if (done > 0 && b_first_byte == Clock::time_point{}) b_first_byte = Clock::now();
+    });
+    ta.join();
+    ASSERT_TRUE(rb) << rb.error().describe();
+    EXPECT_GE(b_first_byte, a_last_byte) << "the second copy started before the first ended";
+    EXPECT_EQ(digest_of(rb->remote_ref), b.sha256);
+    EXPECT_FALSE(o.gate->busy());
+}
+
+TEST(LocalTarget, CancelWhileWaitingForTheGateEndsPromptlyAndLeavesNothing) {
+    Fixture f;
+    LocalTarget::Options o;
+    o.gate = std::make_shared<photorig::LinkGate>();
+    std::atomic<bool> cancel{false};
+    o.cancel = &cancel;
+    LocalTarget t(f.target, o);
+    photorig::LinkGate::Turn other(o.gate.get());  // another transfer holds the link
+    ASSERT_TRUE(other.hold(nullptr));
+    auto job = f.spooled("C.JPG", pseudo_random_bytes(100000, 33), "gc");
+    std::thread canceller([&] {
+        for (int i = 0; i < 5000 && o.gate->waiting() == 0; ++i) std::this_thread::sleep_for(1ms);
+        cancel = true;
+    });
+    auto start = std::chrono::steady_clock::now();
+    auto r = t.upload(job, nullptr);
+    canceller.join();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, "cancelled");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+    EXPECT_FALSE(has_temp(f.target_files())) << "the temp is removed";
+    EXPECT_EQ(o.gate->waiting(), 0u);
+}
+
 TEST(LocalTarget, PathTemplateFieldsAndRefusals) {
     Fixture f;
     auto job = f.spooled("IMG_0012.JPG", "data", "0190abcdef01aaaabbbbcccc");
@@ -287,7 +348,7 @@ TEST(LocalTarget, PathTemplateFieldsAndRefusals) {
     EXPECT_EQ(expand_template("{rig_id}/{batch}/{name}", evil).error().code, "invalid_name");
 
     // The target refuses them too, writing nothing anywhere.
-    LocalTarget bad(f.target, {0, "{rig_id}/../../{name}", nullptr});
+    LocalTarget bad(f.target, {0, "{rig_id}/../../{name}", nullptr, nullptr, nullptr});
     EXPECT_EQ(bad.upload(job, nullptr).error().code, "bad_template");
     Job hostile = job;
     hostile.batch = "../../escape";
@@ -296,7 +357,7 @@ TEST(LocalTarget, PathTemplateFieldsAndRefusals) {
     EXPECT_TRUE(f.target_files().empty());
     EXPECT_NE(::access(f.tmp.file("escape").c_str(), F_OK), 0);
 
-    LocalTarget dated(f.target, {0, "{date}/{name}", nullptr});
+    LocalTarget dated(f.target, {0, "{date}/{name}", nullptr, nullptr, nullptr});
     auto r = dated.upload(job, nullptr);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->remote_ref, f.target + "/2025-11-25/IMG_0012.JPG");
