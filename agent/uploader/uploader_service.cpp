@@ -40,6 +40,12 @@ UploaderService::UploaderService(config::Config config)
       scheduler_(config_.upload.concurrency, retry_policy(config_.upload)) {}
 
 UploaderService::~UploaderService() {
+    stop_workers();
+}
+
+// Uploads in flight stop now rather than after minutes of a big file: their jobs stay
+// queued in the journal, and Drive and S3 resume from the byte the server confirmed.
+void UploaderService::stop_workers() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stopping_ = true;
@@ -49,6 +55,7 @@ UploaderService::~UploaderService() {
     for (auto& t : workers_) {
         if (t.joinable()) t.join();
     }
+    workers_.clear();
 }
 
 Status UploaderService::start() {
@@ -144,18 +151,7 @@ void UploaderService::run(const std::atomic<bool>& stop) {
         }
     }
     LOG_INFO(kLog, "stopping");
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
-    }
-    // Uploads in flight stop now rather than after minutes of a big file: their jobs stay
-    // queued in the journal, and Drive and S3 resume from the byte the server confirmed.
-    cancel_uploads_ = true;
-    cv_.notify_all();
-    for (auto& t : workers_) {
-        if (t.joinable()) t.join();
-    }
-    workers_.clear();
+    stop_workers();
     if (mqtt_->connected()) {
         publish_availability("offline");
         mqtt_->disconnect(std::chrono::seconds(2));

@@ -46,6 +46,7 @@ class UploaderService {
     void accept_jobs(const std::vector<std::string>& payloads);
     void schedule(const upload::Job& job, int attempt, int64_t not_before_ms);
     void worker_loop();
+    void stop_workers();  // cancels uploads in flight and joins the workers; idempotent
     void upload_one(const UploadScheduler::Entry& item);
     void finish_done(const upload::Job& job, protocol::UploadEvent ev,
                      const upload::UploadResult& result, int64_t elapsed_ms);
