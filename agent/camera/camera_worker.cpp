@@ -407,7 +407,6 @@ struct CameraWorker::Impl {
             if (!sink) return sink.error();
             if (!*sink)
                 return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
-            int64_t d0 = clock::monotonic_ms();
             const int64_t d0_us = clock::monotonic_us();
             auto got = session->download(f.folder, f.name, **sink);
             if (!got) return got.error();
@@ -423,8 +422,8 @@ struct CameraWorker::Impl {
             cf.triggered_at_us = triggered_at_us;
             cf.triggered_at_ms = triggered_at_us / 1000;
             cf.trigger_ms = f.announced_ms - t0;
-            cf.download_ms = clock::monotonic_ms() - d0;
             cf.download_us = clock::monotonic_us() - d0_us;
+            cf.download_ms = cf.download_us / 1000;
             files.push_back(std::move(cf));
         }
         return files;
