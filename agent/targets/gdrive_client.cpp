@@ -16,13 +16,7 @@ const char* kComponent = "gdrive";
 }  // namespace
 
 http::Request Client::base_request(const std::string& method, const std::string& url) const {
-    http::Request r;
-    r.method = method;
-    r.url = url;
-    r.connect_timeout_s = opt_.connect_timeout_s;
-    r.low_speed_time_s = opt_.low_speed_time_s;
-    r.cancel = opt_.cancel;
-    return r;
+    return http::request_for(opt_, method, url);
 }
 
 bool Client::cancelled() const {

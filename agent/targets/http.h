@@ -83,6 +83,19 @@ struct Response {
     }
 };
 
+// A request with a target's connection settings: every target's Options has
+// connect_timeout_s, low_speed_time_s and cancel, and each of its requests carries them.
+template <typename TargetOptions>
+Request request_for(const TargetOptions& o, std::string method, std::string url) {
+    Request r;
+    r.method = std::move(method);
+    r.url = std::move(url);
+    r.connect_timeout_s = o.connect_timeout_s;
+    r.low_speed_time_s = o.low_speed_time_s;
+    r.cancel = o.cancel;
+    return r;
+}
+
 Expected<Response> perform(const Request& request);
 
 bool is_retryable_status(long status);  // 408, 429, 5xx

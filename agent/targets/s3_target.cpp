@@ -291,13 +291,8 @@ std::string S3Target::object_url(const std::string& key) const {
 namespace {
 http::Request s3_request(const S3Target::Options& o, const std::string& method,
                          const std::string& url) {
-    http::Request r;
-    r.method = method;
-    r.url = url;
+    http::Request r = http::request_for(o, method, url);
     r.sigv4 = http::SigV4{o.region, "s3", o.access_key, o.secret_key};
-    r.connect_timeout_s = o.connect_timeout_s;
-    r.low_speed_time_s = o.low_speed_time_s;
-    r.cancel = o.cancel;
     return r;
 }
 }  // namespace

@@ -124,14 +124,9 @@ const char* kPropfindBody =
 
 // Every WebDAV request: the target's credentials, timeouts and cancel flag on one method + URL.
 http::Request WebdavTarget::request(const std::string& method, const std::string& url) const {
-    http::Request r;
-    r.method = method;
-    r.url = url;
+    http::Request r = http::request_for(opt_, method, url);
     r.basic_user = opt_.username;
     r.basic_password = opt_.password;
-    r.connect_timeout_s = opt_.connect_timeout_s;
-    r.low_speed_time_s = opt_.low_speed_time_s;
-    r.cancel = opt_.cancel;
     return r;
 }
 
