@@ -3,13 +3,15 @@
 #
 #   broker/run-broker.sh --port 1883 --data-dir /var/lib/photorig/broker \
 #       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig] [--stock-tuning]
+#       [--secrets-dir DIR] [--setup-only]
 #
 # --stock-tuning leaves out photorig's socket and save tuning (set_tcp_nodelay, saving on
 # every change), as Debian's stock config and Home Assistant's add-on do: for measuring
 # how photorig fares on a broker that is not its own, never for a rig.
 # On first start it creates one password per user (photorig-agent, photorig-uploader,
-# photorig-dashboard) in <data-dir>/secrets/<user>.password, mode 0600: point
-# mqtt.password_file at the right one. Existing passwords are kept.
+# photorig-dashboard) in <data-dir>/secrets/<user>.password (or --secrets-dir DIR), mode
+# 0600: point mqtt.password_file at the right one. Existing passwords are kept.
+# --setup-only writes the files and exits (the Debian package's postinst does this).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,8 +21,10 @@ data_dir=""
 ws_port=""
 prefix=photorig
 stock_tuning=0
+secrets_dir=""
+setup_only=0
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
@@ -29,6 +33,8 @@ while [ $# -gt 0 ]; do
     --ws-port) ws_port="$2"; shift 2 ;;
     --prefix) prefix="$2"; shift 2 ;;
     --stock-tuning) stock_tuning=1; shift ;;
+    --secrets-dir) secrets_dir="$2"; shift 2 ;;
+    --setup-only) setup_only=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run-broker.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -37,15 +43,16 @@ done
 case "$port" in ''|*[!0-9]*) echo "run-broker.sh: --port must be a number" >&2; exit 2 ;; esac
 command -v mosquitto >/dev/null || { echo "run-broker.sh: mosquitto is not installed (run deploy/install-deps.sh)" >&2; exit 1; }
 
-mkdir -p "$data_dir/secrets"
+[ -n "$secrets_dir" ] || secrets_dir="$data_dir/secrets"
+mkdir -p "$data_dir" "$secrets_dir"
 data_dir="$(cd "$data_dir" && pwd)"
-chmod 700 "$data_dir/secrets"
+chmod 700 "$secrets_dir"
 
 passwd_file="$data_dir/passwd"
 touch "$passwd_file"
 chmod 600 "$passwd_file"
 for user in photorig-agent photorig-uploader photorig-dashboard; do
-  secret="$data_dir/secrets/$user.password"
+  secret="$secrets_dir/$user.password"
   if [ ! -s "$secret" ]; then
     (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$secret"; echo >> "$secret")
   fi
@@ -82,4 +89,5 @@ if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
   fi
 fi
 
+[ "$setup_only" = 1 ] && exit 0
 exec mosquitto -c "$conf"

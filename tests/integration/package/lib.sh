@@ -1,0 +1,169 @@
+# Shared by the package tests (sourced). Runs the *installed* package's pieces the way its
+# systemd units would (systemd is not PID 1 here): the broker as user mosquitto with the
+# config the postinst generated, the daemons as user photorig with /etc/photorig/rig.yaml
+# and the units' environment. Only the ports differ (free loopback ports, set through the
+# daemons' documented environment overrides), and the camera is the PTP/IP simulator.
+set -euo pipefail
+
+SKIP=77
+BUILD_DIR="${PHOTORIG_BINARY_DIR:?}"
+DEB_DIR="$BUILD_DIR/deb"
+SIM="$BUILD_DIR/tests/ptpip-sim/ptpip-sim"
+UPLOADS=/var/lib/photorig/uploads
+SECRETS=/etc/photorig/secrets
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+require_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: this test installs a Debian package and needs root (CI runs as root)"
+    exit $SKIP
+  fi
+}
+deb_for() {  # version -> path of the package build-deb.sh wrote for it
+  local deb="$DEB_DIR/photorig_$1_$(dpkg --print-architecture).deb"
+  [ -f "$deb" ] || fail "$deb is missing (the Package.Build test writes it)"
+  echo "$deb"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+purge_package() { dpkg --purge photorig >/dev/null 2>&1 || true; }
+
+PIDS=()
+WORK="$(mktemp -d)"
+chmod 755 "$WORK"
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  purge_package
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_broker() {  # the packaged broker config, on a free port
+  MQTT_PORT="$(free_port)"
+  local conf=/var/lib/photorig-broker/test-mosquitto.conf
+  sed "s/^listener 1883 127.0.0.1\$/listener $MQTT_PORT 127.0.0.1/" \
+    /var/lib/photorig-broker/mosquitto.conf > "$conf"
+  grep -q "^listener $MQTT_PORT " "$conf" || fail "generated mosquitto.conf has no 'listener 1883 127.0.0.1'"
+  chown mosquitto: "$conf"
+  runuser -u mosquitto -- mosquitto -c "$conf" > "$WORK/broker.log" 2>&1 &
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  local i
+  for i in $(seq 100); do
+    mosquitto_pub -p "$MQTT_PORT" -u photorig-dashboard -P "$(head -n1 $SECRETS/photorig-dashboard.password)" \
+      -t photorig/_probe -n 2>/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$WORK/broker.log" >&2
+  fail "the packaged broker did not accept the dashboard's generated password"
+}
+
+start_camera() {  # args: extra ptpip-sim flags
+  "$SIM" --port 0 "$@" > "$WORK/sim.log" 2>&1 &
+  PIDS+=($!)
+  local i
+  for i in $(seq 100); do
+    SIM_PORT="$(sed -n 's/^LISTENING \([0-9]*\)$/\1/p' "$WORK/sim.log" | head -n1)"
+    [ -n "$SIM_PORT" ] && return 0
+    sleep 0.05
+  done
+  fail "camera simulator did not start"
+}
+
+# Environment of the daemons: what the units set, plus the test's ports and camera.
+daemon_env() {  # user (photorig-agent | photorig-uploader)
+  echo HOME=/var/lib/photorig PHOTORIG_MQTT_USERNAME="$1" \
+    PHOTORIG_MQTT_PASSWORD_FILE="$SECRETS/$1.password" PHOTORIG_MQTT_PORT="$MQTT_PORT" \
+    PHOTORIG_CAMERA_PORT="ptpip:127.0.0.1:$SIM_PORT:$SIM_PORT" \
+    ${EXTRA_ENV:-}
+}
+start_daemon() {  # binary user: as user photorig with the packaged config, like the unit
+  local bin="$1" mqtt_user="$2"
+  # shellcheck disable=SC2046
+  runuser -u photorig -- env $(daemon_env "$mqtt_user") PHOTORIG_CAMERA_MODEL="PTP/IP Camera" \
+    "/usr/bin/$bin" --config /etc/photorig/rig.yaml >> "$WORK/$bin.log" 2>&1 &
+  eval "${bin//-/_}_PID=$!"
+  PIDS+=($!)
+}
+start_daemons() {
+  start_daemon rig-uploader photorig-uploader
+  start_daemon rig-agent photorig-agent
+  wait_retained photorig/rig1/availability online
+  wait_retained photorig/rig1/uploader/availability online
+}
+# What systemctl restart does to a unit: SIGTERM, wait for the exit, start again.
+restart_daemons() {
+  kill -TERM "$rig_agent_PID" "$rig_uploader_PID"
+  wait "$rig_agent_PID" || fail "rig-agent exited $? on SIGTERM"
+  wait "$rig_uploader_PID" || fail "rig-uploader exited $? on SIGTERM"
+  start_daemons
+}
+
+dashboard() { echo -p "$MQTT_PORT" -u photorig-dashboard -P "$(head -n1 $SECRETS/photorig-dashboard.password)"; }
+wait_retained() {  # topic payload
+  local got
+  # shellcheck disable=SC2046
+  got="$(mosquitto_sub $(dashboard) -t "$1" -C 1 -W 30 2>/dev/null || true)"
+  [ "$got" = "$2" ] || { tail -n 30 "$WORK"/*.log >&2; fail "$1 is '$got', not '$2'"; }
+}
+record_events() {  # everything the rig says, one "topic payload" line each
+  # shellcheck disable=SC2046
+  mosquitto_sub $(dashboard) -v -t 'photorig/rig1/capture' -t 'photorig/rig1/upload/events' \
+    -t 'photorig/rig1/response/#' > "$WORK/events.log" 2>/dev/null &
+  PIDS+=($!)
+  sleep 0.3
+}
+capture() {  # count
+  # shellcheck disable=SC2046
+  mosquitto_pub $(dashboard) -q 1 -t photorig/rig1/request/capture -m "{\"count\":$1}"
+}
+uploaded_count() { find "$UPLOADS" -type f 2>/dev/null | wc -l; }
+wait_uploaded() {  # count timeout_s
+  local deadline=$((SECONDS + $2))
+  while [ "$(uploaded_count)" -lt "$1" ]; do
+    [ $SECONDS -lt $deadline ] || { tail -n 30 "$WORK"/*.log >&2; fail "only $(uploaded_count) of $1 photos uploaded in $2 s"; }
+    sleep 0.1
+  done
+}
+# Every captured photo is in the upload target exactly once with its captured bytes, and
+# nothing else is: the capture events name each photo and its sha256.
+check_each_photo_once() {  # expected count
+  python3 - "$WORK/events.log" "$UPLOADS" "$1" <<'PY'
+import hashlib, json, os, sys
+log, uploads, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
+captures, done = {}, {}
+for line in open(log):
+    topic, _, payload = line.partition(" ")
+    if topic.endswith("/capture"):
+        c = json.loads(payload)
+        captures[c["capture_id"]] = c["file"]
+    elif topic.endswith("/upload/events"):
+        e = json.loads(payload)
+        if e["type"] == "done":
+            done[e["capture_id"]] = done.get(e["capture_id"], 0) + 1
+files = [os.path.join(d, f) for d, _, fs in os.walk(uploads) for f in fs]
+by_name = {}
+for path in files:
+    by_name.setdefault(os.path.basename(path), []).append(path)
+errors = []
+if len(captures) != expected:
+    errors.append(f"{len(captures)} capture events, expected {expected}")
+if len(files) != len(captures):
+    errors.append(f"{len(files)} files in the target for {len(captures)} photos: {sorted(files)}")
+for cid, f in captures.items():
+    paths = by_name.get(f["name"], [])
+    if len(paths) != 1:
+        errors.append(f"{f['name']} is in the target {len(paths)} times")
+        continue
+    digest = hashlib.sha256(open(paths[0], "rb").read()).hexdigest()
+    if digest != f["sha256"]:
+        errors.append(f"{f['name']}: sha256 {digest} != captured {f['sha256']}")
+    if done.get(cid, 0) < 1:
+        errors.append(f"{f['name']}: no upload done event")
+print(f"{len(captures)} photos, {len(files)} files in the target, done events {sum(done.values())}")
+if errors:
+    print("\n".join(errors), file=sys.stderr)
+    sys.exit(1)
+PY
+}
