@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian package: OUTDIR/photorig_<version>_<arch>.deb (CPack's DEB generator).
+# Builds the Debian package: OUTDIR/photorig_<version>-<revision>_<arch>.deb (CPack's DEB
+# generator), and prints its path.
 #
 #   deploy/build-deb.sh OUTDIR [amd64|arm64]
 #
@@ -44,12 +45,13 @@ else
   build="$repo/build-deb-$arch"
   cmake -S "$repo" -B "$build" "${configure_args[@]}" >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)" --target rig-agent rig-uploader rigctl
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cmake --build "$build" -j"$(nproc)" --target rig-agent rig-uploader rigctl >"$work/build.log" 2>&1 || {
+  cat "$work/build.log" >&2; echo "build-deb.sh: the build failed" >&2; exit 1; }
 
 mkdir -p "$outdir"
 outdir="$(cd "$outdir" && pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 # cpack reads PHOTORIG_DEB_VERSION and PHOTORIG_DEB_ARCH (deploy/debian/cpack-project-config.cmake).
 PHOTORIG_DEB_ARCH="$arch" cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work" >"$work/cpack.log" 2>&1 || {
   cat "$work/cpack.log" >&2; echo "build-deb.sh: cpack failed" >&2; exit 1; }

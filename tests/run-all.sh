@@ -28,6 +28,9 @@ run_suite() {  # build dir, extra cmake flags...
 }
 
 echo "=== build and test (RelWithDebInfo)"
+# Includes the Debian package tests (label "package", tests/integration/package): they
+# package this build's binaries (no third compile), lint, install, run, upgrade and purge
+# the package on this machine (as root; skipped otherwise).
 run_suite "$repo/build"
 echo "=== build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -2,6 +2,9 @@
 # Paths outside the install prefix (/etc, /lib/systemd, /lib/udev) are absolute: the package
 # installs with prefix /usr, and these belong where Debian keeps them.
 set(PHOTORIG_DEBIAN_DIR ${PROJECT_SOURCE_DIR}/deploy/debian)
+set(PHOTORIG_DEB_MAINTAINER "photorig maintainers <maintainers@photorig.example.org>")
+# The package's Debian revision: its version is <project version>-<revision>.
+set(PHOTORIG_DEB_REVISION 1)
 
 install(FILES ${PHOTORIG_DEBIAN_DIR}/rig.yaml DESTINATION /etc/photorig)
 install(DIRECTORY DESTINATION /etc/photorig/secrets
@@ -31,25 +34,25 @@ endforeach()
 file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/deb-doc)
 # changelog.Debian.gz carries the package's version, which build-deb.sh may override
 # (PHOTORIG_DEB_VERSION), so it is written when the package is assembled.
-install(CODE "
-  set(PHOTORIG_DEB_VERSION \"\$ENV{PHOTORIG_DEB_VERSION}\")
-  if(PHOTORIG_DEB_VERSION STREQUAL \"\")
-    set(PHOTORIG_DEB_VERSION \"${PROJECT_VERSION}\")
-  endif()
-  string(TIMESTAMP PHOTORIG_DEB_DATE \"%a, %d %b %Y %H:%M:%S +0000\" UTC)
-  configure_file(\"${PHOTORIG_DEBIAN_DIR}/changelog.in\" \"${CMAKE_BINARY_DIR}/deb-doc/changelog.Debian\" @ONLY)
-  execute_process(COMMAND gzip -9nf \"${CMAKE_BINARY_DIR}/deb-doc/changelog.Debian\")
-  file(INSTALL \"${CMAKE_BINARY_DIR}/deb-doc/changelog.Debian.gz\"
-    DESTINATION \"\${CMAKE_INSTALL_PREFIX}/share/doc/photorig\")
-")
+install(CODE "set(PHOTORIG_DEBIAN_DIR \"${PHOTORIG_DEBIAN_DIR}\")
+              set(PHOTORIG_DEB_WORK_DIR \"${CMAKE_BINARY_DIR}/deb-doc\")
+              set(PHOTORIG_PROJECT_VERSION \"${PROJECT_VERSION}\")
+              set(PHOTORIG_DEB_REVISION \"${PHOTORIG_DEB_REVISION}\")
+              set(PHOTORIG_DEB_MAINTAINER \"${PHOTORIG_DEB_MAINTAINER}\")")
+install(SCRIPT ${PHOTORIG_DEBIAN_DIR}/install-changelog.cmake)
 
+# cpack (and `make install`) must not build `all` first: with tests on that is every test
+# and benchmark. build-deb.sh builds the three packaged binaries itself; build before
+# installing by hand.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME photorig)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_CONTACT "photorig maintainers <maintainers@photorig.example.org>")
+set(CPACK_PACKAGE_CONTACT "${PHOTORIG_DEB_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_RELEASE ${PHOTORIG_DEB_REVISION})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "edge agent driving libgphoto2 cameras over MQTT")
 set(CPACK_PACKAGE_DESCRIPTION
-    "photorig keeps a rig's USB and PTP/IP cameras open, captures on MQTT commands, spools\nevery photo locally and uploads it exactly once (local directory, S3, WebDAV, Google\nDrive). The package runs rig-agent, rig-uploader and a mosquitto broker with\nphotorig's configuration as hardened systemd services; rigctl is the operator's client.")
+    "photorig keeps a rig's USB and PTP/IP cameras open, captures on MQTT\ncommands, spools every photo locally and uploads it exactly once (local\ndirectory, S3, WebDAV, Google Drive). The package runs rig-agent,\nrig-uploader and a mosquitto broker with photorig's configuration as\nhardened systemd services; rigctl is the operator's client.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -6,9 +6,9 @@ out="${PHOTORIG_BINARY_DIR:?}/deb"
 rm -rf "$out"
 export PHOTORIG_DEB_BUILD_DIR="$PHOTORIG_BINARY_DIR"
 "${PHOTORIG_SOURCE_DIR:?}/deploy/build-deb.sh" "$out"
-PHOTORIG_DEB_VERSION="${PHOTORIG_UPGRADE_VERSION:?}" "$PHOTORIG_SOURCE_DIR/deploy/build-deb.sh" "$out"
+PHOTORIG_DEB_VERSION="${PHOTORIG_UPGRADE_UPSTREAM:?}" "$PHOTORIG_SOURCE_DIR/deploy/build-deb.sh" "$out"
 arch="$(dpkg --print-architecture)"
-for v in "${PHOTORIG_VERSION:?}" "$PHOTORIG_UPGRADE_VERSION"; do
+for v in "${PHOTORIG_VERSION:?}" "${PHOTORIG_UPGRADE_VERSION:?}"; do
   deb="$out/photorig_${v}_$arch.deb"
   [ -f "$deb" ] || { echo "FAIL: $deb was not built" >&2; exit 1; }
   [ "$(dpkg-deb -f "$deb" Version)" = "$v" ] || { echo "FAIL: $deb has version $(dpkg-deb -f "$deb" Version)" >&2; exit 1; }

@@ -39,7 +39,7 @@ for user in photorig-agent photorig-uploader photorig-dashboard; do
   grep -q "^$user:" /var/lib/photorig-broker/passwd || fail "$user is not in the broker's passwd"
 done
 [ "$(sort -u $SECRETS/*.password | wc -l)" = 3 ] || fail "the three passwords are not distinct"
-/usr/bin/rig-agent --version | grep -q "rig-agent ${PHOTORIG_VERSION}" || fail "rig-agent --version"
+/usr/bin/rig-agent --version | grep -qx "rig-agent ${PHOTORIG_UPSTREAM_VERSION:?}" || fail "rig-agent --version"
 runuser -u photorig -- env PHOTORIG_MQTT_PASSWORD_FILE=$SECRETS/photorig-agent.password \
   /usr/bin/rig-agent --config /etc/photorig/rig.yaml --check-config || fail "packaged rig.yaml is not valid"
 runuser -u photorig -- env PHOTORIG_MQTT_PASSWORD_FILE=$SECRETS/photorig-uploader.password \

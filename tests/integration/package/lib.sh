@@ -152,15 +152,16 @@ if len(captures) != expected:
 if len(files) != len(captures):
     errors.append(f"{len(files)} files in the target for {len(captures)} photos: {sorted(files)}")
 for cid, f in captures.items():
-    paths = by_name.get(f["name"], [])
+    name = os.path.basename(f["path"])  # the remote name is the spool file's name
+    paths = by_name.get(name, [])
     if len(paths) != 1:
-        errors.append(f"{f['name']} is in the target {len(paths)} times")
+        errors.append(f"{name} is in the target {len(paths)} times")
         continue
     digest = hashlib.sha256(open(paths[0], "rb").read()).hexdigest()
     if digest != f["sha256"]:
-        errors.append(f"{f['name']}: sha256 {digest} != captured {f['sha256']}")
+        errors.append(f"{name}: sha256 {digest} != captured {f['sha256']}")
     if done.get(cid, 0) < 1:
-        errors.append(f"{f['name']}: no upload done event")
+        errors.append(f"{name}: no upload done event")
 print(f"{len(captures)} photos, {len(files)} files in the target, done events {sum(done.values())}")
 if errors:
     print("\n".join(errors), file=sys.stderr)
