@@ -24,6 +24,11 @@ deb_for() {  # version -> path of the package build-deb.sh wrote for it
   [ -f "$deb" ] || fail "$deb is missing (the Package.Build test writes it)"
   echo "$deb"
 }
+# Runs a command as a user with that user's groups, the way systemd's User= does: setpriv
+# execs it in place, so the PID the test holds is the daemon's (SIGTERM reaches it).
+as_user() {  # user -> the command prefix, as words
+  echo setpriv --reuid="$1" --regid="$1" --init-groups --reset-env --
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 purge_package() { dpkg --purge photorig >/dev/null 2>&1 || true; }
 
@@ -35,7 +40,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   purge_package
-  rm -rf "$WORK"
+  if [ "${PHOTORIG_KEEP_TEST_DIR:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -46,7 +51,8 @@ start_broker() {  # the packaged broker config, on a free port
     /var/lib/photorig-broker/mosquitto.conf > "$conf"
   grep -q "^listener $MQTT_PORT " "$conf" || fail "generated mosquitto.conf has no 'listener 1883 127.0.0.1'"
   chown mosquitto: "$conf"
-  runuser -u mosquitto -- mosquitto -c "$conf" > "$WORK/broker.log" 2>&1 &
+  # shellcheck disable=SC2046
+  $(as_user mosquitto) /usr/sbin/mosquitto -c "$conf" > "$WORK/broker.log" 2>&1 &
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
   local i
@@ -81,7 +87,7 @@ daemon_env() {  # user (photorig-agent | photorig-uploader)
 start_daemon() {  # binary user: as user photorig with the packaged config, like the unit
   local bin="$1" mqtt_user="$2"
   # shellcheck disable=SC2046
-  runuser -u photorig -- env $(daemon_env "$mqtt_user") PHOTORIG_CAMERA_MODEL="PTP/IP Camera" \
+  $(as_user photorig) env $(daemon_env "$mqtt_user") PHOTORIG_CAMERA_MODEL="PTP/IP Camera" \
     "/usr/bin/$bin" --config /etc/photorig/rig.yaml >> "$WORK/$bin.log" 2>&1 &
   eval "${bin//-/_}_PID=$!"
   PIDS+=($!)
@@ -101,11 +107,16 @@ restart_daemons() {
 }
 
 dashboard() { echo -p "$MQTT_PORT" -u photorig-dashboard -P "$(head -n1 $SECRETS/photorig-dashboard.password)"; }
-wait_retained() {  # topic payload
-  local got
-  # shellcheck disable=SC2046
-  got="$(mosquitto_sub $(dashboard) -t "$1" -C 1 -W 30 2>/dev/null || true)"
-  [ "$got" = "$2" ] || { tail -n 30 "$WORK"/*.log >&2; fail "$1 is '$got', not '$2'"; }
+wait_retained() {  # topic payload: polls the retained value (a restart first leaves the
+  local got="" deadline=$((SECONDS + 30))   # last "offline" there)
+  while [ $SECONDS -lt $deadline ]; do
+    # shellcheck disable=SC2046
+    got="$(mosquitto_sub $(dashboard) -t "$1" -C 1 -W 2 2>/dev/null || true)"
+    [ "$got" = "$2" ] && return 0
+    sleep 0.1
+  done
+  tail -n 30 "$WORK"/*.log >&2
+  fail "$1 is '$got', not '$2'"
 }
 record_events() {  # everything the rig says, one "topic payload" line each
   # shellcheck disable=SC2046
@@ -118,11 +129,16 @@ capture() {  # count
   # shellcheck disable=SC2046
   mosquitto_pub $(dashboard) -q 1 -t photorig/rig1/request/capture -m "{\"count\":$1}"
 }
+spooled_count() { find /var/spool/photorig -type f -not -path '*/.*' 2>/dev/null | wc -l; }
 uploaded_count() { find "$UPLOADS" -type f 2>/dev/null | wc -l; }
+done_count() {  # photos whose upload the uploader reported done
+  grep '^photorig/rig1/upload/events ' "$WORK/events.log" 2>/dev/null | grep '"type":"done"' |
+    grep -o '"capture_id":"[^"]*"' | sort -u | wc -l
+}
 wait_uploaded() {  # count timeout_s
   local deadline=$((SECONDS + $2))
-  while [ "$(uploaded_count)" -lt "$1" ]; do
-    [ $SECONDS -lt $deadline ] || { tail -n 30 "$WORK"/*.log >&2; fail "only $(uploaded_count) of $1 photos uploaded in $2 s"; }
+  while [ "$(done_count)" -lt "$1" ]; do
+    [ $SECONDS -lt $deadline ] || { tail -n 30 "$WORK"/*.log >&2; fail "only $(done_count) of $1 photos uploaded in $2 s"; }
     sleep 0.1
   done
 }
@@ -135,10 +151,10 @@ log, uploads, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
 captures, done = {}, {}
 for line in open(log):
     topic, _, payload = line.partition(" ")
-    if topic.endswith("/capture"):
+    if topic == "photorig/rig1/capture":
         c = json.loads(payload)
         captures[c["capture_id"]] = c["file"]
-    elif topic.endswith("/upload/events"):
+    elif topic == "photorig/rig1/upload/events":
         e = json.loads(payload)
         if e["type"] == "done":
             done[e["capture_id"]] = done.get(e["capture_id"], 0) + 1

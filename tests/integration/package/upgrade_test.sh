@@ -32,7 +32,7 @@ until [ "$(grep -c '/capture ' "$WORK/events.log" || true)" -ge "$photos" ] &&
 done
 [ "$(uploaded_count)" -lt "$photos" ] || fail "every upload finished before the upgrade; slow them more"
 journal_inode="$(stat -c %i /var/lib/photorig/uploader.sqlite)"
-echo "upgrading with $(find /var/spool/photorig -maxdepth 3 -type f -name 'IMG_*' | wc -l) photos spooled, $(uploaded_count) uploaded"
+echo "upgrading with $(spooled_count) photos spooled, $(uploaded_count) uploaded"
 
 dpkg -i "$deb_n1" > "$WORK/dpkg-n1.log" 2>&1 || { cat "$WORK/dpkg-n1.log" >&2; fail "dpkg -i N+1 failed"; }
 [ "$(dpkg-query -W -f='${Version}' photorig)" = "$PHOTORIG_UPGRADE_VERSION" ] || fail "N+1 is not installed"
@@ -47,6 +47,6 @@ grep -q '^log_level: debug' /etc/photorig/rig.yaml || fail "the upgrade overwrot
 [ "$(sha256sum $SECRETS/*.password)" = "$secrets_before" ] || fail "the upgrade changed the passwords"
 [ "$(stat -c %i /var/lib/photorig/uploader.sqlite)" = "$journal_inode" ] || fail "the upgrade replaced the upload journal"
 [ -d /var/spool/photorig ] || fail "the upgrade removed the spool"
-leftover="$(find /var/spool/photorig -type f -name 'IMG_*' -not -path '*/.uploaded/*' | wc -l)"
+leftover="$(spooled_count)"
 [ "$leftover" = 0 ] || fail "$leftover photos still in the spool after all uploads"
 echo "PASS"
