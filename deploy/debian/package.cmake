@@ -22,14 +22,20 @@ install(FILES ${PROJECT_SOURCE_DIR}/broker/mosquitto.conf.in ${PROJECT_SOURCE_DI
 install(FILES ${PHOTORIG_DEBIAN_DIR}/copyright DESTINATION share/doc/photorig)
 install(FILES ${PHOTORIG_DEBIAN_DIR}/lintian-overrides DESTINATION share/lintian/overrides
         RENAME photorig)
-# Documentation: the README, the interface and every config key, compressed as Debian
-# policy wants for /usr/share/doc.
+# Documentation: the README, the interface and every config key, and the man pages,
+# compressed as Debian policy wants.
+function(photorig_install_gzipped source destination)
+  get_filename_component(name ${source} NAME)
+  install(CODE "execute_process(COMMAND gzip -9n -c \"${source}\"
+                  OUTPUT_FILE \"${CMAKE_BINARY_DIR}/deb-doc/${name}.gz\")
+                file(INSTALL \"${CMAKE_BINARY_DIR}/deb-doc/${name}.gz\"
+                  DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${destination}\")")
+endfunction()
 foreach(doc README.md docs/interface.md config/photorig.example.yaml)
-  get_filename_component(doc_name ${doc} NAME)
-  install(CODE "execute_process(COMMAND gzip -9n -c \"${PROJECT_SOURCE_DIR}/${doc}\"
-                  OUTPUT_FILE \"${CMAKE_BINARY_DIR}/deb-doc/${doc_name}.gz\")
-                file(INSTALL \"${CMAKE_BINARY_DIR}/deb-doc/${doc_name}.gz\"
-                  DESTINATION \"\${CMAKE_INSTALL_PREFIX}/share/doc/photorig\")")
+  photorig_install_gzipped(${PROJECT_SOURCE_DIR}/${doc} share/doc/photorig)
+endforeach()
+foreach(page rig-agent.1 rig-uploader.1 rigctl.1)
+  photorig_install_gzipped(${PHOTORIG_DEBIAN_DIR}/man/${page} share/man/man1)
 endforeach()
 file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/deb-doc)
 # changelog.Debian.gz carries the package's version, which build-deb.sh may override
