@@ -20,7 +20,7 @@ TEST_ONLY=(
   libgtest-dev libgmock-dev googletest
   clang-format
   procps psmisc
-  lintian systemd adduser fakeroot dpkg-dev
+  lintian systemd adduser dpkg-dev
   rclone
   chromium
 )
