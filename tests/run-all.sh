@@ -4,12 +4,15 @@
 #
 #   tests/run-all.sh            # everything CI runs
 #   PHOTORIG_SOAK=1 tests/run-all.sh   # also the long soak variants
+#   PHOTORIG_CROSS=1 tests/run-all.sh  # cross-build every arm64 binary, not only the short set
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 jobs="$(nproc)"
 
-bash deploy/install-deps.sh --with-tests
+# --cross-arm64: Debian's arm64 cross compiler, qemu-user-static and the :arm64 libraries,
+# for the arm64 cross build at the end (one apt transaction with the rest).
+bash deploy/install-deps.sh --with-tests --cross-arm64
 # Node tools the tests start as real peers (s3rver, Node-RED, MQTT.js, playwright-core),
 # pinned by tests/package-lock.json; the tests themselves then need no internet.
 npm ci --prefix "$repo/tests" --no-audit --no-fund
@@ -40,3 +43,12 @@ if [ -x "$repo/tests/bench/run-benchmarks.sh" ]; then
   echo "=== benchmarks (short run; PHOTORIG_BENCH_FULL=1 for the full one)"
   "$repo/tests/bench/run-benchmarks.sh" "$repo/build"
 fi
+
+# The Raspberry Pi build: cross-compiled with Debian's arm64 toolchain, run under
+# qemu-user-static. CI builds rig-uploader and rigctl (every library but camera, media and
+# rig, and both kinds of main()); PHOTORIG_CROSS=1 builds all three binaries.
+echo "=== arm64 cross build, run under qemu"
+arm64_binaries=(rig-uploader rigctl)
+[ "${PHOTORIG_CROSS:-0}" = 1 ] && arm64_binaries=(rig-agent rig-uploader rigctl)
+PHOTORIG_JOBS="$jobs" deploy/cross-build-arm64.sh "$repo/build-arm64" "${arm64_binaries[@]}"
+tests/package/arm64_qemu_test.sh "$repo/build-arm64" "${arm64_binaries[@]}"
