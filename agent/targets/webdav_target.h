@@ -82,7 +82,8 @@ class WebdavTarget : public upload::Target {
     };
     Expected<Checked> compare(const std::string& url, const Remote& remote,
                               const upload::Job& job) const;
-    Expected<std::string> remote_sha256(const std::string& url) const;  // GET + hash
+    // GET + hash; a body longer than max_bytes is cut off ("checksum_mismatch").
+    Expected<std::string> remote_sha256(const std::string& url, uint64_t max_bytes) const;
     Status make_folders(const std::string& base, const std::vector<std::string>& folders);
     // One MKCOL: true = the collection is there, false = its parent is missing (409).
     Expected<bool> make_folder(const std::string& collection_url);
