@@ -148,8 +148,9 @@ class SecretsNeverLeak : public ::testing::Test {
                 hay.push_back({dir + "/environ", slurp(dir + "/environ")});
                 // Root reads it; other users cannot (a non-dumpable process's /proc files
                 // belong to root).
-                if (::geteuid() == 0)
+                if (::geteuid() == 0) {
                     EXPECT_FALSE(hay.back().text.empty()) << dir << "/environ unreadable";
+                }
             }
         // Stopped first, so their last log lines are written.
         EXPECT_EQ(h.uploader().stop(), 0);
