@@ -2,7 +2,7 @@
 """A hostile HTTP/1.1 server for the upload targets' hostile-server tests (stdlib only).
 
     hostile_http.py [--host 127.0.0.1] [--port 0] [--log FILE] [--redirect-to BASE]
-                    [--tls CERT KEY]
+                    [--tls CERT KEY] [--webdav-size N]
 
 Prints "PORT=<n>" once it listens on <host>:<port>. Every request is appended to FILE as
 one JSON line {"method","path","headers":{lower-case names}} before it is answered, so a
@@ -13,6 +13,9 @@ With --redirect-to every request is answered "307 Temporary Redirect" with
   /huge/<n>          200 with "Content-Length: n", then n bytes of 'x'
   /trickle/<s>       200 with "Content-Length: 1000", then one byte every <s> seconds
   anything else      200 with the JSON line above
+With --webdav-size N it plays a WebDAV server that says every file exists with N bytes and
+no checksum (PROPFIND 207) and then answers a GET of it with an endless body; MKCOL, PUT,
+MOVE and DELETE are answered 201.
 With --tls the listener speaks TLS with that certificate and key.
 """
 import argparse
@@ -62,6 +65,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
+    def _empty(self, status):
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _handle(self):
         entry = self._record()
         self._drain_body()
@@ -72,7 +80,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if parts[0] == "endless":
+        if ARGS.webdav_size is not None and self.command != "GET":
+            if self.command != "PROPFIND":
+                return self._empty(201)
+            body = ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:"><d:response>'
+                    '<d:href>%s</d:href><d:propstat><d:prop><d:getcontentlength>%d'
+                    '</d:getcontentlength><d:resourcetype/></d:prop>'
+                    '<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>'
+                    '</d:multistatus>' % (self.path, ARGS.webdav_size)).encode()
+            self.send_response(207)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if parts[0] == "endless" or ARGS.webdav_size is not None:
             self.send_response(200)
             self.send_header("Connection", "close")
             self.end_headers()
@@ -109,6 +131,7 @@ def main():
     ap.add_argument("--log", default="")
     ap.add_argument("--redirect-to", default="")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--webdav-size", type=int)
     ARGS = ap.parse_args()
     server = http.server.ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)
     server.daemon_threads = True

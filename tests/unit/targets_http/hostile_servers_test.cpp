@@ -220,6 +220,31 @@ TEST_F(HostileServers, EndlessAndHugeBodiesAreCutOff) {
     }
 }
 
+TEST_F(HostileServers, WebdavReadBackThatNeverEndsIsCutAtTheFileSize) {
+    // The server says every name holds a file of our size with no checksum, so the target
+    // reads each back to hash it, and the body never ends: each read stops past the file's
+    // size (other bytes: try the next free name) and the upload ends with an error ("no free
+    // name") within seconds instead of hashing forever.
+    const std::string content = "jpeg bytes of a photo";
+    HostilePeer dav(dir_, "dav", {"--webdav-size", std::to_string(content.size())});
+    ASSERT_GT(dav.port(), 0) << dav.log();
+    targets::WebdavTarget::Options o;
+    o.url = "http://127.0.0.1:" + std::to_string(dav.port()) + "/dav/photos";
+    o.username = "rig";
+    o.password = kBasicPassword;
+    o.low_speed_time_s = 5;
+    targets::WebdavTarget target(o);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = target.upload(job("a.jpg", content), nullptr);
+    auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("no free name"), std::string::npos) << r.error().describe();
+    EXPECT_LT(took, std::chrono::seconds(10));
+    int gets = 0;
+    for (const auto& req : dav.requests()) gets += req["method"] == "GET";
+    EXPECT_GE(gets, 1) << "the read-back was not tried";
+}
+
 TEST_F(HostileServers, TricklingServerIsTimedOutByTheLowSpeedLimit) {
     HostilePeer peer(dir_, "trickle", {});
     ASSERT_GT(peer.port(), 0) << peer.log();
