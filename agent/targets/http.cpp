@@ -549,6 +549,7 @@ Error transfer_error(CURLcode rc, const Transfer& t, const Request& request, con
     switch (rc) {
         case CURLE_URL_MALFORMAT:
         case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_SSL_CACERT_BADFILE:  // upload.ca_file is not a readable PEM CA
             return make_error("bad_config", where + ": " + reason);
         case CURLE_OUT_OF_MEMORY:
             return make_error("io_error", where + ": " + reason);

@@ -88,7 +88,8 @@ struct Response {
 };
 
 // A request with a target's connection settings: every target's Options has
-// connect_timeout_s, low_speed_time_s and cancel, and each of its requests carries them.
+// connect_timeout_s, low_speed_time_s, ca_file and cancel, and each of its requests carries
+// them.
 template <typename TargetOptions>
 Request request_for(const TargetOptions& o, std::string method, std::string url) {
     Request r;
@@ -96,6 +97,7 @@ Request request_for(const TargetOptions& o, std::string method, std::string url)
     r.url = std::move(url);
     r.connect_timeout_s = o.connect_timeout_s;
     r.low_speed_time_s = o.low_speed_time_s;
+    r.ca_file = o.ca_file;
     r.cancel = o.cancel;
     return r;
 }

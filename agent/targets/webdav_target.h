@@ -54,7 +54,8 @@ class WebdavTarget : public upload::Target {
         // checksum; larger ones are verified by size only. 0 = never read back.
         uint64_t verify_download_max = 16ull << 20;
         long connect_timeout_s = 10;
-        long low_speed_time_s = 60;
+        long low_speed_time_s = 60;  // abandon a transfer under 1 byte/s for this long
+        std::string ca_file;         // TLS: trust only this CA (PEM); "" = the system's store
         const std::atomic<bool>* cancel = nullptr;  // aborts a transfer in flight ("cancelled")
     };
 

@@ -2,7 +2,7 @@
 """A hostile HTTP/1.1 server for the upload targets' hostile-server tests (stdlib only).
 
     hostile_http.py [--host 127.0.0.1] [--port 0] [--log FILE] [--redirect-to BASE]
-                    [--tls CERT KEY] [--webdav-size N]
+                    [--tls CERT KEY] [--webdav-size N] [--trickle-all S]
 
 Prints "PORT=<n>" once it listens on <host>:<port>. Every request is appended to FILE as
 one JSON line {"method","path","headers":{lower-case names}} before it is answered, so a
@@ -16,6 +16,7 @@ With --redirect-to every request is answered "307 Temporary Redirect" with
 With --webdav-size N it plays a WebDAV server that says every file exists with N bytes and
 no checksum (PROPFIND 207) and then answers a GET of it with an endless body; MKCOL, PUT,
 MOVE and DELETE are answered 201.
+With --trickle-all S every request is answered like /trickle/S.
 With --tls the listener speaks TLS with that certificate and key.
 """
 import argparse
@@ -80,6 +81,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if ARGS.trickle_all is not None:
+            parts = ["trickle", str(ARGS.trickle_all)]
         if ARGS.webdav_size is not None and self.command != "GET":
             if self.command != "PROPFIND":
                 return self._empty(201)
@@ -132,6 +135,7 @@ def main():
     ap.add_argument("--redirect-to", default="")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--webdav-size", type=int)
+    ap.add_argument("--trickle-all", type=float)
     ARGS = ap.parse_args()
     server = http.server.ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)
     server.daemon_threads = True

@@ -24,6 +24,8 @@
 #include "targets/http.h"
 #include "targets/s3_target.h"
 #include "targets/webdav_target.h"
+#include "upload/journal.h"
+#include "uploader/target_from_config.h"
 
 using namespace photorig;
 using namespace photorig::test;
@@ -35,6 +37,15 @@ namespace {
 const char* kBasicPassword = "dav-password-never-elsewhere";
 const char* kS3Secret = "s3-secret-key-never-elsewhere";
 const char* kBearer = "ya29.bearer-never-elsewhere";
+
+// A self-signed certificate for 127.0.0.1 in `dir` (cert.pem, key.pem); "" or why not.
+std::string make_certificate(const TempDir& dir) {
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+        " -addext subjectAltName=IP:127.0.0.1 -keyout " +
+        dir.file("key.pem") + " -out " + dir.file("cert.pem") + " >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0 ? "" : "openssl (Debian package openssl) failed";
+}
 
 std::string hostile_script() {
     return std::string(PHOTORIG_SOURCE_DIR) + "/tests/support/hostile_http.py";
@@ -261,11 +272,7 @@ TEST_F(HostileServers, TricklingServerIsTimedOutByTheLowSpeedLimit) {
 
 TEST_F(HostileServers, CertificateNoTrustedCaSignedIsRefused) {
     const std::string cert = dir_.file("cert.pem"), key = dir_.file("key.pem");
-    const std::string cmd =
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
-        " -addext subjectAltName=IP:127.0.0.1 -keyout " +
-        key + " -out " + cert + " >/dev/null 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (Debian package openssl) failed";
+    ASSERT_EQ(make_certificate(dir_), "");
     HostilePeer peer(dir_, "tls", {"--tls", cert, key});
     ASSERT_GT(peer.port(), 0) << peer.log();
     http::Request r;
@@ -281,4 +288,72 @@ TEST_F(HostileServers, CertificateNoTrustedCaSignedIsRefused) {
     ASSERT_TRUE(trusted) << trusted.error().describe();
     EXPECT_EQ(trusted->status, 200);
     EXPECT_EQ(peer.requests().size(), 1u);
+}
+
+namespace {
+
+// The uploader's remote target as rig-uploader builds it from YAML (upload.* keys).
+Expected<std::unique_ptr<upload::Target>> target_from_yaml(const TempDir& dir,
+                                                           const std::string& upload_keys,
+                                                           std::unique_ptr<upload::Journal>* j) {
+    const std::string yaml =
+        "rig_id: rig1\nmqtt:\n  host: 127.0.0.1\ncamera:\n  port: \"ptpip:"
+        "127.0.0.1:1:1\"\nspool:\n  dir: " +
+        dir.file("spool") + "\nupload:\n  journal: " + dir.file("journal.sqlite") + "\n" +
+        upload_keys;
+    auto config = config::parse(yaml, {});
+    if (!config) return config.error();
+    if (!*j) {
+        auto journal = upload::Journal::open(config->upload.journal);
+        if (!journal) return journal.error();
+        *j = std::move(*journal);
+    }
+    return uploader::target_from_config(*config, **j, nullptr);
+}
+
+}  // namespace
+
+TEST_F(HostileServers, ConfiguredStallTimeoutAndCaFileReachTheTargets) {
+    // upload.stall_timeout_s: a WebDAV server trickling every answer is left after 2 s, not
+    // after the default 60 s.
+    HostilePeer trickle(dir_, "trickle-all", {"--trickle-all", "3"});
+    ASSERT_GT(trickle.port(), 0) << trickle.log();
+    std::unique_ptr<upload::Journal> journal;
+    auto target = target_from_yaml(dir_,
+                                   "  target: webdav\n  stall_timeout_s: 2\n  webdav:\n    url: "
+                                   "http://127.0.0.1:" +
+                                       std::to_string(trickle.port()) + "/dav\n",
+                                   &journal);
+    ASSERT_TRUE(target) << target.error().describe();
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = (*target)->upload(job("a.jpg", "jpeg bytes"), nullptr);
+    auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, "target_unavailable") << r.error().describe();
+    // A few requests (folders, then the file) each left after ~2 s; one alone would take 60
+    // s with the default.
+    EXPECT_LT(took, std::chrono::seconds(30));
+
+    // upload.ca_file: a server whose certificate only that CA signed is reached with it, and
+    // not without it; an unreadable CA file stops the start.
+    ASSERT_EQ(make_certificate(dir_), "");
+    HostilePeer tls(dir_, "tls-dav", {"--tls", dir_.file("cert.pem"), dir_.file("key.pem")});
+    ASSERT_GT(tls.port(), 0) << tls.log();
+    const std::string webdav =
+        "  target: webdav\n  webdav:\n    url: https://127.0.0.1:" + std::to_string(tls.port()) +
+        "/dav\n";
+    auto untrusting = target_from_yaml(dir_, webdav, &journal);
+    ASSERT_TRUE(untrusting) << untrusting.error().describe();
+    EXPECT_FALSE((*untrusting)->upload(job("b.jpg", "jpeg bytes"), nullptr));
+    EXPECT_TRUE(tls.requests().empty());
+    auto trusting =
+        target_from_yaml(dir_, webdav + "  ca_file: " + dir_.file("cert.pem") + "\n", &journal);
+    ASSERT_TRUE(trusting) << trusting.error().describe();
+    (void)(*trusting)->upload(job("c.jpg", "jpeg bytes"), nullptr);
+    EXPECT_FALSE(tls.requests().empty());
+    auto missing =
+        target_from_yaml(dir_, webdav + "  ca_file: " + dir_.file("nope.pem") + "\n", &journal);
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code, "bad_config");
+    EXPECT_NE(missing.error().message.find("upload.ca_file"), std::string::npos);
 }
