@@ -20,6 +20,7 @@ TEST_ONLY=(
   libgtest-dev libgmock-dev googletest
   clang-format
   procps psmisc
+  openssl
   rclone
   chromium
 )
