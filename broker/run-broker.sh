@@ -4,7 +4,10 @@
 #   broker/run-broker.sh --port 1883 --data-dir /var/lib/photorig/broker \
 #       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig] [--stock-tuning]
 #       [--secrets-dir DIR] [--setup-only]
+#       [--tls-port 8883 --ca ca.pem --cert server.pem --key server.key]
 #
+# --tls-port adds an MQTT-over-TLS listener with that certificate chain (clients verify it
+# against the CA). Every listener (TCP, websockets, TLS) asks for a user and password.
 # --stock-tuning leaves out photorig's socket and save tuning (set_tcp_nodelay, saving on
 # every change), as Debian's stock config and Home Assistant's add-on do: for measuring
 # how photorig fares on a broker that is not its own, never for a rig.
@@ -23,8 +26,12 @@ prefix=photorig
 stock_tuning=0
 secrets_dir=""
 setup_only=0
+tls_port=""
+tls_ca=""
+tls_cert=""
+tls_key=""
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
@@ -35,12 +42,23 @@ while [ $# -gt 0 ]; do
     --stock-tuning) stock_tuning=1; shift ;;
     --secrets-dir) secrets_dir="$2"; shift 2 ;;
     --setup-only) setup_only=1; shift ;;
+    --tls-port) tls_port="$2"; shift 2 ;;
+    --ca) tls_ca="$2"; shift 2 ;;
+    --cert) tls_cert="$2"; shift 2 ;;
+    --key) tls_key="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run-broker.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
 [ -n "$data_dir" ] || { echo "run-broker.sh: --data-dir is required" >&2; exit 2; }
 case "$port" in ''|*[!0-9]*) echo "run-broker.sh: --port must be a number" >&2; exit 2 ;; esac
+if [ -n "$tls_port" ]; then
+  case "$tls_port" in *[!0-9]*) echo "run-broker.sh: --tls-port must be a number" >&2; exit 2 ;; esac
+  for f in "$tls_ca" "$tls_cert" "$tls_key"; do
+    [ -n "$f" ] && [ -r "$f" ] || { echo "run-broker.sh: --tls-port needs readable --ca, --cert and --key files" >&2; exit 2; }
+  done
+  tls_ca="$(realpath "$tls_ca")"; tls_cert="$(realpath "$tls_cert")"; tls_key="$(realpath "$tls_key")"
+fi
 command -v mosquitto >/dev/null || { echo "run-broker.sh: mosquitto is not installed (run deploy/install-deps.sh)" >&2; exit 1; }
 
 [ -n "$secrets_dir" ] || secrets_dir="$data_dir/secrets"
@@ -68,6 +86,13 @@ if [ -n "$ws_port" ]; then
   ws="listener $ws_port $bind
 protocol websockets
 socket_domain ipv4"
+fi
+if [ -n "$tls_port" ]; then
+  ws="$ws
+listener $tls_port $bind
+cafile $tls_ca
+certfile $tls_cert
+keyfile $tls_key"
 fi
 conf="$data_dir/mosquitto.conf"
 awk -v port="$port" -v bind="$bind" -v dir="$data_dir" -v ws="$ws" '

@@ -40,6 +40,7 @@ TEST_ONLY=(
   clang-format
   procps psmisc
   lintian systemd adduser dpkg-dev
+  openssl
   rclone
   chromium
 )

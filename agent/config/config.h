@@ -97,6 +97,11 @@ struct UploadConfig {
     bool parallel_bodies = false;
     int retry_max_backoff_s = 300;
     bool delete_after_upload = true;
+    // Remote targets: a transfer moving under 1 byte/s for this long is abandoned (a stalled
+    // or trickling server); their TLS certificates are verified against this CA file instead
+    // of the system's store when it is set (verification is never off).
+    int stall_timeout_s = 60;
+    std::string ca_file;
     LocalTargetConfig local;
     GdriveConfig gdrive;
     S3Config s3;

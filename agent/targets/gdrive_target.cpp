@@ -273,7 +273,9 @@ struct GdriveTarget::Impl {
         if (size == j->end() || !size->is_number_unsigned() || size->get<uint64_t>() != job.size ||
             str_field(*j, "sha256") != lower(job.sha256))
             return std::string();  // a state for other bytes: start afresh
-        return str_field(*j, "session");
+        std::string session = str_field(*j, "session");
+        if (origin_of(session) != origin_of(api)) return std::string();  // not the API's
+        return session;
     }
 
     void save(const upload::Job& job, const std::string& text) {
@@ -306,6 +308,14 @@ struct GdriveTarget::Impl {
         if (location.empty())
             return make_error("target_unavailable",
                               "gdrive: start resumable upload: answer without Location");
+        // The session URI receives the photo (and may be asked with the bearer token): only
+        // the API's own origin (scheme, host and port) is trusted with it.
+        if (origin_of(location) != origin_of(api))
+            return make_error("target_unavailable",
+                              "gdrive: start resumable upload: refused a session URI on "
+                              "another origin (" +
+                                  printable(origin_of(location), 80) + ", not " + origin_of(api) +
+                                  ")");
         return location;
     }
 

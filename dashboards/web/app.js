@@ -183,7 +183,12 @@
             li.className = c.connected === false ? 'disconnected' : 'connected';
             list.appendChild(li);
         }
-        if (!list.children.length) list.innerHTML = '<li class="muted">none reported</li>';
+        if (!list.children.length) {
+            const none = document.createElement('li');
+            none.className = 'muted';
+            none.textContent = 'none reported';
+            list.appendChild(none);
+        }
         setText(rig, 'photos_today', s.photos_today);
         setText(rig, 'last_capture_at', s.last_capture_at);
         setText(rig, 'busy', s.busy === undefined ? null : (s.busy ? 'yes' : 'no'));
