@@ -1,5 +1,7 @@
 #include "rig/request_gate.h"
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace photorig::rig {
@@ -19,7 +21,10 @@ bool RequestGate::admit(const mqtt::Event& event, const std::string& raw_verb, s
                now_ms);
         return false;
     }
-    if (requests_.take(now_ms)) return true;
+    const auto& verbs = protocol::known_verbs();
+    const bool known = std::find(verbs.begin(), verbs.end(), raw_verb) != verbs.end();
+    auto bucket = requests_.try_emplace(known ? raw_verb : "", kRequestsPerS, kRequestBurst).first;
+    if (bucket->second.take(now_ms)) return true;
     ++stats_.requests_rate_limited_total;
     refuse(event.message, raw_verb,
            make_error(protocol::codes::rate_limited,

@@ -1,7 +1,10 @@
 // The door in front of RequestRouter: a flood of requests (any client with the dashboard
 // password can publish thousands a second) must neither grow the agent nor starve the
-// service thread. Requests are served from a token bucket (kRequestsPerS, bursts of
-// kRequestBurst); past it a request is refused `rate_limited`. A request the MQTT client
+// service thread. Requests are served from a token bucket per verb (kRequestsPerS, bursts
+// of kRequestBurst; one more bucket shared by every unknown verb), so a flood of `status`
+// does not starve the `capture` sent right after it; past it a request is refused
+// `rate_limited`. (MQTT does not tell the agent who published a request, so the buckets
+// cannot be per client.) A request the MQTT client
 // could not queue (its queue held mqtt max_queued_messages already: an `overflow` Event)
 // is refused `queue_full`. Refusals are themselves answered from a small bucket
 // (kRefusalAnswersPerS): the answers must not become a flood of their own, so the rest
@@ -10,6 +13,7 @@
 // Threads: the service thread only.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "core/rate_limit.h"
@@ -22,15 +26,14 @@ namespace photorig::rig {
 
 class RequestGate {
   public:
-    static constexpr double kRequestsPerS = 500;
-    static constexpr double kRequestBurst = 1000;
+    static constexpr double kRequestsPerS = 100;
+    static constexpr double kRequestBurst = 400;
     static constexpr double kRefusalAnswersPerS = 20;
 
     RequestGate(Responder& responder, protocol::Limits limits, RigStats& stats)
         : responder_(responder),
           limits_(limits),
           stats_(stats),
-          requests_(kRequestsPerS, kRequestBurst),
           refusal_answers_(kRefusalAnswersPerS, kRefusalAnswersPerS) {}
 
     // True: hand the request on. False: refused (answered or counted). `queued`: how many
@@ -45,7 +48,8 @@ class RequestGate {
     Responder& responder_;
     const protocol::Limits limits_;
     RigStats& stats_;
-    TokenBucket requests_, refusal_answers_;
+    std::map<std::string, TokenBucket> requests_;  // by known verb; "" for the others
+    TokenBucket refusal_answers_;
 };
 
 }  // namespace photorig::rig
