@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
+#include "protocol/json_depth.h"
 #include "protocol/json_fields.h"
 
 namespace photorig::protocol {
@@ -10,6 +11,8 @@ using nlohmann::json;
 using namespace detail;
 
 namespace {
+// A turntable's acknowledgement is {"scan_id","step"}: anything much bigger is not one.
+constexpr size_t kMaxReadyBytes = 4096;
 json request_json(const ScanRequest& q) {
     return json{{"action", q.action},       {"positions", q.positions},
                 {"camera", q.camera},       {"count", q.count},
@@ -103,6 +106,8 @@ std::string scan_move_json(const ScanRecord& r, int step) {
 }
 
 bool scan_ready_matches(const std::string& payload, const ScanRecord& r, int step) {
+    // Nested past any acknowledgement: not one of ours (and never parsed: deep recursion).
+    if (payload.size() > kMaxReadyBytes || json_depth(payload) > kMaxJsonDepth) return false;
     json j = json::parse(payload, nullptr, false);
     if (j.is_discarded() || !j.is_object())
         return true;  // "ready", "OK", ... from simple controllers

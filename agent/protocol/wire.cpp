@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/clock.h"
+#include "protocol/json_depth.h"
 #include "protocol/json_fields.h"
 
 namespace photorig::protocol {
@@ -23,6 +24,10 @@ Error field_error(const char* code, const std::string& field, const std::string&
 
 // Parses without exceptions; nlohmann's parse errors become bad_json.
 Expected<json> parse_json(const std::string& text) {
+    if (json_depth(text) > kMaxJsonDepth) {
+        return make_error(codes::bad_request, "payload nests objects or arrays more than " +
+                                                  std::to_string(kMaxJsonDepth) + " levels deep");
+    }
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return make_error(codes::bad_json, "payload is not valid JSON");
     return j;
@@ -144,8 +149,9 @@ bool is_hex64(const std::string& s) {
 using namespace detail;
 
 const std::vector<std::string>& known_verbs() {
-    static const std::vector<std::string> verbs = {"capture",    "cameras", "status", "config/get",
-                                                   "config/set", "preview", "scan"};
+    static const std::vector<std::string> verbs = {"capture",    "cameras",       "status",
+                                                   "config/get", "config/set",    "preview",
+                                                   "scan",       "capture/cancel"};
     return verbs;
 }
 
@@ -226,6 +232,37 @@ Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits&
         req.capture_at_ms = *v;
     }
     return req;
+}
+
+Expected<CaptureCancel> parse_capture_cancel(const std::string& payload) {
+    auto obj_or = parse_object(payload);
+    if (!obj_or) return obj_or.error();
+    const json& obj = *obj_or;
+    if (auto st = check_known_fields(obj, {"transaction", "capture_transaction", "batch"}); !st)
+        return st.error();
+    CaptureCancel cancel;
+    if (obj.contains("capture_transaction")) {
+        const json& t = obj["capture_transaction"];
+        if (!(t.is_string() || t.is_number()) ||
+            (t.is_string() && t.get_ref<const std::string&>().size() > 256))
+            return field_error(codes::bad_request, "capture_transaction",
+                               "must be the capture's transaction (a string of at most 256 "
+                               "characters, or a number)");
+        cancel.capture_transaction_json = t.dump();
+    }
+    if (obj.contains("batch")) {
+        auto b = get_batch(obj);
+        if (!b) return b.error();
+        cancel.batch = *b;
+    }
+    if (cancel.capture_transaction_json.empty() && cancel.batch.empty())
+        return make_error(codes::bad_request,
+                          "name the capture to cancel: capture_transaction and/or batch");
+    return cancel;
+}
+
+std::string capture_cancel_json(int cancelled) {
+    return json{{"cancelled", cancelled}}.dump();
 }
 
 namespace {

@@ -64,13 +64,39 @@ Status check_disk(const spool::Spool& spool, uint64_t min_free_bytes) {
     return ok();
 }
 
-// One capture order on the capture thread: its shots, its photos and their outcome.
+// One capture order on the capture thread: its shots, its photos and their outcome. The
+// capture thread takes one shot at a time (shoot_next) when it is due, so several orders'
+// shots interleave.
 class CapturePipeline::Run {
   public:
-    Run(CapturePipeline& pipeline, const CaptureOrder& order)
-        : pipeline_(pipeline), parts_(pipeline.parts_), order_(order), req_(order.request) {}
+    Run(CapturePipeline& pipeline, CaptureOrder order)
+        : pipeline_(pipeline),
+          parts_(pipeline.parts_),
+          order_(std::move(order)),
+          req_(order_.request),
+          capture_at_us_(first_trigger_us(req_)),
+          sequence_start_ms_(clock::monotonic_ms()) {}
 
-    void shoot_all();
+    // Shots left to take (none once stopped, cancelled or unable to go on).
+    bool more() const { return !ended_ && next_shot_ <= req_.count; }
+    // Monotonic ms the next shot is due at (0: at once).
+    int64_t due_ms() const {
+        if (next_shot_ <= 1 || req_.interval_ms <= 0) return 0;
+        return sequence_start_ms_ + static_cast<int64_t>(next_shot_ - 1) * req_.interval_ms;
+    }
+    void shoot_next() {
+        if (shoot(next_shot_, capture_at_us_)) {
+            ++shots_taken_;
+        } else {
+            ended_ = true;
+        }
+        ++next_shot_;
+    }
+    void end(bool cancelled) {
+        ended_ = true;
+        cancelled_ = cancelled_ || cancelled;
+    }
+    uint64_t id() const { return order_.id; }
     void finish();
 
   private:
@@ -85,11 +111,15 @@ class CapturePipeline::Run {
     void collect(Pending& pending, int seq);
     void finish_photo(PhotoFacts facts, std::shared_ptr<spool::SpoolWriter> writer);
     void collect_oldest();
+    Error cancelled_error() const;
 
     CapturePipeline& pipeline_;
     Parts& parts_;
-    const CaptureOrder& order_;
+    const CaptureOrder order_;
     const protocol::CaptureRequest& req_;
+    const int64_t capture_at_us_, sequence_start_ms_;
+    int next_shot_ = 1, shots_taken_ = 0;
+    bool ended_ = false, cancelled_ = false;
     std::vector<protocol::CaptureMetadata> photos_;
     std::vector<Error> errors_;
     std::vector<protocol::TriggerTime> triggers_;
@@ -97,20 +127,6 @@ class CapturePipeline::Run {
     SerialExecutor finisher_;
     std::deque<std::future<Expected<protocol::CaptureMetadata>>> unfinished_;
 };
-
-void CapturePipeline::Run::shoot_all() {
-    const int64_t capture_at_us = first_trigger_us(req_);
-    const int64_t sequence_start = clock::monotonic_ms();
-    for (int shot = 1; shot <= req_.count && !pipeline_.stopping_; ++shot) {
-        if (shot > 1 && req_.interval_ms > 0) {
-            int64_t due = sequence_start + static_cast<int64_t>(shot - 1) * req_.interval_ms;
-            int64_t wait = due - clock::monotonic_ms();
-            if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
-        }
-        if (!shoot(shot, capture_at_us)) break;
-    }
-    while (!unfinished_.empty()) collect_oldest();
-}
 
 // Triggers every chosen camera at once and hands the photos to the finisher; false
 // when the order cannot go on (disk full, no camera).
@@ -230,7 +246,15 @@ void CapturePipeline::Run::collect_oldest() {
     }
 }
 
+Error CapturePipeline::Run::cancelled_error() const {
+    return make_error(protocol::codes::cancelled,
+                      "cancelled by capture/cancel after " + std::to_string(shots_taken_) + " of " +
+                          std::to_string(req_.count) + " shots (" + std::to_string(photos_.size()) +
+                          " photos kept, batch " + req_.batch + ")");
+}
+
 void CapturePipeline::Run::finish() {
+    while (!unfinished_.empty()) collect_oldest();
     // A response follows the last upload job's PUBACK (or its timeout). A scan step does
     // not wait: its photos are safe in the spool, and the next step's turntable move
     // overlaps the publishing (which stays in order).
@@ -240,7 +264,9 @@ void CapturePipeline::Run::finish() {
     }
     pipeline_.publisher_->submit([] {}).wait();
     std::string payload;
-    if (photos_.empty() && !errors_.empty()) {
+    if (cancelled_) {
+        payload = protocol::response_error(order_.transaction_json, cancelled_error());
+    } else if (photos_.empty() && !errors_.empty()) {
         payload = protocol::response_error(order_.transaction_json, errors_.front());
     } else {
         payload = protocol::response_ok(
@@ -295,6 +321,12 @@ void CapturePipeline::enqueue(CaptureOrder order) {
 }
 
 void CapturePipeline::push(CaptureOrder order) {
+    {
+        std::lock_guard<std::mutex> lock(accepted_mutex_);
+        order.id = ++next_id_;
+        accepted_[order.id] =
+            Accepted{order.transaction_json, order.request.batch, order.done != nullptr, false};
+    }
     // Only marks `state` dirty: the service thread publishes it at most every 250 ms, so a
     // burst of thousands of requests gives a few state messages, not one per request, and
     // the depth still shows while the burst drains (each finished order marks it again).
@@ -319,21 +351,76 @@ std::optional<ScanRunner::CaptureOutcome> CapturePipeline::capture_for_scan(
     return outcome.get();
 }
 
-void CapturePipeline::capture_loop() {
-    while (auto order = orders_.pop_for(std::chrono::hours(24))) {
-        capture_busy_ = true;
-        parts_.stats.state_dirty = true;
-        run(*order);
-        --pending_orders_;
-        capture_busy_ = pending_orders_ > 0;
-        parts_.stats.state_dirty = true;
+int CapturePipeline::cancel(const protocol::CaptureCancel& which) {
+    int marked = 0;
+    {
+        std::lock_guard<std::mutex> lock(accepted_mutex_);
+        for (auto& [id, a] : accepted_) {
+            if (a.scan_step || a.cancelled) continue;  // a scan is stopped with scan abort
+            if (!which.capture_transaction_json.empty() &&
+                which.capture_transaction_json != a.transaction_json)
+                continue;
+            if (!which.batch.empty() && which.batch != a.batch) continue;
+            a.cancelled = true;
+            ++marked;
+        }
     }
+    if (marked > 0) orders_.push(CaptureOrder{});  // id 0: wakes the capture thread
+    return marked;
 }
 
-void CapturePipeline::run(const CaptureOrder& order) {
-    Run run(*this, order);
-    run.shoot_all();
-    run.finish();
+bool CapturePipeline::cancelled(uint64_t id) const {
+    std::lock_guard<std::mutex> lock(accepted_mutex_);
+    auto it = accepted_.find(id);
+    return it != accepted_.end() && it->second.cancelled;
+}
+
+void CapturePipeline::forget(uint64_t id) {
+    std::lock_guard<std::mutex> lock(accepted_mutex_);
+    accepted_.erase(id);
+}
+
+void CapturePipeline::capture_loop() {
+    std::vector<std::unique_ptr<Run>> started;  // in start order: ties go to the earlier
+    std::deque<CaptureOrder> held;              // arrived while kMaxActiveOrders were started
+    for (;;) {
+        // Orders that are done (or cancelled, or stopped) are answered first.
+        for (auto it = started.begin(); it != started.end();) {
+            Run& run = **it;
+            if (cancelled(run.id())) run.end(/*cancelled=*/true);
+            if (stopping_) run.end(false);
+            if (run.more()) {
+                ++it;
+                continue;
+            }
+            run.finish();
+            forget(run.id());
+            it = started.erase(it);
+            --pending_orders_;
+            capture_busy_ = pending_orders_ > 0;
+            parts_.stats.state_dirty = true;
+        }
+        while (started.size() < kMaxActiveOrders && !held.empty()) {
+            started.push_back(std::make_unique<Run>(*this, std::move(held.front())));
+            held.pop_front();
+            capture_busy_ = true;
+            parts_.stats.state_dirty = true;
+        }
+        Run* next = nullptr;
+        for (auto& run : started) {
+            if (run->more() && (!next || run->due_ms() < next->due_ms())) next = run.get();
+        }
+        const int64_t now = clock::monotonic_ms();
+        if (next && next->due_ms() <= now) {
+            next->shoot_next();
+            continue;
+        }
+        if (started.empty() && held.empty() && orders_.closed() && orders_.size() == 0) return;
+        // Nothing due: wait for the next shot, a new order, a cancel or stop.
+        const int64_t wait_ms = next ? next->due_ms() - now : 24LL * 3600 * 1000;
+        auto order = orders_.pop_for(std::chrono::milliseconds(wait_ms));
+        if (order && order->id != 0) held.push_back(std::move(*order));
+    }
 }
 
 }  // namespace photorig::rig

@@ -13,13 +13,27 @@
 // bytes); past it submit() answers queue_full. Scan steps are never refused (a running
 // scan waits for each step before it asks for the next), but they count in the depth.
 //
-// Threads: enqueue()/capture_for_scan() from any thread; one capture thread; the finisher
-// of the running order; the publisher stage.
+// Interleaving (issue 15): a multi-shot order with an interval does not hold the capture
+// thread between its shots. The thread keeps up to kMaxActiveOrders orders started and
+// always takes the shot that is due first; while every started order waits for its next
+// shot, the next queued order starts. So `{"count":1000,"interval_ms":3600000}` lets
+// other requests run between its shots (orders with no interval still run back to back,
+// in arrival order). Every wait is on the order queue, so cancel() and stop() end it at once.
+//
+// Cancelling: cancel() marks accepted orders (queued or started) by transaction and/or
+// batch; a marked order takes no further shot and is answered `cancelled`, naming the
+// shots taken (its photos so far are kept, published and uploaded as usual).
+//
+// Threads: enqueue()/capture_for_scan()/cancel() from any thread; one capture thread; the
+// finisher of each started order; the publisher stage.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <future>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -28,6 +42,7 @@
 #include "core/queue.h"
 #include "core/serial_executor.h"
 #include "protocol/types.h"
+#include "protocol/wire.h"
 #include "rig/camera_set.h"
 #include "rig/job_publisher.h"
 #include "rig/responder.h"
@@ -43,6 +58,7 @@ struct CaptureOrder {
     std::string verb;
     std::string response_topic, correlation_data;
     int seq_offset = 0;  // photos get seq = seq_offset + shot (a scan numbers across steps)
+    uint64_t id = 0;     // set by the pipeline (cancel())
     // Set for a scan's capture: the outcome goes here instead of a response.
     std::shared_ptr<std::promise<ScanRunner::CaptureOutcome>> done;
 };
@@ -85,16 +101,26 @@ class CapturePipeline {
     std::optional<ScanRunner::CaptureOutcome> capture_for_scan(
         const protocol::CaptureRequest& request, int seq_offset);
 
+    // Marks the matching capture requests (not scan steps) to stop; returns how many.
+    int cancel(const protocol::CaptureCancel& which);
+
     bool busy() const { return capture_busy_; }
     // Orders accepted and not yet answered, the running one included: the queue's depth.
     int pending_orders() const { return pending_orders_; }
     int queue_max() const { return queue_max_; }
 
+    static constexpr size_t kMaxActiveOrders = 16;
+
   private:
     class Run;
+    struct Accepted {
+        std::string transaction_json, batch;
+        bool scan_step = false, cancelled = false;
+    };
     void push(CaptureOrder order);
     void capture_loop();
-    void run(const CaptureOrder& order);
+    bool cancelled(uint64_t id) const;
+    void forget(uint64_t id);
 
     Parts parts_;
     const std::string rig_id_;
@@ -106,6 +132,9 @@ class CapturePipeline {
     std::atomic<bool> capture_busy_{false};
     std::atomic<int> pending_orders_{0};
     std::atomic<bool> stopping_{false};
+    mutable std::mutex accepted_mutex_;
+    std::map<uint64_t, Accepted> accepted_;  // by CaptureOrder::id, until answered
+    uint64_t next_id_ = 0;
 };
 
 }  // namespace photorig::rig

@@ -38,7 +38,7 @@ void RequestRouter::handle(const mqtt::Message& message, const std::string& raw_
                       make_error(protocol::codes::unknown_verb,
                                  "unknown verb '" + raw_verb.substr(0, kMaxVerbLength) +
                                      "'; known: capture, cameras, status, config/get, config/set, "
-                                     "preview, scan"));
+                                     "preview, scan, capture/cancel"));
     }
     if (!env) return refuse(verb, message, partial.transaction_json, env.error());
     const std::string& txn = env->transaction_json;
