@@ -8,8 +8,9 @@
 # package's version (tests build N and N+1 from one tree). The architecture defaults to this
 # machine's. arm64 is a cross build with Debian's toolchain and :arm64 libraries
 # (deploy/install-deps.sh --cross-arm64) through deploy/toolchain-arm64.cmake.
-# PHOTORIG_DEB_BUILD_DIR=DIR packages an already configured native build (CI reuses its
-# test build instead of compiling again); otherwise build-deb-<arch>/ in this checkout.
+# PHOTORIG_DEB_BUILD_DIR=DIR packages an already configured build (CI reuses its test build
+# and its arm64 cross build instead of compiling again); otherwise build-deb-<arch>/ in this
+# checkout.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,8 +34,11 @@ if [ "$arch" != "$native_arch" ]; then
   toolchain="$repo/deploy/toolchain-$arch.cmake"
   [ -f "$toolchain" ] || {
     echo "build-deb.sh: $toolchain is missing: no cross build for $arch in this tree" >&2; exit 1; }
-  [ -z "$build" ] || {
-    echo "build-deb.sh: PHOTORIG_DEB_BUILD_DIR is for native builds only ($native_arch)" >&2; exit 2; }
+  # A given build dir must be a cross build for this architecture (CI packages the one
+  # deploy/cross-build-arm64.sh made), never a native one under the wrong name.
+  if [ -n "$build" ] && ! grep -qs "^CMAKE_TOOLCHAIN_FILE:.*=$toolchain\$" "$build/CMakeCache.txt"; then
+    echo "build-deb.sh: $build is not configured with $toolchain" >&2; exit 2
+  fi
   configure_args+=(-DCMAKE_TOOLCHAIN_FILE="$toolchain")
 fi
 if [ -n "$build" ]; then

@@ -4,7 +4,6 @@
 #
 #   tests/run-all.sh            # everything CI runs
 #   PHOTORIG_SOAK=1 tests/run-all.sh   # also the long soak variants
-#   PHOTORIG_CROSS=1 tests/run-all.sh  # cross-build every arm64 binary, not only the short set
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -44,11 +43,10 @@ if [ -x "$repo/tests/bench/run-benchmarks.sh" ]; then
   "$repo/tests/bench/run-benchmarks.sh" "$repo/build"
 fi
 
-# The Raspberry Pi build: cross-compiled with Debian's arm64 toolchain, run under
-# qemu-user-static. CI builds rig-uploader and rigctl (every library but camera, media and
-# rig, and both kinds of main()); PHOTORIG_CROSS=1 builds all three binaries.
-echo "=== arm64 cross build, run under qemu"
-arm64_binaries=(rig-uploader rigctl)
-[ "${PHOTORIG_CROSS:-0}" = 1 ] && arm64_binaries=(rig-agent rig-uploader rigctl)
-PHOTORIG_JOBS="$jobs" deploy/cross-build-arm64.sh "$repo/build-arm64" "${arm64_binaries[@]}"
-tests/package/arm64_qemu_test.sh "$repo/build-arm64" "${arm64_binaries[@]}"
+# The Raspberry Pi build: every binary cross-compiled with Debian's arm64 toolchain and run
+# under qemu-user-static, then packaged as photorig_<version>_arm64.deb and linted.
+echo "=== arm64 cross build, run under qemu, package and lint"
+PHOTORIG_JOBS="$jobs" deploy/cross-build-arm64.sh "$repo/build-arm64" rig-agent rig-uploader rigctl
+tests/package/arm64_qemu_test.sh "$repo/build-arm64" rig-agent rig-uploader rigctl
+arm64_deb="$(PHOTORIG_DEB_BUILD_DIR="$repo/build-arm64" deploy/build-deb.sh "$repo/build-arm64/deb" arm64)"
+bash tests/integration/package/lintian_test.sh "$arm64_deb"
