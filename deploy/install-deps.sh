@@ -13,6 +13,7 @@ RUNTIME_AND_BUILD=(
   libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libsqlite3-dev sqlite3 libexif-dev
+  libsystemd-dev
   mosquitto mosquitto-clients
   python3
 )
