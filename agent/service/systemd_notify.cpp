@@ -2,6 +2,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -73,7 +74,11 @@ void SystemdNotifier::tick(bool healthy, const std::string& why_not) {
     if (withholding_) LOG_INFO(kLog, "petting the watchdog again");
     withholding_ = false;
     if (now < next_pet_ms_) return;
-    next_pet_ms_ = now + static_cast<int64_t>(watchdog_usec_ / 2000);
+    // On a fixed grid of WATCHDOG_USEC/2, so a loop that wakes a little late (it polls every
+    // 100 ms) still pets at the rate asked; after a withheld stretch the grid restarts.
+    const int64_t half_ms = std::max<int64_t>(1, static_cast<int64_t>(watchdog_usec_ / 2000));
+    if (next_pet_ms_ == 0 || now - next_pet_ms_ >= half_ms) next_pet_ms_ = now;
+    next_pet_ms_ += half_ms;
     ++pets_sent_;
     send("WATCHDOG=1");
 }
