@@ -330,3 +330,33 @@ TEST(Systemd, UnderJournaldLinesCarryPriorityPrefixesAndNoTimestamp) {
     EXPECT_EQ(agent.log().find("<6>"), std::string::npos);
     EXPECT_EQ(agent.log().rfind("20", 0), 0u) << agent.log();  // a timestamp first
 }
+
+// The start-up check of the real rig-agent: a process named like gvfs's monitor runs (a
+// symlink to sleep), a USB camera is configured: one error line with the fix.
+TEST(GvfsCheck, AgentSaysAtStartUpThatGvfsMayHoldItsUsbCamera) {
+    TempDir dir("photorig-gvfs");
+    const std::string link = dir.path() + "/gvfs-gphoto2-volume-monitor";
+    ASSERT_EQ(::symlink("/bin/sleep", link.c_str()), 0);
+    ChildProcess gvfs({link, "60"}, dir.path() + "/gvfs.log");
+    gvfs.start();
+    write_file(dir.path() + "/rig.yaml",
+               "rig_id: rig1\nmqtt: {host: 127.0.0.1, port: " + std::to_string(free_tcp_port()) +
+                   "}\ncamera: {port: \"usb:001,004\"}\nspool: {dir: " + dir.path() + "/spool}\n");
+    ChildProcess agent({std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rig-agent", "--config",
+                        dir.path() + "/rig.yaml"},
+                       dir.path() + "/agent.log", {"HOME=" + dir.path()});
+    agent.start();
+    // (Another test's fake monitor may be listed too.)
+    const std::string pid = "gvfs-gphoto2-vo (pid " + std::to_string(gvfs.pid()) + ")";
+    EXPECT_TRUE(wait_until(
+        [&] {
+            std::string log = agent.log();
+            size_t line = log.find("error [rig] gvfs's gphoto2 monitor runs (");
+            return line != std::string::npos && log.find(pid, line) < log.find('\n', line);
+        },
+        10s))
+        << agent.log();
+    EXPECT_NE(agent.log().find("systemctl --user mask --now gvfs-gphoto2-volume-monitor"),
+              std::string::npos);
+    agent.stop();
+}
