@@ -31,6 +31,7 @@ LINKED_LIBS_DEV=(
   libcurl4-openssl-dev libssl-dev
   libyaml-cpp-dev
   libsqlite3-dev libexif-dev
+  libsystemd-dev
 )
 # Header-only (Architecture: all): the one package serves the native and the cross build.
 HEADER_ONLY_DEV=(nlohmann-json3-dev libcli11-dev)

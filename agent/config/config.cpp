@@ -192,6 +192,8 @@ std::vector<Field> camera_fields() {
          int_in<CameraConfig>(camera, &CameraConfig::keepalive_ms, 100, 600000)},
         {"camera.reconnect_max_ms",
          int_in<CameraConfig>(camera, &CameraConfig::reconnect_max_ms, 100, 600000)},
+        {"camera.stuck_after_reinits",
+         int_in<CameraConfig>(camera, &CameraConfig::stuck_after_reinits, 0, 1000)},
     };
 }
 

@@ -38,6 +38,8 @@ struct CameraConfig {
     std::string preset;              // a name under camera_presets, applied at every connect
     int keepalive_ms = 2000;         // idle event poll: keeps the camera awake, notices a replug
     int reconnect_max_ms = 2000;     // longest wait between reconnect attempts
+    // Failed re-opens in a row before a USB reset; one more after it: camera_stuck event.
+    int stuck_after_reinits = 3;  // 0 = never
 };
 
 // A named set of camera settings (libgphoto2 names: iso, f-number, shutterspeed, ...),

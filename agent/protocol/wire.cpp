@@ -371,6 +371,14 @@ std::string camera_event_json(const std::string& type, const CameraRef& camera,
     return j.dump();
 }
 
+std::string camera_stuck_json(const CameraRef& camera, int attempts, const std::string& usb_reset,
+                              const std::string& message) {
+    json j = json::parse(camera_event_json("camera_stuck", camera, message));
+    j["attempts"] = attempts;
+    j["usb_reset"] = usb_reset;
+    return j.dump();
+}
+
 std::string response_ok(const std::string& transaction_json, const std::string& data_json) {
     json r;
     r["status"] = "ok";

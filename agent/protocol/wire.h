@@ -95,6 +95,10 @@ std::string preview_json(const std::string& camera, const std::string& source, s
 // base/event: {"type":"camera_connected"|"camera_disconnected","camera":{...},"ts":...,"message"?}
 std::string camera_event_json(const std::string& type, const CameraRef& camera,
                               const std::string& message);
+// base/event {"type":"camera_stuck","camera":{...},"ts","attempts","usb_reset","message"}:
+// the camera failed `attempts` re-opens in a row, a USB reset among them.
+std::string camera_stuck_json(const CameraRef& camera, int attempts, const std::string& usb_reset,
+                              const std::string& message);
 
 std::string upload_job_json(const UploadJob& job);
 Expected<UploadJob> parse_upload_job(const std::string& json);

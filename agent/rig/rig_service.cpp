@@ -84,7 +84,8 @@ Status RigService::start() {
         CapturePipeline::Parts{cameras_, *spool_, *jobs_, *responder_, stats_}, config_.rig_id,
         config_.spool.min_free_bytes, config_.capture.queue_max);
     StateSources sources{[this] { return cameras_.refs(); }, [this] { return pipeline_->busy(); },
-                         [this] { return pipeline_->pending_orders(); }, config_.capture.queue_max};
+                         [this] { return pipeline_->pending_orders(); }, config_.capture.queue_max,
+                         [this] { return cameras_.health(); }};
     state_ = std::make_unique<StatePublisher>(*publisher_, topics_, config_.homeassistant, *spool_,
                                               stats_, std::move(sources), started_ms);
     camera_requests_ =
@@ -167,6 +168,7 @@ void RigService::run(const std::atomic<bool>& stop) {
         if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
         state_->watch_cameras();
         int64_t now = clock::monotonic_ms();
+        notify_systemd(now);
         if (now >= next_reconcile) {
             reconciler_->reconcile(false, clock::now_ms());
             next_reconcile = now + config_.spool.reconcile_interval_s * 1000LL;
@@ -189,12 +191,49 @@ void RigService::run(const std::atomic<bool>& stop) {
         }
     }
     LOG_INFO(kLog, "stopping");
+    notifier_.stopping("stopping: finishing the running capture");
     stop_capturing();  // the last photos' jobs go out before the goodbye
     if (mqtt_->connected()) {
         state_->publish_availability(false);
         mqtt_->disconnect(std::chrono::seconds(2));
     }
     cameras_.stop_all();
+}
+
+void RigService::notify_systemd(int64_t now) {
+    if (!notifier_.enabled()) return;
+    if (stats_.state_dirty) status_dirty_ = true;
+    if ((status_dirty_ && now >= next_status_ms_) || now >= status_refresh_ms_) {
+        status_dirty_ = false;
+        next_status_ms_ = now + 1000;
+        status_refresh_ms_ = now + 10000;
+        notifier_.status(status_line());
+    }
+    // This thread sends the pets, so a hung service loop stops them by itself; a camera
+    // thread stuck in one libgphoto2 call for WatchdogSec= stops them too.
+    auto [port, busy_ms] = cameras_.longest_busy();
+    const int64_t limit = notifier_.hang_limit_ms();
+    if (limit > 0 && busy_ms >= limit) {
+        notifier_.tick(false, "camera " + port + " has been inside one libgphoto2 call for " +
+                                  std::to_string(busy_ms) + " ms");
+    } else {
+        notifier_.tick(true);
+    }
+}
+
+// One line for `systemctl status`.
+std::string RigService::status_line() const {
+    protocol::AgentState s = state_->current_state();
+    int online = 0;
+    for (const auto& c : s.cameras) online += c.connected ? 1 : 0;
+    std::string line =
+        (mqtt_->connected() ? "" : "broker unreachable; ") + std::string("cameras ") +
+        std::to_string(online) + "/" + std::to_string(s.cameras.size()) +
+        " online, capture queue " + std::to_string(s.capture_queue_depth) + "/" +
+        std::to_string(s.capture_queue_max) + ", spool " + std::to_string(s.spool_files) +
+        " files, photos today " + std::to_string(s.photos_today);
+    if (!s.last_error.empty()) line += ", last error: " + s.last_error;
+    return line;
 }
 
 void RigService::handle_event(const mqtt::Event& event) {
@@ -207,9 +246,13 @@ void RigService::handle_event(const mqtt::Event& event) {
             state_->publish_discovery();
             state_->publish_state();
             state_->forget_announced_cameras();  // re-publish every camera's availability
+            // Cameras were opened (or tried) in start(); now subscribed and online.
+            notifier_.ready(status_line());
+            status_dirty_ = true;
             break;
         case mqtt::Event::Kind::connection_lost:
             LOG_WARN(kLog, "lost the broker: " << event.reason);
+            status_dirty_ = true;
             break;
         case mqtt::Event::Kind::message:
             handle_message(event);

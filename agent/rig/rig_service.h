@@ -27,6 +27,7 @@
 #include "protocol/wire.h"
 #include "rig/camera_set.h"
 #include "rig/rig_stats.h"
+#include "service/systemd_notify.h"
 
 namespace photorig::spool {
 class Spool;
@@ -72,8 +73,15 @@ class RigService {
                                                      const std::string& txn);
     Status deliver_manifest(const protocol::ScanRecord& record);
     void stop_capturing();
+    // systemd: STATUS= (when something changed, at most once a second, and every 10 s) and
+    // watchdog pets while every camera thread comes back from its calls in time.
+    void notify_systemd(int64_t now);
+    std::string status_line() const;
 
     config::Config config_;
+    service::SystemdNotifier notifier_;
+    bool status_dirty_ = true;
+    int64_t next_status_ms_ = 0, status_refresh_ms_ = 0;
     protocol::RigTopics topics_;
     protocol::Limits limits_;
     RigStats stats_;

@@ -103,9 +103,28 @@ void StatePublisher::publish_discovery() {
     publisher_.send(topic, protocol::ha_discovery_json(info), true);
 }
 
+// A camera that failed its re-opens, a USB reset and one more: base/event camera_stuck,
+// once per stuck spell, so a Home Assistant automation can power-cycle it.
+void StatePublisher::watch_stuck(const std::vector<protocol::CameraRef>& cameras) {
+    if (!sources_.camera_health) return;
+    auto health = sources_.camera_health();
+    for (size_t i = 0; i < cameras.size() && i < health.size(); ++i) {
+        uint64_t& reported = stuck_reported_[i];
+        if (health[i].stuck_reports <= reported) continue;
+        reported = health[i].stuck_reports;
+        stats_.state_dirty = true;
+        LOG_WARN(kLog, "camera " << cameras[i].port << " is stuck: published camera_stuck");
+        publisher_.send(topics_.event(),
+                        protocol::camera_stuck_json(cameras[i], health[i].failed_reinits,
+                                                    health[i].usb_reset, health[i].last_error),
+                        false);
+    }
+}
+
 void StatePublisher::watch_cameras() {
     if (!publisher_.connected()) return;
     auto cameras = sources_.cameras();
+    watch_stuck(cameras);
     for (size_t i = 0; i < cameras.size(); ++i) {
         const protocol::CameraRef& cam = cameras[i];
         if (cam.serial.empty()) continue;  // never connected yet: nothing to name it by

@@ -140,6 +140,7 @@ void UploaderService::run(const std::atomic<bool>& stop) {
             }
         }
         int64_t now = clock::monotonic_ms();
+        notify_systemd(now);
         if (now >= next_sweep) {
             sweep_kept_files();
             next_sweep = now + 60 * 1000;
@@ -151,6 +152,7 @@ void UploaderService::run(const std::atomic<bool>& stop) {
         }
     }
     LOG_INFO(kLog, "stopping");
+    notifier_.stopping("stopping: cancelling uploads in flight (they resume at the next start)");
     stop_workers();
     if (mqtt_->connected()) {
         publish_availability("offline");
@@ -165,6 +167,8 @@ void UploaderService::handle_event(const mqtt::Event& event) {
                      "connected to broker" << (event.session_present ? " (session present)" : ""));
             publish_availability("online");
             state_dirty_ = true;
+            // Subscribed to the jobs (the event comes after the subscriptions), journal open.
+            notifier_.ready(status_line());
             break;
         case mqtt::Event::Kind::connection_lost:
             LOG_WARN(kLog, "lost the broker: " << event.reason);
@@ -374,7 +378,38 @@ bool UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {
     return true;
 }
 
+void UploaderService::notify_systemd(int64_t now) {
+    if (!notifier_.enabled()) return;
+    if (state_dirty_) status_dirty_ = true;
+    if ((status_dirty_ && now >= next_status_ms_) || now >= status_refresh_ms_) {
+        status_dirty_ = false;
+        next_status_ms_ = now + 1000;
+        status_refresh_ms_ = now + 10000;
+        notifier_.status(status_line());
+    }
+    notifier_.tick(true);
+}
+
+std::string UploaderService::status_line() {
+    protocol::UploaderState s = current_state();
+    std::string line = (mqtt_->connected() ? "" : "broker unreachable; ") + std::string("queued ") +
+                       std::to_string(s.queued) + ", in flight " + std::to_string(s.uploading) +
+                       ", done " + std::to_string(s.done) + ", failed " + std::to_string(s.failed) +
+                       " (target " + s.target + ")";
+    if (!s.target_reachable)
+        line += ", target unreachable, retry in " + std::to_string(s.retry_in_ms / 1000) + " s";
+    if (!s.last_error.empty()) line += ", last error: " + s.last_error;
+    return line;
+}
+
 void UploaderService::publish_state() {
+    mqtt_->publish_nowait(
+        mqtt::Message{topics_.uploader_state(), protocol::uploader_state_json(current_state()), 1,
+                      true, "", ""},
+        true);
+}
+
+protocol::UploaderState UploaderService::current_state() {
     protocol::UploaderState s;
     auto counts = journal_->counts();
     if (counts) {
@@ -393,9 +428,7 @@ void UploaderService::publish_state() {
             s.retry_in_ms =
                 std::max<int64_t>(0, scheduler_.outage().paused_until_ms() - clock::now_ms());
     }
-    mqtt_->publish_nowait(
-        mqtt::Message{topics_.uploader_state(), protocol::uploader_state_json(s), 1, true, "", ""},
-        true);
+    return s;
 }
 
 void UploaderService::publish_availability(const char* value) {

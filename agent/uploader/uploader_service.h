@@ -22,6 +22,7 @@
 #include "mqtt/client.h"
 #include "protocol/topics.h"
 #include "protocol/types.h"
+#include "service/systemd_notify.h"
 #include "upload/job.h"
 #include "upload/target.h"
 #include "uploader/job_intake.h"
@@ -62,6 +63,11 @@ class UploaderService {
     bool publish_event(const protocol::UploadEvent& e, bool wait);
     void publish_availability(const char* value);
     void publish_state();
+    protocol::UploaderState current_state();
+    // systemd: STATUS= (on change, at most once a second, and every 10 s) and watchdog pets
+    // from the service thread, the one that reads the broker's jobs and owns the journal.
+    void notify_systemd(int64_t now);
+    std::string status_line();
 
     config::Config config_;
     protocol::RigTopics topics_;
@@ -85,6 +91,9 @@ class UploaderService {
     std::vector<std::thread> workers_;
     std::atomic<bool> state_dirty_{true};
     std::string last_error_;  // guarded by mutex_
+    service::SystemdNotifier notifier_;
+    bool status_dirty_ = true;
+    int64_t next_status_ms_ = 0, status_refresh_ms_ = 0;
 };
 
 }  // namespace photorig::uploader

@@ -23,6 +23,14 @@ bool is_photo(const std::string& path) {
 
 }  // namespace
 
+namespace {
+std::vector<std::string> with_env(std::vector<std::string> env,
+                                  const std::vector<std::string>& more) {
+    env.insert(env.end(), more.begin(), more.end());
+    return env;
+}
+}  // namespace
+
 RigHarness::RigHarness(HarnessOptions options)
     : options_(std::move(options)), root_("photorig-e2e") {
     config_path_ = root_.path() + "/photorig.yaml";
@@ -167,9 +175,9 @@ void RigHarness::start_agent(bool wait_online) {
         agent_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{bin("rig-agent"), "--config", config_path_},
             root_.path() + "/agent.log",
-            std::vector<std::string>{
-                "HOME=" + root_.path() + "/home", "PHOTORIG_MQTT_USERNAME=photorig-agent",
-                "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/agent.pw"});
+            with_env({"HOME=" + root_.path() + "/home", "PHOTORIG_MQTT_USERNAME=photorig-agent",
+                      "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/agent.pw"},
+                     options_.agent_env));
     }
     size_t before = received(base() + "/availability").size();
     agent_->start();
@@ -189,9 +197,9 @@ void RigHarness::start_uploader(bool wait_online) {
         uploader_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{bin("rig-uploader"), "--config", config_path_},
             root_.path() + "/uploader.log",
-            std::vector<std::string>{
-                "PHOTORIG_MQTT_USERNAME=photorig-uploader",
-                "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"});
+            with_env({"PHOTORIG_MQTT_USERNAME=photorig-uploader",
+                      "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"},
+                     options_.uploader_env));
     }
     size_t before = received(base() + "/uploader/availability").size();
     uploader_->start();

@@ -50,6 +50,8 @@ struct HarnessOptions {
     // The broker without photorig's socket and save tuning (run-broker.sh --stock-tuning),
     // like Debian's stock config; unset: PHOTORIG_BENCH_BROKER=stock in the environment.
     std::optional<bool> stock_broker;
+    // More environment for the daemons ("NOTIFY_SOCKET=...", "WATCHDOG_USEC=...").
+    std::vector<std::string> agent_env, uploader_env;
 };
 
 struct Received {
