@@ -323,7 +323,7 @@ void CapturePipeline::capture_loop() {
     while (auto order = orders_.pop_for(std::chrono::hours(24))) {
         capture_busy_ = true;
         parts_.stats.state_dirty = true;
-        run(*order);
+        run_guarded(*order);
         --pending_orders_;
         capture_busy_ = pending_orders_ > 0;
         parts_.stats.state_dirty = true;
@@ -334,6 +334,30 @@ void CapturePipeline::run(const CaptureOrder& order) {
     Run run(*this, order);
     run.shoot_all();
     run.finish();
+}
+
+// No exception ends the capture thread: the order fails with internal_error (its requester
+// hears it) and the next order runs.
+void CapturePipeline::run_guarded(const CaptureOrder& order) {
+    try {
+        run(order);
+        return;
+    } catch (const std::exception& e) {
+        LOG_ERROR(kLog, "capture failed with an exception: " << e.what());
+    } catch (...) {
+        LOG_ERROR(kLog, "capture failed with an unknown exception");
+    }
+    Error error = make_error(protocol::codes::internal_error, "capture failed: internal error");
+    try {
+        if (order.done) {
+            order.done->set_value(ScanRunner::CaptureOutcome{{}, {error}});
+        } else {
+            parts_.responder.respond(order.verb, order.response_topic, order.correlation_data,
+                                     protocol::response_error(order.transaction_json, error));
+        }
+    } catch (const std::exception& e) {  // e.g. the scan's promise was answered already
+        LOG_WARN(kLog, "could not report the failed capture: " << e.what());
+    }
 }
 
 }  // namespace photorig::rig

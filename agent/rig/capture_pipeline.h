@@ -95,6 +95,7 @@ class CapturePipeline {
     void push(CaptureOrder order);
     void capture_loop();
     void run(const CaptureOrder& order);
+    void run_guarded(const CaptureOrder& order);
 
     Parts parts_;
     const std::string rig_id_;
