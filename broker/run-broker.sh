@@ -2,8 +2,10 @@
 # Starts mosquitto in the foreground with photorig's configuration.
 #
 #   broker/run-broker.sh --port 1883 --data-dir /var/lib/photorig/broker \
-#       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig] [--stock-tuning]
+#       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig] [--rig-id rig1] [--stock-tuning]
 #
+# --rig-id (default rig1) is the rig whose jobs and upload events photorig-uploader may
+# read and write: that user gets no other rig's topics.
 # --stock-tuning leaves out photorig's socket and save tuning (set_tcp_nodelay, saving on
 # every change), as Debian's stock config and Home Assistant's add-on do: for measuring
 # how photorig fares on a broker that is not its own, never for a rig.
@@ -18,9 +20,10 @@ bind=127.0.0.1
 data_dir=""
 ws_port=""
 prefix=photorig
+rig_id=rig1
 stock_tuning=0
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir="$2"; shift 2 ;;
     --ws-port) ws_port="$2"; shift 2 ;;
     --prefix) prefix="$2"; shift 2 ;;
+    --rig-id) rig_id="$2"; shift 2 ;;
     --stock-tuning) stock_tuning=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run-broker.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -35,6 +39,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$data_dir" ] || { echo "run-broker.sh: --data-dir is required" >&2; exit 2; }
 case "$port" in ''|*[!0-9]*) echo "run-broker.sh: --port must be a number" >&2; exit 2 ;; esac
+# The rig id goes into the ACL as one topic level: the same rule as the config's rig_id.
+case "$rig_id" in ''|*[!a-z0-9_-]*) echo "run-broker.sh: --rig-id must match [a-z0-9_-]+" >&2; exit 2 ;; esac
 command -v mosquitto >/dev/null || { echo "run-broker.sh: mosquitto is not installed (run deploy/install-deps.sh)" >&2; exit 1; }
 
 mkdir -p "$data_dir/secrets"
@@ -55,7 +61,7 @@ for user in photorig-agent photorig-uploader photorig-dashboard; do
   fi
 done
 
-sed "s|@PREFIX@|$prefix|g" "$here/acl.in" > "$data_dir/acl"
+sed -e "s|@PREFIX@|$prefix|g" -e "s|@RIG@|$rig_id|g" "$here/acl.in" > "$data_dir/acl"
 ws=""
 if [ -n "$ws_port" ]; then
   ws="listener $ws_port $bind
