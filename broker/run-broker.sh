@@ -2,10 +2,12 @@
 # Starts mosquitto in the foreground with photorig's configuration.
 #
 #   broker/run-broker.sh --port 1883 --data-dir /var/lib/photorig/broker \
-#       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig] [--stock-tuning]
+#       [--bind 127.0.0.1] [--ws-port 9001] [--prefix photorig] [--rig-id rig1] [--stock-tuning]
 #       [--secrets-dir DIR] [--setup-only]
 #       [--tls-port 8883 --ca ca.pem --cert server.pem --key server.key]
 #
+# --rig-id (default rig1) is the rig whose jobs and upload events photorig-uploader may
+# read and write: that user gets no other rig's topics.
 # --tls-port adds an MQTT-over-TLS listener with that certificate chain (clients verify it
 # against the CA). Every listener (TCP, websockets, TLS) asks for a user and password.
 # --stock-tuning leaves out photorig's socket and save tuning (set_tcp_nodelay, saving on
@@ -23,6 +25,7 @@ bind=127.0.0.1
 data_dir=""
 ws_port=""
 prefix=photorig
+rig_id=rig1
 stock_tuning=0
 secrets_dir=""
 setup_only=0
@@ -31,7 +34,7 @@ tls_ca=""
 tls_cert=""
 tls_key=""
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir="$2"; shift 2 ;;
     --ws-port) ws_port="$2"; shift 2 ;;
     --prefix) prefix="$2"; shift 2 ;;
+    --rig-id) rig_id="$2"; shift 2 ;;
     --stock-tuning) stock_tuning=1; shift ;;
     --secrets-dir) secrets_dir="$2"; shift 2 ;;
     --setup-only) setup_only=1; shift ;;
@@ -59,6 +63,8 @@ if [ -n "$tls_port" ]; then
   done
   tls_ca="$(realpath "$tls_ca")"; tls_cert="$(realpath "$tls_cert")"; tls_key="$(realpath "$tls_key")"
 fi
+# The rig id goes into the ACL as one topic level: the same rule as the config's rig_id.
+case "$rig_id" in ''|*[!a-z0-9_-]*) echo "run-broker.sh: --rig-id must match [a-z0-9_-]+" >&2; exit 2 ;; esac
 command -v mosquitto >/dev/null || { echo "run-broker.sh: mosquitto is not installed (run deploy/install-deps.sh)" >&2; exit 1; }
 
 [ -n "$secrets_dir" ] || secrets_dir="$data_dir/secrets"
@@ -80,7 +86,7 @@ for user in photorig-agent photorig-uploader photorig-dashboard; do
   fi
 done
 
-sed "s|@PREFIX@|$prefix|g" "$here/acl.in" > "$data_dir/acl"
+sed -e "s|@PREFIX@|$prefix|g" -e "s|@RIG@|$rig_id|g" "$here/acl.in" > "$data_dir/acl"
 ws=""
 if [ -n "$ws_port" ]; then
   ws="listener $ws_port $bind

@@ -525,6 +525,32 @@ struct CameraWorker::Impl {
 
     // --- thread ----------------------------------------------------------------
 
+    // No exception ends the worker thread: the order is answered "stopped" (cancel()) if it
+    // was not answered yet, and the worker goes on with the next one.
+    void run_guarded(Order& order) {
+        try {
+            order.run();
+            return;
+        } catch (const std::exception& e) {
+            LOG_ERROR(kLog, where() << ": camera order failed with an exception: " << e.what());
+        } catch (...) {
+            LOG_ERROR(kLog, where() << ": camera order failed with an unknown exception");
+        }
+        try {
+            order.cancel();
+        } catch (...) {  // its promise was answered before the throw
+        }
+    }
+
+    void tick_guarded() {
+        try {
+            tick();
+        } catch (const std::exception& e) {
+            LOG_ERROR(kLog, where() << ": event poll failed with an exception: " << e.what());
+            next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+        }
+    }
+
     void run(std::promise<Status> first_connect) {
         liveness.begin();
         Status first = connect();
@@ -546,7 +572,7 @@ struct CameraWorker::Impl {
             }
             if (order) {
                 BusyScope busy(liveness);
-                order->run();
+                run_guarded(*order);
                 if (session)
                     next_tick_ms =
                         std::max(next_tick_ms, clock::monotonic_ms() + opts.keepalive_interval_ms);
@@ -554,7 +580,7 @@ struct CameraWorker::Impl {
             }
             if (clock::monotonic_ms() >= next_tick_ms) {
                 BusyScope busy(liveness);
-                tick();
+                tick_guarded();
             }
         }
         while (auto left = orders.pop_for(std::chrono::milliseconds(0))) left->cancel();

@@ -24,6 +24,9 @@ struct MqttConfig {
     TlsConfig tls;
     int keepalive_s = 30;
     std::string client_id;  // empty: photorig-<rig_id>-agent / -uploader
+    // MQTT topic filters a request's v5 Response Topic may also match (besides the rig's own
+    // response/ tree and topics outside photorig's and Home Assistant's trees).
+    std::vector<std::string> response_topic_allow;
 };
 
 // One camera, or (port auto) every camera detected. `camera:` in the YAML is either one
@@ -104,6 +107,9 @@ struct UploadConfig {
     // of the system's store when it is set (verification is never off).
     int stall_timeout_s = 60;
     std::string ca_file;
+    // Finished (done) journal rows older than this are deleted: a job offered again within
+    // it is still recognised as uploaded; the journal stays bounded.
+    int journal_keep_days = 30;
     LocalTargetConfig local;
     GdriveConfig gdrive;
     S3Config s3;

@@ -102,7 +102,7 @@ std::string scan_move_json(const ScanRecord& r, int step) {
                 {"of", r.request.positions},
                 {"degrees", deg},
                 {"position_deg", deg * (step - 1)}}
-        .dump();
+        .dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 bool scan_ready_matches(const std::string& payload, const ScanRecord& r, int step) {
@@ -130,7 +130,7 @@ std::string scan_progress_json(const ScanRecord& r, const std::string& event, in
            {"waiting_for", r.waiting_for.empty() ? json(nullptr) : json(r.waiting_for)},
            {"started_at", clock::rfc3339_utc_ms(r.started_at_ms)}};
     if (!r.error_code.empty()) j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
-    return j.dump();
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string scan_record_json(const ScanRecord& r) {
@@ -147,7 +147,7 @@ std::string scan_record_json(const ScanRecord& r) {
                 {"busy_ms", r.busy_ms},
                 {"error_code", r.error_code},
                 {"error_message", r.error_message}}
-        .dump();
+        .dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<ScanRecord> parse_scan_record(const std::string& text) {
@@ -171,7 +171,7 @@ Expected<ScanRecord> parse_scan_record(const std::string& text) {
         r.request.batch = q.value("batch", "");
         r.steps_done = j->at("steps_done").get<int>();
         for (const auto& c : j->at("captures")) {
-            auto m = parse_capture_metadata(c.dump());
+            auto m = parse_capture_metadata(c.dump(-1, ' ', false, detail::kReplaceInvalidUtf8));
             if (!m) return m.error().with_context("scan record capture");
             r.captures.push_back(*m);
         }
@@ -202,7 +202,7 @@ std::string scan_manifest_json(const ScanRecord& r, const std::string& rig_id) {
            {"started_at", clock::rfc3339_utc_ms(r.started_at_ms)},
            {"finished_at", clock::rfc3339_utc_ms(r.finished_at_ms)},
            {"captures", captures}};
-    return j.dump(2);
+    return j.dump(2, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 }  // namespace photorig::protocol

@@ -96,7 +96,13 @@ class CapturePipeline::Run {
         ended_ = true;
         cancelled_ = cancelled_ || cancelled;
     }
+    // Ends the order with this error (answered by finish()).
+    void fail(Error error) {
+        errors_.push_back(std::move(error));
+        ended_ = true;
+    }
     uint64_t id() const { return order_.id; }
+    const CaptureOrder& order() const { return order_; }
     void finish();
 
   private:
@@ -393,7 +399,7 @@ void CapturePipeline::capture_loop() {
                 ++it;
                 continue;
             }
-            run.finish();
+            finish_guarded(run);
             forget(run.id());
             it = started.erase(it);
             --pending_orders_;
@@ -412,7 +418,7 @@ void CapturePipeline::capture_loop() {
         }
         const int64_t now = clock::monotonic_ms();
         if (next && next->due_ms() <= now) {
-            next->shoot_next();
+            shoot_guarded(*next);
             continue;
         }
         if (started.empty() && held.empty() && orders_.closed() && orders_.size() == 0) return;
@@ -420,6 +426,44 @@ void CapturePipeline::capture_loop() {
         const int64_t wait_ms = next ? next->due_ms() - now : 24LL * 3600 * 1000;
         auto order = orders_.pop_for(std::chrono::milliseconds(wait_ms));
         if (order && order->id != 0) held.push_back(std::move(*order));
+    }
+}
+
+// No exception ends the capture thread: a shot that throws ends its order with
+// internal_error (its requester hears it when the order is answered) and the others go on.
+void CapturePipeline::shoot_guarded(Run& run) {
+    try {
+        run.shoot_next();
+        return;
+    } catch (const std::exception& e) {
+        LOG_ERROR(kLog, "capture failed with an exception: " << e.what());
+    } catch (...) {
+        LOG_ERROR(kLog, "capture failed with an unknown exception");
+    }
+    run.fail(make_error(protocol::codes::internal_error, "capture failed: internal error"));
+}
+
+// An order whose answer itself throws is answered internal_error instead.
+void CapturePipeline::finish_guarded(Run& run) {
+    try {
+        run.finish();
+        return;
+    } catch (const std::exception& e) {
+        LOG_ERROR(kLog, "capture failed with an exception: " << e.what());
+    } catch (...) {
+        LOG_ERROR(kLog, "capture failed with an unknown exception");
+    }
+    const CaptureOrder& order = run.order();
+    Error error = make_error(protocol::codes::internal_error, "capture failed: internal error");
+    try {
+        if (order.done) {
+            order.done->set_value(ScanRunner::CaptureOutcome{{}, {error}});
+        } else {
+            parts_.responder.respond(order.verb, order.response_topic, order.correlation_data,
+                                     protocol::response_error(order.transaction_json, error));
+        }
+    } catch (const std::exception& e) {  // e.g. the scan's promise was answered already
+        LOG_WARN(kLog, "could not report the failed capture: " << e.what());
     }
 }
 

@@ -121,6 +121,8 @@ class CapturePipeline {
     void capture_loop();
     bool cancelled(uint64_t id) const;
     void forget(uint64_t id);
+    void shoot_guarded(Run& run);
+    void finish_guarded(Run& run);
 
     Parts parts_;
     const std::string rig_id_;

@@ -106,6 +106,9 @@ Status RigService::start() {
 void RigService::route_requests() {
     gate_ = std::make_unique<RequestGate>(*responder_, limits_, stats_);
     router_ = std::make_unique<RequestRouter>(*responder_, limits_, stats_);
+    router_->set_response_topic_policy(protocol::response_topic_policy(
+        config_.topic_prefix, config_.rig_id, config_.homeassistant.prefix,
+        config_.mqtt.response_topic_allow));
     router_->add(
         "status",
         [this](const mqtt::Message& m, const std::string&,

@@ -113,6 +113,21 @@ Status UploaderService::start() {
     return ok();
 }
 
+// Done rows are what recognises a job offered again (no second upload), so they are kept
+// for upload.journal_keep_days: far longer than any re-offer (the agent re-offers only
+// files still in its spool, which the uploader releases at done) or broker redelivery.
+void UploaderService::prune_journal(int64_t now_ms) {
+    next_prune_ms_ = now_ms + 3600 * 1000;
+    const int64_t keep_ms = int64_t{config_.upload.journal_keep_days} * 24 * 3600 * 1000;
+    auto forgot = journal_->forget_done_older_than(keep_ms);
+    if (!forgot) {
+        LOG_WARN(kLog, "journal pruning failed: " << forgot.error().describe());
+    } else if (*forgot > 0) {
+        LOG_INFO(kLog, "journal: forgot " << *forgot << " done job(s) older than "
+                                          << config_.upload.journal_keep_days << " days");
+    }
+}
+
 void UploaderService::run(const std::atomic<bool>& stop) {
     int64_t next_state = 0;
     int64_t next_sweep = 0;
@@ -143,6 +158,7 @@ void UploaderService::run(const std::atomic<bool>& stop) {
         notify_systemd(now);
         if (now >= next_sweep) {
             sweep_kept_files();
+            if (now >= next_prune_ms_) prune_journal(now);
             next_sweep = now + 60 * 1000;
         }
         if (state_dirty_ && now >= next_state && mqtt_->connected()) {
@@ -219,7 +235,7 @@ void UploaderService::worker_loop() {
         // (oldest first) whichever worker thread runs first; publish_nowait only queues.
         publish_event(job_event(item.job, "started", item.attempt + 1), false);
         lock.unlock();
-        upload_one(item);
+        upload_one_guarded(item);
         lock.lock();
     }
 }
@@ -234,9 +250,33 @@ void UploaderService::release_transfer_slot(bool* held) {
     cv_.notify_all();
 }
 
-void UploaderService::upload_one(const UploadScheduler::Entry& item) {
-    const auto& job = item.job;
+// No exception ends an upload worker: the job fails with internal_error (retried like
+// any failure, its event says so) and the worker takes the next one.
+void UploaderService::upload_one_guarded(const UploadScheduler::Entry& item) {
     bool slot_held = true;  // taken by worker_loop for this job
+    std::string what;
+    try {
+        upload_one(item, slot_held);
+        return;
+    } catch (const std::exception& e) {
+        what = e.what();
+    } catch (...) {
+        what = "unknown exception";
+    }
+    LOG_ERROR(kLog, "upload of " << item.job.remote_name << " failed with an exception: " << what);
+    release_transfer_slot(&slot_held);
+    try {
+        finish_failed(item.job, item.attempt + 1,
+                      make_error("internal_error", "upload failed: internal error"));
+    } catch (const std::exception& e) {
+        LOG_ERROR(kLog, "could not record the failed upload: " << e.what());
+    }
+    state_dirty_ = true;
+    cv_.notify_all();
+}
+
+void UploaderService::upload_one(const UploadScheduler::Entry& item, bool& slot_held) {
+    const auto& job = item.job;
     int attempt = item.attempt + 1;
     (void)journal_->mark_uploading(job.job_id);
     protocol::UploadEvent ev = job_event(job, "started", attempt);  // announced by worker_loop

@@ -48,7 +48,9 @@ class UploaderService {
     void schedule(const upload::Job& job, int attempt, int64_t not_before_ms);
     void worker_loop();
     void stop_workers();  // cancels uploads in flight and joins the workers; idempotent
-    void upload_one(const UploadScheduler::Entry& item);
+    void prune_journal(int64_t now_ms);
+    void upload_one_guarded(const UploadScheduler::Entry& item);
+    void upload_one(const UploadScheduler::Entry& item, bool& slot_held);
     void finish_done(const upload::Job& job, protocol::UploadEvent ev,
                      const upload::UploadResult& result, int64_t elapsed_ms);
     void finish_cancelled(const upload::Job& job);
@@ -90,10 +92,11 @@ class UploaderService {
     bool stopping_ = false;
     std::vector<std::thread> workers_;
     std::atomic<bool> state_dirty_{true};
-    std::string last_error_;  // guarded by mutex_
     service::SystemdNotifier notifier_;
     bool status_dirty_ = true;
     int64_t next_status_ms_ = 0, status_refresh_ms_ = 0;
+    int64_t next_prune_ms_ = 0;  // monotonic; owned by run()
+    std::string last_error_;     // guarded by mutex_
 };
 
 }  // namespace photorig::uploader

@@ -76,6 +76,18 @@ async function main() {
     let turntable = null;
     let requester = null;
     try {
+        // A password in the URL (it would land in the web server's access log) is refused:
+        // not put in the form, not used to connect, taken out of the address bar.
+        await page.goto(`${pageUrl}?url=${encodeURIComponent(env('WS_URL'))}&password=not-the-password`);
+        await page.waitForTimeout(1000);
+        if (page.url().includes('password')) throw new Error(`password left in the address: ${page.url()}`);
+        if ((await page.inputValue('#password')) !== '') throw new Error('password prefilled from the URL');
+        const urlError = await page.locator('#connection-error').textContent();
+        if (!/not accepted/.test(urlError || '')) throw new Error(`no message about the URL password: ${urlError}`);
+        if ((await page.locator('#connection-status').textContent()) !== 'disconnected')
+            throw new Error('the page tried to connect with a password from the URL');
+        log('a password in the URL is refused');
+
         log('open', pageUrl);
         await page.goto(pageUrl);
         // The password is typed into the form, as a user would; it never goes in a URL here.

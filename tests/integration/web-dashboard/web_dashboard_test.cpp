@@ -51,6 +51,7 @@ TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
          "HOME=" + h.root() + "/home", "NODE_PATH=" + kSource + "/tests/node_modules"});
     ASSERT_EQ(r.exit_code, 0) << r.output << "\n--- agent ---\n" << h.agent().log();
     EXPECT_NE(r.output.find("DASHBOARD OK"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("a password in the URL is refused"), std::string::npos) << r.output;
 
     // The broker saw the page's own requests (transactions it made up) and their answers.
     auto from_page = [](const Received& m) {
