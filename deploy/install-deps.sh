@@ -19,6 +19,7 @@ RUNTIME_AND_BUILD=(
 TEST_ONLY=(
   libgtest-dev libgmock-dev googletest
   clang-format
+  clang libclang-rt-14-dev  # the fuzz targets: clang with libFuzzer + ASan/UBSan runtimes
   procps psmisc
   rclone
   chromium
