@@ -38,8 +38,12 @@ struct Fixture {
     std::string insert_sql;
 
     Fixture() {
-        // tmpfs when there is one: the journal's commits fsync.
-        std::string base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        // run-fuzzers.sh names a directory it removes afterwards (libFuzzer ends with _Exit:
+        // no destructor runs); else tmpfs when there is one, as the journal's commits fsync.
+        const char* dir_env = std::getenv("PHOTORIG_FUZZ_TMP");
+        std::string base = dir_env && *dir_env             ? dir_env
+                           : access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+                                                           : "/tmp";
         std::string tmpl = base + "/photorig-fuzz-journal-XXXXXX";
         if (!mkdtemp(tmpl.data())) std::abort();
         dir = tmpl;

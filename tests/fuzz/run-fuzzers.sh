@@ -21,8 +21,12 @@ secs="${PHOTORIG_FUZZ_S:-30}"
 jobs="${PHOTORIG_FUZZ_JOBS:-$(nproc)}"
 artifacts="${PHOTORIG_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}"
 mkdir -p "$artifacts"
-work="$(mktemp -d "${TMPDIR:-/tmp}/photorig-fuzz.XXXXXX")"
+# tmpfs when there is one: the journal target's SQLite commits fsync.
+tmp_base="${TMPDIR:-/tmp}"
+[ -w /dev/shm ] && tmp_base=/dev/shm
+work="$(mktemp -d "$tmp_base/photorig-fuzz.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+export PHOTORIG_FUZZ_TMP="$work"  # harnesses' scratch files (fuzz_journal's database)
 
 targets=()
 if [ -n "${PHOTORIG_FUZZ_TARGETS:-}" ]; then
