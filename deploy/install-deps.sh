@@ -39,6 +39,7 @@ RUNTIME_TOOLS=(gphoto2 sqlite3 mosquitto mosquitto-clients python3)
 TEST_ONLY=(
   libgtest-dev libgmock-dev googletest
   clang-format
+  clang libclang-rt-14-dev  # the fuzz targets: clang with libFuzzer + ASan/UBSan runtimes
   procps psmisc
   lintian systemd adduser dpkg-dev
   openssl

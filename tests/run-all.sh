@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds once (plus once with ASan/UBSan), runs every test
-# and the short benchmarks. Exit code 0 only if all pass.
+# Installs what the tests need, builds once (plus once with ASan/UBSan), runs every test,
+# the fuzz targets (30 s each) and the short benchmarks. Exit code 0 only if all pass.
 #
 #   tests/run-all.sh            # everything CI runs
 #   PHOTORIG_SOAK=1 tests/run-all.sh   # also the long soak variants
+#   PHOTORIG_FUZZ_S=600 tests/run-all.sh   # each fuzz target for 10 minutes
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -37,6 +38,15 @@ run_suite "$repo/build"
 echo "=== build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite "$repo/build-asan" -DPHOTORIG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+# The parsers' libFuzzer targets (tests/fuzz/README.md): a clang build of the parser modules
+# only (about 1.5 min on 2 cores), then each target for PHOTORIG_FUZZ_S seconds (default 30),
+# one per core (8 targets: about 2 min). PHOTORIG_FUZZ_S=600 for a long run.
+echo "=== fuzz targets, ${PHOTORIG_FUZZ_S:-30} s each (libFuzzer + ASan/UBSan, clang)"
+cmake -S "$repo" -B "$repo/build-fuzz" -DPHOTORIG_FUZZ=ON -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+cmake --build "$repo/build-fuzz" -j"$jobs"
+"$repo/tests/fuzz/run-fuzzers.sh" "$repo/build-fuzz"
 
 if [ -x "$repo/tests/bench/run-benchmarks.sh" ]; then
   echo "=== benchmarks (short run; PHOTORIG_BENCH_FULL=1 for the full one)"

@@ -556,12 +556,19 @@ Expected<UploadJob> parse_upload_job(const std::string& text) {
         job.rig_id = str_or(*j, "rig_id");
         job.batch = str_or(*j, "batch");
         job.path = j->at("path").get<std::string>();
-        job.size = j->at("size").get<uint64_t>();
+        // Range-checked: nlohmann's get<>() of a float beyond the integer type is undefined
+        // behaviour, and of a negative number a wrapped size (found by tests/fuzz/upload_job).
+        auto size = get_int(*j, "size", 0, INT64_MAX / 2);
+        if (!size) return size.error();
+        job.size = static_cast<uint64_t>(*size);
         job.sha256 = j->at("sha256").get<std::string>();
         job.remote_name = j->at("remote_name").get<std::string>();
         job.mime = str_or(*j, "mime", "application/octet-stream");
         if (j->contains("captured_at_ms")) {
-            job.captured_at_ms = j->at("captured_at_ms").get<int64_t>();
+            // Epoch ms up to the end of year 9999.
+            auto at = get_int(*j, "captured_at_ms", 0, 253402300799999);
+            if (!at) return at.error();
+            job.captured_at_ms = *at;
         } else {
             job.captured_at_ms = parse_rfc3339_ms(str_or(*j, "captured_at"));
         }

@@ -231,4 +231,47 @@ Error token_refused(const http::Response& resp, const std::string& what,
                           "and refresh token");
 }
 
+Expected<SessionState> session_answer(const http::Response& resp, const std::string& what) {
+    SessionState s;
+    if (resp.status == 200 || resp.status == 201) {
+        auto j = parse_json(resp.body);
+        if (!j) return make_error("target_unavailable", what + ": unreadable file resource");
+        s.kind = SessionState::done;
+        s.file = remote_from(*j);
+        return s;
+    }
+    if (resp.status == 308) {
+        auto n = confirmed_bytes(resp.header("range"));
+        if (!n)
+            return make_error("target_unavailable", what + ": unreadable Range '" +
+                                                        printable(resp.header("range"), 60) + "'");
+        s.offset = *n;
+        return s;
+    }
+    if (resp.status == 404 || resp.status == 410) {
+        s.kind = SessionState::expired;
+        return s;
+    }
+    return status_error(resp.status, resp.body, what);
+}
+
+std::string session_from_resume(const std::string& text, const upload::Job& job) {
+    auto j = parse_json(text);
+    if (!j || !j->is_object()) return std::string();
+    auto size = j->find("size");
+    if (size == j->end() || !size->is_number_unsigned() || size->get<uint64_t>() != job.size ||
+        str_field(*j, "sha256") != lower(job.sha256))
+        return std::string();  // a state for other bytes: start afresh
+    return str_field(*j, "session");
+}
+
+std::optional<std::vector<Remote>> files_from_list(const std::string& body) {
+    auto j = parse_json(body);
+    if (!j || !j->is_object() || !j->contains("files") || !(*j)["files"].is_array())
+        return std::nullopt;
+    std::vector<Remote> out;
+    for (const auto& f : (*j)["files"]) out.push_back(remote_from(f));
+    return out;
+}
+
 }  // namespace photorig::targets::gdrive

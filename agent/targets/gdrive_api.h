@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/expected.h"
 #include "targets/http.h"
@@ -69,6 +70,22 @@ Remote remote_from(const json& j);
 bool same_content(const Remote& r, const upload::Job& job, const Digests& d, bool* hash_checked);
 
 std::string describe(const Remote& r);
+
+// Where a resumable session stands, from its answer to a chunk PUT or a status query:
+// 200/201 done (the file resource), 308 in progress (Range: what Drive holds), 404/410
+// expired; any other status is an Error.
+struct SessionState {
+    enum Kind { in_progress, done, expired } kind = in_progress;
+    uint64_t offset = 0;
+    Remote file;
+};
+Expected<SessionState> session_answer(const http::Response& resp, const std::string& what);
+
+// The session URI of a resume state saved for this job's bytes, else "" (start afresh).
+std::string session_from_resume(const std::string& text, const upload::Job& job);
+
+// A files.list answer's files; nullopt when it is no {"files":[...]}.
+std::optional<std::vector<Remote>> files_from_list(const std::string& body);
 
 // The token endpoint's refusal of a refresh, as an Error that says what to fix (never
 // echoing Google's descriptions); `what` names the request.

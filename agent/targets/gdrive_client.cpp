@@ -190,11 +190,8 @@ Expected<std::vector<Remote>> Client::list(Budget& b, const std::string& q,
     auto resp = call("GET", list_url(q, fields), "", {}, b, true);
     if (!resp) return resp.error();
     if (resp->status != 200) return status_error(resp->status, resp->body, "gdrive: files.list");
-    auto j = parse_json(resp->body);
-    if (!j || !j->is_object() || !j->contains("files") || !(*j)["files"].is_array())
-        return make_error("target_unavailable", "gdrive: files.list: unreadable answer");
-    std::vector<Remote> out;
-    for (const auto& f : (*j)["files"]) out.push_back(remote_from(f));
-    return out;
+    auto files = files_from_list(resp->body);
+    if (!files) return make_error("target_unavailable", "gdrive: files.list: unreadable answer");
+    return std::move(*files);
 }
 }  // namespace photorig::targets::gdrive

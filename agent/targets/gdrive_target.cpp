@@ -65,13 +65,6 @@ class CancelMirror {
 // ------------------------------------------------------------------------------------------
 
 struct GdriveTarget::Impl {
-    // Where a resumable session stands.
-    struct SessionState {
-        enum Kind { in_progress, done, expired } kind = in_progress;
-        uint64_t offset = 0;
-        Remote file;
-    };
-
     explicit Impl(Options o) : opt(std::move(o)) {
         api = opt.api_url;
         while (!api.empty() && api.back() == '/') api.pop_back();
@@ -225,31 +218,6 @@ struct GdriveTarget::Impl {
         return h;
     }
 
-    Expected<SessionState> session_answer(const http::Response& resp, const std::string& what) {
-        SessionState s;
-        if (resp.status == 200 || resp.status == 201) {
-            auto j = parse_json(resp.body);
-            if (!j) return make_error("target_unavailable", what + ": unreadable file resource");
-            s.kind = SessionState::done;
-            s.file = remote_from(*j);
-            return s;
-        }
-        if (resp.status == 308) {
-            auto n = confirmed_bytes(resp.header("range"));
-            if (!n)
-                return make_error(
-                    "target_unavailable",
-                    what + ": unreadable Range '" + printable(resp.header("range"), 60) + "'");
-            s.offset = *n;
-            return s;
-        }
-        if (resp.status == 404 || resp.status == 410) {
-            s.kind = SessionState::expired;
-            return s;
-        }
-        return status_error(resp.status, resp.body, what);
-    }
-
     // Asks a session where it stands (an empty PUT with "Content-Range: bytes */size").
     Expected<SessionState> query(Budget& b, const std::string& session, uint64_t size) {
         const std::string what = "gdrive: upload status " + http::redact_url(session);
@@ -268,13 +236,7 @@ struct GdriveTarget::Impl {
 
     std::string resumed_session(const upload::Job& job) const {
         if (!opt.load_resume) return std::string();
-        auto j = parse_json(opt.load_resume(job.job_id));
-        if (!j || !j->is_object()) return std::string();
-        auto size = j->find("size");
-        if (size == j->end() || !size->is_number_unsigned() || size->get<uint64_t>() != job.size ||
-            str_field(*j, "sha256") != lower(job.sha256))
-            return std::string();  // a state for other bytes: start afresh
-        std::string session = str_field(*j, "session");
+        std::string session = session_from_resume(opt.load_resume(job.job_id), job);
         if (origin_of(session) != origin_of(api)) return std::string();  // not the API's
         return session;
     }

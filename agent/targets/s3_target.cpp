@@ -19,6 +19,7 @@
 #include "core/text.h"
 #include "targets/http.h"
 #include "targets/remote_path.h"
+#include "targets/s3_wire.h"
 
 namespace photorig::targets {
 namespace {
@@ -226,10 +227,7 @@ std::string candidate_key(const std::string& base_key, const std::string& captur
     return with_suffix(base_key, (capture_id.empty() ? "" : suffix) + "-" + std::to_string(i));
 }
 
-struct Resume {
-    std::string key, upload_id;
-    std::vector<std::pair<int, std::string>> parts;  // part number, etag
-};
+using s3::Resume;
 
 std::string encode_resume(const std::string& key, const std::string& upload_id,
                           const upload::Job& job, uint64_t part_size,
@@ -306,15 +304,7 @@ Expected<S3Target::Head> S3Target::head(const std::string& key) const {
     Head h;
     if (resp->status == 404) return h;
     if (resp->status != 200) return s3_error(*resp, "HEAD " + http::redact_url(r.url));
-    h.exists = true;
-    try {
-        h.size = std::stoull(resp->header("content-length"));
-    } catch (...) {
-        h.size = 0;
-    }
-    h.etag = strip_etag(resp->header("etag"));
-    h.meta_sha256 = lower(resp->header("x-amz-meta-sha256"));
-    return h;
+    return s3::head_from(*resp);
 }
 
 void S3Target::abort_multipart(const std::string& key, const std::string& upload_id) const {
@@ -535,11 +525,8 @@ Status S3Target::find_stored_parts(const upload::Job& job, const Digests& d,
         mp.parts.clear();
     } else if (listed->status == 200) {
         mp.parts.clear();
-        for (const auto& block : xml_blocks(listed->body, "Part")) {
-            int n = std::atoi(xml_text(block, "PartNumber").c_str());
-            std::string etag = strip_etag(xml_text(block, "ETag"));
+        for (const auto& [n, etag] : s3::listed_parts(listed->body))
             if (n >= 1 && n <= part_count && etag == d.part_md5[n - 1]) mp.parts[n] = etag;
-        }
     }  // else: ListParts not implemented here (s3rver): keep the saved parts
     return ok();
 }
@@ -556,7 +543,7 @@ Status S3Target::create_multipart(const upload::Job& job, const Digests& d, Mult
     if (!created) return created.error().with_context(what);
     if (created->status != 200)
         return s3_error(*created, what + ": CreateMultipartUpload " + mp.key);
-    mp.upload_id = xml_text(created->body, "UploadId");
+    mp.upload_id = s3::upload_id_from(created->body);
     if (mp.upload_id.empty())
         return make_error("target_unavailable",
                           what + ": CreateMultipartUpload answered no UploadId");
@@ -697,4 +684,63 @@ Expected<upload::UploadResult> S3Target::verify(const upload::Job& job, const st
     return upload::UploadResult{http::redact_url(object_url(key)), bytes_sent, lower(job.sha256)};
 }
 
+// ------------------------------------------------------------------ s3_wire.h: the parsers
+
+namespace s3 {
+
+ObjectHead head_from(const http::Response& resp) {
+    ObjectHead h;
+    h.exists = true;
+    try {
+        h.size = std::stoull(resp.header("content-length"));
+    } catch (...) {
+        h.size = 0;
+    }
+    h.etag = strip_etag(resp.header("etag"));
+    h.meta_sha256 = lower(resp.header("x-amz-meta-sha256"));
+    return h;
+}
+
+std::string strip_etag(std::string etag) {
+    return targets::strip_etag(std::move(etag));
+}
+
+bool md5_shaped(const std::string& etag) {
+    return targets::md5_shaped(etag);
+}
+
+std::string error_code(const std::string& body) {
+    http::Response r;
+    r.body = body;
+    return s3_code(r);
+}
+
+Error error_from(const http::Response& r, const std::string& what) {
+    return s3_error(r, what);
+}
+
+std::string upload_id_from(const std::string& body) {
+    return xml_text(body, "UploadId");
+}
+
+std::vector<std::pair<int, std::string>> listed_parts(const std::string& body) {
+    std::vector<std::pair<int, std::string>> out;
+    for (const auto& block : xml_blocks(body, "Part"))
+        out.emplace_back(std::atoi(xml_text(block, "PartNumber").c_str()),
+                         strip_etag(xml_text(block, "ETag")));
+    return out;
+}
+
+std::string encode_resume(const std::string& key, const std::string& upload_id,
+                          const upload::Job& job, uint64_t part_size,
+                          const std::vector<std::pair<int, std::string>>& parts) {
+    return targets::encode_resume(key, upload_id, job, part_size, parts);
+}
+
+std::optional<Resume> decode_resume(const std::string& text, const upload::Job& job,
+                                    uint64_t part_size) {
+    return targets::decode_resume(text, job, part_size);
+}
+
+}  // namespace s3
 }  // namespace photorig::targets

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/bandwidth_limiter.h"
+#include "targets/s3_wire.h"
 #include "upload/target.h"
 
 namespace photorig::targets {
@@ -81,11 +82,7 @@ class S3Target : public upload::Target {
     };
 
   private:
-    struct Head {
-        bool exists = false;
-        uint64_t size = 0;
-        std::string etag, meta_sha256;
-    };
+    using Head = s3::ObjectHead;
     Expected<Head> head(const std::string& key) const;
     // The object `h` describes holds the job's bytes: size, and x-amz-meta-sha256 or an ETag
     // that is the MD5 of what we would send.

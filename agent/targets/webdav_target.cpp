@@ -147,19 +147,23 @@ Expected<WebdavTarget::Remote> WebdavTarget::stat(const std::string& url) const 
     if (resp->status == 404) return out;
     if (resp->status != 207 && resp->status != 200)
         return status_error(resp->status, "PROPFIND " + http::redact_url(url));
+    return remote_from_propfind(resp->body);
+}
+
+WebdavTarget::Remote WebdavTarget::remote_from_propfind(const std::string& body) {
+    Remote out;
     out.exists = true;
-    out.collection = xml_has_collection(resp->body);
-    if (auto len = xml_element(resp->body, "getcontentlength")) {
+    out.collection = xml_has_collection(body);
+    if (auto len = xml_element(body, "getcontentlength")) {
         try {
             out.size = std::stoull(*len);
             out.has_size = true;
         } catch (...) {
         }
     }
-    if (auto sums = xml_element(resp->body, "checksums")) out.sha256 = sha256_from_checksums(*sums);
+    if (auto sums = xml_element(body, "checksums")) out.sha256 = sha256_from_checksums(*sums);
     if (out.sha256.empty())
-        if (auto sum = xml_element(resp->body, "checksum"))
-            out.sha256 = sha256_from_checksums(*sum);
+        if (auto sum = xml_element(body, "checksum")) out.sha256 = sha256_from_checksums(*sum);
     return out;
 }
 

@@ -75,6 +75,8 @@ class WebdavTarget : public upload::Target {
         std::string sha256;  // lower-case hex, when the server reports one
     };
     Expected<Remote> stat(const std::string& url) const;
+    // A PROPFIND answer's body (207 Multi-Status, Depth 0) read as stat() reads it.
+    static Remote remote_from_propfind(const std::string& body);
 
   private:
     struct Checked {

@@ -139,6 +139,28 @@ TEST(Protocol, UploadJobRoundTripsAndRejectsUnsafeValues) {
     EXPECT_FALSE(parse_upload_job(j.dump()));
 }
 
+// Found by tests/fuzz/upload_job: a float beyond int64 in captured_at_ms (or size) was
+// converted by nlohmann's get<>() with undefined behaviour, a negative size wrapped around.
+TEST(Protocol, UploadJobRefusesNumbersOutOfRange) {
+    json j = {{"job_id", "j1"},
+              {"path", "/var/spool/photorig/x.jpg"},
+              {"size", 5},
+              {"sha256", std::string(64, 'a')},
+              {"remote_name", "x.jpg"},
+              {"captured_at_ms", 1764043815123}};
+    ASSERT_TRUE(parse_upload_job(j.dump()));
+    for (const char* bad : {"1.76e25", "-1", "1e300", "2.5", "\"5\""}) {
+        SCOPED_TRACE(bad);
+        json size_bad = j, at_bad = j;
+        size_bad["size"] = json::parse(bad);
+        at_bad["captured_at_ms"] = json::parse(bad);
+        EXPECT_FALSE(parse_upload_job(size_bad.dump()));
+        EXPECT_FALSE(parse_upload_job(at_bad.dump()));
+    }
+    j["captured_at_ms"] = 253402300800000;  // year 10000
+    EXPECT_FALSE(parse_upload_job(j.dump()));
+}
+
 TEST(Protocol, CaptureMetadataHasEveryInterfaceField) {
     CaptureMetadata m;
     m.capture_id = "c1";
