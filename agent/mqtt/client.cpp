@@ -701,12 +701,17 @@ Status Client::publish(const Message& m, bool retain, milliseconds timeout) {
     return publish_within(m, retain, timeout, true);
 }
 
+Status Client::publish(const Message& m, bool retain, milliseconds timeout,
+                       const std::function<void()>& taken) {
+    return publish_within(m, retain, timeout, true, &taken);
+}
+
 Status Client::publish_queued(const Message& m, bool retain, milliseconds timeout) {
     return publish_within(m, retain, timeout, false);
 }
 
 Status Client::publish_within(const Message& m, bool retain, milliseconds timeout,
-                              bool wait_for_ack) {
+                              bool wait_for_ack, const std::function<void()>* taken) {
     Impl& d = *impl_;
     const std::string what = "publish " + m.topic;
     if (!d.cli) return make_error("not_connected", what + ": no client");
@@ -728,6 +733,7 @@ Status Client::publish_within(const Message& m, bool retain, milliseconds timeou
         try {
             auto tok =
                 d.cli->publish(to_paho(m, retain, d.opts.mqtt_version), nullptr, d.ack_kicker);
+            if (taken && *taken) (*taken)();
             if (wait_for_ack && !tok->wait_until(deadline)) {
                 return make_error("timeout", what + ": no acknowledgement within " +
                                                  std::to_string(timeout.count()) + " ms");

@@ -1,7 +1,9 @@
 #include "rig/capture_pipeline.h"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "camera/camera.h"
@@ -33,6 +35,21 @@ class SpoolSink : public camera::DownloadSink {
 
   private:
     std::shared_ptr<spool::SpoolWriter> writer_;
+};
+
+// Opened once a photo's upload job is with the MQTT client (or will never be): a response
+// published after that follows the job on the wire, so it need not wait for the job's PUBACK.
+class JobTaken {
+  public:
+    void open() {
+        if (!opened_.exchange(true)) promise_.set_value();
+    }
+    void wait() const { opened_future_.wait(); }
+
+  private:
+    std::atomic<bool> opened_{false};
+    std::promise<void> promise_;
+    std::shared_future<void> opened_future_ = promise_.get_future().share();
 };
 
 // The wall-clock instant (epoch us) a request's first shot fires at; 0 = at once.
@@ -79,11 +96,22 @@ class CapturePipeline::Run {
         std::shared_ptr<spool::PhotoWriters> writers;
         std::future<Expected<std::vector<camera::CapturedFile>>> result;
     };
-    bool shoot(int shot, int64_t capture_at_us);
+    // One shot's captures, posted to the cameras' workers and not yet collected.
+    struct Shot {
+        int seq = 0;
+        bool may_overlap = false;  // the next shot may be posted before this one is collected
+        bool last = false;         // the order's last shot
+        std::vector<Pending> pending;
+    };
+    std::optional<Shot> post_shot(int shot, int64_t capture_at_us);
+    void collect_shot(Shot& shot);
     std::vector<Pending> trigger(const std::vector<camera::CameraWorker*>& chosen, int seq,
                                  int64_t trigger_at_us);
-    void collect(Pending& pending, int seq);
-    void finish_photo(PhotoFacts facts, std::shared_ptr<spool::SpoolWriter> writer);
+    void collect(Pending& pending, int seq, bool last_shot);
+    void finish_photo(PhotoFacts facts, std::shared_ptr<spool::SpoolWriter> writer, bool last_shot);
+    Expected<protocol::CaptureMetadata> commit_and_publish(
+        const PhotoFacts& facts, spool::SpoolWriter& writer,
+        const std::shared_ptr<JobTaken>& job_taken);
     void collect_oldest();
 
     CapturePipeline& pipeline_;
@@ -93,37 +121,51 @@ class CapturePipeline::Run {
     std::vector<protocol::CaptureMetadata> photos_;
     std::vector<Error> errors_;
     std::vector<protocol::TriggerTime> triggers_;
-    // Committing and describing photos, in shot order, while the cameras take the next.
-    SerialExecutor finisher_;
     std::deque<std::future<Expected<protocol::CaptureMetadata>>> unfinished_;
+    // The last photo's upload job is with the MQTT client: the response may follow it.
+    std::shared_ptr<JobTaken> last_job_taken_;
 };
 
+// A lone camera shooting without an interval gets its next shot posted before the last one
+// is collected, so it triggers again as soon as it has deleted the last photo instead of
+// idling while this thread wakes up, hands the photos on and posts the next order.
 void CapturePipeline::Run::shoot_all() {
     const int64_t capture_at_us = first_trigger_us(req_);
     const int64_t sequence_start = clock::monotonic_ms();
+    std::optional<Shot> in_flight;
     for (int shot = 1; shot <= req_.count && !pipeline_.stopping_; ++shot) {
         if (shot > 1 && req_.interval_ms > 0) {
             int64_t due = sequence_start + static_cast<int64_t>(shot - 1) * req_.interval_ms;
             int64_t wait = due - clock::monotonic_ms();
             if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
         }
-        if (!shoot(shot, capture_at_us)) break;
+        auto posted = post_shot(shot, capture_at_us);
+        if (in_flight) collect_shot(*in_flight);
+        in_flight.reset();
+        if (!posted) break;
+        if (posted->may_overlap) {
+            in_flight = std::move(posted);
+        } else {
+            collect_shot(*posted);
+        }
     }
+    if (in_flight) collect_shot(*in_flight);
     while (!unfinished_.empty()) collect_oldest();
 }
 
-// Triggers every chosen camera at once and hands the photos to the finisher; false
-// when the order cannot go on (disk full, no camera).
-bool CapturePipeline::Run::shoot(int shot, int64_t capture_at_us) {
+// Triggers every chosen camera at once; nullopt when the order cannot go on (disk full,
+// no camera).
+std::optional<CapturePipeline::Run::Shot> CapturePipeline::Run::post_shot(int shot,
+                                                                          int64_t capture_at_us) {
     if (auto st = check_disk(parts_.spool, pipeline_.min_free_bytes_); !st) {
         errors_.push_back(st.error());
-        return false;
+        return std::nullopt;
     }
     Error choose_error;
     auto chosen = parts_.cameras.choose(req_.camera, &choose_error);
     if (chosen.empty()) {
         errors_.push_back(choose_error);
-        return false;
+        return std::nullopt;
     }
     int64_t trigger_at_us = 0;
     if (shot == 1 && capture_at_us) {
@@ -131,10 +173,18 @@ bool CapturePipeline::Run::shoot(int shot, int64_t capture_at_us) {
     } else if (chosen.size() > 1) {
         trigger_at_us = clock::now_us() + kTriggerLeadUs;
     }
-    const int seq = order_.seq_offset + shot;
-    auto pending = trigger(chosen, seq, trigger_at_us);
-    for (auto& p : pending) collect(p, seq);
-    return true;
+    Shot posted;
+    posted.seq = order_.seq_offset + shot;
+    // Several cameras fire at one instant computed when they are posted; an interval is
+    // counted from the previous shot: both need the shot posted when it is due.
+    posted.may_overlap = chosen.size() == 1 && req_.interval_ms <= 0;
+    posted.last = shot == req_.count;
+    posted.pending = trigger(chosen, posted.seq, trigger_at_us);
+    return posted;
+}
+
+void CapturePipeline::Run::collect_shot(Shot& shot) {
+    for (auto& p : shot.pending) collect(p, shot.seq, shot.last);
 }
 
 std::vector<CapturePipeline::Run::Pending> CapturePipeline::Run::trigger(
@@ -161,7 +211,7 @@ std::vector<CapturePipeline::Run::Pending> CapturePipeline::Run::trigger(
     return pending;
 }
 
-void CapturePipeline::Run::collect(Pending& p, int seq) {
+void CapturePipeline::Run::collect(Pending& p, int seq, bool last_shot) {
     auto result = p.result.get();
     if (!result) {
         ++parts_.stats.capture_errors_total;
@@ -188,35 +238,59 @@ void CapturePipeline::Run::collect(Pending& p, int seq) {
         PhotoFacts facts{
             pipeline_.rig_id_, req_.batch,      seq, p.ref, writers[i].first, file.triggered_at_ms,
             file.trigger_ms,   file.download_ms};
-        finish_photo(std::move(facts), writers[i].second);
+        finish_photo(std::move(facts), writers[i].second, last_shot);
     }
 }
 
+// The finisher commits photos in shot order while the cameras take the next. The last
+// shot's photos are committed on this thread instead, once the ones before are (this thread
+// waits for them before answering anyway): two thread hand-offs fewer for a count=1 request.
 void CapturePipeline::Run::finish_photo(PhotoFacts facts,
-                                        std::shared_ptr<spool::SpoolWriter> writer) {
+                                        std::shared_ptr<spool::SpoolWriter> writer,
+                                        bool last_shot) {
+    auto job_taken = std::make_shared<JobTaken>();
+    last_job_taken_ = job_taken;
+    if (last_shot) {
+        while (!unfinished_.empty()) collect_oldest();
+        std::promise<Expected<protocol::CaptureMetadata>> done;
+        done.set_value(commit_and_publish(facts, *writer, job_taken));
+        unfinished_.push_back(done.get_future());
+        return;
+    }
     while (unfinished_.size() >= kMaxUnfinishedPhotos) collect_oldest();
-    CapturePipeline* pipeline = &pipeline_;
-    unfinished_.push_back(finisher_.submit([pipeline, facts = std::move(facts), writer] {
-        Parts& parts = pipeline->parts_;
-        CommitCosts costs;
-        auto meta = commit_photo(parts.spool, facts, *writer, &costs);
-        if (!meta) return meta;
-        auto& stage_us = parts.stats.stage_us;
-        stage_us.hash += costs.hash_us;
-        stage_us.commit += costs.commit_us;
-        stage_us.exif += costs.exif_us;
-        stage_us.sidecar += costs.sidecar_us;
-        ++parts.stats.photos_total;
-        parts.stats.count_photo(meta->captured_at_ms);
-        parts.stats.state_dirty = true;
-        // Publishing is a second stage, so the broker round trip overlaps the next fsyncs.
-        pipeline->publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta] {
-            const int64_t t0 = clock::monotonic_us();
-            jobs.publish_photo(m);
-            stats.stage_us.publish += clock::monotonic_us() - t0;
-        });
+    unfinished_.push_back(
+        pipeline_.finisher_->submit([this, facts = std::move(facts), writer, job_taken] {
+            return commit_and_publish(facts, *writer, job_taken);
+        }));
+}
+
+// Commits and describes one photo, then queues its metadata and upload job on the publisher.
+Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
+    const PhotoFacts& facts, spool::SpoolWriter& writer,
+    const std::shared_ptr<JobTaken>& job_taken) {
+    CommitCosts costs;
+    auto meta = commit_photo(parts_.spool, facts, writer, &costs);
+    if (!meta) {
+        job_taken->open();  // no job will follow
         return meta;
-    }));
+    }
+    auto& stage_us = parts_.stats.stage_us;
+    stage_us.hash += costs.hash_us;
+    stage_us.commit += costs.commit_us;
+    stage_us.exif += costs.exif_us;
+    stage_us.sidecar += costs.sidecar_us;
+    ++parts_.stats.photos_total;
+    parts_.stats.count_photo(meta->captured_at_ms);
+    parts_.stats.state_dirty = true;
+    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs.
+    pipeline_.publisher_->submit(
+        [&jobs = parts_.jobs, &stats = parts_.stats, m = *meta, job_taken] {
+            const int64_t t0 = clock::monotonic_us();
+            jobs.publish_photo(m, [&] { job_taken->open(); });
+            stats.stage_us.publish += clock::monotonic_us() - t0;
+            job_taken->open();  // the job failed to reach the client: answer anyway
+        });
+    return meta;
 }
 
 void CapturePipeline::Run::collect_oldest() {
@@ -231,14 +305,16 @@ void CapturePipeline::Run::collect_oldest() {
 }
 
 void CapturePipeline::Run::finish() {
-    // A response follows the last upload job's PUBACK (or its timeout). A scan step does
-    // not wait: its photos are safe in the spool, and the next step's turntable move
-    // overlaps the publishing (which stays in order).
+    // A response follows the last upload job on the wire: it is published once the MQTT
+    // client has that job (the publisher stage then waits for its PUBACK), or once the job
+    // failed to get there. Every photo is durable in the spool before its job is published.
+    // A scan step does not wait: its photos are safe in the spool, and the next step's
+    // turntable move overlaps the publishing (which stays in order).
     if (order_.done) {
         order_.done->set_value(ScanRunner::CaptureOutcome{std::move(photos_), std::move(errors_)});
         return;
     }
-    pipeline_.publisher_->submit([] {}).wait();
+    if (last_job_taken_) last_job_taken_->wait();
     std::string payload;
     if (photos_.empty() && !errors_.empty()) {
         payload = protocol::response_error(order_.transaction_json, errors_.front());
@@ -263,6 +339,7 @@ CapturePipeline::~CapturePipeline() {
 
 void CapturePipeline::start() {
     publisher_ = std::make_unique<SerialExecutor>();
+    finisher_ = std::make_unique<SerialExecutor>();
     thread_ = std::thread([this] { capture_loop(); });
 }
 
@@ -270,6 +347,7 @@ void CapturePipeline::stop() {
     stopping_ = true;
     orders_.close();
     if (thread_.joinable()) thread_.join();
+    finisher_.reset();   // idle: every order waits for its photos before it ends
     publisher_.reset();  // runs what is queued: the last photos' jobs go out
 }
 

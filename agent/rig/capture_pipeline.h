@@ -3,8 +3,10 @@
 // two ordered stages off the capture thread: the finisher commits and describes each photo
 // (fsyncs, EXIF, sidecar) while the cameras take the next shot, and the publisher sends
 // its metadata and upload job (waiting for the PUBACK) while the next photo is finished.
-// A request's response follows its last upload job; a scan step's outcome goes to the
-// scan instead.
+// A lone camera's next shot is posted before the last one is collected (it shoots back to
+// back). A request's response follows its last upload job on the wire (published once the
+// MQTT client has that job, without waiting for its PUBACK); a scan step's outcome goes to
+// the scan instead.
 //
 // The queue: one per rig, in arrival order. Every order (a specific serial or "all") waits
 // in the same queue and the capture thread runs them in turn, so each camera captures in
@@ -14,7 +16,7 @@
 // scan waits for each step before it asks for the next), but they count in the depth.
 //
 // Threads: enqueue()/capture_for_scan() from any thread; one capture thread; the finisher
-// of the running order; the publisher stage.
+// stage (the last shot of an order is committed on the capture thread); the publisher stage.
 #pragma once
 
 #include <atomic>
@@ -101,6 +103,8 @@ class CapturePipeline {
     const uint64_t min_free_bytes_;
     const int queue_max_;
     std::unique_ptr<SerialExecutor> publisher_;
+    // Commits and describes photos in shot order while the cameras take the next.
+    std::unique_ptr<SerialExecutor> finisher_;
     MessageQueue<CaptureOrder> orders_;
     std::thread thread_;
     std::atomic<bool> capture_busy_{false};
