@@ -743,9 +743,14 @@ Status Client::publish_within(const Message& m, bool retain, milliseconds timeou
             Error err = to_error(e, what);
             // The connection dropped under us before our loss callback ran (wait for the next
             // one), or max_inflight publishes are outstanding (wait for acks): retry in time.
-            bool retry = err.code == "not_connected" ||
-                         e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT;
+            const bool inflight_full = e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT;
+            bool retry = err.code == "not_connected" || inflight_full;
             if (!retry || Clock::now() >= deadline) return err;
+            // Acks come back within a broker round trip: look again soon.
+            if (inflight_full) {
+                std::this_thread::sleep_for(milliseconds(1));
+                continue;
+            }
         } catch (const std::exception& e) {
             return make_error("mqtt_error", what + ": " + e.what());
         }

@@ -25,6 +25,9 @@ constexpr int64_t kTriggerLeadUs = 4000;
 // At most this many photos wait for the finisher, so a slow disk or broker slows capture
 // down instead of piling up open temp files.
 constexpr size_t kMaxUnfinishedPhotos = 8;
+// In a burst, a job's publish waits for its PUBACK only every this many jobs (and for the
+// last): at 2 messages a photo that stays well inside the client's max_inflight (64).
+constexpr int kJobsPerAckWait = 16;
 
 // Bridges a camera download into a spool writer. The writer is shared so the capture
 // thread can commit it once the worker reports the download complete.
@@ -282,14 +285,24 @@ Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     ++parts_.stats.photos_total;
     parts_.stats.count_photo(meta->captured_at_ms);
     parts_.stats.state_dirty = true;
-    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs.
-    pipeline_.publisher_->submit(
-        [&jobs = parts_.jobs, &stats = parts_.stats, m = *meta, job_taken] {
-            const int64_t t0 = clock::monotonic_us();
-            jobs.publish_photo(m, [&] { job_taken->open(); });
-            stats.stage_us.publish += clock::monotonic_us() - t0;
-            job_taken->open();  // the job failed to reach the client: answer anyway
-        });
+    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs. In a
+    // burst only the last job waiting waits for its PUBACK, which vouches for those before
+    // it on the connection: one round trip per burst, not per photo.
+    ++pipeline_.jobs_waiting_;
+    pipeline_.publisher_->submit([&jobs = parts_.jobs, &stats = parts_.stats, m = *meta, job_taken,
+                                  &waiting = pipeline_.jobs_waiting_,
+                                  &since_ack = pipeline_.jobs_since_ack_wait_] {
+        const bool another_behind = --waiting > 0;
+        // Still one PUBACK wait per kJobsPerAckWait jobs, so a slow broker's window of
+        // unacknowledged messages (the client's max_inflight) never fills up.
+        const bool wait_for_ack = !another_behind || ++since_ack >= kJobsPerAckWait;
+        if (wait_for_ack) since_ack = 0;
+        const int64_t t0 = clock::monotonic_us();
+        jobs.publish_photo(
+            m, [&] { job_taken->open(); }, wait_for_ack);
+        stats.stage_us.publish += clock::monotonic_us() - t0;
+        job_taken->open();  // the job failed to reach the client: answer anyway
+    });
     return meta;
 }
 

@@ -25,14 +25,14 @@ protocol::UploadJob upload_job_for(const protocol::CaptureMetadata& m) {
 }
 
 void JobPublisher::publish_photo(const protocol::CaptureMetadata& m,
-                                 const std::function<void()>& job_taken) {
+                                 const std::function<void()>& job_taken, bool wait_for_ack) {
     // No wait for this ack: the job's PUBACK that follows on the same connection covers it.
     mqtt::Message capture_msg{
         topics_.capture(), protocol::capture_metadata_json(m), 1, false, "", ""};
     if (auto pst = publisher_.publish_queued(capture_msg, false, kPublishTimeout); !pst) {
         LOG_WARN(kLog, "publishing metadata of " << m.file_name << ": " << pst.error().describe());
     }
-    publish_job(m, true, job_taken);
+    publish_job(m, wait_for_ack, job_taken);
 }
 
 bool JobPublisher::publish_job(const protocol::CaptureMetadata& m, bool wait_for_ack,
