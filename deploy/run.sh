@@ -60,14 +60,30 @@ if [ "$web_port" != 0 ] && (exec 3<>"/dev/tcp/127.0.0.1/$web_port") 2>/dev/null;
   exit 1
 fi
 
+# The rig whose uploads the broker's uploader user may handle: the config's rig_id.
+rig_id=rig1
+if [ -n "$config" ]; then
+  rig_id="$(sed -n 's/^rig_id: *"\{0,1\}\([a-z0-9_-]*\)"\{0,1\} *\(#.*\)\{0,1\}$/\1/p' "$config" | head -n1)"
+  rig_id="${rig_id:-rig1}"
+fi
 "$repo/broker/run-broker.sh" --port "$mqtt_port" --ws-port "$ws_port" --data-dir "$state/broker" \
-  > "$state/logs/broker.log" 2>&1 &
+  --rig-id "$rig_id" > "$state/logs/broker.log" 2>&1 &
 pids+=($!)
 secrets="$state/broker/secrets"
+# mosquitto_pub/_sub read default options from $XDG_CONFIG_HOME/mosquitto_pub|_sub: the
+# dashboard user's password goes there (0600), never on a command line where ps shows it.
+cli_conf="$state/mqtt-cli"
+write_cli_conf() {
+  mkdir -p "$cli_conf"
+  chmod 700 "$cli_conf"
+  for tool in mosquitto_pub mosquitto_sub; do
+    (umask 077; printf -- '-p %s\n-u photorig-dashboard\n-P %s\n' "$mqtt_port" \
+      "$(head -n1 "$secrets/photorig-dashboard.password")" > "$cli_conf/$tool")
+  done
+}
 for _ in $(seq 100); do
-  if [ -s "$secrets/photorig-dashboard.password" ] &&
-     mosquitto_pub -p "$mqtt_port" -u photorig-dashboard -P "$(head -n1 "$secrets/photorig-dashboard.password")" \
-       -t photorig/_probe -n 2>/dev/null; then
+  if [ -s "$secrets/photorig-dashboard.password" ] && write_cli_conf &&
+     XDG_CONFIG_HOME="$cli_conf" mosquitto_pub -t photorig/_probe -n 2>/dev/null; then
     break
   fi
   sleep 0.1
@@ -141,13 +157,13 @@ ws://127.0.0.1:$ws_port for browsers; config $config).
 $web_line
 Logs: $state/logs/   Photos land in: $(sed -n 's/^ *dir: \(.*uploads\)$/\1/p' "$config" | head -n1)
 
-Try it from another terminal:
-  PW=\$(cat $secrets/photorig-dashboard.password)
-  mosquitto_sub -p $mqtt_port -u photorig-dashboard -P "\$PW" -v -t 'photorig/#' &
-  mosquitto_pub -p $mqtt_port -u photorig-dashboard -P "\$PW" -t photorig/rig1/request/capture -m '{"count":3}'
+Try it from another terminal (port, user and password come from $cli_conf):
+  export XDG_CONFIG_HOME=$cli_conf
+  mosquitto_sub -v -t 'photorig/#' &
+  mosquitto_pub -t photorig/$rig_id/request/capture -m '{"count":3}'
 or with rigctl:
   $build/agent/apps/rigctl --port $mqtt_port --username photorig-dashboard \\
-      --password-file $secrets/photorig-dashboard.password capture rig1 --count 3
+      --password-file $secrets/photorig-dashboard.password capture $rig_id --count 3
 
 Ctrl-C stops everything.
 EOT

@@ -1,5 +1,7 @@
 #include "apps/daemon_main.h"
 
+#include <sys/prctl.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -69,6 +71,9 @@ std::optional<int> parse_command_line(int argc, char** argv, const DaemonSpec& s
 
 int daemon_main(int argc, char** argv, const DaemonSpec& spec,
                 const std::function<int(const config::Config&, const std::atomic<bool>&)>& serve) {
+    // Before any secret is read: no core dump of this process (its memory holds broker
+    // passwords, OAuth tokens and S3 keys), and no ptrace or /proc/<pid>/mem by other users.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     CommandLine args;
     if (auto rc = parse_command_line(argc, argv, spec, &args)) return *rc;
     const std::string& config_path = args.config_path;

@@ -38,6 +38,7 @@ Commands:
 Options:
   --host H (127.0.0.1)  --port P (1883)  --username U  --password-file F (0600)
   --prefix T (photorig)  --timeout S (seconds to wait for an answer, 60)  --verbose
+  --version (print the version and exit)
   Environment: PHOTORIG_MQTT_HOST, PHOTORIG_MQTT_PORT, PHOTORIG_MQTT_USERNAME,
   PHOTORIG_MQTT_PASSWORD_FILE, PHOTORIG_TOPIC_PREFIX.
 
@@ -458,6 +459,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (std::string(argv[i]) == "--help") {
             std::fputs(kUsage, stdout);
+            return 0;
+        }
+        if (std::string(argv[i]) == "--version") {
+            std::printf("rigctl %s\n", PHOTORIG_VERSION);
             return 0;
         }
     }

@@ -98,6 +98,18 @@ struct WorkerOptions {
     // the next capture is already queued) so preview() has a picture on cameras without
     // live view.
     bool keep_last_thumbnail = true;
+    // After this many failed re-opens in a row a USB camera is reset (USBDEVFS_RESET); if the
+    // next re-open fails too it is reported stuck (CameraHealth). <= 0: never.
+    int stuck_after_reinits = 3;
+    std::string usb_root = "/dev/bus/usb";  // where usb:BBB,DDD nodes live (tests: a temp dir)
+};
+
+// How a camera is doing, for the service: polled, never pushed.
+struct CameraHealth {
+    int failed_reinits = 0;      // failed re-opens in a row (0 once connected)
+    uint64_t stuck_reports = 0;  // times it was declared stuck; each one is reported once
+    std::string usb_reset;       // outcome of the last reset ("done", "not a USB camera", ...)
+    std::string last_error;      // the last re-open's error
 };
 
 // One node of the camera's settings tree (libgphoto2's widget tree).
@@ -149,6 +161,10 @@ class CameraWorker {
 
     bool connected() const;
     CameraInfo info() const;  // filled after the first successful connect; port always set
+    CameraHealth health() const;
+    // How long the worker thread has been inside one libgphoto2 call (or one step of an
+    // order) without coming back; 0 while it waits for work. For the systemd watchdog.
+    int64_t busy_for_ms() const;
 
     // Queues a capture. The future holds one CapturedFile per file the camera added
     // (RAW+JPEG gives two), or the first error.

@@ -11,8 +11,10 @@
 
 #include "camera/camera.h"
 #include "camera/gphoto_session.h"
+#include "camera/usb_port.h"
 #include "core/backoff.h"
 #include "core/clock.h"
+#include "core/liveness.h"
 #include "core/log.h"
 #include "core/queue.h"
 
@@ -63,6 +65,8 @@ struct CameraWorker::Impl {
 
     mutable std::mutex info_mutex;
     CameraInfo info_value;
+    CameraHealth health_value;  // guarded by info_mutex
+    Liveness liveness;          // written by the worker thread, read by the service
 
     // Owned by the worker thread only.
     std::unique_ptr<detail::GphotoSession> session;
@@ -74,7 +78,9 @@ struct CameraWorker::Impl {
     // Doubling from kReconnectInitialMs up to opts.reconnect_backoff_max_ms, no jitter.
     Backoff reconnect_backoff{BackoffPolicy{}};
     std::string last_connect_error;
-    Preview last_thumbnail;  // of the last JPEG captured, for preview() without live view
+    StuckDetector stuck{3};
+    bool holders_reported = false;  // the gvfs line, once per failing streak
+    Preview last_thumbnail;         // of the last JPEG captured, for preview() without live view
 
     Impl(CameraSpec s, WorkerOptions o) : spec(std::move(s)), opts(o) {
         info_value.port = spec.port;
@@ -86,6 +92,7 @@ struct CameraWorker::Impl {
         reconnect_backoff =
             Backoff(BackoffPolicy{kReconnectInitialMs, std::max(opts.reconnect_backoff_max_ms, 1),
                                   BackoffPolicy::Jitter::none});
+        stuck = StuckDetector(opts.stuck_after_reinits);
     }
 
     std::string where() const {
@@ -108,6 +115,12 @@ struct CameraWorker::Impl {
         session = std::move(*opened);
         last_connect_error.clear();
         reconnect_backoff.reset();
+        stuck.on_connected();
+        holders_reported = false;
+        {
+            std::lock_guard<std::mutex> lock(info_mutex);
+            health_value.failed_reinits = 0;
+        }
         // From now on this worker is this camera: another one on the same port is refused.
         if (spec.serial.empty()) spec.serial = session->info().serial;
         if (!session->info().port.empty()) spec.port = session->info().port;
@@ -199,19 +212,54 @@ struct CameraWorker::Impl {
 
     // --- capture ---------------------------------------------------------------
 
-    bool sleep_unless_stopping(int ms) { return clock::sleep_unless(&stopping, ms); }
+    // Waiting on purpose (busy backoff) is progress, not a hang.
+    bool sleep_unless_stopping(int ms) {
+        for (int left = ms; left > 0; left -= 100) {
+            liveness.beat();
+            if (!clock::sleep_unless(&stopping, std::min(left, 100))) return false;
+        }
+        return !stopping;
+    }
 
     static Error stopped_error() {
         return Error(codes::camera_disconnected, "camera worker stopped");
     }
 
     void connect_failed_backoff() {
+        note_failed_reinit();
         int64_t delay_ms = reconnect_backoff.next_delay_ms();
         // The first retry waits kReconnectInitialMs even under a smaller cap (as it always
         // has); Backoff would hold every later one there too, so the cap is applied here.
         if (reconnect_backoff.failures() > 1)
             delay_ms = std::min<int64_t>(delay_ms, reconnect_backoff.policy().max_ms);
         next_tick_ms = clock::monotonic_ms() + delay_ms;
+    }
+
+    // A camera that cannot be claimed is held by another process (gvfs): say who, once.
+    // One that keeps failing to re-open is reset, then reported stuck (usb_port.h).
+    void note_failed_reinit() {
+        if (last_connect_error.find("claim") != std::string::npos) {
+            if (!holders_reported) {
+                std::string advice = check_camera_holders(spec.port, opts.usb_root);
+                if (!advice.empty()) LOG_ERROR(kLog, advice);
+                holders_reported = true;
+            }
+            return;  // not stuck: busy elsewhere
+        }
+        auto action = stuck.on_reinit_failed();
+        std::lock_guard<std::mutex> lock(info_mutex);
+        health_value.failed_reinits = stuck.failed_reinits();
+        health_value.last_error = last_connect_error;
+        if (action == StuckDetector::Action::reset_usb) {
+            health_value.usb_reset = reset_usb_camera(spec.port, opts.usb_root);
+            LOG_WARN(kLog, where() << ": " << stuck.failed_reinits()
+                                   << " re-opens failed; USB reset: " << health_value.usb_reset);
+        } else if (action == StuckDetector::Action::report_stuck) {
+            ++health_value.stuck_reports;
+            LOG_ERROR(kLog, where() << ": stuck: " << stuck.failed_reinits()
+                                    << " re-opens failed (USB reset: " << health_value.usb_reset
+                                    << "); last error: " << last_connect_error);
+        }
     }
 
     // Reads events left from before (a late CaptureComplete, a file shot by hand) so they
@@ -235,6 +283,7 @@ struct CameraWorker::Impl {
     bool wait_until_us(int64_t at_us) {
         for (;;) {
             if (stopping) return false;
+            liveness.beat();
             int64_t left = at_us - clock::now_us();
             if (left <= 0) return true;
             std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(left, 20000)));
@@ -364,6 +413,7 @@ struct CameraWorker::Impl {
         int64_t grace_until = 0;
         for (;;) {
             if (stopping) return stopped_error();
+            liveness.beat();  // each event poll came back
             int64_t now = clock::monotonic_ms();
             if (!added.empty() && (complete || now >= grace_until)) {
                 *ended_complete = complete;
@@ -403,6 +453,7 @@ struct CameraWorker::Impl {
                                                        int64_t triggered_at_us, int64_t t0) {
         std::vector<CapturedFile> files;
         for (const auto& f : added) {
+            liveness.beat();
             auto header = session->file_info(f.folder, f.name);
             if (!header) return header.error();
             auto sink = factory(*header);
@@ -476,8 +527,36 @@ struct CameraWorker::Impl {
 
     // --- thread ----------------------------------------------------------------
 
+    // No exception ends the worker thread: the order is answered "stopped" (cancel()) if it
+    // was not answered yet, and the worker goes on with the next one.
+    void run_guarded(Order& order) {
+        try {
+            order.run();
+            return;
+        } catch (const std::exception& e) {
+            LOG_ERROR(kLog, where() << ": camera order failed with an exception: " << e.what());
+        } catch (...) {
+            LOG_ERROR(kLog, where() << ": camera order failed with an unknown exception");
+        }
+        try {
+            order.cancel();
+        } catch (...) {  // its promise was answered before the throw
+        }
+    }
+
+    void tick_guarded() {
+        try {
+            tick();
+        } catch (const std::exception& e) {
+            LOG_ERROR(kLog, where() << ": event poll failed with an exception: " << e.what());
+            next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+        }
+    }
+
     void run(std::promise<Status> first_connect) {
+        liveness.begin();
         Status first = connect();
+        liveness.end();
         first_connect.set_value(first);
         if (first) {
             next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
@@ -494,13 +573,17 @@ struct CameraWorker::Impl {
                 break;
             }
             if (order) {
-                order->run();
+                BusyScope busy(liveness);
+                run_guarded(*order);
                 if (session)
                     next_tick_ms =
                         std::max(next_tick_ms, clock::monotonic_ms() + opts.keepalive_interval_ms);
                 continue;
             }
-            if (clock::monotonic_ms() >= next_tick_ms) tick();
+            if (clock::monotonic_ms() >= next_tick_ms) {
+                BusyScope busy(liveness);
+                tick_guarded();
+            }
         }
         while (auto left = orders.pop_for(std::chrono::milliseconds(0))) left->cancel();
         is_connected = false;
@@ -545,6 +628,15 @@ bool CameraWorker::connected() const {
 CameraInfo CameraWorker::info() const {
     std::lock_guard<std::mutex> lock(impl_->info_mutex);
     return impl_->info_value;
+}
+
+CameraHealth CameraWorker::health() const {
+    std::lock_guard<std::mutex> lock(impl_->info_mutex);
+    return impl_->health_value;
+}
+
+int64_t CameraWorker::busy_for_ms() const {
+    return impl_->liveness.busy_for_ms();
 }
 
 template <typename T>

@@ -20,6 +20,7 @@
 
 #include "camera/gphoto_impl.h"
 #include "core/log.h"
+#include "core/text.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PHOTORIG_CAMERA_ASAN 1
@@ -303,6 +304,9 @@ CameraInfo read_camera_info(GphotoSession::Impl& impl, const std::string& port,
     }
     if (info.serial == "None") info.serial.clear();
     if (info.model.empty()) info.model = model;
+    // The camera's firmware chose these bytes; they reach JSON, logs and topic names.
+    for (std::string* s : {&info.serial, &info.manufacturer, &info.model, &info.version})
+        *s = text::valid_utf8(*s);
     return info;
 }
 }  // namespace

@@ -135,8 +135,8 @@ HomeAssistantConfig& homeassistant(Config& c) {
 }
 
 // YAML lists arrive joined by ','; env values are written that way too.
-Status set_groups(Config& c, const std::string&, const std::string& v) {
-    c.groups.clear();
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> items;
     size_t start = 0;
     while (start <= v.size()) {
         size_t comma = v.find(',', start);
@@ -144,10 +144,20 @@ Status set_groups(Config& c, const std::string&, const std::string& v) {
             v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         item.erase(0, item.find_first_not_of(" \t"));
         item.erase(item.find_last_not_of(" \t") + 1);
-        if (!item.empty()) c.groups.push_back(item);
+        if (!item.empty()) items.push_back(item);
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
+    return items;
+}
+
+Status set_groups(Config& c, const std::string&, const std::string& v) {
+    c.groups = split_list(v);
+    return ok();
+}
+
+Status set_response_topic_allow(Config& c, const std::string&, const std::string& v) {
+    c.mqtt.response_topic_allow = split_list(v);
     return ok();
 }
 
@@ -171,6 +181,7 @@ std::vector<Field> mqtt_fields() {
         {"mqtt.password_file", str_in<MqttConfig>(mqtt, &MqttConfig::password_file)},
         {"mqtt.keepalive_s", int_in<MqttConfig>(mqtt, &MqttConfig::keepalive_s, 5, 3600)},
         {"mqtt.client_id", str_in<MqttConfig>(mqtt, &MqttConfig::client_id)},
+        {"mqtt.response_topic_allow", set_response_topic_allow, true},
         {"mqtt.tls.ca_file", str_in<TlsConfig>(tls, &TlsConfig::ca_file)},
         {"mqtt.tls.cert_file", str_in<TlsConfig>(tls, &TlsConfig::cert_file)},
         {"mqtt.tls.key_file", str_in<TlsConfig>(tls, &TlsConfig::key_file)},
@@ -192,6 +203,8 @@ std::vector<Field> camera_fields() {
          int_in<CameraConfig>(camera, &CameraConfig::keepalive_ms, 100, 600000)},
         {"camera.reconnect_max_ms",
          int_in<CameraConfig>(camera, &CameraConfig::reconnect_max_ms, 100, 600000)},
+        {"camera.stuck_after_reinits",
+         int_in<CameraConfig>(camera, &CameraConfig::stuck_after_reinits, 0, 1000)},
     };
 }
 
@@ -215,6 +228,8 @@ std::vector<Field> upload_fields() {
         {"upload.target", str_in<UploadConfig>(upload, &UploadConfig::target)},
         {"upload.journal", str_in<UploadConfig>(upload, &UploadConfig::journal)},
         {"upload.concurrency", int_in<UploadConfig>(upload, &UploadConfig::concurrency, 1, 32)},
+        {"upload.journal_keep_days",
+         int_in<UploadConfig>(upload, &UploadConfig::journal_keep_days, 1, 3650)},
         {"upload.bandwidth_limit_bytes_per_s",
          int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0, (1LL << 40))},
         {"upload.parallel_bodies", bool_in<UploadConfig>(upload, &UploadConfig::parallel_bodies)},
@@ -222,6 +237,9 @@ std::vector<Field> upload_fields() {
          int_in<UploadConfig>(upload, &UploadConfig::retry_max_backoff_s, 1, 3600)},
         {"upload.delete_after_upload",
          bool_in<UploadConfig>(upload, &UploadConfig::delete_after_upload)},
+        {"upload.stall_timeout_s",
+         int_in<UploadConfig>(upload, &UploadConfig::stall_timeout_s, 1, 3600)},
+        {"upload.ca_file", str_in<UploadConfig>(upload, &UploadConfig::ca_file)},
         {"upload.local.dir", str_in<LocalTargetConfig>(local, &LocalTargetConfig::dir)},
         {"upload.local.path_template",
          str_in<LocalTargetConfig>(local, &LocalTargetConfig::path_template)},

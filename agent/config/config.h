@@ -24,6 +24,9 @@ struct MqttConfig {
     TlsConfig tls;
     int keepalive_s = 30;
     std::string client_id;  // empty: photorig-<rig_id>-agent / -uploader
+    // MQTT topic filters a request's v5 Response Topic may also match (besides the rig's own
+    // response/ tree and topics outside photorig's and Home Assistant's trees).
+    std::vector<std::string> response_topic_allow;
 };
 
 // One camera, or (port auto) every camera detected. `camera:` in the YAML is either one
@@ -38,6 +41,8 @@ struct CameraConfig {
     std::string preset;              // a name under camera_presets, applied at every connect
     int keepalive_ms = 2000;         // idle event poll: keeps the camera awake, notices a replug
     int reconnect_max_ms = 2000;     // longest wait between reconnect attempts
+    // Failed re-opens in a row before a USB reset; one more after it: camera_stuck event.
+    int stuck_after_reinits = 3;  // 0 = never
 };
 
 // A named set of camera settings (libgphoto2 names: iso, f-number, shutterspeed, ...),
@@ -97,6 +102,14 @@ struct UploadConfig {
     bool parallel_bodies = false;
     int retry_max_backoff_s = 300;
     bool delete_after_upload = true;
+    // Remote targets: a transfer moving under 1 byte/s for this long is abandoned (a stalled
+    // or trickling server); their TLS certificates are verified against this CA file instead
+    // of the system's store when it is set (verification is never off).
+    int stall_timeout_s = 60;
+    std::string ca_file;
+    // Finished (done) journal rows older than this are deleted: a job offered again within
+    // it is still recognised as uploaded; the journal stays bounded.
+    int journal_keep_days = 30;
     LocalTargetConfig local;
     GdriveConfig gdrive;
     S3Config s3;

@@ -14,5 +14,9 @@ inline constexpr const char* unknown_setting = "unknown_setting";
 inline constexpr const char* bad_setting_value = "bad_setting_value";
 inline constexpr const char* setting_read_only = "setting_read_only";
 inline constexpr const char* preview_unavailable = "preview_unavailable";
+// Issue 15 (floods): more requests than the agent serves a second (the rig's RequestGate).
+inline constexpr const char* rate_limited = "rate_limited";
+// Issue 15: a capture stopped by capture/cancel before all its shots were taken.
+inline constexpr const char* cancelled = "cancelled";
 
 }  // namespace photorig::codes

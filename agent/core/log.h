@@ -1,4 +1,7 @@
 // Minimal thread-safe logger to stderr: one line per record, level + component + text.
+// Under systemd (JOURNAL_STREAM names our stderr) each line starts with its sd-daemon
+// priority prefix ("<3>" error ... "<7>" debug) and no timestamp, so journald files it by
+// priority (`journalctl -p warning`); otherwise "2026-01-01T00:00:00.000Z info [c] text".
 // Secrets never reach it: callers log key names and file paths, never contents.
 #pragma once
 
@@ -13,6 +16,8 @@ void set_level(Level level);
 Level level();
 bool parse_level(const std::string& name, Level* out);
 void write(Level level, const char* component, const std::string& text);
+// True when stderr is the journal stream systemd set up (JOURNAL_STREAM=dev:inode of it).
+bool stderr_is_journal();
 
 }  // namespace photorig::log
 

@@ -21,6 +21,18 @@ class MessageQueue {
         cv_.notify_one();
     }
 
+    // As push(), unless `max` items wait already: then the item is not taken (false). For
+    // queues fed by a peer (a broker flood) that must stay bounded.
+    bool push_bounded(T item, size_t max) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (items_.size() >= max) return false;
+            items_.push_back(std::move(item));
+        }
+        cv_.notify_one();
+        return true;
+    }
+
     // Waits up to `timeout`; empty optional on timeout or after close() with nothing left.
     std::optional<T> pop_for(std::chrono::milliseconds timeout) {
         std::unique_lock<std::mutex> lock(mutex_);

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/text.h"
+
 namespace photorig::media {
 namespace {
 
@@ -69,7 +71,7 @@ std::optional<std::string> get_string(ExifContent* ifd, ExifTag tag) {
         if (static_cast<unsigned char>(c) < 0x20) c = ' ';  // keep it printable for JSON/logs
     }
     if (s.empty()) return std::nullopt;
-    return s;
+    return text::valid_utf8(s);  // EXIF ASCII is whatever bytes the firmware wrote
 }
 
 std::optional<double> get_number(ExifContent* ifd, ExifTag tag, ExifByteOrder order) {

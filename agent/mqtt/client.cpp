@@ -160,6 +160,17 @@ struct Client::Impl {
     std::optional<Error> first_error;
     paho::token_ptr pending_connect;
 
+    std::atomic<uint64_t> dropped_messages{0}, dropped_publishes{0};
+
+    // Counts a publish that was not sent; logs the first and then every 1000th, so a flood
+    // leaves a trace without becoming a flood of log lines.
+    void note_dropped_publish(const std::string& topic, const std::string& why) {
+        uint64_t n = ++dropped_publishes;
+        if (n == 1 || n % 1000 == 0)
+            LOG_WARN(kLog, "dropped a message for " << topic << ": " << why << " (" << n
+                                                    << " dropped so far)");
+    }
+
     Impl(Options o, MessageQueue<Event>& ev)
         : opts(std::move(o)), events(ev), uri(server_uri(opts)) {}
 
@@ -175,6 +186,7 @@ struct Client::Impl {
         }
         try {
             paho::create_options create(paho_version(opts.mqtt_version));
+            create.set_max_buffered_messages(std::max(1, opts.max_buffered_messages));
             cli = std::make_unique<paho::async_client>(uri, opts.client_id, create, nullptr);
             cli->set_message_callback([this](paho::const_message_ptr msg) { on_message(msg); });
             cli->set_connection_lost_handler([this](const std::string& cause) {
@@ -193,10 +205,16 @@ struct Client::Impl {
             co.set_mqtt_version(paho_version(opts.mqtt_version));
             if (is_v5(opts.mqtt_version)) {
                 co.set_clean_start(opts.clean_start);
+                paho::properties props;
                 if (opts.session_expiry_s > 0) {
-                    co.set_properties(paho::properties{paho::property(
-                        paho::property::SESSION_EXPIRY_INTERVAL, int32_t(opts.session_expiry_s))});
+                    props.add(paho::property(paho::property::SESSION_EXPIRY_INTERVAL,
+                                             int32_t(opts.session_expiry_s)));
                 }
+                if (opts.max_packet_size > 0) {
+                    props.add(paho::property(paho::property::MAXIMUM_PACKET_SIZE,
+                                             int32_t(opts.max_packet_size)));
+                }
+                if (!props.empty()) co.set_properties(props);
             } else {
                 co.set_clean_session(opts.clean_start);
             }
@@ -243,7 +261,9 @@ struct Client::Impl {
             }
             Event ev{Event::Kind::message, false, "", {}};
             ev.message.topic = msg->get_topic();
-            ev.message.payload = msg->get_payload();
+            const size_t bound = opts.max_queued_messages;
+            ev.overflow = bound > 0 && events.size() >= bound;
+            if (!ev.overflow) ev.message.payload = msg->get_payload();
             ev.message.qos = msg->get_qos();
             ev.message.retained = msg->is_retained();
             const auto& props = msg->get_properties();
@@ -255,8 +275,13 @@ struct Client::Impl {
                 ev.message.correlation_data =
                     paho::get<std::string>(props, paho::property::CORRELATION_DATA);
             }
-            events.push(std::move(ev));
+            if (bound == 0) {
+                events.push(std::move(ev));
+            } else if (!events.push_bounded(std::move(ev), 2 * bound)) {
+                ++dropped_messages;
+            }
         } catch (const std::exception& e) {
+            ++dropped_messages;
             LOG_ERROR(kLog, "dropping a received message: " << e.what());
         }
     }
@@ -742,9 +767,11 @@ Status Client::publish_within(const Message& m, bool retain, milliseconds timeou
         } catch (const paho::exception& e) {
             Error err = to_error(e, what);
             // The connection dropped under us before our loss callback ran (wait for the next
-            // one), or max_inflight publishes are outstanding (wait for acks): retry in time.
+            // one), or max_inflight publishes are outstanding, or Paho's buffer of
+            // max_buffered_messages is full (a burst of responses): wait for acks, retry in time.
             const bool inflight_full = e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT;
-            bool retry = err.code == "not_connected" || inflight_full;
+            bool retry = err.code == "not_connected" || inflight_full ||
+                         e.get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES;
             if (!retry || Clock::now() >= deadline) return err;
             // Acks come back within a broker round trip: look again soon.
             if (inflight_full) {
@@ -761,14 +788,23 @@ Status Client::publish_within(const Message& m, bool retain, milliseconds timeou
 void Client::publish_nowait(const Message& m, bool retain) {
     Impl& d = *impl_;
     if (!d.cli || !connected()) {
+        ++d.dropped_publishes;
         LOG_DEBUG(kLog, "not connected: dropped a message for " << m.topic);
         return;
     }
     try {
         (void)d.cli->publish(to_paho(m, retain, d.opts.mqtt_version), nullptr, d.ack_kicker);
     } catch (const std::exception& e) {
-        LOG_DEBUG(kLog, "dropped a message for " << m.topic << ": " << e.what());
+        d.note_dropped_publish(m.topic, e.what());
     }
+}
+
+uint64_t Client::dropped_messages() const {
+    return impl_->dropped_messages;
+}
+
+uint64_t Client::dropped_publishes() const {
+    return impl_->dropped_publishes;
 }
 
 bool Client::connected() const {
@@ -795,8 +831,16 @@ void Client::disconnect(milliseconds timeout) {
         }
     }
     try {
-        auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-        auto tok = d.cli->disconnect(int(std::max<int64_t>(0, left.count())));
+        // Our own wait for what is in flight: Paho's disconnect(timeout) was measured to wait
+        // the whole timeout even with nothing in flight (2 s of every agent shutdown).
+        try {
+            for (const auto& pending_publish : d.cli->get_pending_delivery_tokens()) {
+                if (!pending_publish->wait_until(deadline)) break;
+            }
+        } catch (const paho::exception&) {
+            // A publish that failed is no longer in flight.
+        }
+        auto tok = d.cli->disconnect(0);
         tok->wait_until(deadline + milliseconds(500));
     } catch (const paho::exception& e) {
         if (e.get_return_code() != MQTTASYNC_DISCONNECTED)

@@ -18,6 +18,12 @@
 //   within its timeout, then publishes and waits for PUBACK in what remains; at the
 //   deadline it fails with "not_connected" (never got a connection) or "timeout" (no ack
 //   in time). publish_nowait() while disconnected drops the message.
+// - Bounds (a flooding peer must not grow us): Paho buffers at most max_buffered_messages
+//   publishes of ours waiting for an in-flight slot; a publish past that fails (counted in
+//   dropped_publishes(), logged). With max_queued_messages set, a received message finds
+//   at most that many waiting on `events`; past it the message is queued as an `overflow`
+//   Event without its payload (topic and v5 reply properties only, so the owner can still
+//   answer it), and past twice the bound it is only counted (dropped_messages()).
 //
 // - The broker's packets are acknowledged at once (TCP_QUICKACK after every message, PUBACK
 //   and SUBACK) and ours leave at once (TCP_NODELAY), on the socket Paho opened: against a
@@ -67,6 +73,11 @@ struct Options {
     int reconnect_max_ms = 30000;
     int mqtt_version = 5;  // 5, or 4 / 311 for MQTT 3.1.1
     int max_inflight = 64;
+    int max_buffered_messages = 10000;  // Paho's queue of publishes waiting for max_inflight
+    size_t max_queued_messages = 0;     // received messages waiting on `events`; 0 = no bound
+    // v5: the largest packet the broker may send us (CONNECT Maximum Packet Size); a bigger
+    // message is never delivered to us (the broker drops it for this client). 0 = no limit.
+    uint32_t max_packet_size = 0;
     // A topic only this client uses, under its own base (the agent's: <base>/_probe/broker).
     // When set, the first connection measures three publish -> echo round trips on it
     // before the `connected` Event (about 1 ms; about 150 ms on a broker with Nagle on) and
@@ -87,6 +98,8 @@ struct Event {
     bool session_present = false;  // connected
     std::string reason;            // connection_lost
     Message message;               // message
+    // A message that found max_queued_messages waiting: its payload was not kept.
+    bool overflow = false;
 };
 
 struct Subscription {
@@ -129,6 +142,11 @@ class Client {
 
     // Fire-and-forget (telemetry, availability, state). Dropped (debug log) when not connected.
     void publish_nowait(const Message& m, bool retain);
+
+    // Received messages not queued at all (past twice max_queued_messages), and publishes
+    // Paho refused to buffer (or that found us disconnected in publish_nowait).
+    uint64_t dropped_messages() const;
+    uint64_t dropped_publishes() const;
 
     // True between the `connected` Event (subscriptions in place) and the next loss.
     bool connected() const;

@@ -165,7 +165,7 @@ std::string RequestBody::json(const std::string& transaction) const {
         std::visit([&body, &field = field](const auto& v) { body[field] = v; }, value);
     }
     body["transaction"] = transaction;
-    return body.dump();
+    return body.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<Response> parse_response(const std::string& payload) {
@@ -181,7 +181,8 @@ Expected<Response> parse_response(const std::string& payload) {
     if (txn != j->end() && txn->is_string()) r.transaction = txn->get<std::string>();
     if (r.ok) {
         auto data = j->find("data");
-        if (data != j->end() && !data->is_null()) r.data_json = data->dump();
+        if (data != j->end() && !data->is_null())
+            r.data_json = data->dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
         return r;
     }
     r.error = make_error("error", "the agent refused the request");
@@ -193,7 +194,7 @@ Expected<Response> parse_response(const std::string& payload) {
 Expected<std::string> pretty_json(const std::string& text) {
     auto j = detail::parse_json(text);
     if (!j) return j.error();
-    return j->dump(2);
+    return j->dump(2, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<AgentState> parse_agent_state(const std::string& payload) {

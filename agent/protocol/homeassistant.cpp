@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/client.h"
+#include "protocol/json_fields.h"
 
 namespace photorig::protocol {
 namespace {
@@ -195,7 +196,7 @@ std::string ha_discovery_json(const DiscoveryInfo& info) {
            // each other in Home Assistant's schema).
            {"availability", json::array({json{{"topic", topics.availability()}}})},
            {"qos", 1}};
-    return j.dump();
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 }  // namespace photorig::protocol

@@ -10,6 +10,11 @@
 
 namespace photorig::protocol::detail {
 
+// dump()'s error handler for every message photorig writes: invalid UTF-8 becomes U+FFFD
+// instead of an exception. Text from outside is made valid at its source
+// (text::valid_utf8); this is the backstop, since one throw here used to end a thread.
+inline constexpr auto kReplaceInvalidUtf8 = nlohmann::json::error_handler_t::replace;
+
 Error field_error(const char* code, const std::string& field, const std::string& why);
 Expected<nlohmann::json> parse_json(const std::string& text);  // bad_json
 Expected<nlohmann::json> parse_object(

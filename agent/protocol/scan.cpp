@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
+#include "protocol/json_depth.h"
 #include "protocol/json_fields.h"
 
 namespace photorig::protocol {
@@ -10,6 +11,8 @@ using nlohmann::json;
 using namespace detail;
 
 namespace {
+// A turntable's acknowledgement is {"scan_id","step"}: anything much bigger is not one.
+constexpr size_t kMaxReadyBytes = 4096;
 json request_json(const ScanRequest& q) {
     return json{{"action", q.action},       {"positions", q.positions},
                 {"camera", q.camera},       {"count", q.count},
@@ -99,10 +102,12 @@ std::string scan_move_json(const ScanRecord& r, int step) {
                 {"of", r.request.positions},
                 {"degrees", deg},
                 {"position_deg", deg * (step - 1)}}
-        .dump();
+        .dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 bool scan_ready_matches(const std::string& payload, const ScanRecord& r, int step) {
+    // Nested past any acknowledgement: not one of ours (and never parsed: deep recursion).
+    if (payload.size() > kMaxReadyBytes || json_depth(payload) > kMaxJsonDepth) return false;
     json j = json::parse(payload, nullptr, false);
     if (j.is_discarded() || !j.is_object())
         return true;  // "ready", "OK", ... from simple controllers
@@ -125,7 +130,7 @@ std::string scan_progress_json(const ScanRecord& r, const std::string& event, in
            {"waiting_for", r.waiting_for.empty() ? json(nullptr) : json(r.waiting_for)},
            {"started_at", clock::rfc3339_utc_ms(r.started_at_ms)}};
     if (!r.error_code.empty()) j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
-    return j.dump();
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string scan_record_json(const ScanRecord& r) {
@@ -142,7 +147,7 @@ std::string scan_record_json(const ScanRecord& r) {
                 {"busy_ms", r.busy_ms},
                 {"error_code", r.error_code},
                 {"error_message", r.error_message}}
-        .dump();
+        .dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<ScanRecord> parse_scan_record(const std::string& text) {
@@ -166,7 +171,7 @@ Expected<ScanRecord> parse_scan_record(const std::string& text) {
         r.request.batch = q.value("batch", "");
         r.steps_done = j->at("steps_done").get<int>();
         for (const auto& c : j->at("captures")) {
-            auto m = parse_capture_metadata(c.dump());
+            auto m = parse_capture_metadata(c.dump(-1, ' ', false, detail::kReplaceInvalidUtf8));
             if (!m) return m.error().with_context("scan record capture");
             r.captures.push_back(*m);
         }
@@ -197,7 +202,7 @@ std::string scan_manifest_json(const ScanRecord& r, const std::string& rig_id) {
            {"started_at", clock::rfc3339_utc_ms(r.started_at_ms)},
            {"finished_at", clock::rfc3339_utc_ms(r.finished_at_ms)},
            {"captures", captures}};
-    return j.dump(2);
+    return j.dump(2, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 }  // namespace photorig::protocol

@@ -1,12 +1,45 @@
 #include "protocol/topics.h"
 
+#include <algorithm>
 #include <utility>
+
+#include "core/text.h"
 
 namespace photorig::protocol {
 namespace {
 constexpr const char* kRequestLevel = "/request/";
 constexpr const char* kGroupLevel = "/group/";
+
+bool needs_escape(unsigned char c) {
+    return c == '%' || c == '/' || c == '+' || c == '#' || c < 0x20 || c == 0x7f;
+}
+
+void append_escaped(std::string& out, unsigned char c) {
+    static const char kHex[] = "0123456789ABCDEF";
+    out += '%';
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+}
 }  // namespace
+
+std::string topic_level(const std::string& name) {
+    std::string out;
+    for (size_t i = 0; i < name.size();) {
+        const auto c = static_cast<unsigned char>(name[i]);
+        size_t n = text::utf8_sequence_length(name, i);
+        // C1 controls are U+0080..U+009F: 0xC2 0x80..0x9F.
+        bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(name[i + 1]) < 0xA0;
+        if (n == 0 || c1 || (n == 1 && needs_escape(c))) {
+            for (size_t k = 0; k < std::max<size_t>(n, 1); ++k)
+                append_escaped(out, static_cast<unsigned char>(name[i + k]));
+            i += std::max<size_t>(n, 1);
+        } else {
+            out.append(name, i, n);
+            i += n;
+        }
+    }
+    return out;
+}
 
 RigTopics::RigTopics(std::string topic_prefix, std::string rig_id)
     : prefix_(std::move(topic_prefix)),

@@ -10,6 +10,12 @@
 
 namespace photorig::protocol {
 
+// A name from outside (a camera serial) as one topic level: '%', '/', '+', '#', control
+// characters (C0, DEL, C1) and bytes that are not valid UTF-8 become %XX (upper-case hex,
+// per byte); everything else is kept. Percent-decoding gives the name back. Without it a
+// serial "A#1" made the broker drop the agent at every connect (docs/interface.md).
+std::string topic_level(const std::string& name);
+
 class RigTopics {
   public:
     RigTopics(std::string topic_prefix, std::string rig_id);
@@ -27,11 +33,14 @@ class RigTopics {
     // non-retained messages at connect time that only the agent itself needs to hear.
     std::string broker_probe() const { return sub("_probe/broker"); }
     std::string capture() const { return sub("capture"); }
+    // A camera's serial is whatever its firmware says: it goes in as topic_level(serial).
     std::string camera_availability(const std::string& serial) const {
-        return sub("camera/" + serial + "/availability");
+        return sub("camera/" + topic_level(serial) + "/availability");
     }
     std::string preview() const { return sub("preview"); }
-    std::string preview(const std::string& serial) const { return sub("preview/" + serial); }
+    std::string preview(const std::string& serial) const {
+        return sub("preview/" + topic_level(serial));
+    }
 
     // Requests and their responses.
     std::string request(const std::string& verb) const { return sub("request/" + verb); }

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/clock.h"
+#include "protocol/json_depth.h"
 #include "protocol/json_fields.h"
 
 namespace photorig::protocol {
@@ -23,6 +24,10 @@ Error field_error(const char* code, const std::string& field, const std::string&
 
 // Parses without exceptions; nlohmann's parse errors become bad_json.
 Expected<json> parse_json(const std::string& text) {
+    if (json_depth(text) > kMaxJsonDepth) {
+        return make_error(codes::bad_request, "payload nests objects or arrays more than " +
+                                                  std::to_string(kMaxJsonDepth) + " levels deep");
+    }
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return make_error(codes::bad_json, "payload is not valid JSON");
     return j;
@@ -144,8 +149,9 @@ bool is_hex64(const std::string& s) {
 using namespace detail;
 
 const std::vector<std::string>& known_verbs() {
-    static const std::vector<std::string> verbs = {"capture",    "cameras", "status", "config/get",
-                                                   "config/set", "preview", "scan"};
+    static const std::vector<std::string> verbs = {"capture",    "cameras",       "status",
+                                                   "config/get", "config/set",    "preview",
+                                                   "scan",       "capture/cancel"};
     return verbs;
 }
 
@@ -177,7 +183,7 @@ Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limi
                 return field_error(codes::out_of_range, "transaction",
                                    "is longer than 256 characters");
             }
-            env.transaction_json = it->dump();
+            env.transaction_json = it->dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
             if (partial_out) *partial_out = env;
         } else {
             return field_error(codes::bad_request, "transaction", "must be a string or a number");
@@ -221,11 +227,45 @@ Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits&
         req.batch = *v;
     }
     if (obj.contains("capture_at")) {
-        auto v = get_int(obj, "capture_at", 1, INT64_MAX / 2);
+        // Epoch ms up to 9999-12-31T23:59:59.999Z: the trigger works in microseconds
+        // (capture_at * 1000), which a larger value would overflow.
+        constexpr int64_t kLastEpochMs = 253402300799999;
+        auto v = get_int(obj, "capture_at", 1, kLastEpochMs);
         if (!v) return v.error();
         req.capture_at_ms = *v;
     }
     return req;
+}
+
+Expected<CaptureCancel> parse_capture_cancel(const std::string& payload) {
+    auto obj_or = parse_object(payload);
+    if (!obj_or) return obj_or.error();
+    const json& obj = *obj_or;
+    if (auto st = check_known_fields(obj, {"transaction", "capture_transaction", "batch"}); !st)
+        return st.error();
+    CaptureCancel cancel;
+    if (obj.contains("capture_transaction")) {
+        const json& t = obj["capture_transaction"];
+        if (!(t.is_string() || t.is_number()) ||
+            (t.is_string() && t.get_ref<const std::string&>().size() > 256))
+            return field_error(codes::bad_request, "capture_transaction",
+                               "must be the capture's transaction (a string of at most 256 "
+                               "characters, or a number)");
+        cancel.capture_transaction_json = t.dump();
+    }
+    if (obj.contains("batch")) {
+        auto b = get_batch(obj);
+        if (!b) return b.error();
+        cancel.batch = *b;
+    }
+    if (cancel.capture_transaction_json.empty() && cancel.batch.empty())
+        return make_error(codes::bad_request,
+                          "name the capture to cancel: capture_transaction and/or batch");
+    return cancel;
+}
+
+std::string capture_cancel_json(int cancelled) {
+    return json{{"cancelled", cancelled}}.dump();
 }
 
 namespace {
@@ -260,7 +300,7 @@ Expected<CameraRequest> parse_camera_request(const std::string& payload, bool wi
         } else if (v.is_boolean()) {
             req.value = v.get<bool>() ? "1" : "0";
         } else if (v.is_number_integer()) {
-            req.value = v.dump();
+            req.value = v.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
         } else if (v.is_number_float()) {
             char buf[64];
             std::snprintf(buf, sizeof buf, "%g", v.get<double>());
@@ -307,12 +347,14 @@ Expected<CameraRequest> parse_preview(const std::string& payload) {
 }
 
 std::string settings_json(const std::string& camera, const SettingNode& root) {
-    return json{{"camera", camera}, {"settings", setting_to_json(root)}}.dump();
+    return json{{"camera", camera}, {"settings", setting_to_json(root)}}.dump(
+        -1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string setting_set_json(const std::string& camera, const std::string& name,
                              const std::string& value) {
-    return json{{"camera", camera}, {"name", name}, {"value", value}}.dump();
+    return json{{"camera", camera}, {"name", name}, {"value", value}}.dump(
+        -1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string preview_json(const std::string& camera, const std::string& source, size_t bytes,
@@ -322,7 +364,7 @@ std::string preview_json(const std::string& camera, const std::string& source, s
                 {"size", bytes},
                 {"taken_at", clock::rfc3339_utc_ms(taken_at_ms)},
                 {"topic", topic}}
-        .dump();
+        .dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string camera_event_json(const std::string& type, const CameraRef& camera,
@@ -331,6 +373,14 @@ std::string camera_event_json(const std::string& type, const CameraRef& camera,
            {"camera", {{"model", camera.model}, {"serial", camera.serial}, {"port", camera.port}}},
            {"ts", clock::rfc3339_utc_ms(clock::now_ms())}};
     if (!message.empty()) j["message"] = message;
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
+}
+
+std::string camera_stuck_json(const CameraRef& camera, int attempts, const std::string& usb_reset,
+                              const std::string& message) {
+    json j = json::parse(camera_event_json("camera_stuck", camera, message));
+    j["attempts"] = attempts;
+    j["usb_reset"] = usb_reset;
     return j.dump();
 }
 
@@ -339,7 +389,7 @@ std::string response_ok(const std::string& transaction_json, const std::string& 
     r["status"] = "ok";
     r["transaction"] = json::parse(transaction_json, nullptr, false);
     r["data"] = data_json.empty() ? json::object() : json::parse(data_json, nullptr, false);
-    return r.dump();
+    return r.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string response_error(const std::string& transaction_json, const Error& error) {
@@ -347,7 +397,7 @@ std::string response_error(const std::string& transaction_json, const Error& err
     r["status"] = "error";
     r["transaction"] = json::parse(transaction_json, nullptr, false);
     r["error"] = {{"code", error.code}, {"message", error.message}};
-    return r.dump();
+    return r.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 namespace {
@@ -389,7 +439,7 @@ json metadata_to_json(const CaptureMetadata& m) {
 }  // namespace
 
 std::string capture_metadata_json(const CaptureMetadata& m) {
-    return metadata_to_json(m).dump();
+    return metadata_to_json(m).dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<CaptureMetadata> parse_capture_metadata(const std::string& text) {
@@ -477,7 +527,7 @@ std::string capture_result_json(const std::string& batch,
         data["triggers"] = tlist;
         data["trigger_spread_ms"] = static_cast<double>(spread_us) / 1000.0;
     }
-    return data.dump();
+    return data.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string upload_job_json(const UploadJob& job) {
@@ -492,7 +542,7 @@ std::string upload_job_json(const UploadJob& job) {
                 {"mime", job.mime},
                 {"captured_at", clock::rfc3339_utc_ms(job.captured_at_ms)},
                 {"captured_at_ms", job.captured_at_ms}}
-        .dump();
+        .dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<UploadJob> parse_upload_job(const std::string& text) {
@@ -553,7 +603,7 @@ std::string upload_event_json(const UploadEvent& e) {
         j["retrying"] = e.retrying;
         if (e.retrying) j["next_attempt_in_ms"] = e.next_attempt_in_ms;
     }
-    return j.dump();
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<UploadEvent> parse_upload_event(const std::string& text) {
@@ -589,7 +639,7 @@ std::string cameras_json(const std::vector<CameraRef>& cameras) {
         cj["connected"] = c.connected;
         list.push_back(cj);
     }
-    return json{{"cameras", list}}.dump();
+    return json{{"cameras", list}}.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string agent_state_json(const AgentState& s) {
@@ -611,7 +661,7 @@ std::string agent_state_json(const AgentState& s) {
         {"last_capture_at",
          s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)}};
     if (!s.last_error.empty()) j["last_error"] = s.last_error;
-    return j.dump();
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string uploader_state_json(const UploaderState& s) {
@@ -625,14 +675,14 @@ std::string uploader_state_json(const UploaderState& s) {
            {"target_reachable", s.target_reachable}};
     if (!s.target_reachable) j["retry_in_ms"] = s.retry_in_ms;
     if (!s.last_error.empty()) j["last_error"] = s.last_error;
-    return j.dump();
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 std::string counters_json(const std::vector<std::pair<std::string, uint64_t>>& counters) {
     json j = json::object();
     for (const auto& [name, value] : counters) j[name] = value;
     j["ts"] = clock::rfc3339_utc_ms(clock::now_ms());
-    return j.dump();
+    return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 }  // namespace photorig::protocol

@@ -61,6 +61,16 @@ Expected<CameraRequest> parse_preview(const std::string& payload);
 // For verbs whose only field is the transaction (cameras, status).
 Status parse_no_fields(const std::string& payload);
 
+// capture/cancel: which accepted capture requests to stop, by the transaction they were
+// sent with (as JSON text, compared with Envelope::transaction_json) and/or their batch.
+struct CaptureCancel {
+    std::string capture_transaction_json;  // "" = any
+    std::string batch;                     // "" = any
+};
+// At least one of "capture_transaction" and "batch" is required (bad_request otherwise).
+Expected<CaptureCancel> parse_capture_cancel(const std::string& payload);
+std::string capture_cancel_json(int cancelled);  // {"cancelled":n}
+
 // A name that will become part of a file path or topic: [A-Za-z0-9._-]{1,64}, not "." or "..",
 // not starting with '.'.
 bool is_safe_name(const std::string& name);
@@ -84,6 +94,10 @@ std::string preview_json(const std::string& camera, const std::string& source, s
                          int64_t taken_at_ms, const std::string& topic);
 // base/event: {"type":"camera_connected"|"camera_disconnected","camera":{...},"ts":...,"message"?}
 std::string camera_event_json(const std::string& type, const CameraRef& camera,
+                              const std::string& message);
+// base/event {"type":"camera_stuck","camera":{...},"ts","attempts","usb_reset","message"}:
+// the camera failed `attempts` re-opens in a row, a USB reset among them.
+std::string camera_stuck_json(const CameraRef& camera, int attempts, const std::string& usb_reset,
                               const std::string& message);
 
 std::string upload_job_json(const UploadJob& job);

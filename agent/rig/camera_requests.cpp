@@ -22,13 +22,21 @@ Expected<std::optional<std::string>> CameraRequests::handle(const mqtt::Message&
                : verb == "config/set" ? protocol::parse_config_set(message.payload)
                                       : protocol::parse_preview(message.payload);
     if (!req) return req.error();
+    if (waiting_ >= kMaxWaiting) {
+        return make_error(protocol::codes::queue_full,
+                          "camera request queue is full: " + std::to_string(int(waiting_)) +
+                              " config/get, config/set and preview requests waiting (bound " +
+                              std::to_string(kMaxWaiting) + "); try again when some are answered");
+    }
     Error choose_error;
     camera::CameraWorker* cam = cameras_.choose_one(req->camera, &choose_error);
     if (!cam) return choose_error;
     std::string serial = cam->info().serial;
+    ++waiting_;
     auto reply = [this, verb, txn, topic = message.response_topic,
                   corr = message.correlation_data](const std::string& payload) {
         responder_.respond(verb, topic, corr, payload);
+        --waiting_;
     };
     auto failed = [this, reply, txn, serial](const Error& e) {
         ++stats_.request_errors_total;

@@ -2,9 +2,12 @@
 // thread (which keeps answering other requests meanwhile), then the response.
 //
 // Threads: handle() on the service thread; the waiting and answering on an executor of
-// its own. Destroy it before the cameras stop, so what it waits for still answers.
+// its own. At most kMaxWaiting requests wait (each holds a camera's future and its reply
+// topic); past that handle() answers queue_full at once, naming the depth. Destroy it before the
+// cameras stop, so what it waits for still answers.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 
@@ -33,13 +36,16 @@ class CameraRequests {
     Expected<std::optional<std::string>> handle(const mqtt::Message& message,
                                                 const std::string& verb, const std::string& txn);
 
+    static constexpr int kMaxWaiting = 1024;
+
   private:
     const CameraSet& cameras_;
     Publisher& publisher_;
     const protocol::RigTopics topics_;
     Responder& responder_;
     RigStats& stats_;
-    SerialExecutor executor_;
+    std::atomic<int> waiting_{0};  // accepted and not yet answered
+    SerialExecutor executor_;      // last: its tasks use the members above
 };
 
 }  // namespace photorig::rig

@@ -1,5 +1,6 @@
 #include "rig/camera_set.h"
 
+#include "camera/usb_port.h"
 #include "core/log.h"
 #include "protocol/wire.h"
 
@@ -9,7 +10,21 @@ constexpr const char* kLog = "rig";
 }
 
 void CameraSet::open(const config::Config& config) {
+    warn_if_gvfs_holds_cameras(config);
     for (const auto& entry : config.cameras) add_workers_for(config, entry);
+}
+
+// gvfs's gphoto2 volume monitor grabs every PTP camera of a desktop session; then every
+// open fails with "Could not claim the USB device". Said once, up front, with the fix.
+void CameraSet::warn_if_gvfs_holds_cameras(const config::Config& config) {
+    bool usb = false;
+    for (const auto& entry : config.cameras) usb |= entry.port.rfind("ptpip:", 0) != 0;
+    if (!usb) return;
+    std::string port;
+    for (const auto& entry : config.cameras)
+        if (entry.port.rfind("usb:", 0) == 0) port = entry.port;
+    std::string advice = camera::check_camera_holders(port);
+    if (!advice.empty()) LOG_ERROR(kLog, advice);
 }
 
 void CameraSet::stop_all() {
@@ -26,6 +41,7 @@ void CameraSet::add_workers_for(const config::Config& config, const config::Came
     opts.keepalive_interval_ms = entry.keepalive_ms;
     opts.reconnect_backoff_max_ms = entry.reconnect_max_ms;
     opts.capture_target = entry.capture_target;
+    opts.stuck_after_reinits = entry.stuck_after_reinits;
     if (!entry.preset.empty()) opts.settings = config.camera_presets.at(entry.preset);
 
     std::vector<camera::CameraSpec> specs;
@@ -84,6 +100,21 @@ std::vector<camera::CameraWorker*> CameraSet::choose(const std::string& selector
                                              : "no camera with serial '" + selector + "'");
     }
     return chosen;
+}
+
+std::vector<camera::CameraHealth> CameraSet::health() const {
+    std::vector<camera::CameraHealth> health;
+    for (const auto& cam : workers_) health.push_back(cam->health());
+    return health;
+}
+
+std::pair<std::string, int64_t> CameraSet::longest_busy() const {
+    std::pair<std::string, int64_t> longest{"", 0};
+    for (const auto& cam : workers_) {
+        int64_t busy = cam->busy_for_ms();
+        if (busy > longest.second) longest = {cam->info().port, busy};
+    }
+    return longest;
 }
 
 std::vector<protocol::CameraRef> CameraSet::refs() const {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "camera/camera.h"
@@ -25,9 +26,13 @@ class CameraSet {
     // config/get, config/set, preview: one camera ("" or "all" = the only one).
     camera::CameraWorker* choose_one(const std::string& serial, Error* error) const;
     std::vector<protocol::CameraRef> refs() const;
+    std::vector<camera::CameraHealth> health() const;  // in the order of refs()
+    // The camera whose worker has been inside one call the longest, and how long (ms).
+    std::pair<std::string, int64_t> longest_busy() const;
     bool empty() const { return workers_.empty(); }
 
   private:
+    static void warn_if_gvfs_holds_cameras(const config::Config& config);
     void add_workers_for(const config::Config& config, const config::CameraConfig& entry);
 
     std::vector<std::unique_ptr<camera::CameraWorker>> workers_;

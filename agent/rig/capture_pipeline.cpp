@@ -55,6 +55,22 @@ class JobTaken {
     std::shared_future<void> opened_future_ = promise_.get_future().share();
 };
 
+// Opens a JobTaken however the scope is left (an exception included), so no answer waits
+// for a job that will never be published.
+class OpenJobTakenOnExit {
+  public:
+    explicit OpenJobTakenOnExit(std::shared_ptr<JobTaken> taken) : taken_(std::move(taken)) {}
+    ~OpenJobTakenOnExit() {
+        if (taken_) taken_->open();
+    }
+    void release() { taken_.reset(); }
+    OpenJobTakenOnExit(const OpenJobTakenOnExit&) = delete;
+    OpenJobTakenOnExit& operator=(const OpenJobTakenOnExit&) = delete;
+
+  private:
+    std::shared_ptr<JobTaken> taken_;
+};
+
 // The wall-clock instant (epoch us) a request's first shot fires at; 0 = at once.
 int64_t first_trigger_us(const protocol::CaptureRequest& req) {
     if (!req.capture_at_ms) return 0;
@@ -84,13 +100,56 @@ Status check_disk(const spool::Spool& spool, uint64_t min_free_bytes) {
     return ok();
 }
 
-// One capture order on the capture thread: its shots, its photos and their outcome.
+// One capture order on the capture thread: its shots, its photos and their outcome. The
+// capture thread takes one shot at a time (shoot_next) when it is due, so several orders'
+// shots interleave.
 class CapturePipeline::Run {
   public:
-    Run(CapturePipeline& pipeline, const CaptureOrder& order)
-        : pipeline_(pipeline), parts_(pipeline.parts_), order_(order), req_(order.request) {}
+    Run(CapturePipeline& pipeline, CaptureOrder order)
+        : pipeline_(pipeline),
+          parts_(pipeline.parts_),
+          order_(std::move(order)),
+          req_(order_.request),
+          capture_at_us_(first_trigger_us(req_)),
+          sequence_start_ms_(clock::monotonic_ms()) {}
 
-    void shoot_all();
+    // Shots left to take (none once stopped, cancelled or unable to go on).
+    bool more() const { return !ended_ && next_shot_ <= req_.count; }
+    // Monotonic ms the next shot is due at (0: at once).
+    int64_t due_ms() const {
+        if (next_shot_ <= 1 || req_.interval_ms <= 0) return 0;
+        return sequence_start_ms_ + static_cast<int64_t>(next_shot_ - 1) * req_.interval_ms;
+    }
+    // Takes the next shot. `alone`: no other started order has a shot due, so a lone
+    // camera's burst without an interval may leave this shot in flight and have its next
+    // one posted before collecting it (the camera triggers again as soon as it has deleted
+    // the last photo instead of idling while this thread hands the photos on).
+    void shoot_next(bool alone) {
+        auto posted = post_shot(next_shot_, alone);
+        ++next_shot_;
+        collect_in_flight();
+        if (!posted) {
+            ended_ = true;
+            return;
+        }
+        ++shots_taken_;
+        if (posted->may_overlap) {
+            in_flight_ = std::move(posted);
+        } else {
+            collect_shot(*posted);
+        }
+    }
+    void end(bool cancelled) {
+        ended_ = true;
+        cancelled_ = cancelled_ || cancelled;
+    }
+    // Ends the order with this error (answered by finish()).
+    void fail(Error error) {
+        errors_.push_back(std::move(error));
+        ended_ = true;
+    }
+    uint64_t id() const { return order_.id; }
+    const CaptureOrder& order() const { return order_; }
     void finish();
 
   private:
@@ -106,60 +165,40 @@ class CapturePipeline::Run {
         bool last = false;         // the order's last shot
         std::vector<Pending> pending;
     };
-    std::optional<Shot> post_shot(int shot, int64_t capture_at_us);
+    std::optional<Shot> post_shot(int shot, bool alone);
     void collect_shot(Shot& shot);
+    void collect_in_flight();
     std::vector<Pending> trigger(const std::vector<camera::CameraWorker*>& chosen, int seq,
                                  int64_t trigger_at_us);
     void collect(Pending& pending, int seq, bool last_shot);
     void finish_photo(PhotoFacts facts, std::shared_ptr<spool::SpoolWriter> writer, bool last_shot);
-    Expected<protocol::CaptureMetadata> commit_and_publish(
-        const PhotoFacts& facts, spool::SpoolWriter& writer,
+    // Static: it runs on the shared finisher, which may outlive this Run.
+    static Expected<protocol::CaptureMetadata> commit_and_publish(
+        CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
         const std::shared_ptr<JobTaken>& job_taken);
     void collect_oldest();
+    Error cancelled_error() const;
 
     CapturePipeline& pipeline_;
     Parts& parts_;
-    const CaptureOrder& order_;
+    const CaptureOrder order_;
     const protocol::CaptureRequest& req_;
+    const int64_t capture_at_us_, sequence_start_ms_;
+    int next_shot_ = 1, shots_taken_ = 0;
+    bool ended_ = false, cancelled_ = false;
     std::vector<protocol::CaptureMetadata> photos_;
     std::vector<Error> errors_;
     std::vector<protocol::TriggerTime> triggers_;
+    // This order's photos on the pipeline's finisher, in shot order.
     std::deque<std::future<Expected<protocol::CaptureMetadata>>> unfinished_;
+    std::optional<Shot> in_flight_;  // a lone camera's shot posted and not yet collected
     // The last photo's upload job is with the MQTT client: the response may follow it.
     std::shared_ptr<JobTaken> last_job_taken_;
 };
 
-// A lone camera shooting without an interval gets its next shot posted before the last one
-// is collected, so it triggers again as soon as it has deleted the last photo instead of
-// idling while this thread wakes up, hands the photos on and posts the next order.
-void CapturePipeline::Run::shoot_all() {
-    const int64_t capture_at_us = first_trigger_us(req_);
-    const int64_t sequence_start = clock::monotonic_ms();
-    std::optional<Shot> in_flight;
-    for (int shot = 1; shot <= req_.count && !pipeline_.stopping_; ++shot) {
-        if (shot > 1 && req_.interval_ms > 0) {
-            int64_t due = sequence_start + static_cast<int64_t>(shot - 1) * req_.interval_ms;
-            int64_t wait = due - clock::monotonic_ms();
-            if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
-        }
-        auto posted = post_shot(shot, capture_at_us);
-        if (in_flight) collect_shot(*in_flight);
-        in_flight.reset();
-        if (!posted) break;
-        if (posted->may_overlap) {
-            in_flight = std::move(posted);
-        } else {
-            collect_shot(*posted);
-        }
-    }
-    if (in_flight) collect_shot(*in_flight);
-    while (!unfinished_.empty()) collect_oldest();
-}
-
 // Triggers every chosen camera at once; nullopt when the order cannot go on (disk full,
 // no camera).
-std::optional<CapturePipeline::Run::Shot> CapturePipeline::Run::post_shot(int shot,
-                                                                          int64_t capture_at_us) {
+std::optional<CapturePipeline::Run::Shot> CapturePipeline::Run::post_shot(int shot, bool alone) {
     if (auto st = check_disk(parts_.spool, pipeline_.min_free_bytes_); !st) {
         errors_.push_back(st.error());
         return std::nullopt;
@@ -171,16 +210,17 @@ std::optional<CapturePipeline::Run::Shot> CapturePipeline::Run::post_shot(int sh
         return std::nullopt;
     }
     int64_t trigger_at_us = 0;
-    if (shot == 1 && capture_at_us) {
-        trigger_at_us = capture_at_us;
+    if (shot == 1 && capture_at_us_) {
+        trigger_at_us = capture_at_us_;
     } else if (chosen.size() > 1) {
         trigger_at_us = clock::now_us() + kTriggerLeadUs;
     }
     Shot posted;
     posted.seq = order_.seq_offset + shot;
     // Several cameras fire at one instant computed when they are posted; an interval is
-    // counted from the previous shot: both need the shot posted when it is due.
-    posted.may_overlap = chosen.size() == 1 && req_.interval_ms <= 0;
+    // counted from the previous shot; another order's shot may be due: all of them need
+    // this shot collected before the capture thread goes on.
+    posted.may_overlap = alone && chosen.size() == 1 && req_.interval_ms <= 0;
     posted.last = shot == req_.count;
     posted.pending = trigger(chosen, posted.seq, trigger_at_us);
     return posted;
@@ -188,6 +228,14 @@ std::optional<CapturePipeline::Run::Shot> CapturePipeline::Run::post_shot(int sh
 
 void CapturePipeline::Run::collect_shot(Shot& shot) {
     for (auto& p : shot.pending) collect(p, shot.seq, shot.last);
+}
+
+// Taken out first: a collect that throws leaves no half-collected shot behind.
+void CapturePipeline::Run::collect_in_flight() {
+    if (!in_flight_) return;
+    Shot shot = std::move(*in_flight_);
+    in_flight_.reset();
+    collect_shot(shot);
 }
 
 std::vector<CapturePipeline::Run::Pending> CapturePipeline::Run::trigger(
@@ -256,42 +304,45 @@ void CapturePipeline::Run::finish_photo(PhotoFacts facts,
     if (last_shot) {
         while (!unfinished_.empty()) collect_oldest();
         std::promise<Expected<protocol::CaptureMetadata>> done;
-        done.set_value(commit_and_publish(facts, *writer, job_taken));
+        done.set_value(commit_and_publish(pipeline_, facts, *writer, job_taken));
         unfinished_.push_back(done.get_future());
         return;
     }
     while (unfinished_.size() >= kMaxUnfinishedPhotos) collect_oldest();
+    CapturePipeline* pipeline = &pipeline_;
     unfinished_.push_back(
-        pipeline_.finisher_->submit([this, facts = std::move(facts), writer, job_taken] {
-            return commit_and_publish(facts, *writer, job_taken);
+        pipeline_.finisher_->submit([pipeline, facts = std::move(facts), writer, job_taken] {
+            return commit_and_publish(*pipeline, facts, *writer, job_taken);
         }));
 }
 
 // Commits and describes one photo, then queues its metadata and upload job on the publisher.
 Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
-    const PhotoFacts& facts, spool::SpoolWriter& writer,
+    CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
     const std::shared_ptr<JobTaken>& job_taken) {
+    OpenJobTakenOnExit no_job(job_taken);  // released once the publisher has the job
+    Parts& parts = pipeline.parts_;
     CommitCosts costs;
-    auto meta = commit_photo(parts_.spool, facts, writer, &costs);
-    if (!meta) {
-        job_taken->open();  // no job will follow
-        return meta;
-    }
-    auto& stage_us = parts_.stats.stage_us;
+    auto meta = commit_photo(parts.spool, facts, writer, &costs);
+    if (!meta) return meta;
+    auto& stage_us = parts.stats.stage_us;
     stage_us.hash += costs.hash_us;
     stage_us.commit += costs.commit_us;
     stage_us.exif += costs.exif_us;
     stage_us.sidecar += costs.sidecar_us;
-    ++parts_.stats.photos_total;
-    parts_.stats.count_photo(meta->captured_at_ms);
-    parts_.stats.state_dirty = true;
+    ++parts.stats.photos_total;
+    parts.stats.count_photo(meta->captured_at_ms);
+    parts.stats.state_dirty = true;
     // Publishing is a second stage, so the broker round trip overlaps the next fsyncs. In a
     // burst only the last job waiting waits for its PUBACK, which vouches for those before
     // it on the connection: one round trip per burst, not per photo.
-    ++pipeline_.jobs_waiting_;
-    pipeline_.publisher_->submit([&jobs = parts_.jobs, &stats = parts_.stats, m = *meta, job_taken,
-                                  &waiting = pipeline_.jobs_waiting_,
-                                  &since_ack = pipeline_.jobs_since_ack_wait_] {
+    ++pipeline.jobs_waiting_;
+    pipeline.publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta, job_taken,
+                                 &waiting = pipeline.jobs_waiting_,
+                                 &since_ack = pipeline.jobs_since_ack_wait_] {
+        // Opened once the client has the job, or here when it never got there (an
+        // exception included): the response is published anyway.
+        OpenJobTakenOnExit answer_anyway(job_taken);
         const bool another_behind = --waiting > 0;
         // Still one PUBACK wait per kJobsPerAckWait jobs, so a slow broker's window of
         // unacknowledged messages (the client's max_inflight) never fills up.
@@ -301,8 +352,8 @@ Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
         jobs.publish_photo(
             m, [&] { job_taken->open(); }, wait_for_ack);
         stats.stage_us.publish += clock::monotonic_us() - t0;
-        job_taken->open();  // the job failed to reach the client: answer anyway
     });
+    no_job.release();
     return meta;
 }
 
@@ -317,7 +368,16 @@ void CapturePipeline::Run::collect_oldest() {
     }
 }
 
+Error CapturePipeline::Run::cancelled_error() const {
+    return make_error(protocol::codes::cancelled,
+                      "cancelled by capture/cancel after " + std::to_string(shots_taken_) + " of " +
+                          std::to_string(req_.count) + " shots (" + std::to_string(photos_.size()) +
+                          " photos kept, batch " + req_.batch + ")");
+}
+
 void CapturePipeline::Run::finish() {
+    collect_in_flight();
+    while (!unfinished_.empty()) collect_oldest();
     // A response follows the last upload job on the wire: it is published once the MQTT
     // client has that job (the publisher stage then waits for its PUBACK), or once the job
     // failed to get there. Every photo is durable in the spool before its job is published.
@@ -329,7 +389,9 @@ void CapturePipeline::Run::finish() {
     }
     if (last_job_taken_) last_job_taken_->wait();
     std::string payload;
-    if (photos_.empty() && !errors_.empty()) {
+    if (cancelled_) {
+        payload = protocol::response_error(order_.transaction_json, cancelled_error());
+    } else if (photos_.empty() && !errors_.empty()) {
         payload = protocol::response_error(order_.transaction_json, errors_.front());
     } else {
         payload = protocol::response_ok(
@@ -360,7 +422,7 @@ void CapturePipeline::stop() {
     stopping_ = true;
     orders_.close();
     if (thread_.joinable()) thread_.join();
-    finisher_.reset();   // idle: every order waits for its photos before it ends
+    finisher_.reset();   // runs what is left (an order that failed may leave photos queued)
     publisher_.reset();  // runs what is queued: the last photos' jobs go out
 }
 
@@ -386,6 +448,12 @@ void CapturePipeline::enqueue(CaptureOrder order) {
 }
 
 void CapturePipeline::push(CaptureOrder order) {
+    {
+        std::lock_guard<std::mutex> lock(accepted_mutex_);
+        order.id = ++next_id_;
+        accepted_[order.id] =
+            Accepted{order.transaction_json, order.request.batch, order.done != nullptr, false};
+    }
     // Only marks `state` dirty: the service thread publishes it at most every 250 ms, so a
     // burst of thousands of requests gives a few state messages, not one per request, and
     // the depth still shows while the burst drains (each finished order marks it again).
@@ -410,21 +478,118 @@ std::optional<ScanRunner::CaptureOutcome> CapturePipeline::capture_for_scan(
     return outcome.get();
 }
 
+int CapturePipeline::cancel(const protocol::CaptureCancel& which) {
+    int marked = 0;
+    {
+        std::lock_guard<std::mutex> lock(accepted_mutex_);
+        for (auto& [id, a] : accepted_) {
+            if (a.scan_step || a.cancelled) continue;  // a scan is stopped with scan abort
+            if (!which.capture_transaction_json.empty() &&
+                which.capture_transaction_json != a.transaction_json)
+                continue;
+            if (!which.batch.empty() && which.batch != a.batch) continue;
+            a.cancelled = true;
+            ++marked;
+        }
+    }
+    if (marked > 0) orders_.push(CaptureOrder{});  // id 0: wakes the capture thread
+    return marked;
+}
+
+bool CapturePipeline::cancelled(uint64_t id) const {
+    std::lock_guard<std::mutex> lock(accepted_mutex_);
+    auto it = accepted_.find(id);
+    return it != accepted_.end() && it->second.cancelled;
+}
+
+void CapturePipeline::forget(uint64_t id) {
+    std::lock_guard<std::mutex> lock(accepted_mutex_);
+    accepted_.erase(id);
+}
+
 void CapturePipeline::capture_loop() {
-    while (auto order = orders_.pop_for(std::chrono::hours(24))) {
-        capture_busy_ = true;
-        parts_.stats.state_dirty = true;
-        run(*order);
-        --pending_orders_;
-        capture_busy_ = pending_orders_ > 0;
-        parts_.stats.state_dirty = true;
+    std::vector<std::unique_ptr<Run>> started;  // in start order: ties go to the earlier
+    std::deque<CaptureOrder> held;              // arrived while kMaxActiveOrders were started
+    for (;;) {
+        // Orders that are done (or cancelled, or stopped) are answered first.
+        for (auto it = started.begin(); it != started.end();) {
+            Run& run = **it;
+            if (cancelled(run.id())) run.end(/*cancelled=*/true);
+            if (stopping_) run.end(false);
+            if (run.more()) {
+                ++it;
+                continue;
+            }
+            finish_guarded(run);
+            forget(run.id());
+            it = started.erase(it);
+            --pending_orders_;
+            capture_busy_ = pending_orders_ > 0;
+            parts_.stats.state_dirty = true;
+        }
+        while (started.size() < kMaxActiveOrders && !held.empty()) {
+            started.push_back(std::make_unique<Run>(*this, std::move(held.front())));
+            held.pop_front();
+            capture_busy_ = true;
+            parts_.stats.state_dirty = true;
+        }
+        Run* next = nullptr;
+        for (auto& run : started) {
+            if (run->more() && (!next || run->due_ms() < next->due_ms())) next = run.get();
+        }
+        const int64_t now = clock::monotonic_ms();
+        if (next && next->due_ms() <= now) {
+            bool alone = held.empty();
+            for (auto& run : started) {
+                if (run.get() != next && run->more() && run->due_ms() <= now) alone = false;
+            }
+            shoot_guarded(*next, alone);
+            continue;
+        }
+        if (started.empty() && held.empty() && orders_.closed() && orders_.size() == 0) return;
+        // Nothing due: wait for the next shot, a new order, a cancel or stop.
+        const int64_t wait_ms = next ? next->due_ms() - now : 24LL * 3600 * 1000;
+        auto order = orders_.pop_for(std::chrono::milliseconds(wait_ms));
+        if (order && order->id != 0) held.push_back(std::move(*order));
     }
 }
 
-void CapturePipeline::run(const CaptureOrder& order) {
-    Run run(*this, order);
-    run.shoot_all();
-    run.finish();
+// No exception ends the capture thread: a shot that throws ends its order with
+// internal_error (its requester hears it when the order is answered) and the others go on.
+void CapturePipeline::shoot_guarded(Run& run, bool alone) {
+    try {
+        run.shoot_next(alone);
+        return;
+    } catch (const std::exception& e) {
+        LOG_ERROR(kLog, "capture failed with an exception: " << e.what());
+    } catch (...) {
+        LOG_ERROR(kLog, "capture failed with an unknown exception");
+    }
+    run.fail(make_error(protocol::codes::internal_error, "capture failed: internal error"));
+}
+
+// An order whose answer itself throws is answered internal_error instead.
+void CapturePipeline::finish_guarded(Run& run) {
+    try {
+        run.finish();
+        return;
+    } catch (const std::exception& e) {
+        LOG_ERROR(kLog, "capture failed with an exception: " << e.what());
+    } catch (...) {
+        LOG_ERROR(kLog, "capture failed with an unknown exception");
+    }
+    const CaptureOrder& order = run.order();
+    Error error = make_error(protocol::codes::internal_error, "capture failed: internal error");
+    try {
+        if (order.done) {
+            order.done->set_value(ScanRunner::CaptureOutcome{{}, {error}});
+        } else {
+            parts_.responder.respond(order.verb, order.response_topic, order.correlation_data,
+                                     protocol::response_error(order.transaction_json, error));
+        }
+    } catch (const std::exception& e) {  // e.g. the scan's promise was answered already
+        LOG_WARN(kLog, "could not report the failed capture: " << e.what());
+    }
 }
 
 }  // namespace photorig::rig

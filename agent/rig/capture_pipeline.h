@@ -3,10 +3,9 @@
 // two ordered stages off the capture thread: the finisher commits and describes each photo
 // (fsyncs, EXIF, sidecar) while the cameras take the next shot, and the publisher sends
 // its metadata and upload job (waiting for the PUBACK) while the next photo is finished.
-// A lone camera's next shot is posted before the last one is collected (it shoots back to
-// back). A request's response follows its last upload job on the wire (published once the
-// MQTT client has that job, without waiting for its PUBACK); a scan step's outcome goes to
-// the scan instead.
+// A request's response follows its last upload job on the wire (published once the MQTT
+// client has that job, without waiting for its PUBACK); a scan step's outcome goes to the
+// scan instead.
 //
 // The queue: one per rig, in arrival order. Every order (a specific serial or "all") waits
 // in the same queue and the capture thread runs them in turn, so each camera captures in
@@ -15,13 +14,30 @@
 // bytes); past it submit() answers queue_full. Scan steps are never refused (a running
 // scan waits for each step before it asks for the next), but they count in the depth.
 //
-// Threads: enqueue()/capture_for_scan() from any thread; one capture thread; the finisher
-// stage (the last shot of an order is committed on the capture thread); the publisher stage.
+// Interleaving (issue 15): a multi-shot order with an interval does not hold the capture
+// thread between its shots. The thread keeps up to kMaxActiveOrders orders started and
+// always takes the shot that is due first; while every started order waits for its next
+// shot, the next queued order starts. So `{"count":1000,"interval_ms":3600000}` lets
+// other requests run between its shots (orders with no interval still run back to back,
+// in arrival order). Every wait is on the order queue, so cancel() and stop() end it at once.
+// A lone camera's burst (one camera, no interval, the only started order with shots left)
+// gets its next shot posted before the last one is collected, so it shoots back to back.
+//
+// Cancelling: cancel() marks accepted orders (queued or started) by transaction and/or
+// batch; a marked order takes no further shot and is answered `cancelled`, naming the
+// shots taken (its photos so far are kept, published and uploaded as usual).
+//
+// Threads: enqueue()/capture_for_scan()/cancel() from any thread; one capture thread; the
+// finisher stage, shared by every started order (an order's last shot is committed on the
+// capture thread); the publisher stage.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <future>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -30,6 +46,7 @@
 #include "core/queue.h"
 #include "core/serial_executor.h"
 #include "protocol/types.h"
+#include "protocol/wire.h"
 #include "rig/camera_set.h"
 #include "rig/job_publisher.h"
 #include "rig/responder.h"
@@ -45,6 +62,7 @@ struct CaptureOrder {
     std::string verb;
     std::string response_topic, correlation_data;
     int seq_offset = 0;  // photos get seq = seq_offset + shot (a scan numbers across steps)
+    uint64_t id = 0;     // set by the pipeline (cancel())
     // Set for a scan's capture: the outcome goes here instead of a response.
     std::shared_ptr<std::promise<ScanRunner::CaptureOutcome>> done;
 };
@@ -87,16 +105,28 @@ class CapturePipeline {
     std::optional<ScanRunner::CaptureOutcome> capture_for_scan(
         const protocol::CaptureRequest& request, int seq_offset);
 
+    // Marks the matching capture requests (not scan steps) to stop; returns how many.
+    int cancel(const protocol::CaptureCancel& which);
+
     bool busy() const { return capture_busy_; }
     // Orders accepted and not yet answered, the running one included: the queue's depth.
     int pending_orders() const { return pending_orders_; }
     int queue_max() const { return queue_max_; }
 
+    static constexpr size_t kMaxActiveOrders = 16;
+
   private:
     class Run;
+    struct Accepted {
+        std::string transaction_json, batch;
+        bool scan_step = false, cancelled = false;
+    };
     void push(CaptureOrder order);
     void capture_loop();
-    void run(const CaptureOrder& order);
+    bool cancelled(uint64_t id) const;
+    void forget(uint64_t id);
+    void shoot_guarded(Run& run, bool alone);
+    void finish_guarded(Run& run);
 
     Parts parts_;
     const std::string rig_id_;
@@ -112,6 +142,9 @@ class CapturePipeline {
     std::atomic<bool> capture_busy_{false};
     std::atomic<int> pending_orders_{0};
     std::atomic<bool> stopping_{false};
+    mutable std::mutex accepted_mutex_;
+    std::map<uint64_t, Accepted> accepted_;  // by CaptureOrder::id, until answered
+    uint64_t next_id_ = 0;
 };
 
 }  // namespace photorig::rig

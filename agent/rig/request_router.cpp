@@ -25,6 +25,15 @@ void RequestRouter::handle(const mqtt::Message& message, const std::string& raw_
     std::string verb = raw_verb.size() <= kMaxVerbLength ? raw_verb : "unknown";
     protocol::Envelope partial;
     auto env = protocol::parse_envelope(message.payload, limits_, &partial);
+    if (!message.response_topic.empty() && response_topic_policy_) {
+        auto st = protocol::check_response_topic(message.response_topic, *response_topic_policy_);
+        if (!st) {
+            // Answered on the default response topic: the requester's is not ours to use.
+            mqtt::Message on_default = message;
+            on_default.response_topic.clear();
+            return refuse(verb, on_default, partial.transaction_json, st.error());
+        }
+    }
     if (message.retained) {
         // A retained request would fire again on every reconnect: refuse it, loudly.
         return refuse(
@@ -38,7 +47,7 @@ void RequestRouter::handle(const mqtt::Message& message, const std::string& raw_
                       make_error(protocol::codes::unknown_verb,
                                  "unknown verb '" + raw_verb.substr(0, kMaxVerbLength) +
                                      "'; known: capture, cameras, status, config/get, config/set, "
-                                     "preview, scan"));
+                                     "preview, scan, capture/cancel"));
     }
     if (!env) return refuse(verb, message, partial.transaction_json, env.error());
     const std::string& txn = env->transaction_json;

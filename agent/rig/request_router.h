@@ -12,6 +12,7 @@
 
 #include "core/expected.h"
 #include "mqtt/client.h"
+#include "protocol/response_topic.h"
 #include "protocol/types.h"
 #include "protocol/wire.h"
 #include "rig/responder.h"
@@ -28,6 +29,11 @@ class RequestRouter {
     RequestRouter(Responder& responder, protocol::Limits limits, RigStats& stats)
         : responder_(responder), limits_(limits), stats_(stats) {}
 
+    // Where v5 Response Topics may point; unset: anywhere (unit tests of other verbs).
+    void set_response_topic_policy(protocol::ResponseTopicPolicy policy) {
+        response_topic_policy_ = std::move(policy);
+    }
+
     // Several verbs may share one handler (config/get, config/set, preview).
     void add(const std::string& verb, Handler handler) { handlers_[verb] = std::move(handler); }
 
@@ -42,6 +48,7 @@ class RequestRouter {
     const protocol::Limits limits_;
     RigStats& stats_;
     std::map<std::string, Handler> handlers_;
+    std::optional<protocol::ResponseTopicPolicy> response_topic_policy_;
 };
 
 }  // namespace photorig::rig

@@ -11,6 +11,7 @@
 #include "rig/capture_pipeline.h"
 #include "rig/job_publisher.h"
 #include "rig/publisher.h"
+#include "rig/request_gate.h"
 #include "rig/request_router.h"
 #include "rig/responder.h"
 #include "rig/scan_runner.h"
@@ -23,6 +24,13 @@ namespace photorig::rig {
 namespace {
 constexpr const char* kLog = "rig";
 constexpr int64_t kStateIntervalMs = 250;
+// Received messages waiting for the service thread at most (a flood is refused past it,
+// mqtt::Options::max_queued_messages): a request is at most limits.max_payload_bytes.
+constexpr size_t kMaxQueuedMessages = 1000;
+// The largest packet the broker may send the agent (v5): requests up to this are read and
+// answered payload_too_large past limits.max_payload_bytes (at most 1 MiB); bigger ones
+// never reach us (broker/mosquitto.conf.in caps every packet too).
+constexpr uint32_t kMaxPacketBytes = 2 * 1024 * 1024;
 }  // namespace
 
 RigService::RigService(config::Config config)
@@ -57,6 +65,8 @@ Status RigService::start() {
     // set_tcp_nodelay)? Our own traffic is immune either way (mqtt/broker_socket.h); the
     // warning is for the broker's other clients.
     mo.broker_probe_topic = topics_.broker_probe();
+    mo.max_queued_messages = kMaxQueuedMessages;
+    mo.max_packet_size = kMaxPacketBytes;
     mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
     std::vector<mqtt::Subscription> subs{{topics_.request_filter(), 1}, {topics_.scan_ready(), 1}};
     for (const auto& group : config_.groups)
@@ -74,7 +84,8 @@ Status RigService::start() {
         CapturePipeline::Parts{cameras_, *spool_, *jobs_, *responder_, stats_}, config_.rig_id,
         config_.spool.min_free_bytes, config_.capture.queue_max);
     StateSources sources{[this] { return cameras_.refs(); }, [this] { return pipeline_->busy(); },
-                         [this] { return pipeline_->pending_orders(); }, config_.capture.queue_max};
+                         [this] { return pipeline_->pending_orders(); }, config_.capture.queue_max,
+                         [this] { return cameras_.health(); }};
     state_ = std::make_unique<StatePublisher>(*publisher_, topics_, config_.homeassistant, *spool_,
                                               stats_, std::move(sources), started_ms);
     camera_requests_ =
@@ -93,7 +104,11 @@ Status RigService::start() {
 }
 
 void RigService::route_requests() {
+    gate_ = std::make_unique<RequestGate>(*responder_, limits_, stats_);
     router_ = std::make_unique<RequestRouter>(*responder_, limits_, stats_);
+    router_->set_response_topic_policy(protocol::response_topic_policy(
+        config_.topic_prefix, config_.rig_id, config_.homeassistant.prefix,
+        config_.mqtt.response_topic_allow));
     router_->add(
         "status",
         [this](const mqtt::Message& m, const std::string&,
@@ -110,6 +125,14 @@ void RigService::route_requests() {
     router_->add("capture",
                  [this](const mqtt::Message& m, const std::string& verb, const std::string& txn) {
                      return handle_capture(m, verb, txn);
+                 });
+    router_->add("capture/cancel",
+                 [this](const mqtt::Message& m, const std::string&,
+                        const std::string&) -> Expected<std::optional<std::string>> {
+                     auto which = protocol::parse_capture_cancel(m.payload);
+                     if (!which) return which.error();
+                     int cancelled = pipeline_->cancel(*which);
+                     return std::optional<std::string>(protocol::capture_cancel_json(cancelled));
                  });
     router_->add("scan", [this](const mqtt::Message& m, const std::string&,
                                 const std::string& txn) { return handle_scan(m, txn); });
@@ -143,14 +166,19 @@ void RigService::run(const std::atomic<bool>& stop) {
     int64_t next_telemetry = clock::monotonic_ms() + config_.telemetry_interval_s * 1000LL;
     int64_t next_state = 0;
     while (!stop) {
+        const size_t depth = events_.size();
+        if (depth > stats_.request_queue_peak) stats_.request_queue_peak = depth;
         if (auto ev = events_.pop_for(std::chrono::milliseconds(100))) handle_event(*ev);
         state_->watch_cameras();
         int64_t now = clock::monotonic_ms();
+        notify_systemd(now);
         if (now >= next_reconcile) {
             reconciler_->reconcile(false, clock::now_ms());
             next_reconcile = now + config_.spool.reconcile_interval_s * 1000LL;
         }
         if (now >= next_telemetry) {
+            stats_.messages_dropped_total = mqtt_->dropped_messages();
+            stats_.publishes_dropped_total = mqtt_->dropped_publishes();
             state_->publish_telemetry(clock::now_ms());
             next_telemetry = now + config_.telemetry_interval_s * 1000LL;
             stats_.state_dirty = true;  // disk free and camera links drift without events
@@ -166,12 +194,49 @@ void RigService::run(const std::atomic<bool>& stop) {
         }
     }
     LOG_INFO(kLog, "stopping");
+    notifier_.stopping("stopping: finishing the running capture");
     stop_capturing();  // the last photos' jobs go out before the goodbye
     if (mqtt_->connected()) {
         state_->publish_availability(false);
         mqtt_->disconnect(std::chrono::seconds(2));
     }
     cameras_.stop_all();
+}
+
+void RigService::notify_systemd(int64_t now) {
+    if (!notifier_.enabled()) return;
+    if (stats_.state_dirty) status_dirty_ = true;
+    if ((status_dirty_ && now >= next_status_ms_) || now >= status_refresh_ms_) {
+        status_dirty_ = false;
+        next_status_ms_ = now + 1000;
+        status_refresh_ms_ = now + 10000;
+        notifier_.status(status_line());
+    }
+    // This thread sends the pets, so a hung service loop stops them by itself; a camera
+    // thread stuck in one libgphoto2 call for WatchdogSec= stops them too.
+    auto [port, busy_ms] = cameras_.longest_busy();
+    const int64_t limit = notifier_.hang_limit_ms();
+    if (limit > 0 && busy_ms >= limit) {
+        notifier_.tick(false, "camera " + port + " has been inside one libgphoto2 call for " +
+                                  std::to_string(busy_ms) + " ms");
+    } else {
+        notifier_.tick(true);
+    }
+}
+
+// One line for `systemctl status`.
+std::string RigService::status_line() const {
+    protocol::AgentState s = state_->current_state();
+    int online = 0;
+    for (const auto& c : s.cameras) online += c.connected ? 1 : 0;
+    std::string line =
+        (mqtt_->connected() ? "" : "broker unreachable; ") + std::string("cameras ") +
+        std::to_string(online) + "/" + std::to_string(s.cameras.size()) +
+        " online, capture queue " + std::to_string(s.capture_queue_depth) + "/" +
+        std::to_string(s.capture_queue_max) + ", spool " + std::to_string(s.spool_files) +
+        " files, photos today " + std::to_string(s.photos_today);
+    if (!s.last_error.empty()) line += ", last error: " + s.last_error;
+    return line;
 }
 
 void RigService::handle_event(const mqtt::Event& event) {
@@ -184,26 +249,56 @@ void RigService::handle_event(const mqtt::Event& event) {
             state_->publish_discovery();
             state_->publish_state();
             state_->forget_announced_cameras();  // re-publish every camera's availability
+            // Cameras were opened (or tried) in start(); now subscribed and online.
+            notifier_.ready(status_line());
+            status_dirty_ = true;
             break;
         case mqtt::Event::Kind::connection_lost:
             LOG_WARN(kLog, "lost the broker: " << event.reason);
+            status_dirty_ = true;
             break;
-        case mqtt::Event::Kind::message: {
-            const std::string& topic = event.message.topic;
-            if (topic == protocol::ha_status_topic(config_.homeassistant.prefix)) {
-                // Home Assistant (re)started: it has forgotten non-retained discovery.
-                if (event.message.payload == protocol::ha_status_online)
-                    state_->publish_discovery();
-                break;
-            }
-            if (topic == topics_.scan_ready()) {
-                scan_->on_ready(event.message.payload);
-                break;
-            }
-            if (auto verb = topics_.request_verb(topic)) router_->handle(event.message, *verb);
+        case mqtt::Event::Kind::message:
+            handle_message(event);
             break;
-        }
     }
+}
+
+void RigService::handle_message(const mqtt::Event& event) {
+    const mqtt::Message& message = event.message;
+    const std::string& topic = message.topic;
+    if (topic == protocol::ha_status_topic(config_.homeassistant.prefix)) {
+        // Home Assistant (re)started: it has forgotten non-retained discovery.
+        if (message.payload == protocol::ha_status_online) state_->publish_discovery();
+        return;
+    }
+    if (is_echo_of_clear(message)) return;
+    if (topic == topics_.scan_ready()) {
+        if (event.overflow) return;  // a turntable waits for its move's ready: it resends
+        if (message.retained) {
+            LOG_WARN(kLog, "ignoring a retained scan/ready (taken back): publish it unretained");
+            clear_retained(message);
+            return;
+        }
+        scan_->on_ready(message.payload);
+        return;
+    }
+    auto verb = topics_.request_verb(topic);
+    if (!verb) return;
+    if (!gate_->admit(event, *verb, events_.size(), clock::monotonic_ms())) return;
+    router_->handle(message, *verb);  // refuses a retained one (bad_request)
+    if (message.retained) clear_retained(message);
+}
+
+bool RigService::clear_retained(const mqtt::Message& message) {
+    if (message.payload.empty() || clearing_.size() >= 64) return false;
+    clearing_.insert(message.topic);
+    publisher_->send(message.topic, "", true);
+    return true;
+}
+
+bool RigService::is_echo_of_clear(const mqtt::Message& message) {
+    if (!message.payload.empty() || message.retained) return false;
+    return clearing_.erase(message.topic) > 0;
 }
 
 Expected<std::optional<std::string>> RigService::handle_capture(const mqtt::Message& message,

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config/config.h"
@@ -26,6 +27,7 @@
 #include "protocol/wire.h"
 #include "rig/camera_set.h"
 #include "rig/rig_stats.h"
+#include "service/systemd_notify.h"
 
 namespace photorig::spool {
 class Spool;
@@ -37,6 +39,7 @@ class CameraRequests;
 class CapturePipeline;
 class JobPublisher;
 class MqttPublisher;
+class RequestGate;
 class RequestRouter;
 class Responder;
 class ScanRunner;
@@ -58,6 +61,11 @@ class RigService {
     void route_requests();
     void start_scans();
     void handle_event(const mqtt::Event& event);
+    void handle_message(const mqtt::Event& event);
+    // A retained request or scan/ready would act again on every reconnect: it is taken
+    // back (an empty retained message on its topic) and the echo of that is ignored.
+    bool clear_retained(const mqtt::Message& message);
+    bool is_echo_of_clear(const mqtt::Message& message);
     Expected<std::optional<std::string>> handle_capture(const mqtt::Message& message,
                                                         const std::string& verb,
                                                         const std::string& txn);
@@ -65,8 +73,15 @@ class RigService {
                                                      const std::string& txn);
     Status deliver_manifest(const protocol::ScanRecord& record);
     void stop_capturing();
+    // systemd: STATUS= (when something changed, at most once a second, and every 10 s) and
+    // watchdog pets while every camera thread comes back from its calls in time.
+    void notify_systemd(int64_t now);
+    std::string status_line() const;
 
     config::Config config_;
+    service::SystemdNotifier notifier_;
+    bool status_dirty_ = true;
+    int64_t next_status_ms_ = 0, status_refresh_ms_ = 0;
     protocol::RigTopics topics_;
     protocol::Limits limits_;
     RigStats stats_;
@@ -80,7 +95,9 @@ class RigService {
     std::unique_ptr<SpoolReconciler> reconciler_;
     std::unique_ptr<StatePublisher> state_;
     std::unique_ptr<CapturePipeline> pipeline_;
+    std::unique_ptr<RequestGate> gate_;
     std::unique_ptr<RequestRouter> router_;
+    std::set<std::string> clearing_;  // topics whose retained message we just took back
     std::unique_ptr<ScanRunner> scan_;
     // Declared last: destroyed (and drained) first, while the workers still answer.
     std::unique_ptr<CameraRequests> camera_requests_;

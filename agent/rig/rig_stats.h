@@ -14,6 +14,11 @@ class RigStats {
   public:
     std::atomic<uint64_t> photos_total{0}, capture_errors_total{0}, jobs_published{0},
         jobs_reoffered{0}, requests_total{0}, request_errors_total{0};
+    // Floods (RequestGate): requests refused rate_limited / queue_full, refusals left
+    // unanswered, the deepest the incoming queue got, and the MQTT client's own drops.
+    std::atomic<uint64_t> requests_rate_limited_total{0}, requests_queue_full_total{0},
+        requests_unanswered_total{0}, request_queue_peak{0}, messages_dropped_total{0},
+        publishes_dropped_total{0};
     // Where the photos' time went so far, summed per stage in microseconds (telemetry's
     // stage_<name>_us_total): the camera's trigger call, its events, the download (which
     // includes writing and hashing), hashing alone, deleting from the card, committing to the

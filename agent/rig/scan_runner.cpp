@@ -8,6 +8,7 @@
 #include "core/files.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "protocol/wire.h"
 
 namespace photorig::rig {
 namespace {
@@ -153,7 +154,16 @@ void ScanRunner::loop() {
             finish_locked("completed");
             continue;
         }
-        run_step_locked(lock);
+        // No exception ends the scan thread: the scan pauses with internal_error (it can be
+        // resumed) and the thread waits for the next command.
+        try {
+            run_step_locked(lock);
+        } catch (const std::exception& e) {
+            if (!lock.owns_lock()) lock.lock();
+            LOG_ERROR(kLog, "scan step failed with an exception: " << e.what());
+            if (record_ && record_->state == "running")
+                pause_locked(protocol::codes::internal_error, "scan step failed: internal error");
+        }
     }
 }
 

@@ -62,6 +62,12 @@ void StatePublisher::publish_telemetry(int64_t now_ms) {
         {"jobs_reoffered_total", stats_.jobs_reoffered},
         {"requests_total", stats_.requests_total},
         {"request_errors_total", stats_.request_errors_total},
+        {"requests_rate_limited_total", stats_.requests_rate_limited_total},
+        {"requests_queue_full_total", stats_.requests_queue_full_total},
+        {"requests_unanswered_total", stats_.requests_unanswered_total},
+        {"request_queue_peak", stats_.request_queue_peak},
+        {"messages_dropped_total", stats_.messages_dropped_total},
+        {"publishes_dropped_total", stats_.publishes_dropped_total},
         {"spool_files", spool_.file_count()},
         {"stage_trigger_us_total", stats_.stage_us.trigger},
         {"stage_event_wait_us_total", stats_.stage_us.event_wait},
@@ -97,9 +103,28 @@ void StatePublisher::publish_discovery() {
     publisher_.send(topic, protocol::ha_discovery_json(info), true);
 }
 
+// A camera that failed its re-opens, a USB reset and one more: base/event camera_stuck,
+// once per stuck spell, so a Home Assistant automation can power-cycle it.
+void StatePublisher::watch_stuck(const std::vector<protocol::CameraRef>& cameras) {
+    if (!sources_.camera_health) return;
+    auto health = sources_.camera_health();
+    for (size_t i = 0; i < cameras.size() && i < health.size(); ++i) {
+        uint64_t& reported = stuck_reported_[i];
+        if (health[i].stuck_reports <= reported) continue;
+        reported = health[i].stuck_reports;
+        stats_.state_dirty = true;
+        LOG_WARN(kLog, "camera " << cameras[i].port << " is stuck: published camera_stuck");
+        publisher_.send(topics_.event(),
+                        protocol::camera_stuck_json(cameras[i], health[i].failed_reinits,
+                                                    health[i].usb_reset, health[i].last_error),
+                        false);
+    }
+}
+
 void StatePublisher::watch_cameras() {
     if (!publisher_.connected()) return;
     auto cameras = sources_.cameras();
+    watch_stuck(cameras);
     for (size_t i = 0; i < cameras.size(); ++i) {
         const protocol::CameraRef& cam = cameras[i];
         if (cam.serial.empty()) continue;  // never connected yet: nothing to name it by

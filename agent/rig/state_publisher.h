@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "camera/camera.h"
 #include "config/config.h"
 #include "protocol/topics.h"
 #include "protocol/types.h"
@@ -24,6 +25,8 @@ struct StateSources {
     std::function<bool()> capture_busy;
     std::function<int()> pending_orders;  // the capture queue's depth
     int capture_queue_max = 0;            // capture.queue_max
+    // Each camera's health, in the order of cameras() (unset: no camera_stuck events).
+    std::function<std::vector<camera::CameraHealth>()> camera_health;
 };
 
 class StatePublisher {
@@ -56,7 +59,10 @@ class StatePublisher {
     RigStats& stats_;
     StateSources sources_;
     const int64_t started_ms_;
-    std::map<size_t, Announced> announced_;  // by camera index
+    void watch_stuck(const std::vector<protocol::CameraRef>& cameras);
+
+    std::map<size_t, Announced> announced_;      // by camera index
+    std::map<size_t, uint64_t> stuck_reported_;  // CameraHealth::stuck_reports published
     std::vector<std::string> discovered_serials_;
     bool discovery_cleared_ = false;
 };

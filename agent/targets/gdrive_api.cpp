@@ -20,15 +20,7 @@ using text::lower;
 
 // Text from a server made safe for a log line or an error message: printable, bounded.
 std::string printable(const std::string& s, size_t max) {
-    std::string out;
-    for (char c : s) {
-        if (out.size() >= max) {
-            out += "...";
-            break;
-        }
-        out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c);
-    }
-    return out;
+    return text::printable(s, max);
 }
 
 std::optional<json> parse_json(const std::string& body) {

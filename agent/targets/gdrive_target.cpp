@@ -154,9 +154,10 @@ struct GdriveTarget::Impl {
             json meta = {
                 {"name", name}, {"mimeType", kFolderMime}, {"parents", json::array({parent})}};
             // Not retried blindly: a create whose answer got lost is found by the next list.
-            auto resp = client.call(
-                "POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true", meta.dump(),
-                {"Content-Type: application/json; charset=UTF-8"}, b, false);
+            auto resp =
+                client.call("POST", api + "/drive/v3/files?fields=id&supportsAllDrives=true",
+                            meta.dump(-1, ' ', false, json::error_handler_t::replace),
+                            {"Content-Type: application/json; charset=UTF-8"}, b, false);
             if (!resp) {
                 if (resp.error().code != "target_unavailable") return resp.error();
                 if (auto st = client.backoff(b, resp.error().message, -1); !st) return st.error();
@@ -262,7 +263,7 @@ struct GdriveTarget::Impl {
     std::string resume_text(const std::string& session, const upload::Job& job) const {
         json j = {
             {"v", 1}, {"session", session}, {"size", job.size}, {"sha256", lower(job.sha256)}};
-        return j.dump();
+        return j.dump(-1, ' ', false, json::error_handler_t::replace);
     }
 
     std::string resumed_session(const upload::Job& job) const {
@@ -273,7 +274,9 @@ struct GdriveTarget::Impl {
         if (size == j->end() || !size->is_number_unsigned() || size->get<uint64_t>() != job.size ||
             str_field(*j, "sha256") != lower(job.sha256))
             return std::string();  // a state for other bytes: start afresh
-        return str_field(*j, "session");
+        std::string session = str_field(*j, "session");
+        if (origin_of(session) != origin_of(api)) return std::string();  // not the API's
+        return session;
     }
 
     void save(const upload::Job& job, const std::string& text) {
@@ -296,7 +299,7 @@ struct GdriveTarget::Impl {
             "POST",
             api + "/upload/drive/v3/files?uploadType=resumable&supportsAllDrives=true&fields=" +
                 http::url_encode(kFileFields),
-            meta.dump(), headers, b, true);
+            meta.dump(-1, ' ', false, json::error_handler_t::replace), headers, b, true);
         if (!resp) return resp.error();
         if (resp->status == 404)
             return make_error("parent_missing", "gdrive: the batch folder is gone");
@@ -306,6 +309,14 @@ struct GdriveTarget::Impl {
         if (location.empty())
             return make_error("target_unavailable",
                               "gdrive: start resumable upload: answer without Location");
+        // The session URI receives the photo (and may be asked with the bearer token): only
+        // the API's own origin (scheme, host and port) is trusted with it.
+        if (origin_of(location) != origin_of(api))
+            return make_error("target_unavailable",
+                              "gdrive: start resumable upload: refused a session URI on "
+                              "another origin (" +
+                                  printable(origin_of(location), 80) + ", not " + origin_of(api) +
+                                  ")");
         return location;
     }
 
@@ -499,8 +510,8 @@ struct GdriveTarget::Impl {
     Status trash(Budget& b, const std::string& id) {
         auto resp = client.call(
             "PATCH", api + "/drive/v3/files/" + http::url_encode(id) + "?supportsAllDrives=true",
-            json({{"trashed", true}}).dump(), {"Content-Type: application/json; charset=UTF-8"}, b,
-            true);
+            json({{"trashed", true}}).dump(-1, ' ', false, json::error_handler_t::replace),
+            {"Content-Type: application/json; charset=UTF-8"}, b, true);
         if (!resp) return resp.error();
         if (resp->status != 200 && resp->status != 404)
             return status_error(resp->status, resp->body, "gdrive: trash " + id);

@@ -74,8 +74,9 @@ class GdriveTarget : public upload::Target {
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         std::shared_ptr<LinkGate> gate;  // one body on the link at a time; null = parallel bodies
         long connect_timeout_s = 10;
-        long low_speed_time_s = 60;
-        int max_retries_per_call = 6;               // consecutive failed attempts without progress
+        long low_speed_time_s = 60;    // abandon a transfer under 1 byte/s for this long
+        std::string ca_file;           // TLS: trust only this CA (PEM); "" = the system's store
+        int max_retries_per_call = 6;  // consecutive failed attempts without progress
         int64_t backoff_initial_ms = 1000;          // first wait; doubles per failure
         int64_t backoff_max_ms = 32000;             // cap of one computed wait
         int64_t retry_after_max_ms = 300000;        // a longer Retry-After ends the call instead

@@ -480,8 +480,14 @@ void set_connection_options(CURL* h, const Request& request, curl_slist* headers
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, request.low_speed_time_s);
     if (request.timeout_s > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT, request.timeout_s);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    // Redirects are never followed: a 3xx is an answer the target reads, so credentials
+    // (basic auth, a bearer token, a SigV4 signature) never go to a host it did not choose.
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!request.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.ca_file.c_str());
     if (request.max_send_speed > 0)
         curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE,
                          static_cast<curl_off_t>(request.max_send_speed));
@@ -535,11 +541,15 @@ Error transfer_error(CURLcode rc, const Transfer& t, const Request& request, con
                           where + ": read " + request.body_file + ": " + t.source_error);
     if (t.sink_refused)
         return make_error("io_error", where + ": response body refused by the receiver");
-    if (t.too_big) return make_error("io_error", where + ": response body larger than the limit");
+    if (t.too_big)
+        return make_error("io_error", where + ": response body cut off at " +
+                                          std::to_string(request.max_response_body) +
+                                          " bytes (larger than an answer can be)");
     std::string reason = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
     switch (rc) {
         case CURLE_URL_MALFORMAT:
         case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_SSL_CACERT_BADFILE:  // upload.ca_file is not a readable PEM CA
             return make_error("bad_config", where + ": " + reason);
         case CURLE_OUT_OF_MEMORY:
             return make_error("io_error", where + ": " + reason);

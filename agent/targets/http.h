@@ -63,11 +63,15 @@ struct Request {
     // Streams the response body here instead of Response::body (return false to abort the
     // transfer: perform() then answers "io_error"). Called only for the final response.
     std::function<bool(const char* data, size_t len)> body_sink;
-    // Response bodies kept in memory larger than this fail with "io_error" (a guard against
-    // a misbehaving server; use body_sink for big downloads).
-    uint64_t max_response_body = 64ull << 20;
+    // Response bodies kept in memory larger than this are cut off and fail with "io_error"
+    // (a guard against a hostile or broken server sending an endless body: API answers are
+    // kilobytes; use body_sink for big downloads).
+    uint64_t max_response_body = 4ull << 20;
     // Set to true from another thread to abort the transfer promptly (Error "cancelled").
     const std::atomic<bool>* cancel = nullptr;
+    // TLS: the server's certificate and name are always verified, against the system's CA
+    // store or, when set, this PEM file only. There is no switch to turn verification off.
+    std::string ca_file;
     // Overall deadline in seconds (CURLOPT_TIMEOUT), 0 = none; low_speed_time_s guards stalls.
     long timeout_s = 0;
 };
@@ -84,7 +88,8 @@ struct Response {
 };
 
 // A request with a target's connection settings: every target's Options has
-// connect_timeout_s, low_speed_time_s and cancel, and each of its requests carries them.
+// connect_timeout_s, low_speed_time_s, ca_file and cancel, and each of its requests carries
+// them.
 template <typename TargetOptions>
 Request request_for(const TargetOptions& o, std::string method, std::string url) {
     Request r;
@@ -92,6 +97,7 @@ Request request_for(const TargetOptions& o, std::string method, std::string url)
     r.url = std::move(url);
     r.connect_timeout_s = o.connect_timeout_s;
     r.low_speed_time_s = o.low_speed_time_s;
+    r.ca_file = o.ca_file;
     r.cancel = o.cancel;
     return r;
 }

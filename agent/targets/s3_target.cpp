@@ -156,7 +156,8 @@ std::string xml_escape(const std::string& s) {
 
 // The S3 error code in an answer body ("" when none).
 std::string s3_code(const http::Response& r) {
-    return xml_text(r.body, "Code");
+    // Server text: valid UTF-8 and bounded before it reaches a message or an event.
+    return text::printable(xml_text(r.body, "Code"), 100);
 }
 
 Error s3_error(const http::Response& r, const std::string& what) {
@@ -243,7 +244,7 @@ std::string encode_resume(const std::string& key, const std::string& upload_id,
     j["part_size"] = part_size;
     j["parts"] = nlohmann::json::array();
     for (const auto& [n, etag] : parts) j["parts"].push_back({n, etag});
-    return j.dump();
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<Resume> decode_resume(const std::string& text, const upload::Job& job,

@@ -52,7 +52,8 @@ class S3Target : public upload::Target {
         std::shared_ptr<BandwidthLimiter> limiter;  // the link budget shared with other uploads
         std::shared_ptr<LinkGate> gate;  // one body on the link at a time; null = parallel bodies
         long connect_timeout_s = 10;
-        long low_speed_time_s = 60;
+        long low_speed_time_s = 60;  // abandon a transfer under 1 byte/s for this long
+        std::string ca_file;         // TLS: trust only this CA (PEM); "" = the system's store
         const std::atomic<bool>* cancel = nullptr;  // aborts a transfer in flight ("cancelled")
         // Resume of multipart uploads across restarts (wire to Journal::resume_state and
         // Journal::set_resume_state). The state is opaque text; "" clears it.

@@ -54,7 +54,8 @@ class WebdavTarget : public upload::Target {
         // checksum; larger ones are verified by size only. 0 = never read back.
         uint64_t verify_download_max = 16ull << 20;
         long connect_timeout_s = 10;
-        long low_speed_time_s = 60;
+        long low_speed_time_s = 60;  // abandon a transfer under 1 byte/s for this long
+        std::string ca_file;         // TLS: trust only this CA (PEM); "" = the system's store
         const std::atomic<bool>* cancel = nullptr;  // aborts a transfer in flight ("cancelled")
     };
 
@@ -82,7 +83,8 @@ class WebdavTarget : public upload::Target {
     };
     Expected<Checked> compare(const std::string& url, const Remote& remote,
                               const upload::Job& job) const;
-    Expected<std::string> remote_sha256(const std::string& url) const;  // GET + hash
+    // GET + hash; a body longer than max_bytes is cut off ("checksum_mismatch").
+    Expected<std::string> remote_sha256(const std::string& url, uint64_t max_bytes) const;
     Status make_folders(const std::string& base, const std::vector<std::string>& folders);
     // One MKCOL: true = the collection is there, false = its parent is missing (409).
     Expected<bool> make_folder(const std::string& collection_url);

@@ -1,6 +1,12 @@
 #include "upload/journal.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "core/clock.h"
 #include "core/files.h"
@@ -127,7 +133,29 @@ const char* to_string(JobState s) {
     return "queued";
 }
 
+namespace {
+// The journal holds Drive resumable session URIs, which are credentials: owner-only. SQLite
+// creates the -wal and -shm files with the main file's mode; files left by an older
+// version are tightened too.
+Status make_private(const std::string& path) {
+    if (path.empty() || path[0] == ':') return ok();  // ":memory:"
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error("journal_error", "open " + path + ": " + std::strerror(errno));
+    int rc = ::fchmod(fd, 0600);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return make_error("journal_error", "chmod " + path + ": " + std::strerror(err));
+    for (const char* suffix : {"-wal", "-shm"}) {
+        std::string side = path + suffix;
+        if (::chmod(side.c_str(), 0600) != 0 && errno != ENOENT)
+            return make_error("journal_error", "chmod " + side + ": " + std::strerror(errno));
+    }
+    return ok();
+}
+}  // namespace
+
 Expected<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
+    if (auto st = make_private(path); !st) return st.error();
     std::unique_ptr<Journal> j(new Journal());
     j->path_ = path;
     int rc = sqlite3_open_v2(path.c_str(), &j->db_,

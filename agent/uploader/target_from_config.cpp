@@ -1,5 +1,7 @@
 #include "uploader/target_from_config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <memory>
 
@@ -59,6 +61,13 @@ void share_with(Options& o, const Shared& shared) {
     o.cancel = shared.cancel;
 }
 
+// The remote targets' connection settings (upload.stall_timeout_s, upload.ca_file).
+template <typename Options>
+void connect_with(Options& o, const Shared& shared) {
+    o.low_speed_time_s = shared.config.upload.stall_timeout_s;
+    o.ca_file = shared.config.upload.ca_file;
+}
+
 // Resumable targets keep their session (Drive upload URL, S3 upload id) in the journal.
 template <typename Options>
 void resume_through_journal(Options& o, upload::Journal& journal) {
@@ -99,6 +108,7 @@ TargetPtr make_gdrive(const Shared& shared) {
     o.rig_id = shared.config.rig_id;
     o.chunk_size = u.gdrive.chunk_size_bytes;
     share_with(o, shared);
+    connect_with(o, shared);
     resume_through_journal(o, shared.journal);
     return std::unique_ptr<upload::Target>(std::make_unique<targets::GdriveTarget>(std::move(o)));
 }
@@ -122,6 +132,7 @@ TargetPtr make_s3(const Shared& shared) {
     o.multipart_threshold = u.s3.multipart_threshold_bytes;
     o.part_size = u.s3.part_size_bytes;
     share_with(o, shared);
+    connect_with(o, shared);
     resume_through_journal(o, shared.journal);
     return std::unique_ptr<upload::Target>(std::make_unique<targets::S3Target>(std::move(o)));
 }
@@ -137,6 +148,7 @@ TargetPtr make_webdav(const Shared& shared) {
         o.password = *pw;
     }
     share_with(o, shared);
+    connect_with(o, shared);
     return std::unique_ptr<upload::Target>(std::make_unique<targets::WebdavTarget>(std::move(o)));
 }
 
@@ -154,6 +166,8 @@ Expected<std::unique_ptr<upload::Target>> target_from_config(const config::Confi
     // time there is nothing to order.
     if (u.concurrency > 1 && !u.parallel_bodies) shared.gate = std::make_shared<LinkGate>();
     if (u.target == "local") return make_local(shared);
+    if (!u.ca_file.empty() && ::access(u.ca_file.c_str(), R_OK) != 0)
+        return make_error("bad_config", "upload.ca_file: cannot read " + u.ca_file);
     if (u.target == "gdrive") return make_gdrive(shared);
     if (u.target == "s3") return make_s3(shared);
     if (u.target == "webdav") return make_webdav(shared);

@@ -113,6 +113,21 @@ Status UploaderService::start() {
     return ok();
 }
 
+// Done rows are what recognises a job offered again (no second upload), so they are kept
+// for upload.journal_keep_days: far longer than any re-offer (the agent re-offers only
+// files still in its spool, which the uploader releases at done) or broker redelivery.
+void UploaderService::prune_journal(int64_t now_ms) {
+    next_prune_ms_ = now_ms + 3600 * 1000;
+    const int64_t keep_ms = int64_t{config_.upload.journal_keep_days} * 24 * 3600 * 1000;
+    auto forgot = journal_->forget_done_older_than(keep_ms);
+    if (!forgot) {
+        LOG_WARN(kLog, "journal pruning failed: " << forgot.error().describe());
+    } else if (*forgot > 0) {
+        LOG_INFO(kLog, "journal: forgot " << *forgot << " done job(s) older than "
+                                          << config_.upload.journal_keep_days << " days");
+    }
+}
+
 void UploaderService::run(const std::atomic<bool>& stop) {
     int64_t next_state = 0;
     int64_t next_sweep = 0;
@@ -140,8 +155,10 @@ void UploaderService::run(const std::atomic<bool>& stop) {
             }
         }
         int64_t now = clock::monotonic_ms();
+        notify_systemd(now);
         if (now >= next_sweep) {
             sweep_kept_files();
+            if (now >= next_prune_ms_) prune_journal(now);
             next_sweep = now + 60 * 1000;
         }
         if (state_dirty_ && now >= next_state && mqtt_->connected()) {
@@ -151,6 +168,7 @@ void UploaderService::run(const std::atomic<bool>& stop) {
         }
     }
     LOG_INFO(kLog, "stopping");
+    notifier_.stopping("stopping: cancelling uploads in flight (they resume at the next start)");
     stop_workers();
     if (mqtt_->connected()) {
         publish_availability("offline");
@@ -165,6 +183,8 @@ void UploaderService::handle_event(const mqtt::Event& event) {
                      "connected to broker" << (event.session_present ? " (session present)" : ""));
             publish_availability("online");
             state_dirty_ = true;
+            // Subscribed to the jobs (the event comes after the subscriptions), journal open.
+            notifier_.ready(status_line());
             break;
         case mqtt::Event::Kind::connection_lost:
             LOG_WARN(kLog, "lost the broker: " << event.reason);
@@ -215,7 +235,7 @@ void UploaderService::worker_loop() {
         // (oldest first) whichever worker thread runs first; publish_nowait only queues.
         publish_event(job_event(item.job, "started", item.attempt + 1), false);
         lock.unlock();
-        upload_one(item);
+        upload_one_guarded(item);
         lock.lock();
     }
 }
@@ -230,9 +250,33 @@ void UploaderService::release_transfer_slot(bool* held) {
     cv_.notify_all();
 }
 
-void UploaderService::upload_one(const UploadScheduler::Entry& item) {
-    const auto& job = item.job;
+// No exception ends an upload worker: the job fails with internal_error (retried like
+// any failure, its event says so) and the worker takes the next one.
+void UploaderService::upload_one_guarded(const UploadScheduler::Entry& item) {
     bool slot_held = true;  // taken by worker_loop for this job
+    std::string what;
+    try {
+        upload_one(item, slot_held);
+        return;
+    } catch (const std::exception& e) {
+        what = e.what();
+    } catch (...) {
+        what = "unknown exception";
+    }
+    LOG_ERROR(kLog, "upload of " << item.job.remote_name << " failed with an exception: " << what);
+    release_transfer_slot(&slot_held);
+    try {
+        finish_failed(item.job, item.attempt + 1,
+                      make_error("internal_error", "upload failed: internal error"));
+    } catch (const std::exception& e) {
+        LOG_ERROR(kLog, "could not record the failed upload: " << e.what());
+    }
+    state_dirty_ = true;
+    cv_.notify_all();
+}
+
+void UploaderService::upload_one(const UploadScheduler::Entry& item, bool& slot_held) {
+    const auto& job = item.job;
     int attempt = item.attempt + 1;
     (void)journal_->mark_uploading(job.job_id);
     protocol::UploadEvent ev = job_event(job, "started", attempt);  // announced by worker_loop
@@ -374,7 +418,38 @@ bool UploaderService::publish_event(const protocol::UploadEvent& e, bool wait) {
     return true;
 }
 
+void UploaderService::notify_systemd(int64_t now) {
+    if (!notifier_.enabled()) return;
+    if (state_dirty_) status_dirty_ = true;
+    if ((status_dirty_ && now >= next_status_ms_) || now >= status_refresh_ms_) {
+        status_dirty_ = false;
+        next_status_ms_ = now + 1000;
+        status_refresh_ms_ = now + 10000;
+        notifier_.status(status_line());
+    }
+    notifier_.tick(true);
+}
+
+std::string UploaderService::status_line() {
+    protocol::UploaderState s = current_state();
+    std::string line = (mqtt_->connected() ? "" : "broker unreachable; ") + std::string("queued ") +
+                       std::to_string(s.queued) + ", in flight " + std::to_string(s.uploading) +
+                       ", done " + std::to_string(s.done) + ", failed " + std::to_string(s.failed) +
+                       " (target " + s.target + ")";
+    if (!s.target_reachable)
+        line += ", target unreachable, retry in " + std::to_string(s.retry_in_ms / 1000) + " s";
+    if (!s.last_error.empty()) line += ", last error: " + s.last_error;
+    return line;
+}
+
 void UploaderService::publish_state() {
+    mqtt_->publish_nowait(
+        mqtt::Message{topics_.uploader_state(), protocol::uploader_state_json(current_state()), 1,
+                      true, "", ""},
+        true);
+}
+
+protocol::UploaderState UploaderService::current_state() {
     protocol::UploaderState s;
     auto counts = journal_->counts();
     if (counts) {
@@ -393,9 +468,7 @@ void UploaderService::publish_state() {
             s.retry_in_ms =
                 std::max<int64_t>(0, scheduler_.outage().paused_until_ms() - clock::now_ms());
     }
-    mqtt_->publish_nowait(
-        mqtt::Message{topics_.uploader_state(), protocol::uploader_state_json(s), 1, true, "", ""},
-        true);
+    return s;
 }
 
 void UploaderService::publish_availability(const char* value) {

@@ -22,6 +22,7 @@
 #include "mqtt/client.h"
 #include "protocol/topics.h"
 #include "protocol/types.h"
+#include "service/systemd_notify.h"
 #include "upload/job.h"
 #include "upload/target.h"
 #include "uploader/job_intake.h"
@@ -47,7 +48,9 @@ class UploaderService {
     void schedule(const upload::Job& job, int attempt, int64_t not_before_ms);
     void worker_loop();
     void stop_workers();  // cancels uploads in flight and joins the workers; idempotent
-    void upload_one(const UploadScheduler::Entry& item);
+    void prune_journal(int64_t now_ms);
+    void upload_one_guarded(const UploadScheduler::Entry& item);
+    void upload_one(const UploadScheduler::Entry& item, bool& slot_held);
     void finish_done(const upload::Job& job, protocol::UploadEvent ev,
                      const upload::UploadResult& result, int64_t elapsed_ms);
     void finish_cancelled(const upload::Job& job);
@@ -62,6 +65,11 @@ class UploaderService {
     bool publish_event(const protocol::UploadEvent& e, bool wait);
     void publish_availability(const char* value);
     void publish_state();
+    protocol::UploaderState current_state();
+    // systemd: STATUS= (on change, at most once a second, and every 10 s) and watchdog pets
+    // from the service thread, the one that reads the broker's jobs and owns the journal.
+    void notify_systemd(int64_t now);
+    std::string status_line();
 
     config::Config config_;
     protocol::RigTopics topics_;
@@ -84,7 +92,11 @@ class UploaderService {
     bool stopping_ = false;
     std::vector<std::thread> workers_;
     std::atomic<bool> state_dirty_{true};
-    std::string last_error_;  // guarded by mutex_
+    service::SystemdNotifier notifier_;
+    bool status_dirty_ = true;
+    int64_t next_status_ms_ = 0, status_refresh_ms_ = 0;
+    int64_t next_prune_ms_ = 0;  // monotonic; owned by run()
+    std::string last_error_;     // guarded by mutex_
 };
 
 }  // namespace photorig::uploader

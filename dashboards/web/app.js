@@ -11,26 +11,27 @@
 
     // ---- connection ----------------------------------------------------------------------
 
-    // Query parameters may prefill the form (url, username, password, prefix); a password given
-    // that way connects at once. Nothing is stored: reloading without them asks again.
+    // Query parameters may prefill the form (url, username, prefix), never the password: a URL
+    // ends up in the web server's access log and the browser's history. The password is typed
+    // into the form; nothing is stored, so reloading asks again.
     function initForm() {
         const q = new URLSearchParams(window.location.search);
         const host = window.location.hostname || '127.0.0.1';
         $('broker-url').value = q.get('url') || `ws://${host}:9001`;
         $('username').value = q.get('username') || 'photorig-dashboard';
-        $('password').value = q.get('password') || '';
+        $('password').value = '';
         $('prefix').value = q.get('prefix') || 'photorig';
         $('connect-form').addEventListener('submit', (e) => {
             e.preventDefault();
             connect();
         });
         $('disconnect').addEventListener('click', disconnect);
-        if (q.get('password')) {
-            // Keep the password out of the address bar (and history) once it has been read.
+        if (q.has('password')) {
+            // Refused, and taken out of the address bar (and history) at least.
             q.delete('password');
             const rest = q.toString();
             window.history.replaceState(null, '', window.location.pathname + (rest ? '?' + rest : ''));
-            connect();
+            showError('A password in the address is not accepted (it would be logged): type it here.');
         }
     }
 
@@ -183,7 +184,12 @@
             li.className = c.connected === false ? 'disconnected' : 'connected';
             list.appendChild(li);
         }
-        if (!list.children.length) list.innerHTML = '<li class="muted">none reported</li>';
+        if (!list.children.length) {
+            const none = document.createElement('li');
+            none.className = 'muted';
+            none.textContent = 'none reported';
+            list.appendChild(none);
+        }
         setText(rig, 'photos_today', s.photos_today);
         setText(rig, 'last_capture_at', s.last_capture_at);
         setText(rig, 'busy', s.busy === undefined ? null : (s.busy ? 'yes' : 'no'));

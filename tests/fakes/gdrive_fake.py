@@ -62,7 +62,9 @@ Test controls on the same server (no auth):
       "clear": true     reset all faults first
   POST /_fake/config   JSON {"expires_in": s, "refresh_token": t, "client_secret": s,
                         "revoke_access_tokens": true, "max_send_rate": bytes/s (reading
-                        speed of chunk bodies, 0 = unlimited)}
+                        speed of chunk bodies, 0 = unlimited), "session_origin":
+                        "http://host:port" (the origin of the resumable session URIs it
+                        hands out: a hostile Location; "" = this server)}
   GET  /_fake/files    every stored file: id, name, mimeType, parents, path (folder names
                         from the root), size, md5Checksum, sha256Checksum (of the bytes on
                         disk), appProperties, trashed
@@ -713,7 +715,8 @@ class Handler(BaseHTTPRequestHandler):
                                             "file_id": None,
                                             "job_id": (meta.get("appProperties") or {}).get("job_id")}
         host = self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_address[1]
-        location = "http://%s/upload/drive/v3/files?uploadType=resumable&upload_id=%s" % (host, uid)
+        origin = getattr(STATE, "session_origin", "") or "http://%s" % host
+        location = "%s/upload/drive/v3/files?uploadType=resumable&upload_id=%s" % (origin, uid)
         self.send_response(200)
         self.send_header("Location", location)
         self.send_header("X-GUploader-UploadID", uid)
@@ -936,6 +939,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.tokens.clear()
                 if "max_send_rate" in cfg:
                     STATE.max_send_rate = int(cfg["max_send_rate"])
+                if "session_origin" in cfg:
+                    STATE.session_origin = str(cfg["session_origin"])
             return self.send_json(200, {"ok": True})
         if path == "/_fake/files" and method == "GET":
             with STATE.lock:

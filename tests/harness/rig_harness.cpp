@@ -1,5 +1,6 @@
 #include "harness/rig_harness.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,18 @@ bool is_photo(const std::string& path) {
     return name.find(".tmp-") == std::string::npos && name.find(".part") == std::string::npos;
 }
 
+bool file_exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+}  // namespace
+
+namespace {
+std::vector<std::string> with_env(std::vector<std::string> env,
+                                  const std::vector<std::string>& more) {
+    env.insert(env.end(), more.begin(), more.end());
+    return env;
+}
 }  // namespace
 
 RigHarness::RigHarness(HarnessOptions options)
@@ -57,8 +70,12 @@ bool RigHarness::stock_broker() const {
 void RigHarness::start_broker() {
     if (broker_port_ == 0) broker_port_ = free_tcp_port();
     std::vector<std::string> argv{std::string(PHOTORIG_SOURCE_DIR) + "/broker/run-broker.sh",
-                                  "--port", std::to_string(broker_port_), "--data-dir",
-                                  root_.path() + "/broker"};
+                                  "--port",
+                                  std::to_string(broker_port_),
+                                  "--data-dir",
+                                  root_.path() + "/broker",
+                                  "--rig-id",
+                                  options_.rig_id};
     if (stock_broker()) argv.push_back("--stock-tuning");
     if (options_.websockets) {
         if (ws_port_ == 0) ws_port_ = free_tcp_port();
@@ -68,10 +85,14 @@ void RigHarness::start_broker() {
     broker_->start();
     bool up = wait_until(
         [&] {
+            // run-broker.sh writes the password, then its newline: wait for the whole line.
+            if (!file_exists(password_file("photorig-dashboard"))) return false;
+            std::string pw = read_file(password_file("photorig-dashboard"));
+            if (pw.size() < 2 || pw.back() != '\n') return false;
             auto r = run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p",
-                                  std::to_string(broker_port_), "-u", "photorig-dashboard", "-P",
-                                  password("photorig-dashboard"), "-t", "photorig/_probe", "-n"},
-                                 std::chrono::seconds(2));
+                                  std::to_string(broker_port_), "-t", "photorig/_probe", "-n"},
+                                 std::chrono::seconds(2), dashboard_cli_env());
+            return r.exit_code == 0;
             return r.exit_code == 0;
         },
         std::chrono::seconds(10), std::chrono::milliseconds(50));
@@ -98,6 +119,24 @@ std::string RigHarness::password(const std::string& user) const {
     std::string pw = read_file(password_file(user));
     while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
     return pw;
+}
+
+std::vector<std::string> RigHarness::dashboard_cli_env() const {
+    // mosquitto_pub/_sub read default options from $XDG_CONFIG_HOME/mosquitto_pub|_sub: the
+    // password goes there (0600), never on a command line where `ps` shows it.
+    const std::string dir = root_.path() + "/mqtt-cli";
+    ::mkdir(dir.c_str(), 0700);
+    for (const char* tool : {"mosquitto_pub", "mosquitto_sub"}) {
+        const std::string path = dir + "/" + tool;
+        if (file_exists(path)) continue;
+        const std::string text =
+            "-u photorig-dashboard\n-P " + password("photorig-dashboard") + "\n";
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+            throw std::runtime_error("cannot write " + path);
+        ::close(fd);
+    }
+    return {"XDG_CONFIG_HOME=" + dir};
 }
 
 std::string RigHarness::serial_of(size_t i) {
@@ -167,9 +206,9 @@ void RigHarness::start_agent(bool wait_online) {
         agent_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{bin("rig-agent"), "--config", config_path_},
             root_.path() + "/agent.log",
-            std::vector<std::string>{
-                "HOME=" + root_.path() + "/home", "PHOTORIG_MQTT_USERNAME=photorig-agent",
-                "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/agent.pw"});
+            with_env({"HOME=" + root_.path() + "/home", "PHOTORIG_MQTT_USERNAME=photorig-agent",
+                      "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/agent.pw"},
+                     options_.agent_env));
     }
     size_t before = received(base() + "/availability").size();
     agent_->start();
@@ -189,9 +228,9 @@ void RigHarness::start_uploader(bool wait_online) {
         uploader_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{bin("rig-uploader"), "--config", config_path_},
             root_.path() + "/uploader.log",
-            std::vector<std::string>{
-                "PHOTORIG_MQTT_USERNAME=photorig-uploader",
-                "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"});
+            with_env({"PHOTORIG_MQTT_USERNAME=photorig-uploader",
+                      "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"},
+                     options_.uploader_env));
     }
     size_t before = received(base() + "/uploader/availability").size();
     uploader_->start();
@@ -262,10 +301,6 @@ void RigHarness::pub_cli(const std::string& topic, const std::string& payload) {
                                   "127.0.0.1",
                                   "-p",
                                   std::to_string(broker_port_),
-                                  "-u",
-                                  "photorig-dashboard",
-                                  "-P",
-                                  password("photorig-dashboard"),
                                   "-q",
                                   "1",
                                   "-t",
@@ -276,7 +311,7 @@ void RigHarness::pub_cli(const std::string& topic, const std::string& payload) {
         argv.push_back("-m");
         argv.push_back(payload);
     }
-    auto r = run_command(argv, std::chrono::seconds(10));
+    auto r = run_command(argv, std::chrono::seconds(10), dashboard_cli_env());
     if (r.exit_code != 0) throw std::runtime_error("mosquitto_pub failed: " + r.output);
 }
 

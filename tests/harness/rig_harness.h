@@ -50,6 +50,8 @@ struct HarnessOptions {
     // The broker without photorig's socket and save tuning (run-broker.sh --stock-tuning),
     // like Debian's stock config; unset: PHOTORIG_BENCH_BROKER=stock in the environment.
     std::optional<bool> stock_broker;
+    // More environment for the daemons ("NOTIFY_SOCKET=...", "WATCHDOG_USEC=...").
+    std::vector<std::string> agent_env, uploader_env;
 };
 
 struct Received {
@@ -82,6 +84,9 @@ class RigHarness {
     int ws_port() const { return ws_port_; }                   // 0 unless options.websockets
     std::string password_file(const std::string& user) const;  // the broker's 0600 file for `user`
     std::string password(const std::string& user) const;  // photorig-agent | -uploader | -dashboard
+    // Environment for mosquitto_pub/_sub as the dashboard user: the user and password come
+    // from an options file (XDG_CONFIG_HOME), never from the command line.
+    std::vector<std::string> dashboard_cli_env() const;
     const std::string& config_path() const { return config_path_; }
     std::string spool_dir() const { return root_.path() + "/spool"; }
     std::string upload_dir() const { return root_.path() + "/uploads"; }

@@ -118,7 +118,7 @@ TEST(EndToEnd, StatusAndCamerasAnswerAndV5ResponseTopicIsHonoured) {
     ASSERT_FALSE(cams.topic.empty());
     EXPECT_EQ(parse(cams.payload)["data"]["cameras"][0]["connected"], true);
 
-    std::string reply = h.base() + "/v5-replies/abc";
+    std::string reply = h.base() + "/response/v5-replies/abc";
     h.pub_v5(h.base() + "/request/cameras", "{}", reply, "corr-123");
     auto v5 = h.wait_for(reply, any, 10s);
     ASSERT_FALSE(v5.topic.empty()) << "no reply on the v5 response topic";
@@ -468,7 +468,7 @@ TEST(EndToEnd, TwentySeparateCaptureRequestsAreQueuedAndCapturedInArrivalOrder) 
     RigHarness h(o);
     h.start_all();
     ASSERT_FALSE(h.wait_for(h.base() + "/state", any, 10s).topic.empty());
-    const std::string reply = h.base() + "/v5-replies/queue";
+    const std::string reply = h.base() + "/response/v5-replies/queue";
     const auto burst_start = std::chrono::steady_clock::now();
     const size_t states_before = h.received(h.base() + "/state").size();
     constexpr int kRequests = 20;
@@ -540,7 +540,7 @@ TEST(EndToEnd, PastCaptureQueueMaxRequestsAreAnsweredQueueFull) {
     auto state = h.wait_for(h.base() + "/state", any, 10s);
     ASSERT_FALSE(state.topic.empty());
     EXPECT_EQ(parse(state.payload)["capture_queue"], json({{"depth", 0}, {"max", 3}}));
-    const std::string reply = h.base() + "/v5-replies/queue";
+    const std::string reply = h.base() + "/response/v5-replies/queue";
     for (int i = 0; i < 6; ++i) {
         h.pub_v5(h.base() + "/request/capture", json{{"transaction", i}}.dump(), reply,
                  std::to_string(i));

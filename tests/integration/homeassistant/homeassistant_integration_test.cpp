@@ -39,9 +39,8 @@ TEST(HomeAssistant, RetainedDiscoveryAtStartAndAgainOnBirthMessage) {
     // A client that connects later (Home Assistant after a restart) finds it retained.
     auto sub =
         run_command({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(h.broker_port()),
-                     "-u", "photorig-dashboard", "-P", h.password("photorig-dashboard"), "-t",
-                     kDiscovery, "-C", "1", "-W", "5", "-v"},
-                    10s);
+                     "-t", kDiscovery, "-C", "1", "-W", "5", "-v"},
+                    10s, h.dashboard_cli_env());
     EXPECT_EQ(sub.exit_code, 0) << sub.output;
     EXPECT_NE(sub.output.find("\"cmps\""), std::string::npos);
 

@@ -56,6 +56,13 @@ TEST(Rigctl, CaptureAndFollowUploads) {
     EXPECT_TRUE(contains(f.output, "done")) << f.output;
 }
 
+TEST(Rigctl, VersionPrintsNameAndVersionWithoutABroker) {
+    auto r = run_command(
+        {std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl", "--port", "1", "--version"}, 30s);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, std::string("rigctl ") + PHOTORIG_VERSION + "\n");
+}
+
 TEST(Rigctl, ErrorsExitNonZeroWithTheCode) {
     RigHarness h;
     h.start_all();

@@ -106,6 +106,7 @@ void expect_s3_object(const S3rverPeer& s3, const std::string& key, const json& 
     http::Request get;
     get.url = s3.endpoint() + "/photos/" + key;
     get.sigv4 = s3_key();
+    get.max_response_body = 1ull << 30;  // a whole photo, not an API answer
     auto object = http::perform(get);
     ASSERT_TRUE(object) << object.error().describe();
     ASSERT_EQ(object->status, 200) << key << ": " << object->body;

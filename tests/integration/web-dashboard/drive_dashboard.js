@@ -3,7 +3,7 @@
 // the real rig-agent started by web_dashboard_test.cpp. Exits 0 when every check passed.
 //
 // Environment: WEB_DIR, WS_URL, MQTT_URL (plain listener, for the turntable and the preview),
-// BASE (photorig/<rig>), RIG_ID, DASHBOARD_PASSWORD_FILE,
+// BASE (photorig/<rig>), RIG_ID, DASHBOARD_PASSWORD_FILE, AGENT_PASSWORD_FILE,
 // SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium).
 'use strict';
 
@@ -76,6 +76,18 @@ async function main() {
     let turntable = null;
     let requester = null;
     try {
+        // A password in the URL (it would land in the web server's access log) is refused:
+        // not put in the form, not used to connect, taken out of the address bar.
+        await page.goto(`${pageUrl}?url=${encodeURIComponent(env('WS_URL'))}&password=not-the-password`);
+        await page.waitForTimeout(1000);
+        if (page.url().includes('password')) throw new Error(`password left in the address: ${page.url()}`);
+        if ((await page.inputValue('#password')) !== '') throw new Error('password prefilled from the URL');
+        const urlError = await page.locator('#connection-error').textContent();
+        if (!/not accepted/.test(urlError || '')) throw new Error(`no message about the URL password: ${urlError}`);
+        if ((await page.locator('#connection-status').textContent()) !== 'disconnected')
+            throw new Error('the page tried to connect with a password from the URL');
+        log('a password in the URL is refused');
+
         log('open', pageUrl);
         await page.goto(pageUrl);
         // The password is typed into the form, as a user would; it never goes in a URL here.
@@ -134,6 +146,8 @@ async function main() {
         if (!errText.includes('no_scan')) throw new Error(`abort error shown as: ${errText}`);
         log('abort without a scan shows', errText.trim());
 
+        await hostileTextIsShownAsText(page, base, secret(env('AGENT_PASSWORD_FILE')));
+
         await page.screenshot({ path: path.join(shots, 'web-dashboard.png'), fullPage: true });
         log('screenshot', path.join(shots, 'web-dashboard.png'));
         console.log('DASHBOARD OK');
@@ -158,6 +172,76 @@ async function main() {
         }
         throw new Error(`timed out waiting for ${what} (last: '${last}')`);
     }
+}
+
+// MQTT text is never HTML (issue 15): markup in a rig id, a camera model, a batch name, an
+// uploader error and a response is shown literally, and none of it runs. The payloads are
+// published as photorig-agent (the only user that may write state) for a second rig.
+async function hostileTextIsShownAsText(page, base, agentPassword) {
+    const dialogs = [];
+    page.on('dialog', (d) => {
+        dialogs.push(d.message());
+        d.dismiss().catch(() => {});
+    });
+    const csp = await page.evaluate(() => {
+        const m = document.querySelector('meta[http-equiv="Content-Security-Policy"]');
+        return m ? m.content : '';
+    });
+    for (const want of ["default-src 'self'", "script-src 'self'", 'connect-src', "object-src 'none'"]) {
+        if (!csp.includes(want)) throw new Error(`Content-Security-Policy lacks ${want}: '${csp}'`);
+    }
+    // The policy is in force: an inline script added to the page does not run.
+    await page.evaluate(() => {
+        const s = document.createElement('script');
+        s.textContent = 'window.__inline = 1;';
+        document.body.appendChild(s);
+    });
+
+    const prefix = base.split('/')[0];
+    const rigId = '<svg onload=window.__pwned=3>';
+    const model = '<img src=x onerror="window.__pwned=1;alert(1)">';
+    const batch = '<img src=x onerror="window.__pwned=2"><script>window.__pwned=2</script>';
+    const uploadError = '<b onmouseover="window.__pwned=4">upload failed</b>';
+    const errMessage = '<iframe src="javascript:window.top.__pwned=5"></iframe>';
+    const agent = await connectMqtt(env('MQTT_URL'), 'photorig-agent', agentPassword);
+    const hostileBase = `${prefix}/${rigId}`;
+    await agent.publishAsync(`${hostileBase}/state`, JSON.stringify({
+        cameras: [{ model, serial: batch, port: 'ptpip:<i>x</i>', connected: true }],
+        photos_today: 1, version: '<u>1</u>',
+    }), { qos: 1 });
+    await agent.publishAsync(`${hostileBase}/scan/state`, JSON.stringify({
+        state: 'running', scan_id: 's1', step: 1, of: 2, batch, error: { code: 'x', message: errMessage },
+    }), { qos: 1 });
+    await agent.publishAsync(`${hostileBase}/uploader/state`, JSON.stringify({ last_error: uploadError, queue_depth: 0 }),
+        { qos: 1 });
+    await agent.publishAsync(`${hostileBase}/response/capture`, JSON.stringify({
+        transaction: batch, status: 'error', error: { code: 'camera_error', message: errMessage },
+    }), { qos: 1 });
+    await agent.endAsync();
+
+    const shown = await page.waitForFunction(({ rid, want }) => {
+        const sec = [...document.querySelectorAll('section.rig')].find((s) => s.dataset.rig === rid);
+        if (!sec) return false;
+        const text = sec.textContent;
+        return want.every((w) => text.includes(w)) ? true : false;
+    }, { rid: rigId, want: [rigId, model, batch, uploadError, errMessage] }, { timeout: 15000 });
+    if (!shown) throw new Error('hostile text not shown');
+    await new Promise((r) => setTimeout(r, 1000));  // an image error handler would have fired by now
+    const verdict = await page.evaluate((rid) => {
+        const sec = [...document.querySelectorAll('section.rig')].find((s) => s.dataset.rig === rid);
+        return {
+            pwned: window.__pwned === undefined ? null : window.__pwned,
+            inline: window.__inline === undefined ? null : window.__inline,
+            injected: sec.querySelectorAll('img:not([data-field="preview"]), svg, script, iframe, b, i, u').length,
+            rigIdShown: sec.querySelector('[data-field="rig_id"]').textContent,
+        };
+    }, rigId);
+    if (verdict.pwned !== null) throw new Error(`hostile text ran as script: window.__pwned=${verdict.pwned}`);
+    if (verdict.inline !== null) throw new Error('an inline script ran: the Content-Security-Policy is not in force');
+    if (verdict.injected !== 0) throw new Error(`${verdict.injected} element(s) built from MQTT text`);
+    if (verdict.rigIdShown !== rigId) throw new Error(`rig id shown as '${verdict.rigIdShown}'`);
+    if (dialogs.length) throw new Error(`dialogs opened: ${dialogs.join(', ')}`);
+    log('hostile markup shown as text, nothing ran, CSP in force');
 }
 
 main().catch((err) => {

@@ -2,6 +2,8 @@
 // named presets and the capture target.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "config/config.h"
 
 namespace {
@@ -72,3 +74,17 @@ TEST(CameraConfig, ErrorsNameTheItemAndKey) {
               std::string::npos);
 }
 }  // namespace
+
+TEST(CameraConfig, StuckAfterReinitsDefaultsToThreeTakesZeroForNeverAndRefusesNegatives) {
+    auto d = parse("", {});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->cameras[0].stuck_after_reinits, 3);
+    auto c = parse("camera:\n  - {port: auto, stuck_after_reinits: 0}\n  - {port: auto}\n",
+                   {{"PHOTORIG_CAMERA_STUCK_AFTER_REINITS", "5"}});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->cameras[1].stuck_after_reinits, 5);  // env overrides reach every item
+    std::string e = error_of("camera: {stuck_after_reinits: -1}\n");
+    EXPECT_NE(e.find("camera.stuck_after_reinits"), std::string::npos) << e;
+    auto keys = photorig::config::all_keys();
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "camera.stuck_after_reinits"), keys.end());
+}

@@ -260,3 +260,22 @@ TEST(Config, ParallelBodiesIsOffByDefaultAndABadValueNamesTheKey) {
     EXPECT_NE(std::find(keys.begin(), keys.end(), "upload.parallel_bodies"), keys.end())
         << "listed by --help";
 }
+
+TEST(Config, ResponseTopicAllowListAndJournalKeepDays) {
+    auto c = parse(
+        "mqtt: {response_topic_allow: ['photorig/+/dash/#', 'app/replies/#']}\n"
+        "upload: {journal_keep_days: 7}\n",
+        {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->mqtt.response_topic_allow,
+              (std::vector<std::string>{"photorig/+/dash/#", "app/replies/#"}));
+    EXPECT_EQ(c->upload.journal_keep_days, 7);
+    auto d = parse("", {});
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(d->mqtt.response_topic_allow.empty());
+    EXPECT_EQ(d->upload.journal_keep_days, 30);
+    EXPECT_EQ(error_of("upload: {journal_keep_days: 0}").rfind("upload.journal_keep_days:", 0), 0u);
+    auto keys = photorig::config::all_keys();
+    for (const char* k : {"mqtt.response_topic_allow", "upload.journal_keep_days"})
+        EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+}

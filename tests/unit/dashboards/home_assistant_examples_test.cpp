@@ -96,7 +96,7 @@ TEST(HomeAssistantExamples, PublishedPayloadsAreRequestsTheAgentAccepts) {
 
 TEST(HomeAssistantExamples, TopicsAndEntitiesExist) {
     const std::set<std::string> rig_topics{"photorig/rig1/scan/progress", "photorig/rig1/scan/move",
-                                           "photorig/rig1/scan/state"};
+                                           "photorig/rig1/scan/state", "photorig/rig1/event"};
     const auto entities = discovered_entity_ids();
     YAML::Node root = YAML::LoadFile(kDir + "automations.yaml");
     int checked = 0;
@@ -110,10 +110,46 @@ TEST(HomeAssistantExamples, TopicsAndEntitiesExist) {
         if (n["entity_id"] && n["entity_id"].IsScalar()) {
             std::string id = n["entity_id"].as<std::string>();
             if (id.rfind("number.turntable", 0) == 0) return;  // the user's own turntable
+            if (id.find("{{") != std::string::npos) return;    // the user's plug, mapped
             EXPECT_TRUE(entities.count(id))
                 << id << " is not an entity the rig's discovery creates";
             ++checked;
         }
     });
     EXPECT_GE(checked, 4);
+}
+
+// The power-cycle automation triggers on the event the agent publishes for a stuck camera,
+// and reads fields that event has.
+TEST(HomeAssistantExamples, StuckCameraAutomationMatchesTheCameraStuckEvent) {
+    json event =
+        json::parse(camera_stuck_json(CameraRef{"PTP/IP Camera", "SIM0001", "usb:001,004", false},
+                                      4, "done", "connect: I/O error"));
+    YAML::Node root = YAML::LoadFile(kDir + "automations.yaml");
+    bool found = false;
+    for (const auto& automation : root) {
+        if (automation["id"].as<std::string>() != "photorig_power_cycle_stuck_camera") continue;
+        found = true;
+        const auto& trigger = automation["triggers"][0];
+        EXPECT_EQ(trigger["topic"].as<std::string>(), "photorig/rig1/event");
+        EXPECT_EQ(trigger["payload"].as<std::string>(), event["type"].get<std::string>());
+        std::string text;
+        walk(automation["actions"], [&](const YAML::Node& n) {
+            if (n.IsScalar()) text += n.as<std::string>() + "\n";
+        });
+        std::smatch m;
+        std::string rest = text;
+        int fields = 0;
+        while (std::regex_search(rest, m,
+                                 std::regex(R"(trigger\.payload_json\.([a-z_]+)(\.([a-z_]+))?)"))) {
+            ASSERT_TRUE(event.contains(m[1].str())) << m[0];
+            if (m[3].matched) EXPECT_TRUE(event[m[1].str()].contains(m[3].str())) << m[0];
+            ++fields;
+            rest = m.suffix();
+        }
+        EXPECT_GE(fields, 4);
+        EXPECT_NE(text.find("switch.turn_off"), std::string::npos);
+        EXPECT_NE(text.find("switch.turn_on"), std::string::npos);
+    }
+    EXPECT_TRUE(found);
 }

@@ -37,6 +37,31 @@ TEST(Protocol, CaptureFieldsAreRead) {
     EXPECT_EQ(r->batch, "scan-7");
 }
 
+// capture_at becomes microseconds (* 1000): a value that would overflow is refused.
+TEST(Protocol, CaptureAtBeyondYear9999IsRefusedAndAValidOneIsKept) {
+    EXPECT_EQ(capture_error(R"({"capture_at":4611686018427387903})"), "out_of_range");
+    EXPECT_EQ(capture_error(R"({"capture_at":9223372036854775807})"), "out_of_range");
+    EXPECT_EQ(capture_error(R"({"capture_at":253402300800000})"), "out_of_range");
+    EXPECT_EQ(capture_error(R"({"capture_at":1e300})"), "out_of_range");
+    EXPECT_EQ(capture_error(R"({"capture_at":-5})"), "out_of_range");
+    auto r = parse_capture(R"({"capture_at":1764043815123})", limits);
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(*r->capture_at_ms, 1764043815123);
+}
+
+// Text from a camera that is not UTF-8 (EXIF Make 0xE9) must not make dump() throw: the
+// sidecar and the capture message replace it with U+FFFD.
+TEST(Protocol, MetadataWithInvalidUtf8SerialisesWithReplacementCharacters) {
+    CaptureMetadata m;
+    m.capture_id = "c1";
+    m.camera.serial = "SN\xE9";
+    m.exif.make = std::string("Canon\xE9");
+    std::string out;
+    ASSERT_NO_THROW(out = capture_metadata_json(m));
+    EXPECT_NE(out.find("Canon\xEF\xBF\xBD"), std::string::npos) << out;
+    EXPECT_FALSE(nlohmann::json::parse(out, nullptr, false).is_discarded());
+}
+
 TEST(Protocol, MalformedCapturesGetStableCodes) {
     EXPECT_EQ(capture_error("{"), codes::bad_json);
     EXPECT_EQ(capture_error("[1,2]"), codes::bad_request);

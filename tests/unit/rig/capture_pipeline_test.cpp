@@ -218,6 +218,31 @@ TEST_F(PipelineTest, AScanStepGetsItsOutcomeInsteadOfAResponse) {
     EXPECT_TRUE(pub.sent().empty());
 }
 
+// Issue 15: capture/cancel marks a queued request; it takes no shot and is answered
+// `cancelled`, naming the shots taken. Scan steps and other requests are left alone.
+TEST_F(PipelineTest, ACancelledQueuedRequestIsAnsweredCancelledWithoutAShot) {
+    auto pipeline = make();
+    hold_the_capture_thread(*pipeline);
+    ASSERT_TRUE(pipeline->submit(order("1")));
+    ASSERT_TRUE(pipeline->submit(order("2")));
+    photorig::protocol::CaptureCancel which;
+    which.capture_transaction_json = "1";
+    EXPECT_EQ(pipeline->cancel(which), 1);
+    EXPECT_EQ(pipeline->cancel(which), 0) << "already cancelled";
+    which.capture_transaction_json = "9";
+    EXPECT_EQ(pipeline->cancel(which), 0);
+    pub.release();
+    auto got = wait_for(kResponses, 3);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(transactions(got), (std::vector<int>{0, 1, 2}));
+    json cancelled = json::parse(got[1].message.payload);
+    EXPECT_EQ(cancelled["error"]["code"], "cancelled") << cancelled;
+    EXPECT_NE(cancelled["error"]["message"].get<std::string>().find("after 0 of 1 shots"),
+              std::string::npos)
+        << cancelled;
+    EXPECT_NE(json::parse(got[2].message.payload)["error"]["code"], "cancelled");
+}
+
 TEST_F(PipelineTest, StoppingEndsAScansWait) {
     auto pipeline = make();
     pipeline->request_stop();

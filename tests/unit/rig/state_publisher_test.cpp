@@ -22,7 +22,7 @@ struct StateTest : ::testing::Test {
         photorig::config::HomeAssistantConfig ha;
         ha.discovery = discovery;
         StateSources sources{[this] { return cameras; }, [this] { return busy; },
-                             [this] { return pending; }, 4096};
+                             [this] { return pending; }, 4096, [this] { return health; }};
         return StatePublisher(pub, RigTopics("photorig", "rig1"), ha, spool, stats, sources, 1000);
     }
     photorig::test::TempDir dir;
@@ -30,6 +30,7 @@ struct StateTest : ::testing::Test {
     FakePublisher pub;
     RigStats stats;
     std::vector<CameraRef> cameras{{"Sim", "SIM1", "ptpip:1", true}};
+    std::vector<photorig::camera::CameraHealth> health{{}};
     bool busy = true;
     int pending = 3;
 };
@@ -152,4 +153,39 @@ TEST_F(StateTest, NothingIsWatchedWhileDisconnected) {
     pub.connected_ = false;
     state.watch_cameras();
     EXPECT_TRUE(pub.sent().empty());
+}
+
+// A worker that declares its camera stuck (re-opens, USB reset, one more) gives one
+// camera_stuck event per stuck spell, sent once the broker is there.
+TEST_F(StateTest, AStuckCameraIsOneCameraStuckEventPerSpell) {
+    auto state = make(/*discovery=*/false);
+    auto stuck_events = [&] {
+        std::vector<FakePublisher::Sent> out;
+        for (const auto& m : pub.on("photorig/rig1/event"))
+            if (json::parse(m.message.payload)["type"] == "camera_stuck") out.push_back(m);
+        return out;
+    };
+    cameras[0].connected = false;
+    state.watch_cameras();
+    pub.connected_ = false;
+    health[0] = {4, 1, "not a USB camera", "connect: timeout"};
+    state.watch_cameras();
+    EXPECT_TRUE(stuck_events().empty());
+    pub.connected_ = true;
+    state.watch_cameras();
+    state.watch_cameras();
+    auto got = stuck_events();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_FALSE(got[0].retain);
+    EXPECT_EQ(got[0].message.qos, 1);
+    json e = json::parse(got[0].message.payload);
+    EXPECT_EQ(e["type"], "camera_stuck");
+    EXPECT_EQ(e["camera"]["serial"], "SIM1");
+    EXPECT_EQ(e["camera"]["port"], "ptpip:1");
+    EXPECT_EQ(e["attempts"], 4);
+    EXPECT_EQ(e["usb_reset"], "not a USB camera");
+    EXPECT_EQ(e["message"], "connect: timeout");
+    health[0].stuck_reports = 2;  // stuck again after a recovery
+    state.watch_cameras();
+    EXPECT_EQ(stuck_events().size(), 2u);
 }

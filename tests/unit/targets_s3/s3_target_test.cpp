@@ -92,6 +92,7 @@ class S3Test : public ::testing::Test {
         http::Request r;
         r.url = t.object_url(key);
         r.sigv4 = http::SigV4{"us-east-1", "s3", kAccess, kSecret};
+        r.max_response_body = 1ull << 30;  // a whole photo, not an API answer
         auto resp = http::perform(r);
         if (!resp || resp->status != 200) return "<missing>";
         return resp->body;

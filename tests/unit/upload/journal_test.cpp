@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,4 +260,56 @@ TEST(Journal, OpenFailsCleanlyOnABadPath) {
     auto j = Journal::open(tmp.file("no/such/dir/j.sqlite"));
     ASSERT_FALSE(j);
     EXPECT_EQ(j.error().code, "journal_error");
+}
+
+// The journal holds Drive session URIs (credentials): the file and SQLite's -wal and -shm
+// beside it are owner-only whatever the umask, and an old 0644 file is tightened.
+TEST(Journal, FileAndItsWalAndShmAreOwnerOnly) {
+    TempDir tmp;
+    const std::string path = tmp.file("j.sqlite");
+    mode_t old_umask = ::umask(0022);
+    {
+        auto j = open_journal(path);
+        ASSERT_TRUE(j);
+        ASSERT_TRUE(j->record(job("a")));
+        ASSERT_TRUE(j->set_resume_state("a", "https://upload.example/session?id=1"));
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            struct stat st {};
+            ASSERT_EQ(::stat((path + suffix).c_str(), &st), 0) << suffix;
+            EXPECT_EQ(st.st_mode & 0777, 0600u) << path << suffix;
+        }
+    }
+    ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+    {
+        auto j = open_journal(path);
+        ASSERT_TRUE(j);
+        struct stat st {};
+        ASSERT_EQ(::stat(path.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0600u) << "an existing 0644 journal is tightened";
+    }
+    ::umask(old_umask);
+}
+
+// Pruning keeps what dedupe needs: a done job offered again inside the retention is still
+// recognised as done (not queued for a second upload); only older done rows go.
+TEST(Journal, PruningForgetsOldDoneRowsAndARecentDoneJobStaysDeduplicated) {
+    TempDir tmp;
+    auto j = open_journal(tmp.file("j.sqlite"));
+    ASSERT_TRUE(j);
+    ASSERT_TRUE(j->record(job("old")));
+    ASSERT_TRUE(j->mark_done("old", "ref-old"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    ASSERT_TRUE(j->record(job("recent")));
+    ASSERT_TRUE(j->mark_done("recent", "ref-recent"));
+    auto forgot = j->forget_done_older_than(30);  // "old" is >= 60 ms old, "recent" is not
+    ASSERT_TRUE(forgot);
+    EXPECT_EQ(*forgot, 1u);
+    EXPECT_FALSE(j->get("old"));
+    auto again = j->record(job("recent"));  // re-offered after it finished
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->inserted);
+    EXPECT_EQ(again->state, JobState::done);
+    auto pending = j->pending();
+    ASSERT_TRUE(pending);
+    EXPECT_TRUE(pending->empty()) << "a re-offered done job is not uploaded again";
 }
