@@ -73,7 +73,7 @@ HarnessOptions fast_telemetry() {
 TEST(Floods, ThreeHundredConfigGetsAreAllAnsweredAndTheNextCaptureToo) {
     RigHarness h(fast_telemetry());
     h.start_all();
-    const std::string reply = h.base() + "/v5-replies/burst";
+    const std::string reply = h.base() + "/response/v5-replies/burst";
     for (int i = 0; i < 300; ++i)
         h.pub_v5(h.base() + "/request/config/get", json{{"transaction", i}}.dump(), reply, "");
     h.pub_v5(h.base() + "/request/capture", R"({"transaction":"after"})", reply, "");
@@ -111,7 +111,7 @@ TEST(Floods, HostileRequestsGetStableErrorCodes) {
     o.extra_yaml += "limits:\n  max_payload_bytes: 1048576\n";
     RigHarness h(o);
     h.start_all();
-    const std::string reply = h.base() + "/v5-replies/hostile";
+    const std::string reply = h.base() + "/response/v5-replies/hostile";
     const long rss_before = rss_kib(h.agent().pid());
     struct Case {
         std::string name, topic, payload, code;
