@@ -94,8 +94,9 @@ struct WorkerOptions {
     // "" = leave as is; "card" or "ram": set the camera's capturetarget setting where it
     // has one (Canon, Nikon); generic PTP cameras store on their card either way.
     std::string capture_target;
-    // Keep the camera's thumbnail of the last JPEG (one GetThumb per capture) so preview()
-    // has a picture on cameras without live view.
+    // Keep the camera's thumbnail of the last JPEG (one GetThumb per capture, left out when
+    // the next capture is already queued) so preview() has a picture on cameras without
+    // live view.
     bool keep_last_thumbnail = true;
     // After this many failed re-opens in a row a USB camera is reset (USBDEVFS_RESET); if the
     // next re-open fails too it is reported stuck (CameraHealth). <= 0: never.
@@ -137,6 +138,13 @@ struct CaptureOptions {
 
 // Cameras libgphoto2 finds on USB (gp_abilities_list_detect); may be empty.
 Expected<std::vector<CameraSpec>> detect_cameras();
+
+// libgphoto2 formats a hex dump of every PTP data packet even when no log function takes it
+// (gphoto_hexdump.cpp): photorig's own gp_log_data skips that unless told otherwise. True
+// (a benchmark's stock-library run) hands every dump to libgphoto2's gp_log_data again.
+void set_gphoto_hexdumps(bool wanted);
+// Whether libgphoto2's drivers call photorig's gp_log_data (the executable exports it).
+bool gphoto_hexdumps_interposed();
 
 class CameraWorker {
   public:

@@ -368,7 +368,9 @@ struct CameraWorker::Impl {
         const int64_t download_start_us = clock::monotonic_us();
         auto files = download_files(*added, factory, triggered_at_us, t0);
         if (!files) return files.error();
-        if (opts.keep_last_thumbnail) remember_thumbnail(*files);
+        // A capture already waiting (a burst) takes the next photo, whose thumbnail would
+        // replace this one: the GetThumb round trip is kept for the last of a burst.
+        if (opts.keep_last_thumbnail && orders.size() == 0) remember_thumbnail(*files);
         const int64_t delete_start_us = clock::monotonic_us();
         if (opts.delete_after_download) remove_from_camera(*added);
         if (!files->empty()) {

@@ -104,6 +104,8 @@ Status ensure_lists_locked(GPContext* context) {
         g.log_hooked = true;
         // Only when debugging: with a hook registered libgphoto2 formats every message.
         if (log::level() == log::Level::debug) gp_log_add_func(GP_LOG_DEBUG, gphoto_log, nullptr);
+        LOG_DEBUG("camera", "libgphoto2's packet hex dumps: "
+                                << (gphoto_hexdumps_interposed() ? "skipped" : "formatted"));
     }
     if (!g.ports) {
         pin_driver("libusb-1.0.so.0");

@@ -51,6 +51,9 @@ Status fsync_dir(const std::string& dir) {
 
 Status make_dirs(const std::string& dir) {
     if (dir.empty()) return ok();
+    struct stat existing {};
+    // The usual case (a spool batch directory for its next photo): one stat, no mkdir per level.
+    if (::stat(dir.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) return ok();
     std::string partial;
     size_t pos = 0;
     while (pos != std::string::npos) {

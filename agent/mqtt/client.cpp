@@ -726,12 +726,17 @@ Status Client::publish(const Message& m, bool retain, milliseconds timeout) {
     return publish_within(m, retain, timeout, true);
 }
 
+Status Client::publish(const Message& m, bool retain, milliseconds timeout,
+                       const std::function<void()>& taken) {
+    return publish_within(m, retain, timeout, true, &taken);
+}
+
 Status Client::publish_queued(const Message& m, bool retain, milliseconds timeout) {
     return publish_within(m, retain, timeout, false);
 }
 
 Status Client::publish_within(const Message& m, bool retain, milliseconds timeout,
-                              bool wait_for_ack) {
+                              bool wait_for_ack, const std::function<void()>* taken) {
     Impl& d = *impl_;
     const std::string what = "publish " + m.topic;
     if (!d.cli) return make_error("not_connected", what + ": no client");
@@ -753,6 +758,7 @@ Status Client::publish_within(const Message& m, bool retain, milliseconds timeou
         try {
             auto tok =
                 d.cli->publish(to_paho(m, retain, d.opts.mqtt_version), nullptr, d.ack_kicker);
+            if (taken && *taken) (*taken)();
             if (wait_for_ack && !tok->wait_until(deadline)) {
                 return make_error("timeout", what + ": no acknowledgement within " +
                                                  std::to_string(timeout.count()) + " ms");
@@ -763,10 +769,15 @@ Status Client::publish_within(const Message& m, bool retain, milliseconds timeou
             // The connection dropped under us before our loss callback ran (wait for the next
             // one), or max_inflight publishes are outstanding, or Paho's buffer of
             // max_buffered_messages is full (a burst of responses): wait for acks, retry in time.
-            bool retry = err.code == "not_connected" ||
-                         e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT ||
+            const bool inflight_full = e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT;
+            bool retry = err.code == "not_connected" || inflight_full ||
                          e.get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES;
             if (!retry || Clock::now() >= deadline) return err;
+            // Acks come back within a broker round trip: look again soon.
+            if (inflight_full) {
+                std::this_thread::sleep_for(milliseconds(1));
+                continue;
+            }
         } catch (const std::exception& e) {
             return make_error("mqtt_error", what + ": " + e.what());
         }

@@ -38,6 +38,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,6 +129,11 @@ class Client {
     // QoS 2; for QoS 0 until it is handed to the socket). See the header comment for how
     // a disconnected client behaves.
     Status publish(const Message& m, bool retain, std::chrono::milliseconds timeout);
+    // As publish(), and calls `taken` (on this thread) once Paho has the message, before the
+    // wait for its ack: whatever the caller publishes from then on follows it on the wire.
+    // Not called when the message never got to Paho (an error is returned then).
+    Status publish(const Message& m, bool retain, std::chrono::milliseconds timeout,
+                   const std::function<void()>& taken);
 
     // As publish(), but returns once Paho has taken the message, without waiting for its
     // ack. Messages on one connection are delivered in order, so the ack of a later
@@ -151,7 +157,7 @@ class Client {
 
   private:
     Status publish_within(const Message& m, bool retain, std::chrono::milliseconds timeout,
-                          bool wait_for_ack);
+                          bool wait_for_ack, const std::function<void()>* taken = nullptr);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

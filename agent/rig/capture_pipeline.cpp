@@ -1,7 +1,9 @@
 #include "rig/capture_pipeline.h"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "camera/camera.h"
@@ -23,6 +25,9 @@ constexpr int64_t kTriggerLeadUs = 4000;
 // At most this many photos wait for the finisher, so a slow disk or broker slows capture
 // down instead of piling up open temp files.
 constexpr size_t kMaxUnfinishedPhotos = 8;
+// In a burst, a job's publish waits for its PUBACK only every this many jobs (and for the
+// last): at 2 messages a photo that stays well inside the client's max_inflight (64).
+constexpr int kJobsPerAckWait = 16;
 
 // Bridges a camera download into a spool writer. The writer is shared so the capture
 // thread can commit it once the worker reports the download complete.
@@ -33,6 +38,37 @@ class SpoolSink : public camera::DownloadSink {
 
   private:
     std::shared_ptr<spool::SpoolWriter> writer_;
+};
+
+// Opened once a photo's upload job is with the MQTT client (or will never be): a response
+// published after that follows the job on the wire, so it need not wait for the job's PUBACK.
+class JobTaken {
+  public:
+    void open() {
+        if (!opened_.exchange(true)) promise_.set_value();
+    }
+    void wait() const { opened_future_.wait(); }
+
+  private:
+    std::atomic<bool> opened_{false};
+    std::promise<void> promise_;
+    std::shared_future<void> opened_future_ = promise_.get_future().share();
+};
+
+// Opens a JobTaken however the scope is left (an exception included), so no answer waits
+// for a job that will never be published.
+class OpenJobTakenOnExit {
+  public:
+    explicit OpenJobTakenOnExit(std::shared_ptr<JobTaken> taken) : taken_(std::move(taken)) {}
+    ~OpenJobTakenOnExit() {
+        if (taken_) taken_->open();
+    }
+    void release() { taken_.reset(); }
+    OpenJobTakenOnExit(const OpenJobTakenOnExit&) = delete;
+    OpenJobTakenOnExit& operator=(const OpenJobTakenOnExit&) = delete;
+
+  private:
+    std::shared_ptr<JobTaken> taken_;
 };
 
 // The wall-clock instant (epoch us) a request's first shot fires at; 0 = at once.
@@ -84,13 +120,24 @@ class CapturePipeline::Run {
         if (next_shot_ <= 1 || req_.interval_ms <= 0) return 0;
         return sequence_start_ms_ + static_cast<int64_t>(next_shot_ - 1) * req_.interval_ms;
     }
-    void shoot_next() {
-        if (shoot(next_shot_, capture_at_us_)) {
-            ++shots_taken_;
-        } else {
-            ended_ = true;
-        }
+    // Takes the next shot. `alone`: no other started order has a shot due, so a lone
+    // camera's burst without an interval may leave this shot in flight and have its next
+    // one posted before collecting it (the camera triggers again as soon as it has deleted
+    // the last photo instead of idling while this thread hands the photos on).
+    void shoot_next(bool alone) {
+        auto posted = post_shot(next_shot_, alone);
         ++next_shot_;
+        collect_in_flight();
+        if (!posted) {
+            ended_ = true;
+            return;
+        }
+        ++shots_taken_;
+        if (posted->may_overlap) {
+            in_flight_ = std::move(posted);
+        } else {
+            collect_shot(*posted);
+        }
     }
     void end(bool cancelled) {
         ended_ = true;
@@ -111,11 +158,24 @@ class CapturePipeline::Run {
         std::shared_ptr<spool::PhotoWriters> writers;
         std::future<Expected<std::vector<camera::CapturedFile>>> result;
     };
-    bool shoot(int shot, int64_t capture_at_us);
+    // One shot's captures, posted to the cameras' workers and not yet collected.
+    struct Shot {
+        int seq = 0;
+        bool may_overlap = false;  // the next shot may be posted before this one is collected
+        bool last = false;         // the order's last shot
+        std::vector<Pending> pending;
+    };
+    std::optional<Shot> post_shot(int shot, bool alone);
+    void collect_shot(Shot& shot);
+    void collect_in_flight();
     std::vector<Pending> trigger(const std::vector<camera::CameraWorker*>& chosen, int seq,
                                  int64_t trigger_at_us);
-    void collect(Pending& pending, int seq);
-    void finish_photo(PhotoFacts facts, std::shared_ptr<spool::SpoolWriter> writer);
+    void collect(Pending& pending, int seq, bool last_shot);
+    void finish_photo(PhotoFacts facts, std::shared_ptr<spool::SpoolWriter> writer, bool last_shot);
+    // Static: it runs on the shared finisher, which may outlive this Run.
+    static Expected<protocol::CaptureMetadata> commit_and_publish(
+        CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
+        const std::shared_ptr<JobTaken>& job_taken);
     void collect_oldest();
     Error cancelled_error() const;
 
@@ -129,34 +189,53 @@ class CapturePipeline::Run {
     std::vector<protocol::CaptureMetadata> photos_;
     std::vector<Error> errors_;
     std::vector<protocol::TriggerTime> triggers_;
-    // Committing and describing photos, in shot order, while the cameras take the next.
-    SerialExecutor finisher_;
+    // This order's photos on the pipeline's finisher, in shot order.
     std::deque<std::future<Expected<protocol::CaptureMetadata>>> unfinished_;
+    std::optional<Shot> in_flight_;  // a lone camera's shot posted and not yet collected
+    // The last photo's upload job is with the MQTT client: the response may follow it.
+    std::shared_ptr<JobTaken> last_job_taken_;
 };
 
-// Triggers every chosen camera at once and hands the photos to the finisher; false
-// when the order cannot go on (disk full, no camera).
-bool CapturePipeline::Run::shoot(int shot, int64_t capture_at_us) {
+// Triggers every chosen camera at once; nullopt when the order cannot go on (disk full,
+// no camera).
+std::optional<CapturePipeline::Run::Shot> CapturePipeline::Run::post_shot(int shot, bool alone) {
     if (auto st = check_disk(parts_.spool, pipeline_.min_free_bytes_); !st) {
         errors_.push_back(st.error());
-        return false;
+        return std::nullopt;
     }
     Error choose_error;
     auto chosen = parts_.cameras.choose(req_.camera, &choose_error);
     if (chosen.empty()) {
         errors_.push_back(choose_error);
-        return false;
+        return std::nullopt;
     }
     int64_t trigger_at_us = 0;
-    if (shot == 1 && capture_at_us) {
-        trigger_at_us = capture_at_us;
+    if (shot == 1 && capture_at_us_) {
+        trigger_at_us = capture_at_us_;
     } else if (chosen.size() > 1) {
         trigger_at_us = clock::now_us() + kTriggerLeadUs;
     }
-    const int seq = order_.seq_offset + shot;
-    auto pending = trigger(chosen, seq, trigger_at_us);
-    for (auto& p : pending) collect(p, seq);
-    return true;
+    Shot posted;
+    posted.seq = order_.seq_offset + shot;
+    // Several cameras fire at one instant computed when they are posted; an interval is
+    // counted from the previous shot; another order's shot may be due: all of them need
+    // this shot collected before the capture thread goes on.
+    posted.may_overlap = alone && chosen.size() == 1 && req_.interval_ms <= 0;
+    posted.last = shot == req_.count;
+    posted.pending = trigger(chosen, posted.seq, trigger_at_us);
+    return posted;
+}
+
+void CapturePipeline::Run::collect_shot(Shot& shot) {
+    for (auto& p : shot.pending) collect(p, shot.seq, shot.last);
+}
+
+// Taken out first: a collect that throws leaves no half-collected shot behind.
+void CapturePipeline::Run::collect_in_flight() {
+    if (!in_flight_) return;
+    Shot shot = std::move(*in_flight_);
+    in_flight_.reset();
+    collect_shot(shot);
 }
 
 std::vector<CapturePipeline::Run::Pending> CapturePipeline::Run::trigger(
@@ -183,7 +262,7 @@ std::vector<CapturePipeline::Run::Pending> CapturePipeline::Run::trigger(
     return pending;
 }
 
-void CapturePipeline::Run::collect(Pending& p, int seq) {
+void CapturePipeline::Run::collect(Pending& p, int seq, bool last_shot) {
     auto result = p.result.get();
     if (!result) {
         ++parts_.stats.capture_errors_total;
@@ -210,35 +289,72 @@ void CapturePipeline::Run::collect(Pending& p, int seq) {
         PhotoFacts facts{
             pipeline_.rig_id_, req_.batch,      seq, p.ref, writers[i].first, file.triggered_at_ms,
             file.trigger_ms,   file.download_ms};
-        finish_photo(std::move(facts), writers[i].second);
+        finish_photo(std::move(facts), writers[i].second, last_shot);
     }
 }
 
+// The finisher commits photos in shot order while the cameras take the next. The last
+// shot's photos are committed on this thread instead, once the ones before are (this thread
+// waits for them before answering anyway): two thread hand-offs fewer for a count=1 request.
 void CapturePipeline::Run::finish_photo(PhotoFacts facts,
-                                        std::shared_ptr<spool::SpoolWriter> writer) {
+                                        std::shared_ptr<spool::SpoolWriter> writer,
+                                        bool last_shot) {
+    auto job_taken = std::make_shared<JobTaken>();
+    last_job_taken_ = job_taken;
+    if (last_shot) {
+        while (!unfinished_.empty()) collect_oldest();
+        std::promise<Expected<protocol::CaptureMetadata>> done;
+        done.set_value(commit_and_publish(pipeline_, facts, *writer, job_taken));
+        unfinished_.push_back(done.get_future());
+        return;
+    }
     while (unfinished_.size() >= kMaxUnfinishedPhotos) collect_oldest();
     CapturePipeline* pipeline = &pipeline_;
-    unfinished_.push_back(finisher_.submit([pipeline, facts = std::move(facts), writer] {
-        Parts& parts = pipeline->parts_;
-        CommitCosts costs;
-        auto meta = commit_photo(parts.spool, facts, *writer, &costs);
-        if (!meta) return meta;
-        auto& stage_us = parts.stats.stage_us;
-        stage_us.hash += costs.hash_us;
-        stage_us.commit += costs.commit_us;
-        stage_us.exif += costs.exif_us;
-        stage_us.sidecar += costs.sidecar_us;
-        ++parts.stats.photos_total;
-        parts.stats.count_photo(meta->captured_at_ms);
-        parts.stats.state_dirty = true;
-        // Publishing is a second stage, so the broker round trip overlaps the next fsyncs.
-        pipeline->publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta] {
-            const int64_t t0 = clock::monotonic_us();
-            jobs.publish_photo(m);
-            stats.stage_us.publish += clock::monotonic_us() - t0;
-        });
-        return meta;
-    }));
+    unfinished_.push_back(
+        pipeline_.finisher_->submit([pipeline, facts = std::move(facts), writer, job_taken] {
+            return commit_and_publish(*pipeline, facts, *writer, job_taken);
+        }));
+}
+
+// Commits and describes one photo, then queues its metadata and upload job on the publisher.
+Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
+    CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
+    const std::shared_ptr<JobTaken>& job_taken) {
+    OpenJobTakenOnExit no_job(job_taken);  // released once the publisher has the job
+    Parts& parts = pipeline.parts_;
+    CommitCosts costs;
+    auto meta = commit_photo(parts.spool, facts, writer, &costs);
+    if (!meta) return meta;
+    auto& stage_us = parts.stats.stage_us;
+    stage_us.hash += costs.hash_us;
+    stage_us.commit += costs.commit_us;
+    stage_us.exif += costs.exif_us;
+    stage_us.sidecar += costs.sidecar_us;
+    ++parts.stats.photos_total;
+    parts.stats.count_photo(meta->captured_at_ms);
+    parts.stats.state_dirty = true;
+    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs. In a
+    // burst only the last job waiting waits for its PUBACK, which vouches for those before
+    // it on the connection: one round trip per burst, not per photo.
+    ++pipeline.jobs_waiting_;
+    pipeline.publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta, job_taken,
+                                 &waiting = pipeline.jobs_waiting_,
+                                 &since_ack = pipeline.jobs_since_ack_wait_] {
+        // Opened once the client has the job, or here when it never got there (an
+        // exception included): the response is published anyway.
+        OpenJobTakenOnExit answer_anyway(job_taken);
+        const bool another_behind = --waiting > 0;
+        // Still one PUBACK wait per kJobsPerAckWait jobs, so a slow broker's window of
+        // unacknowledged messages (the client's max_inflight) never fills up.
+        const bool wait_for_ack = !another_behind || ++since_ack >= kJobsPerAckWait;
+        if (wait_for_ack) since_ack = 0;
+        const int64_t t0 = clock::monotonic_us();
+        jobs.publish_photo(
+            m, [&] { job_taken->open(); }, wait_for_ack);
+        stats.stage_us.publish += clock::monotonic_us() - t0;
+    });
+    no_job.release();
+    return meta;
 }
 
 void CapturePipeline::Run::collect_oldest() {
@@ -260,15 +376,18 @@ Error CapturePipeline::Run::cancelled_error() const {
 }
 
 void CapturePipeline::Run::finish() {
+    collect_in_flight();
     while (!unfinished_.empty()) collect_oldest();
-    // A response follows the last upload job's PUBACK (or its timeout). A scan step does
-    // not wait: its photos are safe in the spool, and the next step's turntable move
-    // overlaps the publishing (which stays in order).
+    // A response follows the last upload job on the wire: it is published once the MQTT
+    // client has that job (the publisher stage then waits for its PUBACK), or once the job
+    // failed to get there. Every photo is durable in the spool before its job is published.
+    // A scan step does not wait: its photos are safe in the spool, and the next step's
+    // turntable move overlaps the publishing (which stays in order).
     if (order_.done) {
         order_.done->set_value(ScanRunner::CaptureOutcome{std::move(photos_), std::move(errors_)});
         return;
     }
-    pipeline_.publisher_->submit([] {}).wait();
+    if (last_job_taken_) last_job_taken_->wait();
     std::string payload;
     if (cancelled_) {
         payload = protocol::response_error(order_.transaction_json, cancelled_error());
@@ -295,6 +414,7 @@ CapturePipeline::~CapturePipeline() {
 
 void CapturePipeline::start() {
     publisher_ = std::make_unique<SerialExecutor>();
+    finisher_ = std::make_unique<SerialExecutor>();
     thread_ = std::thread([this] { capture_loop(); });
 }
 
@@ -302,6 +422,7 @@ void CapturePipeline::stop() {
     stopping_ = true;
     orders_.close();
     if (thread_.joinable()) thread_.join();
+    finisher_.reset();   // runs what is left (an order that failed may leave photos queued)
     publisher_.reset();  // runs what is queued: the last photos' jobs go out
 }
 
@@ -418,7 +539,11 @@ void CapturePipeline::capture_loop() {
         }
         const int64_t now = clock::monotonic_ms();
         if (next && next->due_ms() <= now) {
-            shoot_guarded(*next);
+            bool alone = held.empty();
+            for (auto& run : started) {
+                if (run.get() != next && run->more() && run->due_ms() <= now) alone = false;
+            }
+            shoot_guarded(*next, alone);
             continue;
         }
         if (started.empty() && held.empty() && orders_.closed() && orders_.size() == 0) return;
@@ -431,9 +556,9 @@ void CapturePipeline::capture_loop() {
 
 // No exception ends the capture thread: a shot that throws ends its order with
 // internal_error (its requester hears it when the order is answered) and the others go on.
-void CapturePipeline::shoot_guarded(Run& run) {
+void CapturePipeline::shoot_guarded(Run& run, bool alone) {
     try {
-        run.shoot_next();
+        run.shoot_next(alone);
         return;
     } catch (const std::exception& e) {
         LOG_ERROR(kLog, "capture failed with an exception: " << e.what());

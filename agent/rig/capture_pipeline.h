@@ -3,7 +3,8 @@
 // two ordered stages off the capture thread: the finisher commits and describes each photo
 // (fsyncs, EXIF, sidecar) while the cameras take the next shot, and the publisher sends
 // its metadata and upload job (waiting for the PUBACK) while the next photo is finished.
-// A request's response follows its last upload job; a scan step's outcome goes to the
+// A request's response follows its last upload job on the wire (published once the MQTT
+// client has that job, without waiting for its PUBACK); a scan step's outcome goes to the
 // scan instead.
 //
 // The queue: one per rig, in arrival order. Every order (a specific serial or "all") waits
@@ -19,13 +20,16 @@
 // shot, the next queued order starts. So `{"count":1000,"interval_ms":3600000}` lets
 // other requests run between its shots (orders with no interval still run back to back,
 // in arrival order). Every wait is on the order queue, so cancel() and stop() end it at once.
+// A lone camera's burst (one camera, no interval, the only started order with shots left)
+// gets its next shot posted before the last one is collected, so it shoots back to back.
 //
 // Cancelling: cancel() marks accepted orders (queued or started) by transaction and/or
 // batch; a marked order takes no further shot and is answered `cancelled`, naming the
 // shots taken (its photos so far are kept, published and uploaded as usual).
 //
 // Threads: enqueue()/capture_for_scan()/cancel() from any thread; one capture thread; the
-// finisher of each started order; the publisher stage.
+// finisher stage, shared by every started order (an order's last shot is committed on the
+// capture thread); the publisher stage.
 #pragma once
 
 #include <atomic>
@@ -121,7 +125,7 @@ class CapturePipeline {
     void capture_loop();
     bool cancelled(uint64_t id) const;
     void forget(uint64_t id);
-    void shoot_guarded(Run& run);
+    void shoot_guarded(Run& run, bool alone);
     void finish_guarded(Run& run);
 
     Parts parts_;
@@ -129,6 +133,10 @@ class CapturePipeline {
     const uint64_t min_free_bytes_;
     const int queue_max_;
     std::unique_ptr<SerialExecutor> publisher_;
+    // Commits and describes photos in shot order while the cameras take the next.
+    std::unique_ptr<SerialExecutor> finisher_;
+    std::atomic<int> jobs_waiting_{0};  // photos queued on the publisher, not yet started
+    int jobs_since_ack_wait_ = 0;       // publisher thread only
     MessageQueue<CaptureOrder> orders_;
     std::thread thread_;
     std::atomic<bool> capture_busy_{false};

@@ -3,6 +3,8 @@
 // when that fails the file stays in the spool and SpoolReconciler offers it again.
 #pragma once
 
+#include <functional>
+
 #include "protocol/topics.h"
 #include "protocol/types.h"
 #include "rig/publisher.h"
@@ -15,10 +17,17 @@ class JobPublisher {
     JobPublisher(Publisher& publisher, protocol::RigTopics topics, RigStats& stats)
         : publisher_(publisher), topics_(std::move(topics)), stats_(stats) {}
 
-    // Metadata, then the upload job (waiting for its PUBACK).
-    void publish_photo(const protocol::CaptureMetadata& meta);
+    // Metadata, then the upload job (waiting for its PUBACK). `job_taken`, when set, runs once
+    // the client has the job, before that wait: a response published from then on follows
+    // the job on the wire (and reaches the broker after it). Not run when the job never got
+    // to the client.
+    // Without `wait_for_ack` the job is only handed to the client: for a job with another
+    // behind it, whose PUBACK on the same connection vouches for this one.
+    void publish_photo(const protocol::CaptureMetadata& meta,
+                       const std::function<void()>& job_taken = {}, bool wait_for_ack = true);
     // The upload job alone; true once the broker has it (or, without the wait, the client).
-    bool publish_job(const protocol::CaptureMetadata& meta, bool wait_for_ack = true);
+    bool publish_job(const protocol::CaptureMetadata& meta, bool wait_for_ack = true,
+                     const std::function<void()>& job_taken = {});
 
   private:
     Publisher& publisher_;

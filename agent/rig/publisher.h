@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "core/expected.h"
@@ -19,6 +20,16 @@ class Publisher {
     // Waits for the broker's PUBACK.
     virtual Status publish(const mqtt::Message& m, bool retain,
                            std::chrono::milliseconds timeout) = 0;
+    // As publish(), calling `taken` once the client has the message and before the wait for
+    // its PUBACK (what is published after `taken` follows it on the wire). Not called when
+    // the message never reached the client. This default (recording fakes) calls it after.
+    virtual Status publish_then_wait(const mqtt::Message& m, bool retain,
+                                     std::chrono::milliseconds timeout,
+                                     const std::function<void()>& taken) {
+        auto st = publish(m, retain, timeout);
+        if (st) taken();
+        return st;
+    }
     // Returns once the client has taken the message (no PUBACK wait).
     virtual Status publish_queued(const mqtt::Message& m, bool retain,
                                   std::chrono::milliseconds timeout) = 0;
@@ -39,6 +50,10 @@ class MqttPublisher : public Publisher {
     Status publish(const mqtt::Message& m, bool retain,
                    std::chrono::milliseconds timeout) override {
         return client_.publish(m, retain, timeout);
+    }
+    Status publish_then_wait(const mqtt::Message& m, bool retain, std::chrono::milliseconds timeout,
+                             const std::function<void()>& taken) override {
+        return client_.publish(m, retain, timeout, taken);
     }
     Status publish_queued(const mqtt::Message& m, bool retain,
                           std::chrono::milliseconds timeout) override {

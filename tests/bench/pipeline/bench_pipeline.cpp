@@ -24,8 +24,10 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "bare_gphoto_loop.h"
+#include "camera/camera.h"
 #include "harness/rig_harness.h"
 
 using namespace photorig::test;
@@ -238,10 +240,14 @@ double cli_rate(const std::string& port, int shots) {
 }
 
 // Captures/s of libgphoto2 alone in this process (trigger, wait, download to memory, delete):
-// the physical limit of the camera and library, with nothing of photorig around it.
-double bare_library_rate(const std::string& port, int shots) {
+// the physical limit of the camera and library, with nothing of photorig around it. With
+// `hexdumps` libgphoto2 formats its hex dump of every packet as the stock library does; without,
+// it skips them as rig-agent does (camera/gphoto_hexdump.cpp), which is the library's real limit.
+double bare_library_rate(const std::string& port, int shots, bool hexdumps) {
     TempDir home("photorig-bare");
+    photorig::camera::set_gphoto_hexdumps(hexdumps);
     auto r = photorig::bench::bare_gphoto_loop(port, "PTP/IP Camera", home.path(), shots);
+    photorig::camera::set_gphoto_hexdumps(false);
     if (!r.error.empty()) {
         std::fprintf(stderr, "bare libgphoto2 loop: %s\n", r.error.c_str());
         return -1;
@@ -273,11 +279,19 @@ double sequential_requests_rate(RigHarness& h, int shots) {
         return client->publish(m, false, 5s).has_value() && answered(txn);
     };
     if (!request("sequential-warm")) return -1;
+    std::vector<double> ms;
     auto t0 = Clock::now();
     for (int i = 0; i < shots; ++i) {
+        auto r0 = Clock::now();
         if (!request("one" + std::to_string(i))) return -1;
+        ms.push_back(seconds_since(r0) * 1000);
     }
-    return shots / seconds_since(t0);
+    const double rate = shots / seconds_since(t0);
+    std::sort(ms.begin(), ms.end());
+    std::printf(
+        "sequential count=1 requests, request -> response: min %.2f, p50 %.2f, max %.2f ms\n",
+        ms.front(), ms[ms.size() / 2], ms.back());
+    return rate;
 }
 
 // The rig's telemetry once its photos_total reaches `photos` (telemetry_interval_s: 1).
@@ -348,22 +362,31 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
     double cli = cli_rate(cli_sim.port_string(), cli_shots);
     PtpipSim bare_sim(kind, {"--image-size", "200000", "--serial", "SIM0003"});
     bare_sim.start();
-    double limit = bare_library_rate(bare_sim.port_string(), agent_shots);
-    if (cli <= 0 || limit <= 0) return 1;
+    const double stock = bare_library_rate(bare_sim.port_string(), agent_shots, true);
+    const double limit = bare_library_rate(bare_sim.port_string(), agent_shots, false);
+    if (cli <= 0 || limit <= 0 || stock <= 0) return 1;
     std::printf(
         "agent vs cli (camera simulator: %s): agent %.1f captures/s (one count=%d request; spooled "
-        "+ hashed + "
-        "published), %.1f captures/s (%d sequential count=1 requests); gphoto2 CLI %.1f "
-        "captures/s (%d processes); bare libgphoto2 loop %.1f captures/s\n",
+        "+ hashed + published), %.1f captures/s (%d sequential count=1 requests); gphoto2 CLI "
+        "%.1f captures/s (%d processes); bare libgphoto2 loop %.1f captures/s (%.1f with the "
+        "stock library's packet hex dumps%s)\n",
         sim_kind_name(kind), agent_rate, agent_shots, sequential_rate, sequential_shots, cli,
-        cli_shots, limit);
+        cli_shots, limit, stock,
+        photorig::camera::gphoto_hexdumps_interposed() ? "" : "; NOT skipped: not interposed");
+    const double batch_cli = agent_rate / cli, sequential_cli = sequential_rate / cli;
+    const double batch_limit = agent_rate / limit, sequential_limit = sequential_rate / limit;
+    auto verdict = [](bool met) { return met ? "met" : "MISSED"; };
+    std::printf("goal agent/CLI >= 10x:   batch %.1fx %s, sequential %.1fx %s\n", batch_cli,
+                verdict(batch_cli >= 10), sequential_cli, verdict(sequential_cli >= 10));
     std::printf(
-        "agent vs cli: batch %.1fx, sequential %.1fx the CLI (goal >= 10x); agent/limit batch "
-        "%.2f, sequential %.2f (goal >= 0.7)\n",
-        agent_rate / cli, sequential_rate / cli, agent_rate / limit, sequential_rate / limit);
-    // The CLI ratio stays a goal; the share of the library's limit is reported (issue 12
-    // works towards >= 0.7) but not yet enforced.
-    *pass = *pass && agent_rate / cli >= 10.0;
+        "goal agent/limit >= 0.7: batch %.2f %s; sequential %.2f (reported; a count=1 request "
+        "also waits for its photo's fsyncs and its response's round trip); against the stock "
+        "library's loop: batch %.2f, sequential %.2f\n",
+        batch_limit, verdict(batch_limit >= 0.7), sequential_limit, agent_rate / stock,
+        sequential_rate / stock);
+    // The batch CLI ratio is enforced; the others are printed as goals (issue 12) but timing
+    // on a loaded CI machine varies too much to fail a run on them.
+    *pass = *pass && batch_cli >= 10.0;
     return 0;
 }
 

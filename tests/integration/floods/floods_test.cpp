@@ -294,6 +294,34 @@ TEST(Floods, LongIntervalCaptureLetsOthersRunAndIsCancelled) {
     EXPECT_EQ(h.received(h.base() + "/capture").size(), 2u);
 }
 
+// A lone camera's burst has its next shot posted before the last is collected: a cancel in
+// the middle still keeps, publishes and names every shot taken (the one in flight too).
+TEST(Floods, CancelDuringALoneCameraBurstKeepsEveryPhotoTaken) {
+    RigHarness h(fast_telemetry());
+    h.start_all();
+    h.pub_cli(h.base() + "/request/capture",
+              R"({"transaction":"burst","count":1000,"batch":"burst"})");
+    ASSERT_FALSE(h.wait_for(h.base() + "/capture", any, 15s).topic.empty()) << h.agent().log();
+    h.pub_cli(h.base() + "/request/capture/cancel", R"({"transaction":"stop-it","batch":"burst"})");
+    auto answer = h.wait_for(h.base() + "/response/capture", txn_is("burst"), 30s);
+    ASSERT_FALSE(answer.topic.empty()) << h.agent().log();
+    ASSERT_EQ(error_code(answer), "cancelled") << answer.payload;
+    const std::string message = parse(answer.payload)["error"]["message"];
+    int shots = 0, kept = 0;
+    ASSERT_EQ(std::sscanf(message.c_str(), "cancelled by capture/cancel after %d of 1000 shots (%d",
+                          &shots, &kept),
+              2)
+        << message;
+    EXPECT_GT(shots, 0) << message;
+    EXPECT_LT(shots, 1000) << message;
+    EXPECT_EQ(kept, shots) << "one photo per shot of the one camera: " << message;
+    EXPECT_TRUE(h.wait_count(h.base() + "/capture", size_t(kept), any, 10s));
+    EXPECT_TRUE(h.wait_count(h.base() + "/upload/jobs", size_t(kept), any, 10s));
+    std::this_thread::sleep_for(300ms);  // nothing more follows the answer
+    EXPECT_EQ(h.received(h.base() + "/capture").size(), size_t(kept)) << message;
+    EXPECT_EQ(h.received(h.base() + "/upload/jobs").size(), size_t(kept)) << message;
+}
+
 // SIGTERM while a capture waits an hour for its next shot: the agent exits within 2 s.
 TEST(Floods, SigtermDuringALongIntervalExitsWithinTwoSeconds) {
     RigHarness h(fast_telemetry());

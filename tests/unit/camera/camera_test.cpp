@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -632,6 +634,61 @@ TEST_F(CameraWorkerTest, PreviewFallsBackToTheLastPhotosThumbnail) {
     EXPECT_EQ(p->source, "last_photo");
     EXPECT_TRUE(is_jpeg(p->jpeg));
     EXPECT_LT(p->jpeg.size(), 64u * 1024);
+}
+
+TEST_F(CameraWorkerTest, ABurstStillKeepsTheLastPhotosThumbnail) {
+    start_sim();
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    // Three captures queued at once: the first two skip GetThumb (a capture is waiting),
+    // the last fetches it.
+    auto r = std::make_shared<Received>();
+    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
+    for (int i = 0; i < 3; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    for (auto& f : burst) {
+        ASSERT_EQ(f.wait_for(60s), std::future_status::ready);
+        auto result = f.get();
+        ASSERT_TRUE(result) << result.error().describe();
+    }
+    auto p = ready(w->preview());
+    ASSERT_TRUE(p) << p.error().describe();
+    EXPECT_EQ(p->source, "last_photo");
+    EXPECT_TRUE(is_jpeg(p->jpeg));
+}
+
+// libgphoto2 2.5.30 formats a hex dump of every data packet even with no log function
+// listening; the camera module's gp_log_data takes the library's place and skips them.
+struct HexDumpCount {
+    std::mutex mutex;
+    int dumps = 0;
+};
+void count_hexdumps(GPLogLevel level, const char*, const char* str, void* data) {
+    auto* count = static_cast<HexDumpCount*>(data);
+    if (level != GP_LOG_DATA || !str || !std::strstr(str, "hexdump")) return;
+    std::lock_guard<std::mutex> lock(count->mutex);
+    ++count->dumps;
+}
+
+TEST_F(CameraWorkerTest, LibraryHexDumpsAreSkippedUnlessAsked) {
+    ASSERT_TRUE(gphoto_hexdumps_interposed());
+    start_sim();
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    HexDumpCount count;
+    int hook = gp_log_add_func(GP_LOG_DATA, count_hexdumps, &count);
+    ASSERT_GE(hook, 0);
+    auto r = std::make_shared<Received>();
+    ASSERT_TRUE(capture_into(*w, r));
+    {
+        std::lock_guard<std::mutex> lock(count.mutex);
+        EXPECT_EQ(count.dumps, 0);
+    }
+    set_gphoto_hexdumps(true);  // the stock library's behaviour: every packet dumped
+    ASSERT_TRUE(capture_into(*w, r));
+    set_gphoto_hexdumps(false);
+    gp_log_remove_func(hook);
+    std::lock_guard<std::mutex> lock(count.mutex);
+    EXPECT_GT(count.dumps, 0);
 }
 
 TEST_F(CameraWorkerTest, ADifferentCameraOnTheSamePortIsRefused) {

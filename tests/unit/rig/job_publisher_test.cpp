@@ -57,3 +57,29 @@ TEST(JobPublisher, AJobWithoutPubackIsNotCounted) {
     EXPECT_EQ(pub.sent().back().how, FakePublisher::How::queued);
     EXPECT_EQ(stats.jobs_published, 1u);
 }
+
+// The capture pipeline answers a request once its last job is with the client (job_taken),
+// not after the job's PUBACK: job_taken runs once, with the job already sent, and the job
+// is still published with a PUBACK wait (and counted once acknowledged).
+TEST(JobPublisher, JobTakenRunsOnceTheJobIsSentAndTheAckIsStillAwaited) {
+    FakePublisher pub;
+    RigStats stats;
+    JobPublisher jobs(pub, RigTopics("photorig", "rig1"), stats);
+    int taken = 0;
+    size_t sent_when_taken = 0;
+    jobs.publish_photo(photo(), [&] {
+        ++taken;
+        sent_when_taken = pub.on("photorig/rig1/upload/jobs").size();
+    });
+    EXPECT_EQ(taken, 1);
+    EXPECT_EQ(sent_when_taken, 1u);
+    EXPECT_EQ(pub.sent().back().how, FakePublisher::How::acked);
+    EXPECT_EQ(stats.jobs_published, 1u);
+    // A job that never reached the client does not run it (the pipeline answers anyway).
+    FakePublisher offline;
+    offline.fail_acked_ = true;
+    JobPublisher failing(offline, RigTopics("photorig", "rig1"), stats);
+    taken = 0;
+    failing.publish_photo(photo(), [&] { ++taken; });
+    EXPECT_EQ(taken, 0);
+}
