@@ -47,7 +47,8 @@ const char kUsage[] =
     "  --keep-on-card         accepted for clarity: images stay until DeleteObject (the default)\n"
     "  --event-log FILE       append one JSON line per event (CLOCK_REALTIME microseconds)\n"
     "  --hostile MODE         misbehave (issue 15): name-dotdot, name-slash, name-nul,\n"
-    "                         name-control, name-latin1, name-utf16, name-long (file names);\n"
+    "                         name-control, name-latin1, name-utf16, name-long (127 chars),\n"
+    "                         name-overlong (250 chars: aborts libgphoto2 2.5.30) (file names);\n"
     "                         size-larger, size-smaller, size-4g (ObjectCompressedSize lies);\n"
     "                         download-stall, download-endless (GetObject never ends);\n"
     "                         event-flood (ObjectAdded every 100 ms, no CaptureComplete);\n"
@@ -146,10 +147,10 @@ ptpsim::Options parse_args(int argc, char** argv) {
         } else if (a == "--hostile") {
             o.hostile = value();
             static const char* const kModes[] = {
-                "name-dotdot",  "name-slash",       "name-nul",       "name-control",
-                "name-latin1",  "name-utf16",       "name-long",      "size-larger",
-                "size-smaller", "size-4g",          "download-stall", "download-endless",
-                "event-flood",  "duplicate-handles"};
+                "name-dotdot",      "name-slash",   "name-nul",         "name-control",
+                "name-latin1",      "name-utf16",   "name-long",        "name-overlong",
+                "size-larger",      "size-smaller", "size-4g",          "download-stall",
+                "download-endless", "event-flood",  "duplicate-handles"};
             bool known = false;
             for (const char* m : kModes) known = known || o.hostile == m;
             if (!known) usage_error("--hostile: unknown mode '" + o.hostile + "'");

@@ -528,11 +528,11 @@ void Server::schedule_flood(const std::shared_ptr<Session>& s, uint32_t handle, 
 
 // --hostile download-stall / download-endless: the data phase of a GetObject never ends.
 // Stall: half the object, then nothing until the initiator hangs up. Endless: announces
-// 1 TiB and keeps sending. Returns false (drop the connection) when it is over.
+// 4 GiB and keeps sending. Returns false (drop the connection) when it is over.
 bool Server::send_endless_data(int fd, const OpRequest& req, const OpReply& r) {
     const bool stall = opt_.hostile == "download-stall";
     Writer start;
-    start.u32(20).u32(kPktStartData).u32(req.tid).u64(stall ? r.len : uint64_t{1} << 40);
+    start.u32(20).u32(kPktStartData).u32(req.tid).u64(stall ? r.len : 0xFFFFFFFEull);
     if (!send_bytes(fd, start.bytes())) return false;
     const uint8_t* data = r.data ? r.data->data() + r.off : nullptr;
     size_t piece = std::min<size_t>(r.len / 2, 65536);
