@@ -598,6 +598,11 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
                  x.unique_id + "\n";
     o.size = image_size_;
     o.thumb = thumb_for(pattern, &o.thumb_w, &o.thumb_h);
+    if (opt_.hostile == "thumb-huge" && o.thumb) {  // a valid JPEG start, 8 MiB long
+        auto huge = std::make_shared<std::vector<uint8_t>>(*o.thumb);
+        huge->resize(size_t{8} << 20, 0);
+        o.thumb = huge;
+    }
     uint32_t handle = o.handle;
     uint32_t raw_handle = opt_.raw_pair ? add_raw_companion(o) : 0;
     objects_[handle] = std::move(o);

@@ -52,7 +52,8 @@ const char kUsage[] =
     "                         size-larger, size-smaller, size-4g (ObjectCompressedSize lies);\n"
     "                         download-stall, download-endless (GetObject never ends);\n"
     "                         event-flood (ObjectAdded every 100 ms, no CaptureComplete);\n"
-    "                         duplicate-handles (every ObjectAdded sent twice)\n"
+    "                         duplicate-handles (every ObjectAdded sent twice);\n"
+    "                         thumb-huge (an 8 MiB thumbnail)\n"
     "  --verbose              log connections and operations to stderr\n"
     "  --help                 this text\n"
     "\n"
@@ -147,10 +148,10 @@ ptpsim::Options parse_args(int argc, char** argv) {
         } else if (a == "--hostile") {
             o.hostile = value();
             static const char* const kModes[] = {
-                "name-dotdot",      "name-slash",   "name-nul",         "name-control",
-                "name-latin1",      "name-utf16",   "name-long",        "name-overlong",
-                "size-larger",      "size-smaller", "size-4g",          "download-stall",
-                "download-endless", "event-flood",  "duplicate-handles"};
+                "name-dotdot",      "name-slash",   "name-nul",          "name-control",
+                "name-latin1",      "name-utf16",   "name-long",         "name-overlong",
+                "size-larger",      "size-smaller", "size-4g",           "download-stall",
+                "download-endless", "event-flood",  "duplicate-handles", "thumb-huge"};
             bool known = false;
             for (const char* m : kModes) known = known || o.hostile == m;
             if (!known) usage_error("--hostile: unknown mode '" + o.hostile + "'");

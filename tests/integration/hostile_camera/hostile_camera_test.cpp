@@ -195,3 +195,29 @@ INSTANTIATE_TEST_SUITE_P(Modes, HostileCamera, ::testing::ValuesIn(kModes),
                                  if (c == '-') c = '_';
                              return n;
                          });
+
+// Item 7: thumbnails were read whole and kept (then published retained) with no cap. An
+// 8 MiB camera thumbnail is dropped: the photo is saved, preview has nothing to show.
+TEST(HostileCameraThumbnail, AHugeThumbnailIsNotKeptForPreview) {
+    HarnessOptions o;
+    o.sim_kind = SimKind::ours;
+    o.camera_count = 2;
+    o.camera_item_yaml = "keepalive_ms: 200, reconnect_max_ms: 500";
+    o.sim_args_of = {{"--hostile", "thumb-huge"}};
+    RigHarness h(o);
+    h.start_all();
+    json r = request(h, "capture", {{"camera", "all"}}, 30s);
+    ASSERT_TRUE(r.is_object()) << h.agent().log();
+    ASSERT_EQ(r["data"]["count"], 2) << r.dump();
+    json huge = request(h, "preview", {{"camera", "SIM0001"}}, 20s);
+    ASSERT_TRUE(huge.is_object()) << h.agent().log();
+    EXPECT_EQ(huge["error"]["code"], "preview_unavailable") << huge.dump();
+    // Read from the camera and dropped for its size (not merely missing).
+    EXPECT_NE(h.agent().log().find("camera thumbnail of 8388608 bytes dropped"), std::string::npos)
+        << h.agent().log();
+    json fine = request(h, "preview", {{"camera", "SIM0002"}}, 20s);
+    EXPECT_EQ(fine["status"], "ok") << fine.dump();
+    for (const auto& m : h.received(""))
+        EXPECT_LT(m.payload.size(), size_t{4} << 20) << "published: " << m.topic;
+    EXPECT_LT(rss_kib(h.agent().pid()), kMaxAgentRssKib);
+}
