@@ -124,6 +124,11 @@ struct Mode {
     std::set<std::string> outcomes;  // what the hostile camera's capture may answer
 };
 
+// ctest names the discovered tests after this: raw bytes (addresses) would differ per run.
+void PrintTo(const Mode& m, std::ostream* os) {
+    *os << m.arg;
+}
+
 // The outcome each mode gets (measured; see the README of ptpip-sim).
 const Mode kModes[] = {
     {"name-dotdot", {"ok"}},
@@ -148,6 +153,9 @@ class HostileCamera : public ::testing::TestWithParam<Mode> {};
 
 TEST_P(HostileCamera, StaysInTheSpoolBoundedAndTheOtherCameraKeepsWorking) {
     const Mode& mode = GetParam();
+#ifdef PHOTORIG_HOSTILE_SOAK
+    if (!std::getenv("PHOTORIG_SOAK")) GTEST_SKIP() << "set PHOTORIG_SOAK=1";
+#endif
     HarnessOptions o;
     o.sim_kind = SimKind::ours;
     o.camera_count = 2;
@@ -196,6 +204,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, HostileCamera, ::testing::ValuesIn(kModes),
                              return n;
                          });
 
+#ifndef PHOTORIG_HOSTILE_SOAK  // once is enough
 // Item 7: thumbnails were read whole and kept (then published retained) with no cap. An
 // 8 MiB camera thumbnail is dropped: the photo is saved, preview has nothing to show.
 TEST(HostileCameraThumbnail, AHugeThumbnailIsNotKeptForPreview) {
@@ -221,3 +230,4 @@ TEST(HostileCameraThumbnail, AHugeThumbnailIsNotKeptForPreview) {
         EXPECT_LT(m.payload.size(), size_t{4} << 20) << "published: " << m.topic;
     EXPECT_LT(rss_kib(h.agent().pid()), kMaxAgentRssKib);
 }
+#endif
