@@ -196,7 +196,13 @@ TEST_P(HostileCamera, StaysInTheSpoolBoundedAndTheOtherCameraKeepsWorking) {
     EXPECT_EQ(photo_like_names(parent), parent_before) << "a file appeared beside the rig";
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, HostileCamera, ::testing::ValuesIn(kModes),
+// Distinct names for the two binaries: ctest keeps one test per name.
+#ifdef PHOTORIG_HOSTILE_SOAK
+#define HOSTILE_MODES_PREFIX SoakModes
+#else
+#define HOSTILE_MODES_PREFIX Modes
+#endif
+INSTANTIATE_TEST_SUITE_P(HOSTILE_MODES_PREFIX, HostileCamera, ::testing::ValuesIn(kModes),
                          [](const ::testing::TestParamInfo<Mode>& info) {
                              std::string n = info.param.arg;
                              for (char& c : n)
