@@ -89,6 +89,14 @@ struct WorkerOptions {
     int keepalive_interval_ms = 5000;  // idle event poll; reconnect attempts when disconnected
     int file_grace_ms = 300;  // after a file without CaptureComplete: wait this long for more
     int reconnect_backoff_max_ms = 30000;
+    // Hostile or faulty cameras (issue 15): one trigger gives at most this many files, and
+    // collecting them ends at capture_timeout_ms + file_grace_ms * max_files_per_shot after
+    // the trigger (too_many_files otherwise), so a flood of new-file events cannot hold a
+    // capture open. A file over max_file_bytes (announced or sent) fails with file_too_large
+    // before or while it is written; a camera thumbnail over max_thumbnail_bytes is dropped.
+    int max_files_per_shot = 16;
+    uint64_t max_file_bytes = uint64_t{2} << 30;
+    size_t max_thumbnail_bytes = size_t{4} << 20;
     // Applied in order after every connect (presets); a failure is logged, not fatal.
     std::vector<std::pair<std::string, std::string>> settings;
     // "" = leave as is; "card" or "ram": set the camera's capturetarget setting where it

@@ -408,6 +408,8 @@ struct CameraWorker::Impl {
     // `*ended_complete` says which of the two ended it.
     Expected<std::vector<AddedFile>> wait_for_added_files(int64_t t0, bool* ended_complete) {
         const int64_t deadline = t0 + opts.capture_timeout_ms;
+        const int64_t last_file_by =
+            deadline + int64_t{opts.file_grace_ms} * std::max(opts.max_files_per_shot, 1);
         std::vector<AddedFile> added;
         bool complete = false;
         int64_t grace_until = 0;
@@ -431,6 +433,13 @@ struct CameraWorker::Impl {
             if (!ev) return ev.error();
             switch (ev->kind) {
                 case detail::EventKind::file_added:
+                    if (is_added(added, *ev)) break;  // the same object announced twice
+                    if (static_cast<int>(added.size()) >= opts.max_files_per_shot ||
+                        clock::monotonic_ms() >= last_file_by) {
+                        return Error(codes::too_many_files, "the camera kept adding files after " +
+                                                                std::to_string(added.size()) +
+                                                                " for one trigger");
+                    }
                     added.push_back(AddedFile{ev->folder, ev->name, clock::monotonic_ms()});
                     grace_until = clock::monotonic_ms() + opts.file_grace_ms;
                     break;
@@ -446,6 +455,12 @@ struct CameraWorker::Impl {
         }
     }
 
+    static bool is_added(const std::vector<AddedFile>& added, const detail::Event& ev) {
+        return std::any_of(added.begin(), added.end(), [&](const AddedFile& f) {
+            return f.folder == ev.folder && f.name == ev.name;
+        });
+    }
+
     // Downloads every file into the sink `factory` gives for it. Nothing is deleted here:
     // nothing leaves the camera unless all of this capture's files reached their sinks.
     Expected<std::vector<CapturedFile>> download_files(const std::vector<AddedFile>& added,
@@ -456,12 +471,20 @@ struct CameraWorker::Impl {
             liveness.beat();
             auto header = session->file_info(f.folder, f.name);
             if (!header) return header.error();
+            if (header->size > opts.max_file_bytes) {
+                return Error(codes::file_too_large,
+                             f.folder + "/" + f.name + ": the camera announces " +
+                                 std::to_string(header->size) + " bytes, over the cap of " +
+                                 std::to_string(opts.max_file_bytes));
+            }
             auto sink = factory(*header);
             if (!sink) return sink.error();
             if (!*sink)
                 return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
             const int64_t d0_us = clock::monotonic_us();
-            auto got = session->download(f.folder, f.name, **sink);
+            // Never more than announced (a camera that announces nothing gets the cap).
+            auto got = session->download(f.folder, f.name, **sink,
+                                         header->size ? header->size : opts.max_file_bytes);
             if (!got) return got.error();
             if (header->size && *got != header->size) {
                 return Error(codes::camera_error, "download " + f.folder + "/" + f.name + ": got " +
@@ -505,7 +528,11 @@ struct CameraWorker::Impl {
         for (const auto& f : files) {
             if (!is_jpeg(f.header)) continue;
             auto thumb = session->thumbnail(f.header.camera_folder, f.header.camera_name);
-            if (thumb && !thumb->empty()) {
+            if (thumb && thumb->size() > opts.max_thumbnail_bytes) {
+                LOG_WARN(kLog, where()
+                                   << ": camera thumbnail of " << thumb->size()
+                                   << " bytes dropped (over " << opts.max_thumbnail_bytes << ")");
+            } else if (thumb && !thumb->empty()) {
                 last_thumbnail = Preview{std::move(*thumb), "last_photo", f.triggered_at_ms};
             } else if (!thumb) {
                 LOG_DEBUG(kLog, where() << ": no thumbnail: " << thumb.error().describe());
@@ -516,6 +543,11 @@ struct CameraWorker::Impl {
 
     Expected<Preview> preview() {
         auto frame = session->capture_preview();
+        if (frame && frame->size() > opts.max_thumbnail_bytes) {
+            return Error(
+                codes::camera_error,
+                "live-view frame of " + std::to_string(frame->size()) + " bytes is over the cap");
+        }
         if (frame) return Preview{std::move(*frame), "live_view", clock::now_ms()};
         if (frame.error().code != codes::preview_unavailable) return frame.error();
         if (last_thumbnail.jpeg.empty()) {

@@ -85,6 +85,7 @@ namespace {
 struct StreamState {
     DownloadSink* sink = nullptr;
     uint64_t written = 0;
+    uint64_t max_bytes = 0;
     std::optional<Error> sink_error;
 };
 
@@ -92,6 +93,14 @@ struct StreamState {
 int stream_write(void* priv, unsigned char* data, uint64_t* len) {
     auto* s = static_cast<StreamState*>(priv);
     if (s->sink_error) return GP_OK;  // keep reading so the PTP session stays in step
+    if (*len > s->max_bytes - s->written) {
+        // A camera that sends more than it announced (or than the cap) could fill the disk
+        // or never end: stop reading now.
+        s->sink_error =
+            Error(codes::file_too_large, "the camera sent more than " +
+                                             std::to_string(s->max_bytes) + " bytes for one file");
+        return GP_ERROR_IO_WRITE;
+    }
     auto st = s->sink->write(reinterpret_cast<const char*>(data), static_cast<size_t>(*len));
     if (!st) {
         s->sink_error = st.error();
@@ -111,9 +120,10 @@ int stream_size(void*, uint64_t* size) {
 }  // namespace
 
 Expected<uint64_t> GphotoSession::download(const std::string& folder, const std::string& name,
-                                           DownloadSink& sink) {
+                                           DownloadSink& sink, uint64_t max_bytes) {
     StreamState state;
     state.sink = &sink;
+    state.max_bytes = max_bytes;
     CameraFileHandler handler{stream_size, stream_read, stream_write};
     CameraFile* file = nullptr;
     if (gp_file_new_from_handler(&file, &handler, &state) < GP_OK) {

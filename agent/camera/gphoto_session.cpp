@@ -263,7 +263,9 @@ Error classify_gphoto_error(int rc, const std::string& context_text, const std::
 
 bool error_breaks_session(const Error& error) {
     return error.code == codes::camera_disconnected || error.code == codes::timeout ||
-           error.code == codes::camera_error;
+           error.code == codes::camera_error ||
+           // An aborted transfer, or a camera still announcing files: re-open to resync.
+           error.code == codes::file_too_large || error.code == codes::too_many_files;
 }
 
 namespace {

@@ -46,8 +46,10 @@ class GphotoSession {
     Expected<Event> wait_event(int timeout_ms);
     Expected<FileHeader> file_info(const std::string& folder, const std::string& name);
     // Streams the file into `sink` (CameraFileHandler: no whole-file buffer). Returns bytes.
+    // More than `max_bytes` fails with file_too_large as soon as they arrive: the transfer is
+    // aborted (the session is then out of step: the caller re-opens it).
     Expected<uint64_t> download(const std::string& folder, const std::string& name,
-                                DownloadSink& sink);
+                                DownloadSink& sink, uint64_t max_bytes);
     Status remove(const std::string& folder, const std::string& name);
     // The camera's own thumbnail of a file (PTP GetThumb on PTP cameras).
     Expected<std::string> thumbnail(const std::string& folder, const std::string& name);

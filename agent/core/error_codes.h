@@ -18,5 +18,9 @@ inline constexpr const char* preview_unavailable = "preview_unavailable";
 inline constexpr const char* rate_limited = "rate_limited";
 // Issue 15: a capture stopped by capture/cancel before all its shots were taken.
 inline constexpr const char* cancelled = "cancelled";
+// Issue 15 (hostile cameras): a file larger than announced or than the per-file cap, and a
+// camera that keeps announcing new files for one trigger.
+inline constexpr const char* file_too_large = "file_too_large";
+inline constexpr const char* too_many_files = "too_many_files";
 
 }  // namespace photorig::codes

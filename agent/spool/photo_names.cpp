@@ -17,12 +17,29 @@ std::string safe_name_part(const std::string& text) {
     return out.empty() ? "x" : out;
 }
 
+namespace {
+// A camera's file name may be 254 characters (PTP) but a path component only 255 bytes,
+// with our prefix, the dedup tag and the temp suffix: keep its start and its extension.
+// The serial gets the same treatment (a USB serial is up to 126 characters, PTP's 254).
+constexpr size_t kMaxCameraNamePart = 80;
+constexpr size_t kMaxSerialPart = 64;
+
+std::string bounded_name_part(const std::string& name, size_t max) {
+    if (name.size() <= max) return name;
+    auto dot = name.rfind('.');
+    std::string ext = dot != std::string::npos && name.size() - dot <= 10 ? name.substr(dot) : "";
+    return name.substr(0, max - ext.size()) + ext;
+}
+}  // namespace
+
 std::string photo_relative_path(const std::string& batch, int seq, const std::string& camera_serial,
                                 const std::string& camera_file_name) {
-    std::string prefix = safe_name_part(camera_serial.empty() ? "cam" : camera_serial);
+    std::string prefix = bounded_name_part(
+        safe_name_part(camera_serial.empty() ? "cam" : camera_serial), kMaxSerialPart);
     char seq_text[16];
     std::snprintf(seq_text, sizeof seq_text, "%04d", seq);
-    return batch + "/" + prefix + "_" + seq_text + "_" + safe_name_part(camera_file_name);
+    return batch + "/" + prefix + "_" + seq_text + "_" +
+           bounded_name_part(safe_name_part(camera_file_name), kMaxCameraNamePart);
 }
 
 PhotoWriters::PhotoWriters(const Spool& spool, std::string batch, int seq,

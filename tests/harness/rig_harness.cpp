@@ -154,6 +154,10 @@ void RigHarness::start_sim() {
             args.insert(args.end(),
                         {"--capture-delay-ms", std::to_string(options_.capture_delay_ms)});
         args.insert(args.end(), options_.sim_args.begin(), options_.sim_args.end());
+        if (static_cast<size_t>(i) < options_.sim_args_of.size()) {
+            const auto& more = options_.sim_args_of[static_cast<size_t>(i)];
+            args.insert(args.end(), more.begin(), more.end());
+        }
         if (kind == SimKind::ours) {
             sims_.push_back(std::make_unique<PtpipSim>(PHOTORIG_PTPIP_SIM_PATH, args));
         } else {

@@ -31,6 +31,8 @@ struct HarnessOptions {
     int reconcile_interval_s = 30;
     int concurrency = 2;
     std::vector<std::string> sim_args;
+    // More arguments for one simulator only: [i] goes to camera i (after sim_args).
+    std::vector<std::vector<std::string>> sim_args_of;
     // Which PTP/IP simulator plays the cameras; unset: PHOTORIG_TEST_SIM (sim2) or ours.
     // sim2 keeps its own capture time unless capture_delay_ms is set (> 0).
     std::optional<SimKind> sim_kind;

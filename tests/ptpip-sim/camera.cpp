@@ -59,6 +59,29 @@ uint64_t fnv1a(const std::string& s) {
     return h;
 }
 
+// --hostile name-*: the file name a hostile camera gives capture `plain` (PTP strings hold
+// at most 254 UCS-2 characters; each byte here becomes one character).
+std::string hostile_file_name(const std::string& mode, const std::string& plain) {
+    if (mode == "name-dotdot") return "../../" + plain;
+    if (mode == "name-slash") return "sub/dir/" + plain;
+    if (mode == "name-nul") return std::string("..\0/evil", 9) + plain;
+    if (mode == "name-control") return "\x1b[31m\r\n\x07\x7f" + plain;
+    if (mode == "name-latin1") return "\xe9\xff\xfe\x80" + plain;
+    // 127 characters: the longest name libgphoto2 2.5.30 survives (CameraFilePath.name is
+    // char[128]); name-overlong (250) makes its fortified strcpy abort the whole process.
+    if (mode == "name-long") return std::string(127 - plain.size(), 'L') + plain;
+    if (mode == "name-overlong") return std::string(250 - plain.size(), 'L') + plain;
+    return plain;
+}
+
+// --hostile size-*: the ObjectCompressedSize a lying camera announces.
+uint32_t announced_size(const std::string& mode, uint64_t size) {
+    if (mode == "size-larger") return static_cast<uint32_t>(size + 100000);
+    if (mode == "size-smaller") return static_cast<uint32_t>(size / 2);
+    if (mode == "size-4g") return 0xFFFFFFFFu;
+    return static_cast<uint32_t>(size);
+}
+
 }  // namespace
 
 Camera::Camera(const Options& opt, EventLog& log)
@@ -420,7 +443,7 @@ OpReply Camera::get_object_info(uint32_t handle) {
     w.u32(kStorageId);
     w.u16(o.format);
     w.u16(0);  // ProtectionStatus: none
-    w.u32(static_cast<uint32_t>(o.size));
+    w.u32(folder ? 0 : announced_size(opt_.hostile, o.size));
     w.u16(folder ? 0 : kFmtJfif);  // ThumbFormat
     w.u32(folder || !o.thumb ? 0 : static_cast<uint32_t>(o.thumb->size()));
     w.u32(o.thumb_w);
@@ -432,7 +455,15 @@ OpReply Camera::get_object_info(uint32_t handle) {
     w.u16(folder ? 1 : 0);  // AssociationType: generic folder
     w.u32(0);               // AssociationDesc
     w.u32(0);               // SequenceNumber
-    w.str(o.name);
+    if (!folder && opt_.hostile == "name-utf16") {
+        // Unpaired surrogates and non-characters: no valid UTF-16 at all.
+        const uint16_t units[] = {0xD800, 0x0041, 0xDFFF, 0xFFFE, 0xFFFF, 0xDBFF,
+                                  0x002E, 0x004A, 0x0050, 0x0047, 0x0000};
+        w.u8(static_cast<uint8_t>(sizeof units / sizeof units[0]));
+        for (uint16_t u : units) w.u16(u);
+    } else {
+        w.str(o.name);
+    }
     w.str(o.date);  // CaptureDate
     w.str(o.date);  // ModificationDate
     w.str("");      // Keywords
@@ -546,7 +577,7 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
         std::snprintf(name, sizeof name, "IMG_%04" PRIu64 ".JPG", n);
     else
         std::snprintf(name, sizeof name, "I%07" PRIu64 ".JPG", n % 10000000);
-    o.name = name;
+    o.name = hostile_file_name(opt_.hostile, name);
     o.date = ptp_date(now);
     o.capture_no = n;
     int pattern = static_cast<int>((n - 1) % kPatternCount);
@@ -567,6 +598,11 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
                  x.unique_id + "\n";
     o.size = image_size_;
     o.thumb = thumb_for(pattern, &o.thumb_w, &o.thumb_h);
+    if (opt_.hostile == "thumb-huge" && o.thumb) {  // a valid JPEG start, 8 MiB long
+        auto huge = std::make_shared<std::vector<uint8_t>>(*o.thumb);
+        huge->resize(size_t{8} << 20, 0);
+        o.thumb = huge;
+    }
     uint32_t handle = o.handle;
     uint32_t raw_handle = opt_.raw_pair ? add_raw_companion(o) : 0;
     objects_[handle] = std::move(o);
@@ -595,6 +631,18 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
                                                                               : "false"),
         t);
     return r;
+}
+
+uint32_t Camera::add_copy(uint32_t handle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(handle);
+    if (it == objects_.end() || objects_.size() > 100000) return 0;
+    Object copy = it->second;
+    copy.handle = next_handle_++;
+    copy.name = "F" + std::to_string(copy.handle) + ".JPG";
+    uint32_t h = copy.handle;
+    objects_[h] = std::move(copy);
+    return h;
 }
 
 // A stand-in RAW file beside a capture's JPEG: a little-endian TIFF header (as DNG files

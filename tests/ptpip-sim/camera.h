@@ -85,6 +85,8 @@ class Camera {
     // Called by the transport once a download's last byte was sent. Returns true when
     // --disconnect-after says the connection must now be dropped.
     bool note_download(uint32_t handle, uint32_t conn);
+    // --hostile event-flood: a copy of image `handle` under a new handle (0: none).
+    uint32_t add_copy(uint32_t handle);
     void note_connection(bool opened);
 
     // Fault injection / runtime settings (control channel).

@@ -46,6 +46,14 @@ const char kUsage[] =
     "  --raw-size N           exact size of each RAW file (300000)\n"
     "  --keep-on-card         accepted for clarity: images stay until DeleteObject (the default)\n"
     "  --event-log FILE       append one JSON line per event (CLOCK_REALTIME microseconds)\n"
+    "  --hostile MODE         misbehave (issue 15): name-dotdot, name-slash, name-nul,\n"
+    "                         name-control, name-latin1, name-utf16, name-long (127 chars),\n"
+    "                         name-overlong (250 chars: aborts libgphoto2 2.5.30) (file names);\n"
+    "                         size-larger, size-smaller, size-4g (ObjectCompressedSize lies);\n"
+    "                         download-stall, download-endless (GetObject never ends);\n"
+    "                         event-flood (ObjectAdded every 100 ms, no CaptureComplete);\n"
+    "                         duplicate-handles (every ObjectAdded sent twice);\n"
+    "                         thumb-huge (an 8 MiB thumbnail)\n"
     "  --verbose              log connections and operations to stderr\n"
     "  --help                 this text\n"
     "\n"
@@ -137,6 +145,16 @@ ptpsim::Options parse_args(int argc, char** argv) {
             o.raw_size = static_cast<uint64_t>(parse_num(a, value(), 64, 0xFFFFFFFELL));
         } else if (a == "--max-objects") {
             o.max_objects = static_cast<int>(parse_num(a, value(), 0, kMaxInt));
+        } else if (a == "--hostile") {
+            o.hostile = value();
+            static const char* const kModes[] = {
+                "name-dotdot",      "name-slash",   "name-nul",          "name-control",
+                "name-latin1",      "name-utf16",   "name-long",         "name-overlong",
+                "size-larger",      "size-smaller", "size-4g",           "download-stall",
+                "download-endless", "event-flood",  "duplicate-handles", "thumb-huge"};
+            bool known = false;
+            for (const char* m : kModes) known = known || o.hostile == m;
+            if (!known) usage_error("--hostile: unknown mode '" + o.hostile + "'");
         } else if (a == "--verbose") {
             flag_only();
             o.verbose = true;

@@ -29,6 +29,8 @@ struct Options {
     bool raw_pair = false;  // each capture also stores IMG_nnnn.DNG, announced first
     uint64_t raw_size = 300000;
     bool verbose = false;
+    // --hostile MODE (README.md "Hostile modes"): a camera that lies or misbehaves.
+    std::string hostile;
 };
 
 }  // namespace ptpsim

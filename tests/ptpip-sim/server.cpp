@@ -456,6 +456,10 @@ void Server::command_loop(const std::shared_ptr<Session>& s, int fd) {
 bool Server::send_reply(int fd, const OpRequest& req, const OpReply& r) {
     std::vector<uint8_t> resp = container(kPktCmdResponse, r.code, req.tid, r.params);
     if (!r.has_data) return send_bytes(fd, resp);
+    if ((req.code == kOpGetObject || req.code == kOpGetPartialObject) &&
+        opt_.hostile.rfind("download-", 0) == 0) {
+        return send_endless_data(fd, req, r);
+    }
 
     const uint8_t* data = r.data ? r.data->data() + r.off : nullptr;
     size_t len = r.len;
@@ -506,7 +510,47 @@ void Server::send_capture_events(const std::shared_ptr<Session>& s, uint32_t han
     }
     queue_event(*s, kEvObjectAdded, tid, {handle});
     log_.log("object_added", handle, s->conn);
+    if (opt_.hostile == "duplicate-handles") queue_event(*s, kEvObjectAdded, tid, {handle});
+    if (opt_.hostile == "event-flood") {
+        schedule_flood(s, handle, tid);  // and never CaptureComplete
+        return;
+    }
     queue_event(*s, kEvCaptureComplete, tid, {});
+}
+
+void Server::schedule_flood(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t tid) {
+    std::lock_guard<std::mutex> lock(sched_mu_);
+    Job job{s, handle, 0, tid, false};
+    job.flood = true;
+    jobs_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(100), job);
+    sched_cv_.notify_all();
+}
+
+// --hostile download-stall / download-endless: the data phase of a GetObject never ends.
+// Stall: half the object, then nothing until the initiator hangs up. Endless: announces
+// 4 GiB and keeps sending. Returns false (drop the connection) when it is over.
+bool Server::send_endless_data(int fd, const OpRequest& req, const OpReply& r) {
+    const bool stall = opt_.hostile == "download-stall";
+    Writer start;
+    start.u32(20).u32(kPktStartData).u32(req.tid).u64(stall ? r.len : 0xFFFFFFFEull);
+    if (!send_bytes(fd, start.bytes())) return false;
+    const uint8_t* data = r.data ? r.data->data() + r.off : nullptr;
+    size_t piece = std::min<size_t>(r.len / 2, 65536);
+    for (uint64_t sent = 0; !stopping_; sent += piece) {
+        if (stall && sent >= r.len / 2) {
+            // Until the initiator closes (the read ends) or the simulator stops.
+            char b;
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 200) > 0 && ::recv(fd, &b, 1, MSG_PEEK) <= 0) return false;
+            continue;
+        }
+        Writer hdr;
+        hdr.u32(static_cast<uint32_t>(12 + piece)).u32(kPktData).u32(req.tid);
+        std::vector<uint8_t> pkt = hdr.take();
+        pkt.insert(pkt.end(), data, data + piece);
+        if (!send_bytes(fd, pkt)) return false;
+    }
+    return false;
 }
 
 void Server::scheduler_loop() {
@@ -524,8 +568,22 @@ void Server::scheduler_loop() {
         Job job = jobs_.begin()->second;
         jobs_.erase(jobs_.begin());
         lock.unlock();
-        if (auto s = job.session.lock())
-            send_capture_events(s, job.handle, job.raw_handle, job.tid, job.store_full);
+        auto s = job.session.lock();
+        bool open = false;
+        if (s) {
+            std::lock_guard<std::mutex> slock(s->mu);
+            open = !s->closed;
+        }
+        if (open) {
+            if (!job.flood) {
+                send_capture_events(s, job.handle, job.raw_handle, job.tid, job.store_full);
+            } else if (uint32_t copy = camera_.add_copy(job.handle)) {
+                queue_event(*s, kEvObjectAdded, job.tid, {copy});
+                std::lock_guard<std::mutex> relock(sched_mu_);
+                jobs_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(100),
+                              job);
+            }
+        }
         lock.lock();
     }
 }

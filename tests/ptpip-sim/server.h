@@ -51,7 +51,8 @@ class Server {
         uint32_t handle;
         uint32_t raw_handle;
         uint32_t tid;
-        bool store_full;  // send StoreFull instead of ObjectAdded + CaptureComplete
+        bool store_full;     // send StoreFull instead of ObjectAdded + CaptureComplete
+        bool flood = false;  // --hostile event-flood: one more copy of `handle`, and again
     };
     struct Worker {
         std::thread thread;
@@ -75,6 +76,8 @@ class Server {
     void scheduler_loop();
 
     bool send_reply(int fd, const OpRequest& req, const OpReply& r);
+    bool send_endless_data(int fd, const OpRequest& req, const OpReply& r);
+    void schedule_flood(const std::shared_ptr<Session>& s, uint32_t handle, uint32_t tid);
     void queue_event(Session& s, uint16_t code, uint32_t tid, const std::vector<uint32_t>& params);
     void send_capture_events(const std::shared_ptr<Session>& s, uint32_t handle,
                              uint32_t raw_handle, uint32_t tid, bool store_full);

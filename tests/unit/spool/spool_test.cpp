@@ -347,6 +347,12 @@ TEST(PhotoNames, BatchSerialSeqAndCameraNameMadeSafe) {
     EXPECT_EQ(safe_name_part("..hidden/x"), "hidden_x");
     EXPECT_EQ(safe_name_part(""), "x");
     EXPECT_EQ(safe_name_part("..."), "x");
+    // Issue 15: hostile camera names never leave the batch directory nor exceed NAME_MAX.
+    EXPECT_EQ(photo_relative_path("b1", 1, "S", "../../x.JPG"), "b1/S_0001__.._x.JPG");
+    EXPECT_EQ(photo_relative_path("b1", 1, "S", std::string("..\0/e", 5)), "b1/S_0001___e");
+    std::string longest =
+        photo_relative_path("b1", 1, std::string(254, 's'), std::string(250, 'L') + ".JPG");
+    EXPECT_EQ(longest, "b1/" + std::string(64, 's') + "_0001_" + std::string(76, 'L') + ".JPG");
 }
 
 TEST(PhotoNames, ATakenNameGetsATagAndNoPhotoIsReplaced) {
