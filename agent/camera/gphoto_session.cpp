@@ -112,6 +112,11 @@ Status ensure_lists_locked(GPContext* context) {
 #ifdef PHOTORIG_GPHOTO2_IOLIB_DIR
         pin_driver(std::string(PHOTORIG_GPHOTO2_IOLIB_DIR) + "/usb1.so");
 #endif
+#ifdef PHOTORIG_GPHOTO2_CAMLIB_DIR
+        // Closing the last camera unloads ptp2 and with it libxml2, whose start-up
+        // allocations then look leaked from an unnamed module: keep them loaded.
+        pin_driver(std::string(PHOTORIG_GPHOTO2_CAMLIB_DIR) + "/ptp2.so");
+#endif
     }
     if (!g.abilities) {
         CameraAbilitiesList* al = nullptr;
