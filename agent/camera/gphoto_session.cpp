@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -112,10 +113,15 @@ Status ensure_lists_locked(GPContext* context) {
 #ifdef PHOTORIG_GPHOTO2_IOLIB_DIR
         pin_driver(std::string(PHOTORIG_GPHOTO2_IOLIB_DIR) + "/usb1.so");
 #endif
-#ifdef PHOTORIG_GPHOTO2_CAMLIB_DIR
-        // Closing the last camera unloads ptp2 and with it libxml2, whose start-up
-        // allocations then look leaked from an unnamed module: keep them loaded.
-        pin_driver(std::string(PHOTORIG_GPHOTO2_CAMLIB_DIR) + "/ptp2.so");
+#if defined(PHOTORIG_CAMERA_ASAN) && defined(PHOTORIG_GPHOTO2_CAMLIB_DIR)
+        // Loading the abilities list opens and closes every camera driver; the libraries
+        // under some of them (libgd, fontconfig, libxml2) allocate when loaded and are gone
+        // at exit, so LeakSanitizer reports those blocks from an unnamed module: keep every
+        // driver loaded.
+        std::error_code ec;
+        for (const auto& entry :
+             std::filesystem::directory_iterator(PHOTORIG_GPHOTO2_CAMLIB_DIR, ec))
+            if (entry.path().extension() == ".so") pin_driver(entry.path().string());
 #endif
     }
     if (!g.abilities) {
