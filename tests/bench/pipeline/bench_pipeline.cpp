@@ -326,6 +326,11 @@ std::string stage_breakdown(const json& before, const json& after) {
     return line + " (ms per photo)";
 }
 
+// Goals printed as met/MISSED but not enforced (timing on a loaded machine varies too much
+// to fail a run on them): the summary line counts them, so it never reads "all goals met"
+// above a MISSED line.
+int g_reported_goals_missed = 0;
+
 int bench_agent_vs_cli(bool quick, bool* pass) {
     const int agent_shots = quick ? 50 : 200;
     const int sequential_shots = quick ? 20 : 100;
@@ -375,7 +380,10 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
         photorig::camera::gphoto_hexdumps_interposed() ? "" : "; NOT skipped: not interposed");
     const double batch_cli = agent_rate / cli, sequential_cli = sequential_rate / cli;
     const double batch_limit = agent_rate / limit, sequential_limit = sequential_rate / limit;
-    auto verdict = [](bool met) { return met ? "met" : "MISSED"; };
+    auto verdict = [](bool met) {
+        if (!met) ++g_reported_goals_missed;
+        return met ? "met" : "MISSED";
+    };
     std::printf("goal agent/CLI >= 10x:   batch %.1fx %s, sequential %.1fx %s\n", batch_cli,
                 verdict(batch_cli >= 10), sequential_cli, verdict(sequential_cli >= 10));
     std::printf(
@@ -435,6 +443,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "benchmark could not complete\n");
         return 1;
     }
-    std::printf("pipeline benchmarks: %s\n", pass ? "all goals met" : "SOME GOALS MISSED");
+    if (pass && g_reported_goals_missed > 0)
+        std::printf("pipeline benchmarks: enforced goals met; %d reported goal(s) MISSED above\n",
+                    g_reported_goals_missed);
+    else
+        std::printf("pipeline benchmarks: %s\n", pass ? "all goals met" : "SOME GOALS MISSED");
     return pass ? 0 : 3;
 }
