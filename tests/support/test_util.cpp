@@ -182,4 +182,13 @@ std::vector<std::string> list_files(const std::string& dir, bool recursive) {
     return out;
 }
 
+long rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    }
+    return 0;
+}
+
 }  // namespace photorig::test

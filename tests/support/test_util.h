@@ -2,6 +2,8 @@
 // running a command and capturing its output.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -50,5 +52,16 @@ std::string secret_file(const TempDir& dir, const std::string& name, const std::
 // `n` incompressible bytes, the same for the same seed (test payloads and files).
 std::string pseudo_random_bytes(size_t n, unsigned seed = 1);
 std::vector<std::string> list_files(const std::string& dir, bool recursive = true);
+
+// VmRSS of a process in KiB (0 when it is gone).
+long rss_kib(pid_t pid);
+
+// ASan keeps up to 256 MiB of freed memory in quarantine and adds its shadow: memory bounds
+// in tests are the normal build's, with this much more room under the sanitizer.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr long kSanitizerRssSlackKib = 320 * 1024;
+#else
+constexpr long kSanitizerRssSlackKib = 0;
+#endif
 
 }  // namespace photorig::test

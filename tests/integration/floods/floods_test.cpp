@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "harness/rig_harness.h"
+#include "support/test_util.h"
 
 using namespace photorig;
 using namespace photorig::test;
@@ -34,24 +35,6 @@ std::function<bool(const Received&)> txn_is(const json& t) {
 }
 
 const auto any = [](const Received&) { return true; };
-
-// ASan keeps up to 256 MiB of freed memory in quarantine and adds its shadow: the memory
-// bounds below are the normal build's, with that much more room under the sanitizer.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr long kSanitizerRssSlackKib = 320 * 1024;
-#else
-constexpr long kSanitizerRssSlackKib = 0;
-#endif
-
-// VmRSS of a process in KiB (0 when it is gone).
-long rss_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-    }
-    return 0;
-}
 
 std::string error_code(const Received& r) {
     json j = parse(r.payload);

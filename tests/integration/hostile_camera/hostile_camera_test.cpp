@@ -14,6 +14,7 @@
 
 #include "core/text.h"
 #include "harness/rig_harness.h"
+#include "support/test_util.h"
 
 using namespace photorig::test;
 using nlohmann::json;
@@ -27,26 +28,10 @@ constexpr int kRounds = 10;
 #else
 constexpr int kRounds = 2;
 #endif
-// ASan keeps up to 256 MiB of freed memory in quarantine and adds its shadow: the memory
-// bounds below are the normal build's, with that much more room under the sanitizer.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr long kSanitizerRssSlackKib = 320 * 1024;
-#else
-constexpr long kSanitizerRssSlackKib = 0;
-#endif
 constexpr long kMaxAgentRssKib = 150 * 1024 + kSanitizerRssSlackKib;
 
 json parse(const std::string& s) {
     return json::parse(s, nullptr, false);
-}
-
-long rss_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-    }
-    return 0;
 }
 
 json request(RigHarness& h, const std::string& verb, json body, std::chrono::milliseconds timeout) {
