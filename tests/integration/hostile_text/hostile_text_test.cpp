@@ -110,9 +110,10 @@ TEST(HostileText, SerialWithTopicWildcardsIsEncodedAndTheAgentStaysConnected) {
     h.pub_cli(h.base() + "/request/preview", R"({"transaction":"p-1"})");
     auto prev = h.wait_for(h.base() + "/response/preview", txn_is("p-1"), 20s);
     ASSERT_FALSE(prev.topic.empty()) << h.agent().log();
-    if (parse(prev.payload)["status"] == "ok")
+    if (parse(prev.payload)["status"] == "ok") {
         EXPECT_TRUE(h.wait_count(
             h.base() + "/preview/" + encoded, 1, [](const Received&) { return true; }, 5s));
+    }
 
     // Connected all along: never offline, and the log shows one connection.
     std::this_thread::sleep_for(1s);
