@@ -37,6 +37,17 @@ function serve(dir) {
     return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
+async function waitText(locator, pred, what, timeout = 15000) {
+    const deadline = Date.now() + timeout;
+    let last = '';
+    while (Date.now() < deadline) {
+        last = ((await locator.textContent().catch(() => '')) || '').trim();
+        if (pred(last)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what} (last: '${last}')`);
+}
+
 function connectMqtt(url, username, password) {
     return new Promise((resolve, reject) => {
         const c = mqtt.connect(url, { username, password, reconnectPeriod: 500 });
@@ -146,6 +157,9 @@ async function main() {
         if (!errText.includes('no_scan')) throw new Error(`abort error shown as: ${errText}`);
         log('abort without a scan shows', errText.trim());
 
+        await fleetViewFollowsAGroupCapture(page, base.split('/')[0], rigId, secret(env('AGENT_PASSWORD_FILE')),
+            dashboardPassword);
+
         await hostileTextIsShownAsText(page, base, secret(env('AGENT_PASSWORD_FILE')));
 
         await page.screenshot({ path: path.join(shots, 'web-dashboard.png'), fullPage: true });
@@ -161,17 +175,131 @@ async function main() {
         await browser.close();
         server.close();
     }
+}
 
-    async function waitText(locator, pred, what, timeout = 15000) {
-        const deadline = Date.now() + timeout;
-        let last = '';
-        while (Date.now() < deadline) {
-            last = ((await locator.textContent().catch(() => '')) || '').trim();
-            if (pred(last)) return last;
-            await new Promise((r) => setTimeout(r, 100));
+// The fleet view (issue 14): four fake rigs' retained state published as photorig-agent (the
+// user that may write rig topics) appear as rows with their health; the group capture button
+// publishes a group request ~2 s ahead (seen here on the broker); capture, upload and response
+// events make the per-rig batch counts, and the rigs that missed photos are marked. The real
+// rig (in group `studio`) takes part with its real photo and upload.
+async function fleetViewFollowsAGroupCapture(page, prefix, realRig, agentPassword, dashboardPassword) {
+    const agent = await connectMqtt(env('MQTT_URL'), 'photorig-agent', agentPassword);
+    const watcher = await connectMqtt(env('MQTT_URL'), 'photorig-dashboard', dashboardPassword);
+    try {
+        const hostileError = '<img src=x onerror="window.__pwned=7">camera stuck';
+        const cams = (n, connected) => Array.from({ length: n },
+            (_, i) => ({ model: 'Sim', serial: `S${i}`, port: 'ptpip:x', connected: i < connected }));
+        const rigs = {
+            'fleet-a': { state: { cameras: cams(2, 2), spool_files: 3,
+                clock: { synced: true, est_error_us: 250, max_error_us: 900 } }, queue: 0, bridgeTopic: '1' },
+            'fleet-b': { state: { cameras: cams(1, 1), spool_files: 0, bridge: { connected: false, since: 1 },
+                clock: { synced: false, est_error_us: 1500000, max_error_us: 16000000 } }, queue: 5 },
+            // mosquitto's `0` (the central broker's will) wins over a stale state saying connected.
+            'fleet-c': { state: { cameras: cams(2, 2), spool_files: 7, last_error: hostileError,
+                bridge: { connected: true, since: 1 } }, queue: 1, bridgeTopic: '0' },
+            'fleet-d': { state: { cameras: cams(2, 1), spool_files: 1 }, queue: 0, offline: true },
+        };
+        const retained = { qos: 1, retain: true };
+        for (const [id, r] of Object.entries(rigs)) {
+            const base = `${prefix}/${id}`;
+            await agent.publishAsync(`${base}/availability`, r.offline ? 'offline' : 'online', retained);
+            await agent.publishAsync(`${base}/state`, JSON.stringify(r.state), retained);
+            await agent.publishAsync(`${base}/uploader/state`, JSON.stringify({ queue_depth: r.queue }), retained);
+            if (r.bridgeTopic) await agent.publishAsync(`${base}/bridge/state`, r.bridgeTopic, retained);
         }
-        throw new Error(`timed out waiting for ${what} (last: '${last}')`);
+        const want = {
+            'fleet-a': { availability: 'online', cameras: '2/2', spool_files: '3', queue_depth: '0', last_error: '–',
+                bridge: 'connected', clock: '±250 µs' },
+            'fleet-b': { availability: 'online', cameras: '1/1', spool_files: '0', queue_depth: '5', last_error: '–',
+                bridge: 'down', clock: 'unsynced ±1500.0 ms' },
+            'fleet-c': { availability: 'online', cameras: '2/2', spool_files: '7', queue_depth: '1',
+                last_error: hostileError, bridge: 'down', clock: '–' },
+            'fleet-d': { availability: 'offline', cameras: '1/2', spool_files: '1', queue_depth: '0', last_error: '–',
+                bridge: '–', clock: '–' },
+        };
+        for (const [id, cols] of Object.entries(want)) {
+            for (const [col, text] of Object.entries(cols))
+                await waitText(fleetCell(page, id, col), (t) => t === text, `${id} ${col} '${text}'`);
+        }
+        log('fleet rows show availability, cameras, spool, queue, last error, bridge and clock');
+
+        // Group capture: the request reaches the broker with capture_at about 2 s ahead.
+        await watcher.subscribeAsync(`${prefix}/group/+/request/capture`, { qos: 1 });
+        const seen = new Promise((resolve) => watcher.once('message', (topic, payload) =>
+            resolve({ topic, body: JSON.parse(payload.toString()), at: Date.now() })));
+        await page.fill('#group-name', 'studio');
+        const clicked = Date.now();
+        await page.click('#group-capture');
+        const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no group request')), 10000));
+        const req = await Promise.race([seen, timeout]);
+        const ahead = req.body.capture_at - clicked;
+        if (req.topic !== `${prefix}/group/studio/request/capture`) throw new Error(`group request on ${req.topic}`);
+        const { batch, transaction } = req.body;
+        if (req.body.camera !== 'all' || typeof batch !== 'string' || !/^web-/.test(transaction || ''))
+            throw new Error(`group request ${JSON.stringify(req.body)}`);
+        if (ahead < 1800 || ahead > 2500) throw new Error(`capture_at ${ahead} ms after the click, not ~2000`);
+        log('group request', JSON.stringify(req.body), `capture_at ${ahead} ms after the click`);
+
+        // The fake rigs answer: a and b photograph and upload everything (a duplicate `done`,
+        // a `progress` and another batch's photo must not count), c answers an error, d takes
+        // one photo of two cameras.
+        const send = (id, sub, body) => agent.publishAsync(`${prefix}/${id}/${sub}`, JSON.stringify(body), { qos: 1 });
+        const photo = (id, n, otherBatch) =>
+            send(id, 'capture', { capture_id: `${id}-${n}`, rig_id: id, batch: otherBatch || batch, seq: 1 });
+        const upload = (id, n, type) => send(id, 'upload/events',
+            { type: type || 'done', job_id: `j-${id}-${n}`, capture_id: `${id}-${n}`, batch });
+        const respond = (id, r) => send(id, 'response/capture', { transaction, ...r });
+        await photo('fleet-a', 1);
+        await photo('fleet-a', 2);
+        await photo('fleet-a', 3, 'some-other-batch');
+        await respond('fleet-a', { status: 'ok', data: { batch, count: 2 } });
+        await upload('fleet-a', 1, 'progress');
+        await upload('fleet-a', 1);
+        await upload('fleet-a', 2);
+        await upload('fleet-a', 2);
+        await photo('fleet-b', 1);
+        await respond('fleet-b', { status: 'ok', data: { batch, count: 1 } });
+        await upload('fleet-b', 1);
+        const hostileMessage = '<img src=x onerror="window.__pwned=8">';
+        await respond('fleet-c', { status: 'error', error: { code: 'camera_error', message: hostileMessage } });
+        await photo('fleet-d', 1);
+        await respond('fleet-d', { status: 'ok', data: { batch, count: 1 } });
+
+        const counts = {
+            'fleet-a': ['2', '2', 'ok'], 'fleet-b': ['1', '1', 'ok'], 'fleet-c': ['0', '0', null],
+            'fleet-d': ['1', '0', '1 of 2 photos'], [realRig]: ['1', '1', 'ok'],
+        };
+        for (const [id, [captured, uploaded, result]] of Object.entries(counts)) {
+            const cellIs = (col, text) =>
+                waitText(fleetCell(page, id, col), (t) => t === text, `${id} ${col} '${text}'`, 20000);
+            await cellIs('batch_captured', captured);
+            await cellIs('batch_uploaded', uploaded);
+            await cellIs('batch_result', result || `camera_error: ${hostileMessage}`);
+        }
+        const missed = await page.evaluate(() =>
+            [...document.querySelectorAll('#fleet-rows tr.missed')].map((r) => r.dataset.rig).sort());
+        if (JSON.stringify(missed) !== JSON.stringify(['fleet-c', 'fleet-d']))
+            throw new Error(`rows marked as missing photos: ${JSON.stringify(missed)}`);
+        const status = await page.locator('#group-status').textContent();
+        if (!status.includes(batch) || !status.includes('5 rig(s) answered'))
+            throw new Error(`group status: ${status}`);
+        const verdict = await page.evaluate(() => ({
+            pwned: window.__pwned === undefined ? null : window.__pwned,
+            injected: document.querySelectorAll('#fleet-table img, #fleet-table svg, #fleet-table script').length,
+        }));
+        if (verdict.pwned !== null || verdict.injected)
+            throw new Error(`fleet view ran rig text: ${JSON.stringify(verdict)}`);
+        log('batch counts per rig shown, fleet-c and fleet-d marked as missing photos, rig text shown as text');
+        const shot = path.join(env('SCREENSHOT_DIR'), 'web-dashboard-fleet.png');
+        await page.screenshot({ path: shot, fullPage: true });
+    } finally {
+        await agent.endAsync();
+        await watcher.endAsync();
     }
+}
+
+function fleetCell(page, rigId, col) {
+    return page.locator(`#fleet-rows tr[data-rig="${rigId}"] [data-col="${col}"]`);
 }
 
 // MQTT text is never HTML (issue 15): markup in a rig id, a camera model, a batch name, an
@@ -203,11 +331,12 @@ async function hostileTextIsShownAsText(page, base, agentPassword) {
     const batch = '<img src=x onerror="window.__pwned=2"><script>window.__pwned=2</script>';
     const uploadError = '<b onmouseover="window.__pwned=4">upload failed</b>';
     const errMessage = '<iframe src="javascript:window.top.__pwned=5"></iframe>';
+    const lastError = '<img src=x onerror="window.__pwned=6">stuck';
     const agent = await connectMqtt(env('MQTT_URL'), 'photorig-agent', agentPassword);
     const hostileBase = `${prefix}/${rigId}`;
     await agent.publishAsync(`${hostileBase}/state`, JSON.stringify({
         cameras: [{ model, serial: batch, port: 'ptpip:<i>x</i>', connected: true }],
-        photos_today: 1, version: '<u>1</u>',
+        photos_today: 1, version: '<u>1</u>', last_error: lastError,
     }), { qos: 1 });
     await agent.publishAsync(`${hostileBase}/scan/state`, JSON.stringify({
         state: 'running', scan_id: 's1', step: 1, of: 2, batch, error: { code: 'x', message: errMessage },
@@ -234,12 +363,22 @@ async function hostileTextIsShownAsText(page, base, agentPassword) {
             inline: window.__inline === undefined ? null : window.__inline,
             injected: sec.querySelectorAll('img:not([data-field="preview"]), svg, script, iframe, b, i, u').length,
             rigIdShown: sec.querySelector('[data-field="rig_id"]').textContent,
+            // The fleet table's row for the rig: its id and last error as text, no element made.
+            row: [...document.querySelectorAll('#fleet-rows tr')].filter((r) => r.dataset.rig === rid)
+                .map((r) => [r.querySelector('[data-col="rig_id"]').textContent,
+                    r.querySelector('[data-col="last_error"]').textContent])[0] || null,
+            rowInjected: document.querySelectorAll('#fleet-table img, #fleet-table svg, #fleet-table script, ' +
+                '#fleet-table iframe, #fleet-table b, #fleet-table i, #fleet-table u').length,
         };
     }, rigId);
     if (verdict.pwned !== null) throw new Error(`hostile text ran as script: window.__pwned=${verdict.pwned}`);
     if (verdict.inline !== null) throw new Error('an inline script ran: the Content-Security-Policy is not in force');
     if (verdict.injected !== 0) throw new Error(`${verdict.injected} element(s) built from MQTT text`);
     if (verdict.rigIdShown !== rigId) throw new Error(`rig id shown as '${verdict.rigIdShown}'`);
+    if (!verdict.row || verdict.row[0] !== rigId || verdict.row[1] !== lastError)
+        throw new Error(`fleet row shows ${JSON.stringify(verdict.row)}`);
+    if (verdict.rowInjected !== 0)
+        throw new Error(`${verdict.rowInjected} element(s) in the fleet table built from MQTT text`);
     if (dialogs.length) throw new Error(`dialogs opened: ${dialogs.join(', ')}`);
     log('hostile markup shown as text, nothing ran, CSP in force');
 }

@@ -3,7 +3,9 @@
 // queue and a preview, captures, runs a 3-position scan to completion and saves a screenshot
 // in this test's build directory. The test then checks from the broker's side that the
 // requests really came from the page. Markup published in MQTT text is shown as text and
-// never runs (issue 15), and the page's Content-Security-Policy is in force.
+// never runs (issue 15), and the page's Content-Security-Policy is in force. The fleet view
+// (issue 14): fake rigs' health rows, a group capture from the page that the real rig (in group
+// `studio`) carries out, per-rig batch counts and the rigs that missed photos marked.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -34,6 +36,8 @@ TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
 
     HarnessOptions o;
     o.websockets = true;
+    o.top_yaml = "groups: [studio]\n";
+    o.extra_subscriptions = {"photorig/group/#"};
     RigHarness h(o);
     h.start_all();
 
@@ -67,6 +71,30 @@ TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
         [](const Received& m) { return parse(m.payload)["state"] == "completed"; }, 1s);
     ASSERT_FALSE(scan.topic.empty());
     EXPECT_EQ(parse(scan.payload)["batch"], "webscan");
+
+    // The page's group capture: camera all, a batch, capture_at ahead; the real rig answered it
+    // with one photo of that batch, which was uploaded.
+    auto group = h.wait_for("photorig/group/studio/request/capture", from_page, 1s);
+    ASSERT_FALSE(group.topic.empty());
+    json request = parse(group.payload);
+    EXPECT_EQ(request["camera"], "all");
+    ASSERT_TRUE(request["batch"].is_string());
+    EXPECT_TRUE(request["capture_at"].is_number_integer());
+    auto answered = h.wait_for(
+        h.base() + "/response/capture",
+        [&](const Received& m) {
+            return parse(m.payload)["transaction"] == request["transaction"];
+        },
+        1s);
+    ASSERT_FALSE(answered.topic.empty());
+    EXPECT_EQ(parse(answered.payload)["status"], "ok") << answered.payload;
+    EXPECT_EQ(parse(answered.payload)["data"]["batch"], request["batch"]);
+    EXPECT_NE(r.output.find("fleet-c and fleet-d marked as missing photos"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(
+        ::access((std::string(PHOTORIG_WEB_TEST_OUTPUT_DIR) + "/web-dashboard-fleet.png").c_str(),
+                 R_OK),
+        0);
     EXPECT_EQ(
         ::access((std::string(PHOTORIG_WEB_TEST_OUTPUT_DIR) + "/web-dashboard.png").c_str(), R_OK),
         0);
