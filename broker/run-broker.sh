@@ -164,7 +164,9 @@ write_bridge() {
 # Bridge to the fleet's central broker. MQTT 3.1.1 on purpose: mosquitto 2.0's v5 bridge
 # sends no Session Expiry Interval, so the central broker ends its session at every
 # disconnect and drops the requests queued for the rig meanwhile (mosquitto issues #1632,
-# #2424, #2793, #2980; still open for 2.0.18). A 3.1.1 bridge with cleansession false keeps
+# #2424, #2793, #2980; still open for 2.0.18). Checked on Debian 12's 2.0.11: a request
+# published centrally while the rig's broker was down arrived after it came back over a
+# 3.1.1 bridge and was lost over a v5 one. A 3.1.1 bridge with cleansession false keeps
 # its session on both sides for as long as persistent_client_expiration allows.
 connection photorig-$rig_id
 address $bridge_to
