@@ -276,6 +276,28 @@ TEST(FleetCerts, RefusesRigIdsThatAreNotTopicLevelsOrTheDashboardUser) {
     EXPECT_EQ(file_mode(d + "/photorig-dashboard.crt"), -1);
 }
 
+TEST(FleetBrokerOptions, RunBrokerRefusesIncompleteCentralAndBridgeOptions) {
+    TempDir dir("photorig-fleet-options");
+    const std::string f = secret_file(dir, "any.pem", "x");
+    const std::string script = kSource + "/broker/run-broker.sh";
+    const std::vector<std::vector<std::string>> bad{
+        {"--central"},                                      // no TLS listener
+        {"--central", "--tls-port", "8883", "--ca", f},     // no cert/key
+        {"--bridge-to", "central:8883", "--bridge-ca", f},  // no cert/key
+        {"--bridge-to", "central", "--bridge-ca", f, "--bridge-cert", f, "--bridge-key", f},
+        {"--bridge-to", "h:1", "--bridge-ca", f, "--bridge-cert", f, "--bridge-key",
+         dir.file("missing.key")},
+        {"--central", "--tls-port", "8883", "--ca", f, "--cert", f, "--key", f, "--bridge-to",
+         "h:1", "--bridge-ca", f, "--bridge-cert", f, "--bridge-key", f},
+    };
+    for (const auto& args : bad) {
+        std::vector<std::string> argv{script, "--setup-only", "--data-dir", dir.file("b")};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto r = run_command(argv, 30s);
+        EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args.back() << ": " << r.output;
+    }
+}
+
 TEST_F(FleetBroker, RigTopicsReachTheCentralBrokerButUploadJobsStayLocal) {
     // The local observer is photorig-agent on the rig's broker: it publishes as the agent does.
     Observer& agent = *local_obs_;
