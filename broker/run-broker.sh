@@ -12,7 +12,8 @@
 # --rig-id (default rig1) is the rig whose jobs and upload events photorig-uploader may
 # read and write: that user gets no other rig's topics.
 # --tls-port adds an MQTT-over-TLS listener with that certificate chain (clients verify it
-# against the CA). Every listener (TCP, websockets, TLS) asks for a user and password.
+# against the CA). Every listener (TCP, websockets, TLS) asks for a user and password
+# (but --central's TLS listener, which asks for a client certificate instead).
 # --stock-tuning leaves out photorig's socket and save tuning (set_tcp_nodelay, saving on
 # every change), as Debian's stock config and Home Assistant's add-on do: for measuring
 # how photorig fares on a broker that is not its own, never for a rig.
@@ -48,7 +49,7 @@ bridge_ca=""
 bridge_cert=""
 bridge_key=""
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
