@@ -21,7 +21,7 @@
 # would log in as that user.
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 { if (!/^#/) exit; print }' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "fleet-certs.sh: $*" >&2; exit 2; }
 
 dir=""
