@@ -186,9 +186,12 @@ notifications true
 notifications_local_only false
 notification_topic $base/bridge/state
 # Out: listed one by one, so that upload/jobs (the uploader's work) and _probe/# stay local.
+# Not bridge/state: mosquitto publishes that on the central broker itself (and its will);
+# bridged too, the local `0` queued while the bridge was down would follow the `1` after a
+# reconnect and leave the central broker showing `0` (tests/integration/fleet_broker).
 EOF
   for t in availability state "response/#" capture upload/events telemetry event "camera/#" \
-    preview "preview/#" scan/state scan/move "uploader/#" bridge/state; do
+    preview "preview/#" scan/state scan/move "uploader/#"; do
     echo "topic $base/$t out 1"
   done
   cat <<EOF

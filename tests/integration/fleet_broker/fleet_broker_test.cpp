@@ -136,8 +136,11 @@ class FleetBroker : public ::testing::Test {
         central_obs_ =
             std::make_unique<Observer>(dashboard_options("central-observer"),
                                        std::vector<std::string>{"photorig/#", "homeassistant/#"});
-        local_obs_ = std::make_unique<Observer>(local_options("local-observer"),
-                                                std::vector<std::string>{"photorig/#"});
+        // A persistent session (as the agent's): it gets what arrived while it was away.
+        mqtt::Options local = local_options("local-observer");
+        local.clean_start = false;
+        local.session_expiry_s = 600;
+        local_obs_ = std::make_unique<Observer>(local, std::vector<std::string>{"photorig/#"});
         // The bridge is up once mosquitto's notification says so on both sides.
         ASSERT_TRUE(central_obs_->wait_for(kBridgeState, "1", 10s)) << central_->log();
         ASSERT_TRUE(local_obs_->wait_for(kBridgeState, "1", 5s)) << local_->log();
@@ -328,6 +331,33 @@ TEST_F(FleetBroker, BridgeStateIsOneOnBothSidesAndZeroCentrallyWhenTheRigsBroker
     // The bridge's will on the central broker: the TCP connection is gone.
     EXPECT_TRUE(wait_until([&] { return central_obs_->last(kBridgeState) == "0"; }, 10s))
         << central_->log();
+}
+
+// A restart of the rig's broker (systemctl restart): the central broker shows `0`, then `1`
+// again, and stays at `1` (a stale local `0` must not follow it over the bridge). Then a
+// crash: what MQTT 3.1.1 and cleansession false are for, the central broker keeps the
+// bridge's session and hands over the requests queued for the rig while its broker was
+// down (a v5 bridge from mosquitto 2.0 loses them: run-broker.sh).
+TEST_F(FleetBroker, RigBrokerRestartsShowInBridgeStateAndLoseNoRequests) {
+    local_->stop();
+    ASSERT_TRUE(wait_until([&] { return central_obs_->last(kBridgeState) == "0"; }, 10s));
+    local_->start();
+    ASSERT_TRUE(wait_until([&] { return central_obs_->last(kBridgeState) == "1"; }, 10s));
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(central_obs_->last(kBridgeState), "1");
+
+    // The local observer's session is saved with this message (autosave on changes).
+    ASSERT_TRUE(
+        wait_until([&] { return !!publish(*local_obs_, "photorig/rig-a/event", "saved"); }, 10s));
+    ASSERT_TRUE(central_obs_->wait_for("photorig/rig-a/event", "saved", 5s));
+    local_->kill9();
+    ASSERT_TRUE(wait_until([&] { return central_obs_->last(kBridgeState) == "0"; }, 10s));
+    ASSERT_TRUE(publish(*central_obs_, "photorig/rig-a/request/capture", "while-down"));
+    ASSERT_TRUE(publish(*central_obs_, "photorig/group/g/request/capture", "group-while-down"));
+    local_->start();
+    EXPECT_TRUE(local_obs_->wait_for("photorig/rig-a/request/capture", "while-down", 15s))
+        << local_->log();
+    EXPECT_TRUE(local_obs_->wait_for("photorig/group/g/request/capture", "group-while-down", 5s));
 }
 
 TEST_F(FleetBroker, RigCertificateCannotPublishAsAnotherRig) {
