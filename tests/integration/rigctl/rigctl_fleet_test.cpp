@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/rig_harness.h"
+#include "rigctl_command.h"
 
 using namespace photorig::test;
 using namespace std::chrono_literals;
@@ -64,18 +65,7 @@ class RigctlFleet : public ::testing::Test {
     // rigctl as the dashboard user, on the shared broker.
     static CommandResult rigctl(std::vector<std::string> args,
                                 std::chrono::milliseconds timeout = 60s) {
-        RigHarness& h = *rigs_[0];
-        std::string pw = h.root() + "/secrets/dashboard.pw";
-        write_file(pw, h.password("photorig-dashboard") + "\n", 0600);
-        std::vector<std::string> argv{std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl",
-                                      "--port",
-                                      std::to_string(h.broker_port()),
-                                      "--username",
-                                      "photorig-dashboard",
-                                      "--password-file",
-                                      pw};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run_command(argv, timeout);
+        return photorig::test::rigctl(*rigs_[0], std::move(args), timeout);
     }
 
     static std::vector<std::unique_ptr<RigHarness>> rigs_;
