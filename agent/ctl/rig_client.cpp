@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -47,13 +48,15 @@ std::vector<std::string> RigClient::fleet_filters() const {
 Expected<std::vector<RigSummary>> RigClient::list(std::chrono::milliseconds wait,
                                                   std::chrono::milliseconds quiet) {
     std::map<std::string, RigSummary> rigs;
+    std::set<std::string> seen;  // topics
     auto deadline = Clock::now() + wait;
     auto quiet_until = Clock::now() + std::max(quiet, std::chrono::milliseconds(500));
     while (Clock::now() < deadline && Clock::now() < quiet_until) {
         auto ev = events_.pop_for(std::chrono::milliseconds(50));
         if (!ev || ev->kind != mqtt::Event::Kind::message) continue;
-        // Retained messages arrive in a burst right after subscribing; a pause ends it.
-        quiet_until = Clock::now() + quiet;
+        // Retained messages arrive in a burst right after subscribing; a pause ends it. Only
+        // a topic not seen yet extends it: rigs publishing state all the time must not.
+        if (seen.insert(ev->message.topic).second) quiet_until = Clock::now() + quiet;
         auto split = fleet_.split(ev->message.topic);
         if (!split || split->rig_id == "group" || ev->message.payload.empty()) continue;
         RigSummary& s = rigs[split->rig_id];

@@ -46,7 +46,8 @@ class RigClient {
 
     // (connect with list_filters()) Every rig with a retained message under <prefix>/<rig>/...,
     // after the retained messages stopped arriving (or `wait` passed).
-    // The list ends `quiet` after the last message (no new rig arrived).
+    // The list ends `quiet` after the last message on a topic not seen before (no new rig
+    // or rig topic arrived), or at `wait`.
     Expected<std::vector<RigSummary>> list(
         std::chrono::milliseconds wait,
         std::chrono::milliseconds quiet = std::chrono::milliseconds(300));

@@ -172,6 +172,11 @@ TEST_F(RigctlFleet, RefusesBadArgumentsAndEmptyGroups) {
     EXPECT_EQ(rigctl({"fleet", "capture", "studio/#"}).exit_code, 2);
     EXPECT_EQ(rigctl({"fleet", "capture", "studio", "--at", "soon"}).exit_code, 2);
     EXPECT_EQ(rigctl({"fleet", "reboot"}).exit_code, 2);
+    // Every member refuses a count of 0: each rig's error, exit 1.
+    auto refused = rigctl({"fleet", "capture", "studio", "--count", "0", "--at", "+200ms"});
+    EXPECT_EQ(refused.exit_code, 1) << refused.output;
+    EXPECT_TRUE(contains(refused.output, "rig1  error out_of_range")) << refused.output;
+    EXPECT_TRUE(contains(refused.output, "rig2  error out_of_range")) << refused.output;
     auto none = rigctl({"fleet", "capture", "nobody"});
     EXPECT_EQ(none.exit_code, 1) << none.output;
     EXPECT_TRUE(contains(none.output, "no_rigs")) << none.output;
