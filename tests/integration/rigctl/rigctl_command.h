@@ -9,10 +9,16 @@
 
 namespace photorig::test {
 
-inline CommandResult rigctl(RigHarness& h, std::vector<std::string> args,
-                            std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+// The dashboard user's password in a 0600 file, for --password-file.
+inline std::string dashboard_password_file(RigHarness& h) {
     std::string pw = h.root() + "/secrets/dashboard.pw";
     write_file(pw, h.password("photorig-dashboard") + "\n", 0600);
+    return pw;
+}
+
+inline CommandResult rigctl(RigHarness& h, std::vector<std::string> args,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    const std::string pw = dashboard_password_file(h);
     std::vector<std::string> argv{std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl",
                                   "--port",
                                   std::to_string(h.broker_port()),

@@ -167,6 +167,21 @@ TEST_F(RigctlFleet, GroupCaptureTimeoutNamesTheRigMissingPhotos) {
     EXPECT_TRUE(contains(r.output, "4/6 photo(s) uploaded")) << r.output;
 }
 
+TEST_F(RigctlFleet, ShowsAProgressBarOnATerminal) {
+    // script(1) gives rigctl a pseudo-terminal; the paths hold no spaces or quotes.
+    RigHarness& h = *rigs_[0];
+    const std::string pw = dashboard_password_file(h);
+    std::string cmd = std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl --port " +
+                      std::to_string(h.broker_port()) +
+                      " --username photorig-dashboard --password-file " + pw +
+                      " --timeout 20 fleet capture studio --at +300ms --batch fleet-tty";
+    auto r = run_command({"script", "-qec", cmd, "/dev/null"}, 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, "\r[##############################] 2/2 photos uploaded"))
+        << r.output;
+    EXPECT_FALSE(contains(r.output, "uploaded 2/2 photos")) << "no plain lines: " << r.output;
+}
+
 TEST_F(RigctlFleet, RefusesBadArgumentsAndEmptyGroups) {
     EXPECT_EQ(rigctl({"fleet", "capture"}).exit_code, 2);
     EXPECT_EQ(rigctl({"fleet", "capture", "studio/#"}).exit_code, 2);
