@@ -158,7 +158,7 @@ TEST_F(RigctlFleet, GroupCaptureAnswersPerRigSpreadAndUploadsToTheEnd) {
 }
 
 TEST_F(RigctlFleet, GroupCaptureTimeoutNamesTheRigMissingPhotos) {
-    auto r = rigctl({"--timeout", "4", "fleet", "capture", "all", "--at", "+500ms", "--count", "2",
+    auto r = rigctl({"--timeout", "6", "fleet", "capture", "all", "--at", "+1s", "--count", "2",
                      "--batch", "fleet-miss"});
     EXPECT_EQ(r.exit_code, 4) << r.output;
     EXPECT_TRUE(contains(r.output, "rig3  ok  2 photo(s)")) << r.output;
@@ -174,7 +174,7 @@ TEST_F(RigctlFleet, ShowsAProgressBarOnATerminal) {
     std::string cmd = std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl --port " +
                       std::to_string(h.broker_port()) +
                       " --username photorig-dashboard --password-file " + pw +
-                      " --timeout 20 fleet capture studio --at +300ms --batch fleet-tty";
+                      " --timeout 20 fleet capture studio --at +1s --batch fleet-tty";
     auto r = run_command({"script", "-qec", cmd, "/dev/null"}, 60s);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(contains(r.output, "\r[##############################] 2/2 photos uploaded"))
