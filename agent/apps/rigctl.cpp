@@ -7,18 +7,23 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/files.h"
+#include "core/ids.h"
 #include "core/log.h"
+#include "ctl/fleet.h"
 #include "ctl/rig_client.h"
 #include "protocol/client.h"
 #include "protocol/wire.h"
 
 using photorig::Error;
+using photorig::ctl::GroupCapture;
 using photorig::ctl::RigClient;
 namespace wire = photorig::protocol::client;
 
@@ -34,6 +39,15 @@ Commands:
                  [--count N] [--batch NAME] [--no-turntable] [--move-timeout-ms MS] [--detach]
   scan RIG pause|resume|abort|status
   follow RIG [--count N]                 upload events (stop after N done events)
+  fleet status [--json]                  one row per rig on the (central) broker: availability,
+                                         cameras online/total, spool files, upload queue,
+                                         bridge, clock error, last error
+  fleet capture GROUP [--at +2s|+500ms|EPOCH_MS] [--count N] [--batch NAME]
+                                         one capture by every online rig of GROUP at one instant:
+                                         each rig's answer and trigger times, the spread across
+                                         all rigs, then upload progress until every photo is done
+                                         (--timeout: after capture time; exit 4 names the rigs
+                                         missing photos, 1 if a rig answered an error)
 
 Options:
   --host H (127.0.0.1)  --port P (1883)  --username U  --password-file F (0600)
@@ -100,6 +114,11 @@ const OptionFields& scan_start_fields() {
                                      {"--count", {"count", true}},
                                      {"--batch", {"batch", false}},
                                      {"--move-timeout-ms", {"move_timeout_ms", true}}};
+    return fields;
+}
+const OptionFields& fleet_capture_fields() {
+    static const OptionFields fields{
+        {"--at", {"", false}}, {"--count", {"count", true}}, {"--batch", {"batch", false}}};
     return fields;
 }
 const OptionFields& follow_fields() {
@@ -175,6 +194,13 @@ int parse_command_line(int argc, char** argv, CommandLine* out) {
     scan->add_flag("--no-turntable", given["scan"].switches["--no-turntable"]);
     scan->add_flag("--detach", given["scan"].switches["--detach"]);
     add_options(command("follow", true), follow_fields(), &given["follow"]);
+    // fleet status | fleet capture GROUP: nested, so "status" is not the rig command.
+    CLI::App* fleet = command("fleet", false);
+    CLI::App* fleet_status = fleet->add_subcommand("status")->allow_extras();
+    fleet_status->add_flag("--json", given["fleet"].switches["--json"]);
+    CLI::App* fleet_capture = fleet->add_subcommand("capture")->allow_extras();
+    fleet_capture->add_option("GROUP", out->rig);
+    add_options(fleet_capture, fleet_capture_fields(), &given["fleet"]);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ArgumentMismatch& e) {
@@ -187,7 +213,12 @@ int parse_command_line(int argc, char** argv, CommandLine* out) {
     for (const auto& name : global_options()) {
         if (app.get_option(name)->count()) out->global[name] = global[name];
     }
-    for (CLI::App* cmd : app.get_subcommands()) out->command = cmd->get_name();
+    for (CLI::App* cmd : app.get_subcommands()) {
+        out->command = cmd->get_name();
+        if (out->command == "fleet") {
+            for (CLI::App* action : cmd->get_subcommands()) out->action = action->get_name();
+        }
+    }
     auto& chosen = given[out->command];
     for (const auto& [name, option] : chosen.options) {
         if (option->count()) out->opts[name] = chosen.values[name];
@@ -431,6 +462,122 @@ int run_follow(RigClient& client, const Session& session) {
     return st ? 0 : fail(st.error());
 }
 
+int run_fleet_status(RigClient& client, const Session& session) {
+    std::string error;
+    if (!fill(session.args, {{"--json", {"", false}}}, nullptr, &error)) return usage_error(error);
+    if (int rc = connect(client, session, client.fleet_filters())) return rc;
+    // Retained messages come in a burst: the list is complete once no rig adds to it.
+    auto rigs = client.list(session.timeout, std::chrono::milliseconds(300));
+    if (!rigs) return fail(rigs.error());
+    std::vector<wire::FleetRow> rows;
+    for (const auto& r : *rigs) rows.push_back(photorig::ctl::fleet_row(r));
+    if (session.has("--json")) {
+        std::printf("%s\n", wire::fleet_rows_json(rows).c_str());
+    } else {
+        std::fputs(photorig::ctl::fleet_table(rows).c_str(), stdout);
+    }
+    return 0;
+}
+
+void print_upload_progress(size_t done, size_t of, bool tty) {
+    if (!tty) {
+        std::printf("uploaded %zu/%zu photos\n", done, of);
+        std::fflush(stdout);
+        return;
+    }
+    const size_t width = 30, filled = of ? width * done / of : width;
+    std::string bar(filled, '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\r[%s] %zu/%zu photos uploaded   ", bar.c_str(), done, of);
+    std::fflush(stderr);
+}
+
+// Feeds `capture` with answers and upload events until `until` holds or `timeout` passes.
+photorig::Status follow_group_capture(RigClient& client, GroupCapture& capture,
+                                      const std::function<bool()>& until,
+                                      std::chrono::milliseconds timeout, bool tty) {
+    using photorig::protocol::subtopics::capture_response;
+    using photorig::protocol::subtopics::upload_events;
+    if (until()) return photorig::ok();
+    return client.follow_all(
+        [&](const std::string& topic, const std::string& payload) {
+            auto split = client.fleet().split(topic);
+            if (!split) return true;
+            if (split->subtopic == capture_response) capture.on_response(split->rig_id, payload);
+            if (split->subtopic == upload_events &&
+                capture.on_upload_event(split->rig_id, payload) && capture.all_answered())
+                print_upload_progress(capture.photos_done(), capture.photos_expected(), tty);
+            return !until();
+        },
+        timeout);
+}
+
+// The rigs that did not answer or miss photos, as one message.
+std::string missing_rigs(const GroupCapture& capture) {
+    std::string out;
+    for (const auto& rig : capture.unanswered())
+        out += (out.empty() ? "" : ", ") + rig + " (no answer)";
+    for (const auto& [rig, n] : capture.missing_photos())
+        out +=
+            (out.empty() ? "" : ", ") + rig + " (" + std::to_string(n) + " photo(s) not uploaded)";
+    return out;
+}
+
+int run_fleet_capture(RigClient& client, const Session& session) {
+    namespace subtopics = photorig::protocol::subtopics;
+    wire::RequestBody body;
+    std::string error;
+    if (!fill(session.args, fleet_capture_fields(), &body, &error)) return usage_error(error);
+    const std::string& group = session.rig;
+    if (!photorig::ctl::is_group_name(group))
+        return usage_error("GROUP must match [a-z0-9_-]{1,64}, got '" + group + "'");
+    const std::string at_text = session.opt("--at", "+2s");
+    if (!photorig::ctl::parse_capture_at(at_text, 0))
+        return usage_error("--at must be +Ns, +Nms or epoch ms, got '" + at_text + "'");
+    const std::string batch = session.opt("--batch", "fleet-" + photorig::ids::random_hex(8));
+
+    auto filters = client.fleet_filters();
+    filters.push_back(client.fleet().any_rig(subtopics::capture_response));
+    filters.push_back(client.fleet().any_rig(subtopics::upload_events));
+    if (int rc = connect(client, session, filters)) return rc;
+    auto rigs = client.list(std::chrono::seconds(3), std::chrono::milliseconds(300));
+    if (!rigs) return fail(rigs.error());
+    std::vector<wire::FleetRow> rows;
+    for (const auto& r : *rigs) rows.push_back(photorig::ctl::fleet_row(r));
+    const auto members = photorig::ctl::group_members(rows, group);
+    if (members.empty())
+        return fail(Error("no_rigs", "no online rig lists group '" + group +
+                                         "' in its state (see: rigctl fleet status --json)"));
+    // A relative --at counts from now, not from before the members were known.
+    const int64_t at_ms = *photorig::ctl::parse_capture_at(at_text, photorig::clock::now_ms());
+    body.set("camera", "all").set("capture_at", at_ms).set("batch", batch);
+    const std::string txn = "rigctl-fleet-" + photorig::ids::random_hex(12);
+    GroupCapture capture(members, txn);
+    std::fprintf(stderr, "group %s: %zu rig(s), batch %s, capture at %s\n", group.c_str(),
+                 members.size(), batch.c_str(), photorig::clock::rfc3339_utc_ms(at_ms).c_str());
+    const std::string topic = client.topics(group).group_request(group, "capture");
+    if (auto st = client.publish(topic, body.json(txn), std::chrono::seconds(5)); !st)
+        return fail(st.error());
+
+    const bool tty = ::isatty(2);
+    const auto until_capture =
+        std::chrono::milliseconds(std::max<int64_t>(0, at_ms - photorig::clock::now_ms()));
+    auto answered = follow_group_capture(
+        client, capture, [&] { return capture.all_answered(); }, until_capture + session.timeout,
+        tty);
+    std::fputs(photorig::ctl::group_capture_report(capture).c_str(), stdout);
+    std::fflush(stdout);
+    print_upload_progress(capture.photos_done(), capture.photos_expected(), tty);
+    auto uploaded = follow_group_capture(
+        client, capture, [&] { return capture.all_uploaded(); }, session.timeout, tty);
+    if (tty) std::fputc('\n', stderr);
+    std::printf("batch %s: %zu/%zu photo(s) uploaded\n", batch.c_str(), capture.photos_done(),
+                capture.photos_expected());
+    if (capture.any_error()) return fail(Error("rig_error", "a rig answered with an error"));
+    if (!answered || !uploaded) return fail(Error("timeout", "missing: " + missing_rigs(capture)));
+    return 0;
+}
+
 // The broker, credentials and prefix from options and the environment; 0 or an exit status.
 int configure(Session* session) {
     auto& mo = session->mqtt;
@@ -474,7 +621,12 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string& named = args.command.empty() ? args.unknown_command : args.command;
-    if (named != "list" && args.rig.empty()) return usage_error(named + " needs a RIG");
+    if (named == "fleet" && args.action != "status" && args.action != "capture")
+        return usage_error("fleet needs status or capture");
+    if (named == "fleet" && args.action == "capture" && args.rig.empty())
+        return usage_error("fleet capture needs a GROUP");
+    if (named != "list" && named != "fleet" && args.rig.empty())
+        return usage_error(named + " needs a RIG");
     Session session{args, {}, {}, std::chrono::seconds(60), args.rig};
     if (int rc = configure(&session)) return rc;
     if (args.command.empty()) return usage_error("unknown command '" + named + "'");
@@ -485,5 +637,9 @@ int main(int argc, char** argv) {
     if (command == "status" || command == "cameras") return run_query(client, session, command);
     if (command == "capture") return run_capture(client, session);
     if (command == "scan") return run_scan(client, session);
+    if (command == "fleet") {
+        return args.action == "status" ? run_fleet_status(client, session)
+                                       : run_fleet_capture(client, session);
+    }
     return run_follow(client, session);
 }

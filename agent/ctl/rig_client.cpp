@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -38,15 +39,24 @@ std::vector<std::string> RigClient::list_filters() const {
             fleet_.any_rig(subtopics::uploader_state), fleet_.any_rig(subtopics::scan_state)};
 }
 
-Expected<std::vector<RigSummary>> RigClient::list(std::chrono::milliseconds wait) {
+std::vector<std::string> RigClient::fleet_filters() const {
+    auto filters = list_filters();
+    filters.push_back(fleet_.any_rig(subtopics::bridge_state));
+    return filters;
+}
+
+Expected<std::vector<RigSummary>> RigClient::list(std::chrono::milliseconds wait,
+                                                  std::chrono::milliseconds quiet) {
     std::map<std::string, RigSummary> rigs;
+    std::set<std::string> seen;  // topics
     auto deadline = Clock::now() + wait;
-    auto quiet_until = Clock::now() + std::chrono::milliseconds(500);
+    auto quiet_until = Clock::now() + std::max(quiet, std::chrono::milliseconds(500));
     while (Clock::now() < deadline && Clock::now() < quiet_until) {
         auto ev = events_.pop_for(std::chrono::milliseconds(50));
         if (!ev || ev->kind != mqtt::Event::Kind::message) continue;
-        // Retained messages arrive in a burst right after subscribing; a pause ends it.
-        quiet_until = Clock::now() + std::chrono::milliseconds(300);
+        // Retained messages arrive in a burst right after subscribing; a pause ends it. Only
+        // a topic not seen yet extends it: rigs publishing state all the time must not.
+        if (seen.insert(ev->message.topic).second) quiet_until = Clock::now() + quiet;
         auto split = fleet_.split(ev->message.topic);
         if (!split || split->rig_id == "group" || ev->message.payload.empty()) continue;
         RigSummary& s = rigs[split->rig_id];
@@ -58,6 +68,7 @@ Expected<std::vector<RigSummary>> RigClient::list(std::chrono::milliseconds wait
         if (what == subtopics::uploader_availability) s.uploader_availability = payload;
         if (what == subtopics::uploader_state) s.uploader_state_json = payload;
         if (what == subtopics::scan_state) s.scan_state_json = payload;
+        if (what == subtopics::bridge_state) s.bridge_state = payload;
     }
     std::vector<RigSummary> out;
     for (auto& [id, s] : rigs) out.push_back(std::move(s));
@@ -86,6 +97,27 @@ Expected<std::string> RigClient::request(const std::string& rig, const std::stri
     return make_error("timeout", "no response from rig '" + rig + "' within " +
                                      std::to_string(timeout.count()) +
                                      " ms (is it online? try: rigctl list)");
+}
+
+Status RigClient::publish(const std::string& topic, const std::string& payload,
+                          std::chrono::milliseconds timeout) {
+    auto st = client_->publish(mqtt::Message{topic, payload, 1, false, "", ""}, false, timeout);
+    if (!st) return st.error();
+    return ok();
+}
+
+Status RigClient::follow_all(
+    const std::function<bool(const std::string&, const std::string&)>& on_message,
+    std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        auto ev = events_.pop_for(std::min(left, std::chrono::milliseconds(100)));
+        if (!ev || ev->kind != mqtt::Event::Kind::message) continue;
+        if (!on_message(ev->message.topic, ev->message.payload)) return ok();
+    }
+    return make_error("timeout",
+                      "stopped waiting after " + std::to_string(timeout.count() / 1000) + " s");
 }
 
 Status RigClient::follow(

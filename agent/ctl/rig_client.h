@@ -25,6 +25,7 @@ struct RigSummary {
     std::string state_json;             // retained base/state ("" if none)
     std::string uploader_state_json;    // retained base/uploader/state
     std::string scan_state_json;        // retained base/scan/state
+    std::string bridge_state;           // retained base/bridge/state: "1" | "0" | "" (none)
     // (read them with protocol::client::parse_agent_state and its siblings)
 };
 
@@ -39,11 +40,21 @@ class RigClient {
 
     // What each command needs to be subscribed to.
     std::vector<std::string> list_filters() const;
+    std::vector<std::string> fleet_filters() const;  // list_filters() and base/bridge/state
+    const protocol::FleetTopics& fleet() const { return fleet_; }
     protocol::RigTopics topics(const std::string& rig) const { return fleet_.rig(rig); }
 
     // (connect with list_filters()) Every rig with a retained message under <prefix>/<rig>/...,
     // after the retained messages stopped arriving (or `wait` passed).
-    Expected<std::vector<RigSummary>> list(std::chrono::milliseconds wait);
+    // The list ends `quiet` after the last message on a topic not seen before (no new rig
+    // or rig topic arrived), or at `wait`.
+    Expected<std::vector<RigSummary>> list(
+        std::chrono::milliseconds wait,
+        std::chrono::milliseconds quiet = std::chrono::milliseconds(300));
+
+    // Publishes `payload` (QoS 1, not retained) and waits until the broker has it.
+    Status publish(const std::string& topic, const std::string& payload,
+                   std::chrono::milliseconds timeout);
 
     // Publishes `body` (with a unique transaction) to <prefix>/<rig>/request/<verb> and
     // returns the response's data as JSON text. An error response becomes an Error with the
@@ -56,6 +67,11 @@ class RigClient {
     // false or `timeout` passes (then "timeout").
     Status follow(
         const std::vector<std::string>& topics,
+        const std::function<bool(const std::string& topic, const std::string& payload)>& on_message,
+        std::chrono::milliseconds timeout);
+
+    // Like follow(), for a message on any subscribed topic.
+    Status follow_all(
         const std::function<bool(const std::string& topic, const std::string& payload)>& on_message,
         std::chrono::milliseconds timeout);
 

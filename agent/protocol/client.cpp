@@ -56,6 +56,25 @@ Status read(const json& j, const char* what, const char* field, uint64_t& out) {
     return read_int(j, what, field, out);
 }
 
+Status read(const json& j, const char* what, const char* field, std::optional<bool>& out) {
+    bool value = false;
+    auto st = read(j, what, field, value);
+    auto it = j.find(field);
+    if (st && it != j.end() && !it->is_null()) out = value;
+    return st;
+}
+
+Status read(const json& j, const char* what, const char* field, std::vector<std::string>& out) {
+    auto it = j.find(field);
+    if (it == j.end() || it->is_null()) return ok();
+    if (!it->is_array()) return wrong_type(what, field, "an array of strings");
+    for (const auto& item : *it) {
+        if (!item.is_string()) return wrong_type(what, field, "an array of strings");
+        out.push_back(item.get<std::string>());
+    }
+    return ok();
+}
+
 Status read(const json& j, const char* what, const char* field, std::optional<int64_t>& out) {
     int64_t value = 0;
     auto st = read_int(j, what, field, value);
@@ -205,7 +224,7 @@ Expected<AgentState> parse_agent_state(const std::string& payload) {
         });
         r("busy", s.busy)("spool_files", s.spool_files)("disk_free_bytes", s.disk_free_bytes);
         r("version", s.version)("pending_requests", s.pending_requests);
-        r("photos_today", s.photos_today)("last_error", s.last_error);
+        r("photos_today", s.photos_today)("last_error", s.last_error)("groups", s.groups);
         r.object("capture_queue", [&s](Reader& q) {
             q("depth", s.capture_queue_depth)("max", s.capture_queue_max);
         });
@@ -228,9 +247,43 @@ Expected<CaptureResult> parse_capture_result(const std::string& payload) {
             p("sha256", photo.sha256)("captured_at", photo.captured_at)("seq", photo.seq);
             p("size", photo.size);
         });
+        r.each("triggers", c.triggers, [](Reader& t, TriggerTime& trigger) {
+            t("camera", trigger.camera)("seq", trigger.seq)("triggered_at_us",
+                                                            trigger.triggered_at_us);
+        });
         r.each("errors", c.errors,
                [](Reader& e, Error& error) { e("code", error.code)("message", error.message); });
     });
+}
+
+Expected<StateFleetFields> parse_state_fleet_fields(const std::string& payload) {
+    return parse_message<StateFleetFields>(
+        payload, "agent state", [](Reader& r, StateFleetFields& f) {
+            r.object("clock", [&f](Reader& c) {
+                c("synced", f.clock_synced)("est_error_us", f.clock_est_error_us);
+            });
+            r.object("bridge", [&f](Reader& b) { b("connected", f.bridge_connected); });
+        });
+}
+
+std::string fleet_rows_json(const std::vector<FleetRow>& rows) {
+    auto or_null = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+    json list = json::array();
+    for (const auto& r : rows) {
+        list.push_back(
+            {{"rig_id", r.rig_id},
+             {"availability", r.availability.empty() ? json(nullptr) : json(r.availability)},
+             {"cameras_online", r.cameras_online},
+             {"cameras_total", r.cameras_total},
+             {"spool_files", or_null(r.spool_files)},
+             {"upload_queue", or_null(r.upload_queue)},
+             {"last_error", r.last_error.empty() ? json(nullptr) : json(r.last_error)},
+             {"bridge_connected", or_null(r.bridge_connected)},
+             {"clock_synced", or_null(r.clock_synced)},
+             {"clock_est_error_us", or_null(r.clock_est_error_us)},
+             {"groups", r.groups}});
+    }
+    return list.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
 Expected<ScanProgress> parse_scan_progress(const std::string& payload) {

@@ -62,9 +62,35 @@ struct CaptureResult {
     std::string batch;
     int count = 0;
     std::vector<CapturedPhoto> photos;
-    std::vector<Error> errors;  // per camera that failed
+    std::vector<Error> errors;          // per camera that failed
+    std::vector<TriggerTime> triggers;  // each camera's trigger per shot (camera "all")
 };
 Expected<CaptureResult> parse_capture_result(const std::string& payload);
+
+// The fleet parts of base/state (issue 14); each is unset when the rig does not send it
+// (an older agent, no clock report, no bridge configured).
+struct StateFleetFields {
+    std::optional<bool> clock_synced;
+    std::optional<int64_t> clock_est_error_us;
+    std::optional<bool> bridge_connected;
+};
+Expected<StateFleetFields> parse_state_fleet_fields(const std::string& payload);
+
+// One rig of `rigctl fleet status`, from its retained topics; unset = not known.
+struct FleetRow {
+    std::string rig_id;
+    std::string availability;  // online | offline | "" (never seen)
+    int cameras_online = 0, cameras_total = 0;
+    std::optional<uint64_t> spool_files;   // unset without a base/state
+    std::optional<uint64_t> upload_queue;  // the uploader's queue_depth; unset without one
+    std::string last_error;                // the agent's, else the uploader's; "" = none
+    std::optional<bool> bridge_connected;
+    std::optional<bool> clock_synced;
+    std::optional<int64_t> clock_est_error_us;
+    std::vector<std::string> groups;
+};
+// `rigctl fleet status --json`: one JSON array, an object per row (null for unset).
+std::string fleet_rows_json(const std::vector<FleetRow>& rows);
 
 // base/scan/progress, the retained base/scan/state and the scan response's data.
 struct ScanProgress {

@@ -103,6 +103,8 @@ inline constexpr const char* uploader_state = "uploader/state";
 inline constexpr const char* scan_state = "scan/state";
 inline constexpr const char* scan_progress = "scan/progress";
 inline constexpr const char* upload_events = "upload/events";
+inline constexpr const char* bridge_state = "bridge/state";  // mosquitto's bridge notification
+inline constexpr const char* capture_response = "response/capture";
 }  // namespace subtopics
 
 // Home Assistant: its birth/last-will topic and the device discovery topic.

@@ -116,6 +116,9 @@ struct AgentState {
     std::string last_error;
     uint64_t photos_today = 0;       // since local midnight on the rig
     int64_t last_capture_at_ms = 0;  // 0 = none yet
+    // The config's groups: whose <prefix>/group/<name>/request/... this rig acts on (a fleet
+    // client learns a group's members from them).
+    std::vector<std::string> groups;
 };
 
 struct UploaderState {

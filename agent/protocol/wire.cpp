@@ -666,7 +666,8 @@ std::string agent_state_json(const AgentState& s) {
         {"capture_queue", {{"depth", s.capture_queue_depth}, {"max", s.capture_queue_max}}},
         {"photos_today", s.photos_today},
         {"last_capture_at",
-         s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)}};
+         s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)},
+        {"groups", s.groups}};
     if (!s.last_error.empty()) j["last_error"] = s.last_error;
     return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }

@@ -83,9 +83,12 @@ Status RigService::start() {
     pipeline_ = std::make_unique<CapturePipeline>(
         CapturePipeline::Parts{cameras_, *spool_, *jobs_, *responder_, stats_}, config_.rig_id,
         config_.spool.min_free_bytes, config_.capture.queue_max);
-    StateSources sources{[this] { return cameras_.refs(); }, [this] { return pipeline_->busy(); },
-                         [this] { return pipeline_->pending_orders(); }, config_.capture.queue_max,
-                         [this] { return cameras_.health(); }};
+    StateSources sources{[this] { return cameras_.refs(); },
+                         [this] { return pipeline_->busy(); },
+                         [this] { return pipeline_->pending_orders(); },
+                         config_.capture.queue_max,
+                         [this] { return cameras_.health(); },
+                         config_.groups};
     state_ = std::make_unique<StatePublisher>(*publisher_, topics_, config_.homeassistant, *spool_,
                                               stats_, std::move(sources), started_ms);
     camera_requests_ =

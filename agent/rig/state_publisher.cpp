@@ -35,6 +35,7 @@ protocol::AgentState StatePublisher::current_state() const {
     s.photos_today = stats_.photos_today(clock::now_ms());
     s.last_capture_at_ms = stats_.last_capture_at_ms();
     s.last_error = stats_.last_error();
+    s.groups = sources_.groups;
     return s;
 }
 

@@ -27,6 +27,7 @@ struct StateSources {
     int capture_queue_max = 0;            // capture.queue_max
     // Each camera's health, in the order of cameras() (unset: no camera_stuck events).
     std::function<std::vector<camera::CameraHealth>()> camera_health;
+    std::vector<std::string> groups;  // config groups, reported in base/state
 };
 
 class StatePublisher {

@@ -53,12 +53,25 @@ RigHarness::~RigHarness() {
 }
 
 void RigHarness::start_all() {
-    start_broker();
+    if (options_.broker_of) {
+        broker_port_ = options_.broker_of->broker_port();
+    } else {
+        start_broker();
+    }
     start_sim();
     write_config();
     start_observer();
-    start_uploader();
+    if (options_.with_uploader) start_uploader();
     start_agent();
+}
+
+std::string RigHarness::broker_dir() const {
+    return (options_.broker_of ? options_.broker_of->root() : root_.path()) + "/broker";
+}
+
+std::string RigHarness::uploader_user() const {
+    const bool foreign = options_.broker_of && options_.broker_of->rig_id() != options_.rig_id;
+    return foreign ? "photorig-agent" : "photorig-uploader";
 }
 
 bool RigHarness::stock_broker() const {
@@ -112,7 +125,7 @@ void RigHarness::kill9_broker() {
 }
 
 std::string RigHarness::password_file(const std::string& user) const {
-    return root_.path() + "/broker/secrets/" + user + ".password";
+    return broker_dir() + "/secrets/" + user + ".password";
 }
 
 std::string RigHarness::password(const std::string& user) const {
@@ -173,7 +186,7 @@ void RigHarness::write_config() {
     std::string secrets = root_.path() + "/secrets";
     ::mkdir(secrets.c_str(), 0700);
     write_file(secrets + "/agent.pw", password("photorig-agent") + "\n", 0600);
-    write_file(secrets + "/uploader.pw", password("photorig-uploader") + "\n", 0600);
+    write_file(secrets + "/uploader.pw", password(uploader_user()) + "\n", 0600);
     std::ofstream y(config_path_);
     y << "rig_id: " << options_.rig_id << "\n"
       << "topic_prefix: photorig\n"
@@ -232,7 +245,7 @@ void RigHarness::start_uploader(bool wait_online) {
         uploader_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{bin("rig-uploader"), "--config", config_path_},
             root_.path() + "/uploader.log",
-            with_env({"PHOTORIG_MQTT_USERNAME=photorig-uploader",
+            with_env({"PHOTORIG_MQTT_USERNAME=" + uploader_user(),
                       "PHOTORIG_MQTT_PASSWORD_FILE=" + root_.path() + "/secrets/uploader.pw"},
                      options_.uploader_env));
     }
@@ -253,7 +266,7 @@ void RigHarness::start_observer() {
     mqtt::Options o;
     o.host = "127.0.0.1";
     o.port = broker_port_;
-    o.client_id = "photorig-test-observer-" + std::to_string(::getpid());
+    o.client_id = "photorig-test-observer-" + std::to_string(::getpid()) + "-" + options_.rig_id;
     o.username = "photorig-dashboard";
     o.password = password("photorig-dashboard");
     o.reconnect_min_ms = 100;

@@ -22,6 +22,8 @@
 
 namespace photorig::test {
 
+class RigHarness;
+
 struct HarnessOptions {
     std::string rig_id = "rig1";
     int capture_delay_ms = 0;
@@ -54,6 +56,12 @@ struct HarnessOptions {
     std::optional<bool> stock_broker;
     // More environment for the daemons ("NOTIFY_SOCKET=...", "WATCHDOG_USEC=...").
     std::vector<std::string> agent_env, uploader_env;
+    // Several rigs on one broker, as behind a central one (rigctl fleet): this rig uses the
+    // broker of `broker_of` (which must outlive it) instead of starting its own. The broker's
+    // ACL lets photorig-uploader serve only the rig it was started for, so the uploader of
+    // any other rig logs in as photorig-agent.
+    const RigHarness* broker_of = nullptr;
+    bool with_uploader = true;  // start_all starts rig-uploader
 };
 
 struct Received {
@@ -81,6 +89,7 @@ class RigHarness {
     static std::string serial_of(size_t i);  // SIM0001 for 0
 
     std::string base() const { return "photorig/" + options_.rig_id; }
+    const std::string& rig_id() const { return options_.rig_id; }
     bool stock_broker() const;  // started with run-broker.sh --stock-tuning
     int broker_port() const { return broker_port_; }
     int ws_port() const { return ws_port_; }                   // 0 unless options.websockets
@@ -121,6 +130,8 @@ class RigHarness {
 
   private:
     void write_config();
+    std::string broker_dir() const;
+    std::string uploader_user() const;
     void start_observer();
 
     HarnessOptions options_;

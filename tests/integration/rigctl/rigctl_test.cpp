@@ -3,27 +3,12 @@
 #include <future>
 
 #include "harness/rig_harness.h"
+#include "rigctl_command.h"
 
 using namespace photorig::test;
 using namespace std::chrono_literals;
 
 namespace {
-// rigctl with the dashboard user's credentials in a 0600 file, as an operator would.
-CommandResult rigctl(RigHarness& h, std::vector<std::string> args,
-                     std::chrono::milliseconds timeout = 60s) {
-    std::string pw = h.root() + "/secrets/dashboard.pw";
-    write_file(pw, h.password("photorig-dashboard") + "\n", 0600);
-    std::vector<std::string> argv{std::string(PHOTORIG_BINARY_DIR) + "/agent/apps/rigctl",
-                                  "--port",
-                                  std::to_string(h.broker_port()),
-                                  "--username",
-                                  "photorig-dashboard",
-                                  "--password-file",
-                                  pw};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_command(argv, timeout);
-}
-
 bool contains(const std::string& s, const std::string& part) {
     return s.find(part) != std::string::npos;
 }

@@ -91,6 +91,7 @@ TEST(ProtocolClient, AgentStateRoundTrips) {
     s.capture_queue_max = 4096;
     s.photos_today = 99;
     s.last_error = "oops";
+    s.groups = {"studio", "all"};
     auto r = parse_agent_state(agent_state_json(s));
     ASSERT_TRUE(r) << r.error().describe();
     ASSERT_EQ(r->cameras.size(), 2u);
@@ -107,6 +108,28 @@ TEST(ProtocolClient, AgentStateRoundTrips) {
     EXPECT_EQ(r->capture_queue_max, 4096);
     EXPECT_EQ(r->photos_today, 99u);
     EXPECT_EQ(r->last_error, "oops");
+    EXPECT_EQ(r->groups, (std::vector<std::string>{"studio", "all"}));
+}
+
+TEST(ProtocolClient, StateFleetFieldsAreOptional) {
+    auto none = parse_state_fleet_fields(agent_state_json(AgentState{}));
+    ASSERT_TRUE(none) << none.error().describe();
+    EXPECT_FALSE(none->clock_synced);
+    EXPECT_FALSE(none->clock_est_error_us);
+    EXPECT_FALSE(none->bridge_connected);
+    auto all = parse_state_fleet_fields(
+        R"({"clock":{"synced":true,"est_error_us":250,"max_error_us":900},)"
+        R"("bridge":{"connected":false,"since":1700000000000}})");
+    ASSERT_TRUE(all) << all.error().describe();
+    EXPECT_EQ(all->clock_synced, true);
+    EXPECT_EQ(all->clock_est_error_us, 250);
+    EXPECT_EQ(all->bridge_connected, false);
+    auto null_bridge = parse_state_fleet_fields(R"({"bridge":null})");
+    ASSERT_TRUE(null_bridge);
+    EXPECT_FALSE(null_bridge->bridge_connected);
+    EXPECT_EQ(parse_state_fleet_fields(R"({"clock":{"synced":"yes"}})").error().code,
+              codes::bad_request);
+    EXPECT_EQ(parse_agent_state(R"({"groups":[1]})").error().code, codes::bad_request);
 }
 
 TEST(ProtocolClient, TheCaptureQueueIsAnObjectWithDepthAndMax) {

@@ -22,7 +22,8 @@ struct StateTest : ::testing::Test {
         photorig::config::HomeAssistantConfig ha;
         ha.discovery = discovery;
         StateSources sources{[this] { return cameras; }, [this] { return busy; },
-                             [this] { return pending; }, 4096, [this] { return health; }};
+                             [this] { return pending; }, 4096,
+                             [this] { return health; },  groups};
         return StatePublisher(pub, RigTopics("photorig", "rig1"), ha, spool, stats, sources, 1000);
     }
     photorig::test::TempDir dir;
@@ -33,6 +34,7 @@ struct StateTest : ::testing::Test {
     std::vector<photorig::camera::CameraHealth> health{{}};
     bool busy = true;
     int pending = 3;
+    std::vector<std::string> groups{"studio", "all"};
 };
 }  // namespace
 
@@ -50,7 +52,8 @@ TEST_F(StateTest, StateIsRetainedAndSaysWhatTheSourcesSay) {
     EXPECT_EQ(s["capture_queue"]["max"], 4096);
     EXPECT_EQ(s["last_error"], "camera SIM1: timeout");
     EXPECT_EQ(s["cameras"].size(), 1u);
-    EXPECT_EQ(pub.sent().size(), 1u);  // discovery off: nothing else
+    EXPECT_EQ(s["groups"], json::array({"studio", "all"}));  // rigctl fleet's group members
+    EXPECT_EQ(pub.sent().size(), 1u);                        // discovery off: nothing else
 }
 
 TEST_F(StateTest, AvailabilityIsRetainedOnlineOrOffline) {
