@@ -20,6 +20,7 @@
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -110,6 +111,8 @@ Shot group_capture(FleetHarness& fleet, int k) {
 // capture_at -> the last `done` event of the shot's batch at the central broker, per shot.
 std::vector<double> done_after_capture(FleetHarness& fleet, const std::vector<Shot>& shots) {
     std::map<std::string, Clock::time_point> last_done;
+    std::set<std::string> batches;
+    for (const auto& s : shots) batches.insert(s.batch);
     size_t expected = shots.size() * fleet.rig_count();
     auto count_done = [&] {
         last_done.clear();
@@ -117,7 +120,9 @@ std::vector<double> done_after_capture(FleetHarness& fleet, const std::vector<Sh
         for (size_t i = 0; i < fleet.rig_count(); ++i) {
             for (const auto& m : fleet.received(fleet.rig(i).base() + "/upload/events")) {
                 json e = json::parse(m.payload, nullptr, false);
-                if (!e.is_object() || e.value("type", "") != "done") continue;
+                if (!e.is_object() || e.value("type", "") != "done" ||
+                    !batches.count(e.value("batch", "")))
+                    continue;
                 auto& t = last_done[e.value("batch", "")];
                 t = std::max(t, m.at);
                 ++n;
