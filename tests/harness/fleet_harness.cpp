@@ -53,7 +53,7 @@ FleetHarness::~FleetHarness() {
 }
 
 std::string FleetHarness::rig_id_of(size_t i) {
-    char buf[16];
+    char buf[32];
     std::snprintf(buf, sizeof buf, "rig%02zu", i + 1);
     return buf;
 }

@@ -55,14 +55,20 @@ bool has_txn(const std::string& payload, const std::string& txn) {
     return j.is_object() && j.value("transaction", json()) == txn;
 }
 
-// The central broker's RSS and its CPU over an idle `window` with the rigs it has now.
-void measure_central(FleetHarness& fleet, std::chrono::seconds window) {
+// The central broker's RSS and its CPU over an idle `window` with the rigs it has now;
+// `rss0` is its RSS without rigs (0: this is that measurement). Returns the RSS.
+long measure_central(FleetHarness& fleet, std::chrono::seconds window, long rss0) {
     pid_t pid = fleet.central().pid();
     long cpu0 = cpu_ms(pid);
     std::this_thread::sleep_for(window);
     long cpu = cpu_ms(pid) - cpu0;
-    std::printf("central mosquitto, %zu bridged rigs: RSS %ld KiB, CPU %.2f ms/s idle\n",
-                fleet.rig_count(), rss_kib(pid), static_cast<double>(cpu) / window.count());
+    long rss = rss_kib(pid);
+    std::printf("central mosquitto, %zu bridged rigs: RSS %ld KiB", fleet.rig_count(), rss);
+    if (rss0 > 0 && fleet.rig_count() > 0)
+        std::printf(" (%.0f KiB per rig)",
+                    static_cast<double>(rss - rss0) / static_cast<double>(fleet.rig_count()));
+    std::printf(", CPU %ld ms in %lld s idle\n", cpu, static_cast<long long>(window.count()));
+    return rss;
 }
 
 struct Shot {
@@ -149,14 +155,14 @@ int run(bool quick) {
     fleet.start_central();
     std::printf("%zu rigs x 1 camera, %s\n", rigs,
                 uploaders ? "with uploaders (local target)" : "without uploaders");
-    measure_central(fleet, 3s);
+    const long rss0 = measure_central(fleet, 3s, 0);
     for (size_t step : {size_t{5}, size_t{10}, size_t{20}}) {
         if (step > rigs) break;
         auto t0 = Clock::now();
         fleet.add_rigs(step - fleet.rig_count());
         std::printf("(%zu rigs up and answering through the central broker in %.1f s)\n", step,
                     ms_between(t0, Clock::now()) / 1000);
-        measure_central(fleet, 5s);
+        measure_central(fleet, 5s, rss0);
     }
     group_capture(fleet, 0);  // warms every path; not counted
 
