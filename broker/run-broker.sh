@@ -12,7 +12,8 @@
 # --rig-id (default rig1) is the rig whose jobs and upload events photorig-uploader may
 # read and write: that user gets no other rig's topics.
 # --tls-port adds an MQTT-over-TLS listener with that certificate chain (clients verify it
-# against the CA). Every listener (TCP, websockets, TLS) asks for a user and password.
+# against the CA). Every listener (TCP, websockets, TLS) asks for a user and password
+# (but --central's TLS listener, which asks for a client certificate instead).
 # --stock-tuning leaves out photorig's socket and save tuning (set_tcp_nodelay, saving on
 # every change), as Debian's stock config and Home Assistant's add-on do: for measuring
 # how photorig fares on a broker that is not its own, never for a rig.
@@ -48,7 +49,7 @@ bridge_ca=""
 bridge_cert=""
 bridge_key=""
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 { if (!/^#/) exit; print }' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
@@ -164,7 +165,9 @@ write_bridge() {
 # Bridge to the fleet's central broker. MQTT 3.1.1 on purpose: mosquitto 2.0's v5 bridge
 # sends no Session Expiry Interval, so the central broker ends its session at every
 # disconnect and drops the requests queued for the rig meanwhile (mosquitto issues #1632,
-# #2424, #2793, #2980; still open for 2.0.18). A 3.1.1 bridge with cleansession false keeps
+# #2424, #2793, #2980; still open for 2.0.18). Checked on Debian 12's 2.0.11: a request
+# published centrally while the rig's broker was down arrived after it came back over a
+# 3.1.1 bridge and was lost over a v5 one. A 3.1.1 bridge with cleansession false keeps
 # its session on both sides for as long as persistent_client_expiration allows.
 connection photorig-$rig_id
 address $bridge_to
@@ -183,9 +186,12 @@ notifications true
 notifications_local_only false
 notification_topic $base/bridge/state
 # Out: listed one by one, so that upload/jobs (the uploader's work) and _probe/# stay local.
+# Not bridge/state: mosquitto publishes that on the central broker itself (and its will);
+# bridged too, the local `0` queued while the bridge was down would follow the `1` after a
+# reconnect and leave the central broker showing `0` (tests/integration/fleet_broker).
 EOF
   for t in availability state "response/#" capture upload/events telemetry event "camera/#" \
-    preview "preview/#" scan/state scan/move "uploader/#" bridge/state; do
+    preview "preview/#" scan/state scan/move "uploader/#"; do
     echo "topic $base/$t out 1"
   done
   cat <<EOF

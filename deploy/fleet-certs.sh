@@ -13,7 +13,8 @@
 #
 # Running it again adds the rigs that have no certificate yet and keeps the CA and every
 # existing certificate and key (delete a rig's two files to reissue it). The central
-# certificate is remade only when it is missing or a --central-name is not in it yet.
+# certificate is remade (same key) only when it is missing or a --central-name is not in it
+# yet, and then holds only the names given on that run: give every name each time.
 # Keys are 0600; certificates 0644. Copy ca.crt + <rig_id>.crt/.key to each rig
 # (mqtt bridge: rig.yaml `bridge:`), ca.crt + central.crt/.key to the central broker.
 # Rig ids follow rig_id's rule ([a-z0-9_-]{1,64}); photorig-dashboard is refused: on the
@@ -21,7 +22,7 @@
 # would log in as that user.
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 { if (!/^#/) exit; print }' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "fleet-certs.sh: $*" >&2; exit 2; }
 
 dir=""

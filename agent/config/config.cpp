@@ -133,6 +133,9 @@ CaptureConfig& capture(Config& c) {
 HomeAssistantConfig& homeassistant(Config& c) {
     return c.homeassistant;
 }
+BridgeConfig& bridge(Config& c) {
+    return c.bridge;
+}
 
 // YAML lists arrive joined by ','; env values are written that way too.
 std::vector<std::string> split_list(const std::string& v) {
@@ -307,12 +310,22 @@ std::vector<Field> homeassistant_fields() {
     };
 }
 
+// The rig broker's bridge (the postinst hands these to run-broker.sh; the agent ignores them).
+std::vector<Field> bridge_fields() {
+    return {
+        {"bridge.to", str_in<BridgeConfig>(bridge, &BridgeConfig::to)},
+        {"bridge.ca_file", str_in<BridgeConfig>(bridge, &BridgeConfig::ca_file)},
+        {"bridge.cert_file", str_in<BridgeConfig>(bridge, &BridgeConfig::cert_file)},
+        {"bridge.key_file", str_in<BridgeConfig>(bridge, &BridgeConfig::key_file)},
+    };
+}
+
 const std::vector<Field>& fields() {
     static const std::vector<Field> table = [] {
         std::vector<Field> all;
-        for (auto section :
-             {top_level_fields, mqtt_fields, camera_fields, spool_fields, upload_fields,
-              gdrive_fields, s3_fields, webdav_fields, limits_fields, homeassistant_fields}) {
+        for (auto section : {top_level_fields, mqtt_fields, camera_fields, spool_fields,
+                             upload_fields, gdrive_fields, s3_fields, webdav_fields, limits_fields,
+                             homeassistant_fields, bridge_fields}) {
             std::vector<Field> part = section();
             all.insert(all.end(), std::make_move_iterator(part.begin()),
                        std::make_move_iterator(part.end()));
@@ -598,13 +611,47 @@ Status validate_upload(const UploadConfig& u) {
     return ok();
 }
 
+// HOST:PORT as mosquitto's bridge `address` takes it: a host name or IPv4 address, or an
+// IPv6 address in brackets, and a port 1-65535.
+bool valid_bridge_address(const std::string& to) {
+    static const std::regex re(R"(^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):([0-9]{1,5})$)");
+    std::smatch m;
+    if (!std::regex_match(to, m, re)) return false;
+    const long port = std::stol(m[2].str());
+    return port >= 1 && port <= 65535;
+}
+
+Status validate_bridge(const BridgeConfig& b) {
+    const std::pair<const char*, const std::string*> files[] = {
+        {"bridge.ca_file", &b.ca_file},
+        {"bridge.cert_file", &b.cert_file},
+        {"bridge.key_file", &b.key_file},
+    };
+    if (b.to.empty()) {
+        for (const auto& [key, path] : files) {
+            if (!path->empty())
+                return bad("bridge.to", std::string("is required when ") + key +
+                                            " is set (HOST:PORT of the central broker)");
+        }
+        return ok();
+    }
+    if (!valid_bridge_address(b.to))
+        return bad("bridge.to", "must be HOST:PORT (port 1-65535), got '" + b.to + "'");
+    for (const auto& [key, path] : files) {
+        if (path->empty() || path->front() != '/')
+            return bad(key, "must be an absolute path when bridge.to is set, got '" + *path + "'");
+    }
+    return ok();
+}
+
 // Sections in a fixed order: the first failing check is the one reported.
 Status validate(const Config& c) {
     if (auto st = validate_top_level(c); !st) return st;
     if (auto st = validate_mqtt(c.mqtt); !st) return st;
     if (auto st = validate_cameras(c); !st) return st;
     if (auto st = validate_spool(c.spool); !st) return st;
-    return validate_upload(c.upload);
+    if (auto st = validate_upload(c.upload); !st) return st;
+    return validate_bridge(c.bridge);
 }
 
 }  // namespace

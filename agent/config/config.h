@@ -137,6 +137,14 @@ struct HomeAssistantConfig {
     std::string prefix = "homeassistant";  // Home Assistant's discovery prefix
 };
 
+// The rig broker's bridge to a fleet's central broker (issue 14). The agent only validates
+// these keys: the Debian package's postinst passes them to broker/run-broker.sh
+// (--bridge-to, --bridge-ca, --bridge-cert, --bridge-key). Empty `to`: no bridge.
+struct BridgeConfig {
+    std::string to;                            // HOST:PORT of the central broker's TLS listener
+    std::string ca_file, cert_file, key_file;  // deploy/fleet-certs.sh's ca.crt, <rig_id>.crt/.key
+};
+
 struct Config {
     std::string rig_id = "rig1";
     std::string topic_prefix = "photorig";
@@ -152,6 +160,7 @@ struct Config {
     LimitsConfig limits;
     CaptureConfig capture;
     HomeAssistantConfig homeassistant;
+    BridgeConfig bridge;
 
     std::string base_topic() const { return topic_prefix + "/" + rig_id; }
 };

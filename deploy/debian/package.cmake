@@ -18,7 +18,10 @@ install(FILES ${PHOTORIG_DEBIAN_DIR}/70-photorig.rules DESTINATION /lib/udev/rul
 # broker/run-broker.sh uses in a checkout.
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/broker/run-broker.sh DESTINATION share/photorig/broker)
 install(FILES ${PROJECT_SOURCE_DIR}/broker/mosquitto.conf.in ${PROJECT_SOURCE_DIR}/broker/acl.in
+              ${PROJECT_SOURCE_DIR}/broker/acl-central.in
         DESTINATION share/photorig/broker)
+# Fleet (issue 14): the certificates of a fleet, and `run-broker.sh --central` above.
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/deploy/fleet-certs.sh DESTINATION share/photorig)
 install(FILES ${PHOTORIG_DEBIAN_DIR}/copyright DESTINATION share/doc/photorig)
 install(FILES ${PHOTORIG_DEBIAN_DIR}/lintian-overrides DESTINATION share/lintian/overrides
         RENAME photorig)

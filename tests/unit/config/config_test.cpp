@@ -279,3 +279,36 @@ TEST(Config, ResponseTopicAllowListAndJournalKeepDays) {
     for (const char* k : {"mqtt.response_topic_allow", "upload.journal_keep_days"})
         EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
 }
+
+TEST(Config, BridgeKeysAreValidatedAndNamedInErrors) {
+    auto c = parse(
+        "bridge: {to: 'central.example.org:8883', ca_file: /etc/photorig/fleet/ca.crt, "
+        "cert_file: /etc/photorig/fleet/rig1.crt, key_file: /etc/photorig/fleet/rig1.key}\n",
+        {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->bridge.to, "central.example.org:8883");
+    EXPECT_EQ(c->bridge.key_file, "/etc/photorig/fleet/rig1.key");
+    EXPECT_TRUE(parse("bridge: {to: '[::1]:8883', ca_file: /a, cert_file: /b, key_file: /c}", {}));
+    EXPECT_TRUE(parse("bridge: {to: ''}", {})) << "no bridge";
+    EXPECT_EQ(parse("", {})->bridge.to, "");
+    for (const char* to : {"central", "central:0", "central:65536", "a b:1", "host:port"}) {
+        std::string yaml =
+            std::string("bridge: {to: '") + to + "', ca_file: /a, cert_file: /b, key_file: /c}";
+        EXPECT_EQ(error_of(yaml).rfind("bridge.to:", 0), 0u) << to << ": " << error_of(yaml);
+    }
+    EXPECT_EQ(
+        error_of("bridge: {to: 'h:8883', ca_file: /a, cert_file: /b}").rfind("bridge.key_file:", 0),
+        0u);
+    EXPECT_EQ(error_of("bridge: {to: 'h:8883', ca_file: a.crt, cert_file: /b, key_file: /c}")
+                  .rfind("bridge.ca_file:", 0),
+              0u);
+    EXPECT_EQ(error_of("bridge: {cert_file: /b}").rfind("bridge.to:", 0), 0u);
+    EXPECT_EQ(error_of("bridge: {address: 'h:1'}").rfind("bridge.address:", 0), 0u);
+    // The environment overrides them as every other key.
+    auto env = parse("", {{"PHOTORIG_BRIDGE_TO", "h"}});
+    ASSERT_FALSE(env);
+    EXPECT_NE(env.error().message.find("bridge.to"), std::string::npos);
+    auto keys = photorig::config::all_keys();
+    for (const char* k : {"bridge.to", "bridge.ca_file", "bridge.cert_file", "bridge.key_file"})
+        EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+}
