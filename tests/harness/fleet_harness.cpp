@@ -145,7 +145,7 @@ void FleetHarness::add_rigs(size_t n) {
                          "--bridge-cert", certs + "/" + id + ".crt",
                          "--bridge-key",  certs + "/" + id + ".key"};
         o.extra_yaml += "groups: [" + options_.group + "]\n";
-        o.start_uploader = options_.uploaders;
+        o.with_uploader = options_.uploaders;
         o.observer_probe = false;
         rigs_.push_back(std::make_unique<RigHarness>(o));
         rigs_.back()->start_all();

@@ -57,7 +57,7 @@ void RigHarness::start_all() {
     start_sim();
     write_config();
     start_observer();
-    if (options_.start_uploader) start_uploader();
+    if (options_.with_uploader) start_uploader();
     start_agent();
 }
 

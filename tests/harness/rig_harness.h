@@ -56,7 +56,7 @@ struct HarnessOptions {
     std::vector<std::string> agent_env, uploader_env;
     // More arguments for broker/run-broker.sh (a fleet rig's --bridge-to ...).
     std::vector<std::string> broker_args;
-    bool start_uploader = true;  // start_all() starts rig-uploader too
+    bool with_uploader = true;  // start_all starts rig-uploader
     // After the observer connects, wait (up to 5 s) for a probe to come back. The dashboard
     // user may not publish the probe's topic, so this always waits the full 5 s; connect()
     // already returns with the subscriptions in place. The fleet harness leaves it out.
