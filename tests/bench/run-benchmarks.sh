@@ -35,6 +35,10 @@ for bench in "$build"/tests/bench/*/bench_*; do
       setups="ours:photorig sim2:photorig:cli ours:stock:cli sim2:stock:cli"
       [ "$mode" = --full ] && setups="ours:photorig sim2:photorig ours:stock sim2:stock" ;;
     bench_latency) setups="ours:both sim2:both" ;;
+    # 20 rigs' worth of brokers, agents, uploaders and simulators (5 with --quick): once, on
+    # our simulator and photorig's broker tuning (the camera and broker matrix is the other
+    # benchmarks' question; this one measures the bridges and the central broker).
+    bench_fleet) setups="ours:photorig" ;;
     *) setups="ours:photorig"
        [ "$mode" = --full ] && setups="ours:photorig sim2:photorig ours:stock sim2:stock" ;;
   esac

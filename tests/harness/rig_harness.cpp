@@ -90,6 +90,7 @@ void RigHarness::start_broker() {
                                   "--rig-id",
                                   options_.rig_id};
     if (stock_broker()) argv.push_back("--stock-tuning");
+    argv.insert(argv.end(), options_.broker_args.begin(), options_.broker_args.end());
     if (options_.websockets) {
         if (ws_port_ == 0) ws_port_ = free_tcp_port();
         argv.insert(argv.end(), {"--ws-port", std::to_string(ws_port_)});
@@ -105,7 +106,6 @@ void RigHarness::start_broker() {
             auto r = run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p",
                                   std::to_string(broker_port_), "-t", "photorig/_probe", "-n"},
                                  std::chrono::seconds(2), dashboard_cli_env());
-            return r.exit_code == 0;
             return r.exit_code == 0;
         },
         std::chrono::seconds(10), std::chrono::milliseconds(50));
@@ -287,6 +287,7 @@ void RigHarness::start_observer() {
         }
     });
     // The subscription is in place once our own probe comes back.
+    if (!options_.observer_probe) return;
     std::string probe = base() + "/_observer_probe";
     wait_until(
         [&] {

@@ -62,6 +62,12 @@ struct HarnessOptions {
     // any other rig logs in as photorig-agent.
     const RigHarness* broker_of = nullptr;
     bool with_uploader = true;  // start_all starts rig-uploader
+    // More arguments for broker/run-broker.sh (a fleet rig's --bridge-to ...).
+    std::vector<std::string> broker_args;
+    // After the observer connects, publish a probe until it comes back. Not needed:
+    // connect() returns once the SUBACKs are in. And the dashboard user may not publish
+    // the probe's topic, so it would wait the full 5 s every time; off unless asked for.
+    bool observer_probe = false;
 };
 
 struct Received {
