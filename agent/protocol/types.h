@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "core/clock_sync.h"
 
 namespace photorig::protocol {
 
@@ -116,6 +119,15 @@ struct AgentState {
     std::string last_error;
     uint64_t photos_today = 0;       // since local midnight on the rig
     int64_t last_capture_at_ms = 0;  // 0 = none yet
+    // Issue 14: the system clock's NTP status (state `clock`), unset in tests that do not care.
+    std::optional<clock::SyncStatus> clock;
+    // Issue 14: the local broker's bridge to the central one, from its notification topic
+    // base/bridge/state; unset when no notification was ever seen (no bridge configured).
+    struct Bridge {
+        bool connected = false;
+        int64_t since_ms = 0;  // epoch ms of the last change the agent saw
+    };
+    std::optional<Bridge> bridge;
 };
 
 struct UploaderState {

@@ -35,6 +35,8 @@ protocol::AgentState StatePublisher::current_state() const {
     s.photos_today = stats_.photos_today(clock::now_ms());
     s.last_capture_at_ms = stats_.last_capture_at_ms();
     s.last_error = stats_.last_error();
+    if (sources_.clock) s.clock = sources_.clock();
+    if (sources_.bridge) s.bridge = sources_.bridge();
     return s;
 }
 
@@ -68,6 +70,7 @@ void StatePublisher::publish_telemetry(int64_t now_ms) {
         {"request_queue_peak", stats_.request_queue_peak},
         {"messages_dropped_total", stats_.messages_dropped_total},
         {"publishes_dropped_total", stats_.publishes_dropped_total},
+        {"requests_duplicate_total", stats_.requests_duplicate_total},
         {"spool_files", spool_.file_count()},
         {"stage_trigger_us_total", stats_.stage_us.trigger},
         {"stage_event_wait_us_total", stats_.stage_us.event_wait},

@@ -7,11 +7,13 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "camera/camera.h"
 #include "config/config.h"
+#include "core/clock_sync.h"
 #include "protocol/topics.h"
 #include "protocol/types.h"
 #include "rig/publisher.h"
@@ -27,6 +29,9 @@ struct StateSources {
     int capture_queue_max = 0;            // capture.queue_max
     // Each camera's health, in the order of cameras() (unset: no camera_stuck events).
     std::function<std::vector<camera::CameraHealth>()> camera_health;
+    // Issue 14: the clock's NTP status and the bridge's state (unset: not in `state`).
+    clock::SyncSource clock;
+    std::function<std::optional<protocol::AgentState::Bridge>()> bridge;
 };
 
 class StatePublisher {
