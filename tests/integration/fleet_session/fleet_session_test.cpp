@@ -167,7 +167,9 @@ TEST(FleetSession, ExpiredAndTooLateRequestsAreAnsweredAndCaptureNothing) {
     EXPECT_TRUE(s["clock"]["synced"].is_boolean());
     EXPECT_TRUE(s["clock"]["max_error_us"].is_number_integer());
     EXPECT_EQ(f.contains("warnings"), !s["clock"]["synced"].get<bool>()) << fresh.payload;
-    if (f.contains("warnings")) EXPECT_EQ(f["warnings"][0]["code"], "clock_unsynced");
+    if (f.contains("warnings")) {
+        EXPECT_EQ(f["warnings"][0]["code"], "clock_unsynced");
+    }
     // Only "fresh" took a photo.
     std::this_thread::sleep_for(300ms);
     auto photos = h.received(h.base() + "/capture");
