@@ -264,6 +264,9 @@ void RigService::handle_event(const mqtt::Event& event) {
             // Cameras were opened (or tried) in start(); now subscribed and online.
             notifier_.ready(status_line());
             status_dirty_ = true;
+            // Answers given while offline, then requests read before we were back online.
+            if (size_t n = responder_->send_held(); n > 0)
+                LOG_INFO(kLog, "sent " << n << " answers held while offline");
             for (auto& deferred : std::exchange(deferred_, {})) handle_message(deferred);
             break;
         case mqtt::Event::Kind::connection_lost:

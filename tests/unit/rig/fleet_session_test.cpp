@@ -191,3 +191,21 @@ TEST(FleetState, StateCarriesTheClockAndTheBridgeWhenKnown) {
     EXPECT_EQ(s["clock"]["est_error_us"], 250);
     EXPECT_EQ(s["bridge"], (json{{"connected", true}, {"since", 1765000000000}}));
 }
+
+TEST(FleetResponder, AnAnswerGivenWhileOfflineIsHeldAndSentOnceBackOnline) {
+    FakePublisher pub;
+    Responder responder(pub, RigTopics("photorig", "rig1"));
+    pub.connected_ = false;
+    responder.respond("capture", "", "", R"({"status":"ok","transaction":"a"})");
+    responder.respond("status", "", "", R"({"status":"ok","transaction":"b"})");
+    EXPECT_TRUE(pub.sent().empty()) << "publish_nowait would have dropped it";
+    EXPECT_EQ(responder.send_held(), 0u);  // still offline
+    pub.connected_ = true;
+    EXPECT_EQ(responder.send_held(), 2u);
+    ASSERT_EQ(pub.sent().size(), 2u);
+    EXPECT_EQ(pub.sent()[0].message.topic, "photorig/rig1/response/capture");
+    EXPECT_EQ(pub.sent()[1].message.topic, "photorig/rig1/response/status");
+    EXPECT_EQ(responder.send_held(), 0u);        // each once
+    responder.respond("capture", "", "", "{}");  // online: at once
+    EXPECT_EQ(pub.sent().size(), 3u);
+}
