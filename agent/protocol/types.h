@@ -106,6 +106,15 @@ struct UploadEvent {
 };
 
 struct AgentState {
+    // Issue 14: the system clock's NTP status (state `clock`), unset in tests that do not care.
+    std::optional<clock::SyncStatus> clock;
+    // Issue 14: the local broker's bridge to the central one, from its notification topic
+    // base/bridge/state; unset when no notification was ever seen (no bridge configured).
+    struct Bridge {
+        bool connected = false;
+        int64_t since_ms = 0;  // epoch ms of the last change the agent saw
+    };
+    std::optional<Bridge> bridge;
     std::vector<CameraRef> cameras;
     bool busy = false;
     uint64_t spool_files = 0;
@@ -119,15 +128,6 @@ struct AgentState {
     std::string last_error;
     uint64_t photos_today = 0;       // since local midnight on the rig
     int64_t last_capture_at_ms = 0;  // 0 = none yet
-    // Issue 14: the system clock's NTP status (state `clock`), unset in tests that do not care.
-    std::optional<clock::SyncStatus> clock;
-    // Issue 14: the local broker's bridge to the central one, from its notification topic
-    // base/bridge/state; unset when no notification was ever seen (no bridge configured).
-    struct Bridge {
-        bool connected = false;
-        int64_t since_ms = 0;  // epoch ms of the last change the agent saw
-    };
-    std::optional<Bridge> bridge;
 };
 
 struct UploaderState {

@@ -91,15 +91,13 @@ Status RigService::start() {
     pipeline_ = std::make_unique<CapturePipeline>(
         CapturePipeline::Parts{cameras_, *spool_, *jobs_, *responder_, stats_}, config_.rig_id,
         config_.spool.min_free_bytes, config_.capture.queue_max);
-    StateSources sources{[this] { return cameras_.refs(); },
-                         [this] { return pipeline_->busy(); },
-                         [this] { return pipeline_->pending_orders(); },
-                         config_.capture.queue_max,
-                         [this] { return cameras_.health(); },
-                         clock_source_,
-                         [this] { return bridge_; }};
+    StateSources sources{[this] { return cameras_.refs(); }, [this] { return pipeline_->busy(); },
+                         [this] { return pipeline_->pending_orders(); }, config_.capture.queue_max,
+                         [this] { return cameras_.health(); }};
     state_ = std::make_unique<StatePublisher>(*publisher_, topics_, config_.homeassistant, *spool_,
                                               stats_, std::move(sources), started_ms);
+    state_->set_clock_source(clock_source_);
+    state_->set_bridge_source([this] { return bridge_; });
     camera_requests_ =
         std::make_unique<CameraRequests>(cameras_, *publisher_, topics_, *responder_, stats_);
     route_requests();

@@ -35,8 +35,8 @@ protocol::AgentState StatePublisher::current_state() const {
     s.photos_today = stats_.photos_today(clock::now_ms());
     s.last_capture_at_ms = stats_.last_capture_at_ms();
     s.last_error = stats_.last_error();
-    if (sources_.clock) s.clock = sources_.clock();
-    if (sources_.bridge) s.bridge = sources_.bridge();
+    if (clock_source_) s.clock = clock_source_();
+    if (bridge_source_) s.bridge = bridge_source_();
     return s;
 }
 

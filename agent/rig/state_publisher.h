@@ -29,9 +29,6 @@ struct StateSources {
     int capture_queue_max = 0;            // capture.queue_max
     // Each camera's health, in the order of cameras() (unset: no camera_stuck events).
     std::function<std::vector<camera::CameraHealth>()> camera_health;
-    // Issue 14: the clock's NTP status and the bridge's state (unset: not in `state`).
-    clock::SyncSource clock;
-    std::function<std::optional<protocol::AgentState::Bridge>()> bridge;
 };
 
 class StatePublisher {
@@ -39,6 +36,13 @@ class StatePublisher {
     StatePublisher(Publisher& publisher, protocol::RigTopics topics,
                    config::HomeAssistantConfig homeassistant, const spool::Spool& spool,
                    RigStats& stats, StateSources sources, int64_t started_ms);
+
+    // Issue 14: where `state` reads the clock's NTP status and the bridge's state (unset:
+    // neither key in `state`).
+    void set_clock_source(clock::SyncSource source) { clock_source_ = std::move(source); }
+    void set_bridge_source(std::function<std::optional<protocol::AgentState::Bridge>()> source) {
+        bridge_source_ = std::move(source);
+    }
 
     protocol::AgentState current_state() const;
     void publish_state();
@@ -63,6 +67,8 @@ class StatePublisher {
     const spool::Spool& spool_;
     RigStats& stats_;
     StateSources sources_;
+    clock::SyncSource clock_source_;
+    std::function<std::optional<protocol::AgentState::Bridge>()> bridge_source_;
     const int64_t started_ms_;
     void watch_stuck(const std::vector<protocol::CameraRef>& cameras);
 

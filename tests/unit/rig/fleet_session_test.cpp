@@ -167,17 +167,17 @@ TEST(FleetState, StateCarriesTheClockAndTheBridgeWhenKnown) {
     RigStats stats;
     std::optional<photorig::protocol::AgentState::Bridge> bridge;
     SyncStatus clock{false, 0, 16000000};
-    photorig::rig::StateSources sources{[] { return std::vector<photorig::protocol::CameraRef>{}; },
-                                        [] { return false; },
-                                        [] { return 0; },
-                                        10,
-                                        nullptr,
-                                        [&] { return clock; },
-                                        [&] { return bridge; }};
+    photorig::rig::StateSources sources;
+    sources.cameras = [] { return std::vector<photorig::protocol::CameraRef>{}; };
+    sources.capture_busy = [] { return false; };
+    sources.pending_orders = [] { return 0; };
+    sources.capture_queue_max = 10;
     photorig::config::HomeAssistantConfig ha;
     ha.discovery = false;
     photorig::rig::StatePublisher state(pub, RigTopics("photorig", "rig1"), ha, spool, stats,
                                         sources, 1000);
+    state.set_clock_source([&] { return clock; });
+    state.set_bridge_source([&] { return bridge; });
     state.publish_state();
     json s = json::parse(pub.on("photorig/rig1/state").back().message.payload);
     EXPECT_EQ(s["clock"],

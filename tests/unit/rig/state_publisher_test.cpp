@@ -21,13 +21,8 @@ struct StateTest : ::testing::Test {
     StatePublisher make(bool discovery = true) {
         photorig::config::HomeAssistantConfig ha;
         ha.discovery = discovery;
-        StateSources sources{[this] { return cameras; },
-                             [this] { return busy; },
-                             [this] { return pending; },
-                             4096,
-                             [this] { return health; },
-                             {},
-                             {}};
+        StateSources sources{[this] { return cameras; }, [this] { return busy; },
+                             [this] { return pending; }, 4096, [this] { return health; }};
         return StatePublisher(pub, RigTopics("photorig", "rig1"), ha, spool, stats, sources, 1000);
     }
     photorig::test::TempDir dir;
