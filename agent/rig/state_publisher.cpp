@@ -23,6 +23,8 @@ StatePublisher::StatePublisher(Publisher& publisher, protocol::RigTopics topics,
 
 protocol::AgentState StatePublisher::current_state() const {
     protocol::AgentState s;
+    if (clock_source_) s.clock = clock_source_();
+    if (bridge_source_) s.bridge = bridge_source_();
     s.cameras = sources_.cameras();
     s.busy = sources_.capture_busy();
     s.spool_files = spool_.file_count();
@@ -35,8 +37,6 @@ protocol::AgentState StatePublisher::current_state() const {
     s.photos_today = stats_.photos_today(clock::now_ms());
     s.last_capture_at_ms = stats_.last_capture_at_ms();
     s.last_error = stats_.last_error();
-    if (clock_source_) s.clock = clock_source_();
-    if (bridge_source_) s.bridge = bridge_source_();
     return s;
 }
 
