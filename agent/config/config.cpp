@@ -184,6 +184,8 @@ std::vector<Field> mqtt_fields() {
         {"mqtt.password_file", str_in<MqttConfig>(mqtt, &MqttConfig::password_file)},
         {"mqtt.keepalive_s", int_in<MqttConfig>(mqtt, &MqttConfig::keepalive_s, 5, 3600)},
         {"mqtt.client_id", str_in<MqttConfig>(mqtt, &MqttConfig::client_id)},
+        {"mqtt.session_expiry_s",
+         int_in<MqttConfig>(mqtt, &MqttConfig::session_expiry_s, 0, 7 * 86400)},
         {"mqtt.response_topic_allow", set_response_topic_allow, true},
         {"mqtt.tls.ca_file", str_in<TlsConfig>(tls, &TlsConfig::ca_file)},
         {"mqtt.tls.cert_file", str_in<TlsConfig>(tls, &TlsConfig::cert_file)},
@@ -298,6 +300,8 @@ std::vector<Field> limits_fields() {
         {"limits.max_interval_ms",
          int_in<LimitsConfig>(limits, &LimitsConfig::max_interval_ms, 0, 86400000)},
         {"capture.queue_max", int_in<CaptureConfig>(capture, &CaptureConfig::queue_max, 1, 65536)},
+        {"capture.late_tolerance_ms",
+         int_in<CaptureConfig>(capture, &CaptureConfig::late_tolerance_ms, 0, 3600000)},
     };
 }
 

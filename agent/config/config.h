@@ -24,6 +24,11 @@ struct MqttConfig {
     TlsConfig tls;
     int keepalive_s = 30;
     std::string client_id;  // empty: photorig-<rig_id>-agent / -uploader
+    // rig-agent's MQTT v5 session (issue 14): requests published while the agent is away
+    // (a broker restart, a reconnect) wait at the broker this long and are carried out when
+    // it returns. 0 = a clean session on every connect, as before. The uploader keeps its
+    // own (14-day) session whatever this says.
+    int session_expiry_s = 300;
     // MQTT topic filters a request's v5 Response Topic may also match (besides the rig's own
     // response/ tree and topics outside photorig's and Home Assistant's trees).
     std::vector<std::string> response_topic_allow;
@@ -130,6 +135,9 @@ struct CaptureConfig {
     // topic: typically well under 1 KiB, so 4096 are a few MiB (at most about
     // limits.max_payload_bytes each).
     int queue_max = 4096;
+    // A capture_at more than this far in the past when the request is read answers too_late
+    // and does not fire (a request that waited at the broker, or a slow clock).
+    int late_tolerance_ms = 500;
 };
 
 struct HomeAssistantConfig {

@@ -22,5 +22,13 @@ inline constexpr const char* cancelled = "cancelled";
 // camera that keeps announcing new files for one trigger.
 inline constexpr const char* file_too_large = "file_too_large";
 inline constexpr const char* too_many_files = "too_many_files";
+// Issue 14 (fleet): a request whose expires_at had passed when the agent read it (it waited
+// at a broker while the agent was away), and a capture_at already further in the past than
+// capture.late_tolerance_ms. Neither is carried out.
+inline constexpr const char* expired = "expired";
+inline constexpr const char* too_late = "too_late";
+// Issue 14: a warning (not an error: the request was carried out) in a response's
+// "warnings": a capture_at request served while the system clock is not NTP-synchronised.
+inline constexpr const char* clock_unsynced = "clock_unsynced";
 
 }  // namespace photorig::codes

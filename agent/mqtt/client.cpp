@@ -266,6 +266,7 @@ struct Client::Impl {
             if (!ev.overflow) ev.message.payload = msg->get_payload();
             ev.message.qos = msg->get_qos();
             ev.message.retained = msg->is_retained();
+            ev.message.duplicate = msg->is_duplicate();
             const auto& props = msg->get_properties();
             if (props.contains(paho::property::RESPONSE_TOPIC)) {
                 ev.message.response_topic =

@@ -91,6 +91,9 @@ struct Message {
     int qos = 0;
     bool retained = false;
     std::string response_topic, correlation_data;  // v5 properties; empty = absent
+    // Received only: the broker's DUP flag (a QoS 1/2 message it resends after a
+    // reconnect because our PUBACK did not reach it). Paho exposes no packet id.
+    bool duplicate = false;
 };
 
 struct Event {

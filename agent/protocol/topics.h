@@ -56,6 +56,9 @@ class RigTopics {
     // Turntable scans.
     std::string scan_move() const { return sub("scan/move"); }
     std::string scan_ready() const { return sub("scan/ready"); }
+    // Issue 14: the rig broker's bridge notification (mosquitto `notification_topic`):
+    // retained "1" while the bridge to the central broker is up, "0" while it is not.
+    std::string bridge_state() const { return sub("bridge/state"); }
     std::string scan_progress() const { return sub("scan/progress"); }
     std::string scan_state() const { return sub("scan/state"); }
 

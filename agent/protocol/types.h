@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "core/clock_sync.h"
 
 namespace photorig::protocol {
 
@@ -103,6 +106,15 @@ struct UploadEvent {
 };
 
 struct AgentState {
+    // Issue 14: the system clock's NTP status (state `clock`), unset in tests that do not care.
+    std::optional<clock::SyncStatus> clock;
+    // Issue 14: the local broker's bridge to the central one, from its notification topic
+    // base/bridge/state; unset when no notification was ever seen (no bridge configured).
+    struct Bridge {
+        bool connected = false;
+        int64_t since_ms = 0;  // epoch ms of the last change the agent saw
+    };
+    std::optional<Bridge> bridge;
     std::vector<CameraRef> cameras;
     bool busy = false;
     uint64_t spool_files = 0;

@@ -35,7 +35,8 @@ Expected<json> parse_json(const std::string& text) {
 
 Status check_known_fields(const json& obj, const std::set<std::string>& allowed) {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
-        if (!allowed.count(it.key())) {
+        // expires_at belongs to the envelope (parse_envelope checks it) of every request.
+        if (!allowed.count(it.key()) && it.key() != "expires_at") {
             return field_error(codes::bad_request, it.key(), "unknown field");
         }
     }
@@ -165,6 +166,12 @@ bool is_safe_name(const std::string& name) {
     return name.find("..") == std::string::npos;
 }
 
+namespace {
+// Epoch ms up to 9999-12-31T23:59:59.999Z: the trigger works in microseconds
+// (capture_at * 1000), which a larger value would overflow.
+constexpr int64_t kLastEpochMs = 253402300799999;
+}  // namespace
+
 Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limits,
                                   Envelope* partial_out) {
     Envelope env;
@@ -188,6 +195,13 @@ Expected<Envelope> parse_envelope(const std::string& payload, const Limits& limi
         } else {
             return field_error(codes::bad_request, "transaction", "must be a string or a number");
         }
+    }
+    if (obj->contains("expires_at")) {
+        // Epoch ms, validated as capture_at is.
+        auto v = get_int(*obj, "expires_at", 1, kLastEpochMs);
+        if (!v) return v.error();
+        env.expires_at_ms = *v;
+        if (partial_out) *partial_out = env;
     }
     return env;
 }
@@ -227,9 +241,6 @@ Expected<CaptureRequest> parse_capture(const std::string& payload, const Limits&
         req.batch = *v;
     }
     if (obj.contains("capture_at")) {
-        // Epoch ms up to 9999-12-31T23:59:59.999Z: the trigger works in microseconds
-        // (capture_at * 1000), which a larger value would overflow.
-        constexpr int64_t kLastEpochMs = 253402300799999;
         auto v = get_int(obj, "capture_at", 1, kLastEpochMs);
         if (!v) return v.error();
         req.capture_at_ms = *v;
@@ -389,6 +400,16 @@ std::string response_ok(const std::string& transaction_json, const std::string& 
     r["status"] = "ok";
     r["transaction"] = json::parse(transaction_json, nullptr, false);
     r["data"] = data_json.empty() ? json::object() : json::parse(data_json, nullptr, false);
+    return r.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
+}
+
+std::string response_ok(const std::string& transaction_json, const std::string& data_json,
+                        const std::vector<Error>& warnings) {
+    if (warnings.empty()) return response_ok(transaction_json, data_json);
+    json r = json::parse(response_ok(transaction_json, data_json), nullptr, false);
+    json list = json::array();
+    for (const auto& w : warnings) list.push_back({{"code", w.code}, {"message", w.message}});
+    r["warnings"] = std::move(list);
     return r.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 
@@ -669,6 +690,12 @@ std::string agent_state_json(const AgentState& s) {
          s.last_capture_at_ms ? json(clock::rfc3339_utc_ms(s.last_capture_at_ms)) : json(nullptr)},
         {"groups", s.groups}};
     if (!s.last_error.empty()) j["last_error"] = s.last_error;
+    if (s.clock) {
+        j["clock"] = {{"synced", s.clock->synced},
+                      {"est_error_us", s.clock->est_error_us},
+                      {"max_error_us", s.clock->max_error_us}};
+    }
+    if (s.bridge) j["bridge"] = {{"connected", s.bridge->connected}, {"since", s.bridge->since_ms}};
     return j.dump(-1, ' ', false, detail::kReplaceInvalidUtf8);
 }
 

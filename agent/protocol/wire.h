@@ -2,6 +2,7 @@
 // Nothing else in photorig builds or parses the JSON that crosses MQTT.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,8 +44,11 @@ const std::vector<std::string>& known_verbs();
 
 // The part every request shares. `transaction_json` is the client's transaction value as
 // JSON text ("null" when absent) so it can be echoed exactly as sent.
+// `expires_at` (issue 14, epoch ms, any verb): past it the request is answered `expired`
+// and not carried out (RequestRouter). Every verb accepts it beside its own fields.
 struct Envelope {
     std::string transaction_json = "null";
+    std::optional<int64_t> expires_at_ms;
 };
 
 // Parses size, JSON syntax, object shape and transaction. An empty payload means {}
@@ -77,6 +81,9 @@ bool is_safe_name(const std::string& name);
 
 std::string response_ok(const std::string& transaction_json, const std::string& data_json);
 std::string response_error(const std::string& transaction_json, const Error& error);
+// An ok response with "warnings":[{"code","message"}...] beside "data" (none: no key).
+std::string response_ok(const std::string& transaction_json, const std::string& data_json,
+                        const std::vector<Error>& warnings);
 
 std::string capture_metadata_json(const CaptureMetadata& m);
 Expected<CaptureMetadata> parse_capture_metadata(const std::string& json);

@@ -396,7 +396,8 @@ void CapturePipeline::Run::finish() {
     } else {
         payload = protocol::response_ok(
             order_.transaction_json,
-            protocol::capture_result_json(req_.batch, photos_, errors_, triggers_));
+            protocol::capture_result_json(req_.batch, photos_, errors_, triggers_),
+            order_.warnings);
     }
     parts_.responder.respond(order_.verb, order_.response_topic, order_.correlation_data, payload);
 }

@@ -61,6 +61,8 @@ struct CaptureOrder {
     std::string transaction_json;
     std::string verb;
     std::string response_topic, correlation_data;
+    // Sent with an ok response ("warnings"), e.g. clock_unsynced for a capture_at.
+    std::vector<Error> warnings;
     int seq_offset = 0;  // photos get seq = seq_offset + shot (a scan numbers across steps)
     uint64_t id = 0;     // set by the pipeline (cancel())
     // Set for a scan's capture: the outcome goes here instead of a response.

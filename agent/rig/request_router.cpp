@@ -2,13 +2,19 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "protocol/wire.h"
+#include "rig/request_timing.h"
 
 namespace photorig::rig {
 namespace {
 constexpr const char* kLog = "rig";
 constexpr size_t kMaxVerbLength = 64;
+// Verbs with effects: a redelivered one is not carried out again (reads may repeat).
+bool acts(const std::string& verb) {
+    return verb == "capture" || verb == "config/set" || verb == "scan" || verb == "capture/cancel";
+}
 }  // namespace
 
 void RequestRouter::refuse(const std::string& verb, const mqtt::Message& message,
@@ -56,6 +62,16 @@ void RequestRouter::handle(const mqtt::Message& message, const std::string& raw_
         return refuse(verb, message, txn,
                       make_error(protocol::codes::not_supported,
                                  "verb '" + verb + "' is not supported by this version yet"));
+    }
+    const int64_t now = now_ms_ ? now_ms_() : clock::now_ms();
+    if (auto st = check_not_expired(env->expires_at_ms, now); !st)
+        return refuse(verb, message, txn, st.error());
+    if (acts(verb) && dedupe_.is_redelivery(message.topic, message.payload, txn != "null",
+                                            message.duplicate, clock::monotonic_ms())) {
+        ++stats_.requests_duplicate_total;
+        LOG_INFO(kLog, "request/" << verb << " " << txn
+                                  << " ignored: a redelivery of one already carried out");
+        return;
     }
     auto result = handler->second(message, verb, txn);
     if (!result) return refuse(verb, message, txn, result.error());

@@ -15,6 +15,7 @@
 #include "protocol/response_topic.h"
 #include "protocol/types.h"
 #include "protocol/wire.h"
+#include "rig/request_dedupe.h"
 #include "rig/responder.h"
 #include "rig/rig_stats.h"
 
@@ -34,6 +35,9 @@ class RequestRouter {
         response_topic_policy_ = std::move(policy);
     }
 
+    // Where "now" comes from for expires_at (epoch ms); the wall clock unless set (tests).
+    void set_clock(std::function<int64_t()> now_ms) { now_ms_ = std::move(now_ms); }
+
     // Several verbs may share one handler (config/get, config/set, preview).
     void add(const std::string& verb, Handler handler) { handlers_[verb] = std::move(handler); }
 
@@ -49,6 +53,9 @@ class RequestRouter {
     RigStats& stats_;
     std::map<std::string, Handler> handlers_;
     std::optional<protocol::ResponseTopicPolicy> response_topic_policy_;
+    std::function<int64_t()> now_ms_;
+    // Requests that act (capture, config/set, scan, capture/cancel) are carried out once.
+    RequestDedupe dedupe_;
 };
 
 }  // namespace photorig::rig

@@ -1,6 +1,7 @@
 #include "rig/rig_service.h"
 
 #include <chrono>
+#include <utility>
 
 #include "broker_link/from_config.h"
 #include "core/clock.h"
@@ -13,6 +14,7 @@
 #include "rig/publisher.h"
 #include "rig/request_gate.h"
 #include "rig/request_router.h"
+#include "rig/request_timing.h"
 #include "rig/responder.h"
 #include "rig/scan_runner.h"
 #include "rig/spool_reconciler.h"
@@ -67,8 +69,14 @@ Status RigService::start() {
     mo.broker_probe_topic = topics_.broker_probe();
     mo.max_queued_messages = kMaxQueuedMessages;
     mo.max_packet_size = kMaxPacketBytes;
+    // Issue 14: a persistent v5 session under a stable client id (photorig-<rig_id>-agent),
+    // so requests published while the agent is away wait at the broker.
+    mo.mqtt_version = 5;
+    mo.session_expiry_s = static_cast<uint32_t>(config_.mqtt.session_expiry_s);
+    mo.clean_start = mo.session_expiry_s == 0;
     mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
-    std::vector<mqtt::Subscription> subs{{topics_.request_filter(), 1}, {topics_.scan_ready(), 1}};
+    std::vector<mqtt::Subscription> subs{
+        {topics_.request_filter(), 1}, {topics_.scan_ready(), 1}, {topics_.bridge_state(), 1}};
     for (const auto& group : config_.groups)
         subs.push_back({topics_.group_request_filter(group), 1});
     if (config_.homeassistant.discovery)
@@ -91,6 +99,8 @@ Status RigService::start() {
                          config_.groups};
     state_ = std::make_unique<StatePublisher>(*publisher_, topics_, config_.homeassistant, *spool_,
                                               stats_, std::move(sources), started_ms);
+    state_->set_clock_source(clock_source_);
+    state_->set_bridge_source([this] { return bridge_; });
     camera_requests_ =
         std::make_unique<CameraRequests>(cameras_, *publisher_, topics_, *responder_, stats_);
     route_requests();
@@ -255,15 +265,49 @@ void RigService::handle_event(const mqtt::Event& event) {
             // Cameras were opened (or tried) in start(); now subscribed and online.
             notifier_.ready(status_line());
             status_dirty_ = true;
+            // Answers given while offline, then requests read before we were back online.
+            if (size_t n = responder_->send_held(); n > 0)
+                LOG_INFO(kLog, "sent " << n << " answers held while offline");
+            for (auto& deferred : std::exchange(deferred_, {})) handle_message(deferred);
             break;
         case mqtt::Event::Kind::connection_lost:
             LOG_WARN(kLog, "lost the broker: " << event.reason);
             status_dirty_ = true;
             break;
         case mqtt::Event::Kind::message:
+            if (!mqtt_->connected()) return defer_until_connected(event);
             handle_message(event);
             break;
     }
+}
+
+void RigService::defer_until_connected(const mqtt::Event& event) {
+    // The MQTT client bounds what it queues (kMaxQueuedMessages, then overflow Events); so
+    // does this.
+    if (deferred_.size() >= 2 * kMaxQueuedMessages) {
+        LOG_WARN(kLog, "dropping a message read while reconnecting: " << deferred_.size()
+                                                                      << " wait already");
+        return;
+    }
+    deferred_.push_back(event);
+}
+
+void RigService::on_bridge_state(const mqtt::Message& message) {
+    if (message.payload.empty()) {  // the notification was taken back: no bridge any more
+        if (bridge_) stats_.state_dirty = true;
+        bridge_.reset();
+        return;
+    }
+    if (message.payload != "1" && message.payload != "0") {
+        LOG_WARN(kLog, "ignoring bridge state '" << message.payload.substr(0, 16)
+                                                 << "' (mosquitto sends 1 or 0)");
+        return;
+    }
+    const bool up = message.payload == "1";
+    if (bridge_ && bridge_->connected == up) return;
+    LOG_INFO(kLog, "bridge to the central broker " << (up ? "up" : "down"));
+    bridge_ = protocol::AgentState::Bridge{up, clock::now_ms()};
+    stats_.state_dirty = true;
 }
 
 void RigService::handle_message(const mqtt::Event& event) {
@@ -274,6 +318,7 @@ void RigService::handle_message(const mqtt::Event& event) {
         if (message.payload == protocol::ha_status_online) state_->publish_discovery();
         return;
     }
+    if (topic == topics_.bridge_state()) return on_bridge_state(message);
     if (is_echo_of_clear(message)) return;
     if (topic == topics_.scan_ready()) {
         if (event.overflow) return;  // a turntable waits for its move's ready: it resends
@@ -309,6 +354,10 @@ Expected<std::optional<std::string>> RigService::handle_capture(const mqtt::Mess
                                                                 const std::string& txn) {
     auto req = protocol::parse_capture(message.payload, limits_);
     if (!req) return req.error();
+    if (auto st = check_not_too_late(req->capture_at_ms, clock::now_ms(),
+                                     config_.capture.late_tolerance_ms);
+        !st)
+        return st.error();
     Error camera_error;
     if (cameras_.choose(req->camera, &camera_error).empty()) return camera_error;
     if (auto st = check_disk(*spool_, config_.spool.min_free_bytes); !st) return st.error();
@@ -318,6 +367,7 @@ Expected<std::optional<std::string>> RigService::handle_capture(const mqtt::Mess
     order.verb = verb;
     order.response_topic = message.response_topic;
     order.correlation_data = message.correlation_data;
+    if (req->capture_at_ms) order.warnings = capture_warnings(req->capture_at_ms, clock_source_());
     if (order.request.batch.empty()) order.request.batch = new_batch_id(clock::now_ms());
     // Queued behind earlier requests (queue_full past capture.queue_max).
     if (auto st = pipeline_->submit(std::move(order)); !st) return st.error();

@@ -17,8 +17,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
+#include "core/clock_sync.h"
 #include "core/expected.h"
 #include "core/queue.h"
 #include "mqtt/client.h"
@@ -66,6 +68,11 @@ class RigService {
     // back (an empty retained message on its topic) and the echo of that is ignored.
     bool clear_retained(const mqtt::Message& message);
     bool is_echo_of_clear(const mqtt::Message& message);
+    // A request read before the client is back online (a persistent session delivers what
+    // waited at the broker right after CONNACK) waits here for the `connected` Event, so
+    // its answer is not dropped by publish_nowait().
+    void defer_until_connected(const mqtt::Event& event);
+    void on_bridge_state(const mqtt::Message& message);
     Expected<std::optional<std::string>> handle_capture(const mqtt::Message& message,
                                                         const std::string& verb,
                                                         const std::string& txn);
@@ -98,6 +105,9 @@ class RigService {
     std::unique_ptr<RequestGate> gate_;
     std::unique_ptr<RequestRouter> router_;
     std::set<std::string> clearing_;  // topics whose retained message we just took back
+    std::vector<mqtt::Event> deferred_;
+    clock::SyncSource clock_source_ = clock::read_sync_status;
+    std::optional<protocol::AgentState::Bridge> bridge_;  // from base/bridge/state
     std::unique_ptr<ScanRunner> scan_;
     // Declared last: destroyed (and drained) first, while the workers still answer.
     std::unique_ptr<CameraRequests> camera_requests_;

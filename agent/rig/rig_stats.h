@@ -19,6 +19,8 @@ class RigStats {
     std::atomic<uint64_t> requests_rate_limited_total{0}, requests_queue_full_total{0},
         requests_unanswered_total{0}, request_queue_peak{0}, messages_dropped_total{0},
         publishes_dropped_total{0};
+    // Issue 14: redelivered requests not carried out again (RequestRouter's dedupe).
+    std::atomic<uint64_t> requests_duplicate_total{0};
     // Where the photos' time went so far, summed per stage in microseconds (telemetry's
     // stage_<name>_us_total): the camera's trigger call, its events, the download (which
     // includes writing and hashing), hashing alone, deleting from the card, committing to the

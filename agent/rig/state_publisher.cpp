@@ -23,6 +23,8 @@ StatePublisher::StatePublisher(Publisher& publisher, protocol::RigTopics topics,
 
 protocol::AgentState StatePublisher::current_state() const {
     protocol::AgentState s;
+    if (clock_source_) s.clock = clock_source_();
+    if (bridge_source_) s.bridge = bridge_source_();
     s.cameras = sources_.cameras();
     s.busy = sources_.capture_busy();
     s.spool_files = spool_.file_count();
@@ -69,6 +71,7 @@ void StatePublisher::publish_telemetry(int64_t now_ms) {
         {"request_queue_peak", stats_.request_queue_peak},
         {"messages_dropped_total", stats_.messages_dropped_total},
         {"publishes_dropped_total", stats_.publishes_dropped_total},
+        {"requests_duplicate_total", stats_.requests_duplicate_total},
         {"spool_files", spool_.file_count()},
         {"stage_trigger_us_total", stats_.stage_us.trigger},
         {"stage_event_wait_us_total", stats_.stage_us.event_wait},

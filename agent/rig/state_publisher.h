@@ -7,11 +7,13 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "camera/camera.h"
 #include "config/config.h"
+#include "core/clock_sync.h"
 #include "protocol/topics.h"
 #include "protocol/types.h"
 #include "rig/publisher.h"
@@ -36,6 +38,13 @@ class StatePublisher {
                    config::HomeAssistantConfig homeassistant, const spool::Spool& spool,
                    RigStats& stats, StateSources sources, int64_t started_ms);
 
+    // Issue 14: where `state` reads the clock's NTP status and the bridge's state (unset:
+    // neither key in `state`).
+    void set_clock_source(clock::SyncSource source) { clock_source_ = std::move(source); }
+    void set_bridge_source(std::function<std::optional<protocol::AgentState::Bridge>()> source) {
+        bridge_source_ = std::move(source);
+    }
+
     protocol::AgentState current_state() const;
     void publish_state();
     void publish_availability(bool online);
@@ -59,6 +68,8 @@ class StatePublisher {
     const spool::Spool& spool_;
     RigStats& stats_;
     StateSources sources_;
+    clock::SyncSource clock_source_;
+    std::function<std::optional<protocol::AgentState::Bridge>()> bridge_source_;
     const int64_t started_ms_;
     void watch_stuck(const std::vector<protocol::CameraRef>& cameras);
 
