@@ -22,5 +22,8 @@ inline constexpr const char* cancelled = "cancelled";
 // camera that keeps announcing new files for one trigger.
 inline constexpr const char* file_too_large = "file_too_large";
 inline constexpr const char* too_many_files = "too_many_files";
+// A camera file name (or folder path) longer than libgphoto2's fixed buffers hold: the
+// file cannot be downloaded by its name, so it is refused and left on the camera.
+inline constexpr const char* file_name_too_long = "file_name_too_long";
 
 }  // namespace photorig::codes

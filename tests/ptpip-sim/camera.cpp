@@ -68,7 +68,8 @@ std::string hostile_file_name(const std::string& mode, const std::string& plain)
     if (mode == "name-control") return "\x1b[31m\r\n\x07\x7f" + plain;
     if (mode == "name-latin1") return "\xe9\xff\xfe\x80" + plain;
     // 127 characters: the longest name libgphoto2 2.5.30 survives (CameraFilePath.name is
-    // char[128]); name-overlong (250) makes its fortified strcpy abort the whole process.
+    // char[128]); name-overlong (250) makes its fortified strcpy abort a stock process
+    // (rig-agent cuts that copy and refuses the file: agent/camera/gphoto_fortify.cpp).
     if (mode == "name-long") return std::string(127 - plain.size(), 'L') + plain;
     if (mode == "name-overlong") return std::string(250 - plain.size(), 'L') + plain;
     return plain;

@@ -48,7 +48,7 @@ const char kUsage[] =
     "  --event-log FILE       append one JSON line per event (CLOCK_REALTIME microseconds)\n"
     "  --hostile MODE         misbehave (issue 15): name-dotdot, name-slash, name-nul,\n"
     "                         name-control, name-latin1, name-utf16, name-long (127 chars),\n"
-    "                         name-overlong (250 chars: aborts libgphoto2 2.5.30) (file names);\n"
+    "                         name-overlong (250 chars: over libgphoto2's char[128]) (file names);\n"
     "                         size-larger, size-smaller, size-4g (ObjectCompressedSize lies);\n"
     "                         download-stall, download-endless (GetObject never ends);\n"
     "                         event-flood (ObjectAdded every 100 ms, no CaptureComplete);\n"

@@ -130,6 +130,8 @@ const Mode kModes[] = {
     {"name-latin1", {"ok"}},
     {"name-utf16", {"ok", "camera_error"}},
     {"name-long", {"ok"}},
+    // Stock libgphoto2 2.5.30 aborts the process on this one (strcpy into char[128]).
+    {"name-overlong", {"file_name_too_long"}},
     {"size-larger", {"camera_error", "timeout"}},
     {"size-smaller", {"file_too_large"}},
     {"size-4g", {"file_too_large"}},
