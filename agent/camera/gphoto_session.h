@@ -34,7 +34,7 @@ struct Event {
 };
 
 // How many over-long copies libgphoto2's camera drivers made on this thread, each cut to
-// its buffer instead of aborting the process (gphoto_fortify.cpp).
+// its buffer instead of aborting the process or overflowing it (gphoto_fortify.cpp).
 unsigned long gphoto_truncated_copies();
 
 class GphotoSession {
