@@ -279,3 +279,15 @@ TEST(Config, ResponseTopicAllowListAndJournalKeepDays) {
     for (const char* k : {"mqtt.response_topic_allow", "upload.journal_keep_days"})
         EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
 }
+
+TEST(Config, UploaderJobQueueBound) {
+    auto c = parse("upload: {max_queued_jobs: 50}\n", {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->upload.max_queued_jobs, 50);
+    auto d = parse("", {});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->upload.max_queued_jobs, 10000);
+    EXPECT_EQ(error_of("upload: {max_queued_jobs: 0}").rfind("upload.max_queued_jobs:", 0), 0u);
+    auto keys = photorig::config::all_keys();
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "upload.max_queued_jobs"), keys.end());
+}
