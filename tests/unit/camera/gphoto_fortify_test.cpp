@@ -12,6 +12,7 @@
 
 extern "C" char* __strcpy_chk(char* dest, const char* src, size_t destlen);
 extern "C" char* __strcat_chk(char* dest, const char* src, size_t destlen);
+extern "C" char* __strncpy_chk(char* dest, const char* src, size_t n, size_t destlen);
 
 namespace photorig::camera::detail {
 namespace {
@@ -19,6 +20,19 @@ namespace {
 TEST(GphotoFortify, TheExecutableExportsItsDefinitions) {
     EXPECT_EQ(dlsym(RTLD_DEFAULT, "__strcpy_chk"), reinterpret_cast<void*>(&__strcpy_chk));
     EXPECT_EQ(dlsym(RTLD_DEFAULT, "__strcat_chk"), reinterpret_cast<void*>(&__strcat_chk));
+    EXPECT_EQ(dlsym(RTLD_DEFAULT, "__strncpy_chk"), reinterpret_cast<void*>(&__strncpy_chk));
+    // The plain ones too (the PTP driver builds folder paths with stpcpy).
+    using Copy = char* (*)(char*, const char*);
+    auto own_stpcpy = reinterpret_cast<Copy>(dlsym(RTLD_DEFAULT, "stpcpy"));
+    auto own_strcat = reinterpret_cast<Copy>(dlsym(RTLD_DEFAULT, "strcat"));
+    ASSERT_TRUE(own_stpcpy && own_strcat);
+    Dl_info info{};
+    ASSERT_NE(dladdr(reinterpret_cast<void*>(own_stpcpy), &info), 0);
+    EXPECT_EQ(std::string(info.dli_fname).find("libc.so"), std::string::npos) << info.dli_fname;
+    char buf[16] = "ab";
+    EXPECT_EQ(own_stpcpy(buf + 2, "cd"), buf + 4);
+    EXPECT_EQ(own_strcat(buf, "ef"), buf);
+    EXPECT_STREQ(buf, "abcdef");
 }
 
 TEST(GphotoFortify, CopiesThatFitBehaveLikeGlibcs) {
@@ -30,6 +44,9 @@ TEST(GphotoFortify, CopiesThatFitBehaveLikeGlibcs) {
     EXPECT_STREQ(buf, "abcde");
     EXPECT_EQ(__strcat_chk(buf, "fg", sizeof buf), buf);
     EXPECT_STREQ(buf, "abcdefg");
+    char padded[8];
+    EXPECT_EQ(__strncpy_chk(padded, "xy", sizeof padded, sizeof padded), padded);
+    EXPECT_EQ(std::string(padded, sizeof padded), std::string("xy\0\0\0\0\0\0", 8));
     EXPECT_EQ(gphoto_truncated_copies(), 0u);
 }
 
@@ -47,6 +64,12 @@ TEST(GphotoFortifyDeathTest, AnOverflowOutsideTheCameraDriversStillAborts) {
         {
             char buf[8] = "abcd";
             __strcat_chk(buf, "efgh", sizeof buf);
+        },
+        "buffer overflow detected");
+    EXPECT_DEATH(
+        {
+            char buf[8];
+            __strncpy_chk(buf, "x", 9, sizeof buf);
         },
         "buffer overflow detected");
     EXPECT_EQ(gphoto_truncated_copies(), 0u);
