@@ -150,6 +150,14 @@ Camera::Camera(const Options& opt, EventLog& log)
             photo.parent = between.handle;
         }
     }
+    if (opt_.hostile == "folder-cycle") {  // 100PHOTO's parent is a folder whose parent is it
+        Object loop = photo;
+        loop.handle = next_handle_++;
+        loop.name = "LOOP";
+        loop.parent = photo.handle;
+        objects_[loop.handle] = loop;
+        photo.parent = loop.handle;
+    }
     objects_[photo.handle] = photo;
 }
 

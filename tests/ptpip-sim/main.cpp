@@ -52,7 +52,8 @@ const char kUsage[] =
     "names);\n"
     "                         folder-dotdot, folder-slash, folder-nul, folder-control,\n"
     "                         folder-latin1, folder-long (254 chars), folder-deep (3 more\n"
-    "                         254-char levels: path over 1024 bytes) (the photo folder);\n"
+    "                         254-char levels: path over 1024 bytes), folder-cycle (the photo\n"
+    "                         folder's parent's parent is itself) (the photo folder);\n"
     "                         size-larger, size-smaller, size-4g (ObjectCompressedSize lies);\n"
     "                         download-stall, download-endless (GetObject never ends);\n"
     "                         event-flood (ObjectAdded every 100 ms, no CaptureComplete);\n"
@@ -157,7 +158,7 @@ ptpsim::Options parse_args(int argc, char** argv) {
                 "size-larger",      "size-smaller", "size-4g",           "download-stall",
                 "download-endless", "event-flood",  "duplicate-handles", "thumb-huge",
                 "folder-dotdot",    "folder-slash", "folder-nul",        "folder-control",
-                "folder-latin1",    "folder-long",  "folder-deep"};
+                "folder-latin1",    "folder-long",  "folder-deep",       "folder-cycle"};
             bool known = false;
             for (const char* m : kModes) known = known || o.hostile == m;
             if (!known) usage_error("--hostile: unknown mode '" + o.hostile + "'");

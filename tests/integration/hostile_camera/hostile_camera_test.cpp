@@ -141,6 +141,8 @@ const Mode kModes[] = {
     {"folder-long", {"ok"}},
     // A folder path over libgphoto2's char[1024] (an unchecked strcat: heap overflow).
     {"folder-deep", {"file_name_too_long"}},
+    // Not listed: folder-cycle (a folder that is its own ancestor) still kills rig-agent, by
+    // endless recursion in libgphoto2's get_folder_from_handle (ptpip-sim README).
     {"size-larger", {"camera_error", "timeout"}},
     {"size-smaller", {"file_too_large"}},
     {"size-4g", {"file_too_large"}},
