@@ -433,6 +433,12 @@ struct CameraWorker::Impl {
             if (!ev) return ev.error();
             switch (ev->kind) {
                 case detail::EventKind::file_added:
+                    if (ev->name_truncated) {
+                        return Error(codes::file_name_too_long,
+                                     "the camera named a file (or its folder) longer than "
+                                     "libgphoto2 can hold (127 bytes); the file stays on the "
+                                     "camera");
+                    }
                     if (is_added(added, *ev)) break;  // the same object announced twice
                     if (static_cast<int>(added.size()) >= opts.max_files_per_shot ||
                         clock::monotonic_ms() >= last_file_by) {

@@ -17,6 +17,7 @@ Status GphotoSession::trigger() {
 Expected<Event> GphotoSession::wait_event(int timeout_ms) {
     CameraEventType type = GP_EVENT_UNKNOWN;
     void* data = nullptr;
+    const unsigned long truncated_before = gphoto_truncated_copies();
     // Never 0: on USB a port timeout of 0 means "wait forever".
     auto st = impl_->call("wait for event", [&] {
         return gp_camera_wait_for_event(impl_->camera, timeout_ms < 1 ? 1 : timeout_ms, &type,
@@ -38,6 +39,7 @@ Expected<Event> GphotoSession::wait_event(int timeout_ms) {
                 ev.folder.assign(path->folder, strnlen(path->folder, sizeof path->folder));
                 ev.name.assign(path->name, strnlen(path->name, sizeof path->name));
             }
+            ev.name_truncated = gphoto_truncated_copies() != truncated_before;
             break;
         }
         case GP_EVENT_CAPTURE_COMPLETE:

@@ -276,7 +276,9 @@ bool error_breaks_session(const Error& error) {
     return error.code == codes::camera_disconnected || error.code == codes::timeout ||
            error.code == codes::camera_error ||
            // An aborted transfer, or a camera still announcing files: re-open to resync.
-           error.code == codes::file_too_large || error.code == codes::too_many_files;
+           error.code == codes::file_too_large || error.code == codes::too_many_files ||
+           // libgphoto2 keeps the cut name in its file list: start again from the camera's.
+           error.code == codes::file_name_too_long;
 }
 
 namespace {

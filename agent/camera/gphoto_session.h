@@ -27,7 +27,15 @@ struct Event {
     EventKind kind = EventKind::timeout;
     std::string folder, name;  // file_added / folder_added
     std::string text;          // other: libgphoto2's description
+    // file_added: libgphoto2 had to cut the camera's file name to fit its char[128]
+    // (or the folder path its char[1024]; see gphoto_fortify.cpp): `name` is then not the
+    // file's name and must not be used.
+    bool name_truncated = false;
 };
+
+// How many over-long copies libgphoto2's camera drivers made on this thread, each cut to
+// its buffer instead of aborting the process or overflowing it (gphoto_fortify.cpp).
+unsigned long gphoto_truncated_copies();
 
 class GphotoSession {
   public:

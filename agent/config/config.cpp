@@ -235,6 +235,8 @@ std::vector<Field> upload_fields() {
         {"upload.concurrency", int_in<UploadConfig>(upload, &UploadConfig::concurrency, 1, 32)},
         {"upload.journal_keep_days",
          int_in<UploadConfig>(upload, &UploadConfig::journal_keep_days, 1, 3650)},
+        {"upload.max_queued_jobs",
+         int_in<UploadConfig>(upload, &UploadConfig::max_queued_jobs, 1, 1000000)},
         {"upload.bandwidth_limit_bytes_per_s",
          int_in<UploadConfig>(upload, &UploadConfig::bandwidth_limit_bytes_per_s, 0, (1LL << 40))},
         {"upload.parallel_bodies", bool_in<UploadConfig>(upload, &UploadConfig::parallel_bodies)},

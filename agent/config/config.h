@@ -115,6 +115,10 @@ struct UploadConfig {
     // Finished (done) journal rows older than this are deleted: a job offered again within
     // it is still recognised as uploaded; the journal stays bounded.
     int journal_keep_days = 30;
+    // Upload jobs received and not yet journaled, at most (a burst from the broker faster
+    // than the journal): past it a job is not taken, and the agent offers it again after
+    // spool.reoffer_after_s (its spool file stays until the job is done).
+    int max_queued_jobs = 10000;
     LocalTargetConfig local;
     GdriveConfig gdrive;
     S3Config s3;

@@ -22,6 +22,9 @@ inline constexpr const char* cancelled = "cancelled";
 // camera that keeps announcing new files for one trigger.
 inline constexpr const char* file_too_large = "file_too_large";
 inline constexpr const char* too_many_files = "too_many_files";
+// A camera file name (or folder path) longer than libgphoto2's fixed buffers hold: the
+// file cannot be downloaded by its name, so it is refused and left on the camera.
+inline constexpr const char* file_name_too_long = "file_name_too_long";
 // Issue 14 (fleet): a request whose expires_at had passed when the agent read it (it waited
 // at a broker while the agent was away), and a capture_at already further in the past than
 // capture.late_tolerance_ms. Neither is carried out.

@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "protocol/json_depth.h"
 #include "protocol/json_fields.h"
+#include "protocol/record_fields.h"
 
 namespace photorig::protocol {
 using nlohmann::json;
@@ -153,37 +154,42 @@ std::string scan_record_json(const ScanRecord& r) {
 Expected<ScanRecord> parse_scan_record(const std::string& text) {
     auto j = parse_json(text);
     if (!j) return j.error();
-    try {
-        ScanRecord r;
-        r.scan_id = j->at("scan_id").get<std::string>();
-        r.batch = j->at("batch").get<std::string>();
-        r.state = j->at("state").get<std::string>();
-        const json& q = j->at("request");
-        r.request.action = q.value("action", "start");
-        r.request.positions = q.at("positions").get<int>();
-        r.request.camera = q.value("camera", "all");
-        r.request.count = q.value("count", 1);
-        r.request.settle_ms = q.value("settle_ms", 0);
-        r.request.interval_ms = q.value("interval_ms", 0);
-        r.request.turntable = q.value("turntable", true);
-        r.request.move_timeout_ms = q.value("move_timeout_ms", 30000);
-        r.request.degrees = q.value("degrees", 0.0);
-        r.request.batch = q.value("batch", "");
-        r.steps_done = j->at("steps_done").get<int>();
-        for (const auto& c : j->at("captures")) {
-            auto m = parse_capture_metadata(c.dump(-1, ' ', false, detail::kReplaceInvalidUtf8));
-            if (!m) return m.error().with_context("scan record capture");
-            r.captures.push_back(*m);
-        }
-        r.started_at_ms = j->value("started_at_ms", int64_t{0});
-        r.finished_at_ms = j->value("finished_at_ms", int64_t{0});
-        r.busy_ms = j->value("busy_ms", int64_t{0});
-        r.error_code = j->value("error_code", "");
-        r.error_message = j->value("error_message", "");
-        return r;
-    } catch (const json::exception& e) {
-        return make_error(codes::bad_request, std::string("scan record: ") + e.what());
+    // Read back from the spool (a scan resumes from it): every conversion checked.
+    constexpr int64_t kIntMax = RecordFields::kIntMax;
+    constexpr int64_t kMax = INT64_MAX / 2;
+    RecordFields rec(*j);
+    ScanRecord r;
+    r.scan_id = rec.text("scan_id");
+    r.batch = rec.text("batch");
+    r.state = rec.text("state");
+    RecordFields q = rec.object("request");
+    r.request.action = q.text_or("action", "start");
+    r.request.positions = static_cast<int>(q.integer("positions", 0, kIntMax));
+    r.request.camera = q.text_or("camera", "all");
+    r.request.count = static_cast<int>(q.integer_or("count", 1, 0, kIntMax));
+    r.request.settle_ms = static_cast<int>(q.integer_or("settle_ms", 0, 0, kIntMax));
+    r.request.interval_ms = static_cast<int>(q.integer_or("interval_ms", 0, 0, kIntMax));
+    r.request.turntable = q.boolean_or("turntable", true);
+    r.request.move_timeout_ms =
+        static_cast<int>(q.integer_or("move_timeout_ms", 30000, 0, kIntMax));
+    r.request.degrees = q.number_or("degrees", 0.0);
+    r.request.batch = q.text_or("batch", "");
+    r.steps_done = static_cast<int>(rec.integer("steps_done", 0, kIntMax));
+    r.started_at_ms = rec.integer_or("started_at_ms", 0, -kMax, kMax);
+    r.finished_at_ms = rec.integer_or("finished_at_ms", 0, -kMax, kMax);
+    r.busy_ms = rec.integer_or("busy_ms", 0, -kMax, kMax);
+    r.error_code = rec.text_or("error_code", "");
+    r.error_message = rec.text_or("error_message", "");
+    if (auto bad = rec.failure("scan record")) return *bad;
+    auto captures = j->find("captures");  // *j is an object: RecordFields checked it
+    if (captures == j->end() || !captures->is_array())
+        return make_error(codes::bad_request, "scan record: captures: must be an array");
+    for (const auto& c : *captures) {
+        auto m = parse_capture_metadata(c.dump(-1, ' ', false, detail::kReplaceInvalidUtf8));
+        if (!m) return m.error().with_context("scan record capture");
+        r.captures.push_back(*m);
     }
+    return r;
 }
 
 std::string scan_manifest_json(const ScanRecord& r, const std::string& rig_id) {

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "protocol/json_depth.h"
 #include "protocol/json_fields.h"
+#include "protocol/record_fields.h"
 
 namespace photorig::protocol {
 using nlohmann::json;
@@ -466,46 +467,47 @@ std::string capture_metadata_json(const CaptureMetadata& m) {
 Expected<CaptureMetadata> parse_capture_metadata(const std::string& text) {
     auto j = parse_json(text);
     if (!j) return j.error();
-    try {
-        CaptureMetadata m;
-        m.capture_id = j->at("capture_id").get<std::string>();
-        m.rig_id = str_or(*j, "rig_id");
-        m.batch = str_or(*j, "batch");
-        m.seq = j->value("seq", 0);
-        const json& cam = j->at("camera");
-        m.camera.model = str_or(cam, "model");
-        m.camera.serial = str_or(cam, "serial");
-        m.camera.port = str_or(cam, "port");
-        m.captured_at_ms = parse_rfc3339_ms(str_or(*j, "captured_at"));
-        const json& f = j->at("file");
-        m.file_name = f.at("name").get<std::string>();
-        m.file_path = str_or(f, "path");
-        m.size = f.at("size").get<uint64_t>();
-        m.sha256 = f.at("sha256").get<std::string>();
-        m.mime = str_or(f, "mime");
-        if (j->contains("exif")) {
-            const json& e = j->at("exif");
-            get_opt(e, "iso", m.exif.iso);
-            get_opt(e, "exposure_time", m.exif.exposure_time);
-            get_opt(e, "exposure_time_text", m.exif.exposure_time_text);
-            get_opt(e, "f_number", m.exif.f_number);
-            get_opt(e, "focal_length", m.exif.focal_length);
-            get_opt(e, "make", m.exif.make);
-            get_opt(e, "model", m.exif.model);
-            get_opt(e, "body_serial", m.exif.body_serial);
-            get_opt(e, "datetime_original", m.exif.datetime_original);
-            get_opt(e, "width", m.exif.width);
-            get_opt(e, "height", m.exif.height);
-        }
-        if (j->contains("timings_ms")) {
-            m.trigger_ms = j->at("timings_ms").value("trigger", 0);
-            m.download_ms = j->at("timings_ms").value("download", 0);
-        }
-        m.job_id = str_or(*j, "job_id");
-        return m;
-    } catch (const json::exception& e) {
-        return make_error(codes::bad_request, std::string("capture metadata: ") + e.what());
+    // Read back from sidecar files and scan records: every conversion checked (RecordFields).
+    constexpr int64_t kMax = INT64_MAX / 2;
+    RecordFields r(*j);
+    CaptureMetadata m;
+    m.capture_id = r.text("capture_id");
+    m.rig_id = r.text_or("rig_id");
+    m.batch = r.text_or("batch");
+    m.seq = static_cast<int>(r.integer_or("seq", 0, 0, RecordFields::kIntMax));
+    RecordFields cam = r.object("camera");
+    m.camera.model = cam.text_or("model");
+    m.camera.serial = cam.text_or("serial");
+    m.camera.port = cam.text_or("port");
+    m.captured_at_ms = parse_rfc3339_ms(r.text_or("captured_at"));
+    RecordFields f = r.object("file");
+    m.file_name = f.text("name");
+    m.file_path = f.text_or("path");
+    m.size = static_cast<uint64_t>(f.integer("size", 0, kMax));
+    m.sha256 = f.text("sha256");
+    m.mime = f.text_or("mime");
+    if (r.has("exif")) {
+        RecordFields e = r.object("exif");
+        e.optional_int("iso", m.exif.iso);
+        e.optional_number("exposure_time", m.exif.exposure_time);
+        e.optional_text("exposure_time_text", m.exif.exposure_time_text);
+        e.optional_number("f_number", m.exif.f_number);
+        e.optional_number("focal_length", m.exif.focal_length);
+        e.optional_text("make", m.exif.make);
+        e.optional_text("model", m.exif.model);
+        e.optional_text("body_serial", m.exif.body_serial);
+        e.optional_text("datetime_original", m.exif.datetime_original);
+        e.optional_int("width", m.exif.width);
+        e.optional_int("height", m.exif.height);
     }
+    if (r.has("timings_ms")) {
+        RecordFields t = r.object("timings_ms");
+        m.trigger_ms = t.integer_or("trigger", 0, -kMax, kMax);
+        m.download_ms = t.integer_or("download", 0, -kMax, kMax);
+    }
+    m.job_id = r.text_or("job_id");
+    if (auto bad = r.failure("capture metadata")) return *bad;
+    return m;
 }
 
 std::string capture_result_json(const std::string& batch,
@@ -637,27 +639,30 @@ std::string upload_event_json(const UploadEvent& e) {
 Expected<UploadEvent> parse_upload_event(const std::string& text) {
     auto j = parse_json(text);
     if (!j) return j.error();
-    try {
-        UploadEvent e;
-        e.type = j->at("type").get<std::string>();
-        e.job_id = j->at("job_id").get<std::string>();
-        e.capture_id = str_or(*j, "capture_id");
-        e.batch = str_or(*j, "batch");
-        e.name = str_or(*j, "name");
-        e.bytes_done = j->value("bytes_done", uint64_t{0});
-        e.bytes_total = j->value("bytes_total", uint64_t{0});
-        e.bytes_sent = j->value("bytes_sent", uint64_t{0});
-        e.remote_ref = str_or(*j, "remote");
-        if (j->contains("error")) {
-            e.error_code = str_or(j->at("error"), "code");
-            e.error_message = str_or(j->at("error"), "message");
-        }
-        e.retrying = j->value("retrying", false);
-        e.attempt = j->value("attempt", 0);
-        return e;
-    } catch (const json::exception& ex) {
-        return make_error(codes::bad_request, std::string("upload event: ") + ex.what());
+    // From the broker (rigctl, the agent): every conversion checked (RecordFields).
+    constexpr int64_t kMax = INT64_MAX / 2;
+    RecordFields r(*j);
+    UploadEvent e;
+    e.type = r.text("type");
+    e.job_id = r.text("job_id");
+    e.capture_id = r.text_or("capture_id");
+    e.batch = r.text_or("batch");
+    e.name = r.text_or("name");
+    e.bytes_done = static_cast<uint64_t>(r.integer_or("bytes_done", 0, 0, kMax));
+    e.bytes_total = static_cast<uint64_t>(r.integer_or("bytes_total", 0, 0, kMax));
+    e.bytes_sent = static_cast<uint64_t>(r.integer_or("bytes_sent", 0, 0, kMax));
+    e.rate_bytes_per_s = r.number_or("rate_bytes_per_s", 0);
+    e.remote_ref = r.text_or("remote");
+    if (r.has("error")) {
+        RecordFields err = r.object("error");
+        e.error_code = err.text_or("code");
+        e.error_message = err.text_or("message");
     }
+    e.retrying = r.boolean_or("retrying", false);
+    e.next_attempt_in_ms = r.integer_or("next_attempt_in_ms", 0, 0, kMax);
+    e.attempt = static_cast<int>(r.integer_or("attempt", 0, 0, RecordFields::kIntMax));
+    if (auto bad = r.failure("upload event")) return *bad;
+    return e;
 }
 
 std::string cameras_json(const std::vector<CameraRef>& cameras) {

@@ -20,6 +20,9 @@
 namespace photorig::uploader {
 namespace {
 constexpr const char* kLog = "uploader";
+// The largest upload job the broker may send us (MQTT v5 Maximum Packet Size): a job is well
+// under 4 KiB; this bounds what upload.max_queued_jobs queued jobs can hold.
+constexpr uint32_t kMaxJobPacketBytes = 64 * 1024;
 
 std::string real_dir(const std::string& dir) {
     char buf[PATH_MAX];
@@ -86,6 +89,10 @@ Status UploaderService::start() {
     mo.clean_start = false;
     mo.session_expiry_s = 14 * 24 * 3600;
     mo.will = mqtt::Will{topics_.uploader_availability(), "offline", 1, true};
+    // Bounded: received jobs waiting for the journal (past it: not taken, see run()), and
+    // each one's size (a job is well under 4 KiB; v5 only).
+    mo.max_queued_messages = static_cast<size_t>(u.max_queued_jobs);
+    mo.max_packet_size = kMaxJobPacketBytes;
     mqtt_ = std::make_unique<mqtt::Client>(mo, events_);
     mqtt_->set_subscriptions({{topics_.upload_jobs(), 1}});
 
@@ -139,7 +146,8 @@ void UploaderService::run(const std::atomic<bool>& stop) {
                 // Jobs that arrived together are journaled together (one fsync): in a burst,
                 // a commit per job held the journal for ~4 ms each and kept the workers'
                 // own journal writes, and so the first upload, waiting.
-                std::vector<std::string> payloads{std::move(ev->message.payload)};
+                std::vector<std::string> payloads;
+                take_job(std::move(*ev), payloads);
                 std::optional<mqtt::Event> other;
                 while (payloads.size() < 256) {
                     auto more = events_.pop_for(std::chrono::milliseconds(0));
@@ -148,7 +156,7 @@ void UploaderService::run(const std::atomic<bool>& stop) {
                         other = std::move(more);
                         break;
                     }
-                    payloads.push_back(std::move(more->message.payload));
+                    take_job(std::move(*more), payloads);
                 }
                 accept_jobs(payloads);
                 if (other) handle_event(*other);
@@ -192,6 +200,23 @@ void UploaderService::handle_event(const mqtt::Event& event) {
         case mqtt::Event::Kind::message:
             accept_jobs({event.message.payload});
             break;
+    }
+}
+
+// A job that found upload.max_queued_jobs waiting (the client kept only its topic) is not
+// taken. Paho has acknowledged it already, so the broker will not send it again; the agent
+// does, after spool.reoffer_after_s, since the photo stays in its spool until done.
+void UploaderService::take_job(mqtt::Event&& ev, std::vector<std::string>& payloads) {
+    if (!ev.overflow) {
+        payloads.push_back(std::move(ev.message.payload));
+        return;
+    }
+    uint64_t n = ++jobs_not_taken_;
+    if (n == 1 || n % 1000 == 0) {
+        LOG_WARN(kLog, "job queue full (upload.max_queued_jobs " << config_.upload.max_queued_jobs
+                                                                 << "): " << n
+                                                                 << " job(s) not taken so far; "
+                                                                    "the agent offers them again");
     }
 }
 

@@ -45,6 +45,8 @@ class UploaderService {
   private:
     void handle_event(const mqtt::Event& event);
     void accept_jobs(const std::vector<std::string>& payloads);
+    // Adds a received job's payload to `payloads`, or counts it as not taken (queue full).
+    void take_job(mqtt::Event&& ev, std::vector<std::string>& payloads);
     void schedule(const upload::Job& job, int attempt, int64_t not_before_ms);
     void worker_loop();
     void stop_workers();  // cancels uploads in flight and joins the workers; idempotent
@@ -95,8 +97,9 @@ class UploaderService {
     service::SystemdNotifier notifier_;
     bool status_dirty_ = true;
     int64_t next_status_ms_ = 0, status_refresh_ms_ = 0;
-    int64_t next_prune_ms_ = 0;  // monotonic; owned by run()
-    std::string last_error_;     // guarded by mutex_
+    int64_t next_prune_ms_ = 0;    // monotonic; owned by run()
+    uint64_t jobs_not_taken_ = 0;  // owned by run(): jobs past upload.max_queued_jobs
+    std::string last_error_;       // guarded by mutex_
 };
 
 }  // namespace photorig::uploader

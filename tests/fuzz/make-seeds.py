@@ -54,6 +54,39 @@ put("upload_job", "job-outside-spool", json.dumps(dict(job, path="/etc/passwd"))
 put("upload_job", "job-dotdot", json.dumps(dict(job, path="/var/spool/photorig/../x", batch="..")))
 put("upload_job", "job-minimal", json.dumps({k: job[k] for k in ("job_id", "path", "size", "sha256")}))
 
+# --- records: byte 0 picks the parser (0 sidecar, 1 scan record, 2 upload event), rest: JSON
+sidecar = {"capture_id": "c-0001", "rig_id": "rig1", "batch": "shoot-1", "seq": 1,
+           "camera": {"model": "PTP/IP Camera", "serial": "SIM0001", "port": "ptpip:127.0.0.1"},
+           "captured_at": "2026-11-25T04:10:15.123Z",
+           "file": {"name": "SIM0001_0001.JPG", "path": job["path"], "size": 1234567,
+                    "sha256": job["sha256"], "mime": "image/jpeg"},
+           "exif": {"iso": 200, "exposure_time": 0.008, "exposure_time_text": "1/125",
+                    "f_number": 5.6, "make": "photorig", "width": 640, "height": 480},
+           "timings_ms": {"trigger": 12, "download": 80}, "job_id": job["job_id"]}
+put("records", "sidecar", b"\x00" + json.dumps(sidecar).encode())
+# nlohmann's get<int>() of these was undefined behaviour (float beyond int) or a wrapped size.
+put("records", "sidecar-huge-float", b"\x00" + json.dumps(dict(sidecar, seq=1e300)).encode())
+put("records", "sidecar-negative-size", b"\x00" + json.dumps(
+    dict(sidecar, file=dict(sidecar["file"], size=-1))).encode())
+scan = {"scan_id": "scan-1", "batch": "shoot-1", "state": "running",
+        "request": {"action": "start", "positions": 24, "camera": "all", "count": 1,
+                    "settle_ms": 200, "interval_ms": 0, "turntable": True,
+                    "move_timeout_ms": 30000, "degrees": 15.0, "batch": "shoot-1"},
+        "steps_done": 1, "captures": [sidecar], "started_at_ms": 1764043815000,
+        "finished_at_ms": 0, "busy_ms": 900, "error_code": "", "error_message": ""}
+put("records", "scan", b"\x01" + json.dumps(scan).encode())
+put("records", "scan-huge-positions", b"\x01" + json.dumps(
+    dict(scan, request=dict(scan["request"], positions=1e19))).encode())
+event = {"type": "failed", "job_id": job["job_id"], "capture_id": "c-0001", "batch": "shoot-1",
+         "name": "IMG_0001.JPG", "ts": "2026-11-25T04:10:16.000Z", "attempt": 2,
+         "error": {"code": "target_unavailable", "message": "HTTP 503"}, "retrying": True,
+         "next_attempt_in_ms": 5000}
+put("records", "event-failed", b"\x02" + json.dumps(event).encode())
+put("records", "event-done", b"\x02" + json.dumps(
+    {"type": "done", "job_id": "j1", "bytes_done": 10, "bytes_total": 10, "bytes_sent": 10,
+     "rate_bytes_per_s": 1000.5, "remote": "s3://b/k"}).encode())
+put("records", "event-huge-attempt", b"\x02" + json.dumps(dict(event, attempt=-1e300)).encode())
+
 # --- config: YAML, NUL, NAME=value lines
 example = open(os.path.join(repo, "config/photorig.example.yaml")).read()
 put("config", "example", example + "\0")

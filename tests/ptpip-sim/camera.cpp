@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "hostile.h"
 #include "jpeg.h"
 #include "ptp.h"
 
@@ -57,29 +58,6 @@ uint64_t fnv1a(const std::string& s) {
         h *= 1099511628211ull;
     }
     return h;
-}
-
-// --hostile name-*: the file name a hostile camera gives capture `plain` (PTP strings hold
-// at most 254 UCS-2 characters; each byte here becomes one character).
-std::string hostile_file_name(const std::string& mode, const std::string& plain) {
-    if (mode == "name-dotdot") return "../../" + plain;
-    if (mode == "name-slash") return "sub/dir/" + plain;
-    if (mode == "name-nul") return std::string("..\0/evil", 9) + plain;
-    if (mode == "name-control") return "\x1b[31m\r\n\x07\x7f" + plain;
-    if (mode == "name-latin1") return "\xe9\xff\xfe\x80" + plain;
-    // 127 characters: the longest name libgphoto2 2.5.30 survives (CameraFilePath.name is
-    // char[128]); name-overlong (250) makes its fortified strcpy abort the whole process.
-    if (mode == "name-long") return std::string(127 - plain.size(), 'L') + plain;
-    if (mode == "name-overlong") return std::string(250 - plain.size(), 'L') + plain;
-    return plain;
-}
-
-// --hostile size-*: the ObjectCompressedSize a lying camera announces.
-uint32_t announced_size(const std::string& mode, uint64_t size) {
-    if (mode == "size-larger") return static_cast<uint32_t>(size + 100000);
-    if (mode == "size-smaller") return static_cast<uint32_t>(size / 2);
-    if (mode == "size-4g") return 0xFFFFFFFFu;
-    return static_cast<uint32_t>(size);
 }
 
 }  // namespace
@@ -162,9 +140,25 @@ Camera::Camera(const Options& opt, EventLog& log)
     Object photo = dcim;
     photo.handle = kPhotoFolderHandle;
     photo.parent = kDcimHandle;
-    photo.name = "100PHOTO";
-    objects_[photo.handle] = photo;
+    photo.name = hostile_folder_name(opt_.hostile, "100PHOTO");
     next_handle_ = 3;
+    if (opt_.hostile == "folder-deep") {
+        for (int level = 0; level < kDeepFolderLevels; ++level) {
+            Object between = photo;
+            between.handle = next_handle_++;
+            objects_[between.handle] = between;
+            photo.parent = between.handle;
+        }
+    }
+    if (opt_.hostile == "folder-cycle") {  // 100PHOTO's parent is a folder whose parent is it
+        Object loop = photo;
+        loop.handle = next_handle_++;
+        loop.name = "LOOP";
+        loop.parent = photo.handle;
+        objects_[loop.handle] = loop;
+        photo.parent = loop.handle;
+    }
+    objects_[photo.handle] = photo;
 }
 
 Camera::~Camera() {

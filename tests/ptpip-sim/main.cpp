@@ -48,7 +48,12 @@ const char kUsage[] =
     "  --event-log FILE       append one JSON line per event (CLOCK_REALTIME microseconds)\n"
     "  --hostile MODE         misbehave (issue 15): name-dotdot, name-slash, name-nul,\n"
     "                         name-control, name-latin1, name-utf16, name-long (127 chars),\n"
-    "                         name-overlong (250 chars: aborts libgphoto2 2.5.30) (file names);\n"
+    "                         name-overlong (250 chars: over libgphoto2's char[128]) (file "
+    "names);\n"
+    "                         folder-dotdot, folder-slash, folder-nul, folder-control,\n"
+    "                         folder-latin1, folder-long (254 chars), folder-deep (3 more\n"
+    "                         254-char levels: path over 1024 bytes), folder-cycle (the photo\n"
+    "                         folder's parent's parent is itself) (the photo folder);\n"
     "                         size-larger, size-smaller, size-4g (ObjectCompressedSize lies);\n"
     "                         download-stall, download-endless (GetObject never ends);\n"
     "                         event-flood (ObjectAdded every 100 ms, no CaptureComplete);\n"
@@ -151,7 +156,9 @@ ptpsim::Options parse_args(int argc, char** argv) {
                 "name-dotdot",      "name-slash",   "name-nul",          "name-control",
                 "name-latin1",      "name-utf16",   "name-long",         "name-overlong",
                 "size-larger",      "size-smaller", "size-4g",           "download-stall",
-                "download-endless", "event-flood",  "duplicate-handles", "thumb-huge"};
+                "download-endless", "event-flood",  "duplicate-handles", "thumb-huge",
+                "folder-dotdot",    "folder-slash", "folder-nul",        "folder-control",
+                "folder-latin1",    "folder-long",  "folder-deep",       "folder-cycle"};
             bool known = false;
             for (const char* m : kModes) known = known || o.hostile == m;
             if (!known) usage_error("--hostile: unknown mode '" + o.hostile + "'");

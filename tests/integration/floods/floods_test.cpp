@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -328,4 +329,48 @@ TEST(Floods, SigtermDuringALongIntervalExitsWithinTwoSeconds) {
     std::printf("SIGTERM during a 1 h interval: exit %d after %.2f s\n", code, exit_s);
     EXPECT_EQ(code, 0) << h.agent().log();
     EXPECT_LT(exit_s, 2.0) << h.agent().log();
+}
+
+// Issue 15: the uploader's queue of received jobs had no bound. With upload.max_queued_jobs 1,
+// jobs that waited at the broker while the uploader was down arrive in one burst and most
+// are not taken; none is lost: the agent offers each again (spool.reoffer_after_s) until its
+// photo is uploaded, and every photo is uploaded once.
+TEST(Floods, UploaderJobQueueIsBoundedAndNoJobIsLost) {
+    HarnessOptions o = fast_telemetry();
+    o.upload_yaml = "  max_queued_jobs: 1\n";
+    o.reoffer_after_s = 2;
+    o.reconcile_interval_s = 1;
+    RigHarness h(o);
+    h.start_all();
+    ASSERT_EQ(h.uploader().stop(), 0) << h.uploader().log();
+    constexpr int kPhotos = 12;
+    h.pub_cli(h.base() + "/request/capture",
+              json{{"transaction", "burst"}, {"count", kPhotos}}.dump());
+    const std::string jobs = h.base() + "/upload/jobs";
+    ASSERT_TRUE(h.wait_count(jobs, size_t{kPhotos}, any, 60s)) << h.agent().log();
+    h.start_uploader();
+    std::set<std::string> done;
+    const std::string events = h.base() + "/upload/events";
+    wait_until(
+        [&] {
+            done.clear();
+            for (const auto& m : h.received(events)) {
+                json e = parse(m.payload);
+                if (e.is_object() && e["type"] == "done") done.insert(e.value("job_id", ""));
+            }
+            return done.size() == size_t{kPhotos};
+        },
+        60s);
+    std::printf("%d jobs after a restart with max_queued_jobs 1: %zu uploaded, %zu job offers\n",
+                kPhotos, done.size(), h.received(jobs).size());
+    EXPECT_EQ(done.size(), size_t{kPhotos}) << h.uploader().log();
+    EXPECT_NE(h.uploader().log().find("job queue full (upload.max_queued_jobs 1)"),
+              std::string::npos)
+        << "the burst never found the queue full: the bound was not exercised\n"
+        << h.uploader().log();
+    EXPECT_GT(h.received(jobs).size(), size_t{kPhotos}) << "no job was offered again";
+    size_t uploaded = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(h.upload_dir()))
+        uploaded += e.is_regular_file() && e.path().filename().string()[0] != '.';
+    EXPECT_EQ(uploaded, size_t{kPhotos});
 }

@@ -1,4 +1,4 @@
-// Hostile cameras end to end (issue 15): a camera whose firmware names files "../../x",
+// Hostile cameras end to end (issue 15): a camera whose firmware names files or folders "../../x",
 // lies about sizes, never ends a download, floods new-file events or repeats object handles
 // must not make rig-agent write outside its spool, grow without bound, hang a capture or
 // disturb the other camera. Real libgphoto2 against ptpip-sim --hostile MODE, real mosquitto.
@@ -130,6 +130,19 @@ const Mode kModes[] = {
     {"name-latin1", {"ok"}},
     {"name-utf16", {"ok", "camera_error"}},
     {"name-long", {"ok"}},
+    // Stock libgphoto2 2.5.30 aborts the process on this one (strcpy into char[128]).
+    {"name-overlong", {"file_name_too_long"}},
+    // Hostile photo folder names: the folder only goes back to libgphoto2, never into a path.
+    {"folder-dotdot", {"ok", "camera_error"}},
+    {"folder-slash", {"ok", "camera_error"}},
+    {"folder-nul", {"ok", "camera_error"}},
+    {"folder-control", {"ok"}},
+    {"folder-latin1", {"ok"}},
+    {"folder-long", {"ok"}},
+    // A folder path over libgphoto2's char[1024] (an unchecked strcat: heap overflow).
+    {"folder-deep", {"file_name_too_long"}},
+    // Not listed: folder-cycle (a folder that is its own ancestor) still kills rig-agent, by
+    // endless recursion in libgphoto2's get_folder_from_handle (ptpip-sim README).
     {"size-larger", {"camera_error", "timeout"}},
     {"size-smaller", {"file_too_large"}},
     {"size-4g", {"file_too_large"}},

@@ -261,6 +261,18 @@ TEST(Config, ParallelBodiesIsOffByDefaultAndABadValueNamesTheKey) {
         << "listed by --help";
 }
 
+TEST(Config, UploaderJobQueueBound) {
+    auto c = parse("upload: {max_queued_jobs: 50}\n", {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->upload.max_queued_jobs, 50);
+    auto d = parse("", {});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->upload.max_queued_jobs, 10000);
+    EXPECT_EQ(error_of("upload: {max_queued_jobs: 0}").rfind("upload.max_queued_jobs:", 0), 0u);
+    auto keys = photorig::config::all_keys();
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "upload.max_queued_jobs"), keys.end());
+}
+
 TEST(Config, ResponseTopicAllowListAndJournalKeepDays) {
     auto c = parse(
         "mqtt: {response_topic_allow: ['photorig/+/dash/#', 'app/replies/#']}\n"
