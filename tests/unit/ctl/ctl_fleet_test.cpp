@@ -1,11 +1,10 @@
 // rigctl fleet's bookkeeping: status rows from retained topics, group members, --at, and one
 // group capture fed answers and upload events in any order.
-#include "ctl/fleet.h"
-
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "ctl/fleet.h"
 #include "protocol/wire.h"
 
 using namespace photorig::ctl;
