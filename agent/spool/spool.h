@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/digest.h"
@@ -71,6 +72,10 @@ class SpoolWriter {
     // either way (cheap once it is: an unchanged directory's fsync commits nothing).
     Expected<SpooledFile> commit(bool sync_dir = true);
     void abort();  // removes the temp; idempotent; no-op after commit
+    // Once every byte is written: starts the file's fsync (and the spool root's, for the
+    // batch directory's entry) on a helper thread, so commit() finds them done. Its error,
+    // if any, is commit()'s. Without a thread commit() syncs as before.
+    void sync_ahead();
 
     uint64_t bytes_written() const;
     const std::string& relative_path() const { return relative_path_; }
@@ -80,6 +85,7 @@ class SpoolWriter {
   private:
     SpoolWriter() = default;
     void abort_locked();
+    void join_sync_ahead_locked();
 
     mutable std::mutex mutex_;
     std::string spool_dir_, relative_path_, final_path_, temp_path_, dir_, name_;
@@ -89,6 +95,8 @@ class SpoolWriter {
     Sha256 hash_;
     std::string head_;
     int64_t hash_ns_ = 0;
+    std::thread sync_ahead_;    // touches only fd_ (kept open until joined)
+    int sync_ahead_errno_ = 0;  // the fsync's errno; read once joined
 };
 
 class Spool {
