@@ -358,6 +358,12 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
 
     double sequential_rate = sequential_requests_rate(h, sequential_shots);
     if (sequential_rate <= 0) return 1;
+    // Its warm-up request's photo included: one of sequential_shots + 1.
+    h.clear_received();
+    json after_sequential = telemetry_after(h, 2 + agent_shots + sequential_shots);
+    if (after_sequential.is_null()) return 1;
+    std::printf("agent per-photo stages, %d sequential count=1 requests: %s\n", sequential_shots,
+                stage_breakdown(after, after_sequential).c_str());
 
     // The CLI and the bare library loop, each against its own identical simulator instance.
     // PHOTORIG_TEST_SIM picks the simulator for all three, as it does for the harness's camera.
