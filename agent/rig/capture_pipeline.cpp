@@ -174,7 +174,7 @@ class CapturePipeline::Run {
     // Static: it runs on the shared finisher, which may outlive this Run.
     static Expected<protocol::CaptureMetadata> commit_and_publish(
         CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
-        const std::shared_ptr<JobTaken>& job_taken);
+        const std::shared_ptr<JobTaken>& job_taken, bool last_shot);
     void collect_oldest();
     Error cancelled_error() const;
 
@@ -303,7 +303,7 @@ void CapturePipeline::Run::finish_photo(PhotoFacts facts,
     if (last_shot) {
         while (!unfinished_.empty()) collect_oldest();
         std::promise<Expected<protocol::CaptureMetadata>> done;
-        done.set_value(commit_and_publish(pipeline_, facts, *writer, job_taken));
+        done.set_value(commit_and_publish(pipeline_, facts, *writer, job_taken, true));
         unfinished_.push_back(done.get_future());
         return;
     }
@@ -311,14 +311,14 @@ void CapturePipeline::Run::finish_photo(PhotoFacts facts,
     CapturePipeline* pipeline = &pipeline_;
     unfinished_.push_back(
         pipeline_.finisher_->submit([pipeline, facts = std::move(facts), writer, job_taken] {
-            return commit_and_publish(*pipeline, facts, *writer, job_taken);
+            return commit_and_publish(*pipeline, facts, *writer, job_taken, false);
         }));
 }
 
 // Commits and describes one photo, then queues its metadata and upload job on the publisher.
 Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
-    const std::shared_ptr<JobTaken>& job_taken) {
+    const std::shared_ptr<JobTaken>& job_taken, bool last_shot) {
     OpenJobTakenOnExit no_job(job_taken);  // released once the publisher has the job
     Parts& parts = pipeline.parts_;
     CommitCosts costs;
@@ -332,20 +332,22 @@ Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     ++parts.stats.photos_total;
     parts.stats.count_photo(meta->captured_at_ms);
     parts.stats.state_dirty = true;
-    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs. In a
-    // burst only the last job waiting waits for its PUBACK, which vouches for those before
-    // it on the connection: one round trip per burst, not per photo. The jobs before it are
-    // only handed to the client, never waited for: the client's window of unacknowledged
+    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs. Only a
+    // job of an order's last shot with nothing queued behind it waits for its PUBACK, which
+    // vouches for those before it on the connection: one round trip per request, not per
+    // photo. Every other job is only handed to the client: its window of unacknowledged
     // messages (max_inflight) bounds them, and a full window or buffer is waited out (the
-    // job is never dropped). A wait inside a burst cost ~40 ms each on a broker with Nagle
-    // on (its PUBACK held back behind the one before), a third of the burst's rate.
+    // job is never dropped). The publisher outpaces the camera, so "nothing queued behind"
+    // alone held almost every job of a burst to its PUBACK; on a broker with Nagle on such a
+    // wait now and then took ~40 ms (its PUBACK held behind the metadata's).
     ++pipeline.jobs_waiting_;
     pipeline.publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta, job_taken,
-                                 &waiting = pipeline.jobs_waiting_] {
+                                 &waiting = pipeline.jobs_waiting_, last_shot] {
         // Opened once the client has the job, or here when it never got there (an
         // exception included): the response is published anyway.
         OpenJobTakenOnExit answer_anyway(job_taken);
-        const bool wait_for_ack = --waiting == 0;
+        const bool nothing_behind = --waiting == 0;
+        const bool wait_for_ack = last_shot && nothing_behind;
         const int64_t t0 = clock::monotonic_us();
         jobs.publish_photo(
             m, [&] { job_taken->open(); }, wait_for_ack);
