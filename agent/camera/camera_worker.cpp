@@ -361,7 +361,7 @@ struct CameraWorker::Impl {
     // CaptureComplete (or the grace period): files announced later (RAW+JPEG) still belong
     // to this shot. libgphoto2 polls its PTP/IP event socket for ~1 ms before it hands over
     // a CaptureComplete it already holds; done after the download, that poll overlaps the
-    // photo's fsync, which the sink starts on the download's completion (SpoolSink).
+    // photo's writeback, which the sink starts on the download's completion (SpoolSink).
     CaptureResult capture_on_session(const SinkFactory& factory, bool* ended_complete) {
         const int64_t triggered_at_us = clock::now_us();
         const int64_t t0 = clock::monotonic_ms();

@@ -32,7 +32,7 @@ class SpoolSink : public camera::DownloadSink {
   public:
     explicit SpoolSink(std::shared_ptr<spool::SpoolWriter> writer) : writer_(std::move(writer)) {}
     Status write(const char* data, size_t len) override { return writer_->write(data, len); }
-    // The fsync runs while the camera's worker reads on to its CaptureComplete (~1 ms).
+    // Writeback runs while the camera's worker reads on to its CaptureComplete (~1 ms).
     void complete() override { writer_->sync_ahead(); }
 
   private:

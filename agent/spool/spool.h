@@ -16,7 +16,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/digest.h"
@@ -72,9 +71,8 @@ class SpoolWriter {
     // either way (cheap once it is: an unchanged directory's fsync commits nothing).
     Expected<SpooledFile> commit(bool sync_dir = true);
     void abort();  // removes the temp; idempotent; no-op after commit
-    // Once every byte is written: starts the file's fsync (and the spool root's, for the
-    // batch directory's entry) on a helper thread, so commit() finds them done. Its error,
-    // if any, is commit()'s. Without a thread commit() syncs as before.
+    // Once every byte is written: starts the file's writeback (sync_file_range, no wait), so
+    // commit()'s fsync finds the data on its way to the disk. Errors stay fsync's to report.
     void sync_ahead();
 
     uint64_t bytes_written() const;
@@ -85,7 +83,6 @@ class SpoolWriter {
   private:
     SpoolWriter() = default;
     void abort_locked();
-    void join_sync_ahead_locked();
 
     mutable std::mutex mutex_;
     std::string spool_dir_, relative_path_, final_path_, temp_path_, dir_, name_;
@@ -95,8 +92,6 @@ class SpoolWriter {
     Sha256 hash_;
     std::string head_;
     int64_t hash_ns_ = 0;
-    std::thread sync_ahead_;    // touches only fd_ (kept open until joined)
-    int sync_ahead_errno_ = 0;  // the fsync's errno; read once joined
 };
 
 class Spool {
