@@ -64,6 +64,9 @@ class DownloadSink {
   public:
     virtual ~DownloadSink();
     virtual Status write(const char* data, size_t len) = 0;
+    // Every byte arrived, as many as announced; the worker then reads the camera's events
+    // on (CaptureComplete, more files). A sink may start making the file durable here.
+    virtual void complete() {}
 };
 
 // Called on the worker thread once per added file, in the order of the result vector.

@@ -357,26 +357,39 @@ struct CameraWorker::Impl {
         return e;
     }
 
+    // Each file is downloaded as soon as it is announced, then the events are read on until
+    // CaptureComplete (or the grace period): files announced later (RAW+JPEG) still belong
+    // to this shot. libgphoto2 polls its PTP/IP event socket for ~1 ms before it hands over
+    // a CaptureComplete it already holds; done after the download, that poll overlaps the
+    // photo's writeback, which the sink starts on the download's completion (SpoolSink).
     CaptureResult capture_on_session(const SinkFactory& factory, bool* ended_complete) {
         const int64_t triggered_at_us = clock::now_us();
         const int64_t t0 = clock::monotonic_ms();
         const int64_t trigger_start_us = clock::monotonic_us();
         if (auto st = trigger_with_busy_retries(); !st) return st.error();
         const int64_t wait_start_us = clock::monotonic_us();
-        auto added = wait_for_added_files(t0, ended_complete);
+        std::vector<CapturedFile> files;
+        int64_t downloads_us = 0;
+        auto fetch = [&](const AddedFile& f) -> Status {
+            const int64_t d0_us = clock::monotonic_us();
+            auto file = download_file(f, factory, triggered_at_us, t0);
+            downloads_us += clock::monotonic_us() - d0_us;
+            if (!file) return file.error();
+            files.push_back(std::move(*file));
+            return ok();
+        };
+        auto added = wait_for_added_files(t0, ended_complete, fetch);
         if (!added) return added.error();
-        const int64_t download_start_us = clock::monotonic_us();
-        auto files = download_files(*added, factory, triggered_at_us, t0);
-        if (!files) return files.error();
+        const int64_t waited_us = clock::monotonic_us() - wait_start_us - downloads_us;
         // A capture already waiting (a burst) takes the next photo, whose thumbnail would
         // replace this one: the GetThumb round trip is kept for the last of a burst.
-        if (opts.keep_last_thumbnail && orders.size() == 0) remember_thumbnail(*files);
+        if (opts.keep_last_thumbnail && orders.size() == 0) remember_thumbnail(files);
         const int64_t delete_start_us = clock::monotonic_us();
         if (opts.delete_after_download) remove_from_camera(*added);
-        if (!files->empty()) {
-            auto& first = files->front();
+        if (!files.empty()) {
+            auto& first = files.front();
             first.trigger_call_us = wait_start_us - trigger_start_us;
-            first.event_wait_us = download_start_us - wait_start_us;
+            first.event_wait_us = waited_us;
             first.delete_us = clock::monotonic_us() - delete_start_us;
         }
         return files;
@@ -404,9 +417,11 @@ struct CameraWorker::Impl {
     }
 
     // Collects added files until CaptureComplete (having at least one file), or a short
-    // grace period after the last file when the camera sends no CaptureComplete.
-    // `*ended_complete` says which of the two ended it.
-    Expected<std::vector<AddedFile>> wait_for_added_files(int64_t t0, bool* ended_complete) {
+    // grace period after the last file when the camera sends no CaptureComplete, handing
+    // each new file to `fetch` as it is announced (the grace period starts once it is
+    // fetched). `*ended_complete` says which of the two ended it.
+    Expected<std::vector<AddedFile>> wait_for_added_files(
+        int64_t t0, bool* ended_complete, const std::function<Status(const AddedFile&)>& fetch) {
         const int64_t deadline = t0 + opts.capture_timeout_ms;
         const int64_t last_file_by =
             deadline + int64_t{opts.file_grace_ms} * std::max(opts.max_files_per_shot, 1);
@@ -447,6 +462,7 @@ struct CameraWorker::Impl {
                                                                 " for one trigger");
                     }
                     added.push_back(AddedFile{ev->folder, ev->name, clock::monotonic_ms()});
+                    if (auto st = fetch(added.back()); !st) return st.error();
                     grace_until = clock::monotonic_ms() + opts.file_grace_ms;
                     break;
                 case detail::EventKind::capture_complete:
@@ -467,48 +483,44 @@ struct CameraWorker::Impl {
         });
     }
 
-    // Downloads every file into the sink `factory` gives for it. Nothing is deleted here:
-    // nothing leaves the camera unless all of this capture's files reached their sinks.
-    Expected<std::vector<CapturedFile>> download_files(const std::vector<AddedFile>& added,
-                                                       const SinkFactory& factory,
-                                                       int64_t triggered_at_us, int64_t t0) {
-        std::vector<CapturedFile> files;
-        for (const auto& f : added) {
-            liveness.beat();
-            auto header = session->file_info(f.folder, f.name);
-            if (!header) return header.error();
-            if (header->size > opts.max_file_bytes) {
-                return Error(codes::file_too_large,
-                             f.folder + "/" + f.name + ": the camera announces " +
-                                 std::to_string(header->size) + " bytes, over the cap of " +
-                                 std::to_string(opts.max_file_bytes));
-            }
-            auto sink = factory(*header);
-            if (!sink) return sink.error();
-            if (!*sink)
-                return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
-            const int64_t d0_us = clock::monotonic_us();
-            // Never more than announced (a camera that announces nothing gets the cap).
-            auto got = session->download(f.folder, f.name, **sink,
-                                         header->size ? header->size : opts.max_file_bytes);
-            if (!got) return got.error();
-            if (header->size && *got != header->size) {
-                return Error(codes::camera_error, "download " + f.folder + "/" + f.name + ": got " +
-                                                      std::to_string(*got) + " of " +
-                                                      std::to_string(header->size) + " bytes");
-            }
-            sink->reset();
-            CapturedFile cf;
-            cf.header = *header;
-            if (!header->size) cf.header.size = *got;
-            cf.triggered_at_us = triggered_at_us;
-            cf.triggered_at_ms = triggered_at_us / 1000;
-            cf.trigger_ms = f.announced_ms - t0;
-            cf.download_us = clock::monotonic_us() - d0_us;
-            cf.download_ms = cf.download_us / 1000;
-            files.push_back(std::move(cf));
+    // Downloads one announced file into the sink `factory` gives for it. Nothing is deleted
+    // here: nothing leaves the camera unless all of this capture's files reached their sinks.
+    Expected<CapturedFile> download_file(const AddedFile& f, const SinkFactory& factory,
+                                         int64_t triggered_at_us, int64_t t0) {
+        liveness.beat();
+        auto header = session->file_info(f.folder, f.name);
+        if (!header) return header.error();
+        if (header->size > opts.max_file_bytes) {
+            return Error(codes::file_too_large,
+                         f.folder + "/" + f.name + ": the camera announces " +
+                             std::to_string(header->size) + " bytes, over the cap of " +
+                             std::to_string(opts.max_file_bytes));
         }
-        return files;
+        auto sink = factory(*header);
+        if (!sink) return sink.error();
+        if (!*sink)
+            return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
+        const int64_t d0_us = clock::monotonic_us();
+        // Never more than announced (a camera that announces nothing gets the cap).
+        auto got = session->download(f.folder, f.name, **sink,
+                                     header->size ? header->size : opts.max_file_bytes);
+        if (!got) return got.error();
+        if (header->size && *got != header->size) {
+            return Error(codes::camera_error, "download " + f.folder + "/" + f.name + ": got " +
+                                                  std::to_string(*got) + " of " +
+                                                  std::to_string(header->size) + " bytes");
+        }
+        (*sink)->complete();
+        sink->reset();
+        CapturedFile cf;
+        cf.header = *header;
+        if (!header->size) cf.header.size = *got;
+        cf.triggered_at_us = triggered_at_us;
+        cf.triggered_at_ms = triggered_at_us / 1000;
+        cf.trigger_ms = f.announced_ms - t0;
+        cf.download_us = clock::monotonic_us() - d0_us;
+        cf.download_ms = cf.download_us / 1000;
+        return cf;
     }
 
     // Deletes this capture's files from the camera; called only once all reached their sinks.

@@ -25,9 +25,6 @@ constexpr int64_t kTriggerLeadUs = 4000;
 // At most this many photos wait for the finisher, so a slow disk or broker slows capture
 // down instead of piling up open temp files.
 constexpr size_t kMaxUnfinishedPhotos = 8;
-// In a burst, a job's publish waits for its PUBACK only every this many jobs (and for the
-// last): at 2 messages a photo that stays well inside the client's max_inflight (64).
-constexpr int kJobsPerAckWait = 16;
 
 // Bridges a camera download into a spool writer. The writer is shared so the capture
 // thread can commit it once the worker reports the download complete.
@@ -35,6 +32,8 @@ class SpoolSink : public camera::DownloadSink {
   public:
     explicit SpoolSink(std::shared_ptr<spool::SpoolWriter> writer) : writer_(std::move(writer)) {}
     Status write(const char* data, size_t len) override { return writer_->write(data, len); }
+    // Writeback runs while the camera's worker reads on to its CaptureComplete (~1 ms).
+    void complete() override { writer_->sync_ahead(); }
 
   private:
     std::shared_ptr<spool::SpoolWriter> writer_;
@@ -175,7 +174,7 @@ class CapturePipeline::Run {
     // Static: it runs on the shared finisher, which may outlive this Run.
     static Expected<protocol::CaptureMetadata> commit_and_publish(
         CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
-        const std::shared_ptr<JobTaken>& job_taken);
+        const std::shared_ptr<JobTaken>& job_taken, bool last_shot);
     void collect_oldest();
     Error cancelled_error() const;
 
@@ -304,7 +303,7 @@ void CapturePipeline::Run::finish_photo(PhotoFacts facts,
     if (last_shot) {
         while (!unfinished_.empty()) collect_oldest();
         std::promise<Expected<protocol::CaptureMetadata>> done;
-        done.set_value(commit_and_publish(pipeline_, facts, *writer, job_taken));
+        done.set_value(commit_and_publish(pipeline_, facts, *writer, job_taken, true));
         unfinished_.push_back(done.get_future());
         return;
     }
@@ -312,14 +311,14 @@ void CapturePipeline::Run::finish_photo(PhotoFacts facts,
     CapturePipeline* pipeline = &pipeline_;
     unfinished_.push_back(
         pipeline_.finisher_->submit([pipeline, facts = std::move(facts), writer, job_taken] {
-            return commit_and_publish(*pipeline, facts, *writer, job_taken);
+            return commit_and_publish(*pipeline, facts, *writer, job_taken, false);
         }));
 }
 
 // Commits and describes one photo, then queues its metadata and upload job on the publisher.
 Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     CapturePipeline& pipeline, const PhotoFacts& facts, spool::SpoolWriter& writer,
-    const std::shared_ptr<JobTaken>& job_taken) {
+    const std::shared_ptr<JobTaken>& job_taken, bool last_shot) {
     OpenJobTakenOnExit no_job(job_taken);  // released once the publisher has the job
     Parts& parts = pipeline.parts_;
     CommitCosts costs;
@@ -333,21 +332,22 @@ Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     ++parts.stats.photos_total;
     parts.stats.count_photo(meta->captured_at_ms);
     parts.stats.state_dirty = true;
-    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs. In a
-    // burst only the last job waiting waits for its PUBACK, which vouches for those before
-    // it on the connection: one round trip per burst, not per photo.
+    // Publishing is a second stage, so the broker round trip overlaps the next fsyncs. Only a
+    // job of an order's last shot with nothing queued behind it waits for its PUBACK, which
+    // vouches for those before it on the connection: one round trip per request, not per
+    // photo. Every other job is only handed to the client: its window of unacknowledged
+    // messages (max_inflight) bounds them, and a full window or buffer is waited out (the
+    // job is never dropped). The publisher outpaces the camera, so "nothing queued behind"
+    // alone held almost every job of a burst to its PUBACK; on a broker with Nagle on such a
+    // wait now and then took ~40 ms (its PUBACK held behind the metadata's).
     ++pipeline.jobs_waiting_;
     pipeline.publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta, job_taken,
-                                 &waiting = pipeline.jobs_waiting_,
-                                 &since_ack = pipeline.jobs_since_ack_wait_] {
+                                 &waiting = pipeline.jobs_waiting_, last_shot] {
         // Opened once the client has the job, or here when it never got there (an
         // exception included): the response is published anyway.
         OpenJobTakenOnExit answer_anyway(job_taken);
-        const bool another_behind = --waiting > 0;
-        // Still one PUBACK wait per kJobsPerAckWait jobs, so a slow broker's window of
-        // unacknowledged messages (the client's max_inflight) never fills up.
-        const bool wait_for_ack = !another_behind || ++since_ack >= kJobsPerAckWait;
-        if (wait_for_ack) since_ack = 0;
+        const bool nothing_behind = --waiting == 0;
+        const bool wait_for_ack = last_shot && nothing_behind;
         const int64_t t0 = clock::monotonic_us();
         jobs.publish_photo(
             m, [&] { job_taken->open(); }, wait_for_ack);

@@ -138,7 +138,6 @@ class CapturePipeline {
     // Commits and describes photos in shot order while the cameras take the next.
     std::unique_ptr<SerialExecutor> finisher_;
     std::atomic<int> jobs_waiting_{0};  // photos queued on the publisher, not yet started
-    int jobs_since_ack_wait_ = 0;       // publisher thread only
     MessageQueue<CaptureOrder> orders_;
     std::thread thread_;
     std::atomic<bool> capture_busy_{false};

@@ -6,7 +6,6 @@
 namespace photorig::rig {
 namespace {
 constexpr const char* kLog = "rig";
-constexpr auto kPublishTimeout = std::chrono::seconds(10);
 }  // namespace
 
 protocol::UploadJob upload_job_for(const protocol::CaptureMetadata& m) {
@@ -36,14 +35,15 @@ void JobPublisher::publish_photo(const protocol::CaptureMetadata& m,
 }
 
 bool JobPublisher::publish_job(const protocol::CaptureMetadata& m, bool wait_for_ack,
-                               const std::function<void()>& job_taken) {
+                               const std::function<void()>& job_taken,
+                               std::chrono::milliseconds queue_timeout) {
     mqtt::Message msg{
         topics_.upload_jobs(), protocol::upload_job_json(upload_job_for(m)), 1, false, "", ""};
     // Wait for the broker's PUBACK: only then is the job the broker's to keep. If it fails
     // the file stays in the spool and the reconciler offers it again.
     Status st = ok();
     if (!wait_for_ack) {
-        st = publisher_.publish_queued(msg, false, std::chrono::milliseconds(0));
+        st = publisher_.publish_queued(msg, false, queue_timeout);
         if (st && job_taken) job_taken();
     } else if (job_taken) {
         st = publisher_.publish_then_wait(msg, false, kPublishTimeout, job_taken);

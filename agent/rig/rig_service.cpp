@@ -26,6 +26,9 @@ namespace photorig::rig {
 namespace {
 constexpr const char* kLog = "rig";
 constexpr int64_t kStateIntervalMs = 250;
+// A scan manifest's job waits at most this for a place with the MQTT client (a window full
+// of a burst's jobs empties within a broker round trip); past it the reconciler offers it.
+constexpr std::chrono::milliseconds kManifestQueueTimeout{1000};
 // Received messages waiting for the service thread at most (a flood is refused past it,
 // mqtt::Options::max_queued_messages): a request is at most limits.max_payload_bytes.
 constexpr size_t kMaxQueuedMessages = 1000;
@@ -391,8 +394,9 @@ Expected<std::optional<std::string>> RigService::handle_scan(const mqtt::Message
 Status RigService::deliver_manifest(const protocol::ScanRecord& record) {
     auto meta = spool_manifest(*spool_, record, config_.rig_id);
     if (!meta) return meta.error();
-    // No wait for the ack (the scan's lock is held): the reconciler re-offers it if lost.
-    if (*meta) jobs_->publish_job(**meta, /*wait_for_ack=*/false);
+    // No wait for the ack, and at most kManifestQueueTimeout for a place with the client (the
+    // scan's lock is held): the reconciler re-offers it if lost.
+    if (*meta) jobs_->publish_job(**meta, /*wait_for_ack=*/false, {}, kManifestQueueTimeout);
     return ok();
 }
 

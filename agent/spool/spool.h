@@ -71,6 +71,9 @@ class SpoolWriter {
     // either way (cheap once it is: an unchanged directory's fsync commits nothing).
     Expected<SpooledFile> commit(bool sync_dir = true);
     void abort();  // removes the temp; idempotent; no-op after commit
+    // Once every byte is written: starts the file's writeback (sync_file_range, no wait), so
+    // commit()'s fsync finds the data on its way to the disk. Errors stay fsync's to report.
+    void sync_ahead();
 
     uint64_t bytes_written() const;
     const std::string& relative_path() const { return relative_path_; }

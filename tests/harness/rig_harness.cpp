@@ -356,7 +356,7 @@ void RigHarness::clear_received() {
 
 Received RigHarness::wait_for(const std::string& topic,
                               const std::function<bool(const Received&)>& pred,
-                              std::chrono::milliseconds timeout) {
+                              std::chrono::milliseconds timeout, std::chrono::milliseconds step) {
     Received found;
     wait_until(
         [&] {
@@ -368,7 +368,7 @@ Received RigHarness::wait_for(const std::string& topic,
             }
             return false;
         },
-        timeout);
+        timeout, step);
     return found;
 }
 

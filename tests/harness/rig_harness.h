@@ -123,8 +123,10 @@ class RigHarness {
     std::vector<Received> received(const std::string& topic) const;  // "" = every message
     void clear_received();
     // Waits until a message on `topic` satisfies `pred`; returns it (or empty topic on timeout).
+    // Looks every `step` (a benchmark timing a response wants 1 ms, not the 20 ms default).
     Received wait_for(const std::string& topic, const std::function<bool(const Received&)>& pred,
-                      std::chrono::milliseconds timeout);
+                      std::chrono::milliseconds timeout,
+                      std::chrono::milliseconds step = std::chrono::milliseconds(20));
     // Waits until `n` messages on `topic` satisfy `pred`.
     bool wait_count(const std::string& topic, size_t n,
                     const std::function<bool(const Received&)>& pred,

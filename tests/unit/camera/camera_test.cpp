@@ -56,6 +56,7 @@ struct Received {
     std::mutex mutex;
     std::vector<std::string> files;
     std::vector<std::vector<size_t>> chunks;
+    std::vector<size_t> complete_at;  // a file's size when its sink heard complete()
 };
 
 class MemorySink : public DownloadSink {
@@ -66,6 +67,10 @@ class MemorySink : public DownloadSink {
         r_->files[index_].append(data, len);
         r_->chunks[index_].push_back(len);
         return ok();
+    }
+    void complete() override {
+        std::lock_guard<std::mutex> lock(r_->mutex);
+        r_->complete_at.push_back(r_->files[index_].size());
     }
 
   private:
@@ -618,6 +623,31 @@ TEST_F(CameraWorkerTest, RawPlusJpegGivesBothFiles) {
     EXPECT_TRUE(is_jpeg(r->files.at(1)));
     EXPECT_TRUE(wait_until([&] { return sim_stat(*sim_, "objects") == 0; }, 5s))
         << "both deleted from the card";
+}
+
+// Issue 12: files are downloaded as soon as they are announced, and the events read on to
+// CaptureComplete afterwards. In a back-to-back burst of a RAW+JPEG camera every shot still
+// gets its own pair (the JPEG is never credited to the next shot), and each sink hears
+// complete() once, with every byte in.
+TEST_F(CameraWorkerTest, RawPlusJpegBurstKeepsEachPairWithItsShot) {
+    start_sim({"--raw-pair", "--raw-size", "123456"});
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto r = std::make_shared<Received>();
+    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
+    for (int i = 0; i < 4; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(burst[i].wait_for(60s), std::future_status::ready);
+        auto result = burst[i].get();
+        ASSERT_TRUE(result) << result.error().describe();
+        ASSERT_EQ(result->size(), 2u) << "shot " << i;
+        const std::string stem = "IMG_000" + std::to_string(i + 1);
+        EXPECT_EQ((*result)[0].header.camera_name, stem + ".DNG");
+        EXPECT_EQ((*result)[1].header.camera_name, stem + ".JPG");
+    }
+    std::lock_guard<std::mutex> lock(r->mutex);
+    ASSERT_EQ(r->complete_at.size(), 8u);
+    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(r->complete_at[i], i % 2 == 0 ? 123456u : 300000u);
 }
 
 TEST_F(CameraWorkerTest, PreviewFallsBackToTheLastPhotosThumbnail) {

@@ -1,6 +1,7 @@
 // An in-process Publisher that records what the rig's parts send.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -17,18 +18,20 @@ class FakePublisher : public Publisher {
         mqtt::Message message;
         bool retain = false;
         How how = How::nowait;
+        std::chrono::milliseconds timeout{0};  // how long the caller lets it wait
     };
 
     bool connected() const override { return connected_; }
     void publish_nowait(const mqtt::Message& m, bool retain) override {
         record(m, retain, How::nowait);
     }
-    Status publish(const mqtt::Message& m, bool retain, std::chrono::milliseconds) override {
-        record(m, retain, How::acked);
+    Status publish(const mqtt::Message& m, bool retain, std::chrono::milliseconds t) override {
+        record(m, retain, How::acked, t);
         return fail_acked_ ? Status(make_error("timeout", "no PUBACK")) : ok();
     }
-    Status publish_queued(const mqtt::Message& m, bool retain, std::chrono::milliseconds) override {
-        record(m, retain, How::queued);
+    Status publish_queued(const mqtt::Message& m, bool retain,
+                          std::chrono::milliseconds t) override {
+        record(m, retain, How::queued, t);
         return ok();
     }
 
@@ -72,7 +75,8 @@ class FakePublisher : public Publisher {
     bool fail_acked_ = false;
 
   private:
-    void record(const mqtt::Message& m, bool retain, How how) {
+    void record(const mqtt::Message& m, bool retain, How how,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
         std::unique_lock<std::mutex> lock(mutex_);
         if (hold_next_ && m.topic == held_topic_) {
             hold_next_ = false;
@@ -80,7 +84,7 @@ class FakePublisher : public Publisher {
             released_.wait(lock, [&] { return held_topic_ != m.topic; });
             --held_;
         }
-        sent_.push_back(Sent{m, retain, how});
+        sent_.push_back(Sent{m, retain, how, timeout});
     }
     mutable std::mutex mutex_;
     std::condition_variable released_;

@@ -83,3 +83,22 @@ TEST(JobPublisher, JobTakenRunsOnceTheJobIsSentAndTheAckIsStillAwaited) {
     failing.publish_photo(photo(), [&] { ++taken; });
     EXPECT_EQ(taken, 0);
 }
+
+// Issue 12: a burst's jobs before its last are only handed to the client, never waited for;
+// what bounds them is the client's window of unacknowledged messages. A full window (or
+// buffer, or a reconnection) must be waited out, not drop the job: the hand-over gets the
+// whole publish timeout, as the metadata does. A scan manifest's gets the time it is given.
+TEST(JobPublisher, AJobHandedOverWithoutAckWaitsOutAFullWindow) {
+    FakePublisher pub;
+    RigStats stats;
+    JobPublisher jobs(pub, RigTopics("photorig", "rig1"), stats);
+    jobs.publish_photo(photo(), {}, /*wait_for_ack=*/false);
+    auto sent = pub.sent();
+    ASSERT_EQ(sent.size(), 2u);
+    for (const auto& s : sent) {
+        EXPECT_EQ(s.how, FakePublisher::How::queued) << s.message.topic;
+        EXPECT_EQ(s.timeout, JobPublisher::kPublishTimeout) << s.message.topic;
+    }
+    EXPECT_TRUE(jobs.publish_job(photo(), /*wait_for_ack=*/false, {}, std::chrono::seconds(1)));
+    EXPECT_EQ(pub.sent().back().timeout, std::chrono::seconds(1));
+}
