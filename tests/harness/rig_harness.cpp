@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace photorig::test {
@@ -406,6 +407,13 @@ std::vector<std::string> RigHarness::kept_files() const {
         if (is_photo(f)) out.push_back(f);
     }
     return out;
+}
+
+std::function<bool(const Received&)> transaction_is(const std::string& transaction) {
+    return [transaction](const Received& r) {
+        auto j = nlohmann::json::parse(r.payload, nullptr, false);
+        return j.is_object() && j.contains("transaction") && j["transaction"] == transaction;
+    };
 }
 
 }  // namespace photorig::test

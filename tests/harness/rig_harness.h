@@ -75,6 +75,9 @@ struct Received {
     bool retained = false;
 };
 
+// Matches a JSON response whose "transaction" is `transaction` (for RigHarness::wait_for).
+std::function<bool(const Received&)> transaction_is(const std::string& transaction);
+
 class RigHarness {
   public:
     explicit RigHarness(HarnessOptions options = {});

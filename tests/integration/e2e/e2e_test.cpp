@@ -20,13 +20,6 @@ json parse(const std::string& s) {
     return json::parse(s, nullptr, false);
 }
 
-std::function<bool(const Received&)> txn_is(const std::string& t) {
-    return [t](const Received& r) {
-        json j = parse(r.payload);
-        return j.is_object() && j.contains("transaction") && j["transaction"] == t;
-    };
-}
-
 const auto any = [](const Received&) { return true; };
 
 // Every photo announced on base/capture must be in the target exactly once, byte-identical.
@@ -64,7 +57,7 @@ TEST(EndToEnd, MosquittoPubCaptureLandsByteIdenticalInTheTarget) {
         EXPECT_TRUE(s.contains(key)) << key;
 
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"t-1","batch":"first"})");
-    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("t-1"), 20s);
+    auto resp = h.wait_for(h.base() + "/response/capture", transaction_is("t-1"), 20s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
     json r = parse(resp.payload);
     ASSERT_EQ(r["status"], "ok") << resp.payload;
@@ -171,7 +164,7 @@ TEST(EndToEnd, TwentyBadCommandsGetTwentyErrorsAndCaptureStillWorks) {
     }
     EXPECT_TRUE(h.agent().running()) << h.agent().log();
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"after"})");
-    auto ok = h.wait_for(h.base() + "/response/capture", txn_is("after"), 20s);
+    auto ok = h.wait_for(h.base() + "/response/capture", transaction_is("after"), 20s);
     ASSERT_FALSE(ok.topic.empty());
     EXPECT_EQ(parse(ok.payload)["status"], "ok") << ok.payload;
     EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() == 1; }, 20s));
@@ -183,7 +176,7 @@ TEST(EndToEnd, JobsPublishedWhileTheUploaderIsDownAreUploadedWhenItReturns) {
     h.uploader().stop();
     h.pub_cli(h.base() + "/request/capture",
               R"({"transaction":"twenty","count":20,"batch":"offline"})");
-    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("twenty"), 60s);
+    auto resp = h.wait_for(h.base() + "/response/capture", transaction_is("twenty"), 60s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
     ASSERT_EQ(parse(resp.payload)["data"]["count"], 20) << resp.payload;
     EXPECT_EQ(h.uploaded_files().size(), 0u);
@@ -211,7 +204,7 @@ TEST(EndToEnd, KillingTheUploaderMidRunLosesNothingAndDuplicatesNothing) {
         std::this_thread::sleep_for(100ms);
         h.start_uploader(false);
     }
-    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("kill"), 60s);
+    auto resp = h.wait_for(h.base() + "/response/capture", transaction_is("kill"), 60s);
     ASSERT_FALSE(resp.topic.empty());
     EXPECT_TRUE(wait_until(
         [&] { return h.spooled_files().empty() && h.uploaded_files().size() >= 30; }, 90s))
@@ -226,7 +219,8 @@ TEST(EndToEnd, BrokerRestartMidRunBothDaemonsReconnectAndEveryPhotoArrivesOnce) 
     RigHarness h;
     h.start_all();
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"b1","count":5,"batch":"before"})");
-    ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("b1"), 30s).topic.empty());
+    ASSERT_FALSE(
+        h.wait_for(h.base() + "/response/capture", transaction_is("b1"), 30s).topic.empty());
     h.stop_broker();
     std::this_thread::sleep_for(1s);
     h.start_broker();
@@ -245,7 +239,7 @@ TEST(EndToEnd, BrokerRestartMidRunBothDaemonsReconnectAndEveryPhotoArrivesOnce) 
         << h.uploader().log();
     std::this_thread::sleep_for(500ms);  // the observer reconnects too
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"b2","count":5,"batch":"after"})");
-    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("b2"), 30s);
+    auto resp = h.wait_for(h.base() + "/response/capture", transaction_is("b2"), 30s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
     EXPECT_TRUE(wait_until(
         [&] { return h.uploaded_files().size() >= 10 && h.spooled_files().empty(); }, 60s))
@@ -311,7 +305,8 @@ TEST(EndToEnd, KeptUploadsStayOnTheRigAndAreNeverOfferedAgain) {
         h.start_all();
         h.pub_cli(h.base() + "/request/capture",
                   R"({"transaction":"keep","count":2,"batch":"kept"})");
-        ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("keep"), 30s).topic.empty())
+        ASSERT_FALSE(
+            h.wait_for(h.base() + "/response/capture", transaction_is("keep"), 30s).topic.empty())
             << h.agent().log();
         ASSERT_TRUE(wait_until([&] { return h.kept_files().size() == 2; }, 30s))
             << h.uploader().log();
@@ -344,7 +339,7 @@ TEST(EndToEnd, TargetOutagePausesUploadsAndTheBacklogDrainsInOrderAfterwards) {
     const std::string away = h.upload_dir() + ".unmounted";
     ASSERT_EQ(::rename(h.upload_dir().c_str(), away.c_str()), 0);
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"o","count":6,"batch":"outage"})");
-    ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", txn_is("o"), 30s).topic.empty())
+    ASSERT_FALSE(h.wait_for(h.base() + "/response/capture", transaction_is("o"), 30s).topic.empty())
         << h.agent().log();
     auto down = h.wait_for(
         h.base() + "/uploader/state",
@@ -410,7 +405,7 @@ TEST(EndToEnd, CaptureAnswersDiskFullBelowTheSpoolsFreeSpaceFloor) {
     RigHarness h(o);
     h.start_all();
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"full"})");
-    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("full"), 20s);
+    auto resp = h.wait_for(h.base() + "/response/capture", transaction_is("full"), 20s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
     json r = parse(resp.payload);
     EXPECT_EQ(r.value("status", ""), "error") << resp.payload;
@@ -420,7 +415,8 @@ TEST(EndToEnd, CaptureAnswersDiskFullBelowTheSpoolsFreeSpaceFloor) {
     EXPECT_TRUE(h.spooled_files().empty());
     EXPECT_TRUE(h.received(h.base() + "/capture").empty()) << "no photo announced";
     h.pub_cli(h.base() + "/request/status", R"({"transaction":"st"})");
-    EXPECT_FALSE(h.wait_for(h.base() + "/response/status", txn_is("st"), 10s).topic.empty());
+    EXPECT_FALSE(
+        h.wait_for(h.base() + "/response/status", transaction_is("st"), 10s).topic.empty());
 }
 
 TEST(EndToEnd, AgentKilledLeavesOfflineViaLastWill) {

@@ -26,13 +26,6 @@ json parse(const std::string& s) {
     return json::parse(s, nullptr, false);
 }
 
-std::function<bool(const Received&)> txn_is(const std::string& t) {
-    return [t](const Received& r) {
-        json j = parse(r.payload);
-        return j.is_object() && j.contains("transaction") && j["transaction"] == t;
-    };
-}
-
 bool any(const Received&) {
     return true;
 }
@@ -174,12 +167,12 @@ TEST(FleetSession, ExpiredAndTooLateRequestsAreAnsweredAndCaptureNothing) {
     h.pub_cli(
         h.base() + "/request/capture",
         json{{"transaction", "stale"}, {"batch", "stale"}, {"expires_at", now - 1000}}.dump());
-    auto stale = h.wait_for(h.base() + "/response/capture", txn_is("stale"), 10s);
+    auto stale = h.wait_for(h.base() + "/response/capture", transaction_is("stale"), 10s);
     ASSERT_FALSE(stale.topic.empty()) << h.agent().log();
     EXPECT_EQ(parse(stale.payload)["error"]["code"], "expired") << stale.payload;
     h.pub_cli(h.base() + "/request/capture",
               json{{"transaction", "late"}, {"batch", "late"}, {"capture_at", now - 60000}}.dump());
-    auto late = h.wait_for(h.base() + "/response/capture", txn_is("late"), 10s);
+    auto late = h.wait_for(h.base() + "/response/capture", transaction_is("late"), 10s);
     ASSERT_FALSE(late.topic.empty()) << h.agent().log();
     EXPECT_EQ(parse(late.payload)["error"]["code"], "too_late") << late.payload;
     // A request within its expires_at is carried out, and a capture_at ahead fires, with a
@@ -190,7 +183,7 @@ TEST(FleetSession, ExpiredAndTooLateRequestsAreAnsweredAndCaptureNothing) {
                                                   {"expires_at", at + 60000},
                                                   {"capture_at", at}}
                                                  .dump());
-    auto fresh = h.wait_for(h.base() + "/response/capture", txn_is("fresh"), 10s);
+    auto fresh = h.wait_for(h.base() + "/response/capture", transaction_is("fresh"), 10s);
     ASSERT_FALSE(fresh.topic.empty()) << h.agent().log();
     json f = parse(fresh.payload);
     EXPECT_EQ(f["status"], "ok") << fresh.payload;
@@ -242,13 +235,13 @@ TEST(FleetSession, AMessageExpiryThatRanOutWhileTheAgentWasDownIsNotCarriedOut) 
     pub_v5_cli(R"({"transaction":"waits","batch":"waits"})", 0);
     std::this_thread::sleep_for(2s);
     h.start_agent();
-    auto waited = h.wait_for(h.base() + "/response/capture", txn_is("waits"), 20s);
+    auto waited = h.wait_for(h.base() + "/response/capture", transaction_is("waits"), 20s);
     ASSERT_FALSE(waited.topic.empty()) << "the session did not keep the request\n"
                                        << h.agent().log();
     EXPECT_EQ(parse(waited.payload)["status"], "ok") << waited.payload;
     std::this_thread::sleep_for(500ms);
-    EXPECT_TRUE(
-        h.wait_for(h.base() + "/response/capture", txn_is("short-lived"), 10ms).topic.empty());
+    EXPECT_TRUE(h.wait_for(h.base() + "/response/capture", transaction_is("short-lived"), 10ms)
+                    .topic.empty());
     auto photos = h.received(h.base() + "/capture");
     ASSERT_EQ(photos.size(), 1u);
     EXPECT_EQ(parse(photos[0].payload)["batch"], "waits");

@@ -25,13 +25,6 @@ json parse(const std::string& s) {
     return json::parse(s, nullptr, false);
 }
 
-std::function<bool(const Received&)> txn_is(const std::string& t) {
-    return [t](const Received& r) {
-        json j = parse(r.payload);
-        return j.is_object() && j.value("transaction", "") == t;
-    };
-}
-
 const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 // Every sidecar (<photo>.meta.json) under `dir`, parsed.
@@ -63,7 +56,7 @@ TEST(HostileText, ExifMakeThatIsNotUtf8KeepsTheAgentRunningAndWritesTheSidecar) 
     h.start_all();
     for (const char* t : {"m-1", "m-2"}) {
         h.pub_cli(h.base() + "/request/capture", std::string(R"({"transaction":")") + t + "\"}");
-        auto resp = h.wait_for(h.base() + "/response/capture", txn_is(t), 20s);
+        auto resp = h.wait_for(h.base() + "/response/capture", transaction_is(t), 20s);
         ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
         EXPECT_EQ(parse(resp.payload)["status"], "ok") << resp.payload;
     }
@@ -99,7 +92,7 @@ TEST(HostileText, SerialWithTopicWildcardsIsEncodedAndTheAgentStaysConnected) {
     ASSERT_FALSE(avail.topic.empty()) << h.agent().log();
 
     h.pub_cli(h.base() + "/request/capture", R"({"transaction":"s-1"})");
-    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("s-1"), 20s);
+    auto resp = h.wait_for(h.base() + "/response/capture", transaction_is("s-1"), 20s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
     EXPECT_EQ(parse(resp.payload)["status"], "ok") << resp.payload;
     auto cap = h.wait_for(
@@ -108,7 +101,7 @@ TEST(HostileText, SerialWithTopicWildcardsIsEncodedAndTheAgentStaysConnected) {
     EXPECT_EQ(parse(cap.payload)["camera"]["serial"], "ab#c+/d") << "payloads keep the serial";
 
     h.pub_cli(h.base() + "/request/preview", R"({"transaction":"p-1"})");
-    auto prev = h.wait_for(h.base() + "/response/preview", txn_is("p-1"), 20s);
+    auto prev = h.wait_for(h.base() + "/response/preview", transaction_is("p-1"), 20s);
     ASSERT_FALSE(prev.topic.empty()) << h.agent().log();
     if (parse(prev.payload)["status"] == "ok") {
         EXPECT_TRUE(h.wait_count(
@@ -141,7 +134,7 @@ TEST(HostileText, ResponseTopicsOutsideTheRuleAreRefusedOnTheDefaultTopic) {
     for (const auto& c : refused) {
         h.pub_v5(h.base() + "/request/status", R"({"transaction":")" + c.txn + "\"}",
                  c.response_topic, "corr-" + c.txn);
-        auto resp = h.wait_for(h.base() + "/response/status", txn_is(c.txn), 10s);
+        auto resp = h.wait_for(h.base() + "/response/status", transaction_is(c.txn), 10s);
         ASSERT_FALSE(resp.topic.empty()) << c.response_topic << "\n" << h.agent().log();
         json r = parse(resp.payload);
         EXPECT_EQ(r["status"], "error") << resp.payload;
@@ -152,7 +145,7 @@ TEST(HostileText, ResponseTopicsOutsideTheRuleAreRefusedOnTheDefaultTopic) {
     // homeassistant/#: response_topic_test covers them.)
     h.pub_v5(h.base() + "/request/status", R"({"transaction":"a-own"})",
              h.base() + "/response/app-1", "c1");
-    auto own = h.wait_for(h.base() + "/response/app-1", txn_is("a-own"), 10s);
+    auto own = h.wait_for(h.base() + "/response/app-1", transaction_is("a-own"), 10s);
     ASSERT_FALSE(own.topic.empty());
     EXPECT_EQ(own.correlation_data, "c1");
     EXPECT_EQ(parse(own.payload)["status"], "ok");

@@ -24,19 +24,12 @@ long long file_size(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;
 }
 
-std::function<bool(const Received&)> txn_is(const std::string& t) {
-    return [t](const Received& r) {
-        json j = parse(r.payload);
-        return j.is_object() && j.contains("transaction") && j["transaction"] == t;
-    };
-}
-
 // Captures `count` photos in one request and checks each arrives in the target with `size`
 // bytes, byte-identical to what the agent announced, with the camera's Exif read back.
 void capture_and_check(RigHarness& h, int count, int size) {
     h.pub_cli(h.base() + "/request/capture",
               R"({"transaction":"s2","count":)" + std::to_string(count) + R"(,"batch":"sim2"})");
-    auto resp = h.wait_for(h.base() + "/response/capture", txn_is("s2"), 60s);
+    auto resp = h.wait_for(h.base() + "/response/capture", transaction_is("s2"), 60s);
     ASSERT_FALSE(resp.topic.empty()) << h.agent().log();
     json r = parse(resp.payload);
     ASSERT_EQ(r["status"], "ok") << resp.payload;
