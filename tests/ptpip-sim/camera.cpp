@@ -527,8 +527,8 @@ OpReply Camera::delete_object(SessionCtx& ctx, uint32_t handle, uint32_t format)
 
 OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
     int64_t t = realtime_us();
-    stats_.last_initiate_us = t;
-    (void)req;
+    stats_.last_initiate_handled_us = t;
+    stats_.last_initiate_us = req.arrival_us ? req.arrival_us : t;
     uint16_t code = kRcOK;
     if (storage_full_) {
         code = kRcStoreFull;
@@ -820,9 +820,10 @@ std::string Camera::stats_json() {
     std::snprintf(buf, sizeof buf,
                   "{\"captures\":%" PRIu64 ",\"downloads\":%" PRIu64 ",\"deletes\":%" PRIu64
                   ",\"connections\":%" PRIu64 ",\"active_connections\":%" PRIu64
-                  ",\"objects\":%" PRIu64 ",\"last_initiate_us\":%" PRId64 "}",
+                  ",\"objects\":%" PRIu64 ",\"last_initiate_us\":%" PRId64
+                  ",\"last_initiate_handled_us\":%" PRId64 "}",
                   s.captures, s.downloads, s.deletes, s.connections, s.active_connections,
-                  s.objects, s.last_initiate_us);
+                  s.objects, s.last_initiate_us, s.last_initiate_handled_us);
     return buf;
 }
 

@@ -35,6 +35,7 @@ struct OpRequest {
     int nparams = 0;
     bool has_data = false;  // data phase initiator -> responder
     std::vector<uint8_t> data;
+    int64_t arrival_us = 0;  // kernel receive time of the request packet (epoch us), or 0
 };
 
 struct OpReply {
@@ -61,8 +62,9 @@ struct Stats {
     uint64_t deletes = 0;
     uint64_t connections = 0;  // PTP/IP command connections accepted so far
     uint64_t active_connections = 0;
-    int64_t last_initiate_us = 0;
-    uint64_t objects = 0;  // images on the card now
+    int64_t last_initiate_us = 0;          // the last InitiateCapture's arrival (kernel time)
+    int64_t last_initiate_handled_us = 0;  // when this process got to handle it
+    uint64_t objects = 0;                  // images on the card now
 };
 
 class Camera {

@@ -27,10 +27,35 @@ constexpr size_t kMaxDataPhase = 16u << 20;  // SetDevicePropValue & co. are tin
 constexpr size_t kChunk = 1u << 20;          // data packet payload when sending > kChunk
 constexpr int kIovBatch = 512;
 
+// Kernel receive time (SO_TIMESTAMPNS) of the last bytes read_full() read on this thread,
+// in epoch microseconds; 0 when the socket does not report one. A real camera has its own
+// CPU: the moment a command reaches it is when its bytes arrive, not when this process (one
+// of many on a shared test machine) gets scheduled to read them.
+thread_local int64_t last_rx_us = 0;
+
+ssize_t recv_stamped(int fd, void* p, size_t n) {
+    iovec iov{p, n};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r = ::recvmsg(fd, &msg, 0);
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); r > 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            timespec ts;
+            std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            last_rx_us = static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+        }
+    }
+    return r;
+}
+
 bool read_full(int fd, void* buf, size_t n) {
     uint8_t* p = static_cast<uint8_t*>(buf);
     while (n > 0) {
-        ssize_t r = ::recv(fd, p, n, 0);
+        ssize_t r = recv_stamped(fd, p, n);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return false;
         p += r;
@@ -390,8 +415,12 @@ void Server::command_loop(const std::shared_ptr<Session>& s, int fd) {
     ctx.conn = s->conn;
     std::vector<uint8_t> payload;
     uint32_t type = 0;
+    int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     while (!stopping_) {
+        last_rx_us = 0;
         if (!read_packet(fd, type, payload, kMaxCmdPacket)) break;
+        const int64_t request_rx_us = last_rx_us;
         if (type == kPktProbeRequest) {
             if (!send_bytes(fd, packet(kPktProbeResponse, {}))) break;
             continue;
@@ -401,6 +430,7 @@ void Server::command_loop(const std::shared_ptr<Session>& s, int fd) {
         if (payload.size() < 10 || (payload.size() - 10) % 4 != 0 || (payload.size() - 10) / 4 > 5)
             break;
         OpRequest req;
+        req.arrival_us = request_rx_us;
         uint32_t dataphase = rd32(&payload[0]);
         req.code = rd16(&payload[4]);
         req.tid = rd32(&payload[6]);

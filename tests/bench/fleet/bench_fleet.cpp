@@ -74,8 +74,9 @@ long measure_central(FleetHarness& fleet, std::chrono::seconds window, long rss0
 struct Shot {
     std::string txn, batch;
     Clock::time_point sent, capture_at;
-    double responses_ms = 0;  // request -> the last of the rigs' responses, centrally
-    double spread_ms = 0;     // at the simulators
+    double responses_ms = 0;       // request -> the last of the rigs' responses, centrally
+    double spread_ms = 0;          // at the simulators: the trigger commands' arrival (kernel time)
+    double handled_spread_ms = 0;  // when the simulator processes got to handle them
 };
 
 Shot group_capture(FleetHarness& fleet, int k) {
@@ -104,13 +105,17 @@ Shot group_capture(FleetHarness& fleet, int k) {
         }
     }
     s.responses_ms = ms_between(s.sent, last);
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, handled_lo = INT64_MAX, handled_hi = INT64_MIN;
     for (size_t i = 0; i < fleet.rig_count(); ++i) {
-        int64_t t = json::parse(fleet.rig(i).sim().control("stats"))["last_initiate_us"];
+        json stats = json::parse(fleet.rig(i).sim().control("stats"));
+        int64_t t = stats["last_initiate_us"], handled = stats["last_initiate_handled_us"];
         lo = std::min(lo, t);
         hi = std::max(hi, t);
+        handled_lo = std::min(handled_lo, handled);
+        handled_hi = std::max(handled_hi, handled);
     }
     s.spread_ms = (hi - lo) / 1000.0;
+    s.handled_spread_ms = (handled_hi - handled_lo) / 1000.0;
     return s;
 }
 
@@ -171,9 +176,10 @@ int run(bool quick) {
     long cpu0 = cpu_ms(central);
     size_t msgs0 = fleet.received("").size();
     for (int k = 1; k <= shots; ++k) done.push_back(group_capture(fleet, k));
-    std::vector<double> spread, responses, after_at, done_ms;
+    std::vector<double> spread, handled_spread, responses, after_at, done_ms;
     for (const auto& s : done) {
         spread.push_back(s.spread_ms);
+        handled_spread.push_back(s.handled_spread_ms);
         responses.push_back(s.responses_ms);
         after_at.push_back(s.responses_ms - ms_between(s.sent, s.capture_at));
     }
@@ -187,6 +193,14 @@ int run(bool quick) {
         "the simulators: p50 %.3f ms, p95 %.3f ms, max %.3f ms (goal p95 < 5 ms: ratio %.2f)\n",
         rigs, rigs, shots, percentile(spread, 0.5), p95,
         *std::max_element(spread.begin(), spread.end()), p95 / 5.0);
+    // The simulators share this machine's cores with every rig's agent, broker and uploader:
+    // when they get to handle the command adds this machine's scheduling, which a real
+    // camera (its own CPU) does not have. Printed for comparison, not the goal.
+    std::printf(
+        "  (the same, counted when the simulator processes handled the commands: p50 %.3f ms, "
+        "p95 %.3f ms, max %.3f ms)\n",
+        percentile(handled_spread, 0.5), percentile(handled_spread, 0.95),
+        *std::max_element(handled_spread.begin(), handled_spread.end()));
     std::printf(
         "central request -> all %zu responses at the central broker: p50 %.1f ms, p99 %.1f ms "
         "(from capture_at: p50 %.1f ms, p99 %.1f ms)\n",
