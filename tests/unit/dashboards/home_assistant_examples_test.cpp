@@ -143,7 +143,9 @@ TEST(HomeAssistantExamples, StuckCameraAutomationMatchesTheCameraStuckEvent) {
         while (std::regex_search(rest, m,
                                  std::regex(R"(trigger\.payload_json\.([a-z_]+)(\.([a-z_]+))?)"))) {
             ASSERT_TRUE(event.contains(m[1].str())) << m[0];
-            if (m[3].matched) EXPECT_TRUE(event[m[1].str()].contains(m[3].str())) << m[0];
+            if (m[3].matched) {
+                EXPECT_TRUE(event[m[1].str()].contains(m[3].str())) << m[0];
+            }
             ++fields;
             rest = m.suffix();
         }
