@@ -113,6 +113,9 @@ struct WorkerOptions {
     // next re-open fails too it is reported stuck (CameraHealth). <= 0: never.
     int stuck_after_reinits = 3;
     std::string usb_root = "/dev/bus/usb";  // where usb:BBB,DDD nodes live (tests: a temp dir)
+    // SCHED_FIFO priority of this camera's thread from a timed trigger's wake-up until the
+    // command has left (core/trigger_window.h); 0: ordinary scheduling throughout.
+    int trigger_priority = 0;
 };
 
 // How a camera is doing, for the service: polled, never pushed.

@@ -17,6 +17,7 @@
 #include "core/liveness.h"
 #include "core/log.h"
 #include "core/queue.h"
+#include "core/trigger_window.h"
 
 namespace photorig::camera {
 namespace {
@@ -75,6 +76,8 @@ struct CameraWorker::Impl {
     // event of it can still arrive; a capture soon after (a burst) then skips the drain,
     // which costs a full event-poll timeout. 0 = drain.
     int64_t settled_at_ms = 0;
+    // Open from a timed trigger's final wait until its command has left (wait_until_us).
+    std::optional<trigger_window::Window> trigger_moment;
     // Doubling from kReconnectInitialMs up to opts.reconnect_backoff_max_ms, no jitter.
     Backoff reconnect_backoff{BackoffPolicy{}};
     std::string last_connect_error;
@@ -279,15 +282,33 @@ struct CameraWorker::Impl {
 
     // Sleeps until the wall-clock instant. No spinning: with 8 cameras on a small board,
     // 8 spinning workers would starve the very threads (and, for PTP/IP, the network
-    // stack) that carry the triggers; a plain sleep wakes within ~0.1 ms (timer slack).
+    // stack) that carry the triggers. The last kFinalWaitUs are one absolute sleep inside the
+    // trigger window (SCHED_FIFO when permitted, no timer slack), which stays open until
+    // the trigger has been sent (trigger_with_busy_retries): every rig's and camera's thread
+    // wakes at that instant, and ordinary threads must not delay them.
     bool wait_until_us(int64_t at_us) {
+        constexpr int64_t kFinalWaitUs = 2000;
         for (;;) {
             if (stopping) return false;
             liveness.beat();
             int64_t left = at_us - clock::now_us();
-            if (left <= 0) return true;
-            std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(left, 20000)));
+            if (left <= kFinalWaitUs) break;
+            std::this_thread::sleep_for(
+                std::chrono::microseconds(std::min<int64_t>(left - kFinalWaitUs, 20000)));
         }
+        trigger_moment.emplace(opts.trigger_priority);
+        if (opts.trigger_priority > 0 && !trigger_moment->raised()) say_refusal_once();
+        trigger_window::sleep_until_epoch_us(at_us);
+        return !stopping;
+    }
+
+    void say_refusal_once() {
+        static std::atomic<bool> said{false};
+        if (said.exchange(true)) return;
+        LOG_INFO(kLog,
+                 where() << ": timed triggers run at normal priority: " << trigger_window::refusal()
+                         << "; give the service LimitRTPRIO (the packaged unit does) or "
+                            "set capture.trigger_priority: 0 to not ask");
     }
 
     // Runs `work` on an open session (opening it first), settling the session after an
@@ -326,6 +347,12 @@ struct CameraWorker::Impl {
             }
             if (auto again = drain_events(); !again) return settle_error(again.error());
         }
+        // The window closes once the trigger has left; this closes it however capture ends
+        // (stopped while waiting, a trigger that failed first, an exception).
+        struct CloseTriggerMoment {
+            std::optional<trigger_window::Window>& moment;
+            ~CloseTriggerMoment() { moment.reset(); }
+        } close_trigger_moment{trigger_moment};
         if (copts.trigger_at_us > 0 && !wait_until_us(copts.trigger_at_us)) return stopped_error();
         bool ended_complete = false;
         auto result = capture_on_session(factory, &ended_complete);
@@ -400,6 +427,7 @@ struct CameraWorker::Impl {
     Status trigger_with_busy_retries() {
         for (int attempt = 0;; ++attempt) {
             auto st = session->trigger();
+            trigger_moment.reset();  // the command has left: back to ordinary scheduling
             if (st) return ok();
             if (st.error().code != codes::camera_busy || attempt >= opts.busy_retries) {
                 if (st.error().code == codes::camera_busy) {

@@ -304,6 +304,8 @@ std::vector<Field> limits_fields() {
         {"capture.queue_max", int_in<CaptureConfig>(capture, &CaptureConfig::queue_max, 1, 65536)},
         {"capture.late_tolerance_ms",
          int_in<CaptureConfig>(capture, &CaptureConfig::late_tolerance_ms, 0, 3600000)},
+        {"capture.trigger_priority",
+         int_in<CaptureConfig>(capture, &CaptureConfig::trigger_priority, 0, 99)},
     };
 }
 

@@ -142,6 +142,11 @@ struct CaptureConfig {
     // A capture_at more than this far in the past when the request is read answers too_late
     // and does not fire (a request that waited at the broker, or a slow clock).
     int late_tolerance_ms = 500;
+    // SCHED_FIFO priority (1..99) of a camera's thread from a timed trigger's wake-up until
+    // its command has left, so the rig's other threads do not delay it; needs LimitRTPRIO
+    // (the packaged unit sets it) or CAP_SYS_NICE, else triggers run at normal priority.
+    // 0: never asked.
+    int trigger_priority = 10;
 };
 
 struct HomeAssistantConfig {

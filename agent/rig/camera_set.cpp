@@ -42,6 +42,7 @@ void CameraSet::add_workers_for(const config::Config& config, const config::Came
     opts.reconnect_backoff_max_ms = entry.reconnect_max_ms;
     opts.capture_target = entry.capture_target;
     opts.stuck_after_reinits = entry.stuck_after_reinits;
+    opts.trigger_priority = config.capture.trigger_priority;
     if (!entry.preset.empty()) opts.settings = config.camera_presets.at(entry.preset);
 
     std::vector<camera::CameraSpec> specs;

@@ -201,6 +201,20 @@ int run(bool quick) {
         "p95 %.3f ms, max %.3f ms)\n",
         percentile(handled_spread, 0.5), percentile(handled_spread, 0.95),
         *std::max_element(handled_spread.begin(), handled_spread.end()));
+    // capture.trigger_priority (default 10): each agent says once when SCHED_FIFO is refused.
+    size_t normal_priority = 0;
+    for (size_t i = 0; i < fleet.rig_count(); ++i)
+        normal_priority += fleet.rig(i).agent().log().find(
+                               "timed triggers run at normal "
+                               "priority") != std::string::npos;
+    const char* priority = std::getenv("PHOTORIG_CAPTURE_TRIGGER_PRIORITY");
+    if (priority && std::strcmp(priority, "0") == 0) {
+        std::printf("  (capture.trigger_priority 0: trigger moments at normal priority)\n");
+    } else {
+        std::printf(
+            "  (trigger moments at SCHED_FIFO on %zu of %zu rigs; the rest not permitted)\n",
+            rigs - normal_priority, rigs);
+    }
     std::printf(
         "central request -> all %zu responses at the central broker: p50 %.1f ms, p99 %.1f ms "
         "(from capture_at: p50 %.1f ms, p99 %.1f ms)\n",

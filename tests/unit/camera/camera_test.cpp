@@ -13,16 +13,21 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "camera/gphoto_session.h"
 #include "core/clock.h"
+#include "core/trigger_window.h"
 #include "support/ptpip_sim_fixture.h"
 #include "support/test_util.h"
 
@@ -756,6 +761,63 @@ TEST_F(CameraWorkerTest, TriggerWaitsForTheRequestedInstant) {
     int64_t late_us = (*result)[0].triggered_at_us - co.trigger_at_us;
     EXPECT_GE(late_us, 0);
     EXPECT_LT(late_us, 5000);
+}
+
+namespace {
+// Threads of this process running SCHED_FIFO (policy: field 41 of /proc/self/task/<tid>/stat).
+int fifo_threads() {
+    int n = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream in(task.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        size_t paren = stat.rfind(')');
+        if (paren == std::string::npos) continue;
+        std::istringstream fields(stat.substr(paren + 2));  // field 3 onwards
+        std::string field;
+        for (int i = 3; i <= 41 && fields >> field; ++i) {
+            if (i == 41 && field == std::to_string(SCHED_FIFO)) ++n;
+        }
+    }
+    return n;
+}
+}  // namespace
+
+// The camera thread runs SCHED_FIFO from its final wait until the trigger command has left
+// (here the simulator answers it 300 ms late, so the window is seen open), never before or
+// after. Where this process may not ask for it, no thread ever runs FIFO.
+TEST_F(CameraWorkerTest, ATimedTriggerRunsSchedFifoOnlyUntilTheCommandHasLeft) {
+    start_sim();
+    bool permitted = false;
+    std::thread([&] { permitted = trigger_window::Window(3).raised(); }).join();
+    WorkerOptions o = fast_options();
+    o.trigger_priority = 3;
+    auto w = make_worker(o);
+    ASSERT_TRUE(w->start());
+    expect_one_good_capture(*w, "warm-up");
+    EXPECT_EQ(fifo_threads(), 0);
+    sim_->control("slow 300");
+    auto r = std::make_shared<Received>();
+    CaptureOptions co;
+    co.trigger_at_us = clock::now_us() + 800000;
+    auto future = w->capture(memory_sinks(r), co);
+    int most_fifo = 0;
+    int64_t fifo_seen_at_us = 0;
+    while (future.wait_for(1ms) != std::future_status::ready) {
+        int n = fifo_threads();
+        if (n > 0 && !fifo_seen_at_us) fifo_seen_at_us = clock::now_us();
+        most_fifo = std::max(most_fifo, n);
+    }
+    auto result = future.get();
+    sim_->control("slow 0");
+    ASSERT_TRUE(result) << result.error().describe();
+    EXPECT_EQ(fifo_threads(), 0);  // closed again
+    if (permitted) {
+        EXPECT_EQ(most_fifo, 1);
+        // Not before the final few ms of the wait.
+        EXPECT_GE(fifo_seen_at_us, co.trigger_at_us - 5000);
+    } else {
+        EXPECT_EQ(most_fifo, 0);
+    }
 }
 
 // Error mapping, without a camera.

@@ -96,7 +96,9 @@ TEST(UsbPort, FindsTheGvfsMonitorHoldingTheCameraNodeAndSaysHowToStopIt) {
     const bool none_after = gvfs_gphoto_processes().empty();
     EXPECT_EQ(after.find("is held by"), std::string::npos) << after;
     EXPECT_EQ(after.find(gone_pid), std::string::npos) << after;
-    if (none_before && none_after) EXPECT_EQ(after, "");
+    if (none_before && none_after) {
+        EXPECT_EQ(after, "");
+    }
 }
 
 TEST(UsbPort, AnyProcessHoldingTheNodeIsNamedButOnlyGvfsIsSuspectedWithoutIt) {

@@ -34,6 +34,20 @@ TEST(Config, DefaultsMatchTheInterface) {
     EXPECT_EQ(c->upload.s3.key_template, "{rig_id}/{batch}/{name}");
     EXPECT_FALSE(c->upload.s3.path_style);
     EXPECT_EQ(c->capture.queue_max, 4096);
+    EXPECT_EQ(c->capture.trigger_priority, 10);
+}
+
+TEST(Config, TriggerPriorityIsReadOverriddenAndChecked) {
+    auto c = parse("capture: {trigger_priority: 0}\n", {});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->capture.trigger_priority, 0);
+    c = parse("", {{"PHOTORIG_CAPTURE_TRIGGER_PRIORITY", "99"}});
+    ASSERT_TRUE(c) << c.error().describe();
+    EXPECT_EQ(c->capture.trigger_priority, 99);
+    for (const char* bad : {"-1", "100", "high"}) {
+        std::string e = error_of(std::string("capture: {trigger_priority: ") + bad + "}");
+        EXPECT_EQ(e.rfind("capture.trigger_priority:", 0), 0u) << e;
+    }
 }
 
 TEST(Config, TheCaptureQueueBoundIsReadOverriddenAndChecked) {
