@@ -480,8 +480,15 @@
         return got < want ? `${got} of ${want} photos` : '';
     }
 
+    // A rig whose state lists the group acts on its requests (docs/interface.md, `groups`):
+    // a member that neither answers nor sends a photo missed the capture too.
+    function isMember(rig, group) {
+        return !!rig.state && Array.isArray(rig.state.groups) && rig.state.groups.includes(group);
+    }
+
     function showBatch(rig) {
-        const r = groupBatch && groupBatch.rigs.get(rig.id);
+        let r = groupBatch && groupBatch.rigs.get(rig.id);
+        if (!r && groupBatch && isMember(rig, groupBatch.group)) r = batchRig(rig);
         rig.row.classList.remove('missed');
         if (!r) {
             for (const col of ['batch_captured', 'batch_uploaded', 'batch_result']) setCell(rig, col, null);

@@ -198,6 +198,9 @@ async function fleetViewFollowsAGroupCapture(page, prefix, realRig, agentPasswor
             'fleet-c': { state: { cameras: cams(2, 2), spool_files: 7, last_error: hostileError,
                 bridge: { connected: true, since: 1 } }, queue: 1, bridgeTopic: '0' },
             'fleet-d': { state: { cameras: cams(2, 1), spool_files: 1 }, queue: 0, offline: true },
+            // A member of the group that never answers nor sends a photo: marked once the page
+            // stops waiting (15 s after capture_at).
+            'fleet-e': { state: { cameras: cams(1, 1), spool_files: 0, groups: ['studio'] }, queue: 0 },
         };
         const retained = { qos: 1, retain: true };
         for (const [id, r] of Object.entries(rigs)) {
@@ -279,9 +282,13 @@ async function fleetViewFollowsAGroupCapture(page, prefix, realRig, agentPasswor
             await cellIs('batch_uploaded', uploaded);
             await cellIs('batch_result', result || `camera_error: ${hostileMessage}`);
         }
+        // The silent member waits first, then is marked; rigs outside the group show nothing.
+        await waitText(fleetCell(page, 'fleet-e', 'batch_result'), (t) => t === 'waiting', 'fleet-e waiting');
+        await waitText(fleetCell(page, 'fleet-e', 'batch_result'), (t) => t === 'no response',
+            'fleet-e no response', 30000);
         const missed = await page.evaluate(() =>
             [...document.querySelectorAll('#fleet-rows tr.missed')].map((r) => r.dataset.rig).sort());
-        if (JSON.stringify(missed) !== JSON.stringify(['fleet-c', 'fleet-d']))
+        if (JSON.stringify(missed) !== JSON.stringify(['fleet-c', 'fleet-d', 'fleet-e']))
             throw new Error(`rows marked as missing photos: ${JSON.stringify(missed)}`);
         const status = await page.locator('#group-status').textContent();
         if (!status.includes(batch) || !status.includes('5 rig(s) answered'))
@@ -292,7 +299,7 @@ async function fleetViewFollowsAGroupCapture(page, prefix, realRig, agentPasswor
         }));
         if (verdict.pwned !== null || verdict.injected)
             throw new Error(`fleet view ran rig text: ${JSON.stringify(verdict)}`);
-        log('batch counts per rig shown, fleet-c and fleet-d marked as missing photos, rig text shown as text');
+        log('batch counts per rig shown, fleet-c, fleet-d and the silent member fleet-e marked as missing photos, rig text shown as text');
         const shot = path.join(env('SCREENSHOT_DIR'), 'web-dashboard-fleet.png');
         await page.screenshot({ path: shot, fullPage: true });
     } finally {

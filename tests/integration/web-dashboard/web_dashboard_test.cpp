@@ -89,7 +89,9 @@ TEST(WebDashboard, ShowsTheRigCapturesAndRunsAScanInChromium) {
     ASSERT_FALSE(answered.topic.empty());
     EXPECT_EQ(parse(answered.payload)["status"], "ok") << answered.payload;
     EXPECT_EQ(parse(answered.payload)["data"]["batch"], request["batch"]);
-    EXPECT_NE(r.output.find("fleet-c and fleet-d marked as missing photos"), std::string::npos)
+    EXPECT_NE(
+        r.output.find("fleet-c, fleet-d and the silent member fleet-e marked as missing photos"),
+        std::string::npos)
         << r.output;
     EXPECT_EQ(
         ::access((std::string(PHOTORIG_WEB_TEST_OUTPUT_DIR) + "/web-dashboard-fleet.png").c_str(),
