@@ -70,6 +70,35 @@ for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
 
+# --- fleet: a `bridge:` block in rig.yaml (quotes and trailing comments as an operator writes
+# them) and `dpkg-reconfigure photorig` give the broker a TLS bridge with this rig's files.
+/usr/share/photorig/fleet-certs.sh /etc/photorig/fleet rig1 > "$WORK/fleet-certs.log" 2>&1 \
+  || { cat "$WORK/fleet-certs.log" >&2; fail "fleet-certs.sh failed"; }
+cp /etc/photorig/rig.yaml "$WORK/rig.yaml.orig"
+cat >> /etc/photorig/rig.yaml <<'YAML'
+bridge:
+  to: "central.example.org:8883"   # the studio's broker
+  ca_file: /etc/photorig/fleet/ca.crt
+  cert_file: '/etc/photorig/fleet/rig1.crt'
+  key_file: /etc/photorig/fleet/rig1.key  # 0600
+YAML
+runuser -u photorig -- env PHOTORIG_MQTT_PASSWORD_FILE=$SECRETS/photorig-agent.password \
+  /usr/bin/rig-agent --config /etc/photorig/rig.yaml --check-config || fail "rig.yaml with a bridge is not valid"
+DEBIAN_FRONTEND=noninteractive dpkg-reconfigure photorig > "$WORK/reconfigure.log" 2>&1 \
+  || { cat "$WORK/reconfigure.log" >&2; fail "dpkg-reconfigure failed"; }
+conf=/var/lib/photorig-broker/mosquitto.conf
+grep -qx 'address central.example.org:8883' $conf || fail "no bridge to central.example.org:8883 in $conf"
+grep -qx 'topic photorig/rig1/state out 1' $conf || fail "the bridge does not carry the rig's state"
+cmp -s /etc/photorig/fleet/rig1.crt /var/lib/photorig-broker/bridge.crt || fail "bridge.crt is not rig1's"
+cmp -s /etc/photorig/fleet/ca.crt /var/lib/photorig-broker/bridge-ca.crt || fail "bridge-ca.crt is not the CA"
+expect_stat /var/lib/photorig-broker/bridge.key "mosquitto:mosquitto 600"  # the broker reads it, nobody else
+# Without the block again, the bridge goes.
+cp "$WORK/rig.yaml.orig" /etc/photorig/rig.yaml
+DEBIAN_FRONTEND=noninteractive dpkg-reconfigure photorig > "$WORK/reconfigure2.log" 2>&1 \
+  || { cat "$WORK/reconfigure2.log" >&2; fail "dpkg-reconfigure failed"; }
+! grep -q '^address ' $conf || fail "the bridge stayed in $conf after the block was removed"
+rm -rf /etc/photorig/fleet
+
 # --- dpkg -r: binaries and units go, the spool, state, passwords and user stay
 touch /var/spool/photorig/kept-on-remove.jpg
 dpkg -r photorig > "$WORK/dpkg-r.log" 2>&1 || { cat "$WORK/dpkg-r.log" >&2; fail "dpkg -r failed"; }

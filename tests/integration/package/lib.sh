@@ -70,7 +70,8 @@ start_camera() {  # args: extra ptpip-sim flags
   PIDS+=($!)
   local i
   for i in $(seq 100); do
-    SIM_PORT="$(sed -n 's/^LISTENING \([0-9]*\)$/\1/p' "$WORK/sim.log" | head -n1)"
+    # The simulator's shell may not have created its log yet (set -e would end the test).
+    SIM_PORT="$(sed -n 's/^LISTENING \([0-9]*\)$/\1/p' "$WORK/sim.log" 2>/dev/null | head -n1 || true)"
     [ -n "$SIM_PORT" ] && return 0
     sleep 0.05
   done

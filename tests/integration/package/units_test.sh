@@ -22,4 +22,12 @@ for unit in "${units[@]}"; do
     status=1
   fi
 done
+# The agent's timed triggers run SCHED_FIFO for a moment (capture.trigger_priority): its unit
+# must let the unprivileged service ask (LimitRTPRIO) and must not forbid it (RestrictRealtime).
+agent_unit="$tree/lib/systemd/system/photorig-agent.service"
+grep -qx 'LimitRTPRIO=10' "$agent_unit" || { echo "FAIL: agent unit lacks LimitRTPRIO=10" >&2; status=1; }
+if grep -q '^RestrictRealtime=yes' "$agent_unit"; then
+  echo "FAIL: agent unit sets RestrictRealtime=yes (timed triggers could not run SCHED_FIFO)" >&2
+  status=1
+fi
 exit $status
