@@ -91,7 +91,13 @@ Expected<Token> Client::refresh_locked() {
             return make_error("target_unavailable", what + ": answer without an access_token");
         int64_t expires_in = 3600;
         auto e = j->find("expires_in");
-        if (e != j->end() && e->is_number()) expires_in = e->get<int64_t>();
+        // Whole seconds, up to a day; a float or a huge number from a hostile server must
+        // not be converted out of range (undefined behaviour), so it is bounded first.
+        if (e != j->end() && e->is_number()) {
+            const double seconds = e->get<double>();
+            if (seconds == seconds)
+                expires_in = static_cast<int64_t>(std::clamp(seconds, 1.0, 86400.0));
+        }
         if (expires_in < 1) expires_in = 1;
         Token t;
         t.value = access;

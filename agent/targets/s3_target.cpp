@@ -245,20 +245,39 @@ std::string encode_resume(const std::string& key, const std::string& upload_id,
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// A whole number >= 0 stored under `key`, else nothing: a float or a negative number in a
+// damaged record must not be converted (out of range, that is undefined behaviour).
+std::optional<uint64_t> unsigned_field(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
+    return it->get<uint64_t>();
+}
+
+// The journal's resume record is ours, but read as untrusted (a damaged journal): anything
+// unexpected means starting the upload afresh, never a resume from wrong parts.
 std::optional<Resume> decode_resume(const std::string& text, const upload::Job& job,
                                     uint64_t part_size) {
     if (text.empty()) return std::nullopt;
     try {
         auto j = nlohmann::json::parse(text);
-        if (j.value("v", 0) != 1 || j.value("kind", "") != "s3-multipart") return std::nullopt;
-        if (j.value("size", uint64_t{0}) != job.size || j.value("sha256", "") != job.sha256 ||
-            j.value("part_size", uint64_t{0}) != part_size)
+        if (!j.is_object()) return std::nullopt;
+        if (unsigned_field(j, "v") != 1u || j.value("kind", "") != "s3-multipart")
+            return std::nullopt;
+        if (unsigned_field(j, "size") != job.size || j.value("sha256", "") != job.sha256 ||
+            unsigned_field(j, "part_size") != part_size)
             return std::nullopt;
         Resume r;
         r.key = j.value("key", "");
         r.upload_id = j.value("upload_id", "");
-        for (const auto& p : j.at("parts"))
-            r.parts.emplace_back(p.at(0).get<int>(), p.at(1).get<std::string>());
+        for (const auto& p : j.at("parts")) {
+            // S3 part numbers run 1..10000.
+            const auto& number = p.at(0);
+            if (!number.is_number_unsigned() || number.get<uint64_t>() < 1 ||
+                number.get<uint64_t>() > 10000)
+                return std::nullopt;
+            r.parts.emplace_back(static_cast<int>(number.get<uint64_t>()),
+                                 p.at(1).get<std::string>());
+        }
         if (r.key.empty()) return std::nullopt;
         return r;
     } catch (const std::exception&) {

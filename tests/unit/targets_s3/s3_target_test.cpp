@@ -20,6 +20,7 @@
 #include "support/storage_peers.h"
 #include "support/test_util.h"
 #include "targets/http.h"
+#include "targets/s3_wire.h"
 
 using namespace photorig;
 using namespace photorig::test;
@@ -115,6 +116,40 @@ class S3Test : public ::testing::Test {
 };
 
 }  // namespace
+
+// The journal's resume record, damaged: numbers of the wrong kind or range (a float size of
+// 2e22 was a float-to-integer conversion out of range, found by the s3 fuzz target) mean
+// starting afresh, never undefined behaviour or a resume from wrong parts.
+TEST(S3Resume, ADamagedRecordStartsAfreshAndAGoodOneRoundTrips) {
+    upload::Job job;
+    job.job_id = "j1";
+    job.size = 20u << 20;
+    job.sha256 = "ab";
+    const uint64_t part = 8u << 20;
+    auto good =
+        targets::s3::encode_resume("rig1/b/IMG.JPG", "u1", job, part, {{1, "e1"}, {2, "e2"}});
+    auto back = targets::s3::decode_resume(good, job, part);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->key, "rig1/b/IMG.JPG");
+    EXPECT_EQ(back->parts.size(), 2u);
+    const std::string head =
+        R"({"v":1,"kind":"s3-multipart","key":"k","upload_id":"u","sha256":"ab",)";
+    for (const std::string tail :
+         {R"("size":2.0971520888888888e22,"part_size":8388608,"parts":[]})",
+          R"("size":20971520.0,"part_size":8388608,"parts":[]})",
+          R"("size":-1,"part_size":8388608,"parts":[]})",
+          R"("size":20971520,"part_size":1e300,"parts":[]})",
+          R"("size":20971520,"part_size":8388608,"parts":[[1e30,"e"]]})",
+          R"("size":20971520,"part_size":8388608,"parts":[[0,"e"]]})",
+          R"("size":20971520,"part_size":8388608,"parts":[[10001,"e"]]})",
+          R"("size":20971520,"part_size":8388608,"parts":[[-3,"e"]]})"}) {
+        EXPECT_FALSE(targets::s3::decode_resume(head + tail, job, part)) << tail;
+    }
+    EXPECT_TRUE(targets::s3::decode_resume(
+        head + R"("size":20971520,"part_size":8388608,"parts":[[10000,"e"]]})", job, part));
+    EXPECT_FALSE(targets::s3::decode_resume(R"({"v":1.5e300})", job, part));
+    EXPECT_FALSE(targets::s3::decode_resume("[1,2]", job, part));
+}
 
 TEST(SigV4Verifier, MatchesAwsPublishedExamples) {
     std::string py = python3_program();
