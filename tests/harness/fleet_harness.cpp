@@ -46,9 +46,7 @@ FleetHarness::FleetHarness(FleetOptions options)
 
 FleetHarness::~FleetHarness() {
     rigs_.clear();  // each rig stops its agent, uploader, simulators and broker
-    observer_stop_ = true;
-    if (observer_thread_.joinable()) observer_thread_.join();
-    if (observer_) observer_->disconnect(500ms);
+    observer_.stop();
     if (central_) central_->stop();
 }
 
@@ -90,7 +88,7 @@ void FleetHarness::start_central() {
         },
         10s, 50ms);
     if (!up) throw std::runtime_error("central broker did not start: " + central_->log());
-    if (!observer_) start_observer();
+    if (!observer_.started()) start_observer();
 }
 
 void FleetHarness::kill9_central() {
@@ -116,20 +114,7 @@ void FleetHarness::start_observer() {
     o.session_expiry_s = 3600;
     o.reconnect_min_ms = 100;
     o.reconnect_max_ms = 300;
-    observer_ = std::make_unique<mqtt::Client>(o, events_);
-    observer_->set_subscriptions({{"photorig/#", 1}});
-    if (auto st = observer_->connect(5s); !st)
-        throw std::runtime_error("central observer: " + st.error().describe());
-    observer_thread_ = std::thread([this] {
-        while (!observer_stop_) {
-            auto ev = events_.pop_for(std::chrono::milliseconds(50));
-            if (!ev || ev->kind != mqtt::Event::Kind::message) continue;
-            std::lock_guard<std::mutex> lock(mutex_);
-            received_.push_back(CentralMessage{ev->message.topic, ev->message.payload,
-                                               ev->message.retained,
-                                               std::chrono::steady_clock::now()});
-        }
-    });
+    observer_.start(o, {{"photorig/#", 1}}, "central observer");
 }
 
 void FleetHarness::add_rigs(size_t n) {
@@ -171,34 +156,23 @@ void FleetHarness::wait_rig_ready(const std::string& rig_id) {
 }
 
 void FleetHarness::publish_central(const std::string& topic, const std::string& payload) {
-    auto st = observer_->publish(mqtt::Message{topic, payload, 1, false, "", ""}, false, 10s);
+    auto st =
+        observer_.client().publish(mqtt::Message{topic, payload, 1, false, "", ""}, false, 10s);
     if (!st) throw std::runtime_error("central publish: " + st.error().describe());
 }
 
 std::vector<CentralMessage> FleetHarness::received(const std::string& topic) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<CentralMessage> out;
-    for (const auto& m : received_) {
-        if (topic.empty() || m.topic == topic) out.push_back(m);
-    }
-    return out;
+    return observer_.received(topic);
 }
 
 void FleetHarness::clear_received() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    received_.clear();
+    observer_.clear();
 }
 
 bool FleetHarness::wait_count(const std::string& topic, size_t n,
                               const std::function<bool(const CentralMessage&)>& pred,
                               std::chrono::milliseconds timeout) {
-    return wait_until(
-        [&] {
-            size_t count = 0;
-            for (const auto& m : received(topic)) count += pred(m) ? 1 : 0;
-            return count >= n;
-        },
-        timeout);
+    return observer_.wait_count(topic, n, pred, timeout);
 }
 
 }  // namespace photorig::test

@@ -7,18 +7,13 @@
 // `photorig/#` with its arrival time.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "core/queue.h"
 #include "harness/rig_harness.h"
-#include "mqtt/client.h"
 #include "support/child_process.h"
 #include "support/test_util.h"
 
@@ -30,11 +25,8 @@ struct FleetOptions {
     HarnessOptions rig;     // template for every rig (rig_id, broker and groups are set here)
 };
 
-struct CentralMessage {
-    std::string topic, payload;
-    bool retained = false;
-    std::chrono::steady_clock::time_point at;  // when the observer got it
-};
+// What the central broker's observer received (`at`: when it got the message).
+using CentralMessage = Received;
 
 class FleetHarness {
   public:
@@ -75,12 +67,7 @@ class FleetHarness {
     std::unique_ptr<ChildProcess> central_;
     std::vector<std::unique_ptr<RigHarness>> rigs_;
 
-    MessageQueue<mqtt::Event> events_;
-    std::unique_ptr<mqtt::Client> observer_;
-    std::thread observer_thread_;
-    std::atomic<bool> observer_stop_{false};
-    mutable std::mutex mutex_;
-    std::vector<CentralMessage> received_;
+    MessageRecorder observer_;  // the dashboard user on the central broker
 };
 
 // CPU time (utime + stime, ms) a process has used, from /proc/<pid>/stat; -1 when gone.

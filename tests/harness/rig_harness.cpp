@@ -44,9 +44,7 @@ RigHarness::RigHarness(HarnessOptions options)
 }
 
 RigHarness::~RigHarness() {
-    observer_stop_ = true;
-    if (observer_thread_.joinable()) observer_thread_.join();
-    if (observer_) observer_->disconnect(std::chrono::milliseconds(500));
+    observer_.stop();
     if (agent_) agent_->stop();
     if (uploader_) uploader_->stop();
     for (auto& sim : sims_) sim->stop();
@@ -272,27 +270,15 @@ void RigHarness::start_observer() {
     o.password = password("photorig-dashboard");
     o.reconnect_min_ms = 100;
     o.reconnect_max_ms = 500;
-    observer_ = std::make_unique<mqtt::Client>(o, events_);
     std::vector<mqtt::Subscription> subs{{base() + "/#", 1}};
     for (const auto& f : options_.extra_subscriptions) subs.push_back({f, 1});
-    observer_->set_subscriptions(subs);
-    auto st = observer_->connect(std::chrono::seconds(5));
-    if (!st) throw std::runtime_error("observer could not connect: " + st.error().describe());
-    observer_thread_ = std::thread([this] {
-        while (!observer_stop_) {
-            auto ev = events_.pop_for(std::chrono::milliseconds(50));
-            if (!ev || ev->kind != mqtt::Event::Kind::message) continue;
-            std::lock_guard<std::mutex> lock(mutex_);
-            received_.push_back(Received{ev->message.topic, ev->message.payload,
-                                         ev->message.correlation_data, ev->message.retained});
-        }
-    });
+    observer_.start(o, subs, "observer");
     // The subscription is in place once our own probe comes back.
     if (!options_.observer_probe) return;
     std::string probe = base() + "/_observer_probe";
     wait_until(
         [&] {
-            observer_->publish_nowait(mqtt::Message{probe, "x", 0, false, "", ""}, false);
+            observer_.client().publish_nowait(mqtt::Message{probe, "x", 0, false, "", ""}, false);
             return !received(probe).empty();
         },
         std::chrono::seconds(5), std::chrono::milliseconds(100));
@@ -337,22 +323,16 @@ void RigHarness::pub_cli(const std::string& topic, const std::string& payload) {
 void RigHarness::pub_v5(const std::string& topic, const std::string& payload,
                         const std::string& response_topic, const std::string& correlation) {
     mqtt::Message m{topic, payload, 1, false, response_topic, correlation};
-    auto st = observer_->publish(m, false, std::chrono::seconds(5));
+    auto st = observer_.client().publish(m, false, std::chrono::seconds(5));
     if (!st) throw std::runtime_error("publish failed: " + st.error().describe());
 }
 
 std::vector<Received> RigHarness::received(const std::string& topic) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<Received> out;
-    for (const auto& r : received_) {
-        if (topic.empty() || r.topic == topic) out.push_back(r);
-    }
-    return out;
+    return observer_.received(topic);
 }
 
 void RigHarness::clear_received() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    received_.clear();
+    observer_.clear();
 }
 
 Received RigHarness::wait_for(const std::string& topic,
@@ -376,13 +356,7 @@ Received RigHarness::wait_for(const std::string& topic,
 bool RigHarness::wait_count(const std::string& topic, size_t n,
                             const std::function<bool(const Received&)>& pred,
                             std::chrono::milliseconds timeout) {
-    return wait_until(
-        [&] {
-            size_t count = 0;
-            for (const auto& r : received(topic)) count += pred(r) ? 1 : 0;
-            return count >= n;
-        },
-        timeout);
+    return observer_.wait_count(topic, n, pred, timeout);
 }
 
 std::vector<std::string> RigHarness::uploaded_files() const {

@@ -4,17 +4,15 @@
 // that records every message under the rig's base topic.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/queue.h"
+#include "harness/message_recorder.h"
 #include "mqtt/client.h"
 #include "support/child_process.h"
 #include "support/ptpip_sim_fixture.h"
@@ -68,11 +66,6 @@ struct HarnessOptions {
     // connect() returns once the SUBACKs are in. And the dashboard user may not publish
     // the probe's topic, so it would wait the full 5 s every time; off unless asked for.
     bool observer_probe = false;
-};
-
-struct Received {
-    std::string topic, payload, correlation_data;
-    bool retained = false;
 };
 
 // Matches a JSON response whose "transaction" is `transaction` (for RigHarness::wait_for).
@@ -153,12 +146,7 @@ class RigHarness {
     std::unique_ptr<ChildProcess> broker_, agent_, uploader_;
     std::vector<std::unique_ptr<PtpipSim>> sims_;
 
-    MessageQueue<mqtt::Event> events_;
-    std::unique_ptr<mqtt::Client> observer_;
-    std::thread observer_thread_;
-    std::atomic<bool> observer_stop_{false};
-    mutable std::mutex mutex_;
-    std::vector<Received> received_;
+    MessageRecorder observer_;  // the dashboard user on the rig's broker
 };
 
 }  // namespace photorig::test
