@@ -82,6 +82,9 @@ struct CapturedFile {
     // the trigger call, the wait for the camera's events and the deletion from the card;
     // every file its own download (which includes its sink's writing and hashing).
     int64_t trigger_call_us = 0, event_wait_us = 0, download_us = 0, delete_us = 0;
+    // First file only: the shot was handed on (answered after the next shot's trigger, its
+    // CaptureComplete read among that shot's events; camera_worker.cpp).
+    bool handed_on = false;
 };
 
 struct WorkerOptions {
@@ -124,6 +127,9 @@ struct CameraHealth {
     uint64_t stuck_reports = 0;  // times it was declared stuck; each one is reported once
     std::string usb_reset;       // outcome of the last reset ("done", "not a USB camera", ...)
     std::string last_error;      // the last re-open's error
+    // Burst shots answered after the next shot's trigger, their CaptureComplete read with
+    // its events (camera_worker.cpp, handing on).
+    uint64_t shots_handed_on = 0;
 };
 
 // One node of the camera's settings tree (libgphoto2's widget tree).

@@ -30,6 +30,7 @@ constexpr int64_t kSettledForMs =
     1000;  // how long a clean capture end lets the next skip the drain
 
 using CaptureResult = Expected<std::vector<CapturedFile>>;
+using CaptureAnswer = std::shared_ptr<std::promise<CaptureResult>>;
 
 // One unit of work for the worker thread: run() answers its promise; cancel() answers it
 // with "stopped" when the worker ends first.
@@ -49,6 +50,20 @@ bool is_jpeg(const FileHeader& h) {
 struct AddedFile {
     std::string folder, name;
     int64_t announced_ms;  // monotonic
+};
+
+// A burst's shot handed on before its CaptureComplete was read (capture_on_session): its
+// files are in their sinks and off the card, and the next shot's event reads finish it.
+struct HandedOnShot {
+    CaptureAnswer answer;  // set by the capture order once it has the shot's files
+    SinkFactory factory;
+    std::vector<CapturedFile> files;
+    std::vector<AddedFile> added;  // every file announced for it, the late ones included
+    std::vector<AddedFile> late;   // announced after it was handed on: fetched when it ends
+    int64_t triggered_at_us = 0, t0 = 0;
+    int64_t grace_until_ms = 0;  // monotonic: a file announced later is the next shot's
+    bool closed = false;         // no more files of it can come
+    bool complete = false;       // closed by its CaptureComplete
 };
 }  // namespace
 
@@ -76,6 +91,12 @@ struct CameraWorker::Impl {
     // event of it can still arrive; a capture soon after (a burst) then skips the drain,
     // which costs a full event-poll timeout. 0 = drain.
     int64_t settled_at_ms = 0;
+    // Handing on (capture_on_session): the shot before, still waiting for its
+    // CaptureComplete, and the one just taken, until its order attaches its answer.
+    std::optional<HandedOnShot> handed_on, handing_on;
+    // Files per shot of the last shot whose CaptureComplete followed its files; 0 until one
+    // did (then no shot is handed on: a camera that sends none, or sends it first).
+    size_t files_per_shot_seen = 0;
     // Open from a timed trigger's final wait until its command has left (wait_until_us).
     std::optional<trigger_window::Window> trigger_moment;
     // Doubling from kReconnectInitialMs up to opts.reconnect_backoff_max_ms, no jitter.
@@ -116,6 +137,7 @@ struct CameraWorker::Impl {
             return opened.error();
         }
         session = std::move(*opened);
+        files_per_shot_seen = 0;
         last_connect_error.clear();
         reconnect_backoff.reset();
         stuck.on_connected();
@@ -177,6 +199,9 @@ struct CameraWorker::Impl {
         LOG_WARN(kLog, where() << ": closing session after " << why.describe());
         is_connected = false;
         session.reset();  // gp_camera_exit
+        // Their files are in their sinks; any announced late stay on the card.
+        handing_on.reset();
+        if (handed_on) answer_handed_on();
     }
 
     // --- idle ------------------------------------------------------------------
@@ -184,6 +209,7 @@ struct CameraWorker::Impl {
     // Idle: re-open a closed session (with backoff), or poll the open one's events, which
     // is also how a dropped connection is noticed without an order.
     void tick() {
+        finish_handed_on();
         if (!session) {
             if (connect()) {
                 next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
@@ -327,14 +353,20 @@ struct CameraWorker::Impl {
     }
 
     CaptureResult capture(const SinkFactory& factory, const CaptureOptions& copts) {
+        handing_on.reset();
         if (!session) {
             if (auto st = connect(); !st) {
                 connect_failed_backoff();
                 return st.error();
             }
         }
+        // A timed trigger waits for no event of the shot before.
+        if (copts.trigger_at_us > 0) finish_handed_on();
+        if (!session) return Error(codes::camera_disconnected, "the camera went away");
+        // A shot handed on leaves no stale event: its own are read into it.
         const bool settled =
-            settled_at_ms != 0 && clock::monotonic_ms() - settled_at_ms < kSettledForMs;
+            handed_on.has_value() ||
+            (settled_at_ms != 0 && clock::monotonic_ms() - settled_at_ms < kSettledForMs);
         settled_at_ms = 0;
         if (auto st = settled ? ok() : drain_events(); !st) {
             if (!detail::error_breaks_session(st.error())) return st.error();
@@ -356,9 +388,103 @@ struct CameraWorker::Impl {
         if (copts.trigger_at_us > 0 && !wait_until_us(copts.trigger_at_us)) return stopped_error();
         bool ended_complete = false;
         auto result = capture_on_session(factory, &ended_complete);
+        // The shot before is answered before this one (its events normally came first).
+        finish_handed_on();
         if (!result) return settle_error(result.error());
         if (ended_complete && session) settled_at_ms = clock::monotonic_ms();
         return result;
+    }
+
+    // Reads events until the shot handed on is closed (its CaptureComplete, or its grace
+    // period over), then answers it (answer_handed_on). Nothing to do without one.
+    void finish_handed_on() {
+        while (handed_on && !handed_on->closed && session && !stopping) {
+            liveness.beat();
+            int64_t left = handed_on->grace_until_ms - clock::monotonic_ms();
+            if (left <= 0) break;
+            auto ev = session->wait_event(static_cast<int>(std::clamp<int64_t>(left, 1, kPollMs)));
+            if (!ev) {
+                LOG_WARN(kLog, where() << ": reading the events of the shot before: "
+                                       << ev.error().describe());
+                if (detail::error_breaks_session(ev.error())) {
+                    disconnect(ev.error());  // answers it
+                    next_tick_ms = clock::monotonic_ms();
+                }
+                break;
+            }
+            if (ev->kind == detail::EventKind::timeout) continue;
+            if (!take_for_handed_on(*ev)) {
+                LOG_INFO(kLog, where() << ": event after the shot before, not of it: ignored");
+            }
+        }
+        if (handed_on) answer_handed_on();
+    }
+
+    // An event read while the shot before is still open is that shot's: a file announced
+    // within its grace period (a RAW+JPEG camera's second file, or a body switched to
+    // RAW+JPEG mid-burst), or its CaptureComplete. False: the event is not the shot
+    // before's (it is closed now, by its grace period's end).
+    bool take_for_handed_on(const detail::Event& ev) {
+        if (!handed_on || handed_on->closed) return false;
+        auto& shot = *handed_on;
+        switch (ev.kind) {
+            case detail::EventKind::file_added:
+                if (clock::monotonic_ms() >= shot.grace_until_ms) {
+                    shot.closed = true;
+                    return false;
+                }
+                if (is_added(shot.added, ev)) return true;
+                if (ev.name_truncated ||
+                    static_cast<int>(shot.added.size()) >= opts.max_files_per_shot) {
+                    LOG_WARN(kLog, where() << ": file left on the camera (name too long, or too "
+                                              "many for one shot): "
+                                           << ev.folder << "/" << ev.name);
+                    return true;
+                }
+                shot.added.push_back(AddedFile{ev.folder, ev.name, clock::monotonic_ms()});
+                shot.late.push_back(shot.added.back());
+                shot.grace_until_ms = clock::monotonic_ms() + opts.file_grace_ms;
+                return true;
+            case detail::EventKind::capture_complete:
+                shot.closed = shot.complete = true;
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    // Fetches the late files of the shot handed on (when the session is open), deletes
+    // them from the card, and answers its order with all its files. A late file that fails
+    // stays on the card; the shot keeps the files it has.
+    void answer_handed_on() {
+        HandedOnShot shot = std::move(*handed_on);
+        handed_on.reset();
+        // What the next burst shot may expect: this one's files, if the camera closed it
+        // with a CaptureComplete.
+        files_per_shot_seen = shot.complete ? shot.added.size() : 0;
+        std::vector<AddedFile> fetched;
+        for (const auto& f : shot.late) {
+            if (!session) {
+                LOG_WARN(kLog, where() << ": " << f.folder << "/" << f.name
+                                       << " stays on the camera: the session closed");
+                continue;
+            }
+            auto file = download_file(f, shot.factory, shot.triggered_at_us, shot.t0);
+            if (!file) {
+                LOG_WARN(kLog, where() << ": " << f.folder << "/" << f.name
+                                       << " stays on the camera: " << file.error().describe());
+                if (detail::error_breaks_session(file.error())) {
+                    disconnect(file.error());
+                    next_tick_ms = clock::monotonic_ms();
+                }
+                continue;
+            }
+            shot.files.push_back(std::move(*file));
+            fetched.push_back(f);
+        }
+        if (session && opts.delete_after_download) remove_from_camera(fetched);
+        if (session && shot.complete) settled_at_ms = clock::monotonic_ms();
+        if (shot.answer) shot.answer->set_value(std::move(shot.files));
     }
 
     // Closes the session after an error that leaves it out of step, and decides what the
@@ -389,6 +515,14 @@ struct CameraWorker::Impl {
     // to this shot. libgphoto2 polls its PTP/IP event socket for ~1 ms before it hands over
     // a CaptureComplete it already holds; done after the download, that poll overlaps the
     // photo's writeback, which the sink starts on the download's completion (SpoolSink).
+    //
+    // Handing on: in a burst (the next capture already queued) of a camera known to send
+    // its CaptureComplete after its files, a shot that has as many files as the last one
+    // ends once they are downloaded and deleted, and the next shot is triggered at once:
+    // the read of this one's CaptureComplete (and that ~1 ms poll) moves into the next
+    // shot's wait for its files, which reads this shot's events first (a camera sends them
+    // before it takes the next picture). A file of this shot announced then (the body
+    // switched to RAW+JPEG) is still fetched into this shot's sinks before it is answered.
     CaptureResult capture_on_session(const SinkFactory& factory, bool* ended_complete) {
         const int64_t triggered_at_us = clock::now_us();
         const int64_t t0 = clock::monotonic_ms();
@@ -405,7 +539,8 @@ struct CameraWorker::Impl {
             files.push_back(std::move(*file));
             return ok();
         };
-        auto added = wait_for_added_files(t0, ended_complete, fetch);
+        bool hand_on = false;
+        auto added = wait_for_added_files(t0, ended_complete, fetch, &hand_on);
         if (!added) return added.error();
         const int64_t waited_us = clock::monotonic_us() - wait_start_us - downloads_us;
         // A capture already waiting (a burst) takes the next photo, whose thumbnail would
@@ -419,6 +554,15 @@ struct CameraWorker::Impl {
             first.event_wait_us = waited_us;
             first.delete_us = clock::monotonic_us() - delete_start_us;
         }
+        if (hand_on && session) {
+            HandedOnShot shot;
+            shot.factory = factory;
+            shot.added = std::move(*added);
+            shot.triggered_at_us = triggered_at_us;
+            shot.t0 = t0;
+            shot.grace_until_ms = clock::monotonic_ms() + opts.file_grace_ms;
+            handing_on = std::move(shot);
+        }
         return files;
     }
 
@@ -429,6 +573,13 @@ struct CameraWorker::Impl {
             auto st = session->trigger();
             trigger_moment.reset();  // the command has left: back to ordinary scheduling
             if (st) return ok();
+            if (st.error().code == codes::camera_busy && handed_on) {
+                // Still busy with the shot handed on: finish it, then try again at once.
+                finish_handed_on();
+                if (!session) return Error(codes::camera_disconnected, "the camera went away");
+                --attempt;
+                continue;
+            }
             if (st.error().code != codes::camera_busy || attempt >= opts.busy_retries) {
                 if (st.error().code == codes::camera_busy) {
                     return Error(codes::camera_busy, st.error().message + " (after " +
@@ -448,13 +599,15 @@ struct CameraWorker::Impl {
     // grace period after the last file when the camera sends no CaptureComplete, handing
     // each new file to `fetch` as it is announced (the grace period starts once it is
     // fetched). `*ended_complete` says which of the two ended it.
+    // `*hand_on`: it ended early to hand the shot on (capture_on_session).
     Expected<std::vector<AddedFile>> wait_for_added_files(
-        int64_t t0, bool* ended_complete, const std::function<Status(const AddedFile&)>& fetch) {
+        int64_t t0, bool* ended_complete, const std::function<Status(const AddedFile&)>& fetch,
+        bool* hand_on) {
         const int64_t deadline = t0 + opts.capture_timeout_ms;
         const int64_t last_file_by =
             deadline + int64_t{opts.file_grace_ms} * std::max(opts.max_files_per_shot, 1);
         std::vector<AddedFile> added;
-        bool complete = false;
+        bool complete = false, complete_after_files = false;
         int64_t grace_until = 0;
         for (;;) {
             if (stopping) return stopped_error();
@@ -462,6 +615,7 @@ struct CameraWorker::Impl {
             int64_t now = clock::monotonic_ms();
             if (!added.empty() && (complete || now >= grace_until)) {
                 *ended_complete = complete;
+                files_per_shot_seen = complete_after_files ? added.size() : 0;
                 return added;
             }
             if (added.empty() && now >= deadline) {
@@ -474,6 +628,10 @@ struct CameraWorker::Impl {
             int wait = static_cast<int>(std::clamp<int64_t>(limit - now, 1, kPollMs));
             auto ev = session->wait_event(wait);
             if (!ev) return ev.error();
+            const bool before = take_for_handed_on(*ev);
+            // Closed with no late file, the shot before is answered at once (no I/O).
+            if (handed_on && handed_on->closed && handed_on->late.empty()) answer_handed_on();
+            if (before) continue;
             switch (ev->kind) {
                 case detail::EventKind::file_added:
                     if (ev->name_truncated) {
@@ -492,8 +650,14 @@ struct CameraWorker::Impl {
                     added.push_back(AddedFile{ev->folder, ev->name, clock::monotonic_ms()});
                     if (auto st = fetch(added.back()); !st) return st.error();
                     grace_until = clock::monotonic_ms() + opts.file_grace_ms;
+                    if (!complete && may_hand_on(added.size())) {
+                        *ended_complete = false;
+                        *hand_on = true;
+                        return added;
+                    }
                     break;
                 case detail::EventKind::capture_complete:
+                    complete_after_files = !complete && !added.empty();
                     complete = true;
                     break;
                 case detail::EventKind::storage_full:
@@ -503,6 +667,13 @@ struct CameraWorker::Impl {
                     break;
             }
         }
+    }
+
+    // A burst's next capture is queued, the camera closed its last shot with a
+    // CaptureComplete after as many files as this one has now, and no shot is still open.
+    bool may_hand_on(size_t files) const {
+        return files_per_shot_seen > 0 && files >= files_per_shot_seen && orders.size() > 0 &&
+               (!handed_on || handed_on->closed);
     }
 
     static bool is_added(const std::vector<AddedFile>& added, const detail::Event& ev) {
@@ -623,12 +794,21 @@ struct CameraWorker::Impl {
     }
 
     void tick_guarded() {
-        try {
-            tick();
-        } catch (const std::exception& e) {
-            LOG_ERROR(kLog, where() << ": event poll failed with an exception: " << e.what());
+        if (!guarded("event poll", [this] { tick(); }))
             next_tick_ms = clock::monotonic_ms() + opts.keepalive_interval_ms;
+    }
+
+    // False when `work` threw (logged).
+    bool guarded(const char* what, const std::function<void()>& work) {
+        try {
+            work();
+            return true;
+        } catch (const std::exception& e) {
+            LOG_ERROR(kLog, where() << ": " << what << " failed with an exception: " << e.what());
+        } catch (...) {
+            LOG_ERROR(kLog, where() << ": " << what << " failed with an unknown exception");
         }
+        return false;
     }
 
     void run(std::promise<Status> first_connect) {
@@ -645,10 +825,16 @@ struct CameraWorker::Impl {
         while (!stopping) {
             int64_t wait = std::clamp<int64_t>(next_tick_ms - clock::monotonic_ms(), 0,
                                                opts.keepalive_interval_ms);
+            if (handed_on) wait = 0;  // it ends with the next order, else now
             auto order = orders.pop_for(std::chrono::milliseconds(wait));
             if (stopping) {
                 if (order) order->cancel();
                 break;
+            }
+            if (!order && handed_on) {
+                BusyScope busy(liveness);
+                guarded("finishing a shot", [this] { finish_handed_on(); });
+                continue;
             }
             if (order) {
                 BusyScope busy(liveness);
@@ -663,6 +849,7 @@ struct CameraWorker::Impl {
                 tick_guarded();
             }
         }
+        guarded("finishing a shot", [this] { finish_handed_on(); });
         while (auto left = orders.pop_for(std::chrono::milliseconds(0))) left->cancel();
         is_connected = false;
         session.reset();
@@ -723,6 +910,7 @@ std::future<Expected<T>> CameraWorker::post(const char* what, std::function<Expe
     auto future = promise->get_future();
     Impl* impl = impl_.get();
     Order order{[promise, work = std::move(work), impl, what] {
+                    impl->finish_handed_on();  // a setting may change what a shot gives
                     Expected<T> r = work();
                     if (!r)
                         LOG_WARN(kLog, impl->where()
@@ -741,10 +929,36 @@ std::future<Expected<T>> CameraWorker::post(const char* what, std::function<Expe
 
 std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFactory sink_factory,
                                                                        CaptureOptions opts) {
+    auto answer = std::make_shared<std::promise<CaptureResult>>();
+    auto future = answer->get_future();
     Impl* impl = impl_.get();
-    return post<std::vector<CapturedFile>>(
-        "capture",
-        [impl, factory = std::move(sink_factory), opts] { return impl->capture(factory, opts); });
+    // A shot handed on is answered later, by the worker, once its events are read.
+    Order order{[answer, impl, factory = std::move(sink_factory), opts] {
+                    CaptureResult r = impl->capture(factory, opts);
+                    if (r && impl->handing_on) {
+                        impl->handing_on->answer = answer;
+                        if (!r->empty()) r->front().handed_on = true;
+                        impl->handing_on->files = std::move(*r);
+                        impl->handed_on = std::move(impl->handing_on);
+                        impl->handing_on.reset();
+                        std::lock_guard<std::mutex> lock(impl->info_mutex);
+                        ++impl->health_value.shots_handed_on;
+                        return;
+                    }
+                    impl->handing_on.reset();
+                    if (!r)
+                        LOG_WARN(kLog, impl->where()
+                                           << ": capture failed: " << r.error().describe());
+                    answer->set_value(std::move(r));
+                },
+                [answer] { answer->set_value(Impl::stopped_error()); }};
+    std::lock_guard<std::mutex> post_lock(impl_->post_mutex);
+    if (impl_->stopping) {
+        order.cancel();
+        return future;
+    }
+    impl_->orders.push(std::move(order));  // answered by the thread, or by stop()'s drain
+    return future;
 }
 
 std::future<Expected<Setting>> CameraWorker::settings(std::string name) {

@@ -282,6 +282,7 @@ void CapturePipeline::Run::collect(Pending& p, int seq, bool last_shot) {
         stage_us.event_wait += file.event_wait_us;
         stage_us.download += file.download_us;
         stage_us.camera_delete += file.delete_us;
+        if (file.handed_on) ++parts_.stats.shots_handed_on_total;
     }
     for (size_t i = 0; i < result->size() && i < writers.size(); ++i) {
         const auto& file = (*result)[i];

@@ -30,6 +30,8 @@ class RigStats {
             commit{0}, exif{0}, sidecar{0}, publish{0};
     };
     StageTotals stage_us;
+    // Issue 12: burst shots handed on (camera::CapturedFile::handed_on).
+    std::atomic<uint64_t> shots_handed_on_total{0};
 
     // Set by whoever changes what `state` shows; the service thread publishes and clears it.
     std::atomic<bool> state_dirty{true};

@@ -82,6 +82,7 @@ void StatePublisher::publish_telemetry(int64_t now_ms) {
         {"stage_exif_us_total", stats_.stage_us.exif},
         {"stage_sidecar_us_total", stats_.stage_us.sidecar},
         {"stage_publish_us_total", stats_.stage_us.publish},
+        {"shots_handed_on_total", stats_.shots_handed_on_total},
     };
     publisher_.publish_nowait(
         mqtt::Message{topics_.telemetry(), protocol::counters_json(counters), 0, false, "", ""},

@@ -72,6 +72,7 @@ Camera::Camera(const Options& opt, EventLog& log)
       capture_delay_ms_(opt.capture_delay_ms),
       disconnect_after_(opt.disconnect_after),
       storage_full_(opt.storage_full),
+      raw_pair_(opt.raw_pair),
       image_size_(opt.image_size) {
     nonce_ = fnv1a(opt.serial) ^ static_cast<uint64_t>(realtime_us());
 
@@ -598,7 +599,7 @@ OpReply Camera::initiate_capture(SessionCtx& ctx, const OpRequest& req) {
         o.thumb = huge;
     }
     uint32_t handle = o.handle;
-    uint32_t raw_handle = opt_.raw_pair ? add_raw_companion(o) : 0;
+    uint32_t raw_handle = raw_pair_ ? add_raw_companion(o) : 0;
     objects_[handle] = std::move(o);
     ++stats_.captures;
     warmup_want_ = static_cast<int>(n % kPatternCount);  // the next capture's picture
@@ -775,6 +776,10 @@ void Camera::set_store_full_event(int n) {
 void Camera::set_storage_full(bool on) {
     std::lock_guard<std::mutex> lock(mu_);
     storage_full_ = on;
+}
+void Camera::set_raw_pair(bool on) {
+    std::lock_guard<std::mutex> lock(mu_);
+    raw_pair_ = on;
 }
 void Camera::set_slow_ms(int ms) {
     std::lock_guard<std::mutex> lock(mu_);

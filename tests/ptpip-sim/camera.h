@@ -97,6 +97,8 @@ class Camera {
     void set_no_event(int n);
     void set_store_full_event(int n);
     void set_storage_full(bool on);
+    // RAW+JPEG switched on or off at the body (a burst that changes its files per shot).
+    void set_raw_pair(bool on);
     void set_slow_ms(int ms);
     void set_capture_delay_ms(int ms);
     void set_disconnect_after(int n);
@@ -177,6 +179,7 @@ class Camera {
     int fail_busy_, fail_error_, no_event_, slow_ms_, capture_delay_ms_, disconnect_after_;
     int store_full_event_ = 0;
     bool storage_full_;
+    bool raw_pair_;        // starts as --raw-pair; the control's rawpair on|off changes it
     uint64_t image_size_;  // --image-size, or the control channel's `size`
     Stats stats_;
     std::thread warmup_;

@@ -683,6 +683,11 @@ std::string Server::control_command(const std::string& line) {
         camera_.set_storage_full(arg == "on");
         return "OK";
     }
+    if (cmd == "rawpair") {
+        if (arg != "on" && arg != "off") return "ERR rawpair needs on|off";
+        camera_.set_raw_pair(arg == "on");
+        return "OK";
+    }
     if (cmd == "disconnect") {
         shutdown_all(false);
         return "OK";
@@ -699,6 +704,7 @@ std::string Server::control_command(const std::string& line) {
     if (cmd == "ping") return "PONG";
     if (cmd == "help")
         return "OK commands: busy N, error N, noevent N, evstorefull N, storagefull on|off, "
+               "rawpair on|off, "
                "slow MS, delay MS, size BYTES, disconnect, disconnectafter N, stats, reset, clear, "
                "ping";
     return "ERR unknown command: " + cmd;

@@ -328,6 +328,25 @@ std::string stage_breakdown(const json& before, const json& after) {
     return line + " (ms per photo)";
 }
 
+// The camera thread's share of the time between two photos (`rate` photos/s): its stages
+// (trigger, events, download, delete) against the period, the rest being the wait for its
+// next order; and how many shots were handed on (docs/interface.md, telemetry).
+std::string camera_thread_line(const json& before, const json& after, double rate) {
+    auto delta = [&](const char* key) { return after.value(key, 0.0) - before.value(key, 0.0); };
+    const double photos = delta("photos_total");
+    if (photos <= 0 || rate <= 0) return "no photos";
+    const double busy_ms =
+        (delta("stage_trigger_us_total") + delta("stage_event_wait_us_total") +
+         delta("stage_download_us_total") + delta("stage_camera_delete_us_total")) /
+        photos / 1000.0;
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "busy %.3f of %.3f ms per photo (%.0f%%); shots handed on: %.0f of %.0f", busy_ms,
+                  1000.0 / rate, 100.0 * busy_ms * rate / 1000.0, delta("shots_handed_on_total"),
+                  photos);
+    return buf;
+}
+
 // Goals printed as met/MISSED but not enforced (timing on a loaded machine varies too much
 // to fail a run on them): the summary line counts them, so it never reads "all goals met"
 // above a MISSED line.
@@ -357,6 +376,8 @@ int bench_agent_vs_cli(bool quick, bool* pass) {
     if (before.is_null() || after.is_null()) return 1;
     std::printf("agent per-photo stages, count=%d burst: %s\n", agent_shots,
                 stage_breakdown(before, after).c_str());
+    std::printf("agent camera thread, count=%d burst: %s\n", agent_shots,
+                camera_thread_line(before, after, agent_rate).c_str());
 
     double sequential_rate = sequential_requests_rate(h, sequential_shots);
     if (sequential_rate <= 0) return 1;

@@ -655,6 +655,82 @@ TEST_F(CameraWorkerTest, RawPlusJpegBurstKeepsEachPairWithItsShot) {
     for (size_t i = 0; i < 8; ++i) EXPECT_EQ(r->complete_at[i], i % 2 == 0 ? 123456u : 300000u);
 }
 
+// Issue 12, handing on: in a queued burst each shot is answered once the next one has been
+// triggered (its CaptureComplete read with the next shot's events), every shot in order with
+// its own file, and each file deleted from the card once it is in its sink.
+TEST_F(CameraWorkerTest, AQueuedBurstHandsShotsOnAndAnswersEachInOrder) {
+    start_sim({"--image-size", "100000"});
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto r = std::make_shared<Received>();
+    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
+    for (int i = 0; i < 12; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    for (int i = 0; i < 12; ++i) {
+        ASSERT_EQ(burst[i].wait_for(60s), std::future_status::ready) << "shot " << i;
+        auto result = burst[i].get();
+        ASSERT_TRUE(result) << "shot " << i << ": " << result.error().describe();
+        ASSERT_EQ(result->size(), 1u) << "shot " << i;
+        EXPECT_EQ((*result)[0].header.camera_name,
+                  "IMG_" + std::string(i + 1 < 10 ? "000" : "00") + std::to_string(i + 1) + ".JPG");
+    }
+    EXPECT_GE(w->health().shots_handed_on, 5u)
+        << "a burst's shots after the first are handed on (the last is not: nothing follows)";
+    EXPECT_LE(w->health().shots_handed_on, 11u);
+    EXPECT_EQ(sim_stat(*sim_, "deletes"), 12);
+    EXPECT_EQ(sim_stat(*sim_, "objects"), 0) << "nothing left on the card";
+    // Alone, a capture waits for its CaptureComplete: nothing is handed on.
+    uint64_t before = w->health().shots_handed_on;
+    for (int i = 0; i < 3; ++i) expect_one_good_capture(*w, "alone");
+    EXPECT_EQ(w->health().shots_handed_on, before);
+}
+
+// A body switched to RAW+JPEG in the middle of a burst: the shot handed on after its first
+// file (one file per shot so far) gets its second file when the next shot's events announce
+// it, before it is answered. Every shot keeps its own pair, nothing stays on the card, and
+// switched off again the shots go back to one file.
+TEST_F(CameraWorkerTest, ABodySwitchedToRawPlusJpegMidBurstKeepsEachPairWithItsShot) {
+    start_sim({"--image-size", "100000", "--raw-size", "54321"});
+    auto w = make_worker();
+    ASSERT_TRUE(w->start());
+    auto r = std::make_shared<Received>();
+    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
+    for (int i = 0; i < 24; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    size_t pairs = 0, singles_after_pair = 0, files = 0;
+    bool switched_on = false, switched_off = false;
+    for (int i = 0; i < 24; ++i) {
+        ASSERT_EQ(burst[i].wait_for(60s), std::future_status::ready) << "shot " << i;
+        auto result = burst[i].get();
+        ASSERT_TRUE(result) << "shot " << i << ": " << result.error().describe();
+        ASSERT_GE(result->size(), 1u);
+        ASSERT_LE(result->size(), 2u);
+        files += result->size();
+        const std::string stem = (*result).back().header.camera_name.substr(0, 8);
+        EXPECT_EQ((*result).back().header.camera_name, stem + ".JPG") << "shot " << i;
+        if (result->size() == 2) {
+            ++pairs;
+            EXPECT_EQ((*result)[0].header.camera_name, stem + ".DNG") << "shot " << i;
+            EXPECT_EQ((*result)[0].header.size, 54321u);
+        } else if (pairs > 0) {
+            ++singles_after_pair;
+        }
+        if (i == 3 && !switched_on) {
+            ASSERT_EQ(sim_->control("rawpair on"), "OK");
+            switched_on = true;
+        }
+        if (i == 13 && !switched_off) {
+            ASSERT_EQ(sim_->control("rawpair off"), "OK");
+            switched_off = true;
+        }
+    }
+    EXPECT_GE(pairs, 4u) << "the shots between the switches are pairs";
+    EXPECT_GE(singles_after_pair, 4u) << "and single files again once switched off";
+    EXPECT_TRUE(wait_until([&] { return sim_stat(*sim_, "objects") == 0; }, 5s))
+        << "every file of every shot was fetched and deleted";
+    EXPECT_EQ(sim_stat(*sim_, "deletes"), static_cast<long>(files));
+    std::lock_guard<std::mutex> lock(r->mutex);
+    EXPECT_EQ(r->complete_at.size(), files) << "each sink heard complete() once";
+}
+
 TEST_F(CameraWorkerTest, PreviewFallsBackToTheLastPhotosThumbnail) {
     start_sim();
     auto w = make_worker();
