@@ -695,11 +695,13 @@ struct CameraWorker::Impl {
                              std::to_string(header->size) + " bytes, over the cap of " +
                              std::to_string(opts.max_file_bytes));
         }
+        // Counted from the sink's creation: opening the spool file is part of the download
+        // (it can wait on the filesystem's journal when the disk is busy).
+        const int64_t d0_us = clock::monotonic_us();
         auto sink = factory(*header);
         if (!sink) return sink.error();
         if (!*sink)
             return Error(codes::camera_error, "sink factory returned no sink for " + f.name);
-        const int64_t d0_us = clock::monotonic_us();
         // Never more than announced (a camera that announces nothing gets the cap).
         auto got = session->download(f.folder, f.name, **sink,
                                      header->size ? header->size : opts.max_file_bytes);

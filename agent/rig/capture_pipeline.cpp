@@ -323,7 +323,8 @@ Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     OpenJobTakenOnExit no_job(job_taken);  // released once the publisher has the job
     Parts& parts = pipeline.parts_;
     CommitCosts costs;
-    auto meta = commit_photo(parts.spool, facts, writer, &costs);
+    spool::DirTicket dir_ticket;
+    auto meta = commit_photo(parts.spool, facts, writer, &costs, &dir_ticket);
     if (!meta) return meta;
     auto& stage_us = parts.stats.stage_us;
     stage_us.hash += costs.hash_us;
@@ -342,11 +343,24 @@ Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     // alone held almost every job of a burst to its PUBACK; on a broker with Nagle on such a
     // wait now and then took ~40 ms (its PUBACK held behind the metadata's).
     ++pipeline.jobs_waiting_;
-    pipeline.publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, m = *meta, job_taken,
+    pipeline.publisher_->submit([&jobs = parts.jobs, &stats = parts.stats, &spool = parts.spool,
+                                 m = *meta, job_taken, dir_ticket,
                                  &waiting = pipeline.jobs_waiting_, last_shot] {
         // Opened once the client has the job, or here when it never got there (an
         // exception included): the response is published anyway.
         OpenJobTakenOnExit answer_anyway(job_taken);
+        // The photo's and its sidecar's renames are made durable before its job leaves. Here
+        // rather than on the finisher: the finisher commits the next photos meanwhile, and one
+        // directory fsync covers every rename made before it began (a burst onto slow storage
+        // pays one per group, not per photo).
+        const int64_t s0 = clock::monotonic_us();
+        if (auto st = spool.sync_renamed(dir_ticket); !st) {
+            // The photo is complete under its final name; only its directory entry's
+            // durability is in doubt (as SpoolWriter::commit reports it too).
+            LOG_WARN(kLog,
+                     "fsync of the directory of " << m.file_path << ": " << st.error().describe());
+        }
+        stats.stage_us.dir_sync += clock::monotonic_us() - s0;
         const bool nothing_behind = --waiting == 0;
         const bool wait_for_ack = last_shot && nothing_behind;
         const int64_t t0 = clock::monotonic_us();

@@ -24,10 +24,11 @@ class RigStats {
     // Where the photos' time went so far, summed per stage in microseconds (telemetry's
     // stage_<name>_us_total): the camera's trigger call, its events, the download (which
     // includes writing and hashing), hashing alone, deleting from the card, committing to the
-    // spool (fsyncs, rename), EXIF, the sidecar, and publishing metadata + upload job.
+    // spool (fsyncs, rename), EXIF, the sidecar, the directory fsync before the job leaves
+    // (shared by the photos it covers), and publishing metadata + upload job.
     struct StageTotals {
         std::atomic<uint64_t> trigger{0}, event_wait{0}, download{0}, hash{0}, camera_delete{0},
-            commit{0}, exif{0}, sidecar{0}, publish{0};
+            commit{0}, exif{0}, sidecar{0}, dir_sync{0}, publish{0};
     };
     StageTotals stage_us;
     // Issue 12: burst shots handed on (camera::CapturedFile::handed_on).

@@ -43,7 +43,8 @@ void write_sidecar(spool::Spool& spool, const std::string& rel, const protocol::
 }  // namespace
 
 Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const PhotoFacts& facts,
-                                                 spool::SpoolWriter& writer, CommitCosts* costs) {
+                                                 spool::SpoolWriter& writer, CommitCosts* costs,
+                                                 spool::DirTicket* dir_ticket) {
     CommitCosts local_costs;
     if (!costs) costs = &local_costs;
     // The directory is synced once below, for this rename and the sidecar's.
@@ -72,7 +73,9 @@ Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const Phot
     // the file with the same job id, so the uploader recognises it.
     t0 = clock::monotonic_us();
     write_sidecar(spool, facts.relative_path, m, /*sync_dir=*/false);
-    if (auto st = spool.sync_dir_of(facts.relative_path); !st) {
+    if (dir_ticket) {
+        *dir_ticket = spool.renamed_into_dir_of(facts.relative_path);
+    } else if (auto st = spool.sync_dir_of(facts.relative_path); !st) {
         // The photo is complete under its final name; only its directory entry's durability
         // is in doubt (as SpoolWriter::commit reports it too).
         LOG_WARN(kLog, "fsync of the directory of " << facts.relative_path << ": "

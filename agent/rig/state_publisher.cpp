@@ -81,7 +81,9 @@ void StatePublisher::publish_telemetry(int64_t now_ms) {
         {"stage_commit_us_total", stats_.stage_us.commit},
         {"stage_exif_us_total", stats_.stage_us.exif},
         {"stage_sidecar_us_total", stats_.stage_us.sidecar},
+        {"stage_dir_sync_us_total", stats_.stage_us.dir_sync},
         {"stage_publish_us_total", stats_.stage_us.publish},
+        {"spool_dir_fsyncs_total", spool_.dir_fsyncs()},
         {"shots_handed_on_total", stats_.shots_handed_on_total},
     };
     publisher_.publish_nowait(

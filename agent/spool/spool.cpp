@@ -313,6 +313,10 @@ Status Spool::write_sidecar(const std::string& relative_path, const std::string&
                     : files::write_atomic_unsynced_dir(path, text);
 }
 
+DirTicket Spool::renamed_into_dir_of(const std::string& relative_path) const {
+    return dir_syncer_->renamed(dirname_of(path_of(relative_path)));
+}
+
 Status Spool::sync_dir_of(const std::string& relative_path) const {
     if (auto st = validate_relative_path(relative_path); !st) return st.error();
     return files::fsync_dir(dirname_of(path_of(relative_path)));

@@ -21,6 +21,7 @@
 #include "core/digest.h"
 #include "core/expected.h"
 #include "core/files.h"  // callers use files:: next to the spool
+#include "spool/dir_syncer.h"
 
 namespace photorig::spool {
 
@@ -118,6 +119,12 @@ class Spool {
                          bool sync_dir = true);
     // fsync of the directory holding `relative_path`: makes its renames durable.
     Status sync_dir_of(const std::string& relative_path) const;
+    // Group commit (dir_syncer.h): after renames into the directory of `relative_path`,
+    // the ticket; sync_renamed(ticket) makes them durable, sharing a directory fsync with
+    // every other rename it covers.
+    DirTicket renamed_into_dir_of(const std::string& relative_path) const;
+    Status sync_renamed(const DirTicket& ticket) const { return dir_syncer_->sync(ticket); }
+    uint64_t dir_fsyncs() const { return dir_syncer_->fsyncs(); }  // by sync_renamed
     Expected<std::string> read_sidecar(
         const std::string& relative_path) const;  // "not_found" if none
 
@@ -152,6 +159,7 @@ class Spool {
 
   private:
     std::string dir_;
+    std::shared_ptr<DirSyncer> dir_syncer_ = std::make_shared<DirSyncer>();
 };
 
 }  // namespace photorig::spool

@@ -312,9 +312,9 @@ json telemetry_after(RigHarness& h, uint64_t photos) {
 // stage), as one printable line; the stages overlap (the camera shoots the next photo while
 // the last one is committed and published), so they add up to more than the time per photo.
 std::string stage_breakdown(const json& before, const json& after) {
-    static const char* const kStages[] = {"trigger", "event_wait",    "download",
-                                          "hash",    "camera_delete", "commit",
-                                          "exif",    "sidecar",       "publish"};
+    static const char* const kStages[] = {"trigger",       "event_wait", "download", "hash",
+                                          "camera_delete", "commit",     "exif",     "sidecar",
+                                          "dir_sync",      "publish"};
     double photos = after.value("photos_total", 0.0) - before.value("photos_total", 0.0);
     std::string line;
     char buf[96];
@@ -341,9 +341,10 @@ std::string camera_thread_line(const json& before, const json& after, double rat
         photos / 1000.0;
     char buf[200];
     std::snprintf(buf, sizeof buf,
-                  "busy %.3f of %.3f ms per photo (%.0f%%); shots handed on: %.0f of %.0f", busy_ms,
-                  1000.0 / rate, 100.0 * busy_ms * rate / 1000.0, delta("shots_handed_on_total"),
-                  photos);
+                  "busy %.3f of %.3f ms per photo (%.0f%%); shots handed on: %.0f of %.0f; "
+                  "directory fsyncs: %.0f",
+                  busy_ms, 1000.0 / rate, 100.0 * busy_ms * rate / 1000.0,
+                  delta("shots_handed_on_total"), photos, delta("spool_dir_fsyncs_total"));
     return buf;
 }
 
