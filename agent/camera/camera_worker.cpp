@@ -119,6 +119,16 @@ struct CameraWorker::Impl {
         stuck = StuckDetector(opts.stuck_after_reinits);
     }
 
+    // Answered by the thread, or by stop()'s drain; at once ("stopped") once stopping.
+    void push_order(Order order) {
+        std::lock_guard<std::mutex> post_lock(post_mutex);
+        if (stopping) {
+            order.cancel();
+            return;
+        }
+        orders.push(std::move(order));
+    }
+
     std::string where() const {
         std::string w = "camera " + (spec.port.empty() ? std::string("auto") : spec.port);
         return spec.serial.empty() ? w : w + " (" + spec.serial + ")";
@@ -920,12 +930,7 @@ std::future<Expected<T>> CameraWorker::post(const char* what, std::function<Expe
                     promise->set_value(std::move(r));
                 },
                 [promise] { promise->set_value(Impl::stopped_error()); }};
-    std::lock_guard<std::mutex> post_lock(impl_->post_mutex);
-    if (impl_->stopping) {
-        order.cancel();
-        return future;
-    }
-    impl_->orders.push(std::move(order));  // answered by the thread, or by stop()'s drain
+    impl_->push_order(std::move(order));
     return future;
 }
 
@@ -954,12 +959,7 @@ std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFacto
                     answer->set_value(std::move(r));
                 },
                 [answer] { answer->set_value(Impl::stopped_error()); }};
-    std::lock_guard<std::mutex> post_lock(impl_->post_mutex);
-    if (impl_->stopping) {
-        order.cancel();
-        return future;
-    }
-    impl_->orders.push(std::move(order));  // answered by the thread, or by stop()'s drain
+    impl_->push_order(std::move(order));
     return future;
 }
 

@@ -59,6 +59,20 @@ struct FakeFsync {
 DirSyncer make(FakeFsync& fake) {
     return DirSyncer([&fake](const std::string& dir) { return fake(dir); });
 }
+
+// A first rename's sync, running and held inside its fsync: whatever is renamed into `dir`
+// from now on was renamed after that fsync began, so it cannot be covered by it.
+std::future<Status> first_sync_held_inside(DirSyncer& syncer, FakeFsync& fake,
+                                           const std::string& dir) {
+    {
+        std::lock_guard<std::mutex> lock(fake.mutex);
+        fake.hold = true;
+    }
+    DirTicket first = syncer.renamed(dir);
+    auto running = std::async(std::launch::async, [&syncer, first] { return syncer.sync(first); });
+    fake.wait_inside();
+    return running;
+}
 }  // namespace
 
 TEST(DirSyncer, ARenameIsSyncedOnceAndASecondAskCostsNothing) {
@@ -75,11 +89,8 @@ TEST(DirSyncer, ARenameIsSyncedOnceAndASecondAskCostsNothing) {
 
 TEST(DirSyncer, RenamesMadeWhileAFsyncRunsShareTheNextOne) {
     FakeFsync fake;
-    fake.hold = true;
     auto syncer = make(fake);
-    DirTicket first = syncer.renamed("/spool/b1");
-    auto a = std::async(std::launch::async, [&] { return syncer.sync(first); });
-    fake.wait_inside();  // the first fsync began: it cannot cover what is renamed now
+    auto a = first_sync_held_inside(syncer, fake, "/spool/b1");
     std::vector<DirTicket> later;
     for (int i = 0; i < 5; ++i) later.push_back(syncer.renamed("/spool/b1"));
     std::vector<std::future<Status>> waiting;
@@ -94,11 +105,8 @@ TEST(DirSyncer, RenamesMadeWhileAFsyncRunsShareTheNextOne) {
 
 TEST(DirSyncer, AFsyncNeverCoversARenameMadeAfterItBegan) {
     FakeFsync fake;
-    fake.hold = true;
     auto syncer = make(fake);
-    DirTicket first = syncer.renamed("/spool/b1");
-    auto a = std::async(std::launch::async, [&] { return syncer.sync(first); });
-    fake.wait_inside();
+    auto a = first_sync_held_inside(syncer, fake, "/spool/b1");
     DirTicket second = syncer.renamed("/spool/b1");
     fake.release();
     ASSERT_TRUE(a.get());
