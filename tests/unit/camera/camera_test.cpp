@@ -684,6 +684,32 @@ TEST_F(CameraWorkerTest, AQueuedBurstHandsShotsOnAndAnswersEachInOrder) {
     EXPECT_EQ(w->health().shots_handed_on, before);
 }
 
+// A camera still busy with the shot handed on answers the next trigger DeviceBusy: the
+// worker reads that shot's events to its CaptureComplete and triggers again at once, without
+// spending one of the busy retries (none are allowed here).
+TEST_F(CameraWorkerTest, ABusyAnswerWhileAShotIsHandedOnFinishesItAndTriesAgainAtOnce) {
+    start_sim({"--image-size", "100000"});
+    WorkerOptions o = fast_options();
+    o.busy_retries = 0;
+    auto w = make_worker(o);
+    ASSERT_TRUE(w->start());
+    auto r = std::make_shared<Received>();
+    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
+    for (int i = 0; i < 10; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    ASSERT_EQ(burst[2].wait_for(60s), std::future_status::ready);
+    // Shot 3 is answered once shot 4 was triggered; a shot after that meets the busy answer
+    // while the one before it is handed on.
+    ASSERT_EQ(sim_->control("busy 1"), "OK");
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(burst[i].wait_for(60s), std::future_status::ready) << "shot " << i;
+        auto result = burst[i].get();
+        ASSERT_TRUE(result) << "shot " << i << ": " << result.error().describe();
+        ASSERT_EQ(result->size(), 1u);
+    }
+    EXPECT_EQ(sim_stat(*sim_, "captures"), 10);
+    EXPECT_EQ(sim_stat(*sim_, "objects"), 0);
+}
+
 // A body switched to RAW+JPEG in the middle of a burst: the shot handed on after its first
 // file (one file per shot so far) gets its second file when the next shot's events announce
 // it, before it is answered. Every shot keeps its own pair, nothing stays on the card, and
