@@ -2,6 +2,8 @@
 // its own serial and free port), the real rig-agent and rig-uploader.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -281,4 +283,51 @@ TEST(Cameras, RawPlusJpegPairIsSpooledAndUploadedBoth) {
     EXPECT_EQ(names,
               (std::set<std::string>{"SIM0001_0001_IMG_0001.DNG", "SIM0001_0001_IMG_0001.JPG"}));
     ASSERT_TRUE(wait_until([&] { return h.uploaded_files().size() == 2; }, 20s));
+}
+
+// Issue 12, handing on, end to end: a burst whose body is switched to RAW+JPEG part-way. The
+// shot in flight at the switch is handed on with its first file; its second arrives with the
+// next shot's events and still joins it. Every shot's files share its seq and stem in the
+// response, each is uploaded once, and the card is left empty.
+TEST(Cameras, ABodySwitchedToRawPlusJpegMidBurstUploadsEveryPairWithItsShot) {
+    HarnessOptions o;
+    o.image_size = 100000;
+    o.sim_args = {"--raw-size", "150000", "--capture-delay-ms", "25"};
+    RigHarness h(o);
+    h.start_all();
+    auto burst = std::async(std::launch::async, [&] {
+        return request(h, "capture", {{"batch", "switch"}, {"count", 40}}, 60s);
+    });
+    auto fifth = h.wait_for(
+        h.base() + "/capture",
+        [](const Received& m) {
+            json j = parse(m.payload);
+            return j.is_object() && j.value("seq", 0) >= 5;
+        },
+        30s);
+    ASSERT_FALSE(fifth.topic.empty()) << "five photos of the burst";
+    ASSERT_EQ(h.sim().control("rawpair on"), "OK");
+    json r = burst.get();
+    ASSERT_EQ(r["status"], "ok") << r.dump();
+    std::map<int, std::set<std::string>> files_of_seq;
+    for (const auto& p : r["data"]["photos"]) files_of_seq[p["seq"]].insert(p["file"]);
+    ASSERT_EQ(files_of_seq.size(), 40u) << r.dump();
+    size_t pairs = 0, files = 0;
+    for (const auto& [seq, names] : files_of_seq) {
+        files += names.size();
+        const std::string stem = *names.begin();
+        const std::string prefix = stem.substr(0, stem.rfind('.'));  // SIM0001_nnnn_IMG_nnnn
+        EXPECT_TRUE(names.count(prefix + ".JPG")) << "seq " << seq << ": " << stem;
+        if (names.size() == 2) {
+            ++pairs;
+            EXPECT_TRUE(names.count(prefix + ".DNG")) << "seq " << seq << ": a pair of one shot";
+        } else {
+            EXPECT_EQ(names.size(), 1u) << "seq " << seq;
+        }
+    }
+    EXPECT_GE(pairs, 10u) << "the shots after the switch are pairs";
+    EXPECT_TRUE(wait_until([&] { return h.uploaded_files().size() == files; }, 30s))
+        << h.uploaded_files().size() << " of " << files << " uploaded";
+    std::string stats = h.sim().control("stats");
+    EXPECT_NE(stats.find("\"objects\":0,"), std::string::npos) << "left on the card: " << stats;
 }
