@@ -127,9 +127,6 @@ struct CameraHealth {
     uint64_t stuck_reports = 0;  // times it was declared stuck; each one is reported once
     std::string usb_reset;       // outcome of the last reset ("done", "not a USB camera", ...)
     std::string last_error;      // the last re-open's error
-    // Burst shots answered after the next shot's trigger, their CaptureComplete read with
-    // its events (camera_worker.cpp, handing on).
-    uint64_t shots_handed_on = 0;
 };
 
 // One node of the camera's settings tree (libgphoto2's widget tree).

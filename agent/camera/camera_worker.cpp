@@ -948,8 +948,6 @@ std::future<Expected<std::vector<CapturedFile>>> CameraWorker::capture(SinkFacto
                         impl->handing_on->files = std::move(*r);
                         impl->handed_on = std::move(impl->handing_on);
                         impl->handing_on.reset();
-                        std::lock_guard<std::mutex> lock(impl->info_mutex);
-                        ++impl->health_value.shots_handed_on;
                         return;
                     }
                     impl->handing_on.reset();
