@@ -324,7 +324,7 @@ Expected<protocol::CaptureMetadata> CapturePipeline::Run::commit_and_publish(
     Parts& parts = pipeline.parts_;
     CommitCosts costs;
     spool::DirTicket dir_ticket;
-    auto meta = commit_photo(parts.spool, facts, writer, &costs, &dir_ticket);
+    auto meta = commit_photo(parts.spool, facts, writer, dir_ticket, &costs);
     if (!meta) return meta;
     auto& stage_us = parts.stats.stage_us;
     stage_us.hash += costs.hash_us;

@@ -43,11 +43,11 @@ void write_sidecar(spool::Spool& spool, const std::string& rel, const protocol::
 }  // namespace
 
 Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const PhotoFacts& facts,
-                                                 spool::SpoolWriter& writer, CommitCosts* costs,
-                                                 spool::DirTicket* dir_ticket) {
+                                                 spool::SpoolWriter& writer,
+                                                 spool::DirTicket& dir_ticket, CommitCosts* costs) {
     CommitCosts local_costs;
     if (!costs) costs = &local_costs;
-    // The directory is synced once below, for this rename and the sidecar's.
+    // One directory fsync, through `dir_ticket`, serves this rename and the sidecar's.
     auto spooled = writer.commit(/*sync_dir=*/false);
     if (!spooled) return spooled.error().with_context("spool " + facts.relative_path);
     costs->hash_us = spooled->hash_us;
@@ -73,14 +73,7 @@ Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const Phot
     // the file with the same job id, so the uploader recognises it.
     t0 = clock::monotonic_us();
     write_sidecar(spool, facts.relative_path, m, /*sync_dir=*/false);
-    if (dir_ticket) {
-        *dir_ticket = spool.renamed_into_dir_of(facts.relative_path);
-    } else if (auto st = spool.sync_dir_of(facts.relative_path); !st) {
-        // The photo is complete under its final name; only its directory entry's durability
-        // is in doubt (as SpoolWriter::commit reports it too).
-        LOG_WARN(kLog, "fsync of the directory of " << facts.relative_path << ": "
-                                                    << st.error().describe());
-    }
+    dir_ticket = spool.renamed_into_dir_of(facts.relative_path);
     costs->sidecar_us = clock::monotonic_us() - t0;
     return m;
 }

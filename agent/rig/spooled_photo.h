@@ -27,15 +27,14 @@ struct CommitCosts {
 };
 
 // Commits `writer`, reads the photo's EXIF (from the bytes the writer kept, not the disk)
-// and writes its sidecar; one directory fsync makes both renames durable before this
-// returns, so the photo is safe before anyone publishes its job. `costs` may be null.
-// With `dir_ticket`, that fsync is left to whoever publishes the job: it calls
-// spool.sync_renamed(*dir_ticket) first (a group commit: photos committed meanwhile share
-// one fsync).
+// and writes its sidecar. Both renames become durable with one directory fsync, which is
+// left to whoever publishes the job: it calls spool.sync_renamed(dir_ticket) first, so the
+// photo is safe before its job leaves, and photos committed meanwhile share that fsync (a
+// group commit). `costs` may be null.
 Expected<protocol::CaptureMetadata> commit_photo(spool::Spool& spool, const PhotoFacts& facts,
                                                  spool::SpoolWriter& writer,
-                                                 CommitCosts* costs = nullptr,
-                                                 spool::DirTicket* dir_ticket = nullptr);
+                                                 spool::DirTicket& dir_ticket,
+                                                 CommitCosts* costs = nullptr);
 
 // Puts a finished scan's manifest in the spool (with its sidecar) and returns its
 // metadata; nullopt when a run before a restart already did (the reconciler offers it).

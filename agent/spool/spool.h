@@ -67,9 +67,10 @@ class SpoolWriter {
     Status write(const void* data, size_t len);  // "disk_full" on ENOSPC/EDQUOT
     // fsync, rename into place ("exists" if the final name is taken), fsync dir. On error
     // the temp is removed and the writer is finished. With `sync_dir` false the directory's
-    // fsync is left to the caller (Spool::sync_dir_of), who makes one fsync serve this
-    // rename and the sidecar's. The batch directory's own entry in the spool root is synced
-    // either way (cheap once it is: an unchanged directory's fsync commits nothing).
+    // fsync is left to the caller, who makes one fsync serve this rename and the sidecar's
+    // (Spool::renamed_into_dir_of + sync_renamed: a group commit; or Spool::sync_dir_of). The batch
+    // directory's own entry in the spool root is synced either way (cheap once it is: an unchanged
+    // directory's fsync commits nothing).
     Expected<SpooledFile> commit(bool sync_dir = true);
     void abort();  // removes the temp; idempotent; no-op after commit
     // Once every byte is written: starts the file's writeback (sync_file_range, no wait), so
@@ -113,8 +114,8 @@ class Spool {
         return dir_ + "/" + relative_path;
     }
 
-    // Atomic, replaces. With `sync_dir` false the directory's fsync is left to the caller
-    // (sync_dir_of), as with SpoolWriter::commit.
+    // Atomic, replaces. With `sync_dir` false the directory's fsync is left to the caller,
+    // as with SpoolWriter::commit.
     Status write_sidecar(const std::string& relative_path, const std::string& text,
                          bool sync_dir = true);
     // fsync of the directory holding `relative_path`: makes its renames durable.

@@ -24,8 +24,12 @@ TEST(SpooledPhoto, CommittingAPhotoDescribesItAndWritesItsSidecar) {
                      1'700'000'000'000,
                      12,
                      34};
-    auto meta = commit_photo(spool, facts, **writer);
+    photorig::spool::DirTicket dir_ticket;
+    auto meta = commit_photo(spool, facts, **writer, dir_ticket);
     ASSERT_TRUE(meta) << meta.error().describe();
+    EXPECT_EQ(dir_ticket.dir, spool.path_of("b1")) << "the photo's directory waits for its fsync";
+    EXPECT_TRUE(spool.sync_renamed(dir_ticket));
+    EXPECT_EQ(spool.dir_fsyncs(), 1u);
     EXPECT_EQ(meta->job_id, meta->capture_id);
     EXPECT_EQ(meta->seq, 1);
     EXPECT_EQ(meta->size, 3u);
