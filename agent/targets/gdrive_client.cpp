@@ -98,7 +98,6 @@ Expected<Token> Client::refresh_locked() {
             if (seconds == seconds)
                 expires_in = static_cast<int64_t>(std::clamp(seconds, 1.0, 86400.0));
         }
-        if (expires_in < 1) expires_in = 1;
         Token t;
         t.value = access;
         int64_t life = expires_in * 1000;
