@@ -92,6 +92,14 @@ SinkFactory memory_sinks(std::shared_ptr<Received> r) {
     };
 }
 
+// `n` captures queued at once (a burst), each into memory sinks that record into `r`.
+std::vector<std::future<Expected<std::vector<CapturedFile>>>> queue_captures(
+    CameraWorker& worker, const std::shared_ptr<Received>& r, int n) {
+    std::vector<std::future<Expected<std::vector<CapturedFile>>>> queued;
+    for (int i = 0; i < n; ++i) queued.push_back(worker.capture(memory_sinks(r)));
+    return queued;
+}
+
 Expected<std::vector<CapturedFile>> capture_into(CameraWorker& worker, std::shared_ptr<Received> r,
                                                  std::chrono::seconds limit = 60s) {
     auto fut = worker.capture(memory_sinks(std::move(r)));
@@ -639,8 +647,7 @@ TEST_F(CameraWorkerTest, RawPlusJpegBurstKeepsEachPairWithItsShot) {
     auto w = make_worker();
     ASSERT_TRUE(w->start());
     auto r = std::make_shared<Received>();
-    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
-    for (int i = 0; i < 4; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    auto burst = queue_captures(*w, r, 4);
     for (int i = 0; i < 4; ++i) {
         ASSERT_EQ(burst[i].wait_for(60s), std::future_status::ready);
         auto result = burst[i].get();
@@ -663,8 +670,7 @@ TEST_F(CameraWorkerTest, AQueuedBurstHandsShotsOnAndAnswersEachInOrder) {
     auto w = make_worker();
     ASSERT_TRUE(w->start());
     auto r = std::make_shared<Received>();
-    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
-    for (int i = 0; i < 12; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    auto burst = queue_captures(*w, r, 12);
     size_t handed_on = 0;
     for (int i = 0; i < 12; ++i) {
         ASSERT_EQ(burst[i].wait_for(60s), std::future_status::ready) << "shot " << i;
@@ -703,8 +709,7 @@ TEST_F(CameraWorkerTest, ABusyAnswerWhileAShotIsHandedOnFinishesItAndTriesAgainA
     auto w = make_worker(o);
     ASSERT_TRUE(w->start());
     auto r = std::make_shared<Received>();
-    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
-    for (int i = 0; i < 10; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    auto burst = queue_captures(*w, r, 10);
     ASSERT_EQ(burst[2].wait_for(60s), std::future_status::ready);
     // Shot 3 is answered once shot 4 was triggered; a shot after that meets the busy answer
     // while the one before it is handed on.
@@ -728,8 +733,7 @@ TEST_F(CameraWorkerTest, ABodySwitchedToRawPlusJpegMidBurstKeepsEachPairWithItsS
     auto w = make_worker();
     ASSERT_TRUE(w->start());
     auto r = std::make_shared<Received>();
-    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
-    for (int i = 0; i < 24; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    auto burst = queue_captures(*w, r, 24);
     size_t pairs = 0, singles_after_pair = 0, files = 0;
     bool switched_on = false, switched_off = false;
     for (int i = 0; i < 24; ++i) {
@@ -789,8 +793,7 @@ TEST_F(CameraWorkerTest, ABurstStillKeepsTheLastPhotosThumbnail) {
     // Three captures queued at once: the first two skip GetThumb (a capture is waiting),
     // the last fetches it.
     auto r = std::make_shared<Received>();
-    std::vector<std::future<Expected<std::vector<CapturedFile>>>> burst;
-    for (int i = 0; i < 3; ++i) burst.push_back(w->capture(memory_sinks(r)));
+    auto burst = queue_captures(*w, r, 3);
     for (auto& f : burst) {
         ASSERT_EQ(f.wait_for(60s), std::future_status::ready);
         auto result = f.get();
