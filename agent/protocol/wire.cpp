@@ -613,6 +613,15 @@ Expected<UploadJob> parse_upload_job(const std::string& text) {
     return job;
 }
 
+namespace {
+// Whole bytes per second, 0 up to 10^18: a rate read back from a damaged or hostile record
+// (negative, huge) must not be converted out of range, which is undefined behaviour.
+uint64_t whole_rate(double bytes_per_s) {
+    if (!(bytes_per_s > 0)) return 0;  // NaN included
+    return static_cast<uint64_t>(std::min(bytes_per_s, 1e18));
+}
+}  // namespace
+
 std::string upload_event_json(const UploadEvent& e) {
     json j{
         {"type", e.type},   {"job_id", e.job_id}, {"capture_id", e.capture_id},
@@ -622,7 +631,7 @@ std::string upload_event_json(const UploadEvent& e) {
         j["bytes_total"] = e.bytes_total;
     }
     if (e.type == "progress" || e.type == "done")
-        j["rate_bytes_per_s"] = static_cast<uint64_t>(e.rate_bytes_per_s);
+        j["rate_bytes_per_s"] = whole_rate(e.rate_bytes_per_s);
     if (e.type == "done") {
         j["remote"] = e.remote_ref;
         j["bytes_sent"] = e.bytes_sent;

@@ -275,6 +275,23 @@ TEST(ProtocolClient, UploadEventsRoundTripThroughTheSharedParser) {
     EXPECT_TRUE(r->retrying);
 }
 
+// Found by the records fuzzer: a rate read back from a record as -1000.5 was converted to an
+// unsigned integer (undefined behaviour). A rate is whole bytes per second, never negative.
+TEST(ProtocolClient, AnUploadEventsRateIsWrittenAsWholeBytesPerSecondWithinRange) {
+    UploadEvent e;
+    e.type = "done";
+    e.job_id = "j1";
+    auto rate_written = [&](double rate) {
+        e.rate_bytes_per_s = rate;
+        auto r = parse_upload_event(upload_event_json(e));
+        EXPECT_TRUE(r) << r.error().describe();
+        return r ? r->rate_bytes_per_s : -1.0;
+    };
+    EXPECT_EQ(rate_written(1234.9), 1234.0);
+    EXPECT_EQ(rate_written(-1000.5), 0.0);
+    EXPECT_EQ(rate_written(1e300), 1e18);
+}
+
 TEST(ProtocolClient, PrettyJsonIndentsByTwo) {
     auto r = pretty_json(R"({"a":[1]})");
     ASSERT_TRUE(r);
